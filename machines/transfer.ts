@@ -1,0 +1,215 @@
+/**
+ * The transfer machine: one upload or one download, from `pending` to exactly one of `done`,
+ * `cancelled` or `failed`.
+ *
+ * - The effects (open, move, locate) come in the input, so the same machine drives every transport and
+ *   specs can pass fakes.
+ * - Each effect runs as an invoked promise actor, which owns an AbortController and aborts it when the
+ *   actor stops. Leaving `transferring` stops them, so cancel, interrupt and timeout abort the I/O, and a
+ *   result arriving late finds no state to take it.
+ * - The idle timeout is a delayed transition on the injected clock, re-armed by every PROGRESS.
+ * - Retries after a dropped link are states (`backoff` → `locating` → `moving`), not a loop in a promise.
+ * @module
+ */
+import { assign, type ActorRefFrom, fromPromise, type SnapshotFrom, setup } from 'xstate';
+import { Failure, failureOf } from '../src/failure.js';
+import { DEFAULT_RETRY_DELAYS, retryDelay, shouldRetry } from './retry.js';
+
+/** The I/O of one transfer, supplied by the client for its direction and transport. */
+export interface TransferEffects<Output> {
+  /** Validates, prepares (creates the upload, opens the sink) and says how many bytes there are. */
+  open(signal: AbortSignal): Promise<{ readonly total: number }>;
+  /** Moves bytes from `offset` to the end, reporting acknowledged offsets; resolves with the result. */
+  move(offset: number, signal: AbortSignal, onProgress: (offset: number) => void): Promise<Output>;
+  /** After a transient failure: the offset to resume from (the server's for uploads). */
+  locate(signal: AbortSignal): Promise<number>;
+}
+
+/** What a transfer machine starts with. */
+export interface TransferInput<Output = unknown> {
+  readonly requestId: number;
+  readonly idleTimeoutMs: number;
+  readonly effects: TransferEffects<Output>;
+  readonly retryDelays?: readonly number[];
+}
+
+/** The top-level states, exactly. */
+export type TransferState = 'pending' | 'transferring' | 'done' | 'cancelled' | 'failed';
+
+interface TransferContext {
+  readonly requestId: number;
+  readonly idleTimeoutMs: number;
+  readonly effects: TransferEffects<unknown>;
+  readonly retryDelays: readonly number[];
+  /** Bytes in all, once opened. */
+  readonly total: number | undefined;
+  /** Where the next attempt starts. */
+  readonly offset: number;
+  /** The highest offset ever acknowledged: what progress shows, so it never goes back. */
+  readonly progress: number;
+  /** Consecutive transient failures since bytes last moved. */
+  readonly attempts: number;
+  readonly failure: Failure | undefined;
+  readonly output: unknown;
+}
+
+/** What a transfer machine hears. */
+export type TransferEvent =
+  | { readonly type: 'START' }
+  | { readonly type: 'CANCEL' }
+  | { readonly type: 'INTERRUPT'; readonly failure: Failure }
+  | { readonly type: 'PROGRESS'; readonly offset: number };
+
+type Parent = { send(event: TransferEvent): void };
+
+export const transferMachine = setup({
+  types: {
+    context: {} as TransferContext,
+    events: {} as TransferEvent,
+    input: {} as TransferInput,
+    output: {} as unknown,
+  },
+  actors: {
+    open: fromPromise<{ readonly total: number }, { readonly effects: TransferEffects<unknown> }>(({ input, signal }) =>
+      input.effects.open(signal),
+    ),
+    move: fromPromise<unknown, { readonly effects: TransferEffects<unknown>; readonly offset: number; readonly parent: Parent }>(
+      ({ input, signal }) =>
+        input.effects.move(input.offset, signal, (offset) => input.parent.send({ type: 'PROGRESS', offset })),
+    ),
+    locate: fromPromise<number, { readonly effects: TransferEffects<unknown> }>(({ input, signal }) =>
+      input.effects.locate(signal),
+    ),
+  },
+  delays: {
+    idleTimeout: ({ context }) => context.idleTimeoutMs,
+    retryDelay: ({ context }) => retryDelay(context.attempts, context.retryDelays),
+  },
+  guards: {
+    retryable: ({ context }, params: { error: unknown }) =>
+      shouldRetry(failureOf(params.error), context.attempts + 1, context.retryDelays),
+  },
+  actions: {
+    fail: assign((_, params: { error: unknown }) => ({ failure: failureOf(params.error) })),
+    countAttempt: assign(({ context }) => ({ attempts: context.attempts + 1 })),
+    recordProgress: assign(({ context }, params: { offset: number }) => ({
+      offset: params.offset,
+      progress: Math.min(Math.max(context.progress, params.offset), context.total ?? params.offset),
+      attempts: 0,
+    })),
+  },
+}).createMachine({
+  id: 'transfer',
+  context: ({ input }) => ({
+    requestId: input.requestId,
+    idleTimeoutMs: input.idleTimeoutMs,
+    effects: input.effects,
+    retryDelays: input.retryDelays ?? DEFAULT_RETRY_DELAYS,
+    total: undefined,
+    offset: 0,
+    progress: 0,
+    attempts: 0,
+    failure: undefined,
+    output: undefined,
+  }),
+  initial: 'pending',
+  states: {
+    pending: {
+      on: {
+        START: 'transferring',
+        CANCEL: 'cancelled',
+        INTERRUPT: { target: 'failed', actions: assign(({ event }) => ({ failure: event.failure })) },
+      },
+    },
+    transferring: {
+      type: 'parallel',
+      on: {
+        CANCEL: 'cancelled',
+        INTERRUPT: { target: 'failed', actions: assign(({ event }) => ({ failure: event.failure })) },
+      },
+      states: {
+        work: {
+          initial: 'opening',
+          states: {
+            opening: {
+              invoke: {
+                src: 'open',
+                input: ({ context }) => ({ effects: context.effects }),
+                onDone: { target: 'moving', actions: assign(({ event }) => ({ total: event.output.total })) },
+                onError: { target: '#transfer.failed', actions: { type: 'fail', params: ({ event }) => ({ error: event.error }) } },
+              },
+            },
+            moving: {
+              invoke: {
+                src: 'move',
+                input: ({ context, self }) => ({ effects: context.effects, offset: context.offset, parent: self }),
+                onDone: {
+                  target: '#transfer.done',
+                  actions: assign(({ context, event }) => ({ output: event.output, progress: context.total ?? context.progress })),
+                },
+                onError: [
+                  {
+                    guard: { type: 'retryable', params: ({ event }) => ({ error: event.error }) },
+                    target: 'backoff',
+                    actions: 'countAttempt',
+                  },
+                  { target: '#transfer.failed', actions: { type: 'fail', params: ({ event }) => ({ error: event.error }) } },
+                ],
+              },
+            },
+            backoff: { after: { retryDelay: 'locating' } },
+            locating: {
+              invoke: {
+                src: 'locate',
+                input: ({ context }) => ({ effects: context.effects }),
+                onDone: { target: 'moving', actions: assign(({ event }) => ({ offset: event.output })) },
+                onError: [
+                  {
+                    guard: { type: 'retryable', params: ({ event }) => ({ error: event.error }) },
+                    target: 'backoff',
+                    actions: 'countAttempt',
+                  },
+                  { target: '#transfer.failed', actions: { type: 'fail', params: ({ event }) => ({ error: event.error }) } },
+                ],
+              },
+            },
+          },
+        },
+        watchdog: {
+          initial: 'watching',
+          states: {
+            watching: {
+              after: {
+                idleTimeout: {
+                  target: '#transfer.failed',
+                  actions: assign(({ context }) => ({ failure: Failure.timeout(context.idleTimeoutMs) })),
+                },
+              },
+              on: {
+                PROGRESS: {
+                  target: 'watching',
+                  reenter: true,
+                  actions: { type: 'recordProgress', params: ({ event }) => ({ offset: event.offset }) },
+                },
+              },
+            },
+          },
+        },
+      },
+    },
+    done: { type: 'final' },
+    cancelled: { type: 'final' },
+    failed: { type: 'final' },
+  },
+  output: ({ context }: { context: TransferContext }) => context.output,
+});
+
+/** A running transfer actor. */
+export type TransferActor = ActorRefFrom<typeof transferMachine>;
+
+/** A snapshot of a transfer. */
+export type TransferSnapshot = SnapshotFrom<typeof transferMachine>;
+
+/** The top-level state of a snapshot. */
+export const transferState = (snapshot: TransferSnapshot): TransferState =>
+  (typeof snapshot.value === 'string' ? snapshot.value : 'transferring') as TransferState;

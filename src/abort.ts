@@ -1,0 +1,50 @@
+/**
+ * Helpers for signals we are handed: we never abort them, we chain them to our own and always remove
+ * our listeners.
+ * @module
+ */
+import { Failure, FaultError, fault } from './failure.js';
+
+/** The rejection for an aborted signal: `Interrupted`, with the signal's reason as cause. */
+export const abortFault = (signal: AbortSignal): FaultError => fault(Failure.interrupted('aborted'), signal.reason);
+
+/** Throws {@link abortFault} if the signal has aborted. */
+export const throwIfAborted = (signal: AbortSignal | undefined): void => {
+  if (signal?.aborted) throw abortFault(signal);
+};
+
+/**
+ * Settles like `promise`, or rejects with {@link abortFault} as soon as the signal aborts, whichever
+ * comes first. The listener is removed either way.
+ */
+export const abortable = <T>(promise: Promise<T>, signal: AbortSignal): Promise<T> => {
+  if (signal.aborted) return Promise.reject(abortFault(signal));
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => reject(abortFault(signal));
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(
+      (value) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(value);
+      },
+      (error: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(error);
+      },
+    );
+  });
+};
+
+/**
+ * Calls `onAbort` once when `signal` aborts (at once if it already has). Returns the disposer that
+ * removes the listener; call it when the work ends, so no listener outlives it.
+ */
+export const onAbort = (signal: AbortSignal | undefined, callback: () => void): (() => void) => {
+  if (!signal) return () => undefined;
+  if (signal.aborted) {
+    callback();
+    return () => undefined;
+  }
+  signal.addEventListener('abort', callback, { once: true });
+  return () => signal.removeEventListener('abort', callback);
+};

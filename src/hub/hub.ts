@@ -1,0 +1,340 @@
+/**
+ * The hub: the one place that decides what is allowed. It owns tokens, the media store (limits,
+ * retention, ownership, integrity) and the message router. The memory transport calls it directly; the
+ * server exposes the same hub over HTTP and WebSocket, so every transport behaves the same.
+ * @module
+ */
+import * as E from 'fp-ts/lib/Either.js';
+import { isWellFormed, utf8, utf8Length } from '../bytes.js';
+import { type Clock, type TimerHandle, systemClock } from '../clock.js';
+import { decodeMessage, encodeMessage, type WireMessage } from '../codec.js';
+import { Failure, fault } from '../failure.js';
+import { cryptoRandomBytes, isMediaId, isValidId, newMediaId, type RandomBytes } from '../ids.js';
+import {
+  DEFAULT_PARTIAL_TTL_MS,
+  DEFAULT_RETENTION_MS,
+  DEFAULT_TOKEN_TTL_MS,
+  MAX_FILE_SIZE,
+  MAX_MESSAGE_SIZE,
+  MIN_FILE_SIZE,
+} from '../limits.js';
+import { checkMessageSize } from '../messages.js';
+import { type MediaStore, memoryStore, type StoredEntry } from './media-store.js';
+import { createRouter, type RoutedSession } from './router.js';
+import { signToken, type TokenClaims, verifyToken } from './tokens.js';
+
+/** Options of {@link createHub}. */
+export interface HubOptions {
+  /** How long media is kept after its upload completes. Default: 7 days. @example { retentionMs: 3_600_000 } */
+  readonly retentionMs?: number;
+  /** Largest accepted upload in bytes, at most 30 MiB. Default: 31,457,280. @example { maxFileSize: 1_048_576 } */
+  readonly maxFileSize?: number;
+  /** Time source for expiry, tokens and sweeps. Default: the system clock. @example { clock: virtualClock() } */
+  readonly clock?: Clock;
+  /** HMAC key of login tokens. Default: 32 random bytes (tokens then die with the hub). */
+  readonly secret?: Uint8Array | string;
+  /** Where bytes are kept. Default: `memoryStore()`. */
+  readonly store?: MediaStore;
+  /** How long an unfinished upload is kept for resumption since its last byte. Default: 24 h. */
+  readonly partialTtlMs?: number;
+  /** How often expired media and stale uploads are swept. Default: 1 hour. */
+  readonly sweepIntervalMs?: number;
+  /** Randomness for media IDs and the default secret. Default: Web Crypto. */
+  readonly random?: RandomBytes;
+}
+
+/** A logged-in session at the hub. */
+export type HubSession = RoutedSession;
+
+/** What the hub says about an upload. `complete` is true once the media is downloadable. */
+export interface UploadStatus {
+  readonly uploadId: string;
+  readonly size: number;
+  readonly offset: number;
+  readonly complete: boolean;
+  /** When the upload (if partial) or the media (if complete) will be swept. */
+  readonly expiresAt: number;
+}
+
+/** What a downloader learns about media before reading it. */
+export interface MediaInfo {
+  readonly mediaId: string;
+  readonly size: number;
+  /** Lowercase hex SHA-256 of the bytes, recorded as they were uploaded. */
+  readonly sha256: string;
+  readonly fileName: string;
+  readonly expiresAt: number;
+}
+
+/** An in-process ferry server: tokens, media and messages. */
+export interface Hub {
+  readonly clock: Clock;
+  readonly maxFileSize: number;
+  readonly retentionMs: number;
+  /** Mints a login token for `userId`, valid for `ttlMs` (default 24 h). Throws on an invalid user ID. */
+  issueToken(userId: string, ttlMs?: number): string;
+  /** Verifies a token (signature, shape, expiry). */
+  authenticate(token: unknown): E.Either<Failure, TokenClaims>;
+  /** Opens a session; a previous session of the same user is aborted. */
+  login(userId: unknown, token: unknown): E.Either<Failure, HubSession>;
+  /** Ends a session: it leaves its channels. Idempotent. */
+  logout(session: HubSession): void;
+  isOnline(session: HubSession): boolean;
+
+  createUpload(uploader: string, request: { readonly size: unknown; readonly fileName: unknown }): Promise<UploadStatus>;
+  uploadStatus(uploader: string, uploadId: unknown): Promise<UploadStatus>;
+  /**
+   * Appends the bytes of `chunks` at `offset`; counts them and refuses any byte beyond the declared size
+   * (`SizeOverflow`), whatever the client claimed. When the last byte arrives the media becomes visible.
+   */
+  appendUpload(
+    uploader: string,
+    uploadId: unknown,
+    offset: unknown,
+    chunks: AsyncIterable<Uint8Array>,
+    options?: { readonly signal?: AbortSignal; readonly onProgress?: (offset: number) => void },
+  ): Promise<UploadStatus>;
+  /** Removes an upload, partial or complete, and its bytes. */
+  terminateUpload(uploader: string, uploadId: unknown): Promise<void>;
+  mediaInfo(mediaId: unknown): Promise<MediaInfo>;
+  readMedia(mediaId: string, offset: number, signal?: AbortSignal): AsyncIterable<Uint8Array>;
+
+  sendToPeer(from: HubSession, peerId: unknown, message: unknown): E.Either<Failure, { serverReceivedTs: number }>;
+  joinChannel(session: HubSession, channelId: unknown): E.Either<Failure, void>;
+  leaveChannel(session: HubSession, channelId: unknown): E.Either<Failure, void>;
+  sendToChannel(from: HubSession, channelId: unknown, message: unknown): E.Either<Failure, { serverReceivedTs: number }>;
+  channelMembers(session: HubSession, channelId: unknown): E.Either<Failure, string[]>;
+
+  /** Deletes expired media and stale partial uploads now; resolves with how many entries went. */
+  sweep(): Promise<number>;
+  /** Stops the sweep timer. Sessions and media stay as they are. */
+  close(): void;
+}
+
+const MAX_FILE_NAME_BYTES = MAX_MESSAGE_SIZE;
+
+/**
+ * Creates a hub.
+ * @example
+ * const hub = createHub({ retentionMs: 24 * 3600_000 });
+ * const token = hub.issueToken('alice');
+ */
+export const createHub = (options: HubOptions = {}): Hub => {
+  const clock = options.clock ?? systemClock;
+  const random = options.random ?? cryptoRandomBytes;
+  const retentionMs = options.retentionMs ?? DEFAULT_RETENTION_MS;
+  const maxFileSize = options.maxFileSize ?? MAX_FILE_SIZE;
+  const partialTtlMs = options.partialTtlMs ?? DEFAULT_PARTIAL_TTL_MS;
+  const sweepIntervalMs = options.sweepIntervalMs ?? 3_600_000;
+  if (!(Number.isSafeInteger(maxFileSize) && maxFileSize >= MIN_FILE_SIZE && maxFileSize <= MAX_FILE_SIZE)) {
+    throw new RangeError(`maxFileSize must be an integer from 1 to ${MAX_FILE_SIZE}, got ${String(maxFileSize)}`);
+  }
+  if (!(retentionMs > 0)) throw new RangeError(`retentionMs must be positive, got ${String(retentionMs)}`);
+  const secret =
+    options.secret === undefined ? random(32) : typeof options.secret === 'string' ? utf8(options.secret) : options.secret;
+  const store = options.store ?? memoryStore();
+  const router = createRouter();
+  // One append at a time per upload: a second concurrent one gets `Conflict` (tus answers 423/409).
+  const appending = new Set<string>();
+
+  const expiresAt = (entry: StoredEntry): number =>
+    entry.state === 'complete' ? entry.completedAt + retentionMs : entry.updatedAt + partialTtlMs;
+  const isExpired = (entry: StoredEntry): boolean => clock.now() >= expiresAt(entry);
+  const status = (entry: StoredEntry): UploadStatus => ({
+    uploadId: entry.meta.mediaId,
+    size: entry.meta.size,
+    offset: entry.state === 'complete' ? entry.meta.size : entry.offset,
+    complete: entry.state === 'complete',
+    expiresAt: expiresAt(entry),
+  });
+
+  /** The entry of an ID, or `NotExist` — malformed, unknown, expired (then deleted) or not yours. */
+  const live = async (mediaId: unknown, owner?: string): Promise<StoredEntry> => {
+    if (!isMediaId(mediaId)) throw fault(Failure.invalidArgument('mediaId', `malformed media ID ${JSON.stringify(mediaId)}`));
+    const entry = await store.stat(mediaId);
+    if (entry && isExpired(entry)) {
+      await store.delete(mediaId);
+      throw fault(Failure.notExist(`media ${mediaId} (expired)`));
+    }
+    // Someone else's upload is reported as missing, so upload IDs cannot be probed.
+    if (!entry || (owner !== undefined && entry.meta.uploader !== owner)) throw fault(Failure.notExist(`media ${mediaId}`));
+    return entry;
+  };
+
+  async function* limited(chunks: AsyncIterable<Uint8Array>, from: number, size: number): AsyncIterable<Uint8Array> {
+    let at = from;
+    for await (const chunk of chunks) {
+      if (!(chunk instanceof Uint8Array)) throw fault(Failure.invalidArgument('chunk', 'expected bytes'));
+      if (at + chunk.length > size) {
+        // Keep the bytes that fit, so the upload stays resumable at its declared size; refuse the rest.
+        if (at < size) yield chunk.subarray(0, size - at);
+        throw fault(Failure.sizeOverflow(at + chunk.length, size));
+      }
+      at += chunk.length;
+      yield chunk;
+    }
+  }
+
+  let sweeping: Promise<number> | undefined;
+  const sweepNow = async (): Promise<number> => {
+    let removed = 0;
+    for await (const entry of store.list()) {
+      if (isExpired(entry) && !appending.has(entry.meta.mediaId)) {
+        await store.delete(entry.meta.mediaId);
+        removed++;
+      }
+    }
+    return removed;
+  };
+  const sweep = (): Promise<number> => {
+    sweeping ??= sweepNow().finally(() => {
+      sweeping = undefined;
+    });
+    return sweeping;
+  };
+  let timer: TimerHandle | undefined;
+  let closed = false;
+  const scheduleSweep = (): void => {
+    timer = clock.setTimeout(() => {
+      if (closed) return;
+      scheduleSweep();
+      // A failed sweep is retried at the next tick; the store reports the cause through the rejection.
+      sweep().catch((error: unknown) => {
+        console.error('ferry hub: sweep failed', error);
+      });
+    }, sweepIntervalMs);
+  };
+  scheduleSweep();
+
+  const online = (session: HubSession): E.Either<Failure, HubSession> =>
+    router.isOpen(session) ? E.right(session) : E.left(Failure.notLoggedIn());
+  const channelIdOf = (channelId: unknown): E.Either<Failure, string> =>
+    isValidId(channelId)
+      ? E.right(channelId)
+      : E.left(Failure.invalidArgument('channelId', `expected 1 to 64 printable ASCII characters, got ${JSON.stringify(channelId)}`));
+  const wireOf = (message: unknown): E.Either<Failure, WireMessage> => {
+    const decoded = decodeMessage(message);
+    if (E.isLeft(decoded)) return decoded;
+    const tooBig = checkMessageSize(decoded.right);
+    return tooBig ? E.left(tooBig) : E.right(encodeMessage(decoded.right));
+  };
+
+  return {
+    clock,
+    maxFileSize,
+    retentionMs,
+    issueToken(userId, ttlMs = DEFAULT_TOKEN_TTL_MS) {
+      if (!isValidId(userId)) throw new RangeError(`invalid user ID ${JSON.stringify(userId)}`);
+      if (!(ttlMs > 0)) throw new RangeError(`ttlMs must be positive, got ${String(ttlMs)}`);
+      return signToken(secret, { userId, expiresAt: clock.now() + ttlMs });
+    },
+    authenticate: (token) => verifyToken(secret, token, clock.now()),
+    login(userId, token) {
+      if (!isValidId(userId)) return E.left(Failure.invalidUserId(String(userId)));
+      const claims = verifyToken(secret, token, clock.now());
+      if (E.isLeft(claims)) return claims;
+      if (claims.right.userId !== userId) return E.left(Failure.invalidToken('token was issued to another user'));
+      return E.right(router.open(userId));
+    },
+    logout: (session) => router.close(session),
+    isOnline: (session) => router.isOpen(session),
+
+    async createUpload(uploader, { size, fileName }) {
+      if (typeof size !== 'number' || !Number.isSafeInteger(size) || size < 0) {
+        throw fault(Failure.invalidArgument('size', `expected a byte count, got ${String(size)}`));
+      }
+      if (size < MIN_FILE_SIZE) throw fault(Failure.invalidArgument('size', 'the file is empty'));
+      if (size > maxFileSize) throw fault(Failure.sizeOverflow(size, maxFileSize));
+      if (typeof fileName !== 'string' || !isWellFormed(fileName) || utf8Length(fileName) > MAX_FILE_NAME_BYTES) {
+        throw fault(Failure.invalidArgument('fileName', 'expected a well-formed string of at most 32 KiB'));
+      }
+      const meta = { mediaId: newMediaId(random), size, fileName, uploader, createdAt: clock.now() };
+      await store.create(meta, clock.now());
+      return status({ state: 'partial', meta, offset: 0, updatedAt: meta.createdAt });
+    },
+    async uploadStatus(uploader, uploadId) {
+      return status(await live(uploadId, uploader));
+    },
+    async appendUpload(uploader, uploadId, offset, chunks, { signal, onProgress } = {}) {
+      const entry = await live(uploadId, uploader);
+      if (entry.state === 'complete') throw fault(Failure.conflict(`upload ${entry.meta.mediaId} is already complete`));
+      if (offset !== entry.offset) {
+        throw fault(Failure.conflict(`offset ${String(offset)} is not the upload's offset ${entry.offset}`));
+      }
+      const id = entry.meta.mediaId;
+      if (appending.has(id)) throw fault(Failure.conflict(`upload ${id} is receiving bytes from another request`));
+      appending.add(id);
+      try {
+        const reached = await store.append(id, entry.offset, limited(chunks, entry.offset, entry.meta.size), {
+          ...(signal ? { signal } : {}),
+          now: () => clock.now(),
+          ...(onProgress ? { onAppended: onProgress } : {}),
+        });
+        return status(reached === entry.meta.size ? await store.complete(id, clock.now()) : { ...entry, offset: reached });
+      } finally {
+        appending.delete(id);
+      }
+    },
+    async terminateUpload(uploader, uploadId) {
+      const entry = await live(uploadId, uploader);
+      await store.delete(entry.meta.mediaId);
+    },
+    async mediaInfo(mediaId) {
+      const entry = await live(mediaId);
+      if (entry.state !== 'complete') throw fault(Failure.notExist(`media ${entry.meta.mediaId} (upload not complete)`));
+      return {
+        mediaId: entry.meta.mediaId,
+        size: entry.meta.size,
+        sha256: entry.sha256,
+        fileName: entry.meta.fileName,
+        expiresAt: expiresAt(entry),
+      };
+    },
+    readMedia: (mediaId, offset, signal) => store.read(mediaId, offset, signal),
+
+    sendToPeer(from, peerId, message) {
+      if (E.isLeft(online(from))) return E.left(Failure.notLoggedIn());
+      if (!isValidId(peerId)) return E.left(Failure.invalidUserId(String(peerId)));
+      const wire = wireOf(message);
+      if (E.isLeft(wire)) return wire;
+      const now = clock.now();
+      return router.toPeer(from, peerId, wire.right, now) ? E.right({ serverReceivedTs: now }) : E.left(Failure.peerUnreachable(peerId));
+    },
+    joinChannel(session, channelId) {
+      if (E.isLeft(online(session))) return E.left(Failure.notLoggedIn());
+      const id = channelIdOf(channelId);
+      if (E.isLeft(id)) return id;
+      return router.join(session, id.right) ? E.right(undefined) : E.left(Failure.alreadyInChannel(id.right));
+    },
+    leaveChannel(session, channelId) {
+      if (E.isLeft(online(session))) return E.left(Failure.notLoggedIn());
+      const id = channelIdOf(channelId);
+      if (E.isLeft(id)) return E.left(Failure.notInChannel(String(channelId)));
+      return router.leave(session, id.right) ? E.right(undefined) : E.left(Failure.notInChannel(id.right));
+    },
+    sendToChannel(from, channelId, message) {
+      if (E.isLeft(online(from))) return E.left(Failure.notLoggedIn());
+      const id = channelIdOf(channelId);
+      if (E.isLeft(id)) return E.left(Failure.notInChannel(String(channelId)));
+      const wire = wireOf(message);
+      if (E.isLeft(wire)) return wire;
+      const now = clock.now();
+      return router.toChannel(from, id.right, wire.right, now)
+        ? E.right({ serverReceivedTs: now })
+        : E.left(Failure.notInChannel(id.right));
+    },
+    channelMembers(session, channelId) {
+      if (E.isLeft(online(session))) return E.left(Failure.notLoggedIn());
+      const id = channelIdOf(channelId);
+      if (E.isLeft(id)) return E.left(Failure.notInChannel(String(channelId)));
+      const members = router.members(session, id.right);
+      return members ? E.right(members) : E.left(Failure.notInChannel(id.right));
+    },
+
+    sweep,
+    close() {
+      closed = true;
+      clock.clearTimeout(timer);
+    },
+  };
+};

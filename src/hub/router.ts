@@ -1,0 +1,133 @@
+/**
+ * The message router: who is online, who is in which channel, and delivery of messages and presence.
+ * Messages travel in wire form (JSON-safe, bytes as base64) so each receiver decodes its own copy and
+ * no two sessions ever share a buffer.
+ * @module
+ */
+import { Observable, Subject } from 'rxjs';
+import type { WireMessage } from '../codec.js';
+
+/** What the hub tells a session. */
+export type HubEvent =
+  | { readonly type: 'peerMessage'; readonly peerId: string; readonly message: WireMessage; readonly serverReceivedTs: number }
+  | {
+      readonly type: 'channelMessage';
+      readonly channelId: string;
+      readonly memberId: string;
+      readonly message: WireMessage;
+      readonly serverReceivedTs: number;
+    }
+  | { readonly type: 'memberJoined'; readonly channelId: string; readonly userId: string }
+  | { readonly type: 'memberLeft'; readonly channelId: string; readonly userId: string }
+  | { readonly type: 'aborted'; readonly reason: string };
+
+/** One logged-in session as the router sees it. */
+export interface RoutedSession {
+  readonly sessionId: number;
+  readonly userId: string;
+  readonly events$: Observable<HubEvent>;
+}
+
+interface Entry {
+  readonly session: RoutedSession;
+  readonly events: Subject<HubEvent>;
+  readonly channels: Set<string>;
+}
+
+/** The router's state and operations; the hub validates before calling these. */
+export interface Router {
+  /** Registers a session; a previous session of the same user is aborted (and leaves its channels). */
+  open(userId: string): RoutedSession;
+  /** Removes a session: it leaves its channels and its event stream completes. Idempotent. */
+  close(session: RoutedSession): void;
+  isOpen(session: RoutedSession): boolean;
+  /** `false` when the peer is not online. */
+  toPeer(from: RoutedSession, peerId: string, message: WireMessage, now: number): boolean;
+  /** `false` when the session is already in the channel. */
+  join(session: RoutedSession, channelId: string): boolean;
+  /** `false` when the session is not in the channel. */
+  leave(session: RoutedSession, channelId: string): boolean;
+  /** `false` when the session is not in the channel. */
+  toChannel(from: RoutedSession, channelId: string, message: WireMessage, now: number): boolean;
+  /** Members of a channel, or `undefined` when the session is not in it. */
+  members(session: RoutedSession, channelId: string): string[] | undefined;
+}
+
+/** A router for one hub. */
+export const createRouter = (): Router => {
+  let nextSessionId = 1;
+  const byUser = new Map<string, Entry>();
+  const bySession = new Map<number, Entry>();
+  const channels = new Map<string, Set<Entry>>();
+
+  const broadcast = (channelId: string, except: Entry, event: HubEvent): void => {
+    for (const member of channels.get(channelId) ?? []) if (member !== except) member.events.next(event);
+  };
+  const leaveChannel = (entry: Entry, channelId: string): void => {
+    const members = channels.get(channelId);
+    members?.delete(entry);
+    if (members?.size === 0) channels.delete(channelId);
+    entry.channels.delete(channelId);
+    broadcast(channelId, entry, { type: 'memberLeft', channelId, userId: entry.session.userId });
+  };
+  const remove = (entry: Entry): void => {
+    bySession.delete(entry.session.sessionId);
+    if (byUser.get(entry.session.userId) === entry) byUser.delete(entry.session.userId);
+    for (const channelId of [...entry.channels]) leaveChannel(entry, channelId);
+    entry.events.complete();
+  };
+
+  return {
+    open(userId) {
+      const previous = byUser.get(userId);
+      if (previous) {
+        previous.events.next({ type: 'aborted', reason: 'the same user logged in elsewhere' });
+        remove(previous);
+      }
+      const events = new Subject<HubEvent>();
+      const session: RoutedSession = { sessionId: nextSessionId++, userId, events$: events.asObservable() };
+      const entry: Entry = { session, events, channels: new Set() };
+      byUser.set(userId, entry);
+      bySession.set(session.sessionId, entry);
+      return session;
+    },
+    close(session) {
+      const entry = bySession.get(session.sessionId);
+      if (entry) remove(entry);
+    },
+    isOpen: (session) => bySession.has(session.sessionId),
+    toPeer(from, peerId, message, now) {
+      const peer = byUser.get(peerId);
+      if (!peer) return false;
+      peer.events.next({ type: 'peerMessage', peerId: from.userId, message, serverReceivedTs: now });
+      return true;
+    },
+    join(session, channelId) {
+      const entry = bySession.get(session.sessionId);
+      if (!entry || entry.channels.has(channelId)) return false;
+      const members = channels.get(channelId) ?? new Set<Entry>();
+      channels.set(channelId, members);
+      broadcast(channelId, entry, { type: 'memberJoined', channelId, userId: session.userId });
+      members.add(entry);
+      entry.channels.add(channelId);
+      return true;
+    },
+    leave(session, channelId) {
+      const entry = bySession.get(session.sessionId);
+      if (!entry?.channels.has(channelId)) return false;
+      leaveChannel(entry, channelId);
+      return true;
+    },
+    toChannel(from, channelId, message, now) {
+      const entry = bySession.get(from.sessionId);
+      if (!entry?.channels.has(channelId)) return false;
+      broadcast(channelId, entry, { type: 'channelMessage', channelId, memberId: from.userId, message, serverReceivedTs: now });
+      return true;
+    },
+    members(session, channelId) {
+      const entry = bySession.get(session.sessionId);
+      if (!entry?.channels.has(channelId)) return undefined;
+      return [...(channels.get(channelId) ?? [])].map((member) => member.session.userId).sort();
+    },
+  };
+};
