@@ -73,6 +73,9 @@ export const LeaveChannelErrorCode = { FAILURE: 1, NOT_IN_CHANNEL: 3, NOT_LOGGED
 /** Codes of `channel.getMembers`. */
 export const GetMembersErrorCode = { FAILURE: 1, NOT_IN_CHANNEL: 5, NOT_LOGGED_IN: 102 } as const;
 
+/** Codes of `createClient` (bad options). */
+export const ClientErrorCode = { INVALID_ARGUMENT: 2 } as const;
+
 /** Codes of the synchronous message constructors (`createFileMessageByMediaId`, `textMessage`, …). */
 export const MessageErrorCode = { INVALID_ARGUMENT: 2 } as const;
 
@@ -88,7 +91,8 @@ export type Operation =
   | 'join'
   | 'leave'
   | 'getMembers'
-  | 'message';
+  | 'message'
+  | 'client';
 
 /**
  * Which code each failure gets in each operation. A failure missing from an operation's row gets that
@@ -126,6 +130,7 @@ const codes: { readonly [O in Operation]: Partial<Record<FailureTag, number>> } 
   leave: { NotInChannel: 3, NotLoggedIn: 102 },
   getMembers: { NotInChannel: 5, NotLoggedIn: 102 },
   message: { InvalidArgument: 2, InvalidMessage: 2 },
+  client: { InvalidArgument: 2 },
 };
 
 /** The code a failure gets in an operation. */
@@ -192,6 +197,11 @@ export class MessageError extends FerryError {
   override readonly name = 'MessageError';
 }
 
+/** `createClient` was given bad options. */
+export class ClientError extends FerryError {
+  override readonly name = 'ClientError';
+}
+
 const classes = {
   upload: UploadError,
   download: DownloadError,
@@ -204,6 +214,7 @@ const classes = {
   leave: LeaveChannelError,
   getMembers: GetMembersError,
   message: MessageError,
+  client: ClientError,
 } as const;
 
 /** The public error of an operation for a failure, with the original error as `cause`. */

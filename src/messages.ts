@@ -152,13 +152,25 @@ export const rawMessage = (bytes: Uint8Array, fields: { readonly description?: s
     }),
   );
 
-const fileChecks = (mediaId: unknown, fields: FileFields): Check[] => [
-  mediaIdCheck(mediaId),
+const fileFieldChecks = (fields: FileFields): Check[] => [
   optional(fields.size, isCount('size', fields.size, MAX_FILE_SIZE)),
   optional(fields.fileName, isString('fileName', fields.fileName)),
   optional(fields.thumbnail, isBytes('thumbnail', fields.thumbnail)),
   optional(fields.description, isString('description', fields.description)),
 ];
+
+const imageFieldChecks = (fields: ImageFields): Check[] => [
+  ...fileFieldChecks(fields),
+  ...(['width', 'height', 'thumbnailWidth', 'thumbnailHeight'] as const).map((name) =>
+    optional(fields[name], isCount(name, fields[name])),
+  ),
+];
+
+/** The first problem with the optional fields of a file message, or `undefined`. */
+export const checkFileFields = (fields: FileFields): Failure | undefined => firstFailure(fileFieldChecks(fields));
+
+/** The first problem with the optional fields of an image message, or `undefined`. */
+export const checkImageFields = (fields: ImageFields): Failure | undefined => firstFailure(imageFieldChecks(fields));
 
 const fileBody = (mediaId: string, fields: FileFields) => ({
   mediaId,
@@ -175,7 +187,7 @@ const fileBody = (mediaId: string, fields: FileFields) => ({
  * @example fileMessage('3q2-7wAAAAAAAAAAAAAAAA', { fileName: 'notes.txt', size: 1200 })
  */
 export const fileMessage = (mediaId: string, fields: FileFields = {}): FileMessage =>
-  orThrow(firstFailure(fileChecks(mediaId, fields)), () => ({ messageType: 'FILE', ...fileBody(mediaId, fields) }));
+  orThrow(firstFailure([mediaIdCheck(mediaId), ...fileFieldChecks(fields)]), () => ({ messageType: 'FILE', ...fileBody(mediaId, fields) }));
 
 /**
  * An image message for media already uploaded (no transfer happens). Dimensions not given are 0.
@@ -184,12 +196,7 @@ export const fileMessage = (mediaId: string, fields: FileFields = {}): FileMessa
  */
 export const imageMessage = (mediaId: string, fields: ImageFields = {}): ImageMessage =>
   orThrow(
-    firstFailure([
-      ...fileChecks(mediaId, fields),
-      ...(['width', 'height', 'thumbnailWidth', 'thumbnailHeight'] as const).map((name) =>
-        optional(fields[name], isCount(name, fields[name])),
-      ),
-    ]),
+    firstFailure([mediaIdCheck(mediaId), ...imageFieldChecks(fields)]),
     () => ({
       messageType: 'IMAGE',
       ...fileBody(mediaId, fields),

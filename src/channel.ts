@@ -1,0 +1,70 @@
+/**
+ * A channel handle: join, leave, send, members, and the channel's messages and presence as observables
+ * filtered from the client's event stream. Creating one does no I/O.
+ * @module
+ */
+import { filter, map, type Observable } from 'rxjs';
+import type { Session, SessionEvent } from '../transports/transport.js';
+import { toPublicError } from './errors.js';
+import { type Failure, failureOf } from './failure.js';
+import type { Message } from './messages.js';
+
+/** A message received in a channel. */
+export interface ChannelMessageEvent {
+  readonly memberId: string;
+  readonly message: Message;
+  readonly serverReceivedTs: number;
+}
+
+/** A channel of the client. */
+export interface Channel {
+  readonly channelId: string;
+  /** Joins. Rejects `JoinChannelError`: 3 invalid ID, 6 already joined, 102 not logged in. */
+  join(): Promise<void>;
+  /** Leaves. Rejects `LeaveChannelError`: 3 not in channel, 102 not logged in. */
+  leave(): Promise<void>;
+  /** Sends to every other member. Rejects `ChannelMessageError`: 4 invalid message (or over 32 KiB), 5 not in channel, 102. */
+  sendMessage(message: Message): Promise<void>;
+  /** Messages from other members, in arrival order. */
+  readonly messages$: Observable<ChannelMessageEvent>;
+  /** User IDs of members who joined after us. */
+  readonly memberJoined$: Observable<string>;
+  /** User IDs of members who left (or logged out, or were disconnected). */
+  readonly memberLeft$: Observable<string>;
+  /** The user IDs in the channel, us included, sorted. Rejects `GetMembersError`: 5 not in channel, 102. */
+  getMembers(): Promise<string[]>;
+}
+
+/** What a channel needs from its client. */
+export interface ChannelDeps {
+  readonly events$: Observable<SessionEvent>;
+  /** Runs a call on the current session, or fails with `NotLoggedIn`; checks come first. */
+  readonly call: <T>(operation: 'join' | 'leave' | 'channelSend' | 'getMembers', run: () => Promise<T>, check?: () => Failure | undefined) => Promise<T>;
+  readonly session: () => Session;
+  readonly checkMessage: (message: unknown) => Failure | undefined;
+}
+
+/** Creates a channel handle bound to a client. */
+export const createChannel = (channelId: string, deps: ChannelDeps): Channel => {
+  const mine = <E extends SessionEvent['type']>(type: E) =>
+    deps.events$.pipe(filter((event): event is Extract<SessionEvent, { type: E }> => event.type === type && 'channelId' in event && event.channelId === channelId));
+  return {
+    channelId,
+    join: () => deps.call('join', () => deps.session().joinChannel(channelId)),
+    leave: () => deps.call('leave', () => deps.session().leaveChannel(channelId)),
+    sendMessage: (message) => deps.call('channelSend', () => deps.session().sendToChannel(channelId, message), () => deps.checkMessage(message)),
+    getMembers: () => deps.call('getMembers', () => deps.session().channelMembers(channelId)),
+    messages$: mine('channelMessage').pipe(map(({ memberId, message, serverReceivedTs }) => ({ memberId, message, serverReceivedTs }))),
+    memberJoined$: mine('memberJoined').pipe(map((event) => event.userId)),
+    memberLeft$: mine('memberLeft').pipe(map((event) => event.userId)),
+  };
+};
+
+/** Runs `run`, turning any failure into the public error of `operation`. */
+export const asPublic = async <T>(operation: Parameters<typeof toPublicError>[0], run: () => Promise<T>): Promise<T> => {
+  try {
+    return await run();
+  } catch (error) {
+    throw toPublicError(operation, failureOf(error), error);
+  }
+};

@@ -1,0 +1,63 @@
+/**
+ * The options of `createClient`, each with prose, a default and an example, and their validation.
+ * @module
+ */
+import type { Transport } from '../transports/transport.js';
+import type { Clock } from './clock.js';
+import { Failure } from './failure.js';
+import type { FileAccess } from './files.js';
+import type { CreateHasher } from './hash.js';
+import { MAX_CONCURRENT_TRANSFERS } from './limits.js';
+
+/** Options of `createClient`. */
+export interface ClientOptions {
+  /** How to reach the hub. Required. @example memoryTransport(hub), httpTransport({ url }) */
+  readonly transport: Transport;
+  /** Transfers (uploads and downloads together) running at once, 1 to 9. Default: 9. @example { maxConcurrentTransfers: 3 } */
+  readonly maxConcurrentTransfers?: number;
+  /**
+   * What happens to a transfer when all slots are busy: `'queue'` waits in FIFO order, `'reject'` fails
+   * it at once with code 5 (CONCURRENCY_LIMIT_EXCEEDED, as Agora RTM did). Default: `'queue'`.
+   * @example { overflow: 'reject' }
+   */
+  readonly overflow?: 'queue' | 'reject';
+  /** A transfer that moves no byte for this long fails with code 3. Default: 120,000 ms. @example { idleTimeoutMs: 30_000 } */
+  readonly idleTimeoutMs?: number;
+  /** At most one progress event per task per interval (the final one always comes). Default: 100 ms. @example { progressIntervalMs: 250 } */
+  readonly progressIntervalMs?: number;
+  /** Time for idle timeouts, retries and throttling. Default: the system clock. @example { clock: virtualClock() } */
+  readonly clock?: Clock;
+  /** File access for paths. Default: Node's file system, loaded on first use. */
+  readonly files?: FileAccess;
+  /** SHA-256 for verifying downloads. Default: `@noble/hashes`. */
+  readonly createHasher?: CreateHasher;
+  /** Delays before retries after transient failures (dropped links), in ms. Default: [0, 1000, 3000, 5000]. */
+  readonly retryDelays?: readonly number[];
+}
+
+const positive = (value: unknown): boolean => typeof value === 'number' && Number.isFinite(value) && value > 0;
+
+/** The first bad option, naming it, or `undefined`. */
+export const checkClientOptions = (options: unknown): Failure | undefined => {
+  if (options === null || typeof options !== 'object') return Failure.invalidArgument('options', 'expected an object');
+  const o = options as Partial<Record<keyof ClientOptions, unknown>>;
+  const transport = o.transport as Partial<Transport> | undefined;
+  if (!transport || typeof transport.connect !== 'function') return Failure.invalidArgument('transport', 'expected a transport');
+  const max = o.maxConcurrentTransfers;
+  if (max !== undefined && !(Number.isInteger(max) && (max as number) >= 1 && (max as number) <= MAX_CONCURRENT_TRANSFERS)) {
+    return Failure.invalidArgument('maxConcurrentTransfers', `expected an integer from 1 to ${MAX_CONCURRENT_TRANSFERS}, got ${String(max)}`);
+  }
+  if (o.overflow !== undefined && o.overflow !== 'queue' && o.overflow !== 'reject') {
+    return Failure.invalidArgument('overflow', `expected 'queue' or 'reject', got ${JSON.stringify(o.overflow)}`);
+  }
+  if (o.idleTimeoutMs !== undefined && !positive(o.idleTimeoutMs)) {
+    return Failure.invalidArgument('idleTimeoutMs', `expected a positive number, got ${String(o.idleTimeoutMs)}`);
+  }
+  if (o.progressIntervalMs !== undefined && !(typeof o.progressIntervalMs === 'number' && o.progressIntervalMs >= 0)) {
+    return Failure.invalidArgument('progressIntervalMs', `expected a number ≥ 0, got ${String(o.progressIntervalMs)}`);
+  }
+  if (o.retryDelays !== undefined && !(Array.isArray(o.retryDelays) && o.retryDelays.every((d) => typeof d === 'number' && d >= 0))) {
+    return Failure.invalidArgument('retryDelays', 'expected an array of delays ≥ 0');
+  }
+  return undefined;
+};

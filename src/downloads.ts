@@ -1,0 +1,89 @@
+/**
+ * The effects of one download: start reading (learning size and SHA-256), write chunks to a sink (a
+ * temporary file beside the target, or memory), verify the SHA-256, then commit. A resume continues
+ * from the bytes already received with the same running hash. Cleanup removes the temporary file.
+ * @module
+ */
+import type { TransferEffects } from '../machines/transfer.js';
+import type { DownloadStart, Session } from '../transports/transport.js';
+import { concatBytes } from './bytes.js';
+import { Failure, fault } from './failure.js';
+import type { FileAccess, FileSink } from './files.js';
+import type { CreateHasher } from './hash.js';
+
+/** Where downloaded bytes go. */
+export type DownloadTarget =
+  | { readonly kind: 'memory' }
+  | { readonly kind: 'file'; readonly path: string; readonly files: () => Promise<FileAccess> };
+
+const memorySink = (): FileSink & { bytes(): Uint8Array } => {
+  let chunks: Uint8Array[] = [];
+  let length = 0;
+  return {
+    get length() {
+      return length;
+    },
+    write: async (bytes) => {
+      chunks.push(bytes);
+      length += bytes.length;
+    },
+    commit: async () => undefined,
+    discard: async () => {
+      chunks = [];
+      length = 0;
+    },
+    bytes: () => concatBytes(chunks, length),
+  };
+};
+
+/** The effects and cleanup of one download. Resolves with the bytes (memory) or nothing (file). */
+export const downloadEffects = <T extends Uint8Array | void>(
+  session: Session,
+  mediaId: string,
+  target: DownloadTarget,
+  createHasher: CreateHasher,
+): { readonly effects: TransferEffects<T>; readonly cleanup: () => Promise<void> } => {
+  const hasher = createHasher();
+  const memory = target.kind === 'memory' ? memorySink() : undefined;
+  let sink: FileSink | undefined = memory;
+  // The stream opened by `open`, used by the first `move` so the first request is not made twice.
+  let started: DownloadStart | undefined;
+  let size = 0;
+  let sha256 = '';
+
+  return {
+    effects: {
+      async open(signal) {
+        started = await session.download(mediaId, 0, { signal });
+        size = started.size;
+        sha256 = started.sha256;
+        sink ??= await (await (target as Extract<DownloadTarget, { kind: 'file' }>).files()).createSink(
+          (target as Extract<DownloadTarget, { kind: 'file' }>).path,
+        );
+        return { total: size };
+      },
+      async move(offset, signal, onProgress) {
+        if (!sink) throw fault(Failure.unknown('download moved before it was opened'));
+        const from = started && offset === 0 ? started : await session.download(mediaId, offset, { signal });
+        started = undefined;
+        if (offset !== sink.length) throw fault(Failure.unknown(`resume at ${offset} but ${sink.length} bytes are kept`));
+        for await (const chunk of from.chunks) {
+          if (sink.length + chunk.length > size) throw fault(Failure.integrity(sha256, `more than ${size} bytes`));
+          await sink.write(chunk);
+          hasher.update(chunk);
+          onProgress(sink.length);
+        }
+        // A stream that ends early is a dropped link: worth resuming from what we have.
+        if (sink.length < size) throw fault(Failure.network(`the stream ended at ${sink.length} of ${size} bytes`));
+        const actual = hasher.digest();
+        if (actual !== sha256) throw fault(Failure.integrity(sha256, actual));
+        await sink.commit();
+        return (memory ? memory.bytes() : undefined) as T;
+      },
+      locate: async () => sink?.length ?? 0,
+    },
+    cleanup: async () => {
+      await sink?.discard();
+    },
+  };
+};

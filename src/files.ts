@@ -1,0 +1,49 @@
+/**
+ * File access as an injected effect. `ferry` itself imports nothing from Node; when a path is used and
+ * no `files` were given to the client, the Node implementation (`node-files.ts`) is loaded on demand.
+ * @module
+ */
+import { isWellFormed } from './bytes.js';
+import { Failure } from './failure.js';
+
+/** A file being written beside its final path, made visible only by `commit`. */
+export interface FileSink {
+  /** Bytes written so far: where a resumed download continues. */
+  readonly length: number;
+  write(bytes: Uint8Array): Promise<void>;
+  /** Makes the bytes durable and moves them to the final path atomically (fsync, rename, fsync folder). */
+  commit(): Promise<void>;
+  /** Removes the temporary file. Idempotent; waits for any write in flight. */
+  discard(): Promise<void>;
+}
+
+/** What ferry needs from a file system. */
+export interface FileAccess {
+  /** Size of a regular file. Rejects `InvalidArgument` naming `argument` if it is missing or not a file. */
+  stat(path: string, argument: string): Promise<{ readonly size: number }>;
+  /** The bytes of a file from `offset`, at most `chunkSize` at a time; the file is never read whole. */
+  read(path: string, offset: number, chunkSize: number, signal: AbortSignal): AsyncIterable<Uint8Array>;
+  /** Opens a temporary file in the folder of `path`. Rejects `InvalidArgument` if the folder is unusable. */
+  createSink(path: string): Promise<FileSink>;
+}
+
+/** `undefined` for an absolute, well-formed path; else why not, naming `argument`. */
+export const checkAbsolutePath = (path: unknown, argument: string): Failure | undefined => {
+  if (typeof path !== 'string' || path.length === 0) return Failure.invalidArgument(argument, 'expected a non-empty path string');
+  if (!isWellFormed(path) || path.includes('\0')) {
+    return Failure.invalidArgument(argument, 'the path is not well-formed UTF-8 (lone surrogate or NUL)');
+  }
+  const absolute = path.startsWith('/') || /^[A-Za-z]:[\\/]/.test(path) || path.startsWith('\\\\');
+  return absolute ? undefined : Failure.invalidArgument(argument, `expected an absolute path, got ${JSON.stringify(path)}`);
+};
+
+/** The last segment of a path (either separator), for default file names. */
+export const baseName = (path: string): string => path.split(/[\\/]/).filter(Boolean).at(-1) ?? '';
+
+let nodeFiles: Promise<FileAccess> | undefined;
+
+/** The Node implementation, loaded once on first use. */
+export const loadNodeFiles = (): Promise<FileAccess> => {
+  nodeFiles ??= import('./node-files.js').then((module) => module.nodeFiles);
+  return nodeFiles;
+};

@@ -1,0 +1,74 @@
+/**
+ * ferry: send files and images as chat messages. This entry is isomorphic (no Node-only imports).
+ * @module
+ */
+export { createClient, type Client, type DownloadOptions, type PeerMessageEvent, type TaskProgress } from './client.js';
+export type { ClientOptions } from './client-options.js';
+export type { Channel, ChannelMessageEvent } from './channel.js';
+export type { Task } from './task.js';
+export type { Progress } from './progress.js';
+export type { UploadSource } from './sources.js';
+export type { FileUploadOptions, ImageUploadOptions } from './uploads.js';
+export type { TransferState } from '../machines/transfer.js';
+export type { ConnectionState } from '../machines/session.js';
+export {
+  textMessage,
+  rawMessage,
+  fileMessage,
+  imageMessage,
+  messageSize,
+  type Message,
+  type MessageType,
+  type TextMessage,
+  type RawMessage,
+  type FileMessage,
+  type ImageMessage,
+  type FileFields,
+  type ImageFields,
+} from './messages.js';
+export { MessageCodec, encodeMessage, decodeMessage, type WireMessage } from './codec.js';
+export {
+  FerryError,
+  UploadError,
+  DownloadError,
+  CancelError,
+  PeerMessageError,
+  ChannelMessageError,
+  LoginError,
+  LogoutError,
+  JoinChannelError,
+  LeaveChannelError,
+  GetMembersError,
+  MessageError,
+  ClientError,
+  UploadErrorCode,
+  DownloadErrorCode,
+  CancelErrorCode,
+  PeerMessageErrorCode,
+  ChannelMessageErrorCode,
+  LoginErrorCode,
+  LogoutErrorCode,
+  JoinChannelErrorCode,
+  LeaveChannelErrorCode,
+  GetMembersErrorCode,
+  MessageErrorCode,
+  ClientErrorCode,
+  type Operation,
+} from './errors.js';
+export { Failure, foldFailure, describeFailure, type FailureTag } from './failure.js';
+export {
+  MAX_FILE_SIZE,
+  MIN_FILE_SIZE,
+  MAX_MESSAGE_SIZE,
+  DEFAULT_RETENTION_MS,
+  DEFAULT_IDLE_TIMEOUT_MS,
+  MAX_CONCURRENT_TRANSFERS,
+} from './limits.js';
+export { probeImage, IMAGE_PROBE_BYTES, type ImageInfo, type ImageFormat } from './image-probe.js';
+export { systemClock, virtualClock, type Clock, type VirtualClock } from './clock.js';
+export { createHub, type Hub, type HubOptions, type HubSession, type MediaInfo, type UploadStatus } from './hub/hub.js';
+export { memoryStore, type MediaStore, type MemoryStore, type MemoryStoreOptions, type MediaMeta, type StoredEntry } from './hub/media-store.js';
+export { memoryTransport, type MemoryTransportOptions, type ChunkStep } from '../transports/memory.js';
+export type { Transport, Session, SessionEvent, Credentials, UploadState, DownloadStart } from '../transports/transport.js';
+export type { FileAccess, FileSink } from './files.js';
+export type { CreateHasher, Hasher } from './hash.js';

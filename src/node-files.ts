@@ -1,0 +1,108 @@
+/**
+ * File access on Node: bounded reads, and downloads written to a temporary file in the target folder,
+ * then fsync, atomic rename and folder fsync, so a path holds either nothing or the whole verified file.
+ * @module
+ */
+import { type FileHandle, open, rename, stat, unlink } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import { throwIfAborted } from './abort.js';
+import { toHex } from './bytes.js';
+import { Failure, fault } from './failure.js';
+import type { FileAccess, FileSink } from './files.js';
+import { cryptoRandomBytes } from './ids.js';
+
+const codeOf = (error: unknown): string | undefined =>
+  error instanceof Error && 'code' in error && typeof error.code === 'string' ? error.code : undefined;
+
+const invalidPath = (argument: string, path: string, error: unknown) =>
+  fault(Failure.invalidArgument(argument, `cannot use ${JSON.stringify(path)} (${codeOf(error) ?? String(error)})`), error);
+
+const fsyncFolder = async (folder: string): Promise<void> => {
+  const handle = await open(folder, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+};
+
+const sink = (handle: FileHandle, tempPath: string, finalPath: string): FileSink => {
+  let length = 0;
+  // Every operation runs after the previous one, so `discard` never races a write in flight.
+  let chain: Promise<unknown> = Promise.resolve();
+  let state: 'open' | 'committed' | 'discarded' = 'open';
+  const then = <T>(step: () => Promise<T>): Promise<T> => {
+    const next = chain.then(step);
+    chain = next.catch(() => undefined);
+    return next;
+  };
+  return {
+    get length() {
+      return length;
+    },
+    write: (bytes) =>
+      then(async () => {
+        if (state !== 'open') throw fault(Failure.interrupted('the download was discarded'));
+        let written = 0;
+        while (written < bytes.length) {
+          const { bytesWritten } = await handle.write(bytes, written, bytes.length - written);
+          written += bytesWritten;
+        }
+        length += bytes.length;
+      }),
+    commit: () =>
+      then(async () => {
+        if (state !== 'open') throw fault(Failure.interrupted('the download was discarded'));
+        await handle.sync();
+        await handle.close();
+        await rename(tempPath, finalPath);
+        state = 'committed';
+        await fsyncFolder(dirname(finalPath));
+      }),
+    discard: () =>
+      then(async () => {
+        if (state !== 'open') return;
+        state = 'discarded';
+        await handle.close();
+        await unlink(tempPath).catch((error: unknown) => {
+          if (codeOf(error) !== 'ENOENT') throw error;
+        });
+      }),
+  };
+};
+
+/** {@link FileAccess} on Node's file system. */
+export const nodeFiles: FileAccess = {
+  async stat(path, argument) {
+    const stats = await stat(path).catch((error: unknown) => {
+      throw invalidPath(argument, path, error);
+    });
+    if (!stats.isFile()) throw fault(Failure.invalidArgument(argument, `${JSON.stringify(path)} is not a regular file`));
+    return { size: stats.size };
+  },
+  async *read(path, offset, chunkSize, signal) {
+    const handle = await open(path, 'r').catch((error: unknown) => {
+      throw invalidPath('source', path, error);
+    });
+    try {
+      for (let position = offset; ; ) {
+        throwIfAborted(signal);
+        // A fresh buffer per chunk: the consumer may keep it (the memory hub does), so it is never reused.
+        const buffer = new Uint8Array(chunkSize);
+        const { bytesRead } = await handle.read(buffer, 0, chunkSize, position);
+        if (bytesRead === 0) return;
+        position += bytesRead;
+        yield bytesRead === chunkSize ? buffer : buffer.subarray(0, bytesRead);
+      }
+    } finally {
+      await handle.close();
+    }
+  },
+  async createSink(path) {
+    const tempPath = join(dirname(path), `.${basename(path)}.${toHex(cryptoRandomBytes(6))}.ferry-part`);
+    const handle = await open(tempPath, 'wx', 0o666).catch((error: unknown) => {
+      throw invalidPath('path', path, error);
+    });
+    return sink(handle, tempPath, path);
+  },
+};
