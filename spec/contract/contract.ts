@@ -1,0 +1,322 @@
+/**
+ * The transport contract suite: one set of assertions every transport must pass — bytes and messages
+ * round-trip, progress is monotonic and bounded, every cancellation rule, every limit, retention and the
+ * error codes. Run it from a transport's spec with `describeTransportContract(name, makeFixture)`.
+ */
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { firstValueFrom, take, toArray } from 'rxjs';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import {
+  type Client,
+  createClient,
+  type FerryError,
+  imageMessage,
+  MAX_FILE_SIZE,
+  MAX_MESSAGE_SIZE,
+  type Progress,
+  rawMessage,
+  textMessage,
+  type TransferState,
+} from '../../src/index.js';
+import type { ContractFixture } from './fixture.js';
+
+const bytesOf = (size: number, seed = 7): Uint8Array => {
+  const bytes = new Uint8Array(size);
+  let x = seed;
+  for (let i = 0; i < size; i++) {
+    x = (x * 1103515245 + 12345) >>> 0;
+    bytes[i] = x >>> 24;
+  }
+  return bytes;
+};
+
+/** Byte equality without vitest's element-wise diff, which takes seconds on a megabyte. */
+const expectSameBytes = (actual: Uint8Array, expected: Uint8Array): void => {
+  expect(actual.length).toBe(expected.length);
+  expect(Buffer.compare(actual, expected)).toBe(0);
+};
+
+const rejection = async (promise: Promise<unknown>): Promise<FerryError> => {
+  try {
+    await promise;
+  } catch (error) {
+    return error as FerryError;
+  }
+  throw new Error('expected a rejection');
+};
+
+const states = <T>(task: { state$: import('rxjs').Observable<T> }): Promise<T[]> => firstValueFrom(task.state$.pipe(toArray()));
+
+/** Lets promise chains settle without moving time. */
+const settle = async (): Promise<void> => {
+  for (let i = 0; i < 5; i++) await new Promise((resolve) => setImmediate(resolve));
+};
+
+export const describeTransportContract = (name: string, makeFixture: () => Promise<ContractFixture>): void => {
+  describe(`transport contract: ${name}`, () => {
+    let fx: ContractFixture;
+    const clients: Client[] = [];
+    const folder = mkdtempSync(join(tmpdir(), 'ferry-contract-'));
+
+    const client = async (userId: string, options: Partial<Parameters<typeof createClient>[0]> = {}): Promise<Client> => {
+      const c = createClient({ transport: fx.transport(), clock: fx.clock, ...fx.clientOptions, ...options });
+      await c.login({ userId, token: fx.issueToken(userId) });
+      clients.push(c);
+      return c;
+    };
+
+    beforeEach(async () => {
+      fx = await makeFixture();
+    });
+    afterEach(async () => {
+      fx.resume();
+      await Promise.allSettled(clients.splice(0).map((c) => c.logout()));
+      await fx.close();
+    });
+
+    describe('bytes round-trip', () => {
+      it.each([1, 65_535, 65_536, 65_537, 1_048_579])('uploads %i bytes and downloads exactly them to memory and to a file', async (size) => {
+        const alice = await client('alice');
+        const bob = await client('bob');
+        const sent = bytesOf(size, size);
+        const message = await alice.createFileMessageByUploading(sent, { fileName: 'data.bin' }).result;
+        expect(message).toMatchObject({ messageType: 'FILE', size, fileName: 'data.bin' });
+        expectSameBytes(await bob.downloadMediaToMemory(message.mediaId).result, sent);
+        const path = join(folder, `round-trip-${size}.bin`);
+        await bob.downloadMediaToFile(message.mediaId, path).result;
+        expectSameBytes(readFileSync(path), sent);
+      });
+
+      it('uploads from an absolute path and from a Blob, naming the file after the source', async () => {
+        const alice = await client('alice');
+        const path = join(folder, 'notes.txt');
+        writeFileSync(path, 'hello from a file');
+        const fromPath = await alice.createFileMessageByUploading(path).result;
+        expect(fromPath).toMatchObject({ fileName: 'notes.txt', size: 17 });
+        const blob = new File([Buffer.from(bytesOf(5000))], 'blob.bin');
+        const fromBlob = await alice.createFileMessageByUploading(blob).result;
+        expect(fromBlob).toMatchObject({ fileName: 'blob.bin', size: 5000 });
+        expect(await alice.downloadMediaToMemory(fromBlob.mediaId).result).toEqual(bytesOf(5000));
+      });
+    });
+
+    describe('messages', () => {
+      it('delivers every message type to a peer with its fields intact', async () => {
+        const alice = await client('alice');
+        const bob = await client('bob');
+        const received = firstValueFrom(bob.peerMessages$.pipe(take(3), toArray()));
+        const image = imageMessage('AAAAAAAAAAAAAAAAAAAAAA', {
+          size: 10,
+          fileName: 'cat.png',
+          thumbnail: bytesOf(100),
+          width: 640,
+          height: 480,
+          thumbnailWidth: 64,
+          thumbnailHeight: 48,
+          description: 'a cat',
+        });
+        const sent = [textMessage('héllo 👋'), rawMessage(bytesOf(33), { description: 'raw' }), image];
+        for (const message of sent) await alice.sendMessageToPeer('bob', message);
+        const events = await received;
+        expect(events.map((e) => e.message)).toEqual(sent);
+        expect(events.every((e) => e.peerId === 'alice' && typeof e.serverReceivedTs === 'number')).toBe(true);
+      });
+
+      it('runs a channel: join, members, messages to others only, presence, leave', async () => {
+        const alice = await client('alice');
+        const bob = await client('bob');
+        const a = alice.createChannel('room');
+        const b = bob.createChannel('room');
+        await a.join();
+        const joined = firstValueFrom(a.memberJoined$);
+        await b.join();
+        expect(await joined).toBe('bob');
+        expect(await a.getMembers()).toEqual(['alice', 'bob']);
+        const toBob = firstValueFrom(b.messages$);
+        await a.sendMessage(textMessage('hi room'));
+        expect(await toBob).toMatchObject({ memberId: 'alice', message: { messageType: 'TEXT', text: 'hi room' } });
+        const left = firstValueFrom(a.memberLeft$);
+        await b.leave();
+        expect(await left).toBe('bob');
+        expect((await rejection(b.sendMessage(textMessage('x')))).code).toBe(5);
+        expect((await rejection(b.leave())).code).toBe(3);
+        expect((await rejection(a.join())).code).toBe(6);
+      });
+
+      it('refuses unreachable peers (3), invalid user IDs (6) and messages over 32 KiB (peer 7, channel 4)', async () => {
+        const alice = await client('alice');
+        await client('bob');
+        expect((await rejection(alice.sendMessageToPeer('nobody', textMessage('x')))).code).toBe(3);
+        expect((await rejection(alice.sendMessageToPeer('', textMessage('x')))).code).toBe(6);
+        expect(await alice.sendMessageToPeer('bob', textMessage('a'.repeat(MAX_MESSAGE_SIZE)))).toBeUndefined();
+        expect((await rejection(alice.sendMessageToPeer('bob', textMessage('a'.repeat(MAX_MESSAGE_SIZE + 1))))).code).toBe(7);
+        const room = alice.createChannel('room');
+        await room.join();
+        expect((await rejection(room.sendMessage(rawMessage(new Uint8Array(MAX_MESSAGE_SIZE + 1))))).code).toBe(4);
+      });
+    });
+
+    describe('progress', () => {
+      it('is monotonic, bounded and ends at the total, for uploads and downloads', async () => {
+        const alice = await client('alice', { progressIntervalMs: 0 });
+        const size = 700_001;
+        const up = alice.createFileMessageByUploading(bytesOf(size));
+        const upEvents = firstValueFrom(up.progress$.pipe(toArray()));
+        const { mediaId } = await up.result;
+        const down = alice.downloadMediaToMemory(mediaId);
+        const downEvents = firstValueFrom(down.progress$.pipe(toArray()));
+        await down.result;
+        for (const events of [await upEvents, await downEvents]) {
+          expect(events.length).toBeGreaterThan(1);
+          events.forEach((p: Progress, i) => {
+            expect(p.totalSize).toBe(size);
+            expect(p.currentSize).toBeLessThanOrEqual(size);
+            if (i > 0) expect(p.currentSize).toBeGreaterThanOrEqual(events[i - 1]!.currentSize);
+          });
+          expect(events.at(-1)).toEqual({ currentSize: size, totalSize: size });
+        }
+      });
+    });
+
+    describe('cancellation', () => {
+      it('cancels a transferring upload: cancelled, code 6, no media ID, no bytes left on the hub', async () => {
+        const alice = await client('alice');
+        fx.pause();
+        const up = alice.createFileMessageByUploading(bytesOf(300_000));
+        await settle();
+        expect(await firstValueFrom(up.state$)).toBe('transferring');
+        await up.cancel();
+        const error = await rejection(up.result);
+        expect(error).toMatchObject({ name: 'UploadError', code: 6 });
+        expect(await states(up)).toEqual(['cancelled']);
+        fx.resume();
+        await settle();
+        expect(await fx.storedUploads()).toBe(0);
+      });
+
+      it('cancels a queued task by request ID without it ever transferring, and frees no slot it never held', async () => {
+        const alice = await client('alice', { maxConcurrentTransfers: 1 });
+        fx.pause();
+        const first = alice.createFileMessageByUploading(bytesOf(10));
+        const second = alice.createFileMessageByUploading(bytesOf(10));
+        const seen: TransferState[] = [];
+        second.state$.subscribe((s) => seen.push(s));
+        await alice.cancelMediaUpload(second.requestId);
+        expect((await rejection(second.result)).code).toBe(6);
+        fx.resume();
+        await first.result;
+        expect(seen).toEqual(['pending', 'cancelled']);
+      });
+
+      it('cancels through the signal, including one aborted before the call', async () => {
+        const alice = await client('alice');
+        const aborted = AbortSignal.abort();
+        const early = alice.downloadMediaToMemory('AAAAAAAAAAAAAAAAAAAAAA', { signal: aborted });
+        expect(await rejection(early.result)).toMatchObject({ name: 'DownloadError', code: 6 });
+        const { mediaId } = await alice.createFileMessageByUploading(bytesOf(200_000)).result;
+        const controller = new AbortController();
+        fx.pause();
+        const path = join(folder, 'aborted.bin');
+        const down = alice.downloadMediaToFile(mediaId, path, { signal: controller.signal });
+        await settle();
+        controller.abort(new Error('user left'));
+        expect((await rejection(down.result)).code).toBe(6);
+        expect(readdirSync(folder).filter((f) => f.includes('aborted'))).toEqual([]);
+      });
+
+      it('refuses to cancel a finished or unknown request with cancel code 2', async () => {
+        const alice = await client('alice');
+        const up = alice.createFileMessageByUploading(bytesOf(10));
+        await up.result;
+        expect(await rejection(up.cancel())).toMatchObject({ name: 'CancelError', code: 2 });
+        expect((await rejection(alice.cancelMediaUpload(up.requestId))).code).toBe(2);
+        expect((await rejection(alice.cancelMediaDownload(123_456))).code).toBe(2);
+      });
+
+      it('emits no progress after a cancel', async () => {
+        const alice = await client('alice', { progressIntervalMs: 0 });
+        const up = alice.createFileMessageByUploading(bytesOf(1_000_000));
+        const events: Progress[] = [];
+        up.progress$.subscribe((p) => events.push(p));
+        fx.pause();
+        await settle();
+        await up.cancel();
+        const count = events.length;
+        fx.resume();
+        await settle();
+        expect(events.length).toBe(count);
+      });
+    });
+
+    describe('limits', () => {
+      it('refuses an empty file (2) and one over 30 MiB (4) before moving a byte', async () => {
+        const alice = await client('alice');
+        expect(await rejection(alice.createFileMessageByUploading(new Uint8Array(0)).result)).toMatchObject({ code: 2 });
+        expect(await rejection(alice.createFileMessageByUploading(new Uint8Array(MAX_FILE_SIZE + 1)).result)).toMatchObject({ code: 4 });
+        expect(await fx.storedUploads()).toBe(0);
+      });
+
+      it('answers a malformed media ID with 2 and an unknown one with 4', async () => {
+        const alice = await client('alice');
+        expect((await rejection(alice.downloadMediaToMemory('../etc/passwd').result)).code).toBe(2);
+        expect((await rejection(alice.downloadMediaToMemory('AAAAAAAAAAAAAAAAAAAAAA').result)).code).toBe(4);
+      });
+
+      it('fails a stalled transfer with TIMEOUT (3) after the idle timeout, leaving nothing behind', async () => {
+        const alice = await client('alice', { idleTimeoutMs: 5_000 });
+        fx.pause();
+        const up = alice.createFileMessageByUploading(bytesOf(100_000));
+        await settle();
+        await fx.advance(5_000);
+        expect(await rejection(up.result)).toMatchObject({ name: 'UploadError', code: 3 });
+        fx.resume();
+        await settle();
+        expect(await fx.storedUploads()).toBe(0);
+      });
+    });
+
+    describe('retention and sessions', () => {
+      it('expires media after the retention period: download fails with 4', async () => {
+        const alice = await client('alice');
+        const { mediaId } = await alice.createFileMessageByUploading(bytesOf(1000)).result;
+        await fx.advance(fx.retentionMs - 1);
+        expect(await alice.downloadMediaToMemory(mediaId).result).toEqual(bytesOf(1000));
+        await fx.advance(1);
+        expect((await rejection(alice.downloadMediaToMemory(mediaId).result)).code).toBe(4);
+      });
+
+      it('refuses bad and expired tokens with login codes 5 and 6', async () => {
+        const c = createClient({ transport: fx.transport(), clock: fx.clock });
+        expect((await rejection(c.login({ userId: 'alice', token: 'not-a-token' }))).code).toBe(5);
+        const short = fx.issueToken('alice', 1_000);
+        await fx.advance(1_000);
+        expect((await rejection(c.login({ userId: 'alice', token: short }))).code).toBe(6);
+      });
+
+      it('aborts the first session when the same user logs in elsewhere; its transfers end with 6', async () => {
+        const first = await client('alice');
+        const states$: string[] = [];
+        first.connectionState$.subscribe((s) => states$.push(s));
+        fx.pause();
+        const up = first.createFileMessageByUploading(bytesOf(100_000));
+        await settle();
+        await client('alice');
+        expect(await rejection(up.result)).toMatchObject({ code: 6 });
+        expect(states$.at(-1)).toBe('ABORTED');
+        fx.resume();
+        await settle();
+        expect(await fx.storedUploads()).toBe(0);
+      });
+
+      it('requires login first: media and messaging calls fail with 102', async () => {
+        const c = createClient({ transport: fx.transport(), clock: fx.clock });
+        expect((await rejection(c.createFileMessageByUploading(bytesOf(1)).result)).code).toBe(102);
+        expect((await rejection(c.downloadMediaToMemory('AAAAAAAAAAAAAAAAAAAAAA').result)).code).toBe(102);
+        expect((await rejection(c.sendMessageToPeer('bob', textMessage('x')))).code).toBe(102);
+        expect((await rejection(c.createChannel('room').join())).code).toBe(102);
+      });
+    });
+  });
+};
