@@ -82,9 +82,11 @@ export const createClient = (options: ClientOptions): Client => {
   const scheduler = createScheduler(options.maxConcurrentTransfers ?? MAX_CONCURRENT_TRANSFERS, (options.overflow ?? 'queue') as Overflow);
 
   const sessionActor = createActor(sessionMachine, { input: { transport }, clock }).start();
-  const connectionState$ = new Observable<ConnectionState>((subscriber) =>
-    sessionActor.subscribe((snapshot) => subscriber.next(snapshot.value as ConnectionState)),
-  ).pipe(distinctUntilChanged(), shareReplay({ bufferSize: 1, refCount: false }));
+  // An XState actor tells subscribers only of later snapshots, so the current one is sent first.
+  const connectionState$ = new Observable<ConnectionState>((subscriber) => {
+    subscriber.next(sessionActor.getSnapshot().value as ConnectionState);
+    return sessionActor.subscribe((snapshot) => subscriber.next(snapshot.value as ConnectionState));
+  }).pipe(distinctUntilChanged(), shareReplay({ bufferSize: 1, refCount: false }));
   connectionState$.subscribe();
   const current = (): Session | undefined => {
     const snapshot = sessionActor.getSnapshot();
