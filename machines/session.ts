@@ -29,6 +29,7 @@ interface SessionContext {
   readonly failure: Failure | undefined;
 }
 
+/** The session machine; its state value is the client's `connectionState$`. Input: the transport. */
 export const sessionMachine = setup({
   types: {
     context: {} as SessionContext,

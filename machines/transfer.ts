@@ -62,6 +62,10 @@ export type TransferEvent =
 
 type Parent = { send(event: TransferEvent): void };
 
+/**
+ * The transfer machine. Input: request ID, idle timeout and the effects; output (in `done`): what `move`
+ * resolved with. `context.failure` says why it `failed`.
+ */
 export const transferMachine = setup({
   types: {
     context: {} as TransferContext,

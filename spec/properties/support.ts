@@ -4,10 +4,12 @@
  * UTF-8 size) and a logged-in client on an in-process hub driven by virtual time.
  * @module
  */
+import { createHash } from 'node:crypto';
 import fc from 'fast-check';
 import {
   type Client,
   type ClientOptions,
+  type CreateHasher,
   createClient,
   createHub,
   fileMessage,
@@ -16,6 +18,7 @@ import {
   imageMessage,
   MAX_FILE_SIZE,
   type Message,
+  type MessageType,
   memoryTransport,
   type MemoryTransportOptions,
   rawMessage,
@@ -111,13 +114,11 @@ const bytesArb = (maxLength: number): fc.Arbitrary<Uint8Array> => fc.uint8Array(
 
 const dimensionArb: fc.Arbitrary<number> = fc.oneof(fc.integer({ min: 0, max: 10_000 }), fc.maxSafeNat());
 
-/** Any valid message, built with the public constructors (so its shape is the one the library makes). */
-export const messageArb: fc.Arbitrary<Message> = fc.oneof(
-  textArb(200).map((text) => textMessage(text)),
-  fc
-    .tuple(bytesArb(300), optionalField('description', textArb()))
-    .map(([bytes, fields]) => rawMessage(bytes, fields)),
-  fc
+/** Valid messages of each type, built with the public constructors (so their shape is the library's). */
+export const messageArbs: { readonly [K in MessageType]: fc.Arbitrary<Extract<Message, { messageType: K }>> } = {
+  TEXT: textArb(200).map((text) => textMessage(text)),
+  RAW: fc.tuple(bytesArb(300), optionalField('description', textArb())).map(([bytes, fields]) => rawMessage(bytes, fields)),
+  FILE: fc
     .tuple(
       mediaIdArb,
       optionalField('size', fc.integer({ min: 0, max: MAX_FILE_SIZE })),
@@ -128,7 +129,7 @@ export const messageArb: fc.Arbitrary<Message> = fc.oneof(
     .map(([mediaId, size, fileName, thumbnail, description]) =>
       fileMessage(mediaId, { ...size, ...fileName, ...thumbnail, ...description }),
     ),
-  fc
+  IMAGE: fc
     .tuple(
       mediaIdArb,
       optionalField('size', fc.integer({ min: 0, max: MAX_FILE_SIZE })),
@@ -152,7 +153,24 @@ export const messageArb: fc.Arbitrary<Message> = fc.oneof(
         ...thumbnailHeight,
       }),
     ),
-);
+};
+
+/** Any valid message. */
+export const messageArb: fc.Arbitrary<Message> = fc.oneof(messageArbs.TEXT, messageArbs.RAW, messageArbs.FILE, messageArbs.IMAGE);
+
+/**
+ * SHA-256 from `node:crypto`: the same digests as the default `@noble/hashes`, several times faster,
+ * for specs where hashing is not what is under test (DESIGN §5 allows Node entry points to inject it).
+ */
+export const nodeSha256: CreateHasher = () => {
+  const hash = createHash('sha256');
+  return {
+    update: (bytes) => {
+      hash.update(bytes);
+    },
+    digest: () => hash.digest('hex'),
+  };
+};
 
 // ---- a hub and logged-in clients on virtual time -----------------------------------------------
 
@@ -190,3 +208,22 @@ export const settle = <T>(promise: Promise<T>): Promise<{ ok: true; value: T } |
     (value) => ({ ok: true as const, value }),
     (error: unknown) => ({ ok: false as const, error }),
   );
+
+/**
+ * Whether two messages are equal field by field, comparing byte arrays byte by byte. Used instead of
+ * `toEqual` on 32 KiB messages, where the generic deep equality costs tens of milliseconds per call.
+ */
+export const sameMessage = (a: Message, b: Message): boolean => {
+  const left = a as unknown as Record<string, unknown>;
+  const right = b as unknown as Record<string, unknown>;
+  const keys = Object.keys(left).sort();
+  if (keys.join() !== Object.keys(right).sort().join()) return false;
+  return keys.every((key) => {
+    const x = left[key];
+    const y = right[key];
+    if (x instanceof Uint8Array && y instanceof Uint8Array) {
+      return x.length === y.length && x.every((byte, i) => byte === y[i]);
+    }
+    return Object.is(x, y);
+  });
+};

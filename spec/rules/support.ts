@@ -29,13 +29,16 @@ export const flush = async (rounds = 10): Promise<void> => {
   for (let i = 0; i < rounds; i++) await new Promise<void>((resolve) => setImmediate(resolve));
 };
 
-/** Flushes until `predicate` holds, at most `rounds` turns; fails loudly instead of waiting forever. */
-export const until = async (predicate: () => boolean, what: string, rounds = 500): Promise<void> => {
-  for (let i = 0; i < rounds; i++) {
-    if (predicate()) return;
+/**
+ * Flushes until `predicate` holds. Bounded: gives up loudly after `limitMs` of real time (file I/O and a
+ * first module load can take more than a few turns), instead of waiting forever.
+ */
+export const until = async (predicate: () => boolean, what: string, limitMs = 3000): Promise<void> => {
+  const deadline = Date.now() + limitMs;
+  while (!predicate()) {
+    if (Date.now() > deadline) throw new Error(`gave up waiting for ${what}`);
     await new Promise<void>((resolve) => setImmediate(resolve));
   }
-  throw new Error(`gave up waiting for ${what}`);
 };
 
 /**
@@ -231,3 +234,31 @@ export const uploaded = async (client: Client, data: Uint8Array = bytes(1000)): 
 
 /** An abort reason for specs that want to see it travel as `cause`. */
 export const reason = (): Error => new Error('the caller gave up');
+
+/**
+ * Checks two byte arrays are equal. Faster than `toEqual` (which compares element by element with full
+ * diff machinery, seconds for a few hundred KiB), and reports the first differing offset.
+ */
+export const expectSameBytes = (actual: Uint8Array, expected: Uint8Array): void => {
+  expect(actual).toBeInstanceOf(Uint8Array);
+  expect(actual.length).toBe(expected.length);
+  const a = Buffer.from(actual.buffer, actual.byteOffset, actual.byteLength);
+  const b = Buffer.from(expected.buffer, expected.byteOffset, expected.byteLength);
+  if (!a.equals(b)) {
+    const at = a.findIndex((byte, i) => byte !== b[i]);
+    expect.fail(`bytes differ first at offset ${at}`);
+  }
+};
+
+/**
+ * Moves virtual time forward in `stepMs` steps, letting pending work run between steps, until `done()`
+ * holds. Bounded by `limitMs` of real time (real file I/O may need several turns per step).
+ */
+export const advanceUntil = async (clock: VirtualClock, done: () => boolean, what: string, stepMs = 1000, limitMs = 5000): Promise<void> => {
+  const deadline = Date.now() + limitMs;
+  while (!done()) {
+    if (Date.now() > deadline) throw new Error(`gave up waiting for ${what}`);
+    await flush(3);
+    clock.advance(stepMs);
+  }
+};
