@@ -191,6 +191,8 @@ export const transferMachine = setup({
               },
               on: {
                 PROGRESS: {
+                  // Only bytes moving forward count: an empty chunk or a repeated offset is no sign of life.
+                  guard: ({ context, event }) => event.offset > context.offset,
                   target: 'watching',
                   reenter: true,
                   actions: { type: 'recordProgress', params: ({ event }) => ({ offset: event.offset }) },

@@ -56,6 +56,17 @@ export const checkClientOptions = (options: unknown): Failure | undefined => {
   if (o.progressIntervalMs !== undefined && !(typeof o.progressIntervalMs === 'number' && o.progressIntervalMs >= 0)) {
     return Failure.invalidArgument('progressIntervalMs', `expected a number ≥ 0, got ${String(o.progressIntervalMs)}`);
   }
+  const clock = o.clock as Partial<Clock> | undefined;
+  if (clock !== undefined && !(clock && typeof clock.now === 'function' && typeof clock.setTimeout === 'function' && typeof clock.clearTimeout === 'function')) {
+    return Failure.invalidArgument('clock', 'expected { now, setTimeout, clearTimeout }');
+  }
+  const files = o.files as Partial<FileAccess> | undefined;
+  if (files !== undefined && !(files && typeof files.stat === 'function' && typeof files.read === 'function' && typeof files.createSink === 'function')) {
+    return Failure.invalidArgument('files', 'expected { stat, read, createSink }');
+  }
+  if (o.createHasher !== undefined && typeof o.createHasher !== 'function') {
+    return Failure.invalidArgument('createHasher', 'expected a function returning a hasher');
+  }
   if (o.retryDelays !== undefined && !(Array.isArray(o.retryDelays) && o.retryDelays.every((d) => typeof d === 'number' && d >= 0))) {
     return Failure.invalidArgument('retryDelays', 'expected an array of delays ≥ 0');
   }

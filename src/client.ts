@@ -172,11 +172,12 @@ export const createClient = (options: ClientOptions): Client => {
         ? Failure.notLoggedIn()
         : !isMediaId(mediaId)
           ? Failure.invalidArgument('mediaId', `malformed media ID ${JSON.stringify(mediaId)}`)
-          : target.kind === 'file'
-            ? checkAbsolutePath(target.path, 'absolutePath')
-            : opts === null || typeof opts !== 'object' || (opts.signal !== undefined && !signal)
+          : ((target.kind === 'file' ? checkAbsolutePath(target.path, 'absolutePath') : undefined) ??
+            (opts === null || typeof opts !== 'object'
               ? Failure.invalidArgument('options', 'expected { signal?: AbortSignal }')
-              : undefined;
+              : opts.signal !== undefined && !signal
+                ? Failure.invalidArgument('signal', 'expected an AbortSignal')
+                : undefined));
       const io = !preflight && s ? downloadEffects<T>(s, mediaId, target, createHasher) : undefined;
       return startTask<T>({
         ...taskSpec(requestId, 'download', preflight, signal),

@@ -78,6 +78,7 @@ const ImageWire = t.intersection([
   fileOptional,
 ]);
 const AnyWire = t.union([TextWire, RawWire, FileWire, ImageWire]);
+const Discriminant = t.type({ messageType: t.keyof({ TEXT: null, RAW: null, FILE: null, IMAGE: null }) });
 
 /** A message as JSON on the wire: the same fields, bytes as base64. */
 export type WireMessage = t.OutputOf<typeof AnyWire>;
@@ -125,7 +126,8 @@ const toMessage = (wire: t.TypeOf<typeof AnyWire>): Message => {
 export const MessageCodec = new t.Type<Message, WireMessage, unknown>(
   'Message',
   (u): u is Message => AnyWire.is(u),
-  (u, c) => pipe(AnyWire.validate(u, c), E.map(toMessage)),
+  // The discriminant first, so a missing or unknown `messageType` is reported as such, not as "(root)".
+  (u, c) => pipe(Discriminant.validate(u, c), E.chain(() => AnyWire.validate(u, c)), E.map(toMessage)),
   (message) => AnyWire.encode(message as t.TypeOf<typeof AnyWire>),
 );
 
@@ -138,7 +140,7 @@ export const reportErrors = (errors: t.Errors): string =>
         .map((entry) => entry.key)
         .filter((key) => key !== '' && !/^\d+$/.test(key))
         .join('.');
-      return error.message ?? `${path || '(root)'}: expected ${error.context.at(-1)?.type.name ?? 'a value'}`;
+      return `${path || '(root)'}: ${error.message ?? `expected ${error.context.at(-1)?.type.name ?? 'a value'}`}`;
     })
     .join('; ');
 

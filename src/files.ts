@@ -11,9 +11,15 @@ export interface FileSink {
   /** Bytes written so far: where a resumed download continues. */
   readonly length: number;
   write(bytes: Uint8Array): Promise<void>;
-  /** Makes the bytes durable and moves them to the final path atomically (fsync, rename, fsync folder). */
-  commit(): Promise<void>;
-  /** Removes the temporary file. Idempotent; waits for any write in flight. */
+  /**
+   * Makes the bytes durable and moves them to the final path atomically (fsync, rename, fsync folder).
+   * Rejects without renaming if `signal` has aborted.
+   */
+  commit(signal?: AbortSignal): Promise<void>;
+  /**
+   * Removes what the sink wrote: the temporary file, or the final file if a commit already moved it
+   * there (a cancel that lands during the commit). Idempotent; waits for any operation in flight.
+   */
   discard(): Promise<void>;
 }
 
@@ -33,7 +39,9 @@ export const checkAbsolutePath = (path: unknown, argument: string): Failure | un
   if (!isWellFormed(path) || path.includes('\0')) {
     return Failure.invalidArgument(argument, 'the path is not well-formed UTF-8 (lone surrogate or NUL)');
   }
-  const absolute = path.startsWith('/') || /^[A-Za-z]:[\\/]/.test(path) || path.startsWith('\\\\');
+  // Drive-letter and UNC paths are absolute only on Windows; elsewhere they name files in the working folder.
+  const windows = (globalThis as { process?: { platform?: string } }).process?.platform === 'win32';
+  const absolute = path.startsWith('/') || (windows && (/^[A-Za-z]:[\\/]/.test(path) || path.startsWith('\\\\')));
   return absolute ? undefined : Failure.invalidArgument(argument, `expected an absolute path, got ${JSON.stringify(path)}`);
 };
 

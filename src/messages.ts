@@ -121,6 +121,9 @@ const isCount = (name: string, value: unknown, max = Number.MAX_SAFE_INTEGER): C
 const mediaIdCheck = (mediaId: unknown): Check => () =>
   isMediaId(mediaId) ? undefined : Failure.invalidArgument('mediaId', `malformed media ID ${JSON.stringify(mediaId)}`);
 
+const isFields = (fields: unknown): Check => () =>
+  fields !== null && typeof fields === 'object' ? undefined : Failure.invalidArgument('fields', 'expected an object');
+
 const orThrow = <M extends Message>(failure: Failure | undefined, build: () => M): M => {
   if (failure) throw toPublicError('message', failure);
   return Object.freeze(build());
@@ -144,7 +147,7 @@ export const textMessage = (text: string): TextMessage =>
  */
 export const rawMessage = (bytes: Uint8Array, fields: { readonly description?: string } = {}): RawMessage =>
   orThrow(
-    firstFailure([isBytes('rawMessage', bytes), optional(fields.description, isString('description', fields.description))]),
+    firstFailure([isBytes('rawMessage', bytes), isFields(fields), () => optional(fields.description, isString('description', fields.description))()]),
     () => ({
       messageType: 'RAW',
       rawMessage: copy(bytes),
@@ -187,7 +190,7 @@ const fileBody = (mediaId: string, fields: FileFields) => ({
  * @example fileMessage('3q2-7wAAAAAAAAAAAAAAAA', { fileName: 'notes.txt', size: 1200 })
  */
 export const fileMessage = (mediaId: string, fields: FileFields = {}): FileMessage =>
-  orThrow(firstFailure([mediaIdCheck(mediaId), ...fileFieldChecks(fields)]), () => ({ messageType: 'FILE', ...fileBody(mediaId, fields) }));
+  orThrow(firstFailure([mediaIdCheck(mediaId), isFields(fields), () => checkFileFields(fields)]), () => ({ messageType: 'FILE', ...fileBody(mediaId, fields) }));
 
 /**
  * An image message for media already uploaded (no transfer happens). Dimensions not given are 0.
@@ -196,7 +199,7 @@ export const fileMessage = (mediaId: string, fields: FileFields = {}): FileMessa
  */
 export const imageMessage = (mediaId: string, fields: ImageFields = {}): ImageMessage =>
   orThrow(
-    firstFailure([mediaIdCheck(mediaId), ...imageFieldChecks(fields)]),
+    firstFailure([mediaIdCheck(mediaId), isFields(fields), () => checkImageFields(fields)]),
     () => ({
       messageType: 'IMAGE',
       ...fileBody(mediaId, fields),

@@ -50,21 +50,24 @@ const sink = (handle: FileHandle, tempPath: string, finalPath: string): FileSink
         }
         length += bytes.length;
       }),
-    commit: () =>
+    commit: (signal) =>
       then(async () => {
         if (state !== 'open') throw fault(Failure.interrupted('the download was discarded'));
         await handle.sync();
         await handle.close();
+        throwIfAborted(signal);
         await rename(tempPath, finalPath);
         state = 'committed';
         await fsyncFolder(dirname(finalPath));
       }),
     discard: () =>
       then(async () => {
-        if (state !== 'open') return;
+        if (state === 'discarded') return;
+        // A cancel that lands while the commit runs finds the file already moved: it must not stay there.
+        const path = state === 'committed' ? finalPath : tempPath;
+        if (state === 'open') await handle.close();
         state = 'discarded';
-        await handle.close();
-        await unlink(tempPath).catch((error: unknown) => {
+        await unlink(path).catch((error: unknown) => {
           if (codeOf(error) !== 'ENOENT') throw error;
         });
       }),
@@ -101,7 +104,7 @@ export const nodeFiles: FileAccess = {
   async createSink(path) {
     const tempPath = join(dirname(path), `.${basename(path)}.${toHex(cryptoRandomBytes(6))}.ferry-part`);
     const handle = await open(tempPath, 'wx', 0o666).catch((error: unknown) => {
-      throw invalidPath('path', path, error);
+      throw invalidPath('absolutePath', path, error);
     });
     return sink(handle, tempPath, path);
   },

@@ -18,7 +18,7 @@ import type { Clock } from './clock.js';
 import { type FerryError, toPublicError } from './errors.js';
 import { Failure } from './failure.js';
 import { type Progress, throttleByClock } from './progress.js';
-import type { Scheduler } from './scheduler.js';
+import { type Admission, isRefusal, type Scheduler } from './scheduler.js';
 
 /** An upload or a download in flight. Subscribing is optional; unsubscribing never cancels. */
 export interface Task<T> {
@@ -98,27 +98,33 @@ export const startTask = <T>(spec: TaskSpec<T>): RunningTask<T> => {
   state$.subscribe();
   progress$.subscribe();
 
-  // Our own controller for the queue, chained from the caller's signal, which is never ours to abort.
-  const queued = new AbortController();
   let ended: () => void = () => undefined;
-  let disposeSignal: () => void = () => undefined;
   const end = new Promise<void>((resolve) => {
     ended = resolve;
   });
+  let admission: Admission | undefined;
+  // Resolves once the slot this task held has been handed on: what `cancel()` and `result` wait for.
+  let slotFreed: Promise<void> = Promise.resolve();
+  let disposeSignal: () => void = () => undefined;
+  let cancelReason: unknown;
   const result = new Promise<T>((resolve, reject) => {
     actor.subscribe({
       complete: () => {
+        slotFreed = admission?.release() ?? Promise.resolve();
         ended();
         disposeSignal();
-        // Drops the job from the queue if it never started (a pending task that was interrupted).
-        queued.abort();
         const snapshot = actor.getSnapshot();
         const state = transferState(snapshot);
-        if (state === 'done') return resolve(snapshot.output as T);
-        const failure = state === 'cancelled' ? Failure.interrupted('cancelled by the caller') : (snapshot.context.failure ?? Failure.unknown('failed'));
-        spec.cleanup().then(
-          () => reject(toPublicError(spec.operation, failure)),
-          (cleanupError: unknown) => reject(toPublicError(spec.operation, failure, cleanupError)),
+        if (state === 'done') {
+          slotFreed.then(() => resolve(snapshot.output as T));
+          return;
+        }
+        const failure =
+          state === 'cancelled' ? Failure.interrupted('cancelled by the caller') : (snapshot.context.failure ?? Failure.unknown('failed'));
+        const cause = state === 'cancelled' ? cancelReason : undefined;
+        Promise.all([spec.cleanup(), slotFreed]).then(
+          () => reject(toPublicError(spec.operation, failure, cause)),
+          (cleanupError: unknown) => reject(toPublicError(spec.operation, failure, cause === undefined ? cleanupError : new AggregateError([cause, cleanupError]))),
         );
       },
     });
@@ -126,36 +132,37 @@ export const startTask = <T>(spec: TaskSpec<T>): RunningTask<T> => {
   result.catch(() => undefined);
 
   const finished = (): boolean => isFinal(transferState(actor.getSnapshot()));
-  const cancel = async (): Promise<void> => {
+  const cancel = async (reason?: unknown): Promise<void> => {
     if (finished()) throw spec.notCancellable();
-    queued.abort();
+    cancelReason = reason;
     actor.send({ type: 'CANCEL' });
+    await slotFreed;
   };
 
   actor.start();
   disposeSignal = onAbort(spec.signal, () => {
     // The caller asked through its signal; a task already over has nothing to cancel.
-    if (!finished()) void cancel();
+    if (!finished()) void cancel(spec.signal?.reason);
   });
-  const refused =
-    spec.preflight ??
-    (finished()
-      ? undefined
-      : spec.scheduler.submit({
-          run: () => {
-            actor.send({ type: 'START' });
-            return end;
-          },
-          signal: queued.signal,
-        }));
-  if (refused) actor.send({ type: 'INTERRUPT', failure: refused });
+  if (!finished()) {
+    const submitted =
+      spec.preflight ??
+      spec.scheduler.submit({
+        run: () => {
+          actor.send({ type: 'START' });
+          return end;
+        },
+      });
+    if (isRefusal(submitted)) actor.send({ type: 'INTERRUPT', failure: submitted });
+    else admission = submitted;
+  }
 
   return {
     requestId: spec.requestId,
     state$,
     progress$,
     result,
-    cancel,
+    cancel: () => cancel(),
     interrupt: (failure) => actor.send({ type: 'INTERRUPT', failure }),
     get finished() {
       return finished();

@@ -47,7 +47,7 @@ const sourceName = (source: UploadSource): string =>
 
 const fields = (options: ImageUploadOptions, source: UploadSource): ImageFields => {
   const { signal: _signal, ...rest } = options;
-  return { ...rest, fileName: options.fileName ?? sourceName(source) };
+  return { ...rest, fileName: options.fileName === undefined ? sourceName(source) : options.fileName };
 };
 
 /**
@@ -79,6 +79,8 @@ export const uploadEffects = <M extends FileMessage | ImageMessage>(
 ): { readonly effects: TransferEffects<M>; readonly cleanup: () => Promise<void> } => {
   let opened: Awaited<ReturnType<typeof openSource>> | undefined;
   let uploadId: string | undefined;
+  // Set while the hub creates the upload, so a cleanup that comes first still terminates what it creates.
+  let creating: Promise<{ readonly uploadId: string }> | undefined;
   let probed: { width: number; height: number } | undefined;
   const draft = fields(options, source);
 
@@ -100,8 +102,8 @@ export const uploadEffects = <M extends FileMessage | ImageMessage>(
           // Content decides the format, never the file name; unknown formats are 0 × 0.
           probed = probeImage(await opened.head(IMAGE_PROBE_BYTES, signal));
         }
-        const created = await session.createUpload({ size: opened.size, fileName: draft.fileName ?? '' }, { signal });
-        uploadId = created.uploadId;
+        creating = session.createUpload({ size: opened.size, fileName: draft.fileName ?? '' }, { signal });
+        uploadId = (await creating).uploadId;
         return { total: opened.size };
       },
       async move(offset, signal, onProgress) {
@@ -118,7 +120,11 @@ export const uploadEffects = <M extends FileMessage | ImageMessage>(
       },
     },
     cleanup: async () => {
-      if (uploadId !== undefined) await session.terminateUpload(uploadId);
+      const id = uploadId ?? (await creating?.then(
+        (created) => created.uploadId,
+        () => undefined,
+      ));
+      if (id !== undefined) await session.terminateUpload(id);
     },
   };
 };

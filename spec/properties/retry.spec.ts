@@ -1,0 +1,194 @@
+/**
+ * Retry policy (STYLE habit 10; machines/retry.ts): which failures are retried and how long to wait, as
+ * pure functions over a delay table, and the transfer machine following that policy — resetting the
+ * count whenever bytes move — under virtual time.
+ */
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { createActor } from 'xstate';
+import { DEFAULT_RETRY_DELAYS, retryDelay, shouldRetry } from '../../machines/retry.js';
+import { type TransferEffects, transferMachine, transferState } from '../../machines/transfer.js';
+import { virtualClock } from '../../src/clock.js';
+import { Failure, fault } from '../../src/failure.js';
+import { fcOptions } from './support.js';
+
+/** One failure of every kind. */
+const EVERY_FAILURE: readonly Failure[] = [
+  Failure.invalidArgument('source', 'empty'),
+  Failure.sizeOverflow(2, 1),
+  Failure.notExist('media'),
+  Failure.timeout(1),
+  Failure.interrupted('cancelled'),
+  Failure.concurrencyLimit(9),
+  Failure.notLoggedIn(),
+  Failure.alreadyLoggedIn(),
+  Failure.invalidToken('bad'),
+  Failure.tokenExpired(),
+  Failure.invalidMessage('bad'),
+  Failure.invalidUserId('u'),
+  Failure.peerUnreachable('p'),
+  Failure.notInChannel('c'),
+  Failure.alreadyInChannel('c'),
+  Failure.conflict('offset moved'),
+  Failure.integrity('a', 'b'),
+  Failure.network('dropped'),
+  Failure.unknown('?'),
+];
+
+/** The transport contract: `Network` and `Conflict` mean "ask the offset and try again"; all else is final. */
+const TRANSIENT = new Set(['Network', 'Conflict']);
+
+const failureArb = fc.constantFrom(...EVERY_FAILURE);
+const tableArb = fc.array(fc.integer({ min: 0, max: 60_000 }), { maxLength: 8 });
+const tableOrDefault = fc.oneof(fc.constant(undefined), tableArb);
+const attemptArb = fc.integer({ min: -3, max: 20 });
+
+describe('the retry policy', () => {
+  it('knows every failure kind (so none is forgotten here when one is added)', () => {
+    expect(new Set(EVERY_FAILURE.map((f) => f._tag)).size).toBe(Object.keys(Failure).length);
+  });
+
+  it('retries only transient failures, and only for attempts 1 to the length of the table', () => {
+    fc.assert(
+      fc.property(failureArb, attemptArb, tableOrDefault, (failure, attempt, table) => {
+        const length = (table ?? DEFAULT_RETRY_DELAYS).length;
+        const expected = TRANSIENT.has(failure._tag) && attempt >= 1 && attempt <= length;
+        expect(table === undefined ? shouldRetry(failure, attempt) : shouldRetry(failure, attempt, table)).toBe(expected);
+      }),
+      fcOptions(1000),
+    );
+  });
+
+  it('waits a non-negative delay taken from the table: its own entry, the first before 1, the last after the end', () => {
+    fc.assert(
+      fc.property(attemptArb, tableOrDefault, (attempt, table) => {
+        const delays = table ?? DEFAULT_RETRY_DELAYS;
+        const delay = table === undefined ? retryDelay(attempt) : retryDelay(attempt, table);
+        expect(delay).toBeGreaterThanOrEqual(0);
+        expect(Number.isFinite(delay)).toBe(true);
+        if (delays.length === 0) expect(delay).toBe(0);
+        else if (attempt < 1) expect(delay).toBe(delays[0]);
+        else if (attempt > delays.length) expect(delay).toBe(delays.at(-1));
+        else expect(delay).toBe(delays[attempt - 1]);
+      }),
+      fcOptions(1000),
+    );
+  });
+
+  it('gives up on an endless run of transient failures after exactly the table length, having waited its sum', () => {
+    fc.assert(
+      fc.property(fc.constantFrom(Failure.network('dropped'), Failure.conflict('moved')), tableOrDefault, (failure, table) => {
+        const delays = table ?? DEFAULT_RETRY_DELAYS;
+        let retries = 0;
+        let waited = 0;
+        // Bounded: the policy must stop well before this.
+        for (let attempt = 1; attempt <= 1_000 && shouldRetry(failure, attempt, delays); attempt++) {
+          retries++;
+          waited += retryDelay(attempt, delays);
+        }
+        expect(retries).toBe(delays.length);
+        expect(waited).toBe(delays.reduce((a, b) => a + b, 0));
+      }),
+      fcOptions(1000),
+    );
+  });
+
+  it('has a default table that starts at once and never shortens', () => {
+    expect(DEFAULT_RETRY_DELAYS[0]).toBe(0);
+    for (let i = 1; i < DEFAULT_RETRY_DELAYS.length; i++) {
+      expect(DEFAULT_RETRY_DELAYS[i]).toBeGreaterThanOrEqual(DEFAULT_RETRY_DELAYS[i - 1] ?? 0);
+    }
+  });
+});
+
+// ---- the transfer machine following the policy -------------------------------------------------
+
+/** What the fake link does next: move one byte, drop, report a moved offset, or fail for good. */
+type Step = 'byte' | 'network' | 'conflict' | 'fatal';
+
+const stepArb = fc.oneof(
+  { arbitrary: fc.constant<Step>('byte'), weight: 4 },
+  { arbitrary: fc.constant<Step>('network'), weight: 3 },
+  { arbitrary: fc.constant<Step>('conflict'), weight: 2 },
+  { arbitrary: fc.constant<Step>('fatal'), weight: 1 },
+);
+
+/** The outcome the policy predicts for a script: done, or failed with the tag of the failure that ended it. */
+const predict = (script: readonly Step[], delays: readonly number[]): { state: 'done' } | { state: 'failed'; tag: string } => {
+  let attempts = 0;
+  for (const step of script) {
+    if (step === 'byte') attempts = 0;
+    else if (step === 'fatal') return { state: 'failed', tag: 'Integrity' };
+    else if (++attempts > delays.length) return { state: 'failed', tag: step === 'network' ? 'Network' : 'Conflict' };
+  }
+  return { state: 'done' };
+};
+
+const drain = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+describe('the transfer machine', () => {
+  it('retries each burst of transient failures up to the table length, counting afresh after bytes move, and waits the delay first', async () => {
+    const scenario = fc.record({
+      script: fc.array(stepArb, { maxLength: 24 }),
+      delays: fc.array(fc.integer({ min: 0, max: 5_000 }), { maxLength: 5 }),
+    });
+    await fc.assert(
+      fc.asyncProperty(scenario, async ({ script, delays }) => {
+        const clock = virtualClock();
+        const total = script.filter((step) => step === 'byte').length + 1;
+        let cursor = 0;
+        let offset = 0;
+        /** When each failure happened, with its attempt number, and when each move started. */
+        const failedAt: { at: number; attempt: number }[] = [];
+        const movedAt: number[] = [];
+        let attempts = 0;
+        const effects: TransferEffects<string> = {
+          open: async () => ({ total }),
+          async move(from, _signal, onProgress) {
+            movedAt.push(clock.now());
+            expect(from).toBe(offset);
+            for (;;) {
+              await Promise.resolve();
+              const step = script[cursor++];
+              if (step === undefined) {
+                onProgress(total);
+                return 'moved';
+              }
+              if (step === 'byte') {
+                attempts = 0;
+                onProgress(++offset);
+                continue;
+              }
+              if (step !== 'fatal') failedAt.push({ at: clock.now(), attempt: ++attempts });
+              throw fault(step === 'network' ? Failure.network('dropped') : step === 'conflict' ? Failure.conflict('moved') : Failure.integrity('a', 'b'));
+            }
+          },
+          locate: async () => offset,
+        };
+        const actor = createActor(transferMachine, {
+          input: { requestId: 1, idleTimeoutMs: 1e12, effects, retryDelays: delays },
+          clock,
+        }).start();
+        actor.send({ type: 'START' });
+        const longest = Math.max(0, ...delays) + 1;
+        // Bounded: each turn either finishes, or lets one backoff elapse.
+        for (let turn = 0; turn < 2 * script.length + 4 && actor.getSnapshot().status === 'active'; turn++) {
+          await drain();
+          clock.advance(longest);
+        }
+        await drain();
+        const snapshot = actor.getSnapshot();
+        const expected = predict(script, delays);
+        expect(transferState(snapshot)).toBe(expected.state);
+        if (expected.state === 'failed') expect(snapshot.context.failure?._tag).toBe(expected.tag);
+        else expect(snapshot.output).toBe('moved');
+        // Every retry started no earlier than its delay after the failure it follows.
+        failedAt.forEach(({ at, attempt }, i) => {
+          const next = movedAt[i + 1];
+          if (next !== undefined) expect(next - at).toBeGreaterThanOrEqual(delays[attempt - 1] ?? 0);
+        });
+      }),
+      fcOptions(1000),
+    );
+  });
+});
