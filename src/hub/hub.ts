@@ -8,7 +8,7 @@ import * as E from 'fp-ts/lib/Either.js';
 import { isWellFormed, utf8, utf8Length } from '../bytes.js';
 import { type Clock, type TimerHandle, systemClock } from '../clock.js';
 import { decodeMessage, encodeMessage, type WireMessage } from '../codec.js';
-import { Failure, fault } from '../failure.js';
+import { Failure, failureOf, fault } from '../failure.js';
 import { cryptoRandomBytes, isMediaId, isValidId, newMediaId, type RandomBytes } from '../ids.js';
 import {
   DEFAULT_PARTIAL_TTL_MS,
@@ -165,11 +165,7 @@ export const createHub = (options: HubOptions = {}): Hub => {
     let at = from;
     for await (const chunk of chunks) {
       if (!(chunk instanceof Uint8Array)) throw fault(Failure.invalidArgument('chunk', 'expected bytes'));
-      if (at + chunk.length > size) {
-        // Keep the bytes that fit, so the upload stays resumable at its declared size; refuse the rest.
-        if (at < size) yield chunk.subarray(0, size - at);
-        throw fault(Failure.sizeOverflow(at + chunk.length, size));
-      }
+      if (at + chunk.length > size) throw fault(Failure.sizeOverflow(at + chunk.length, size));
       at += chunk.length;
       yield chunk;
     }
@@ -265,11 +261,17 @@ export const createHub = (options: HubOptions = {}): Hub => {
       if (appending.has(id)) throw fault(Failure.conflict(`upload ${id} is receiving bytes from another request`));
       appending.add(id);
       try {
-        const reached = await store.append(id, entry.offset, limited(chunks, entry.offset, entry.meta.size), {
-          ...(signal ? { signal } : {}),
-          now: () => clock.now(),
-          ...(onProgress ? { onAppended: onProgress } : {}),
-        });
+        const reached = await store
+          .append(id, entry.offset, limited(chunks, entry.offset, entry.meta.size), {
+            ...(signal ? { signal } : {}),
+            now: () => clock.now(),
+            ...(onProgress ? { onAppended: onProgress } : {}),
+          })
+          .catch(async (error: unknown) => {
+            // A client that sends more than it declared is not trusted with the rest of the upload.
+            if (failureOf(error)._tag === 'SizeOverflow') await store.delete(id);
+            throw error;
+          });
         return status(reached === entry.meta.size ? await store.complete(id, clock.now()) : { ...entry, offset: reached });
       } finally {
         appending.delete(id);
