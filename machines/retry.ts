@@ -6,14 +6,14 @@
 import { type Failure, isTransient } from '../src/failure.js';
 
 /**
- * Delays before attempts 1, 2, 3, … after consecutive transient failures, in ms. The count resets
- * whenever bytes move, so a long transfer over a flaky link is never starved of retries.
+ * Delays before attempts 1, 2, 3, … after consecutive transient failures, in ms; past the end of the
+ * table the last delay repeats. The count resets whenever bytes move. Retries never give up by count:
+ * the idle watchdog ends a transfer whose link stays down, with TIMEOUT (3).
  */
 export const DEFAULT_RETRY_DELAYS: readonly number[] = [0, 1_000, 3_000, 5_000];
 
-/** Whether to try again after the `attempt`-th consecutive failure (1-based). */
-export const shouldRetry = (failure: Failure, attempt: number, delays: readonly number[] = DEFAULT_RETRY_DELAYS): boolean =>
-  isTransient(failure) && attempt >= 1 && attempt <= delays.length;
+/** Whether to try again after the `attempt`-th consecutive failure (1-based): only transient failures. */
+export const shouldRetry = (failure: Failure, attempt: number): boolean => isTransient(failure) && attempt >= 1;
 
 /** How long to wait before retrying after the `attempt`-th consecutive failure. */
 export const retryDelay = (attempt: number, delays: readonly number[] = DEFAULT_RETRY_DELAYS): number =>

@@ -21,9 +21,15 @@ export interface TransferEffects<Output> {
   open(signal: AbortSignal): Promise<{ readonly total: number }>;
   /** Moves bytes from `offset` to the end, reporting acknowledged offsets; resolves with the result. */
   move(offset: number, signal: AbortSignal, onProgress: (offset: number) => void): Promise<Output>;
-  /** After a transient failure: the offset to resume from (the server's for uploads). */
-  locate(signal: AbortSignal): Promise<number>;
+  /**
+   * After a transient failure: the offset to resume from (the hub's, for uploads), or the result when
+   * the transfer turns out to have completed (an upload whose last acknowledgement was lost).
+   */
+  locate(signal: AbortSignal): Promise<Located<Output>>;
 }
+
+/** Where a transfer stands after a drop. */
+export type Located<Output> = { readonly offset: number } | { readonly done: Output };
 
 /** What a transfer machine starts with. */
 export interface TransferInput<Output = unknown> {
@@ -81,7 +87,7 @@ export const transferMachine = setup({
       ({ input, signal }) =>
         input.effects.move(input.offset, signal, (offset) => input.parent.send({ type: 'PROGRESS', offset })),
     ),
-    locate: fromPromise<number, { readonly effects: TransferEffects<unknown> }>(({ input, signal }) =>
+    locate: fromPromise<Located<unknown>, { readonly effects: TransferEffects<unknown> }>(({ input, signal }) =>
       input.effects.locate(signal),
     ),
   },
@@ -91,7 +97,7 @@ export const transferMachine = setup({
   },
   guards: {
     retryable: ({ context }, params: { error: unknown }) =>
-      shouldRetry(failureOf(params.error), context.attempts + 1, context.retryDelays),
+      shouldRetry(failureOf(params.error), context.attempts + 1),
   },
   actions: {
     fail: assign((_, params: { error: unknown }) => ({ failure: failureOf(params.error) })),
@@ -166,7 +172,17 @@ export const transferMachine = setup({
               invoke: {
                 src: 'locate',
                 input: ({ context }) => ({ effects: context.effects }),
-                onDone: { target: 'moving', actions: assign(({ event }) => ({ offset: event.output })) },
+                onDone: [
+                  {
+                    guard: ({ event }) => 'done' in event.output,
+                    target: '#transfer.done',
+                    actions: assign(({ context, event }) => ({
+                      output: 'done' in event.output ? event.output.done : undefined,
+                      progress: context.total ?? context.progress,
+                    })),
+                  },
+                  { target: 'moving', actions: assign(({ event }) => ({ offset: 'offset' in event.output ? event.output.offset : 0 })) },
+                ],
                 onError: [
                   {
                     guard: { type: 'retryable', params: ({ event }) => ({ error: event.error }) },
@@ -186,7 +202,7 @@ export const transferMachine = setup({
               after: {
                 idleTimeout: {
                   target: '#transfer.failed',
-                  actions: assign(({ context }) => ({ failure: Failure.timeout(context.idleTimeoutMs) })),
+                  actions: assign(({ context }) => ({ failure: Failure.timeout(`no byte moved for ${context.idleTimeoutMs} ms`) })),
                 },
               },
               on: {

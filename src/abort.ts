@@ -48,3 +48,10 @@ export const onAbort = (signal: AbortSignal | undefined, callback: () => void): 
   signal.addEventListener('abort', callback, { once: true });
   return () => signal.removeEventListener('abort', callback);
 };
+
+/**
+ * Whether a value is an AbortSignal. Checked by its built-in tag rather than `instanceof`, so a signal
+ * from another realm (an iframe, jsdom) is accepted while a look-alike object is not.
+ */
+export const isSignal = (value: unknown): value is AbortSignal =>
+  value !== null && typeof value === 'object' && Object.prototype.toString.call(value) === '[object AbortSignal]';

@@ -38,9 +38,12 @@ export interface Channel {
 /** What a channel needs from its client. */
 export interface ChannelDeps {
   readonly events$: Observable<SessionEvent>;
-  /** Runs a call on the current session, or fails with `NotLoggedIn`; checks come first. */
-  readonly call: <T>(operation: 'join' | 'leave' | 'channelSend' | 'getMembers', run: () => Promise<T>, check?: () => Failure | undefined) => Promise<T>;
-  readonly session: () => Session;
+  /** Runs a request on the live session (or fails with `NotLoggedIn`), checks first, with a deadline. */
+  readonly call: <T>(
+    operation: 'join' | 'leave' | 'channelSend' | 'getMembers',
+    run: (session: Session, signal: AbortSignal) => Promise<T>,
+    check?: () => Failure | undefined,
+  ) => Promise<T>;
   readonly checkMessage: (message: unknown) => Failure | undefined;
 }
 
@@ -50,10 +53,10 @@ export const createChannel = (channelId: string, deps: ChannelDeps): Channel => 
     deps.events$.pipe(filter((event): event is Extract<SessionEvent, { type: E }> => event.type === type && 'channelId' in event && event.channelId === channelId));
   return {
     channelId,
-    join: () => deps.call('join', () => deps.session().joinChannel(channelId)),
-    leave: () => deps.call('leave', () => deps.session().leaveChannel(channelId)),
-    sendMessage: (message) => deps.call('channelSend', () => deps.session().sendToChannel(channelId, message), () => deps.checkMessage(message)),
-    getMembers: () => deps.call('getMembers', () => deps.session().channelMembers(channelId)),
+    join: () => deps.call('join', (s, signal) => s.joinChannel(channelId, { signal })),
+    leave: () => deps.call('leave', (s, signal) => s.leaveChannel(channelId, { signal })),
+    sendMessage: (message) => deps.call('channelSend', (s, signal) => s.sendToChannel(channelId, message, { signal }), () => deps.checkMessage(message)),
+    getMembers: () => deps.call('getMembers', (s, signal) => s.channelMembers(channelId, { signal })),
     messages$: mine('channelMessage').pipe(map(({ memberId, message, serverReceivedTs }) => ({ memberId, message, serverReceivedTs }))),
     memberJoined$: mine('memberJoined').pipe(map((event) => event.userId)),
     memberLeft$: mine('memberLeft').pipe(map((event) => event.userId)),

@@ -7,7 +7,7 @@ import type { Clock } from './clock.js';
 import { Failure } from './failure.js';
 import type { FileAccess } from './files.js';
 import type { CreateHasher } from './hash.js';
-import { MAX_CONCURRENT_TRANSFERS } from './limits.js';
+import { MAX_CONCURRENT_TRANSFERS, MAX_TIMER_MS } from './limits.js';
 
 /** Options of `createClient`. */
 export interface ClientOptions {
@@ -31,11 +31,20 @@ export interface ClientOptions {
   readonly files?: FileAccess;
   /** SHA-256 for verifying downloads. Default: `@noble/hashes`. */
   readonly createHasher?: CreateHasher;
-  /** Delays before retries after transient failures (dropped links), in ms. Default: [0, 1000, 3000, 5000]. */
+  /**
+   * Delays before retries after transient failures (dropped links), in ms; the last one repeats until the
+   * idle timeout ends the transfer. Default: [0, 1000, 3000, 5000]. @example { retryDelays: [0, 500, 2000] }
+   */
   readonly retryDelays?: readonly number[];
+  /**
+   * A message, channel operation, logout or post-cancel cleanup without an answer for this long fails
+   * with TIMEOUT (peer and channel send code 2, SENT_TIMEOUT). Default: 10,000 ms. @example { requestTimeoutMs: 5_000 }
+   */
+  readonly requestTimeoutMs?: number;
 }
 
-const positive = (value: unknown): boolean => typeof value === 'number' && Number.isFinite(value) && value > 0;
+/** A positive delay a timer can take: longer ones would fire at once (Node and browsers clamp them). */
+const positive = (value: unknown): boolean => typeof value === 'number' && value > 0 && value <= MAX_TIMER_MS;
 
 /** The first bad option, naming it, or `undefined`. */
 export const checkClientOptions = (options: unknown): Failure | undefined => {
@@ -51,7 +60,10 @@ export const checkClientOptions = (options: unknown): Failure | undefined => {
     return Failure.invalidArgument('overflow', `expected 'queue' or 'reject', got ${JSON.stringify(o.overflow)}`);
   }
   if (o.idleTimeoutMs !== undefined && !positive(o.idleTimeoutMs)) {
-    return Failure.invalidArgument('idleTimeoutMs', `expected a positive number, got ${String(o.idleTimeoutMs)}`);
+    return Failure.invalidArgument('idleTimeoutMs', `expected a positive number up to ${MAX_TIMER_MS}, got ${String(o.idleTimeoutMs)}`);
+  }
+  if (o.requestTimeoutMs !== undefined && !positive(o.requestTimeoutMs)) {
+    return Failure.invalidArgument('requestTimeoutMs', `expected a positive number up to ${MAX_TIMER_MS}, got ${String(o.requestTimeoutMs)}`);
   }
   if (o.progressIntervalMs !== undefined && !(typeof o.progressIntervalMs === 'number' && o.progressIntervalMs >= 0)) {
     return Failure.invalidArgument('progressIntervalMs', `expected a number ≥ 0, got ${String(o.progressIntervalMs)}`);
@@ -67,8 +79,8 @@ export const checkClientOptions = (options: unknown): Failure | undefined => {
   if (o.createHasher !== undefined && typeof o.createHasher !== 'function') {
     return Failure.invalidArgument('createHasher', 'expected a function returning a hasher');
   }
-  if (o.retryDelays !== undefined && !(Array.isArray(o.retryDelays) && o.retryDelays.every((d) => typeof d === 'number' && d >= 0))) {
-    return Failure.invalidArgument('retryDelays', 'expected an array of delays ≥ 0');
+  if (o.retryDelays !== undefined && !(Array.isArray(o.retryDelays) && o.retryDelays.length > 0 && o.retryDelays.every((d) => typeof d === 'number' && d >= 0 && d <= MAX_TIMER_MS))) {
+    return Failure.invalidArgument('retryDelays', `expected a non-empty array of delays from 0 to ${MAX_TIMER_MS}`);
   }
   return undefined;
 };

@@ -5,21 +5,24 @@
  */
 import { distinctUntilChanged, filter, map, Observable, Subject, type Subscription, shareReplay } from 'rxjs';
 import { createActor, waitFor } from 'xstate';
-import { type ConnectionState, sessionMachine } from '../machines/session.js';
+import { type ConnectionState, type SessionSnapshot, sessionMachine } from '../machines/session.js';
+import type { TransferEffects } from '../machines/transfer.js';
 import type { Session, SessionEvent, Transport } from '../transports/transport.js';
 import { asPublic, type Channel, createChannel } from './channel.js';
 import { type Clock, systemClock } from './clock.js';
 import { MessageCodec } from './codec.js';
-import { type DownloadTarget, downloadEffects } from './downloads.js';
+import { checkDownload, type DownloadTarget, downloadEffects } from './downloads.js';
+import { isSignal } from './abort.js';
+import { withDeadline } from './deadline.js';
 import { toPublicError } from './errors.js';
-import { Failure, fault } from './failure.js';
-import { checkAbsolutePath, type FileAccess, loadNodeFiles } from './files.js';
+import { Failure, failureOf, fault } from './failure.js';
+import { type FileAccess, loadNodeFiles } from './files.js';
 import { type CreateHasher, nobleSha256 } from './hash.js';
-import { isMediaId, isValidId } from './ids.js';
-import { DEFAULT_IDLE_TIMEOUT_MS, MAX_CONCURRENT_TRANSFERS } from './limits.js';
+import { isValidId } from './ids.js';
+import { DEFAULT_IDLE_TIMEOUT_MS, DEFAULT_REQUEST_TIMEOUT_MS, MAX_CONCURRENT_TRANSFERS } from './limits.js';
 import { checkMessageSize, type FileFields, type FileMessage, fileMessage, type ImageFields, type ImageMessage, imageMessage, type Message } from './messages.js';
 import type { Progress } from './progress.js';
-import { createScheduler, type Overflow } from './scheduler.js';
+import { createScheduler } from './scheduler.js';
 import type { UploadSource } from './sources.js';
 import { type RunningTask, startTask, type Task } from './task.js';
 import { checkUpload, type FileUploadOptions, type ImageUploadOptions, uploadEffects } from './uploads.js';
@@ -73,21 +76,24 @@ export interface Client {
 export const createClient = (options: ClientOptions): Client => {
   const invalid = checkClientOptions(options);
   if (invalid) throw toPublicError('client', invalid);
-  const transport: Transport = options.transport;
+  const { transport } = options;
   const clock: Clock = options.clock ?? systemClock;
   const idleTimeoutMs = options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS;
+  const requestTimeoutMs = options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
   const progressIntervalMs = options.progressIntervalMs ?? 100;
   const createHasher: CreateHasher = options.createHasher ?? nobleSha256;
   const files = (): Promise<FileAccess> => (options.files ? Promise.resolve(options.files) : loadNodeFiles());
-  const scheduler = createScheduler(options.maxConcurrentTransfers ?? MAX_CONCURRENT_TRANSFERS, (options.overflow ?? 'queue') as Overflow);
+  const scheduler = createScheduler(options.maxConcurrentTransfers ?? MAX_CONCURRENT_TRANSFERS, options.overflow ?? 'queue');
 
   const sessionActor = createActor(sessionMachine, { input: { transport }, clock }).start();
+  const stateOf = (snapshot: SessionSnapshot): ConnectionState => snapshot.value;
   // An XState actor tells subscribers only of later snapshots, so the current one is sent first.
   const connectionState$ = new Observable<ConnectionState>((subscriber) => {
-    subscriber.next(sessionActor.getSnapshot().value as ConnectionState);
-    return sessionActor.subscribe((snapshot) => subscriber.next(snapshot.value as ConnectionState));
+    subscriber.next(stateOf(sessionActor.getSnapshot()));
+    return sessionActor.subscribe((snapshot) => subscriber.next(stateOf(snapshot)));
   }).pipe(distinctUntilChanged(), shareReplay({ bufferSize: 1, refCount: false }));
   connectionState$.subscribe();
+  /** The live session, if logged in. Logging out forgets it first, so no call can start during a logout. */
   const current = (): Session | undefined => {
     const snapshot = sessionActor.getSnapshot();
     return snapshot.matches('CONNECTED') || snapshot.matches('RECONNECTING') ? snapshot.context.session : undefined;
@@ -112,16 +118,37 @@ export const createClient = (options: ClientOptions): Client => {
     await Promise.allSettled(all.map((task) => task.result));
   };
 
-  const onSessionEvent = (event: SessionEvent): void => {
-    if (event.type === 'aborted') {
-      const ended = sessionActor.getSnapshot().context.session;
-      sessionActor.send({ type: 'KICKED', reason: event.reason });
-      void endTasks(event.reason).then(() => ended?.close());
-    } else if (event.type === 'connection') {
-      sessionActor.send({ type: event.state === 'RECONNECTING' ? 'DROPPED' : 'RESTORED' });
-    }
-    events.next(event);
+  /** The hub ended the session (same user elsewhere, or the link gave up): ABORTED, transfers end with 6. */
+  const sessionEnded = (ended: Session, reason: string): void => {
+    if (current() !== ended) return;
+    sessionActor.send({ type: 'KICKED', reason });
+    void endTasks(reason)
+      .then(() => withDeadline(clock, requestTimeoutMs, (signal) => ended.close({ signal })))
+      .catch(() => {
+        // The hub has already dropped this session; releasing the link is best effort and has no caller
+        // to report to. The outcome that matters (ABORTED, transfers ended) has been delivered.
+      });
   };
+
+  const listen = (opened: Session): void => {
+    eventsSubscription?.unsubscribe();
+    eventsSubscription = opened.events$.subscribe({
+      next: (event) => {
+        if (event.type === 'aborted') sessionEnded(opened, event.reason);
+        else if (event.type === 'connection') sessionActor.send({ type: event.state === 'RECONNECTING' ? 'DROPPED' : 'RESTORED' });
+        events.next(event);
+      },
+      complete: () => sessionEnded(opened, 'the session ended'),
+    });
+  };
+
+  const cancel = (operation: 'upload' | 'download') => (requestId: number) =>
+    asPublic('cancel', async () => {
+      session();
+      const task = tasks[operation].get(requestId);
+      if (!task || task.finished) throw fault(Failure.notExist(`${operation} request ${String(requestId)}`));
+      await task.cancel();
+    });
 
   const track = <T>(operation: 'upload' | 'download', build: (requestId: number) => RunningTask<T>): Task<T> => {
     const requestId = nextRequestId++;
@@ -134,75 +161,75 @@ export const createClient = (options: ClientOptions): Client => {
       registry.delete(requestId);
     };
     task.result.then(forget, forget);
-    const { interrupt: _interrupt, finished: _finished, ...publicTask } = task;
-    return Object.freeze({ ...publicTask, requestId: task.requestId });
+    return Object.freeze({
+      requestId,
+      state$: task.state$,
+      progress$: task.progress$,
+      result: task.result,
+      cancel: () => cancel(operation)(requestId),
+    });
   };
 
-  const taskSpec = (requestId: number, operation: 'upload' | 'download', preflight: Failure | undefined, signal: AbortSignal | undefined) => ({
-    requestId,
-    operation,
-    preflight,
-    signal,
-    scheduler,
-    clock,
-    idleTimeoutMs,
-    progressIntervalMs,
-    ...(options.retryDelays ? { retryDelays: options.retryDelays } : {}),
-    notCancellable: () => toPublicError('cancel', Failure.notExist(`${operation} request ${requestId} (already finished)`)),
-  });
+  const start = <T>(
+    operation: 'upload' | 'download',
+    preflight: (s: Session) => Failure | undefined,
+    effects: (s: Session) => { readonly effects: TransferEffects<T>; readonly cleanup: (signal: AbortSignal) => Promise<void> },
+    taskOptions: unknown,
+  ): Task<T> =>
+    track(operation, (requestId) => {
+      const s = current();
+      const refused = s ? preflight(s) : Failure.notLoggedIn();
+      const signal = taskOptions !== null && typeof taskOptions === 'object' && isSignal((taskOptions as { signal?: unknown }).signal)
+        ? (taskOptions as { signal: AbortSignal }).signal
+        : undefined;
+      let io: ReturnType<typeof effects> | undefined;
+      let failure = refused;
+      if (!refused && s) {
+        try {
+          io = effects(s);
+        } catch (error) {
+          // An injected effect (a hasher, say) that throws while being set up fails the task, not the call.
+          failure = failureOf(error);
+        }
+      }
+      return startTask<T>({
+        requestId,
+        operation,
+        preflight: failure,
+        signal,
+        scheduler,
+        clock,
+        idleTimeoutMs,
+        progressIntervalMs,
+        ...(options.retryDelays ? { retryDelays: options.retryDelays } : {}),
+        effects: io?.effects ?? refusedEffects<T>(),
+        cleanup: io?.cleanup ?? (async () => undefined),
+        cleanupTimeoutMs: requestTimeoutMs,
+        notCancellable: () => toPublicError('cancel', Failure.notExist(`${operation} request ${requestId} (already finished)`)),
+      });
+    });
 
   const upload = <M extends FileMessage | ImageMessage>(kind: M['messageType'], source: UploadSource, opts: ImageUploadOptions = {}): Task<M> =>
-    track('upload', (requestId) => {
-      const s = current();
-      const preflight = s ? checkUpload(kind, source, opts) : Failure.notLoggedIn();
-      const signal = opts !== null && typeof opts === 'object' && opts.signal instanceof AbortSignal ? opts.signal : undefined;
-      const io = !preflight && s ? uploadEffects<M>(kind, s, source, opts, files) : undefined;
-      return startTask<M>({
-        ...taskSpec(requestId, 'upload', preflight, signal),
-        effects: io?.effects ?? idleEffects<M>(),
-        cleanup: io?.cleanup ?? (async () => undefined),
-      });
-    });
+    start<M>('upload', () => checkUpload(kind, source, opts), (s) => uploadEffects<M>(kind, s, source, opts, files), opts);
 
   const download = <T extends Uint8Array | void>(mediaId: string, target: DownloadTarget, opts: DownloadOptions = {}): Task<T> =>
-    track('download', (requestId) => {
-      const s = current();
-      const signal = opts !== null && typeof opts === 'object' && opts.signal instanceof AbortSignal ? opts.signal : undefined;
-      const preflight = !s
-        ? Failure.notLoggedIn()
-        : !isMediaId(mediaId)
-          ? Failure.invalidArgument('mediaId', `malformed media ID ${JSON.stringify(mediaId)}`)
-          : ((target.kind === 'file' ? checkAbsolutePath(target.path, 'absolutePath') : undefined) ??
-            (opts === null || typeof opts !== 'object'
-              ? Failure.invalidArgument('options', 'expected { signal?: AbortSignal }')
-              : opts.signal !== undefined && !signal
-                ? Failure.invalidArgument('signal', 'expected an AbortSignal')
-                : undefined));
-      const io = !preflight && s ? downloadEffects<T>(s, mediaId, target, createHasher) : undefined;
-      return startTask<T>({
-        ...taskSpec(requestId, 'download', preflight, signal),
-        effects: io?.effects ?? idleEffects<T>(),
-        cleanup: io?.cleanup ?? (async () => undefined),
-      });
-    });
-
-  const cancel = (operation: 'upload' | 'download') => (requestId: number) =>
-    asPublic('cancel', async () => {
-      session();
-      const task = tasks[operation].get(requestId);
-      if (!task || task.finished) throw fault(Failure.notExist(`${operation} request ${String(requestId)}`));
-      await task.cancel();
-    });
+    start<T>(
+      'download',
+      () => checkDownload(mediaId, target.kind === 'file' ? target.path : undefined, opts),
+      (s) => downloadEffects<T>(s, mediaId, target, createHasher),
+      opts,
+    );
 
   const checkMessage = (message: unknown): Failure | undefined =>
     MessageCodec.is(message) ? checkMessageSize(message) : Failure.invalidMessage('not a well-formed TEXT, RAW, FILE or IMAGE message');
 
-  const call = <T>(operation: Parameters<typeof asPublic>[0], run: () => Promise<T>, check?: () => Failure | undefined): Promise<T> =>
+  /** A request on the live session, checked first, with a deadline (SENT_TIMEOUT for messages). */
+  const call = <T>(operation: Parameters<typeof asPublic>[0], run: (s: Session, signal: AbortSignal) => Promise<T>, check?: () => Failure | undefined): Promise<T> =>
     asPublic(operation, async () => {
-      session();
+      const s = session();
       const failure = check?.();
       if (failure) throw fault(failure);
-      return run();
+      return withDeadline(clock, requestTimeoutMs, (signal) => run(s, signal));
     });
 
   return {
@@ -215,19 +242,19 @@ export const createClient = (options: ClientOptions): Client => {
         const state = sessionActor.getSnapshot();
         if (!state.matches('DISCONNECTED') && !state.matches('ABORTED')) throw fault(Failure.alreadyLoggedIn());
         sessionActor.send({ type: 'LOGIN', credentials: { userId, token } });
-        const settled = await waitFor(sessionActor, (s) => !s.matches('CONNECTING'));
+        const settled = await waitFor(sessionActor, (snapshot) => !snapshot.matches('CONNECTING'));
         const opened = settled.context.session;
         if (!settled.matches('CONNECTED') || !opened) throw fault(settled.context.failure ?? Failure.unknown('login did not complete'));
-        eventsSubscription?.unsubscribe();
-        eventsSubscription = opened.events$.subscribe({ next: onSessionEvent });
+        listen(opened);
       }),
     logout: () =>
       asPublic('logout', async () => {
         const s = session();
-        await endTasks('logged out');
+        // Forget the session first, so a call made while transfers wind down fails with 102.
         sessionActor.send({ type: 'LOGOUT' });
         eventsSubscription?.unsubscribe();
-        await s.close();
+        await endTasks('logged out');
+        await withDeadline(clock, requestTimeoutMs, (signal) => s.close({ signal }));
       }),
     createFileMessageByUploading: (source, opts) => upload<FileMessage>('FILE', source, opts),
     createImageMessageByUploading: (source, opts) => upload<ImageMessage>('IMAGE', source, opts),
@@ -240,20 +267,19 @@ export const createClient = (options: ClientOptions): Client => {
     uploadProgress$: uploadProgress.asObservable(),
     downloadProgress$: downloadProgress.asObservable(),
     sendMessageToPeer: (peerId, message) =>
-      call('peerSend', () => session().sendToPeer(peerId, message), () =>
+      call('peerSend', (s, signal) => s.sendToPeer(peerId, message, { signal }), () =>
         isValidId(peerId) ? checkMessage(message) : Failure.invalidUserId(String(peerId)),
       ),
     peerMessages$: events$.pipe(
       filter((event): event is Extract<SessionEvent, { type: 'peerMessage' }> => event.type === 'peerMessage'),
       map(({ peerId, message, serverReceivedTs }) => ({ peerId, message, serverReceivedTs })),
     ),
-    createChannel: (channelId) => createChannel(channelId, { events$, call, session, checkMessage }),
+    createChannel: (channelId) => createChannel(channelId, { events$, call, checkMessage }),
   };
 };
 
 /** Effects of a task refused before it starts: it never reaches `transferring`, so they never run. */
-const idleEffects = <T>() => ({
-  open: () => Promise.reject(fault(Failure.unknown('a refused task was started'))),
-  move: (): Promise<T> => Promise.reject(fault(Failure.unknown('a refused task was started'))),
-  locate: () => Promise.reject(fault(Failure.unknown('a refused task was started'))),
-});
+const refusedEffects = <T>(): TransferEffects<T> => {
+  const never = (): Promise<never> => Promise.reject(fault(Failure.unknown('a refused task was started')));
+  return { open: never, move: never, locate: never };
+};

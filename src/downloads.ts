@@ -5,11 +5,13 @@
  * @module
  */
 import type { TransferEffects } from '../machines/transfer.js';
-import type { DownloadStart, Session } from '../transports/transport.js';
-import { onAbort, throwIfAborted } from './abort.js';
+import type { MediaState, Session } from '../transports/transport.js';
+import { throwIfAborted } from './abort.js';
 import { concatBytes } from './bytes.js';
 import { Failure, fault } from './failure.js';
-import type { FileAccess, FileSink } from './files.js';
+import { isSignal } from './abort.js';
+import { checkAbsolutePath, type FileAccess, type FileSink } from './files.js';
+import { isMediaId } from './ids.js';
 import type { CreateHasher } from './hash.js';
 
 /** Where downloaded bytes go. */
@@ -42,61 +44,52 @@ const memorySink = (): FileSink & { bytes(): Uint8Array } => {
   };
 };
 
+/** What can be known before any I/O about a download: a well-formed ID, path and options. */
+export const checkDownload = (mediaId: unknown, path: unknown, options: unknown): Failure | undefined => {
+  if (!isMediaId(mediaId)) return Failure.invalidArgument('mediaId', `malformed media ID ${JSON.stringify(mediaId)}`);
+  const pathFailure = path === undefined ? undefined : checkAbsolutePath(path, 'absolutePath');
+  if (pathFailure) return pathFailure;
+  if (options === null || typeof options !== 'object') return Failure.invalidArgument('options', 'expected { signal?: AbortSignal }');
+  const { signal } = options as { signal?: unknown };
+  return signal === undefined || isSignal(signal) ? undefined : Failure.invalidArgument('signal', 'expected an AbortSignal');
+};
+
 /** The effects and cleanup of one download. Resolves with the bytes (memory) or nothing (file). */
 export const downloadEffects = <T extends Uint8Array | void>(
   session: Session,
   mediaId: string,
   target: DownloadTarget,
   createHasher: CreateHasher,
-): { readonly effects: TransferEffects<T>; readonly cleanup: () => Promise<void> } => {
+): { readonly effects: TransferEffects<T>; readonly cleanup: (signal: AbortSignal) => Promise<void> } => {
   const hasher = createHasher();
   const memory = target.kind === 'memory' ? memorySink() : undefined;
   let sink: FileSink | undefined = memory;
-  // Set while the temporary file is being created, so a cleanup that comes first still finds it.
+  // Set before the temporary file exists, so a cleanup that comes first still finds and removes it.
   let opening: Promise<FileSink> | undefined;
-  // The stream opened by `open`, used by the first `move` so the first request is not made twice. It has
-  // its own controller: the `open` actor's signal is never aborted once `open` has resolved.
-  let started: { readonly start: DownloadStart; readonly controller: AbortController } | undefined;
-  let size = 0;
-  let sha256 = '';
+  let media: MediaState | undefined;
 
   return {
     effects: {
       async open(signal) {
-        const controller = new AbortController();
-        const dispose = onAbort(signal, () => controller.abort(signal.reason));
-        try {
-          const start = await session.download(mediaId, 0, { signal: controller.signal });
-          started = { start, controller };
-        } finally {
-          dispose();
-        }
-        size = started.start.size;
-        sha256 = started.start.sha256;
+        media = await session.getMedia(mediaId, { signal });
+        throwIfAborted(signal);
         if (target.kind === 'file') {
           opening = target.files().then((files) => files.createSink(target.path));
           sink = await opening;
         }
-        return { total: size };
+        return { total: media.size };
       },
       async move(offset, signal, onProgress) {
-        if (!sink) throw fault(Failure.unknown('download moved before it was opened'));
+        if (!sink || !media) throw fault(Failure.unknown('download moved before it was opened'));
+        const { size, sha256 } = media;
         if (offset !== sink.length) throw fault(Failure.unknown(`resume at ${offset} but ${sink.length} bytes are kept`));
-        const first = started && offset === 0 ? started : undefined;
-        started = undefined;
-        const dispose = first ? onAbort(signal, () => first.controller.abort(signal.reason)) : () => undefined;
-        try {
-          const from = first ? first.start : await session.download(mediaId, offset, { signal });
-          for await (const chunk of from.chunks) {
-            throwIfAborted(signal);
-            if (chunk.length === 0) continue;
-            if (sink.length + chunk.length > size) throw fault(Failure.integrity(sha256, `more than ${size} bytes`));
-            await sink.write(chunk);
-            hasher.update(chunk);
-            onProgress(sink.length);
-          }
-        } finally {
-          dispose();
+        for await (const chunk of session.readMedia(mediaId, offset, { signal })) {
+          throwIfAborted(signal);
+          if (chunk.length === 0) continue;
+          if (sink.length + chunk.length > size) throw fault(Failure.integrity(sha256, `more than ${size} bytes`));
+          await sink.write(chunk);
+          hasher.update(chunk);
+          onProgress(sink.length);
         }
         // A stream that ends early is a dropped link: worth resuming from what we have.
         if (sink.length < size) throw fault(Failure.network(`the stream ended at ${sink.length} of ${size} bytes`));
@@ -105,11 +98,9 @@ export const downloadEffects = <T extends Uint8Array | void>(
         await sink.commit(signal);
         return (memory ? memory.bytes() : undefined) as T;
       },
-      locate: async () => sink?.length ?? 0,
+      locate: async () => ({ offset: sink?.length ?? 0 }),
     },
     cleanup: async () => {
-      started?.controller.abort();
-      started = undefined;
       const pending = opening?.catch(() => undefined);
       await (sink ?? (await pending))?.discard();
     },

@@ -65,13 +65,13 @@ export const LoginErrorCode = {
 export const LogoutErrorCode = { REJECTED: 1, NOT_LOGGED_IN: 102 } as const;
 
 /** Codes of `channel.join`. */
-export const JoinChannelErrorCode = { FAILURE: 1, INVALID_ARGUMENT: 3, ALREADY_JOINED: 6, NOT_LOGGED_IN: 102 } as const;
+export const JoinChannelErrorCode = { FAILURE: 1, INVALID_ARGUMENT: 3, TIMEOUT: 4, ALREADY_JOINED: 6, NOT_LOGGED_IN: 102 } as const;
 
 /** Codes of `channel.leave`. */
 export const LeaveChannelErrorCode = { FAILURE: 1, NOT_IN_CHANNEL: 3, NOT_LOGGED_IN: 102 } as const;
 
 /** Codes of `channel.getMembers`. */
-export const GetMembersErrorCode = { FAILURE: 1, NOT_IN_CHANNEL: 5, NOT_LOGGED_IN: 102 } as const;
+export const GetMembersErrorCode = { FAILURE: 1, TIMEOUT: 3, NOT_IN_CHANNEL: 5, NOT_LOGGED_IN: 102 } as const;
 
 /** Codes of `createClient` (bad options). */
 export const ClientErrorCode = { INVALID_ARGUMENT: 2 } as const;
@@ -126,9 +126,9 @@ const codes: { readonly [O in Operation]: Partial<Record<FailureTag, number>> } 
   channelSend: { Timeout: 2, InvalidMessage: 4, NotInChannel: 5, NotLoggedIn: 102 },
   login: { InvalidArgument: 3, InvalidUserId: 3, InvalidToken: 5, TokenExpired: 6, AlreadyLoggedIn: 8 },
   logout: { NotLoggedIn: 102 },
-  join: { InvalidArgument: 3, AlreadyInChannel: 6, NotLoggedIn: 102 },
+  join: { InvalidArgument: 3, Timeout: 4, AlreadyInChannel: 6, NotLoggedIn: 102 },
   leave: { NotInChannel: 3, NotLoggedIn: 102 },
-  getMembers: { NotInChannel: 5, NotLoggedIn: 102 },
+  getMembers: { Timeout: 3, NotInChannel: 5, NotLoggedIn: 102 },
   message: { InvalidArgument: 2, InvalidMessage: 2 },
   client: { InvalidArgument: 2 },
 };

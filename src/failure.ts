@@ -11,7 +11,7 @@ export type Failure =
   | { readonly _tag: 'InvalidArgument'; readonly argument: string; readonly detail: string }
   | { readonly _tag: 'SizeOverflow'; readonly size: number; readonly limit: number }
   | { readonly _tag: 'NotExist'; readonly what: string }
-  | { readonly _tag: 'Timeout'; readonly idleMs: number }
+  | { readonly _tag: 'Timeout'; readonly detail: string }
   | { readonly _tag: 'Interrupted'; readonly why: string }
   | { readonly _tag: 'ConcurrencyLimit'; readonly limit: number }
   | { readonly _tag: 'NotLoggedIn' }
@@ -36,7 +36,7 @@ export const Failure = {
   invalidArgument: (argument: string, detail: string): Failure => ({ _tag: 'InvalidArgument', argument, detail }),
   sizeOverflow: (size: number, limit: number): Failure => ({ _tag: 'SizeOverflow', size, limit }),
   notExist: (what: string): Failure => ({ _tag: 'NotExist', what }),
-  timeout: (idleMs: number): Failure => ({ _tag: 'Timeout', idleMs }),
+  timeout: (detail: string): Failure => ({ _tag: 'Timeout', detail }),
   interrupted: (why: string): Failure => ({ _tag: 'Interrupted', why }),
   concurrencyLimit: (limit: number): Failure => ({ _tag: 'ConcurrencyLimit', limit }),
   notLoggedIn: (): Failure => ({ _tag: 'NotLoggedIn' }),
@@ -67,7 +67,7 @@ export const describeFailure: (failure: Failure) => string = foldFailure({
   InvalidArgument: (f) => `invalid argument '${f.argument}': ${f.detail}`,
   SizeOverflow: (f) => `size ${f.size} bytes exceeds the limit of ${f.limit} bytes`,
   NotExist: (f) => `${f.what} does not exist`,
-  Timeout: (f) => `no byte moved for ${f.idleMs} ms`,
+  Timeout: (f) => `timed out: ${f.detail}`,
   Interrupted: (f) => `interrupted: ${f.why}`,
   ConcurrencyLimit: (f) => `already ${f.limit} transfers running and overflow is 'reject'`,
   NotLoggedIn: () => 'not logged in',
@@ -106,12 +106,10 @@ export const fault = (failure: Failure, cause?: unknown): FaultError =>
 /** The failure inside anything thrown: a `FaultError`'s own, `Interrupted` for aborts, `Unknown` otherwise. */
 export const failureOf = (error: unknown): Failure => {
   if (error instanceof FaultError) return error.failure;
-  if (isAbortError(error)) return Failure.interrupted('aborted');
+  if (error instanceof Error && error.name === 'TimeoutError') return Failure.timeout(error.message);
+  if (error instanceof Error && error.name === 'AbortError') return Failure.interrupted('aborted');
   return Failure.unknown(error instanceof Error ? error.message : String(error));
 };
-
-const isAbortError = (error: unknown): boolean =>
-  error instanceof Error && (error.name === 'AbortError' || error.name === 'TimeoutError');
 
 /** Failures worth another attempt after a delay: the link dropped, or the server's offset moved. */
 export const isTransient = (failure: Failure): boolean => failure._tag === 'Network' || failure._tag === 'Conflict';

@@ -55,7 +55,7 @@ export {
   ClientErrorCode,
   type Operation,
 } from './errors.js';
-export { Failure, foldFailure, describeFailure, type FailureTag } from './failure.js';
+export { Failure, foldFailure, describeFailure, FaultError, fault, failureOf, type FailureTag } from './failure.js';
 export {
   MAX_FILE_SIZE,
   MIN_FILE_SIZE,
@@ -69,6 +69,6 @@ export { systemClock, virtualClock, type Clock, type VirtualClock } from './cloc
 export { createHub, type Hub, type HubOptions, type HubSession, type MediaInfo, type UploadStatus } from './hub/hub.js';
 export { memoryStore, type MediaStore, type MemoryStore, type MemoryStoreOptions, type MediaMeta, type StoredEntry } from './hub/media-store.js';
 export { memoryTransport, type MemoryTransportOptions, type ChunkStep } from '../transports/memory.js';
-export type { Transport, Session, SessionEvent, Credentials, UploadState, DownloadStart } from '../transports/transport.js';
+export type { Transport, Session, SessionEvent, Credentials, UploadState, MediaState, ByteSource, CallOptions } from '../transports/transport.js';
 export type { FileAccess, FileSink } from './files.js';
 export type { CreateHasher, Hasher } from './hash.js';

@@ -36,3 +36,9 @@ export const MAX_ID_LENGTH = 64;
 
 /** How long a login token is valid, by default: 24 hours. */
 export const DEFAULT_TOKEN_TTL_MS = 24 * 60 * 60 * 1000;
+
+/** A request (a message, a channel operation, a cleanup) without an answer for this long fails with TIMEOUT. */
+export const DEFAULT_REQUEST_TIMEOUT_MS = 10_000;
+
+/** The longest delay a timer can take (2^31 − 1 ms, about 24.8 days); longer ones would fire at once. */
+export const MAX_TIMER_MS = 2_147_483_647;

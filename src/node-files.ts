@@ -102,6 +102,9 @@ export const nodeFiles: FileAccess = {
     }
   },
   async createSink(path) {
+    // A folder at the target would only fail at the final rename, after every byte had moved.
+    const existing = await stat(path).catch(() => undefined);
+    if (existing?.isDirectory()) throw fault(Failure.invalidArgument('absolutePath', `${JSON.stringify(path)} is a folder`));
     const tempPath = join(dirname(path), `.${basename(path)}.${toHex(cryptoRandomBytes(6))}.ferry-part`);
     const handle = await open(tempPath, 'wx', 0o666).catch((error: unknown) => {
       throw invalidPath('absolutePath', path, error);

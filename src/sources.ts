@@ -74,9 +74,23 @@ const fromPath = async (path: string, files: FileAccess): Promise<OpenedSource> 
       for await (const chunk of files.read(path, 0, length, signal)) return chunk;
       return new Uint8Array(0);
     },
-    chunks: (offset, chunkSize, signal) => files.read(path, offset, chunkSize, signal),
+    chunks: (offset, chunkSize, signal) => upTo(size, offset, files.read(path, offset, chunkSize, signal)),
   };
 };
+
+/**
+ * Stops at `size`, the length the file had when it was opened: a file that grows during its upload is
+ * uploaded as it was (its first `size` bytes); one that shrinks ends early and the upload fails with 2.
+ */
+async function* upTo(size: number, offset: number, chunks: AsyncIterable<Uint8Array>): AsyncIterable<Uint8Array> {
+  let at = offset;
+  for await (const chunk of chunks) {
+    if (at >= size) return;
+    const kept = chunk.length <= size - at ? chunk : chunk.subarray(0, size - at);
+    at += kept.length;
+    yield kept;
+  }
+}
 
 /**
  * Opens a source that passed {@link checkSource}. Bytes are read as the upload proceeds, as `fetch`

@@ -14,6 +14,7 @@ import {
   transferState,
 } from '../machines/transfer.js';
 import { onAbort } from './abort.js';
+import { withDeadline } from './deadline.js';
 import type { Clock } from './clock.js';
 import { type FerryError, toPublicError } from './errors.js';
 import { Failure } from './failure.js';
@@ -33,7 +34,11 @@ export interface Task<T> {
    * ignoring it never raises an unhandled rejection (the failure is on `state$` and here).
    */
   readonly result: Promise<T>;
-  /** Cancels the task (same as the client's cancel by request ID). Rejects with code 2 if it is already over. */
+  /**
+   * Cancels the task (same as the client's cancel by request ID). Resolves once the task has ended
+   * `cancelled` and its slot is free; `result` rejects (code 6) after the cleanup — the upload terminated
+   * on the hub, the temporary file removed. Rejects with code 2 if the task is already over.
+   */
   cancel(): Promise<void>;
 }
 
@@ -50,8 +55,10 @@ export interface TaskSpec<T> {
   readonly idleTimeoutMs: number;
   readonly progressIntervalMs: number;
   readonly retryDelays?: readonly number[];
-  /** Undo after `cancelled` or `failed`; awaited before the result rejects. */
-  readonly cleanup: () => Promise<void>;
+  /** Undo after `cancelled` or `failed` (terminate the upload, remove the temp file); awaited, with a deadline. */
+  readonly cleanup: (signal: AbortSignal) => Promise<void>;
+  /** How long cleanup may take before the result settles anyway. */
+  readonly cleanupTimeoutMs: number;
   /** Cancel was refused: the error to reject `cancel()` with. */
   readonly notCancellable: () => FerryError;
 }
@@ -62,6 +69,8 @@ export interface RunningTask<T> extends Task<T> {
   interrupt(failure: Failure): void;
   /** Whether the task has reached a final state. */
   readonly finished: boolean;
+  /** Cancels with a reason that becomes the `cause` of the result's error. */
+  cancelWith(reason: unknown): Promise<void>;
 }
 
 const isFinal = (state: TransferState): boolean => state === 'done' || state === 'cancelled' || state === 'failed';
@@ -103,36 +112,48 @@ export const startTask = <T>(spec: TaskSpec<T>): RunningTask<T> => {
     ended = resolve;
   });
   let admission: Admission | undefined;
-  // Resolves once the slot this task held has been handed on: what `cancel()` and `result` wait for.
-  let slotFreed: Promise<void> = Promise.resolve();
+  // Set when the task ends; resolves once its slot has been handed on. `cancel()` waits for it, and the
+  // result settles after it and after cleanup.
+  let slotFreed: Promise<void> | undefined;
   let disposeSignal: () => void = () => undefined;
   let cancelReason: unknown;
+  let settle: { resolve: (value: T) => void; reject: (error: unknown) => void } | undefined;
   const result = new Promise<T>((resolve, reject) => {
-    actor.subscribe({
-      complete: () => {
-        slotFreed = admission?.release() ?? Promise.resolve();
-        ended();
-        disposeSignal();
-        const snapshot = actor.getSnapshot();
-        const state = transferState(snapshot);
-        if (state === 'done') {
-          slotFreed.then(() => resolve(snapshot.output as T));
-          return;
-        }
-        const failure =
-          state === 'cancelled' ? Failure.interrupted('cancelled by the caller') : (snapshot.context.failure ?? Failure.unknown('failed'));
-        const cause = state === 'cancelled' ? cancelReason : undefined;
-        Promise.all([spec.cleanup(), slotFreed]).then(
-          () => reject(toPublicError(spec.operation, failure, cause)),
-          (cleanupError: unknown) => reject(toPublicError(spec.operation, failure, cause === undefined ? cleanupError : new AggregateError([cause, cleanupError]))),
-        );
-      },
-    });
+    settle = { resolve, reject };
   });
   result.catch(() => undefined);
 
-  const finished = (): boolean => isFinal(transferState(actor.getSnapshot()));
-  const cancel = async (reason?: unknown): Promise<void> => {
+  /** Runs once, when the actor stops: releases the slot, cleans up, then settles the result. */
+  const finish = (crash?: unknown): void => {
+    if (slotFreed) return;
+    slotFreed = admission?.release() ?? Promise.resolve();
+    ended();
+    disposeSignal();
+    const snapshot = actor.getSnapshot();
+    const state = crash === undefined ? transferState(snapshot) : 'failed';
+    if (state === 'done') {
+      slotFreed.then(() => settle?.resolve(snapshot.output as T));
+      return;
+    }
+    const failure =
+      crash !== undefined
+        ? Failure.unknown(`the transfer machine stopped: ${String(crash)}`)
+        : state === 'cancelled'
+          ? Failure.interrupted('cancelled by the caller')
+          : (snapshot.context.failure ?? Failure.unknown('failed'));
+    const cleaned = withDeadline(spec.clock, spec.cleanupTimeoutMs, spec.cleanup).then(
+      () => undefined,
+      (error: unknown) => error,
+    );
+    void Promise.all([cleaned, slotFreed]).then(([cleanupError]) => {
+      const causes = [state === 'cancelled' ? cancelReason : crash, cleanupError].filter((c) => c !== undefined);
+      settle?.reject(toPublicError(spec.operation, failure, causes.length > 1 ? new AggregateError(causes) : causes[0]));
+    });
+  };
+  actor.subscribe({ complete: () => finish(), error: (error: unknown) => finish(error ?? 'error') });
+
+  const finished = (): boolean => slotFreed !== undefined;
+  const cancelWith = async (reason: unknown): Promise<void> => {
     if (finished()) throw spec.notCancellable();
     cancelReason = reason;
     actor.send({ type: 'CANCEL' });
@@ -140,21 +161,24 @@ export const startTask = <T>(spec: TaskSpec<T>): RunningTask<T> => {
   };
 
   actor.start();
-  disposeSignal = onAbort(spec.signal, () => {
-    // The caller asked through its signal; a task already over has nothing to cancel.
-    if (!finished()) void cancel(spec.signal?.reason);
-  });
-  if (!finished()) {
-    const submitted =
-      spec.preflight ??
-      spec.scheduler.submit({
+  if (spec.preflight) {
+    // Bad arguments and "not logged in" win over an already-aborted signal: the task fails, it is not cancelled.
+    actor.send({ type: 'INTERRUPT', failure: spec.preflight });
+  } else {
+    disposeSignal = onAbort(spec.signal, () => {
+      // The caller asked through its signal; a task already over has nothing to cancel.
+      if (!finished()) void cancelWith(spec.signal?.reason);
+    });
+    if (!finished()) {
+      const submitted = spec.scheduler.submit({
         run: () => {
           actor.send({ type: 'START' });
           return end;
         },
       });
-    if (isRefusal(submitted)) actor.send({ type: 'INTERRUPT', failure: submitted });
-    else admission = submitted;
+      if (isRefusal(submitted)) actor.send({ type: 'INTERRUPT', failure: submitted });
+      else admission = submitted;
+    }
   }
 
   return {
@@ -162,7 +186,8 @@ export const startTask = <T>(spec: TaskSpec<T>): RunningTask<T> => {
     state$,
     progress$,
     result,
-    cancel: () => cancel(),
+    cancel: () => cancelWith(undefined),
+    cancelWith,
     interrupt: (failure) => actor.send({ type: 'INTERRUPT', failure }),
     get finished() {
       return finished();

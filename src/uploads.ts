@@ -5,11 +5,12 @@
  * @module
  */
 import type { TransferEffects } from '../machines/transfer.js';
+import { isSignal } from './abort.js';
 import type { Session } from '../transports/transport.js';
 import { Failure, fault } from './failure.js';
 import { baseName, type FileAccess } from './files.js';
 import { IMAGE_PROBE_BYTES, probeImage } from './image-probe.js';
-import { CHUNK_SIZE, MAX_MESSAGE_SIZE } from './limits.js';
+import { MAX_MESSAGE_SIZE } from './limits.js';
 import {
   checkFileFields,
   checkImageFields,
@@ -57,7 +58,7 @@ const fields = (options: ImageUploadOptions, source: UploadSource): ImageFields 
 export const checkUpload = (kind: 'FILE' | 'IMAGE', source: unknown, options: unknown): Failure | undefined => {
   if (options === null || typeof options !== 'object') return Failure.invalidArgument('options', 'expected an object');
   const { signal } = options as FileUploadOptions;
-  if (signal !== undefined && !(signal instanceof AbortSignal)) return Failure.invalidArgument('signal', 'expected an AbortSignal');
+  if (signal !== undefined && !isSignal(signal)) return Failure.invalidArgument('signal', 'expected an AbortSignal');
   const sourceFailure = checkSource(source);
   if (sourceFailure) return sourceFailure;
   const draft = fields(options as ImageUploadOptions, source as UploadSource);
@@ -65,7 +66,10 @@ export const checkUpload = (kind: 'FILE' | 'IMAGE', source: unknown, options: un
   if (fieldFailure) return fieldFailure;
   const size = messageSize(fileMessage('A'.repeat(22), draft));
   return size > MAX_MESSAGE_SIZE
-    ? Failure.invalidArgument('thumbnail', `fileName, description and thumbnail take ${size} bytes, more than the ${MAX_MESSAGE_SIZE}-byte message limit`)
+    ? Failure.invalidArgument(
+        draft.thumbnail ? 'thumbnail' : draft.description ? 'description' : 'fileName',
+        `fileName, description and thumbnail take ${size} bytes, more than the ${MAX_MESSAGE_SIZE}-byte message limit`,
+      )
     : undefined;
 };
 
@@ -76,7 +80,7 @@ export const uploadEffects = <M extends FileMessage | ImageMessage>(
   source: UploadSource,
   options: ImageUploadOptions,
   files: () => Promise<FileAccess>,
-): { readonly effects: TransferEffects<M>; readonly cleanup: () => Promise<void> } => {
+): { readonly effects: TransferEffects<M>; readonly cleanup: (signal: AbortSignal) => Promise<void> } => {
   let opened: Awaited<ReturnType<typeof openSource>> | undefined;
   let uploadId: string | undefined;
   // Set while the hub creates the upload, so a cleanup that comes first still terminates what it creates.
@@ -108,23 +112,24 @@ export const uploadEffects = <M extends FileMessage | ImageMessage>(
       },
       async move(offset, signal, onProgress) {
         if (!opened || uploadId === undefined) throw fault(Failure.unknown('upload moved before it was opened'));
-        const state = await session.appendUpload(uploadId, offset, opened.chunks(offset, CHUNK_SIZE, signal), { signal, onProgress });
+        const state = await session.appendUpload(uploadId, offset, opened, { signal, onProgress });
         if (!state.complete) {
           throw fault(Failure.invalidArgument('source', `the file ended at ${state.offset} of ${opened.size} bytes: it changed during the upload`));
         }
         return build(uploadId, opened.size);
       },
       async locate(signal) {
-        if (uploadId === undefined) throw fault(Failure.unknown('upload located before it was opened'));
-        return (await session.getUpload(uploadId, { signal })).offset;
+        if (!opened || uploadId === undefined) throw fault(Failure.unknown('upload located before it was opened'));
+        const state = await session.getUpload(uploadId, { signal });
+        return state.complete ? { done: build(uploadId, opened.size) } : { offset: state.offset };
       },
     },
-    cleanup: async () => {
+    cleanup: async (signal) => {
       const id = uploadId ?? (await creating?.then(
         (created) => created.uploadId,
         () => undefined,
       ));
-      if (id !== undefined) await session.terminateUpload(id);
+      if (id !== undefined) await session.terminateUpload(id, { signal });
     },
   };
 };

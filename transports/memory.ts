@@ -6,13 +6,13 @@
  * @module
  */
 import * as E from 'fp-ts/lib/Either.js';
-import { filter, map } from 'rxjs';
+import { Observable } from 'rxjs';
 import { abortable, throwIfAborted } from '../src/abort.js';
 import { decodeMessage, encodeMessage } from '../src/codec.js';
 import { Failure, failureOf, fault } from '../src/failure.js';
 import type { Hub, HubSession } from '../src/hub/hub.js';
 import type { HubEvent } from '../src/hub/router.js';
-import type { Message } from '../src/messages.js';
+import { CHUNK_SIZE } from '../src/limits.js';
 import type { Session, SessionEvent, Transport } from './transport.js';
 
 /** Where a chunk is about to move: what the gate of {@link MemoryTransportOptions} is told. */
@@ -53,6 +53,39 @@ const toSessionEvent = (event: HubEvent): SessionEvent | undefined => {
 };
 
 /**
+ * The hub's events for a session, buffered from now until the first subscriber (the events contract
+ * of `Session`), then live. Completes when the hub ends the session.
+ */
+const bufferedEvents = (hubSession: HubSession): Observable<SessionEvent> => {
+  const early: SessionEvent[] = [];
+  let ended = false;
+  let live: ((event: SessionEvent) => void) | undefined;
+  let onEnd: (() => void) | undefined;
+  hubSession.events$.subscribe({
+    next: (hubEvent) => {
+      const event = toSessionEvent(hubEvent);
+      if (!event) return;
+      if (live) live(event);
+      else early.push(event);
+    },
+    complete: () => {
+      ended = true;
+      onEnd?.();
+    },
+  });
+  return new Observable<SessionEvent>((subscriber) => {
+    for (const event of early.splice(0)) subscriber.next(event);
+    if (ended) return subscriber.complete();
+    live = (event) => subscriber.next(event);
+    onEnd = () => subscriber.complete();
+    return () => {
+      live = undefined;
+      onEnd = undefined;
+    };
+  });
+};
+
+/**
  * A transport to an in-process hub.
  * @example
  * const hub = createHub();
@@ -77,67 +110,75 @@ export const memoryTransport = (hub: Hub, options: MemoryTransportOptions = {}):
     }
   }
 
-  const session = (hubSession: HubSession): Session => ({
-    userId: hubSession.userId,
-    events$: hubSession.events$.pipe(
-      map(toSessionEvent),
-      filter((event): event is SessionEvent => event !== undefined),
-    ),
-    async createUpload(request, { signal }) {
+  const session = (hubSession: HubSession): Session => {
+    /** Every call: the signal is honoured before and after the hub answers, and only a live session may call. */
+    const call = async <T>(signal: AbortSignal, run: () => Promise<T>): Promise<T> => {
       throwIfAborted(signal);
-      return hub.createUpload(hubSession.userId, request);
-    },
-    async getUpload(uploadId, { signal }) {
-      throwIfAborted(signal);
-      return hub.uploadStatus(hubSession.userId, uploadId);
-    },
-    async appendUpload(uploadId, offset, chunks, { signal, onProgress }) {
-      throwIfAborted(signal);
-      const onAcknowledged = (at: number): void => {
-        if (!signal.aborted) onProgress(at);
-      };
-      return abortable(
-        hub.appendUpload(hubSession.userId, uploadId, offset, paced('upload', uploadId, offset, chunks, signal), {
-          signal,
-          onProgress: onAcknowledged,
+      if (!hub.isOnline(hubSession)) throw fault(Failure.notLoggedIn());
+      return abortable(run(), signal);
+    };
+    return {
+      userId: hubSession.userId,
+      events$: bufferedEvents(hubSession),
+      async createUpload(request, { signal }) {
+        throwIfAborted(signal);
+        if (!hub.isOnline(hubSession)) throw fault(Failure.notLoggedIn());
+        // Creation is not raced against the signal: an upload created after an abort is terminated here,
+        // so an aborted call leaves no record behind.
+        const created = await hub.createUpload(hubSession.userId, request);
+        if (signal.aborted) {
+          await hub.terminateUpload(hubSession.userId, created.uploadId);
+          throwIfAborted(signal);
+        }
+        return created;
+      },
+      getUpload: (uploadId, { signal }) => call(signal, () => hub.uploadStatus(hubSession.userId, uploadId)),
+      appendUpload: (uploadId, offset, source, { signal, onProgress }) =>
+        call(signal, () =>
+          hub.appendUpload(hubSession.userId, uploadId, offset, paced('upload', uploadId, offset, source.chunks(offset, CHUNK_SIZE, signal), signal), {
+            signal,
+            onProgress: (at) => {
+              if (!signal.aborted) onProgress(at);
+            },
+          }),
+        ),
+      // Cleanup after a logout or a kick must still work, so termination does not require a live session.
+      async terminateUpload(uploadId, { signal }) {
+        throwIfAborted(signal);
+        try {
+          await abortable(hub.terminateUpload(hubSession.userId, uploadId), signal);
+        } catch (error) {
+          // Terminating what is already gone is the goal reached.
+          if (failureOf(error)._tag !== 'NotExist') throw error;
+        }
+      },
+      getMedia: (mediaId, { signal }) =>
+        call(signal, async () => {
+          const { size, sha256 } = await hub.mediaInfo(mediaId);
+          return { mediaId, size, sha256 };
         }),
-        signal,
-      );
-    },
-    async terminateUpload(uploadId) {
-      try {
-        await hub.terminateUpload(hubSession.userId, uploadId);
-      } catch (error) {
-        // Terminating what is already gone is the goal reached.
-        if (failureOf(error)._tag !== 'NotExist') throw error;
-      }
-    },
-    async download(mediaId, offset, { signal }) {
-      throwIfAborted(signal);
-      const info = await hub.mediaInfo(mediaId);
-      if (!Number.isSafeInteger(offset) || offset < 0 || offset > info.size) {
-        throw fault(Failure.invalidArgument('offset', `expected 0 to ${info.size}, got ${offset}`));
-      }
-      return {
-        size: info.size,
-        sha256: info.sha256,
-        chunks: paced('download', mediaId, offset, hub.readMedia(mediaId, offset, signal), signal),
-      };
-    },
-    sendToPeer: (peerId: string, message: Message) =>
-      orReject(hub.sendToPeer(hubSession, peerId, encodeMessage(message))).then(() => undefined),
-    joinChannel: (channelId) => orReject(hub.joinChannel(hubSession, channelId)),
-    leaveChannel: (channelId) => orReject(hub.leaveChannel(hubSession, channelId)),
-    sendToChannel: (channelId, message) =>
-      orReject(hub.sendToChannel(hubSession, channelId, encodeMessage(message))).then(() => undefined),
-    channelMembers: (channelId) => orReject(hub.channelMembers(hubSession, channelId)),
-    async close() {
-      hub.logout(hubSession);
-    },
-  });
+      async *readMedia(mediaId, offset, { signal }) {
+        const { size } = await call(signal, () => hub.mediaInfo(mediaId));
+        if (!Number.isSafeInteger(offset) || offset < 0 || offset > size) {
+          throw fault(Failure.invalidArgument('offset', `expected 0 to ${size}, got ${offset}`));
+        }
+        yield* paced('download', mediaId, offset, hub.readMedia(mediaId, offset, signal), signal);
+      },
+      sendToPeer: (peerId, message, { signal }) =>
+        call(signal, () => orReject(hub.sendToPeer(hubSession, peerId, encodeMessage(message)))).then(() => undefined),
+      joinChannel: (channelId, { signal }) => call(signal, () => orReject(hub.joinChannel(hubSession, channelId))),
+      leaveChannel: (channelId, { signal }) => call(signal, () => orReject(hub.leaveChannel(hubSession, channelId))),
+      sendToChannel: (channelId, message, { signal }) =>
+        call(signal, () => orReject(hub.sendToChannel(hubSession, channelId, encodeMessage(message)))).then(() => undefined),
+      channelMembers: (channelId, { signal }) => call(signal, () => orReject(hub.channelMembers(hubSession, channelId))),
+      async close() {
+        hub.logout(hubSession);
+      },
+    };
+  };
 
   return {
-    async connect({ userId, token }, { signal } = {}) {
+    async connect({ userId, token }, { signal }) {
       throwIfAborted(signal);
       return session(await orReject(hub.login(userId, token)));
     },

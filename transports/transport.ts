@@ -46,57 +46,74 @@ export interface UploadState {
   readonly complete: boolean;
 }
 
-/** What a download starts with. */
-export interface DownloadStart {
+/** What a downloader learns before reading: the size and the SHA-256 to verify against. */
+export interface MediaState {
+  readonly mediaId: string;
   readonly size: number;
-  /** Lowercase hex SHA-256 of the whole media, to verify against. */
+  /** Lowercase hex SHA-256 of the whole media. */
   readonly sha256: string;
-  /** The bytes from the requested offset to the end. Stops (rejects) when the signal aborts. */
-  readonly chunks: AsyncIterable<Uint8Array>;
 }
 
-/** Options of a call that moves bytes. */
-export interface MoveOptions {
+/**
+ * The bytes of an upload, readable from any offset, so a transport picks its own chunk size (and, for
+ * HTTP, how many bytes go in one request) and can resend from wherever the hub's offset says.
+ */
+export interface ByteSource {
+  readonly size: number;
+  chunks(offset: number, chunkSize: number, signal: AbortSignal): AsyncIterable<Uint8Array>;
+}
+
+/** Options of every call: the signal that aborts it. */
+export interface CallOptions {
   readonly signal: AbortSignal;
 }
 
-/** A logged-in session over one transport. */
+/**
+ * A logged-in session over one transport.
+ *
+ * Events contract: `events$` delivers every event from the moment `connect` resolved, buffered until
+ * the first subscriber, in order. It completes when the session ends; when the hub ended it (the same
+ * user logged in elsewhere), an `aborted` event comes first. After the session ended, every call
+ * rejects with `NotLoggedIn`.
+ */
 export interface Session {
   readonly userId: string;
-  /** Events from the hub; completes when the session ends (logout, abort or close). */
   readonly events$: Observable<SessionEvent>;
 
   /** Creates an upload of `size` bytes. Rejects `InvalidArgument` (empty) or `SizeOverflow`. */
-  createUpload(request: { readonly size: number; readonly fileName: string }, options: MoveOptions): Promise<UploadState>;
-  /** The hub's offset of an upload: where to resume after a drop. */
-  getUpload(uploadId: string, options: MoveOptions): Promise<UploadState>;
+  createUpload(request: { readonly size: number; readonly fileName: string }, options: CallOptions): Promise<UploadState>;
+  /** The hub's state of an upload: where to resume after a drop, or that it already completed. */
+  getUpload(uploadId: string, options: CallOptions): Promise<UploadState>;
   /**
-   * Sends `chunks` from `offset`. `onProgress` gets each offset the hub acknowledged (never bytes merely
-   * handed to a socket). Resolves with the hub's state after the last chunk; `complete` when all arrived.
+   * Sends the bytes of `source` from `offset` to its end. `onProgress` gets each offset the hub
+   * acknowledged (never bytes merely handed to a socket). Resolves with the hub's state after the last
+   * byte; `complete` when all arrived. `Conflict` means the hub's offset differs: ask `getUpload`.
    */
   appendUpload(
     uploadId: string,
     offset: number,
-    chunks: AsyncIterable<Uint8Array>,
-    options: MoveOptions & { readonly onProgress: (offset: number) => void },
+    source: ByteSource,
+    options: CallOptions & { readonly onProgress: (offset: number) => void },
   ): Promise<UploadState>;
   /** Removes an upload, partial or complete, with its bytes. Missing uploads are not an error. */
-  terminateUpload(uploadId: string): Promise<void>;
-  /** Starts a download from `offset`. Rejects `InvalidArgument` (malformed ID) or `NotExist`. */
-  download(mediaId: string, offset: number, options: MoveOptions): Promise<DownloadStart>;
+  terminateUpload(uploadId: string, options: CallOptions): Promise<void>;
+  /** Size and SHA-256 of complete media. Rejects `InvalidArgument` (malformed ID) or `NotExist`. */
+  getMedia(mediaId: string, options: CallOptions): Promise<MediaState>;
+  /** The bytes of complete media from `offset` to the end; stops (rejects) when the signal aborts. */
+  readMedia(mediaId: string, offset: number, options: CallOptions): AsyncIterable<Uint8Array>;
 
-  sendToPeer(peerId: string, message: Message): Promise<void>;
-  joinChannel(channelId: string): Promise<void>;
-  leaveChannel(channelId: string): Promise<void>;
-  sendToChannel(channelId: string, message: Message): Promise<void>;
-  channelMembers(channelId: string): Promise<string[]>;
+  sendToPeer(peerId: string, message: Message, options: CallOptions): Promise<void>;
+  joinChannel(channelId: string, options: CallOptions): Promise<void>;
+  leaveChannel(channelId: string, options: CallOptions): Promise<void>;
+  sendToChannel(channelId: string, message: Message, options: CallOptions): Promise<void>;
+  channelMembers(channelId: string, options: CallOptions): Promise<string[]>;
 
   /** Ends the session (the hub forgets it, channels are left) and releases the link. Idempotent. */
-  close(): Promise<void>;
+  close(options: CallOptions): Promise<void>;
 }
 
 /** A way to reach a hub. */
 export interface Transport {
   /** Logs in. Rejects `InvalidUserId`, `InvalidToken`, `TokenExpired` or `Network`. */
-  connect(credentials: Credentials, options?: { readonly signal?: AbortSignal }): Promise<Session>;
+  connect(credentials: Credentials, options: CallOptions): Promise<Session>;
 }

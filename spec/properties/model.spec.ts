@@ -90,20 +90,23 @@ const gatedTransport = (inner: Transport, real: () => Real): Transport => ({
     }
     const wrapped: Session = {
       ...session,
-      appendUpload(uploadId, offset, chunks, opts) {
+      appendUpload(uploadId, offset, source, opts) {
         let index = -1;
-        async function* tagged() {
+        async function* tagged(chunks: AsyncIterable<Uint8Array>) {
           for await (const chunk of chunks) {
             if (index < 0) index = new DataView(chunk.buffer, chunk.byteOffset).getUint32(0);
             yield chunk;
           }
         }
-        return session.appendUpload(uploadId, offset, gated(() => index, tagged(), opts.signal), opts);
+        const gatedSource = {
+          size: source.size,
+          chunks: (from: number, chunkSize: number, signal: AbortSignal) => gated(() => index, tagged(source.chunks(from, chunkSize, signal)), signal),
+        };
+        return session.appendUpload(uploadId, offset, gatedSource, opts);
       },
-      async download(mediaId, offset, opts) {
-        const start = await session.download(mediaId, offset, opts);
+      readMedia(mediaId, offset, opts) {
         const owner = real().downloadOwner.get(mediaId) ?? -1;
-        return { ...start, chunks: gated(() => owner, start.chunks, opts.signal) };
+        return gated(() => owner, session.readMedia(mediaId, offset, opts), opts.signal);
       },
     };
     return wrapped;

@@ -139,17 +139,18 @@ describe('integrity', () => {
     });
   });
 
-  it('a stream that keeps ending early is retried, then fails with 1 and leaves no file', async () => {
+  it('a stream that keeps ending early is resumed until no byte moves for the idle timeout, then fails with 3 and leaves no file', async () => {
     const { store, tamper } = tamperingStore();
     w = world({ hub: { store } });
-    const client = await w.loggedIn();
+    const client = await w.loggedIn('alice', { idleTimeoutMs: 20_000 });
     const mediaId = await uploaded(client, bytes(100_000));
     tamper('short');
     const target = join(folder.path, 'short.bin');
     const task = client.downloadMediaToFile(mediaId, target);
-    // Retries wait on the virtual clock (0, 1, 3, 5 s by default).
-    await advanceUntil(w.clock, () => stateOf(task) !== 'transferring', 'the retries to give up', 1000);
-    await rejectsWith(task.result, { name: 'DownloadError', code: 1 });
+    // Retries wait on the virtual clock (0, 1, 3, 5, 5, … s by default); the watchdog ends them.
+    await advanceUntil(w.clock, () => stateOf(task) !== 'transferring', 'the idle timeout', 1000);
+    expect(w.clock.now()).toBeGreaterThanOrEqual(20_000);
+    await rejectsWith(task.result, { name: 'DownloadError', code: 3 });
     expect(existsSync(target)).toBe(false);
     expect(partFiles(folder.entries())).toEqual([]);
   });

@@ -157,13 +157,14 @@ describe('message size', () => {
   });
 
   describe('the server checks it too', () => {
+    const live = { signal: new AbortController().signal };
     it('a peer message over the limit sent straight through a transport session is refused by the hub', async () => {
       w = world();
       const { inbox } = await pair(w);
-      const session = await memoryTransport(w.hub).connect({ userId: 'mallory', token: w.hub.issueToken('mallory') });
-      const outcome = await session.sendToPeer('bob', textMessage('a'.repeat(LIMIT + 1))).catch((e: unknown) => e);
+      const session = await memoryTransport(w.hub).connect({ userId: 'mallory', token: w.hub.issueToken('mallory') }, live);
+      const outcome = await session.sendToPeer('bob', textMessage('a'.repeat(LIMIT + 1)), live).catch((e: unknown) => e);
       expect(outcome).toMatchObject({ failure: { _tag: 'InvalidMessage' } });
-      await session.sendToPeer('bob', textMessage('a'.repeat(LIMIT)));
+      await session.sendToPeer('bob', textMessage('a'.repeat(LIMIT)), live);
       expect(inbox).toHaveLength(1);
     });
 
@@ -174,9 +175,9 @@ describe('message size', () => {
       await theirs.join();
       const received: Message[] = [];
       theirs.messages$.subscribe((event) => received.push(event.message));
-      const session = await memoryTransport(w.hub).connect({ userId: 'mallory', token: w.hub.issueToken('mallory') });
-      await session.joinChannel('lobby');
-      const outcome = await session.sendToChannel('lobby', rawMessage(bytes(LIMIT + 1))).catch((e: unknown) => e);
+      const session = await memoryTransport(w.hub).connect({ userId: 'mallory', token: w.hub.issueToken('mallory') }, live);
+      await session.joinChannel('lobby', live);
+      const outcome = await session.sendToChannel('lobby', rawMessage(bytes(LIMIT + 1)), live).catch((e: unknown) => e);
       expect(outcome).toMatchObject({ failure: { _tag: 'InvalidMessage' } });
       expect(received).toEqual([]);
     });

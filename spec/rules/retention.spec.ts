@@ -93,7 +93,7 @@ describe('retention', () => {
 
   it('the bytes of expired media are deleted when a download finds them expired', async () => {
     const store = memoryStore();
-    w = world({ hub: { store, retentionMs: 60_000, sweepIntervalMs: 365 * DAY } });
+    w = world({ hub: { store, retentionMs: 60_000, sweepIntervalMs: 24 * DAY } });
     const client = await w.loggedIn();
     const mediaId = await uploaded(client, bytes(10_000));
     w.clock.advance(60_000);

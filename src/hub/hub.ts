@@ -16,6 +16,7 @@ import {
   DEFAULT_TOKEN_TTL_MS,
   MAX_FILE_SIZE,
   MAX_MESSAGE_SIZE,
+  MAX_TIMER_MS,
   MIN_FILE_SIZE,
 } from '../limits.js';
 import { checkMessageSize } from '../messages.js';
@@ -129,7 +130,10 @@ export const createHub = (options: HubOptions = {}): Hub => {
   if (!(Number.isSafeInteger(maxFileSize) && maxFileSize >= MIN_FILE_SIZE && maxFileSize <= MAX_FILE_SIZE)) {
     throw new RangeError(`maxFileSize must be an integer from 1 to ${MAX_FILE_SIZE}, got ${String(maxFileSize)}`);
   }
-  if (!(retentionMs > 0)) throw new RangeError(`retentionMs must be positive, got ${String(retentionMs)}`);
+  for (const [name, value] of Object.entries({ retentionMs, partialTtlMs, sweepIntervalMs })) {
+    if (!(typeof value === 'number' && value > 0 && Number.isFinite(value))) throw new RangeError(`${name} must be a positive number, got ${String(value)}`);
+  }
+  if (sweepIntervalMs > MAX_TIMER_MS) throw new RangeError(`sweepIntervalMs must be at most ${MAX_TIMER_MS}, got ${sweepIntervalMs}`);
   const secret =
     options.secret === undefined ? random(32) : typeof options.secret === 'string' ? utf8(options.secret) : options.secret;
   const store = options.store ?? memoryStore();
@@ -221,7 +225,9 @@ export const createHub = (options: HubOptions = {}): Hub => {
     retentionMs,
     issueToken(userId, ttlMs = DEFAULT_TOKEN_TTL_MS) {
       if (!isValidId(userId)) throw new RangeError(`invalid user ID ${JSON.stringify(userId)}`);
-      if (!(ttlMs > 0)) throw new RangeError(`ttlMs must be positive, got ${String(ttlMs)}`);
+      if (!(typeof ttlMs === 'number' && ttlMs > 0 && Number.isSafeInteger(clock.now() + ttlMs))) {
+        throw new RangeError(`ttlMs must be a positive, finite number of ms, got ${String(ttlMs)}`);
+      }
       return signToken(secret, { userId, expiresAt: clock.now() + ttlMs });
     },
     authenticate: (token) => verifyToken(secret, token, clock.now()),
