@@ -7,6 +7,9 @@
  * Why interleaved: these machines are noisy (2 shared cores), so a slow minute must hit the baseline
  * and the candidate alike. Running `baseline, candidate, baseline, candidate, …` and comparing medians
  * keeps drift out of the ratios.
+ *
+ * A little over 300 lines because it is the one toolbox every scenario shares (runs, statistics,
+ * targets, formatting, child processes); split it along those lines when HTTP and WebSocket add more.
  * @module
  */
 import { execFileSync, spawn } from 'node:child_process';

@@ -33,6 +33,17 @@ const SAMPLE_EVERY_MS = 5;
  */
 const GIVE_UP_MS = 30_000;
 
+/**
+ * Full GCs with pauses between them: V8 frees array buffer memory on a background thread after a GC,
+ * so on a busy machine a reading taken right after `gc()` can still count freed buffers.
+ */
+const quiesce = async (gc: () => void): Promise<void> => {
+  for (let round = 0; round < 3; round++) {
+    gc();
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+};
+
 const main = async (): Promise<void> => {
   const [file, warmupFile] = process.argv.slice(2);
   const gc = (globalThis as { gc?: () => void }).gc;
@@ -45,9 +56,7 @@ const main = async (): Promise<void> => {
   await client.login({ userId: 'bench', token: hub.issueToken('bench') });
   await client.createFileMessageByUploading(warmupFile).result;
 
-  gc();
-  await new Promise((resolve) => setTimeout(resolve, 20));
-  gc();
+  await quiesce(gc);
   const base = process.memoryUsage();
   const peak = { rss: base.rss, heapUsed: base.heapUsed, arrayBuffers: base.arrayBuffers };
   let samples = 0;
@@ -67,7 +76,7 @@ const main = async (): Promise<void> => {
   clearInterval(sampler);
   if (message.size !== size) throw new Error(`uploaded ${message.size} of ${size} bytes`);
 
-  gc();
+  await quiesce(gc);
   const after = process.memoryUsage();
   await client.logout();
   hub.close();

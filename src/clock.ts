@@ -18,17 +18,18 @@ export interface Clock {
 }
 
 /**
- * The real clock. Its timers are `unref`'d where the platform allows, so a forgotten hub or client
- * never keeps a Node process alive.
+ * The real clock. Its timers keep a Node process alive, as a transfer waiting out a retry delay must
+ * (the hub's background sweep opts out with {@link unrefTimer}).
  */
 export const systemClock: Clock = {
   now: () => Date.now(),
-  setTimeout: (callback, ms) => {
-    const handle: unknown = globalThis.setTimeout(callback, ms);
-    (handle as { unref?: () => void }).unref?.();
-    return handle;
-  },
+  setTimeout: (callback, ms) => globalThis.setTimeout(callback, ms),
   clearTimeout: (handle) => globalThis.clearTimeout(handle as ReturnType<typeof globalThis.setTimeout>),
+};
+
+/** Lets a Node process exit while this timer waits (no-op for virtual timers and in browsers). */
+export const unrefTimer = (handle: TimerHandle): void => {
+  (handle as { unref?: () => void } | undefined)?.unref?.();
 };
 
 /** A clock that moves only when told: for specs and simulations. */

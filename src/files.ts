@@ -27,7 +27,10 @@ export interface FileSink {
 export interface FileAccess {
   /** Size of a regular file. Rejects `InvalidArgument` naming `argument` if it is missing or not a file. */
   stat(path: string, argument: string): Promise<{ readonly size: number }>;
-  /** The bytes of a file from `offset`, at most `chunkSize` at a time; the file is never read whole. */
+  /**
+   * The bytes of a file from `offset`, at most `chunkSize` at a time; the file is never read whole. A
+   * chunk is valid until the next one is asked for (the buffer may be reused): copy what you keep.
+   */
   read(path: string, offset: number, chunkSize: number, signal: AbortSignal): AsyncIterable<Uint8Array>;
   /** Opens a temporary file in the folder of `path`. Rejects `InvalidArgument` if the folder is unusable. */
   createSink(path: string): Promise<FileSink>;

@@ -87,11 +87,12 @@ export const nodeFiles: FileAccess = {
     const handle = await open(path, 'r').catch((error: unknown) => {
       throw invalidPath('source', path, error);
     });
+    // One buffer for the whole file: each chunk is valid until the next is asked for (the `ByteSource`
+    // contract), so an upload holds one chunk of the file at a time, and makes no garbage per chunk.
+    const buffer = new Uint8Array(chunkSize);
     try {
       for (let position = offset; ; ) {
         throwIfAborted(signal);
-        // A fresh buffer per chunk: the consumer may keep it (the memory hub does), so it is never reused.
-        const buffer = new Uint8Array(chunkSize);
         const { bytesRead } = await handle.read(buffer, 0, chunkSize, position);
         if (bytesRead === 0) return;
         position += bytesRead;

@@ -106,7 +106,9 @@ export const memoryTransport = (hub: Hub, options: MemoryTransportOptions = {}):
       throwIfAborted(signal);
       if (gate) await abortable(gate({ direction, mediaId, offset: at, length: chunk.length }, signal), signal);
       at += chunk.length;
-      yield chunk.slice();
+      // Downloads get their own copy, as over a network (the store's bytes are never shared); uploads are
+      // copied by the store if it keeps them.
+      yield direction === 'download' ? chunk.slice() : chunk;
     }
   }
 

@@ -56,7 +56,9 @@ export interface MediaState {
 
 /**
  * The bytes of an upload, readable from any offset, so a transport picks its own chunk size (and, for
- * HTTP, how many bytes go in one request) and can resend from wherever the hub's offset says.
+ * HTTP, how many bytes go in one request) and can resend from wherever the hub's offset says. A chunk is
+ * valid only until the next one is asked for (sources may reuse one buffer): a transport that keeps
+ * bytes past that copies them.
  */
 export interface ByteSource {
   readonly size: number;

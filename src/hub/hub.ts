@@ -6,7 +6,7 @@
  */
 import * as E from 'fp-ts/lib/Either.js';
 import { isWellFormed, utf8, utf8Length } from '../bytes.js';
-import { type Clock, type TimerHandle, systemClock } from '../clock.js';
+import { type Clock, type TimerHandle, systemClock, unrefTimer } from '../clock.js';
 import { decodeMessage, encodeMessage, type WireMessage } from '../codec.js';
 import { Failure, failureOf, fault } from '../failure.js';
 import { cryptoRandomBytes, isMediaId, isValidId, newMediaId, type RandomBytes } from '../ids.js';
@@ -195,6 +195,7 @@ export const createHub = (options: HubOptions = {}): Hub => {
   let timer: TimerHandle | undefined;
   let closed = false;
   const scheduleSweep = (): void => {
+    // The sweep is background work: it never keeps a process alive on its own.
     timer = clock.setTimeout(() => {
       if (closed) return;
       scheduleSweep();
@@ -203,6 +204,7 @@ export const createHub = (options: HubOptions = {}): Hub => {
         console.error('ferry hub: sweep failed', error);
       });
     }, sweepIntervalMs);
+    unrefTimer(timer);
   };
   scheduleSweep();
 
