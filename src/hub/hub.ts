@@ -2,6 +2,9 @@
  * The hub: the one place that decides what is allowed. It owns tokens, the media store (limits,
  * retention, ownership, integrity) and the message router. The memory transport calls it directly; the
  * server exposes the same hub over HTTP and WebSocket, so every transport behaves the same.
+ *
+ * Longer than most files because the `Hub` interface documents every operation the servers call; the
+ * media store, the router and the tokens live in their own files.
  * @module
  */
 import * as E from 'fp-ts/lib/Either.js';
