@@ -277,6 +277,46 @@ export const describeTransportContract = (name: string, makeFixture: () => Promi
       });
     });
 
+    describe('the session contract', () => {
+      it('buffers events from connect until the first subscriber', async () => {
+        const signal = new AbortController().signal;
+        const session = await fx.transport().connect({ userId: 'carol', token: fx.issueToken('carol') }, { signal });
+        const alice = await client('alice');
+        await alice.sendMessageToPeer('carol', textMessage('sent before anyone listened'));
+        const first = await firstValueFrom(session.events$);
+        expect(first).toMatchObject({ type: 'peerMessage', peerId: 'alice', message: { text: 'sent before anyone listened' } });
+        await session.close({ signal });
+      });
+
+      it('rejects every call on a closed session with NotLoggedIn, and completes its events', async () => {
+        const signal = new AbortController().signal;
+        const session = await fx.transport().connect({ userId: 'carol', token: fx.issueToken('carol') }, { signal });
+        const completed = firstValueFrom(session.events$.pipe(toArray()));
+        await session.close({ signal });
+        expect(await completed).toEqual([]);
+        const calls: Promise<unknown>[] = [
+          session.createUpload({ size: 10, fileName: 'x' }, { signal }),
+          session.getMedia('AAAAAAAAAAAAAAAAAAAAAA', { signal }),
+          session.sendToPeer('alice', textMessage('x'), { signal }),
+          session.joinChannel('room', { signal }),
+        ];
+        for (const call of calls) expect(await call.then(() => 'resolved', (e: { failure?: { _tag: string } }) => e.failure?._tag)).toBe('NotLoggedIn');
+      });
+
+      it('reaches ABORTED even when the same user logs in elsewhere at the same moment', async () => {
+        const first = createClient({ transport: fx.transport(), clock: fx.clock });
+        const second = createClient({ transport: fx.transport(), clock: fx.clock });
+        clients.push(first, second);
+        const states: string[] = [];
+        first.connectionState$.subscribe((s) => states.push(s));
+        await Promise.all([first.login({ userId: 'dave', token: fx.issueToken('dave') }), second.login({ userId: 'dave', token: fx.issueToken('dave') })]);
+        await settle();
+        expect(states.at(-1)).toBe('ABORTED');
+        expect((await rejection(first.sendMessageToPeer('dave', textMessage('x')))).code).toBe(102);
+        expect((await rejection(first.createFileMessageByUploading(bytesOf(10)).result)).code).toBe(102);
+      });
+    });
+
     describe('retention and sessions', () => {
       it('expires media after the retention period: download fails with 4', async () => {
         const alice = await client('alice');
