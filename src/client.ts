@@ -3,7 +3,7 @@
  * Every call validates its arguments first and fails with the documented code naming the argument.
  * @module
  */
-import { distinctUntilChanged, filter, map, Observable, Subject, type Subscription, shareReplay } from 'rxjs';
+import { defer, distinctUntilChanged, filter, from, map, merge, mergeMap, Observable, Subject, type Subscription, share, shareReplay } from 'rxjs';
 import { createActor, waitFor } from 'xstate';
 import { type ConnectionState, type SessionSnapshot, sessionMachine } from '../machines/session.js';
 import type { TransferEffects } from '../machines/transfer.js';
@@ -142,8 +142,18 @@ export const createClient = (options: ClientOptions): Client => {
   const events = new Subject<SessionEvent>();
   const events$ = events.asObservable();
   let eventsSubscription: Subscription | undefined;
-  const uploadProgress = new Subject<TaskProgress>();
-  const downloadProgress = new Subject<TaskProgress>();
+  // Tasks as they are created; the client-wide progress streams subscribe to them only while someone
+  // listens, so unobserved tasks cost no stream work.
+  const created = new Subject<{ readonly operation: 'upload' | 'download'; readonly task: Task<unknown> }>();
+  const progressOf = (operation: 'upload' | 'download'): Observable<TaskProgress> =>
+    defer(() => {
+      const live = [...tasks[operation].values()].map((task) => ({ operation, task: task as Task<unknown> }));
+      return merge(from(live), created);
+    }).pipe(
+      filter((entry) => entry.operation === operation),
+      mergeMap(({ task }) => task.progress$.pipe(map((p) => ({ requestId: task.requestId, ...p })))),
+      share(),
+    );
   const tasks = { upload: new Map<number, RunningTask<unknown>>(), download: new Map<number, RunningTask<unknown>>() };
   let nextRequestId = 1;
 
@@ -190,19 +200,19 @@ export const createClient = (options: ClientOptions): Client => {
     const task = build(requestId);
     const registry = tasks[operation];
     registry.set(requestId, task as RunningTask<unknown>);
-    const progress = operation === 'upload' ? uploadProgress : downloadProgress;
-    task.progress$.subscribe((p) => progress.next({ requestId, ...p }));
     const forget = (): void => {
       registry.delete(requestId);
     };
     task.result.then(forget, forget);
-    return Object.freeze({
+    const visible: Task<T> = Object.freeze({
       requestId,
       state$: task.state$,
       progress$: task.progress$,
       result: task.result,
       cancel: () => cancel(operation)(requestId),
     });
+    created.next({ operation, task: visible as Task<unknown> });
+    return visible;
   };
 
   const start = <T>(
@@ -299,8 +309,8 @@ export const createClient = (options: ClientOptions): Client => {
     downloadMediaToMemory: (mediaId, opts) => download<Uint8Array>(mediaId, { kind: 'memory' }, opts),
     cancelMediaUpload: cancel('upload'),
     cancelMediaDownload: cancel('download'),
-    uploadProgress$: uploadProgress.asObservable(),
-    downloadProgress$: downloadProgress.asObservable(),
+    uploadProgress$: progressOf('upload'),
+    downloadProgress$: progressOf('download'),
     sendMessageToPeer: (peerId, message) =>
       call('peerSend', (s, signal) => s.sendToPeer(peerId, message, { signal }), () =>
         isValidId(peerId) ? checkMessage(message) : Failure.invalidUserId(String(peerId)),

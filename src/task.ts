@@ -4,7 +4,7 @@
  * after it (terminating a cancelled upload, removing a partial download) before the result settles.
  * @module
  */
-import { distinctUntilChanged, filter, map, Observable, ReplaySubject, shareReplay, takeWhile } from 'rxjs';
+import { distinctUntilChanged, filter, map, Observable, takeWhile } from 'rxjs';
 import { createActor } from 'xstate';
 import {
   type TransferEffects,
@@ -25,9 +25,13 @@ import { type Admission, isRefusal, type Scheduler } from './scheduler.js';
 export interface Task<T> {
   /** Unique within the client. */
   readonly requestId: number;
-  /** `pending` → `transferring` → `done` | `cancelled` | `failed`; replays the current state, completes at the end. */
+  /** `pending` → `transferring` → `done` | `cancelled` | `failed`; starts with the current state, completes at the end. */
   readonly state$: Observable<TransferState>;
-  /** Acknowledged bytes of the total: monotonic, throttled, ending at the total when `done`. Replays the latest. */
+  /**
+   * Acknowledged bytes of the total: monotonic, throttled (per subscriber), ending at the total when
+   * `done`. Starts with the current progress once the total is known; a cancelled or failed task emits
+   * nothing more.
+   */
   readonly progress$: Observable<Progress>;
   /**
    * The outcome. Rejects with an `UploadError` or `DownloadError` carrying the code. It is pre-handled:
@@ -86,14 +90,21 @@ export const startTask = <T>(spec: TaskSpec<T>): RunningTask<T> => {
     },
     clock: spec.clock,
   });
-  const snapshots = new ReplaySubject<TransferSnapshot>(1);
-  actor.subscribe({ next: (snapshot) => snapshots.next(snapshot) });
-
+  // Cold streams over the actor, which always holds the current snapshot: a subscriber gets the current
+  // value first, then changes. Nothing is kept per task until someone subscribes, so a deep queue of
+  // tasks costs little memory, and a task nobody watches does no stream work per chunk.
+  const snapshots = new Observable<TransferSnapshot>((subscriber) => {
+    subscriber.next(actor.getSnapshot());
+    return actor.subscribe({
+      next: (snapshot) => subscriber.next(snapshot),
+      complete: () => subscriber.complete(),
+      error: (error: unknown) => subscriber.error(error),
+    });
+  });
   const state$ = snapshots.pipe(
     map(transferState),
     distinctUntilChanged(),
     takeWhile((state) => !isFinal(state), true),
-    shareReplay(1),
   );
   const progress$ = snapshots.pipe(
     takeWhile((snapshot) => snapshot.status === 'active', true),
@@ -101,11 +112,7 @@ export const startTask = <T>(spec: TaskSpec<T>): RunningTask<T> => {
     map((snapshot): Progress => ({ currentSize: snapshot.context.progress, totalSize: snapshot.context.total ?? 0 })),
     distinctUntilChanged((a, b) => a.currentSize === b.currentSize && a.totalSize === b.totalSize),
     throttleByClock(spec.clock, spec.progressIntervalMs, (p) => p.currentSize === p.totalSize),
-    shareReplay(1),
   );
-  // Keep both hot from the start so late subscribers replay the latest value and nothing is missed.
-  state$.subscribe();
-  progress$.subscribe();
 
   let ended: () => void = () => undefined;
   const end = new Promise<void>((resolve) => {
