@@ -45,6 +45,11 @@ export interface HubOptions {
   readonly sweepIntervalMs?: number;
   /** Randomness for media IDs and the default secret. Default: Web Crypto. */
   readonly random?: RandomBytes;
+  /**
+   * Told when a background sweep fails (it is retried at the next interval). Default: `console.error`.
+   * @example { onSweepError: (error) => logger.warn({ error }, 'sweep failed') }
+   */
+  readonly onSweepError?: (error: unknown) => void;
 }
 
 /** A logged-in session at the hub. */
@@ -140,6 +145,7 @@ export const createHub = (options: HubOptions = {}): Hub => {
   const secret =
     options.secret === undefined ? random(32) : typeof options.secret === 'string' ? utf8(options.secret) : options.secret;
   const store = options.store ?? memoryStore();
+  const onSweepError = options.onSweepError ?? ((error: unknown) => console.error('ferry hub: sweep failed', error));
   const router = createRouter();
   // One append at a time per upload: a second concurrent one gets `Conflict` (tus answers 423/409).
   const appending = new Set<string>();
@@ -202,10 +208,8 @@ export const createHub = (options: HubOptions = {}): Hub => {
     timer = clock.setTimeout(() => {
       if (closed) return;
       scheduleSweep();
-      // A failed sweep is retried at the next tick; the store reports the cause through the rejection.
-      sweep().catch((error: unknown) => {
-        console.error('ferry hub: sweep failed', error);
-      });
+      // A failed sweep is retried at the next tick; nobody awaits this one, so its failure is reported.
+      sweep().catch(onSweepError);
     }, sweepIntervalMs);
     unrefTimer(timer);
   };
