@@ -7,12 +7,12 @@ import { defer, distinctUntilChanged, filter, from, map, merge, mergeMap, Observ
 import { createActor, waitFor } from 'xstate';
 import { type ConnectionState, type SessionSnapshot, sessionMachine } from '../machines/session.js';
 import type { TransferEffects } from '../machines/transfer.js';
-import type { Session, SessionEvent, Transport } from '../transports/transport.js';
-import { asPublic, type Channel, createChannel } from './channel.js';
+import type { Session, SessionEvent } from '../transports/transport.js';
+import { isSignal } from './abort.js';
+import { asPublic, createChannel } from './channel.js';
 import { type Clock, systemClock } from './clock.js';
 import { MessageCodec } from './codec.js';
 import { checkDownload, type DownloadTarget, downloadEffects } from './downloads.js';
-import { isSignal } from './abort.js';
 import { withDeadline } from './deadline.js';
 import { toPublicError } from './errors.js';
 import { Failure, failureOf, fault } from './failure.js';
@@ -20,86 +20,13 @@ import { type FileAccess, loadNodeFiles } from './files.js';
 import { type CreateHasher, nobleSha256 } from './hash.js';
 import { isValidId } from './ids.js';
 import { DEFAULT_IDLE_TIMEOUT_MS, DEFAULT_REQUEST_TIMEOUT_MS, MAX_CONCURRENT_TRANSFERS } from './limits.js';
-import { checkMessageSize, type FileFields, type FileMessage, fileMessage, type ImageFields, type ImageMessage, imageMessage, type Message } from './messages.js';
-import type { Progress } from './progress.js';
+import { checkMessageSize, type FileMessage, fileMessage, type ImageMessage, imageMessage } from './messages.js';
 import { createScheduler } from './scheduler.js';
 import type { UploadSource } from './sources.js';
 import { type RunningTask, startTask, type Task } from './task.js';
-import { checkUpload, type FileUploadOptions, type ImageUploadOptions, uploadEffects } from './uploads.js';
+import { checkUpload, type ImageUploadOptions, uploadEffects } from './uploads.js';
+import type { Client, DownloadOptions, TaskProgress } from './client-api.js';
 import { checkClientOptions, type ClientOptions } from './client-options.js';
-
-/** Progress of one task, on the client-wide streams. */
-export interface TaskProgress extends Progress {
-  readonly requestId: number;
-}
-
-/** A message received from a peer. */
-export interface PeerMessageEvent {
-  readonly peerId: string;
-  readonly message: Message;
-  readonly serverReceivedTs: number;
-}
-
-/** Options of downloads. */
-export interface DownloadOptions {
-  /** Aborting it cancels the download, as `task.cancel()` does. */
-  readonly signal?: AbortSignal;
-}
-
-/** A ferry client. The contract is DESIGN §2; every method's failures carry the codes of DESIGN §4. */
-export interface Client {
-  /**
-   * Logs in. Rejects `LoginError`: 3 bad user ID or token shape, 5 invalid token, 6 expired token,
-   * 8 already logged in (or logging in). Logging in as a user who is logged in elsewhere aborts that session.
-   * @example await client.login({ userId: 'alice', token })
-   */
-  login(credentials: { readonly userId: string; readonly token: string }): Promise<void>;
-  /**
-   * Logs out: every running or queued transfer ends `failed` with 6, partial uploads are terminated,
-   * then the session closes. Rejects `LogoutError` 102 when not logged in.
-   */
-  logout(): Promise<void>;
-  /** `DISCONNECTED`, `CONNECTING`, `CONNECTED`, `RECONNECTING` or `ABORTED`; replays the current state. */
-  readonly connectionState$: Observable<ConnectionState>;
-  /**
-   * Uploads a file and resolves with the message to send. Never throws: every failure rejects the task's
-   * `result` with an `UploadError` (2 bad argument or empty, 3 idle timeout, 4 over 30 MiB, 5 all slots
-   * busy with `overflow: 'reject'`, 6 cancelled or logged out, 102 not logged in).
-   * @example const { result } = client.createFileMessageByUploading('/home/me/report.pdf');
-   */
-  createFileMessageByUploading(source: UploadSource, options?: FileUploadOptions): Task<FileMessage>;
-  /** As {@link Client.createFileMessageByUploading}, resolving with an image message whose width and height come from the content. */
-  createImageMessageByUploading(source: UploadSource, options?: ImageUploadOptions): Task<ImageMessage>;
-  /** A file message for media already uploaded. Throws `MessageError` 2 on a malformed media ID or bad fields. */
-  createFileMessageByMediaId(mediaId: string, fields?: FileFields): FileMessage;
-  /** An image message for media already uploaded. Throws `MessageError` 2 on a malformed media ID or bad fields. */
-  createImageMessageByMediaId(mediaId: string, fields?: ImageFields): ImageMessage;
-  /**
-   * Downloads media to an absolute path: bytes go to a temporary file beside it, verified by SHA-256,
-   * then renamed into place. On failure or cancel nothing is left at the path. Failures reject `result`
-   * with a `DownloadError` (2 malformed ID or path, 3 idle timeout, 4 unknown or expired, 6 cancelled).
-   */
-  downloadMediaToFile(mediaId: string, absolutePath: string, options?: DownloadOptions): Task<void>;
-  /** Downloads media into memory, verified by SHA-256; failures as {@link Client.downloadMediaToFile}. */
-  downloadMediaToMemory(mediaId: string, options?: DownloadOptions): Task<Uint8Array>;
-  /** Cancels an upload by request ID. Rejects `CancelError` 2 if it is finished or unknown, 102 when logged out. */
-  cancelMediaUpload(requestId: number): Promise<void>;
-  /** Cancels a download by request ID. Rejects `CancelError` 2 if it is finished or unknown, 102 when logged out. */
-  cancelMediaDownload(requestId: number): Promise<void>;
-  /** Progress of every upload of this client, tagged with its request ID. */
-  readonly uploadProgress$: Observable<TaskProgress>;
-  /** Progress of every download of this client, tagged with its request ID. */
-  readonly downloadProgress$: Observable<TaskProgress>;
-  /**
-   * Sends a message to an online peer. Rejects `PeerMessageError`: 2 no answer in time, 3 peer offline,
-   * 6 invalid user ID, 7 invalid or over 32 KiB, 102 not logged in.
-   */
-  sendMessageToPeer(peerId: string, message: Message): Promise<void>;
-  /** Messages from peers, in arrival order, across logins. */
-  readonly peerMessages$: Observable<PeerMessageEvent>;
-  /** A handle on a channel; no I/O until `join()`. */
-  createChannel(channelId: string): Channel;
-}
 
 /**
  * Creates a client.

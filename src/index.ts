@@ -2,7 +2,8 @@
  * ferry: send files and images as chat messages. This entry is isomorphic (no Node-only imports).
  * @module
  */
-export { createClient, type Client, type DownloadOptions, type PeerMessageEvent, type TaskProgress } from './client.js';
+export { createClient } from './client.js';
+export type { Client, DownloadOptions, PeerMessageEvent, TaskProgress } from './client-api.js';
 export type { ClientOptions } from './client-options.js';
 export type { Channel, ChannelMessageEvent } from './channel.js';
 export type { Task } from './task.js';

@@ -6,7 +6,7 @@ import { appendFileSync, closeSync, ftruncateSync, openSync, writeFileSync } fro
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { FerryError, MAX_FILE_SIZE, memoryStore, memoryTransport } from '../../src/index.js';
-import { bytes, expectSameBytes, flush, gate, rejectsWith, record, stateOf, tempFolder, until, world } from './support.js';
+import { bytes, expectSameBytes, gate, rejectsWith, record, stateOf, tempFolder, until, world } from './support.js';
 
 const MiB30 = 31_457_280;
 

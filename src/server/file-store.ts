@@ -1,0 +1,582 @@
+/**
+ * The durable media store: the server's default `MediaStore`, keeping bytes and records in a folder so
+ * that completed media survives restarts and crashes, and partial uploads can be resumed.
+ *
+ * Layout under `dataDir` (one filesystem, so renames are atomic):
+ * - `parts/<id>.part` — the bytes of an upload still receiving them;
+ * - `media/<id>` — the bytes of complete media;
+ * - `meta/<id>.json` — the record (sidecar), decoded with io-ts whenever it is read; written to
+ *   `meta/.<id>.<random>.tmp`, fsynced, renamed over the record and the folder fsynced.
+ *
+ * Invariants, and how `recover()` (run before `fileStore()` resolves) restores them after a crash:
+ * - Media is visible only through a `complete` record. `complete()` fsyncs the part file, renames it into
+ *   `media/`, fsyncs both folders, and only then writes the complete record. A crash between the rename
+ *   and the record leaves a `partial` record with a media file and no part file: the bytes are durable and
+ *   were all received, so recovery rolls forward (hashes the file, writes the complete record).
+ * - A `partial` record's `offset` is durable: the part file is fsynced up to it before the record says
+ *   so (at the end of each append and every `checkpointBytes`). Bytes past it were never recorded, so
+ *   recovery truncates them; a part file shorter than its record cannot be trusted and is removed.
+ * - `create()` makes the part file (`wx`) before the record and `delete()` removes the record before the
+ *   bytes, so bytes without a record are leftovers of an interrupted create or delete: removed.
+ * - A record that does not decode is reported and removed with its bytes; until then it reads as absent.
+ *
+ * Longer than most files because the crash-ordering of every operation and its recovery belong together.
+ * @module
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { type FileHandle, mkdir, open, readdir, readFile, rename, stat as statPath, truncate, unlink } from 'node:fs/promises';
+import { join } from 'node:path';
+import * as E from 'fp-ts/lib/Either.js';
+import * as t from 'io-ts';
+import { abortable, throwIfAborted } from '../abort.js';
+import { MediaId, reportErrors, WellFormedString } from '../codec.js';
+import { Failure, FaultError, failureOf, fault } from '../failure.js';
+import type { CreateHasher, Hasher } from '../hash.js';
+import type { MediaMeta, MediaStore, StoredEntry } from '../hub/media-store.js';
+import { isMediaId } from '../ids.js';
+import { DEFAULT_PARTIAL_TTL_MS, MAX_FILE_SIZE } from '../limits.js';
+
+/** SHA-256 from `node:crypto`: several times faster than the isomorphic default on large media. */
+export const nodeSha256: CreateHasher = (): Hasher => {
+  const hash = createHash('sha256');
+  return {
+    update: (bytes) => {
+      hash.update(bytes);
+    },
+    digest: () => hash.digest('hex'),
+  };
+};
+
+/** Options of {@link fileStore}. */
+export interface FileStoreOptions {
+  /** Folder for media, partial uploads and records; created if missing. @example { dataDir: './.ferry-data' } */
+  readonly dataDir: string;
+  /** SHA-256 implementation. Default: {@link nodeSha256}. */
+  readonly createHasher?: CreateHasher;
+  /**
+   * A partial upload untouched for this long is removed by the start-up sweep (the hub sweeps it while
+   * running). Give the hub's `partialTtlMs`. Default: 24 h. @example { partialTtlMs: 3_600_000 }
+   */
+  readonly partialTtlMs?: number;
+  /** Time source of the start-up sweep; give the hub's clock. Default: `Date.now`. @example { now: clock.now } */
+  readonly now?: () => number;
+  /**
+   * Bytes after which a long append makes its progress durable (fsync + record), so a crash in a single
+   * 30 MiB request loses at most this much. Default: 8 MiB. @example { checkpointBytes: 1_048_576 }
+   */
+  readonly checkpointBytes?: number;
+  /** Bytes per chunk yielded by `read`. Default: 64 KiB. */
+  readonly readChunkSize?: number;
+}
+
+/** One thing the start-up sweep removed or repaired, and why. */
+export interface Recovered {
+  readonly mediaId: string;
+  readonly action: 'removed' | 'completed' | 'truncated';
+  readonly reason: string;
+}
+
+/** The durable store. */
+export interface FileStore extends MediaStore {
+  readonly dataDir: string;
+  /** What the start-up sweep found, for the server to log. */
+  readonly recovered: readonly Recovered[];
+  /**
+   * Waits for running operations and refuses new ones. An append waits for its chunks, so abort
+   * requests first. Idempotent.
+   */
+  close(): Promise<void>;
+}
+
+const ByteCount = new t.Type<number, number, unknown>(
+  'ByteCount',
+  (u): u is number => typeof u === 'number' && Number.isSafeInteger(u) && u >= 0 && u <= MAX_FILE_SIZE,
+  (u, c) => (typeof u === 'number' && Number.isSafeInteger(u) && u >= 0 && u <= MAX_FILE_SIZE ? t.success(u) : t.failure(u, c)),
+  t.identity,
+);
+// Any finite time: a custom clock need not return integers, and a record must never fail on that.
+const Time = new t.Type<number, number, unknown>(
+  'Time',
+  (u): u is number => typeof u === 'number' && Number.isFinite(u),
+  (u, c) => (typeof u === 'number' && Number.isFinite(u) ? t.success(u) : t.failure(u, c)),
+  t.identity,
+);
+const Sha256Hex = new t.Type<string, string, unknown>(
+  'Sha256Hex',
+  (u): u is string => typeof u === 'string' && /^[0-9a-f]{64}$/.test(u),
+  (u, c) => (typeof u === 'string' && /^[0-9a-f]{64}$/.test(u) ? t.success(u) : t.failure(u, c, 'expected lowercase hex SHA-256')),
+  t.identity,
+);
+const recordFields = {
+  version: t.literal(1),
+  mediaId: MediaId,
+  size: ByteCount,
+  fileName: WellFormedString,
+  uploader: WellFormedString,
+  createdAt: Time,
+  updatedAt: Time,
+};
+const SidecarCodec = t.union([
+  t.type({ ...recordFields, state: t.literal('partial'), offset: ByteCount }),
+  t.type({ ...recordFields, state: t.literal('complete'), sha256: Sha256Hex, completedAt: Time }),
+]);
+type Sidecar = t.TypeOf<typeof SidecarCodec>;
+
+type Record = { readonly kind: 'missing' } | { readonly kind: 'corrupt'; readonly detail: string } | { readonly kind: 'ok'; readonly sidecar: Sidecar };
+
+/** An upload receiving bytes in this process: the running hash matches the first `offset` bytes of its part file. */
+interface Receiving {
+  readonly meta: MediaMeta;
+  readonly hasher: Hasher;
+  offset: number;
+  /** The offset the record on disk holds (fsynced). */
+  durable: number;
+  updatedAt: number;
+  phase: 'idle' | 'appending';
+}
+
+const codeOf = (error: unknown): string | undefined =>
+  error instanceof Error && 'code' in error && typeof error.code === 'string' ? error.code : undefined;
+const ifMissing = <T>(fallback: T) => (error: unknown): T => {
+  if (codeOf(error) === 'ENOENT') return fallback;
+  throw error;
+};
+const removeFile = (path: string): Promise<void> => unlink(path).catch(ifMissing(undefined));
+const sizeOf = (path: string): Promise<number | undefined> => statPath(path).then((s) => s.size, ifMissing(undefined));
+
+const fsyncFolder = async (folder: string): Promise<void> => {
+  // Windows cannot open a folder for fsync; its renames are durable through NTFS's journal.
+  if (process.platform === 'win32') return;
+  const handle = await open(folder, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+};
+
+const writeAll = async (handle: FileHandle, bytes: Uint8Array, position: number): Promise<void> => {
+  for (let written = 0; written < bytes.length; ) {
+    const { bytesWritten } = await handle.write(bytes, written, bytes.length - written, position + written);
+    written += bytesWritten;
+  }
+};
+
+const entryOf = (sidecar: Sidecar, live?: Receiving): StoredEntry => {
+  const meta: MediaMeta = {
+    mediaId: sidecar.mediaId,
+    size: sidecar.size,
+    fileName: sidecar.fileName,
+    uploader: sidecar.uploader,
+    createdAt: sidecar.createdAt,
+  };
+  return sidecar.state === 'complete'
+    ? { state: 'complete', meta, sha256: sidecar.sha256, completedAt: sidecar.completedAt }
+    : { state: 'partial', meta, offset: live?.offset ?? sidecar.offset, updatedAt: live?.updatedAt ?? sidecar.updatedAt };
+};
+
+/**
+ * Opens (creating if needed) a durable store in `dataDir` and sweeps what a crash left behind.
+ * @example
+ * const store = await fileStore({ dataDir: '/var/lib/ferry' });
+ * const hub = createHub({ store });
+ */
+export const fileStore = async (options: FileStoreOptions): Promise<FileStore> => {
+  const createHasher = options.createHasher ?? nodeSha256;
+  const partialTtlMs = options.partialTtlMs ?? DEFAULT_PARTIAL_TTL_MS;
+  const now = options.now ?? Date.now;
+  const checkpointBytes = options.checkpointBytes ?? 8 * 1024 * 1024;
+  const readChunkSize = options.readChunkSize ?? 64 * 1024;
+  for (const [name, value] of Object.entries({ partialTtlMs, checkpointBytes, readChunkSize })) {
+    if (!(value > 0 && Number.isFinite(value))) throw new RangeError(`${name} must be a positive number, got ${String(value)}`);
+  }
+  const folders = { parts: join(options.dataDir, 'parts'), media: join(options.dataDir, 'media'), meta: join(options.dataDir, 'meta') };
+  for (const folder of Object.values(folders)) await mkdir(folder, { recursive: true, mode: 0o700 });
+
+  /** Every path is built here, from an ID checked here. */
+  const checked = (mediaId: string): string => {
+    if (!isMediaId(mediaId)) throw fault(Failure.invalidArgument('mediaId', `malformed media ID ${JSON.stringify(mediaId)}`));
+    return mediaId;
+  };
+  const partPath = (id: string) => join(folders.parts, `${checked(id)}.part`);
+  const mediaPath = (id: string) => join(folders.media, checked(id));
+  const recordPath = (id: string) => join(folders.meta, `${checked(id)}.json`);
+
+  const receiving = new Map<string, Receiving>();
+  // Record writes, completion and deletion of one ID run one at a time; appends stream outside the lock
+  // and take it only to record progress, so a delete never waits for a stalled upload.
+  const locks = new Map<string, Promise<void>>();
+  const exclusive = <T>(id: string, step: () => Promise<T>): Promise<T> => {
+    const result = (locks.get(id) ?? Promise.resolve()).then(step);
+    const tail = result.then(
+      () => undefined,
+      () => undefined,
+    );
+    locks.set(id, tail);
+    void tail.then(() => {
+      if (locks.get(id) === tail) locks.delete(id);
+    });
+    return result;
+  };
+
+  const readRecord = async (id: string): Promise<Record> => {
+    const text = await readFile(recordPath(id), 'utf8').catch(ifMissing(undefined));
+    if (text === undefined) return { kind: 'missing' };
+    let json: unknown;
+    try {
+      json = JSON.parse(text);
+    } catch (error) {
+      return { kind: 'corrupt', detail: `not JSON (${error instanceof Error ? error.message : String(error)})` };
+    }
+    const decoded = SidecarCodec.decode(json);
+    if (E.isLeft(decoded)) return { kind: 'corrupt', detail: reportErrors(decoded.left) };
+    const sidecar = decoded.right;
+    if (sidecar.mediaId !== id) return { kind: 'corrupt', detail: `record names ${sidecar.mediaId}` };
+    if (sidecar.state === 'partial' && sidecar.offset > sidecar.size) return { kind: 'corrupt', detail: 'offset beyond size' };
+    return { kind: 'ok', sidecar };
+  };
+
+  const writeRecord = async (sidecar: Sidecar): Promise<void> => {
+    const final = recordPath(sidecar.mediaId);
+    const temp = join(folders.meta, `.${sidecar.mediaId}.${randomBytes(6).toString('hex')}.tmp`);
+    const handle = await open(temp, 'wx', 0o600);
+    try {
+      try {
+        await handle.writeFile(JSON.stringify(SidecarCodec.encode(sidecar)));
+        await handle.sync();
+      } finally {
+        await handle.close();
+      }
+      await rename(temp, final);
+    } catch (error) {
+      await removeFile(temp);
+      throw error;
+    }
+    await fsyncFolder(folders.meta);
+  };
+
+  const hashFile = async (path: string, length: number): Promise<Hasher> => {
+    const hasher = createHasher();
+    let seen = 0;
+    if (length > 0) {
+      for await (const chunk of createReadStream(path, { start: 0, end: length - 1, highWaterMark: readChunkSize })) {
+        hasher.update(chunk as Buffer);
+        seen += (chunk as Buffer).length;
+      }
+    }
+    if (seen !== length) throw fault(Failure.unknown(`${path} has ${seen} of ${length} bytes`));
+    return hasher;
+  };
+
+  const partialRecord = ({ meta, offset, updatedAt }: Receiving): Sidecar => ({
+    version: 1,
+    mediaId: meta.mediaId,
+    size: meta.size,
+    fileName: meta.fileName,
+    uploader: meta.uploader,
+    createdAt: meta.createdAt,
+    state: 'partial',
+    offset,
+    updatedAt,
+  });
+
+  /** The upload of `id` in this process, loaded from disk after a restart. Call under the lock. */
+  const load = async (id: string): Promise<Receiving> => {
+    const live = receiving.get(id);
+    if (live) return live;
+    const record = await readRecord(id);
+    if (record.kind !== 'ok') throw fault(Failure.notExist(`upload ${id}`));
+    const { sidecar } = record;
+    if (sidecar.state === 'complete') throw fault(Failure.conflict(`upload ${id} is complete`));
+    const length = await sizeOf(partPath(id));
+    if (length === undefined || length < sidecar.offset) throw fault(Failure.notExist(`upload ${id} (part file missing or short)`));
+    // Bytes past the recorded offset were never made durable: the client sends them again.
+    if (length > sidecar.offset) await truncate(partPath(id), sidecar.offset);
+    const { offset, updatedAt } = sidecar;
+    const upload: Receiving = { meta: entryOf(sidecar).meta, hasher: await hashFile(partPath(id), offset), offset, durable: offset, updatedAt, phase: 'idle' };
+    receiving.set(id, upload);
+    return upload;
+  };
+
+  /** Makes an upload's offset durable: the part file is cut and fsynced to it, then the record says so. */
+  const checkpoint = (id: string, upload: Receiving, handle: FileHandle): Promise<void> =>
+    exclusive(id, async () => {
+      if (receiving.get(id) !== upload) return; // deleted meanwhile: its record must not come back
+      try {
+        await handle.truncate(upload.offset);
+        await handle.datasync();
+        await writeRecord(partialRecord(upload));
+        upload.durable = upload.offset;
+      } catch (error) {
+        // The next append reloads the upload from the last durable record.
+        receiving.delete(id);
+        throw error;
+      }
+    });
+
+  /** Writes the complete record of media whose bytes are in `media/`. */
+  const markComplete = async (sidecar: Sidecar, sha256: string, completedAt: number): Promise<StoredEntry & { state: 'complete' }> => {
+    const { version, mediaId, size, fileName, uploader, createdAt, updatedAt } = sidecar;
+    const complete = { version, mediaId, size, fileName, uploader, createdAt, updatedAt, state: 'complete' as const, sha256, completedAt };
+    await writeRecord(complete);
+    return entryOf(complete) as StoredEntry & { state: 'complete' };
+  };
+
+  let state: 'open' | 'closed' = 'open';
+  const running = new Set<Promise<unknown>>();
+  /** Every public operation: refused after close, tracked for close, I/O errors turned into failures. */
+  const guarded = <T>(what: string, run: () => Promise<T>): Promise<T> => {
+    if (state === 'closed') return Promise.reject(fault(Failure.unknown('the file store is closed')));
+    const operation = (async () => run())().catch((error: unknown) => {
+      if (error instanceof FaultError) throw error;
+      throw fault(Failure.unknown(`file store: ${what}: ${codeOf(error) ?? (error instanceof Error ? error.message : String(error))}`), error);
+    });
+    running.add(operation);
+    void operation.then(
+      () => running.delete(operation),
+      () => running.delete(operation),
+    );
+    return operation;
+  };
+
+  const store: Omit<FileStore, 'recovered'> = {
+    dataDir: options.dataDir,
+    create: (meta, at) =>
+      guarded('create', () =>
+        exclusive(checked(meta.mediaId), async () => {
+          const id = meta.mediaId;
+          const upload: Receiving = { meta, hasher: createHasher(), offset: 0, durable: 0, updatedAt: at, phase: 'idle' };
+          const sidecar = partialRecord(upload);
+          if (!SidecarCodec.is(sidecar)) throw fault(Failure.invalidArgument('meta', 'cannot be recorded'));
+          if ((await readRecord(id)).kind !== 'missing' || (await sizeOf(mediaPath(id))) !== undefined) {
+            throw fault(Failure.conflict(`media ${id} exists`));
+          }
+          const handle = await open(partPath(id), 'wx', 0o600).catch((error: unknown) => {
+            throw codeOf(error) === 'EEXIST' ? fault(Failure.conflict(`upload ${id} exists`), error) : error;
+          });
+          try {
+            await handle.close();
+            await fsyncFolder(folders.parts);
+            await writeRecord(sidecar);
+          } catch (error) {
+            await removeFile(partPath(id));
+            throw error;
+          }
+          receiving.set(id, upload);
+        }),
+      ),
+
+    append: (mediaId, offset, chunks, { signal, now: clock, onAppended }) =>
+      guarded('append', async () => {
+        const id = checked(mediaId);
+        throwIfAborted(signal);
+        const upload = await exclusive(id, () => load(id));
+        if (upload.phase === 'appending') throw fault(Failure.conflict(`upload ${id} is receiving bytes from another request`));
+        if (offset !== upload.offset) throw fault(Failure.conflict(`offset ${offset} is not the upload's offset ${upload.offset}`));
+        upload.phase = 'appending';
+        const handle = await open(partPath(id), 'r+').catch((error: unknown) => {
+          upload.phase = 'idle';
+          throw codeOf(error) === 'ENOENT' ? fault(Failure.notExist(`upload ${id}`), error) : error;
+        });
+        const iterator = chunks[Symbol.asyncIterator]();
+        let exhausted = false;
+        try {
+          try {
+            for (;;) {
+              // Racing the signal: a source that ignores it still cannot keep this append alive.
+              const next = await (signal ? abortable(iterator.next(), signal) : iterator.next());
+              if (next.done) {
+                exhausted = true;
+                break;
+              }
+              throwIfAborted(signal);
+              // Deleted (terminated, swept) while waiting for this chunk.
+              if (receiving.get(id) !== upload) throw fault(Failure.notExist(`upload ${id}`));
+              const chunk = next.value;
+              if (chunk.length === 0) continue;
+              await writeAll(handle, chunk, upload.offset);
+              upload.hasher.update(chunk);
+              upload.offset += chunk.length;
+              upload.updatedAt = clock();
+              onAppended?.(upload.offset);
+              if (upload.offset - upload.durable >= checkpointBytes) await checkpoint(id, upload, handle);
+            }
+          } catch (error) {
+            // Keep what arrived for a resume.
+            await checkpoint(id, upload, handle).catch((teardown: unknown) => {
+              throw fault(failureOf(error), new AggregateError([error, teardown], 'append failed, then recording its progress failed'));
+            });
+            throw error;
+          }
+          await checkpoint(id, upload, handle);
+          return upload.offset;
+        } finally {
+          upload.phase = 'idle';
+          await handle.close();
+          // The source is not ours to await: after an abort its pending `next()` may never settle.
+          if (!exhausted) iterator.return?.().catch(() => undefined);
+        }
+      }),
+
+    complete: (mediaId, at) =>
+      guarded('complete', () =>
+        exclusive(checked(mediaId), async () => {
+          const id = mediaId;
+          const record = await readRecord(id);
+          if (record.kind === 'ok' && record.sidecar.state === 'complete') return entryOf(record.sidecar) as StoredEntry & { state: 'complete' };
+          const upload = await load(id);
+          if (upload.phase === 'appending') throw fault(Failure.conflict(`upload ${id} is receiving bytes`));
+          if (upload.offset !== upload.meta.size) throw fault(Failure.conflict(`upload ${id} has ${upload.offset} of ${upload.meta.size} bytes`));
+          const handle = await open(partPath(id), 'r+');
+          try {
+            await handle.sync();
+          } finally {
+            await handle.close();
+          }
+          // The digest consumes the hasher: from here this upload is reloaded from disk if anything fails.
+          receiving.delete(id);
+          const sha256 = upload.hasher.digest();
+          await rename(partPath(id), mediaPath(id));
+          try {
+            await fsyncFolder(folders.media);
+            await fsyncFolder(folders.parts);
+            return await markComplete(partialRecord(upload), sha256, at);
+          } catch (error) {
+            // Not visible yet: put the bytes back so the upload stays a consistent partial one (a crash
+            // instead of this error is rolled forward by recovery, which is equally consistent).
+            await rename(mediaPath(id), partPath(id)).catch((teardown: unknown) => {
+              throw fault(failureOf(error), new AggregateError([error, teardown], 'completing failed, then restoring the part file failed'));
+            });
+            throw error;
+          }
+        }),
+      ),
+
+    stat: (mediaId) =>
+      guarded('stat', async () => {
+        if (!isMediaId(mediaId)) return undefined;
+        const record = await readRecord(mediaId);
+        return record.kind === 'ok' ? entryOf(record.sidecar, receiving.get(mediaId)) : undefined;
+      }),
+
+    async *read(mediaId, offset, signal) {
+      const id = checked(mediaId);
+      if (!(Number.isSafeInteger(offset) && offset >= 0)) throw fault(Failure.invalidArgument('offset', `expected a byte offset, got ${offset}`));
+      throwIfAborted(signal);
+      const record = await guarded('read', () => readRecord(id));
+      if (record.kind !== 'ok' || record.sidecar.state !== 'complete') throw fault(Failure.notExist(`media ${id}`));
+      if (offset >= record.sidecar.size) return;
+      const stream = createReadStream(mediaPath(id), { start: offset, highWaterMark: readChunkSize });
+      try {
+        for await (const chunk of stream) {
+          throwIfAborted(signal);
+          yield chunk as Buffer;
+        }
+      } catch (error) {
+        if (error instanceof FaultError) throw error;
+        throw codeOf(error) === 'ENOENT' ? fault(Failure.notExist(`media ${id}`), error) : fault(Failure.unknown(`file store: read: ${codeOf(error)}`), error);
+      } finally {
+        stream.destroy();
+      }
+    },
+
+    delete: (mediaId) =>
+      guarded('delete', async () => {
+        if (!isMediaId(mediaId)) return;
+        await exclusive(mediaId, async () => {
+          receiving.delete(mediaId);
+          // The record goes first and durably: bytes without a record are orphans that recovery removes.
+          await removeFile(recordPath(mediaId));
+          await fsyncFolder(folders.meta);
+          await removeFile(partPath(mediaId));
+          await removeFile(mediaPath(mediaId));
+        });
+      }),
+
+    async *list() {
+      const names = await guarded('list', () => readdir(folders.meta));
+      for (const name of names) {
+        const id = name.endsWith('.json') ? name.slice(0, -'.json'.length) : '';
+        if (!isMediaId(id)) continue;
+        const entry = await store.stat(id);
+        if (entry) yield entry;
+      }
+    },
+
+    async close() {
+      state = 'closed';
+      await Promise.allSettled([...running]);
+    },
+  };
+
+  /** The start-up sweep. Runs before the store is handed out, so nothing else touches the folders. */
+  const recover = async (): Promise<Recovered[]> => {
+    const found: Recovered[] = [];
+    const remove = async (id: string, reason: string): Promise<void> => {
+      await removeFile(recordPath(id));
+      await removeFile(partPath(id));
+      await removeFile(mediaPath(id));
+      found.push({ mediaId: id, action: 'removed', reason });
+    };
+    const ids = new Set<string>();
+    const collect = async (folder: string, suffix: string): Promise<void> => {
+      for (const name of await readdir(folder)) {
+        const temp = /^\.([A-Za-z0-9_-]{22,64})\.[0-9a-f]+\.tmp$/.exec(name);
+        if (folder === folders.meta && temp?.[1]) {
+          await removeFile(join(folders.meta, name));
+          found.push({ mediaId: temp[1], action: 'removed', reason: 'temporary record of an interrupted write' });
+        } else if (name.endsWith(suffix) && isMediaId(name.slice(0, name.length - suffix.length))) {
+          ids.add(name.slice(0, name.length - suffix.length));
+        }
+        // Anything else is not ours: left alone.
+      }
+    };
+    await collect(folders.meta, '.json');
+    await collect(folders.parts, '.part');
+    await collect(folders.media, '');
+    for (const id of ids) {
+      const record = await readRecord(id);
+      const part = await sizeOf(partPath(id));
+      const media = await sizeOf(mediaPath(id));
+      if (record.kind === 'missing') {
+        await remove(id, 'bytes without a record (interrupted create or delete)');
+        continue;
+      }
+      if (record.kind === 'corrupt') {
+        await remove(id, `record does not decode: ${record.detail}`);
+        continue;
+      }
+      const { sidecar } = record;
+      if (sidecar.state === 'complete') {
+        if (media !== sidecar.size) await remove(id, 'complete record without its media file');
+        else if (part !== undefined) {
+          await removeFile(partPath(id));
+          found.push({ mediaId: id, action: 'removed', reason: 'stray part file of complete media' });
+        }
+        continue;
+      }
+      if (part === undefined && media === sidecar.size) {
+        // Crashed between the rename into media/ and the complete record: every byte is durable.
+        const hasher = await hashFile(mediaPath(id), sidecar.size);
+        await markComplete(sidecar, hasher.digest(), sidecar.updatedAt);
+        await fsyncFolder(folders.parts);
+        found.push({ mediaId: id, action: 'completed', reason: 'media file renamed but not yet recorded complete' });
+        continue;
+      }
+      if (part === undefined || part < sidecar.offset) await remove(id, 'partial record whose part file is missing or shorter than recorded');
+      else if (now() - sidecar.updatedAt >= partialTtlMs) await remove(id, 'partial upload untouched for longer than partialTtlMs');
+      else {
+        if (media !== undefined) await removeFile(mediaPath(id));
+        if (part > sidecar.offset) {
+          await truncate(partPath(id), sidecar.offset);
+          found.push({ mediaId: id, action: 'truncated', reason: `${part - sidecar.offset} bytes past the recorded offset` });
+        }
+      }
+    }
+    if (found.length > 0) for (const folder of Object.values(folders)) await fsyncFolder(folder);
+    return found;
+  };
+
+  return { ...store, recovered: await recover() };
+};
