@@ -123,7 +123,7 @@ const SidecarCodec = t.union([
 ]);
 type Sidecar = t.TypeOf<typeof SidecarCodec>;
 
-type Record = { readonly kind: 'missing' } | { readonly kind: 'corrupt'; readonly detail: string } | { readonly kind: 'ok'; readonly sidecar: Sidecar };
+type RecordRead = { readonly kind: 'missing' } | { readonly kind: 'corrupt'; readonly detail: string } | { readonly kind: 'ok'; readonly sidecar: Sidecar };
 
 /** An upload receiving bytes in this process: the running hash matches the first `offset` bytes of its part file. */
 interface Receiving {
@@ -220,7 +220,7 @@ export const fileStore = async (options: FileStoreOptions): Promise<FileStore> =
     return result;
   };
 
-  const readRecord = async (id: string): Promise<Record> => {
+  const readRecord = async (id: string): Promise<RecordRead> => {
     const text = await readFile(recordPath(id), 'utf8').catch(ifMissing(undefined));
     if (text === undefined) return { kind: 'missing' };
     let json: unknown;
@@ -395,8 +395,15 @@ export const fileStore = async (options: FileStoreOptions): Promise<FileStore> =
               if (receiving.get(id) !== upload) throw fault(Failure.notExist(`upload ${id}`));
               const chunk = next.value;
               if (chunk.length === 0) continue;
-              await writeAll(handle, chunk, upload.offset);
+              // Hashing overlaps the write (both only read the chunk). A failed write leaves the hash
+              // ahead of the file: the upload is forgotten, and the next append reloads it from the last
+              // durable record (the client resumes from the offset it then reads).
+              const written = writeAll(handle, chunk, upload.offset);
               upload.hasher.update(chunk);
+              await written.catch((error: unknown) => {
+                if (receiving.get(id) === upload) receiving.delete(id);
+                throw error;
+              });
               upload.offset += chunk.length;
               upload.updatedAt = clock();
               onAppended?.(upload.offset);
@@ -443,11 +450,15 @@ export const fileStore = async (options: FileStoreOptions): Promise<FileStore> =
             await fsyncFolder(folders.parts);
             return await markComplete(partialRecord(upload), sha256, at);
           } catch (error) {
-            // Not visible yet: put the bytes back so the upload stays a consistent partial one (a crash
-            // instead of this error is rolled forward by recovery, which is equally consistent).
-            await rename(mediaPath(id), partPath(id)).catch((teardown: unknown) => {
-              throw fault(failureOf(error), new AggregateError([error, teardown], 'completing failed, then restoring the part file failed'));
-            });
+            // If the complete record did not land, the media is not visible: put the bytes back so the
+            // upload stays a consistent partial one (a crash instead of this error is rolled forward by
+            // recovery, which is equally consistent). If it landed, only a folder fsync failed: keep it.
+            const landed = await readRecord(id).then((r) => r.kind === 'ok' && r.sidecar.state === 'complete');
+            if (!landed) {
+              await rename(mediaPath(id), partPath(id)).catch((teardown: unknown) => {
+                throw fault(failureOf(error), new AggregateError([error, teardown], 'completing failed, then restoring the part file failed'));
+              });
+            }
             throw error;
           }
         }),
