@@ -7,7 +7,7 @@
  * @module
  */
 import { assign, type ActorRefFrom, fromPromise, type SnapshotFrom, setup } from 'xstate';
-import { type Failure, failureOf } from '../src/failure.js';
+import { Failure, failureOf } from '../src/failure.js';
 import type { Credentials, Session, Transport } from '../transports/transport.js';
 
 /** The connection states, exactly. */
@@ -23,6 +23,8 @@ export type SessionMachineEvent =
 
 interface SessionContext {
   readonly transport: Transport;
+  /** How long a login may take before it fails with `Timeout`. */
+  readonly loginTimeoutMs: number;
   readonly credentials: Credentials | undefined;
   readonly session: Session | undefined;
   /** Why the last login failed or the session was aborted. */
@@ -34,7 +36,7 @@ export const sessionMachine = setup({
   types: {
     context: {} as SessionContext,
     events: {} as SessionMachineEvent,
-    input: {} as { readonly transport: Transport },
+    input: {} as { readonly transport: Transport; readonly loginTimeoutMs: number },
   },
   actors: {
     connect: fromPromise<Session, { readonly transport: Transport; readonly credentials: Credentials }>(({ input, signal }) =>
@@ -44,9 +46,18 @@ export const sessionMachine = setup({
   actions: {
     forget: assign({ session: undefined, credentials: undefined }),
   },
+  delays: {
+    loginTimeout: ({ context }) => context.loginTimeoutMs,
+  },
 }).createMachine({
   id: 'session',
-  context: ({ input }) => ({ transport: input.transport, credentials: undefined, session: undefined, failure: undefined }),
+  context: ({ input }) => ({
+    transport: input.transport,
+    loginTimeoutMs: input.loginTimeoutMs,
+    credentials: undefined,
+    session: undefined,
+    failure: undefined,
+  }),
   initial: 'DISCONNECTED',
   states: {
     DISCONNECTED: {
@@ -60,6 +71,13 @@ export const sessionMachine = setup({
         onError: {
           target: 'DISCONNECTED',
           actions: [assign(({ event }) => ({ failure: failureOf(event.error) })), 'forget'],
+        },
+      },
+      // Leaving CONNECTING stops the connect actor, which aborts the transport's connect.
+      after: {
+        loginTimeout: {
+          target: 'DISCONNECTED',
+          actions: [assign(({ context }) => ({ failure: Failure.timeout(`no login answer within ${context.loginTimeoutMs} ms`) })), 'forget'],
         },
       },
       on: { LOGOUT: { target: 'DISCONNECTED', actions: 'forget' } },
@@ -76,7 +94,7 @@ export const sessionMachine = setup({
   },
   on: {
     LOGOUT: { target: '.DISCONNECTED', actions: 'forget' },
-    KICKED: { target: '.ABORTED', actions: ['forget', assign(({ event }) => ({ failure: { _tag: 'Interrupted' as const, why: event.reason } }))] },
+    KICKED: { target: '.ABORTED', actions: ['forget', assign(({ event }) => ({ failure: Failure.interrupted(event.reason) }))] },
   },
 });
 

@@ -37,8 +37,9 @@ export interface ClientOptions {
    */
   readonly retryDelays?: readonly number[];
   /**
-   * A message, channel operation, logout or post-cancel cleanup without an answer for this long fails
-   * with TIMEOUT (peer and channel send code 2, SENT_TIMEOUT). Default: 10,000 ms. @example { requestTimeoutMs: 5_000 }
+   * A login, message, channel operation, logout or post-cancel cleanup without an answer for this long
+   * fails with TIMEOUT (login code 9, peer and channel send code 2, SENT_TIMEOUT). Default: 10,000 ms.
+   * @example { requestTimeoutMs: 5_000 }
    */
   readonly requestTimeoutMs?: number;
 }

@@ -47,7 +47,7 @@ export const createClient = (options: ClientOptions): Client => {
   const files = (): Promise<FileAccess> => (options.files ? Promise.resolve(options.files) : loadNodeFiles());
   const scheduler = createScheduler(options.maxConcurrentTransfers ?? MAX_CONCURRENT_TRANSFERS, options.overflow ?? 'queue');
 
-  const sessionActor = createActor(sessionMachine, { input: { transport }, clock }).start();
+  const sessionActor = createActor(sessionMachine, { input: { transport, loginTimeoutMs: requestTimeoutMs }, clock }).start();
   const stateOf = (snapshot: SessionSnapshot): ConnectionState => snapshot.value;
   // An XState actor tells subscribers only of later snapshots, so the current one is sent first.
   const connectionState$ = new Observable<ConnectionState>((subscriber) => {

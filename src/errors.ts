@@ -59,6 +59,7 @@ export const LoginErrorCode = {
   INVALID_TOKEN: 5,
   TOKEN_EXPIRED: 6,
   ALREADY_LOGGED_IN: 8,
+  TIMEOUT: 9,
 } as const;
 
 /** Codes of `logout`. */
@@ -124,7 +125,7 @@ const codes: { readonly [O in Operation]: Partial<Record<FailureTag, number>> } 
     NotLoggedIn: 102,
   },
   channelSend: { Timeout: 2, InvalidMessage: 4, NotInChannel: 5, NotLoggedIn: 102 },
-  login: { InvalidArgument: 3, InvalidUserId: 3, InvalidToken: 5, TokenExpired: 6, AlreadyLoggedIn: 8 },
+  login: { InvalidArgument: 3, InvalidUserId: 3, InvalidToken: 5, TokenExpired: 6, AlreadyLoggedIn: 8, Timeout: 9 },
   logout: { NotLoggedIn: 102 },
   join: { InvalidArgument: 3, Timeout: 4, AlreadyInChannel: 6, NotLoggedIn: 102 },
   leave: { NotInChannel: 3, NotLoggedIn: 102 },
