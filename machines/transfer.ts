@@ -7,7 +7,8 @@
  * - Each effect runs as an invoked promise actor, which owns an AbortController and aborts it when the
  *   actor stops. Leaving `transferring` stops them, so cancel, interrupt and timeout abort the I/O, and a
  *   result arriving late finds no state to take it.
- * - The idle timeout is a delayed transition on the injected clock, re-armed by every PROGRESS.
+ * - The idle timeout is a delayed transition on the injected clock, due when no byte has moved for
+ *   `idleTimeoutMs` since the last PROGRESS (which only records the time; the check re-arms itself).
  * - Retries after a dropped link are states (`backoff` → `locating` → `moving`), not a loop in a promise.
  * @module
  */
@@ -35,6 +36,8 @@ export type Located<Output> = { readonly offset: number } | { readonly done: Out
 export interface TransferInput<Output = unknown> {
   readonly requestId: number;
   readonly idleTimeoutMs: number;
+  /** The current time, from the same clock that drives the actor's delays. */
+  readonly now: () => number;
   readonly effects: TransferEffects<Output>;
   readonly retryDelays?: readonly number[];
 }
@@ -45,6 +48,9 @@ export type TransferState = 'pending' | 'transferring' | 'done' | 'cancelled' | 
 interface TransferContext {
   readonly requestId: number;
   readonly idleTimeoutMs: number;
+  readonly now: () => number;
+  /** When bytes last moved (or the transfer started): the idle timeout counts from here. */
+  readonly lastActivity: number;
   readonly effects: TransferEffects<unknown>;
   readonly retryDelays: readonly number[];
   /** Bytes in all, once opened. */
@@ -92,10 +98,13 @@ export const transferMachine = setup({
     ),
   },
   delays: {
-    idleTimeout: ({ context }) => context.idleTimeoutMs,
+    // Until the idle deadline as it stands now; PROGRESS only moves `lastActivity`, so bytes moving cost
+    // no timer churn, and the check re-arms itself for what remains.
+    idleCheck: ({ context }) => Math.max(0, context.lastActivity + context.idleTimeoutMs - context.now()),
     retryDelay: ({ context }) => retryDelay(context.attempts, context.retryDelays),
   },
   guards: {
+    idle: ({ context }) => context.now() - context.lastActivity >= context.idleTimeoutMs,
     retryable: ({ context }, params: { error: unknown }) =>
       shouldRetry(failureOf(params.error), context.attempts + 1),
   },
@@ -103,6 +112,7 @@ export const transferMachine = setup({
     fail: assign((_, params: { error: unknown }) => ({ failure: failureOf(params.error) })),
     countAttempt: assign(({ context }) => ({ attempts: context.attempts + 1 })),
     recordProgress: assign(({ context }, params: { offset: number }) => ({
+      lastActivity: context.now(),
       offset: params.offset,
       progress: Math.min(Math.max(context.progress, params.offset), context.total ?? params.offset),
       attempts: 0,
@@ -113,6 +123,8 @@ export const transferMachine = setup({
   context: ({ input }) => ({
     requestId: input.requestId,
     idleTimeoutMs: input.idleTimeoutMs,
+    now: input.now,
+    lastActivity: input.now(),
     effects: input.effects,
     retryDelays: input.retryDelays ?? DEFAULT_RETRY_DELAYS,
     total: undefined,
@@ -133,7 +145,13 @@ export const transferMachine = setup({
     },
     transferring: {
       type: 'parallel',
+      entry: assign(({ context }) => ({ lastActivity: context.now() })),
       on: {
+        // Only bytes moving forward count: an empty chunk or a repeated offset is no sign of life.
+        PROGRESS: {
+          guard: ({ context, event }) => event.offset > context.offset,
+          actions: { type: 'recordProgress', params: ({ event }) => ({ offset: event.offset }) },
+        },
         CANCEL: 'cancelled',
         INTERRUPT: { target: 'failed', actions: assign(({ event }) => ({ failure: event.failure })) },
       },
@@ -200,19 +218,14 @@ export const transferMachine = setup({
           states: {
             watching: {
               after: {
-                idleTimeout: {
-                  target: '#transfer.failed',
-                  actions: assign(({ context }) => ({ failure: Failure.timeout(`no byte moved for ${context.idleTimeoutMs} ms`) })),
-                },
-              },
-              on: {
-                PROGRESS: {
-                  // Only bytes moving forward count: an empty chunk or a repeated offset is no sign of life.
-                  guard: ({ context, event }) => event.offset > context.offset,
-                  target: 'watching',
-                  reenter: true,
-                  actions: { type: 'recordProgress', params: ({ event }) => ({ offset: event.offset }) },
-                },
+                idleCheck: [
+                  {
+                    guard: 'idle',
+                    target: '#transfer.failed',
+                    actions: assign(({ context }) => ({ failure: Failure.timeout(`no byte moved for ${context.idleTimeoutMs} ms`) })),
+                  },
+                  { target: 'watching', reenter: true },
+                ],
               },
             },
           },

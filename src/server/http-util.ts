@@ -79,10 +79,14 @@ export const sendPreflight = (res: ServerResponse, methods: string, extra: Reado
  * body for HEAD). A request whose body was not read to its end gets `Connection: close`, so the unread
  * bytes are not parsed as a next request nor drained at length.
  */
-export const sendFailure = (exchange: Pick<Exchange, 'req' | 'res'>, failure: Failure, extra: Readonly<Record<string, string>> = {}): void => {
+export const sendFailure = (
+  exchange: Pick<Exchange, 'req' | 'res'>,
+  failure: Failure,
+  extra: Readonly<Record<string, string>> = {},
+  status = statusOf(failure),
+): void => {
   const { req, res } = exchange;
   if (res.headersSent || res.destroyed) return;
-  const status = statusOf(failure);
   if (status >= 500 && failure._tag !== 'Interrupted') console.error('ferry server:', req.method, req.url, describeFailure(failure));
   const body = Buffer.from(JSON.stringify({ failure, message: describeFailure(failure) }));
   res.writeHead(status, {
@@ -96,12 +100,25 @@ export const sendFailure = (exchange: Pick<Exchange, 'req' | 'res'>, failure: Fa
   res.end(req.method === 'HEAD' ? undefined : body);
 };
 
-/** Runs a handler and answers whatever it throws as a failure. */
+/** A failure answered with a status other than {@link statusOf} its failure (412, 415, 405). */
+export class HttpFault extends Error {
+  override readonly name = 'HttpFault';
+  constructor(
+    readonly status: number,
+    readonly failure: Failure,
+    readonly headers: Readonly<Record<string, string>> = {},
+  ) {
+    super(describeFailure(failure));
+  }
+}
+
+/** Runs a handler and answers whatever it throws as a failure, with `extra` headers (e.g. `Tus-Resumable`). */
 export const answering = async (exchange: Exchange, extra: Readonly<Record<string, string>>, run: () => Promise<void>): Promise<void> => {
   try {
     await run();
   } catch (error) {
-    sendFailure(exchange, failureOf(error), extra);
+    if (error instanceof HttpFault) sendFailure(exchange, error.failure, { ...extra, ...error.headers }, error.status);
+    else sendFailure(exchange, failureOf(error), extra);
   }
 };
 

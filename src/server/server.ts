@@ -1,0 +1,211 @@
+/**
+ * `startServer`: the hub over HTTP on `node:http`, with the durable file store. Route modules own one
+ * path prefix each (`tus.ts` for uploads, `downloads.ts` for media; messaging comes as another module);
+ * this file wires them, the timeouts, the secret and the teardown.
+ * @module
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { type Clock, systemClock } from '../clock.js';
+import { Failure, fault } from '../failure.js';
+import { createHub, type Hub } from '../hub/hub.js';
+import { DEFAULT_IDLE_TIMEOUT_MS } from '../limits.js';
+import { downloadsRoute } from './downloads.js';
+import { type FileStore, fileStore } from './file-store.js';
+import { type Route, sendFailure, setCorsHeaders } from './http-util.js';
+import { tusRoute } from './tus.js';
+
+/** Options of {@link startServer}. */
+export interface ServerOptions {
+  /** TCP port; 0 picks any free port (read it from `url`). Default: 0. @example { port: 8080 } */
+  readonly port?: number;
+  /** Interface to listen on. Default: `127.0.0.1` (this machine only). @example { host: '0.0.0.0' } */
+  readonly host?: string;
+  /**
+   * Folder of media, partial uploads and the generated secret; created if missing, kept across restarts.
+   * Default: a fresh temporary folder, removed by `close()`. @example { dataDir: './.ferry-data' }
+   */
+  readonly dataDir?: string;
+  /**
+   * HMAC key of login tokens. Default: with `dataDir`, generated once and kept in `<dataDir>/secret`
+   * (mode 0600) so tokens survive restarts; without, random per start. @example { secret: process.env.FERRY_SECRET }
+   */
+  readonly secret?: string;
+  /** How long media is kept after its upload completes. Default: 7 days. @example { retentionMs: 86_400_000 } */
+  readonly retentionMs?: number;
+  /** How long an unfinished upload is kept for resumption since its last byte. Default: 24 h. */
+  readonly partialTtlMs?: number;
+  /** Time source of the hub (expiry, tokens, sweeps). Default: the system clock. */
+  readonly clock?: Clock;
+  /**
+   * A connection on which no byte moves for this long is closed: cuts clients that send nothing without
+   * cutting slow uploads that keep sending. Default: 120 s. @example { idleTimeoutMs: 60_000 }
+   */
+  readonly idleTimeoutMs?: number;
+  /** Time allowed to send the request headers. Default: 30 s. */
+  readonly headersTimeoutMs?: number;
+}
+
+/** A running server. */
+export interface FerryServer {
+  /** Base URL, e.g. `http://127.0.0.1:8080`: the base of `httpTransport({ url })`. */
+  readonly url: string;
+  /** The tus 1.0.0 creation endpoint, `${url}/v1/uploads`. */
+  readonly uploadsUrl: string;
+  /** Reserved for the WebSocket transport, `ws://host:port/v1/ws`; not served yet. */
+  readonly wsUrl: string;
+  /** Mints a login token for `userId`, valid `ttlMs` (default 24 h); send it as `Authorization: Bearer <token>`. */
+  issueToken(userId: string, ttlMs?: number): string;
+  /** The hub behind the server. */
+  readonly hub: Hub;
+  /** Stops accepting, aborts requests in flight (their bytes so far are kept), closes the hub and the store. Idempotent. */
+  close(): Promise<void>;
+}
+
+const UPLOADS = '/v1/uploads';
+const MEDIA = '/v1/media';
+
+const codeOf = (error: unknown): unknown => (error instanceof Error && 'code' in error ? error.code : undefined);
+
+/** The secret kept in `<dataDir>/secret`, generated (mode 0600) on first start. */
+const keptSecret = async (dataDir: string): Promise<string> => {
+  const path = join(dataDir, 'secret');
+  const read = async (): Promise<string> => {
+    const text = (await readFile(path, 'utf8')).trim();
+    if (text === '') throw new Error(`${path} is empty: delete it to generate a new secret`);
+    return text;
+  };
+  try {
+    return await read();
+  } catch (error) {
+    if (codeOf(error) !== 'ENOENT') throw error;
+  }
+  try {
+    await writeFile(path, `${randomBytes(32).toString('base64url')}\n`, { mode: 0o600, flag: 'wx' });
+  } catch (error) {
+    if (codeOf(error) !== 'EEXIST') throw error; // another process won the race: use its secret
+  }
+  return read();
+};
+
+/**
+ * Starts a ferry server.
+ * @example
+ * const server = await startServer({ port: 8080, dataDir: './.ferry-data' });
+ * const token = server.issueToken('alice');
+ * // curl -H "Authorization: Bearer $token" -H 'Tus-Resumable: 1.0.0' -H 'Upload-Length: 5' -X POST $uploadsUrl
+ * await server.close();
+ */
+export const startServer = async (options: ServerOptions = {}): Promise<FerryServer> => {
+  const host = options.host ?? '127.0.0.1';
+  const clock = options.clock ?? systemClock;
+  const idleTimeoutMs = options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS;
+  const headersTimeoutMs = options.headersTimeoutMs ?? 30_000;
+  for (const [name, value] of Object.entries({ idleTimeoutMs, headersTimeoutMs })) {
+    if (!(Number.isSafeInteger(value) && value > 0)) throw new RangeError(`${name} must be a positive integer, got ${String(value)}`);
+  }
+  if (options.secret === '') throw new RangeError('secret must not be empty');
+  const tempDir = options.dataDir === undefined ? await mkdtemp(join(tmpdir(), 'ferry-server-')) : undefined;
+  const dataDir = options.dataDir ?? (tempDir as string);
+
+  let store: FileStore | undefined;
+  let hub: Hub | undefined;
+  const release = async (): Promise<void> => {
+    hub?.close();
+    await store?.close();
+    if (tempDir) await rm(tempDir, { recursive: true, force: true });
+  };
+  try {
+    await mkdir(dataDir, { recursive: true, mode: 0o700 });
+    const secret = options.secret ?? (tempDir ? undefined : await keptSecret(dataDir));
+    const partialTtlMs = options.partialTtlMs;
+    store = await fileStore({ dataDir, now: () => clock.now(), ...(partialTtlMs === undefined ? {} : { partialTtlMs }) });
+    hub = createHub({
+      store,
+      clock,
+      ...(secret === undefined ? {} : { secret }),
+      ...(options.retentionMs === undefined ? {} : { retentionMs: options.retentionMs }),
+      ...(partialTtlMs === undefined ? {} : { partialTtlMs }),
+    });
+  } catch (error) {
+    await release();
+    throw error;
+  }
+  const theHub = hub;
+
+  const controllers = new Set<AbortController>();
+  const inflight = new Set<Promise<void>>();
+  let routes: readonly Route[] = [];
+
+  const onRequest = (req: IncomingMessage, res: ServerResponse): void => {
+    const controller = new AbortController();
+    controllers.add(controller);
+    res.on('close', () => {
+      controllers.delete(controller);
+      if (!res.writableFinished) controller.abort(fault(Failure.interrupted('the client went away')));
+    });
+    setCorsHeaders(res);
+    // Prefixing the origin (rather than passing a base) keeps `//host/…` a path, never an authority.
+    const pathname = new URL(`http://server${(req.url ?? '/').split('?')[0] ?? '/'}`).pathname;
+    const route = routes.find((r) => pathname === r.prefix || pathname.startsWith(`${r.prefix}/`));
+    if (!route) return sendFailure({ req, res }, Failure.notExist(`route ${pathname}`));
+    const rest = pathname.slice(route.prefix.length);
+    const segments = rest === '' || rest === '/' ? [] : rest.slice(1).split('/');
+    const handled = route
+      .handle({ req, res, method: (req.method ?? 'GET').toUpperCase(), segments, signal: controller.signal })
+      .catch((error: unknown) => {
+        // Route modules answer their own failures; anything escaping them is a bug, reported here.
+        console.error('ferry server: unhandled', error);
+        res.destroy();
+      })
+      .finally(() => inflight.delete(handled));
+    inflight.add(handled);
+  };
+
+  const server = createServer({ requestTimeout: 0, headersTimeout: headersTimeoutMs, connectionsCheckingInterval: 5_000 }, onRequest);
+  server.keepAliveTimeout = 5_000;
+  // Inactivity in either direction: a socket that neither sends nor drains for this long is gone or hostile.
+  server.setTimeout(idleTimeoutMs, (socket) => socket.destroy());
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(options.port ?? 0, host, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+  } catch (error) {
+    await release();
+    throw error;
+  }
+
+  const { port } = server.address() as AddressInfo;
+  const authority = `${host.includes(':') ? `[${host}]` : host}:${port}`;
+  const url = `http://${authority}`;
+  const uploadsUrl = `${url}${UPLOADS}`;
+  routes = [tusRoute({ hub: theHub, prefix: UPLOADS, uploadsUrl }), downloadsRoute({ hub: theHub, prefix: MEDIA })];
+
+  let closing: Promise<void> | undefined;
+  return {
+    url,
+    uploadsUrl,
+    wsUrl: `ws://${authority}/v1/ws`,
+    hub: theHub,
+    issueToken: (userId, ttlMs) => theHub.issueToken(userId, ttlMs),
+    close() {
+      closing ??= (async () => {
+        const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
+        for (const controller of controllers) controller.abort(fault(Failure.interrupted('the server is closing')));
+        server.closeAllConnections();
+        await Promise.allSettled([...inflight]);
+        await stopped;
+        await release();
+      })();
+      return closing;
+    },
+  };
+};
