@@ -342,11 +342,13 @@ export const describeTransportContract = (name: string, makeFixture: () => Promi
         fx.pause();
         const up = first.createFileMessageByUploading(bytesOf(100_000));
         await settle();
-        await client('alice');
-        expect(await rejection(up.result)).toMatchObject({ code: 6 });
-        expect(states$.at(-1)).toBe('ABORTED');
+        const second = createClient({ transport: (fx.elsewhere ?? fx.transport)(), clock: fx.clock });
+        clients.push(second);
+        await second.login({ userId: 'alice', token: fx.issueToken('alice') });
         fx.resume();
+        expect(await rejection(up.result)).toMatchObject({ code: 6 });
         await settle();
+        expect(states$.at(-1)).toBe('ABORTED');
         expect(await fx.storedUploads()).toBe(0);
       });
 

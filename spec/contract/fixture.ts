@@ -9,6 +9,11 @@ import type { Transport } from '../../transports/transport.js';
 export interface ContractFixture {
   /** A transport for one more client. */
   transport(): Transport;
+  /**
+   * A transport that reaches the hub on another path, unaffected by `pause` (the same user logging in
+   * from another device while this one's network is stalled). Default: `transport`.
+   */
+  elsewhere?(): Transport;
   /** A login token from the hub under test. */
   issueToken(userId: string, ttlMs?: number): string;
   /** The clock shared by hub and clients; passed to every client the suite creates. */

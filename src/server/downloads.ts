@@ -9,7 +9,7 @@ import { pipeline } from 'node:stream/promises';
 import * as E from 'fp-ts/lib/Either.js';
 import { Failure, fault } from '../failure.js';
 import type { Hub, MediaInfo } from '../hub/hub.js';
-import { answering, authenticate, decodeSegment, type Exchange, HttpFault, type Route, sendPreflight, singleHeader } from './http-util.js';
+import { answering, authenticate, decodeSegment, type Exchange, HttpFault, type Route, sendPreflight, type SessionGuard, singleHeader } from './http-util.js';
 
 /** What a `Range` header asks of media of `size` bytes (RFC 9110 §14). */
 export type RangeRequest =
@@ -91,7 +91,7 @@ const matches = (header: string | undefined, etag: string): boolean =>
  * @example
  * const media = downloadsRoute({ hub, prefix: '/v1/media' });
  */
-export const downloadsRoute = ({ hub, prefix }: { readonly hub: Hub; readonly prefix: string }): Route => ({
+export const downloadsRoute = ({ hub, prefix, guard }: { readonly hub: Hub; readonly prefix: string; readonly guard?: SessionGuard }): Route => ({
   prefix,
   handle: (exchange: Exchange) =>
     answering(exchange, {}, async () => {
@@ -101,6 +101,7 @@ export const downloadsRoute = ({ hub, prefix }: { readonly hub: Hub; readonly pr
       if (method === 'OPTIONS') return sendPreflight(res, 'OPTIONS, GET, HEAD');
       const user = authenticate(hub, req);
       if (E.isLeft(user)) throw fault(user.left);
+      guard?.(req, user.right);
       if (method !== 'GET' && method !== 'HEAD') {
         throw new HttpFault(405, Failure.invalidArgument('method', `${method} is not allowed here; use GET or HEAD`), { Allow: 'OPTIONS, GET, HEAD' });
       }
@@ -127,8 +128,9 @@ export const downloadsRoute = ({ hub, prefix }: { readonly hub: Hub; readonly pr
         ...(range.kind === 'part' ? { 'Content-Range': `bytes ${start}-${end}/${info.size}` } : {}),
       });
       if (method === 'HEAD') return void res.end();
-      // A client that leaves mid-download rejects the pipeline; its socket is already gone.
-      await pipeline(Readable.from(slice(hub, mediaId, start, end, exchange.signal)), res).catch((error: unknown) => {
+      // Byte mode, so read-ahead is bounded in bytes (16 KiB), not in 64 KiB chunks. A client that leaves
+      // mid-download rejects the pipeline; its socket is already gone.
+      await pipeline(Readable.from(slice(hub, mediaId, start, end, exchange.signal), { objectMode: false }), res).catch((error: unknown) => {
         if (!exchange.signal.aborted) res.destroy(error instanceof Error ? error : undefined);
       });
     }),

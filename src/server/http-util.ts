@@ -54,8 +54,8 @@ export const statusOf: (failure: Failure) => number = foldFailure({
 });
 
 /** Headers a browser may read from our responses, and send to us (CORS). */
-const EXPOSED = 'Location, Upload-Offset, Upload-Length, Upload-Metadata, Upload-Expires, Tus-Version, Tus-Resumable, Tus-Max-Size, Tus-Extension, Content-Range, Content-Disposition, ETag, Accept-Ranges';
-const ALLOWED = 'Authorization, Content-Type, Range, If-Range, If-None-Match, Tus-Resumable, Upload-Length, Upload-Metadata, Upload-Offset, Upload-Defer-Length, X-HTTP-Method-Override';
+const EXPOSED = 'Ferry-Failure, Location, Upload-Offset, Upload-Length, Upload-Metadata, Upload-Expires, Tus-Version, Tus-Resumable, Tus-Max-Size, Tus-Extension, Content-Range, Content-Disposition, ETag, Accept-Ranges';
+const ALLOWED = 'Ferry-Session, Authorization, Content-Type, Range, If-Range, If-None-Match, Tus-Resumable, Upload-Length, Upload-Metadata, Upload-Offset, Upload-Defer-Length, X-HTTP-Method-Override';
 
 /** CORS headers for every response. Credentials are Bearer tokens, never cookies, so any origin may call. */
 export const setCorsHeaders = (res: ServerResponse): void => {
@@ -89,12 +89,15 @@ export const sendFailure = (
   if (res.headersSent || res.destroyed) return;
   if (status >= 500 && failure._tag !== 'Interrupted') console.error('ferry server:', req.method, req.url, describeFailure(failure));
   const body = Buffer.from(JSON.stringify({ failure, message: describeFailure(failure) }));
+  // HEAD answers have no body: the failure rides in a header too, percent-encoded to stay ASCII.
+  const carried = encodeURIComponent(JSON.stringify(failure));
   res.writeHead(status, {
     'Content-Type': 'application/json; charset=utf-8',
     'Content-Length': String(body.length),
     'Cache-Control': 'no-store',
     ...(status === 401 ? { 'WWW-Authenticate': 'Bearer' } : {}),
     ...(req.complete ? {} : { Connection: 'close' }),
+    ...(carried.length <= 2048 ? { 'Ferry-Failure': carried } : {}),
     ...extra,
   });
   res.end(req.method === 'HEAD' ? undefined : body);
@@ -134,6 +137,13 @@ export const authenticate = (hub: Hub, req: IncomingMessage): E.Either<Failure, 
   const claims = hub.authenticate(match[1]);
   return E.isLeft(claims) ? claims : E.right(claims.right.userId);
 };
+
+/**
+ * Refuses a request made for a messaging session that has ended: a client sends `Ferry-Session` with
+ * its transfers, so a session aborted by a login elsewhere stops its uploads and downloads at the server
+ * too (401, `Interrupted`). Requests without the header (stock tus clients) are not concerned.
+ */
+export type SessionGuard = (req: IncomingMessage, userId: string) => void;
 
 /** A path segment decoded; `undefined` if its percent-encoding is broken. */
 export const decodeSegment = (segment: string): string | undefined => {

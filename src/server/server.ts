@@ -17,6 +17,7 @@ import { DEFAULT_IDLE_TIMEOUT_MS } from '../limits.js';
 import { downloadsRoute } from './downloads.js';
 import { type FileStore, fileStore } from './file-store.js';
 import { type Route, sendFailure, setCorsHeaders } from './http-util.js';
+import { sessionsRoute } from './sessions.js';
 import { tusRoute } from './tus.js';
 
 /** Options of {@link startServer}. */
@@ -68,6 +69,7 @@ export interface FerryServer {
 
 const UPLOADS = '/v1/uploads';
 const MEDIA = '/v1/media';
+const SESSIONS = '/v1/sessions';
 
 const codeOf = (error: unknown): unknown => (error instanceof Error && 'code' in error ? error.code : undefined);
 
@@ -187,7 +189,12 @@ export const startServer = async (options: ServerOptions = {}): Promise<FerrySer
   const authority = `${host.includes(':') ? `[${host}]` : host}:${port}`;
   const url = `http://${authority}`;
   const uploadsUrl = `${url}${UPLOADS}`;
-  routes = [tusRoute({ hub: theHub, prefix: UPLOADS, uploadsUrl }), downloadsRoute({ hub: theHub, prefix: MEDIA })];
+  const sessions = sessionsRoute({ hub: theHub, prefix: SESSIONS });
+  routes = [
+    tusRoute({ hub: theHub, prefix: UPLOADS, uploadsUrl, guard: sessions.guard }),
+    downloadsRoute({ hub: theHub, prefix: MEDIA, guard: sessions.guard }),
+    sessions,
+  ];
 
   let closing: Promise<void> | undefined;
   return {
@@ -199,6 +206,7 @@ export const startServer = async (options: ServerOptions = {}): Promise<FerrySer
     close() {
       closing ??= (async () => {
         const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
+        sessions.close();
         for (const controller of controllers) controller.abort(fault(Failure.interrupted('the server is closing')));
         server.closeAllConnections();
         await Promise.allSettled([...inflight]);

@@ -26,6 +26,7 @@ import {
   mediaTypeOf,
   parseCount,
   type Route,
+  type SessionGuard,
   sendPreflight,
   singleHeader,
 } from './http-util.js';
@@ -42,6 +43,8 @@ export interface TusRouteOptions {
   readonly prefix: string;
   /** Absolute URL of the creation endpoint; `Location` is this plus `/<uploadId>`. */
   readonly uploadsUrl: string;
+  /** Refuses requests of an ended messaging session (`Ferry-Session`). */
+  readonly guard?: SessionGuard;
 }
 
 /** An append in progress, so that a newer request of the same user can take the upload over. */
@@ -86,7 +89,7 @@ const expiresHeader = (status: UploadStatus): Record<string, string> =>
  * @example
  * const uploads = tusRoute({ hub, prefix: '/v1/uploads', uploadsUrl: 'http://127.0.0.1:8080/v1/uploads' });
  */
-export const tusRoute = ({ hub, prefix, uploadsUrl }: TusRouteOptions): Route => {
+export const tusRoute = ({ hub, prefix, uploadsUrl, guard }: TusRouteOptions): Route => {
   const appending = new Map<string, Appending>();
 
   /** Aborts the user's own append on this upload, if one is running, and waits until it has let go. */
@@ -196,6 +199,8 @@ export const tusRoute = ({ hub, prefix, uploadsUrl }: TusRouteOptions): Route =>
         }
         const user = authenticate(hub, req);
         if (E.isLeft(user)) throw fault(user.left);
+        // Terminating stays allowed: it is how a client cleans up after its session ended.
+        if (method !== 'DELETE') guard?.(req, user.right);
         if (req.headers['tus-resumable'] !== TUS_VERSION) {
           const given = JSON.stringify(req.headers['tus-resumable'] ?? null);
           throw new HttpFault(412, Failure.invalidArgument('Tus-Resumable', `expected ${TUS_VERSION}, got ${given}`), { 'Tus-Version': TUS_VERSION });

@@ -1,0 +1,199 @@
+/**
+ * Sessions and messaging over HTTP, at `/v1/sessions`: a login opens a session at the hub; its events
+ * (messages, presence, "aborted") stream down as server-sent events that resume with `Last-Event-ID`;
+ * messages and channel operations go up as requests. See `docs/protocol-http.md`.
+ *
+ * A session outlives a dropped event stream for `graceMs`, keeping its recent events, so a client that
+ * reconnects within it misses nothing; after that the hub forgets the session (its channels are left).
+ * @module
+ */
+import type { ServerResponse } from 'node:http';
+import * as E from 'fp-ts/lib/Either.js';
+import { toBase64Url } from '../bytes.js';
+import type { TimerHandle } from '../clock.js';
+import { Failure, fault } from '../failure.js';
+import type { Hub, HubSession } from '../hub/hub.js';
+import type { HubEvent } from '../hub/router.js';
+import { cryptoRandomBytes } from '../ids.js';
+import { answering, authenticate, bodyOf, decodeSegment, type Exchange, HttpFault, mediaTypeOf, type Route, type SessionGuard } from './http-util.js';
+
+/** Options of {@link sessionsRoute}. */
+export interface SessionsRouteOptions {
+  readonly hub: Hub;
+  readonly prefix: string;
+  /** How long a session without an event stream is kept. Default: 60 s. */
+  readonly graceMs?: number;
+  /** Recent events kept per session for `Last-Event-ID` resumption. Default: 1,000. */
+  readonly replayEvents?: number;
+  /** A comment line keeps idle streams from being cut by proxies and by the server's idle timeout. Default: 15 s. */
+  readonly heartbeatMs?: number;
+}
+
+/** The biggest JSON body accepted: a 32 KiB message grows by a third in base64. */
+const MAX_JSON_BYTES = 64 * 1024;
+
+interface ServerSession {
+  readonly id: string;
+  readonly hub: HubSession;
+  /** Recent events, oldest first, each with its sequence number. */
+  readonly recent: { readonly seq: number; readonly event: HubEvent }[];
+  nextSeq: number;
+  stream: ServerResponse | undefined;
+  grace: TimerHandle | undefined;
+  ended: boolean;
+}
+
+const frame = (seq: number, event: HubEvent): string => `id: ${seq}\nevent: ${event.type}\ndata: ${JSON.stringify(event)}\n\n`;
+
+/** The messaging route module. */
+export const sessionsRoute = (options: SessionsRouteOptions): Route & { close(): void; readonly guard: SessionGuard } => {
+  const { hub, prefix } = options;
+  const graceMs = options.graceMs ?? 60_000;
+  const replayEvents = options.replayEvents ?? 1_000;
+  const heartbeatMs = options.heartbeatMs ?? 15_000;
+  const sessions = new Map<string, ServerSession>();
+
+  const forget = (session: ServerSession): void => {
+    hub.clock.clearTimeout(session.grace);
+    sessions.delete(session.id);
+    session.stream?.end();
+    hub.logout(session.hub);
+  };
+  const startGrace = (session: ServerSession): void => {
+    hub.clock.clearTimeout(session.grace);
+    session.grace = hub.clock.setTimeout(() => forget(session), graceMs);
+  };
+
+  const open = (userId: string, token: string): ServerSession => {
+    const login = hub.login(userId, token);
+    if (E.isLeft(login)) throw fault(login.left);
+    const session: ServerSession = {
+      id: toBase64Url(cryptoRandomBytes(16)),
+      hub: login.right,
+      recent: [],
+      nextSeq: 1,
+      stream: undefined,
+      grace: undefined,
+      ended: false,
+    };
+    sessions.set(session.id, session);
+    login.right.events$.subscribe({
+      next: (event) => {
+        const seq = session.nextSeq++;
+        session.recent.push({ seq, event });
+        if (session.recent.length > replayEvents) session.recent.shift();
+        session.stream?.write(frame(seq, event));
+      },
+      complete: () => {
+        // The hub ended the session (aborted, or logged out): the stream ends after its last event, and
+        // the session stays findable for the grace period so a reconnecting client still learns why.
+        session.ended = true;
+        session.stream?.end();
+        startGrace(session);
+      },
+    });
+    startGrace(session);
+    return session;
+  };
+
+  const readJson = async (exchange: Exchange): Promise<unknown> => {
+    if (mediaTypeOf(exchange.req) !== 'application/json') throw new HttpFault(415, Failure.invalidArgument('Content-Type', 'expected application/json'));
+    const chunks: Uint8Array[] = [];
+    let size = 0;
+    for await (const chunk of bodyOf(exchange.req)) {
+      size += chunk.length;
+      if (size > MAX_JSON_BYTES) throw new HttpFault(413, Failure.invalidArgument('body', `more than ${MAX_JSON_BYTES} bytes`));
+      chunks.push(chunk);
+    }
+    try {
+      return JSON.parse(Buffer.concat(chunks).toString('utf8')) as unknown;
+    } catch {
+      throw fault(Failure.invalidArgument('body', 'not JSON'));
+    }
+  };
+  const send = (exchange: Exchange, status: number, body?: unknown): void => {
+    const json = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
+    exchange.res.writeHead(status, {
+      'Cache-Control': 'no-store',
+      ...(json ? { 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': String(json.length) } : {}),
+    });
+    exchange.res.end(json);
+  };
+  const either = <T>(result: E.Either<Failure, T>): T => {
+    if (E.isLeft(result)) throw fault(result.left);
+    return result.right;
+  };
+
+  const events = (exchange: Exchange, session: ServerSession): void => {
+    const { req, res } = exchange;
+    session.stream?.end();
+    hub.clock.clearTimeout(session.grace);
+    res.writeHead(200, { 'Content-Type': 'text/event-stream; charset=utf-8', 'Cache-Control': 'no-store', 'X-Accel-Buffering': 'no' });
+    res.write('retry: 1000\n\n');
+    const last = Number(req.headers['last-event-id'] ?? 0);
+    for (const { seq, event } of session.recent) if (seq > (Number.isSafeInteger(last) ? last : 0)) res.write(frame(seq, event));
+    if (session.ended) {
+      res.end();
+      return;
+    }
+    session.stream = res;
+    // A real timer, not the hub's clock: it keeps a socket alive, whatever time the hub is told.
+    const heartbeat = setInterval(() => res.write(': hb\n\n'), heartbeatMs);
+    heartbeat.unref();
+    res.on('close', () => {
+      clearInterval(heartbeat);
+      if (session.stream === res) {
+        session.stream = undefined;
+        if (sessions.has(session.id)) startGrace(session);
+      }
+    });
+  };
+
+  return {
+    prefix,
+    guard(req, userId) {
+      const id = req.headers['ferry-session'];
+      if (id === undefined) return;
+      const session = typeof id === 'string' ? sessions.get(id) : undefined;
+      if (!session || session.hub.userId !== userId || session.ended) {
+        throw new HttpFault(401, Failure.interrupted('the session ended: the same user logged in elsewhere, or logged out'));
+      }
+    },
+    close() {
+      for (const session of [...sessions.values()]) forget(session);
+    },
+    handle: (exchange) =>
+      answering(exchange, {}, async () => {
+        const userId = either(authenticate(hub, exchange.req));
+        const [id, kind, target, tail, ...rest] = exchange.segments.map((s) => decodeSegment(s) ?? '\u0000');
+        const { method } = exchange;
+        if (id === undefined) {
+          if (method !== 'POST') throw new HttpFault(405, Failure.invalidArgument('method', `${method} is not allowed here`), { Allow: 'POST' });
+          const body = await readJson(exchange);
+          const claimed = body !== null && typeof body === 'object' ? (body as { userId?: unknown }).userId : undefined;
+          if (claimed !== userId) throw fault(Failure.invalidToken('the token was issued to another user'));
+          const token = /^Bearer +(\S+)/i.exec(exchange.req.headers.authorization ?? '')?.[1] ?? '';
+          return send(exchange, 201, { sessionId: open(userId, token).id });
+        }
+        const session = sessions.get(id);
+        // Someone else's session is reported as missing, like an unknown one.
+        if (!session || session.hub.userId !== userId) throw fault(Failure.notLoggedIn());
+        if (kind === undefined && method === 'DELETE') {
+          forget(session);
+          return send(exchange, 204);
+        }
+        if (kind === 'events' && target === undefined && method === 'GET') return events(exchange, session);
+        if (session.ended) throw fault(Failure.notLoggedIn());
+        if (kind === 'peers' && target !== undefined && tail === 'messages' && rest.length === 0 && method === 'POST') {
+          return send(exchange, 200, either(hub.sendToPeer(session.hub, target, await readJson(exchange))));
+        }
+        if (kind === 'channels' && target !== undefined && rest.length === 0) {
+          if (tail === undefined && method === 'PUT') return send(exchange, 204, either(hub.joinChannel(session.hub, target)));
+          if (tail === undefined && method === 'DELETE') return send(exchange, 204, either(hub.leaveChannel(session.hub, target)));
+          if (tail === 'messages' && method === 'POST') return send(exchange, 200, either(hub.sendToChannel(session.hub, target, await readJson(exchange))));
+          if (tail === 'members' && method === 'GET') return send(exchange, 200, { members: either(hub.channelMembers(session.hub, target)) });
+        }
+        throw fault(Failure.notExist(`route ${exchange.req.url ?? ''}`));
+      }),
+  };
+};

@@ -1,0 +1,461 @@
+/**
+ * The media half of the HTTP transport: uploads over tus 1.0.0 (`/v1/uploads`) and downloads with `GET`
+ * and `Range` (`/v1/media/:id`), over an injected `fetch`, so it runs the same in Node and in browsers.
+ * `http.ts` composes it with the session and messaging half.
+ *
+ * Uploads go one PATCH per window of bytes: tus acknowledges an offset only when a request ends, and
+ * progress must come from acknowledged offsets, so one PATCH for 30 MiB would report nothing until the
+ * end (and look idle to the client's watchdog on a slow link). The window adapts to the measured
+ * throughput, aiming at about two seconds per request (`nextWindow`).
+ *
+ * Failures follow the transport's failure contract: every rejection is a `FaultError`; a dropped link,
+ * 5xx, 408 and 429 are `Network`, 409 and 423 are `Conflict` (both mean "ask the offset and try again"),
+ * and the rest is final, decoded from the server's JSON error body where it sent one.
+ *
+ * Over the ~300-line guide: the status-to-failure table (`failureOfResponse`) is half of it and is the
+ * same job as `failureFromResponse` in `http-request.ts`; the two belong together in one small module.
+ * @module
+ */
+import { abortable, abortFault, throwIfAborted } from '../src/abort.js';
+import { toBase64, utf8 } from '../src/bytes.js';
+import { decodeFailure } from '../src/codec.js';
+import { Failure, FaultError, fault } from '../src/failure.js';
+import { CHUNK_SIZE, MAX_FILE_SIZE } from '../src/limits.js';
+import type { Session, UploadState } from './transport.js';
+
+/** What the media half needs from the composed transport. */
+export interface HttpContext {
+  /** Base URL of the server, e.g. `http://127.0.0.1:8080` (a trailing slash is ignored). */
+  readonly url: string;
+  /** The login token, sent as `Authorization: Bearer <token>`. */
+  readonly token: string;
+  /** The `fetch` to use: the global one, or a faster or instrumented one behind the same signature. */
+  readonly fetch: typeof globalThis.fetch;
+  /**
+   * The messaging session these transfers belong to, sent as `Ferry-Session`, so the server refuses
+   * them once that session has ended (the same user logged in elsewhere). Stock tus clients send none.
+   */
+  readonly sessionId?: string;
+}
+
+/** The media methods of a session. */
+export type HttpMedia = Pick<Session, 'createUpload' | 'getUpload' | 'appendUpload' | 'terminateUpload' | 'getMedia' | 'readMedia'>;
+
+const KiB = 1024;
+const MiB = 1024 * KiB;
+
+/** Bounds and target of the upload window (bytes per PATCH). */
+export const WINDOW = {
+  initial: 1 * MiB,
+  min: 256 * KiB,
+  max: 8 * MiB,
+  /** A request shorter than `lowMs` grows the window, one longer than `highMs` shrinks it. */
+  lowMs: 1_000,
+  highMs: 3_000,
+  targetMs: 2_000,
+} as const;
+
+const clamp = (value: number, low: number, high: number): number => Math.min(high, Math.max(low, value));
+
+/**
+ * The next window after a PATCH of `sent` bytes took `elapsedMs` while the window was `current`: kept
+ * within the 1–3 s band, otherwise sized for `targetMs` at the measured rate, moving at most a factor
+ * of two per request (one noisy sample cannot swing it far), in multiples of 64 KiB within
+ * {@link WINDOW}'s bounds. Only a full window measures the link: the last, shorter one is mostly latency.
+ */
+export const nextWindow = (current: number, sent: number, elapsedMs: number): number => {
+  if (sent < current || (elapsedMs >= WINDOW.lowMs && elapsedMs <= WINDOW.highMs)) return current;
+  const ideal = (sent * WINDOW.targetMs) / Math.max(elapsedMs, 1);
+  const stepped = clamp(ideal, current / 2, current * 2);
+  return clamp(Math.round(stepped / CHUNK_SIZE) * CHUNK_SIZE, WINDOW.min, WINDOW.max);
+};
+
+/** The longest `Retry-After` waited for before reporting `Network`; the machine's own delays follow. */
+const MAX_RETRY_AFTER_MS = 10_000;
+
+/**
+ * For promises nobody awaits whose failure changes nothing: cancelling a stream that already failed,
+ * best-effort cleanup after an abort. Named, so each use says why it may drop the error.
+ */
+const ignore = (): void => undefined;
+
+const TUS = { 'Tus-Resumable': '1.0.0' } as const;
+const OFFSET_STREAM = 'application/offset+octet-stream';
+
+/** What a request is about, to name it in failures. */
+interface Subject {
+  /** e.g. `upload Xyz…` or `media Xyz…`, for `NotExist`. */
+  readonly what: string;
+  /** The declared size, for `SizeOverflow` when the server did not say. */
+  readonly size?: number;
+}
+
+interface Ask extends Subject {
+  readonly method: 'GET' | 'HEAD' | 'POST' | 'PATCH' | 'DELETE';
+  readonly url: string;
+  readonly headers?: Readonly<Record<string, string>>;
+  readonly body?: Uint8Array<ArrayBuffer>;
+  /** The caller's signal; `undefined` only for the creation request (see `createUpload`). */
+  readonly signal: AbortSignal | undefined;
+  /** Statuses besides 2xx that the caller handles itself. */
+  readonly pass?: readonly number[];
+}
+
+/** One line about whatever `fetch` threw: undici puts the socket error in `cause`. */
+const describeError = (error: unknown): string => {
+  const message = error instanceof Error ? error.message : String(error);
+  const cause = error instanceof Error && error.cause instanceof Error ? `: ${error.cause.message}` : '';
+  return `${message}${cause}`;
+};
+
+/** The server's `{ failure, message }` error body, if it sent one we can read. */
+const errorBody = async (response: Response, signal: AbortSignal | undefined): Promise<{ failure?: Failure; message?: string }> => {
+  let text: string;
+  try {
+    text = await (signal ? abortable(response.text(), signal) : response.text());
+  } catch (error) {
+    if (signal?.aborted) throw abortFault(signal);
+    // The link dropped while the error body was coming: the status still says what happened.
+    return { message: describeError(error) };
+  }
+  try {
+    const json: unknown = JSON.parse(text);
+    if (json === null || typeof json !== 'object') return {};
+    const { failure, message } = json as { failure?: unknown; message?: unknown };
+    return {
+      ...(failure === undefined ? {} : { failure: decodeFailure(failure) }),
+      ...(typeof message === 'string' ? { message } : {}),
+    };
+  } catch {
+    // Not JSON (a proxy's HTML page, or HEAD without a body): our server also sends the failure in a
+    // header; otherwise the status alone decides.
+    const header = response.headers.get('Ferry-Failure');
+    if (header === null) return {};
+    try {
+      return { failure: decodeFailure(JSON.parse(decodeURIComponent(header)) as unknown) };
+    } catch {
+      return {};
+    }
+  }
+};
+
+/** Seconds or an HTTP date in `Retry-After`, as a delay in ms; `undefined` when absent or malformed. */
+export const retryAfterMs = (header: string | null, now = Date.now()): number | undefined => {
+  if (header === null) return undefined;
+  if (/^\d+$/.test(header.trim())) return Number(header.trim()) * 1000;
+  const date = Date.parse(header);
+  return Number.isNaN(date) ? undefined : Math.max(0, date - now);
+};
+
+/** Waits `ms`, or rejects with the abort as soon as the signal aborts. */
+const pause = (ms: number, signal: AbortSignal | undefined): Promise<void> => {
+  const waited = new Promise<void>((resolve) => setTimeout(resolve, ms));
+  if (!signal) return waited;
+  // The timer is left to run out on abort: it holds nothing, and clearing it would need a second listener.
+  return abortable(waited, signal);
+};
+
+/**
+ * The failure an error response stands for. Statuses decide the transient cases, whatever the body
+ * says, so a proxy's 502 page and our own 503 mean the same; the body refines the final ones.
+ */
+const failureOfResponse = async (response: Response, ask: Ask): Promise<Failure> => {
+  const { status } = response;
+  const body = await errorBody(response, ask.signal);
+  const detail = `HTTP ${status} from ${ask.method}${body.message === undefined ? '' : `: ${body.message}`}`;
+  const given = body.failure;
+  if (status === 409 || status === 423) return Failure.conflict(detail);
+  if (status === 404 || status === 410) return given?._tag === 'NotExist' ? given : Failure.notExist(ask.what);
+  if (status === 413) return given?._tag === 'SizeOverflow' ? given : Failure.sizeOverflow(ask.size ?? 0, MAX_FILE_SIZE);
+  if (status === 401) {
+    // `Interrupted`: the messaging session these transfers belong to has ended (a login elsewhere).
+    const known = ['InvalidToken', 'TokenExpired', 'NotLoggedIn', 'Interrupted'];
+    return given && known.includes(given._tag) ? given : Failure.invalidToken(detail);
+  }
+  if (status === 408 || status === 429 || status >= 500) {
+    // The transfer machine retries `Network` with its own delays and knows nothing of `Retry-After`, so
+    // a server asking for a pause (429, 503) gets it here, bounded so the idle watchdog is not starved.
+    const wait = status === 429 || status === 503 ? retryAfterMs(response.headers.get('Retry-After')) : undefined;
+    if (wait !== undefined && wait > 0) await pause(Math.min(wait, MAX_RETRY_AFTER_MS), ask.signal);
+    return Failure.network(detail);
+  }
+  if (status >= 400 && status < 500) {
+    if (given) return given;
+    // HEAD answers carry no body: a bare 400 is still a bad argument, anything else is unexplained.
+    return status === 400 ? Failure.invalidArgument('request', detail) : Failure.unknown(detail);
+  }
+  return Failure.unknown(`unexpected ${detail}`);
+};
+
+/** A non-negative decimal integer header, `undefined` if absent or malformed. */
+const countHeader = (response: Response, name: string): number | undefined => {
+  const value = response.headers.get(name);
+  return value !== null && /^\d+$/.test(value) && Number.isSafeInteger(Number(value)) ? Number(value) : undefined;
+};
+
+/** A header the protocol requires in this answer; its absence is a server we cannot talk to. */
+const requiredCount = (response: Response, name: string, method: string): number => {
+  const value = countHeader(response, name);
+  if (value === undefined) throw fault(Failure.unknown(`the server's answer to ${method} lacks a valid ${name}`));
+  return value;
+};
+
+/** An ID as one path segment. Dot segments would be resolved away by URL parsing, so they are refused here. */
+const segment = (argument: 'uploadId' | 'mediaId', id: string): string => {
+  if (typeof id !== 'string' || id === '' || id === '.' || id === '..') {
+    throw fault(Failure.invalidArgument(argument, `malformed ID ${JSON.stringify(id)}`));
+  }
+  return encodeURIComponent(id);
+};
+
+/**
+ * The ID at the end of a tus `Location` (absolute or relative to the creation URL): the media ID.
+ * Query and fragment are not part of it.
+ */
+export const uploadIdOf = (location: string, uploadsUrl: string): string | undefined => {
+  let path: string;
+  try {
+    path = new URL(location, uploadsUrl).pathname;
+  } catch {
+    return undefined;
+  }
+  const last = path.split('/').pop();
+  if (last === undefined || last === '') return undefined;
+  try {
+    return decodeURIComponent(last);
+  } catch {
+    return undefined;
+  }
+};
+
+/** The SHA-256 in a strong (or weak) `ETag` of 64 hex digits, lowercase. */
+const sha256Of = (etag: string | null): string | undefined => /^(?:W\/)?"([0-9a-fA-F]{64})"$/.exec(etag?.trim() ?? '')?.[1]?.toLowerCase();
+
+/**
+ * The media methods of an HTTP session.
+ * @example
+ * const media = httpMedia({ url: server.url, token, fetch: globalThis.fetch });
+ * const upload = await media.createUpload({ size: bytes.length, fileName: 'a.bin' }, { signal });
+ */
+export const httpMedia = (ctx: HttpContext): HttpMedia => {
+  const base = ctx.url.replace(/\/+$/, '');
+  const uploadsUrl = `${base}/v1/uploads`;
+  const uploadUrl = (uploadId: string): string => `${uploadsUrl}/${segment('uploadId', uploadId)}`;
+  const mediaUrl = (mediaId: string): string => `${base}/v1/media/${segment('mediaId', mediaId)}`;
+  const authorization = `Bearer ${ctx.token}`;
+  const sessionHeader: Readonly<Record<string, string>> = ctx.sessionId === undefined ? {} : { 'Ferry-Session': ctx.sessionId };
+
+  /** One request: 2xx (or a `pass` status) resolves, anything else rejects with its failure. */
+  const send = async (ask: Ask): Promise<Response> => {
+    const { signal } = ask;
+    throwIfAborted(signal);
+    let response: Response;
+    try {
+      response = await ctx.fetch(ask.url, {
+        method: ask.method,
+        headers: { Authorization: authorization, ...sessionHeader, ...ask.headers },
+        ...(ask.body === undefined ? {} : { body: ask.body }),
+        ...(signal === undefined ? {} : { signal }),
+      });
+    } catch (error) {
+      if (signal?.aborted) throw abortFault(signal);
+      throw fault(Failure.network(`${ask.method} failed: ${describeError(error)}`), error);
+    }
+    if (signal?.aborted) {
+      void response.body?.cancel().catch(ignore);
+      throw abortFault(signal);
+    }
+    if (response.ok || ask.pass?.includes(response.status)) return response;
+    throw fault(await failureOfResponse(response, ask));
+  };
+
+  /** Drops a body we do not read, so the connection can be reused or closed. */
+  const discard = (response: Response): void => void response.body?.cancel().catch(ignore);
+
+  const getUpload: HttpMedia['getUpload'] = async (uploadId, { signal }) => {
+    throwIfAborted(signal);
+    const response = await send({ method: 'HEAD', url: uploadUrl(uploadId), headers: TUS, signal, what: `upload ${uploadId}` });
+    discard(response);
+    const offset = requiredCount(response, 'Upload-Offset', 'HEAD');
+    const size = requiredCount(response, 'Upload-Length', 'HEAD');
+    return { uploadId, size, offset, complete: offset === size };
+  };
+
+  const terminate = async (uploadId: string, signal: AbortSignal | undefined): Promise<void> => {
+    try {
+      discard(await send({ method: 'DELETE', url: uploadUrl(uploadId), headers: TUS, signal, what: `upload ${uploadId}` }));
+    } catch (error) {
+      // Terminating what is already gone is the goal reached.
+      if (!(error instanceof FaultError && error.failure._tag === 'NotExist')) throw error;
+    }
+  };
+
+  return {
+    async createUpload({ size, fileName }, { signal }) {
+      throwIfAborted(signal);
+      const metadata = fileName === '' ? {} : { 'Upload-Metadata': `filename ${toBase64(utf8(fileName))}` };
+      // The creation request is not given the caller's signal: an abort could land after the server
+      // created the upload but before we learn its ID, leaving a record nobody can remove. Instead the
+      // call stops waiting at once, and an upload created after the abort is terminated in the background.
+      const creating = send({
+        method: 'POST',
+        url: uploadsUrl,
+        headers: { ...TUS, 'Upload-Length': String(size), ...metadata },
+        signal: undefined,
+        what: 'the uploads endpoint',
+        size,
+      }).then((response): UploadState => {
+        discard(response);
+        const location = response.headers.get('Location');
+        const uploadId = location === null ? undefined : uploadIdOf(location, uploadsUrl);
+        if (uploadId === undefined) throw fault(Failure.unknown(`the server's answer to POST lacks a valid Location (${String(location)})`));
+        return { uploadId, size, offset: 0, complete: false };
+      });
+      try {
+        return await abortable(creating, signal);
+      } catch (error) {
+        if (signal.aborted) {
+          // Best effort: if this fails too, the server's sweep of unfinished uploads removes the record.
+          creating.then((created) => terminate(created.uploadId, undefined)).catch(ignore);
+        }
+        throw error;
+      }
+    },
+
+    getUpload,
+
+    async appendUpload(uploadId, offset, source, { signal, onProgress }) {
+      throwIfAborted(signal);
+      const url = uploadUrl(uploadId);
+      const { size } = source;
+      if (!Number.isSafeInteger(offset) || offset < 0 || offset > size) {
+        throw fault(Failure.invalidArgument('offset', `expected 0 to ${size}, got ${offset}`));
+      }
+      // Nothing to send: the server's own state is the answer (it may already be complete).
+      if (offset === size) return getUpload(uploadId, { signal });
+
+      const chunks = source.chunks(offset, CHUNK_SIZE, signal)[Symbol.asyncIterator]();
+      /** The current chunk and how much of it is already in a window; valid until the next is asked for. */
+      let chunk: Uint8Array | undefined;
+      let used = 0;
+      /** Grows with the window and is reused: after a 204 the server has read every byte of the last body. */
+      let buffer = new Uint8Array(0);
+      let window: number = WINDOW.initial;
+      let at = offset;
+      try {
+        while (at < size) {
+          const length = Math.min(window, size - at);
+          if (buffer.length < length) buffer = new Uint8Array(Math.min(window, size - offset));
+          // ByteSource chunks may share one buffer, so each is copied into the window before the next is asked for.
+          for (let filled = 0; filled < length; ) {
+            if (chunk === undefined || used === chunk.length) {
+              const next = await abortable(chunks.next(), signal);
+              if (next.done) throw fault(Failure.invalidArgument('source', `ended at byte ${at + filled} of ${size}`));
+              [chunk, used] = [next.value, 0];
+              continue;
+            }
+            const take = Math.min(chunk.length - used, length - filled);
+            buffer.set(chunk.subarray(used, used + take), filled);
+            used += take;
+            filled += take;
+          }
+          const started = performance.now();
+          const response = await send({
+            method: 'PATCH',
+            url,
+            headers: { ...TUS, 'Content-Type': OFFSET_STREAM, 'Upload-Offset': String(at) },
+            body: buffer.subarray(0, length),
+            signal,
+            what: `upload ${uploadId}`,
+            size,
+          });
+          discard(response);
+          const acknowledged = requiredCount(response, 'Upload-Offset', 'PATCH');
+          if (acknowledged > at && acknowledged <= size) onProgress(acknowledged);
+          if (acknowledged !== at + length) {
+            throw fault(Failure.conflict(`the server acknowledged offset ${acknowledged} after PATCH of bytes ${at} to ${at + length}`));
+          }
+          window = nextWindow(window, length, performance.now() - started);
+          at = acknowledged;
+        }
+      } finally {
+        // Not awaited: a source stuck in a read it does not abort must not hold up the rejection.
+        chunks.return?.().catch(ignore);
+      }
+      return { uploadId, size, offset: at, complete: true };
+    },
+
+    terminateUpload: async (uploadId, { signal }) => {
+      throwIfAborted(signal);
+      return terminate(uploadId, signal);
+    },
+
+    async getMedia(mediaId, { signal }) {
+      throwIfAborted(signal);
+      const response = await send({ method: 'HEAD', url: mediaUrl(mediaId), signal, what: `media ${mediaId}` });
+      discard(response);
+      const size = requiredCount(response, 'Content-Length', 'HEAD');
+      const sha256 = sha256Of(response.headers.get('ETag'));
+      if (sha256 === undefined) throw fault(Failure.unknown(`the server's answer to HEAD lacks a SHA-256 ETag (${String(response.headers.get('ETag'))})`));
+      return { mediaId, size, sha256 };
+    },
+
+    async *readMedia(mediaId, offset, { signal }) {
+      throwIfAborted(signal);
+      if (!Number.isSafeInteger(offset) || offset < 0) throw fault(Failure.invalidArgument('offset', `expected a byte offset, got ${offset}`));
+      const ask: Ask = {
+        method: 'GET',
+        url: mediaUrl(mediaId),
+        ...(offset === 0 ? {} : { headers: { Range: `bytes=${offset}-` } }),
+        signal,
+        what: `media ${mediaId}`,
+        pass: [416],
+      };
+      const response = await send(ask);
+      if (response.status === 416) {
+        // A range starting at the end is unsatisfiable in HTTP but is simply nothing left to read here.
+        const total = /^bytes \*\/(\d+)$/.exec(response.headers.get('Content-Range') ?? '')?.[1];
+        if (total !== undefined && Number(total) === offset) return discard(response);
+        throw fault(await failureOfResponse(response, ask));
+      }
+      let skip = 0;
+      if (response.status === 206) {
+        const start = /^bytes (\d+)-\d+\/\d+$/.exec(response.headers.get('Content-Range') ?? '')?.[1];
+        if (Number(start) !== offset) {
+          discard(response);
+          throw fault(Failure.unknown(`asked for bytes from ${offset}, got ${String(response.headers.get('Content-Range'))}`));
+        }
+      } else if (offset > 0) {
+        // A server (or proxy) that ignores `Range` sends it all: drop what we did not ask for.
+        skip = offset;
+      }
+      if (response.body === null) return;
+      const reader = response.body.getReader();
+      try {
+        for (;;) {
+          let read: ReadableStreamReadResult<Uint8Array>;
+          try {
+            read = await abortable(reader.read(), signal);
+          } catch (error) {
+            if (signal.aborted) throw abortFault(signal);
+            if (error instanceof FaultError) throw error;
+            throw fault(Failure.network(`GET body: ${describeError(error)}`), error);
+          }
+          if (read.done) return;
+          let bytes = read.value;
+          if (skip > 0) {
+            const dropped = Math.min(skip, bytes.length);
+            skip -= dropped;
+            bytes = bytes.subarray(dropped);
+            if (bytes.length === 0) continue;
+          }
+          yield bytes;
+          throwIfAborted(signal);
+        }
+      } finally {
+        // Stops the download on abort, error or a consumer that stopped early; a no-op after the end.
+        reader.cancel().catch(ignore);
+      }
+    },
+  };
+};

@@ -1,0 +1,204 @@
+/**
+ * The HTTP transport: tus uploads and Range downloads (`http-media.ts`), messages and channel operations
+ * as requests, and the session's events as a server-sent event stream that reconnects with
+ * `Last-Event-ID`. Only `fetch`: it runs in Node and in browsers. Wire format: `docs/protocol-http.md`.
+ * @module
+ */
+import { createParser } from 'eventsource-parser';
+import * as E from 'fp-ts/lib/Either.js';
+import * as t from 'io-ts';
+import { Observable } from 'rxjs';
+import { throwIfAborted } from '../src/abort.js';
+import { type Clock, systemClock } from '../src/clock.js';
+import { encodeMessage } from '../src/codec.js';
+import { decodeSessionEvent } from '../src/events-codec.js';
+import { Failure, failureOf, fault } from '../src/failure.js';
+import { retryDelay } from '../machines/retry.js';
+import { httpMedia } from './http-media.js';
+import { httpRequest } from './http-request.js';
+import type { Session, SessionEvent, Transport } from './transport.js';
+
+/** Options of {@link httpTransport}. */
+export interface HttpTransportOptions {
+  /** The server's base URL (`server.url`). @example { url: 'http://127.0.0.1:8080' } */
+  readonly url: string;
+  /** The `fetch` to use. Default: the global one. @example { fetch: undici.fetch } */
+  readonly fetch?: typeof globalThis.fetch;
+  /** Delays before reconnecting the event stream, in ms; the last repeats. Default: [0, 1000, 3000, 5000]. */
+  readonly reconnectDelays?: readonly number[];
+  /** Time for reconnect delays. Default: the system clock. */
+  readonly clock?: Clock;
+}
+
+const SessionCreated = t.type({ sessionId: t.string });
+
+/** Waits `ms` on the clock, or less if the signal aborts. */
+const pause = (clock: Clock, ms: number, signal: AbortSignal): Promise<void> =>
+  new Promise((resolve) => {
+    if (signal.aborted) return resolve();
+    const timer = clock.setTimeout(done, ms);
+    function done(): void {
+      clock.clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    }
+    signal.addEventListener('abort', done, { once: true });
+  });
+
+/**
+ * A transport to a ferry server over HTTP.
+ * @example
+ * const client = createClient({ transport: httpTransport({ url: server.url }) });
+ */
+export const httpTransport = (options: HttpTransportOptions): Transport => {
+  const base = options.url.replace(/\/+$/, '');
+  const clock = options.clock ?? systemClock;
+  const reconnectDelays = options.reconnectDelays ?? [0, 1_000, 3_000, 5_000];
+
+  return {
+    async connect({ userId, token }, { signal }) {
+      throwIfAborted(signal);
+      const fetch = options.fetch ?? globalThis.fetch.bind(globalThis);
+      const request = httpRequest({ fetch, token });
+      const created = await request(`${base}/v1/sessions`, { method: 'POST', json: { userId }, signal });
+      const decoded = SessionCreated.decode(created);
+      if (E.isLeft(decoded)) throw fault(Failure.unknown('the server answered the login without a session ID'));
+      const sessionUrl = `${base}/v1/sessions/${encodeURIComponent(decoded.right.sessionId)}`;
+
+      // Events are buffered from now until the first subscriber (the Session contract).
+      const early: SessionEvent[] = [];
+      let live: ((event: SessionEvent) => void) | undefined;
+      let onEnd: (() => void) | undefined;
+      let ended = false;
+      const emit = (event: SessionEvent): void => (live ? live(event) : void early.push(event));
+      const end = (): void => {
+        if (ended) return;
+        ended = true;
+        onEnd?.();
+      };
+      const stream = new AbortController();
+      let closed = false;
+
+      const listen = async (): Promise<void> => {
+        let lastEventId = '';
+        let attempt = 0;
+        let dropped = false;
+        while (!closed) {
+          let aborted = false;
+          try {
+            const response = await fetch(`${sessionUrl}/events`, {
+              headers: { Authorization: `Bearer ${token}`, Accept: 'text/event-stream', ...(lastEventId ? { 'Last-Event-ID': lastEventId } : {}) },
+              signal: stream.signal,
+            });
+            if (response.status === 401 || response.status === 404) {
+              // The server no longer knows this session (it expired while we were away).
+              if (!closed) emit({ type: 'aborted', reason: 'the server ended the session' });
+              return end();
+            }
+            if (!response.ok || !response.body) throw fault(Failure.network(`event stream answered ${response.status}`));
+            if (dropped) emit({ type: 'connection', state: 'CONNECTED' });
+            dropped = false;
+            attempt = 0;
+            const parser = createParser({
+              onEvent: (message) => {
+                if (message.id) lastEventId = message.id;
+                let json: unknown;
+                try {
+                  json = JSON.parse(message.data);
+                } catch {
+                  return; // A malformed event is skipped, as an unknown one: a newer server never breaks an older client.
+                }
+                const event = decodeSessionEvent(json);
+                if (E.isLeft(event)) return;
+                if (event.right.type === 'aborted') aborted = true;
+                emit(event.right);
+              },
+            });
+            const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+            for (;;) {
+              const { done, value } = await reader.read();
+              if (done) break;
+              parser.feed(value);
+            }
+          } catch {
+            // Any failure of the stream counts as a dropped link: reconnect, and let the server say (401/404)
+            // whether the session still exists.
+            if (closed) break;
+          }
+          if (aborted || closed) break;
+          if (!dropped) emit({ type: 'connection', state: 'RECONNECTING' });
+          dropped = true;
+          await pause(clock, retryDelay(++attempt, reconnectDelays), stream.signal);
+        }
+        end();
+      };
+      void listen();
+
+      const events$ = new Observable<SessionEvent>((subscriber) => {
+        for (const event of early.splice(0)) subscriber.next(event);
+        if (ended) return subscriber.complete();
+        live = (event) => subscriber.next(event);
+        onEnd = () => subscriber.complete();
+        return () => {
+          live = undefined;
+          onEnd = undefined;
+        };
+      });
+
+      // Requests are authenticated by token, so the session contract ("after it ended, every call
+      // rejects NotLoggedIn") is kept here, and the server checks it too through `Ferry-Session`.
+      const whileOpen = <A extends unknown[], R>(call: (...args: A) => Promise<R>) =>
+        (...args: A): Promise<R> => (closed || ended ? Promise.reject(fault(Failure.notLoggedIn())) : call(...args));
+      const media = httpMedia({ url: base, token, fetch, sessionId: decoded.right.sessionId });
+      const session: Session = {
+        userId,
+        events$,
+        createUpload: whileOpen(media.createUpload),
+        getUpload: whileOpen(media.getUpload),
+        appendUpload: whileOpen(media.appendUpload),
+        // Cleanup after a logout or a kick must still work.
+        terminateUpload: media.terminateUpload,
+        getMedia: whileOpen(media.getMedia),
+        readMedia: (mediaId, offset, opts) =>
+          closed || ended
+            ? (async function* (): AsyncIterable<Uint8Array> {
+                yield* [];
+                throw fault(Failure.notLoggedIn());
+              })()
+            : media.readMedia(mediaId, offset, opts),
+        sendToPeer: whileOpen(async (peerId, message, { signal: s }) => {
+          await request(`${sessionUrl}/peers/${encodeURIComponent(peerId)}/messages`, { method: 'POST', json: encodeMessage(message), signal: s });
+        }),
+        joinChannel: whileOpen(async (channelId, { signal: s }) => {
+          await request(`${sessionUrl}/channels/${encodeURIComponent(channelId)}`, { method: 'PUT', signal: s });
+        }),
+        leaveChannel: whileOpen(async (channelId, { signal: s }) => {
+          await request(`${sessionUrl}/channels/${encodeURIComponent(channelId)}`, { method: 'DELETE', signal: s });
+        }),
+        sendToChannel: whileOpen(async (channelId, message, { signal: s }) => {
+          await request(`${sessionUrl}/channels/${encodeURIComponent(channelId)}/messages`, { method: 'POST', json: encodeMessage(message), signal: s });
+        }),
+        channelMembers: whileOpen(async (channelId, { signal: s }) => {
+          const body = await request(`${sessionUrl}/channels/${encodeURIComponent(channelId)}/members`, { method: 'GET', signal: s });
+          const members = t.type({ members: t.array(t.string) }).decode(body);
+          if (E.isLeft(members)) throw fault(Failure.unknown('the server answered members without a list'));
+          return members.right.members;
+        }),
+        async close({ signal: s }) {
+          if (closed) return;
+          closed = true;
+          stream.abort();
+          try {
+            await request(sessionUrl, { method: 'DELETE', signal: s });
+          } catch (error) {
+            // A session the server already forgot is closed: the goal is reached.
+            if (failureOf(error)._tag !== 'NotLoggedIn') throw error;
+          } finally {
+            end();
+          }
+        },
+      };
+      return session;
+    },
+  };
+};
