@@ -164,9 +164,18 @@ export const transferMachine = setup({
                 src: 'open',
                 input: ({ context }) => ({ effects: context.effects }),
                 onDone: { target: 'moving', actions: assign(({ event }) => ({ total: event.output.total })) },
-                onError: { target: '#transfer.failed', actions: { type: 'fail', params: ({ event }) => ({ error: event.error }) } },
+                onError: [
+                  {
+                    guard: { type: 'retryable', params: ({ event }) => ({ error: event.error }) },
+                    target: 'reopening',
+                    actions: 'countAttempt',
+                  },
+                  { target: '#transfer.failed', actions: { type: 'fail', params: ({ event }) => ({ error: event.error }) } },
+                ],
               },
             },
+            // A dropped link before the transfer is even set up: wait, then open again from scratch.
+            reopening: { after: { retryDelay: 'opening' } },
             moving: {
               invoke: {
                 src: 'move',
