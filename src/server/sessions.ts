@@ -10,7 +10,7 @@
 import type { ServerResponse } from 'node:http';
 import * as E from 'fp-ts/lib/Either.js';
 import { toBase64Url } from '../bytes.js';
-import type { TimerHandle } from '../clock.js';
+import { type TimerHandle, unrefTimer } from '../clock.js';
 import { Failure, fault } from '../failure.js';
 import type { Hub, HubSession } from '../hub/hub.js';
 import type { HubEvent } from '../hub/router.js';
@@ -61,7 +61,10 @@ export const sessionsRoute = (options: SessionsRouteOptions): Route & { close():
   };
   const startGrace = (session: ServerSession): void => {
     hub.clock.clearTimeout(session.grace);
+    // Only a session still known waits out its grace; the timer never keeps the process alive.
+    if (!sessions.has(session.id)) return;
     session.grace = hub.clock.setTimeout(() => forget(session), graceMs);
+    unrefTimer(session.grace);
   };
 
   const open = (userId: string, token: string): ServerSession => {
