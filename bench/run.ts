@@ -5,6 +5,7 @@
  *
  *   npm run bench                          all scenarios, 5 runs each, writes RESULTS.md
  *   npm run bench -- --only upload-memory  one scenario (comma-separated names allowed)
+ *   npm run bench -- --only http-transfer  30 MiB over HTTP against raw node:http
  *   npm run bench -- --runs 7              more runs (at least 5 for figures worth quoting)
  *   npm run bench -- --quick               engine overhead at 2k/20k instead of 10k/100k, to iterate
  *
@@ -17,6 +18,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { runEngineOverhead } from './engine-overhead.js';
 import { fixed, formatTarget, machineInfo, type ScenarioReport, sourceVersion } from './harness.js';
+import { runHttpTransfer } from './http-transfer.js';
 import { runUploadMemory } from './upload-memory.js';
 
 const MIN_RUNS = 5;
@@ -40,6 +42,7 @@ const log = (line: string): void => {
 const scenarios: Record<string, () => Promise<ScenarioReport>> = {
   'engine-overhead': () => runEngineOverhead({ runs, log, ...(values.quick ? { counts: [2_000, 20_000] } : {}) }),
   'upload-memory': () => runUploadMemory({ runs, log }),
+  'http-transfer': () => runHttpTransfer({ runs, log }),
 };
 const selected = values.only === undefined ? Object.keys(scenarios) : values.only.split(',').map((name) => name.trim());
 for (const name of selected) {

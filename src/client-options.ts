@@ -29,7 +29,7 @@ export interface ClientOptions {
   readonly clock?: Clock;
   /** File access for paths. Default: Node's file system, loaded on first use. */
   readonly files?: FileAccess;
-  /** SHA-256 for verifying downloads. Default: `@noble/hashes`. */
+  /** SHA-256 for verifying downloads. Default: `node:crypto` on Node, `@noble/hashes` elsewhere. */
   readonly createHasher?: CreateHasher;
   /**
    * Delays before retries after transient failures (dropped links), in ms; the last one repeats until the

@@ -12,7 +12,7 @@ import { Failure, fault } from './failure.js';
 import { isSignal } from './abort.js';
 import { checkAbsolutePath, type FileAccess, type FileSink } from './files.js';
 import { isMediaId } from './ids.js';
-import type { CreateHasher } from './hash.js';
+import type { CreateHasher, Hasher } from './hash.js';
 
 /** Where downloaded bytes go. */
 export type DownloadTarget =
@@ -59,9 +59,9 @@ export const downloadEffects = <T extends Uint8Array | void>(
   session: Session,
   mediaId: string,
   target: DownloadTarget,
-  createHasher: CreateHasher,
+  createHasher: () => Promise<CreateHasher>,
 ): { readonly effects: TransferEffects<T>; readonly cleanup: (signal: AbortSignal) => Promise<void> } => {
-  const hasher = createHasher();
+  let hasher: Hasher | undefined;
   const memory = target.kind === 'memory' ? memorySink() : undefined;
   let sink: FileSink | undefined = memory;
   // Set before the temporary file exists, so a cleanup that comes first still finds and removes it.
@@ -71,6 +71,7 @@ export const downloadEffects = <T extends Uint8Array | void>(
   return {
     effects: {
       async open(signal) {
+        hasher = (await createHasher())();
         media = await session.getMedia(mediaId, { signal });
         throwIfAborted(signal);
         if (target.kind === 'file') {
@@ -80,7 +81,7 @@ export const downloadEffects = <T extends Uint8Array | void>(
         return { total: media.size };
       },
       async move(offset, signal, onProgress) {
-        if (!sink || !media) throw fault(Failure.unknown('download moved before it was opened'));
+        if (!sink || !media || !hasher) throw fault(Failure.unknown('download moved before it was opened'));
         const { size, sha256 } = media;
         if (offset !== sink.length) throw fault(Failure.unknown(`resume at ${offset} but ${sink.length} bytes are kept`));
         for await (const chunk of session.readMedia(mediaId, offset, { signal })) {

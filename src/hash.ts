@@ -28,5 +28,17 @@ export const nobleSha256: CreateHasher = () => {
   };
 };
 
+let platformHasher: Promise<CreateHasher> | undefined;
+
+/**
+ * The fastest SHA-256 this platform has: `node:crypto` on Node (loaded on first use, so browsers never
+ * import it), `@noble/hashes` elsewhere.
+ */
+export const loadPlatformHasher = (): Promise<CreateHasher> => {
+  const onNode = typeof (globalThis as { process?: { versions?: { node?: string } } }).process?.versions?.node === 'string';
+  platformHasher ??= onNode ? import('./node-hash.js').then((module) => module.nodeSha256) : Promise.resolve(nobleSha256);
+  return platformHasher;
+};
+
 /** HMAC-SHA256 of a message under a key. */
 export const hmacSha256 = (key: Uint8Array, message: Uint8Array): Uint8Array => hmac(sha256, key, message);
