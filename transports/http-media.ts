@@ -48,7 +48,8 @@ const MiB = 1024 * KiB;
 export const WINDOW = {
   initial: 1 * MiB,
   min: 256 * KiB,
-  max: 8 * MiB,
+  // A larger window saves little on fast links (round trips are a few ms) and costs its size in memory.
+  max: 2 * MiB,
   /** A request shorter than `lowMs` grows the window, one longer than `highMs` shrinks it. */
   lowMs: 1_000,
   highMs: 3_000,
@@ -338,14 +339,13 @@ export const httpMedia = (ctx: HttpContext): HttpMedia => {
       /** The current chunk and how much of it is already in a window; valid until the next is asked for. */
       let chunk: Uint8Array | undefined;
       let used = 0;
-      /** Grows with the window and is reused: after a 204 the server has read every byte of the last body. */
-      let buffer = new Uint8Array(0);
+      /** Allocated once at the largest window this upload can use, and reused: after a 204 the server has read every byte of the last body. */
+      const buffer = new Uint8Array(Math.min(WINDOW.max, size - offset));
       let window: number = WINDOW.initial;
       let at = offset;
       try {
         while (at < size) {
           const length = Math.min(window, size - at);
-          if (buffer.length < length) buffer = new Uint8Array(Math.min(window, size - offset));
           // ByteSource chunks may share one buffer, so each is copied into the window before the next is asked for.
           for (let filled = 0; filled < length; ) {
             if (chunk === undefined || used === chunk.length) {

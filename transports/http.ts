@@ -22,7 +22,10 @@ import type { Session, SessionEvent, Transport } from './transport.js';
 export interface HttpTransportOptions {
   /** The server's base URL (`server.url`). @example { url: 'http://127.0.0.1:8080' } */
   readonly url: string;
-  /** The `fetch` to use. Default: the global one. @example { fetch: undici.fetch } */
+  /**
+   * The `fetch` to use. Default: on Node, one on `node:http` with keep-alive (`node-fetch.ts`: the global
+   * `fetch` copies request bodies twice); elsewhere the global one. @example { fetch: globalThis.fetch }
+   */
   readonly fetch?: typeof globalThis.fetch;
   /** Delays before reconnecting the event stream, in ms; the last repeats. Default: [0, 1000, 3000, 5000]. */
   readonly reconnectDelays?: readonly number[];
@@ -31,6 +34,16 @@ export interface HttpTransportOptions {
 }
 
 const SessionCreated = t.type({ sessionId: t.string });
+
+let nodeFetchLoaded: Promise<typeof globalThis.fetch> | undefined;
+
+/** The default `fetch`: the `node:http` one on Node (loaded on first use), the global one elsewhere. */
+const platformFetch = (): Promise<typeof globalThis.fetch> => {
+  const onNode = typeof (globalThis as { process?: { versions?: { node?: string } } }).process?.versions?.node === 'string';
+  if (!onNode) return Promise.resolve(globalThis.fetch.bind(globalThis));
+  nodeFetchLoaded ??= import('./node-fetch.js').then((module) => module.nodeFetch as typeof globalThis.fetch);
+  return nodeFetchLoaded;
+};
 
 /** Waits `ms` on the clock, or less if the signal aborts. */
 const pause = (clock: Clock, ms: number, signal: AbortSignal): Promise<void> =>
@@ -58,7 +71,7 @@ export const httpTransport = (options: HttpTransportOptions): Transport => {
   return {
     async connect({ userId, token }, { signal }) {
       throwIfAborted(signal);
-      const fetch = options.fetch ?? globalThis.fetch.bind(globalThis);
+      const fetch = options.fetch ?? (await platformFetch());
       const request = httpRequest({ fetch, token });
       const created = await request(`${base}/v1/sessions`, { method: 'POST', json: { userId }, signal });
       const decoded = SessionCreated.decode(created);

@@ -17,16 +17,19 @@ export const pausableProxy = async (target: string): Promise<PausableProxy> => {
   const { hostname, port } = new URL(target);
   const pairs = new Set<[Socket, Socket]>();
   let paused = false;
+  // Bytes held while paused, per direction, forwarded in order on resume. (Not `pipe`: a piped socket is
+  // resumed by the pipe itself whenever its destination drains, so pausing it does not hold.)
+  const held: { readonly to: Socket; readonly chunk: Buffer }[] = [];
+  const forward = (to: Socket) => (chunk: Buffer) => {
+    if (paused) held.push({ to, chunk });
+    else to.write(chunk);
+  };
   const server = createServer((client) => {
     const upstream = connect(Number(port), hostname);
     const pair: [Socket, Socket] = [client, upstream];
     pairs.add(pair);
-    if (paused) {
-      client.pause();
-      upstream.pause();
-    }
-    client.pipe(upstream);
-    upstream.pipe(client);
+    client.on('data', forward(upstream));
+    upstream.on('data', forward(client));
     const drop = (): void => {
       pairs.delete(pair);
       client.destroy();
@@ -42,17 +45,10 @@ export const pausableProxy = async (target: string): Promise<PausableProxy> => {
     url: `http://127.0.0.1:${proxyPort}`,
     pause() {
       paused = true;
-      for (const [a, b] of pairs) {
-        a.pause();
-        b.pause();
-      }
     },
     resume() {
       paused = false;
-      for (const [a, b] of pairs) {
-        a.resume();
-        b.resume();
-      }
+      for (const { to, chunk } of held.splice(0)) if (!to.destroyed) to.write(chunk);
     },
     async close() {
       for (const [a, b] of pairs) {

@@ -9,6 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { abortFault } from '../../src/abort.js';
 import { type Client, createClient, createHub, type FerryError, type Hub, memoryStore, type MemoryStore, memoryTransport, type TransferState, virtualClock, type VirtualClock } from '../../src/index.js';
 import { Failure, fault } from '../../src/failure.js';
+import { nobleSha256 } from '../../src/hash.js';
 import type { Session, Transport } from '../../transports/transport.js';
 import { fcOptions } from './support.js';
 
@@ -302,7 +303,8 @@ const setup = async (overflow: 'queue' | 'reject'): Promise<{ model: Model; real
   const hub = createHub({ clock, store });
   let real: Real | undefined;
   const transport = gatedTransport(memoryTransport(hub), () => real as Real);
-  const client = createClient({ transport, clock, idleTimeoutMs: IDLE_MS, overflow, progressIntervalMs: 0 });
+  // The hasher is given, not loaded on demand, so no module load (real I/O) sits between the model's steps.
+  const client = createClient({ transport, clock, idleTimeoutMs: IDLE_MS, overflow, progressIntervalMs: 0, createHasher: nobleSha256 });
   await client.login({ userId: 'alice', token: hub.issueToken('alice') });
   real = { clock, hub, store, client, tasks: [], startOrder: [], gates: new Map(), downloadOwner: new Map() };
   return { model: { overflow, now: 0, tasks: [], queue: [], startOrder: [] }, real };

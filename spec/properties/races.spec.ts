@@ -6,6 +6,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { createClient, createHub, type FerryError, memoryStore, memoryTransport, type TransferState, virtualClock } from '../../src/index.js';
+import { nobleSha256 } from '../../src/hash.js';
 import { fcOptions } from './support.js';
 
 const count = async (store: ReturnType<typeof memoryStore>): Promise<number> => {
@@ -35,7 +36,8 @@ const world = async (s: fc.Scheduler) => {
   const hub = createHub({ clock, store });
   // Every chunk waits for the scheduler, so fast-check interleaves bytes with the other actions.
   const transport = memoryTransport(hub, { gate: (step) => s.schedule(Promise.resolve(), `${step.direction} chunk @${step.offset}`) });
-  const client = createClient({ transport, clock, progressIntervalMs: 0 });
+  // The hasher is given, not loaded on demand, so every interleaving is fast-check's to choose.
+  const client = createClient({ transport, clock, progressIntervalMs: 0, createHasher: nobleSha256 });
   await client.login({ userId: 'alice', token: hub.issueToken('alice') });
   return { clock, store, hub, client };
 };

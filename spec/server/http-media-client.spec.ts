@@ -448,9 +448,10 @@ describe('httpMedia abort contract', () => {
 });
 
 describe('httpMedia helpers', () => {
-  it('grows a fast window and shrinks a slow one, a factor of two at most, within 256 KiB to 8 MiB', () => {
+  it('grows a fast window and shrinks a slow one, a factor of two at most, within 256 KiB to 2 MiB', () => {
+    expect(WINDOW.max).toBe(2 * MiB);
     expect(nextWindow(MiB, MiB, 10)).toBe(2 * MiB);
-    expect(nextWindow(8 * MiB, 8 * MiB, 10)).toBe(8 * MiB);
+    expect(nextWindow(2 * MiB, 2 * MiB, 10)).toBe(2 * MiB);
     expect(nextWindow(MiB, MiB, 2_000)).toBe(MiB);
     expect(nextWindow(MiB, MiB, 10_000)).toBe(MiB / 2);
     expect(nextWindow(256 * KiB, 256 * KiB, 60_000)).toBe(256 * KiB);
