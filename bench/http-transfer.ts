@@ -10,7 +10,7 @@
  * - Downloads: `downloadMediaToMemory` and `downloadMediaToFile` (absolute temp path) of 30 MiB media
  *   against a raw `http.get` of the same media file, served by the raw server, read into memory or
  *   written into a temp file with fsync, rename and folder fsync (what the client's file sink does).
- *   Each ferry download runs twice: with the client's default SHA-256 (`@noble/hashes`) and with
+ *   Each ferry download runs twice: with the client's default SHA-256 (node:crypto on Node since decision 35; `@noble/hashes` elsewhere) and with
  *   `createClient({ createHasher })` injecting node:crypto; the targets apply to the default.
  * - Client RSS growth uploading 30 MiB from a path over HTTP vs 1 MiB: each run a child process (this
  *   file, run as a script), against the server in this process.
@@ -471,7 +471,7 @@ export const runHttpTransfer = async (options: HttpTransferOptions = {}): Promis
         `stored by the raw server like the file store does: temp file \`wx\`, SHA-256 (node:crypto) in the stream, fsync, rename, folder fsync;`,
         `and \`tus-js-client\` ${TUS_CHUNK / MiB} MiB chunks, Buffer source, Bearer header, to our server (no target).`,
         `Downloads of 30 MiB media: \`downloadMediaToMemory\` / \`downloadMediaToFile(<absolute temp path>)\` vs a raw \`http.get\` of the same media file (read into memory; or written to a \`wx\` temp file, fsync, rename, folder fsync);`,
-        `ferry with the default SHA-256 (\`@noble/hashes\`, targets) and with \`createHasher\` = node:crypto (information).`,
+        `ferry with the default SHA-256 (node:crypto on Node, targets) and with \`createHasher\` = node:crypto (information).`,
         `Clients logged in beforehand; ${runs} interleaved runs of all ${CASES.length} cases after 1 warm-up round, full GC before each; medians. Speed ratio = raw median ÷ case median (≥ 1 is as fast as raw).`,
         `Client memory: child processes (\`--expose-gc\`) upload a random file by path over HTTP to the server in this process after a ${WARMUP_BYTES.toLocaleString('en-US')}-byte warm-up upload and GC; RSS sampled every 5 ms; ${runs} interleaved runs per size; figure: median growth(30 MiB) − median growth(1 MiB).`,
       ].join('\n'),
@@ -484,7 +484,7 @@ export const runHttpTransfer = async (options: HttpTransferOptions = {}): Promis
       ],
       notes: [
         `With node:crypto injected the downloads reach ${formatRatio(speed('raw GET → memory', 'ferry → memory, node:crypto'))} (memory) and ${formatRatio(speed('raw GET → file', 'ferry → file, node:crypto'))} (file) of raw speed,`,
-        `against ${formatRatio(speed('raw GET → memory', 'ferry → memory'))} and ${formatRatio(speed('raw GET → file', 'ferry → file'))} with the default @noble/hashes.`,
+        `against ${formatRatio(speed('raw GET → memory', 'ferry → memory'))} and ${formatRatio(speed('raw GET → file', 'ferry → file'))} with the default hasher.`,
         `tus-js-client (node:http stack) uploads at ${formatRatio(speed('raw PUT', 'tus-js-client upload'))} of raw speed against our server, ferry's fetch-based transport at ${formatRatio(speed('raw PUT', 'ferry upload'))}.`,
       ].join(' '),
       elapsedMs: performance.now() - started,
