@@ -7,7 +7,6 @@
 import { createParser } from 'eventsource-parser';
 import * as E from 'fp-ts/lib/Either.js';
 import * as t from 'io-ts';
-import { Observable } from 'rxjs';
 import { throwIfAborted } from '../src/abort.js';
 import { type Clock, systemClock } from '../src/clock.js';
 import { encodeMessage } from '../src/codec.js';
@@ -16,7 +15,8 @@ import { Failure, failureOf, fault } from '../src/failure.js';
 import { retryDelay } from '../machines/retry.js';
 import { httpMedia } from './http-media.js';
 import { httpRequest } from './http-request.js';
-import type { Session, SessionEvent, Transport } from './transport.js';
+import { sessionEvents } from './session-events.js';
+import type { Session, Transport } from './transport.js';
 
 /** Options of {@link httpTransport}. */
 export interface HttpTransportOptions {
@@ -79,16 +79,8 @@ export const httpTransport = (options: HttpTransportOptions): Transport => {
       const sessionUrl = `${base}/v1/sessions/${encodeURIComponent(decoded.right.sessionId)}`;
 
       // Events are buffered from now until the first subscriber (the Session contract).
-      const early: SessionEvent[] = [];
-      let live: ((event: SessionEvent) => void) | undefined;
-      let onEnd: (() => void) | undefined;
-      let ended = false;
-      const emit = (event: SessionEvent): void => (live ? live(event) : void early.push(event));
-      const end = (): void => {
-        if (ended) return;
-        ended = true;
-        onEnd?.();
-      };
+      const stream$ = sessionEvents();
+      const { emit, end } = stream$;
       const stream = new AbortController();
       let closed = false;
 
@@ -147,25 +139,14 @@ export const httpTransport = (options: HttpTransportOptions): Transport => {
       };
       void listen();
 
-      const events$ = new Observable<SessionEvent>((subscriber) => {
-        for (const event of early.splice(0)) subscriber.next(event);
-        if (ended) return subscriber.complete();
-        live = (event) => subscriber.next(event);
-        onEnd = () => subscriber.complete();
-        return () => {
-          live = undefined;
-          onEnd = undefined;
-        };
-      });
-
       // Requests are authenticated by token, so the session contract ("after it ended, every call
       // rejects NotLoggedIn") is kept here, and the server checks it too through `Ferry-Session`.
       const whileOpen = <A extends unknown[], R>(call: (...args: A) => Promise<R>) =>
-        (...args: A): Promise<R> => (closed || ended ? Promise.reject(fault(Failure.notLoggedIn())) : call(...args));
+        (...args: A): Promise<R> => (closed || stream$.ended ? Promise.reject(fault(Failure.notLoggedIn())) : call(...args));
       const media = httpMedia({ url: base, token, fetch, sessionId: decoded.right.sessionId });
       const session: Session = {
         userId,
-        events$,
+        events$: stream$.events$,
         createUpload: whileOpen(media.createUpload),
         getUpload: whileOpen(media.getUpload),
         appendUpload: whileOpen(media.appendUpload),
@@ -173,7 +154,7 @@ export const httpTransport = (options: HttpTransportOptions): Transport => {
         terminateUpload: media.terminateUpload,
         getMedia: whileOpen(media.getMedia),
         readMedia: (mediaId, offset, opts) =>
-          closed || ended
+          closed || stream$.ended
             ? (async function* (): AsyncIterable<Uint8Array> {
                 yield* [];
                 throw fault(Failure.notLoggedIn());

@@ -6,13 +6,14 @@
  * @module
  */
 import * as E from 'fp-ts/lib/Either.js';
-import { Observable } from 'rxjs';
+import type { Observable } from 'rxjs';
 import { abortable, throwIfAborted } from '../src/abort.js';
 import { decodeMessage, encodeMessage } from '../src/codec.js';
 import { Failure, failureOf, fault } from '../src/failure.js';
 import type { Hub, HubSession } from '../src/hub/hub.js';
 import type { HubEvent } from '../src/hub/router.js';
 import { CHUNK_SIZE } from '../src/limits.js';
+import { sessionEvents } from './session-events.js';
 import type { Session, SessionEvent, Transport } from './transport.js';
 
 /** Where a chunk is about to move: what the gate of {@link MemoryTransportOptions} is told. */
@@ -57,32 +58,15 @@ const toSessionEvent = (event: HubEvent): SessionEvent | undefined => {
  * of `Session`), then live. Completes when the hub ends the session.
  */
 const bufferedEvents = (hubSession: HubSession): Observable<SessionEvent> => {
-  const early: SessionEvent[] = [];
-  let ended = false;
-  let live: ((event: SessionEvent) => void) | undefined;
-  let onEnd: (() => void) | undefined;
+  const stream = sessionEvents();
   hubSession.events$.subscribe({
     next: (hubEvent) => {
       const event = toSessionEvent(hubEvent);
-      if (!event) return;
-      if (live) live(event);
-      else early.push(event);
+      if (event) stream.emit(event);
     },
-    complete: () => {
-      ended = true;
-      onEnd?.();
-    },
+    complete: () => stream.end(),
   });
-  return new Observable<SessionEvent>((subscriber) => {
-    for (const event of early.splice(0)) subscriber.next(event);
-    if (ended) return subscriber.complete();
-    live = (event) => subscriber.next(event);
-    onEnd = () => subscriber.complete();
-    return () => {
-      live = undefined;
-      onEnd = undefined;
-    };
-  });
+  return stream.events$;
 };
 
 /**
