@@ -24,7 +24,7 @@
  */
 import { createHash, randomFillSync } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { type FileHandle, mkdir, mkdtemp, open, rename, rm, stat, unlink } from 'node:fs/promises';
+import { mkdir, mkdtemp, open, rename, rm, stat, unlink } from 'node:fs/promises';
 import { Agent, createServer, type IncomingMessage, request, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -33,9 +33,10 @@ import { pipeline } from 'node:stream/promises';
 import { fileURLToPath } from 'node:url';
 import * as tus from 'tus-js-client';
 import { type Client, createClient, type CreateHasher } from '../src/index.js';
-import { nodeSha256 } from '../src/server/file-store.js';
+import { nodeSha256 } from '../src/node-hash.js';
 import { startServer } from '../src/server/server.js';
 import { httpTransport } from '../transports/http.js';
+import { fsyncFolder, writeAll } from '../src/node-fs.js';
 import { checkTarget, fixed, formatRatio, interleave, markdownTable, mib, type RunInfo, runNodeScript, type ScenarioReport } from './harness.js';
 
 /** Options of {@link runHttpTransfer}. */
@@ -64,21 +65,7 @@ const thisScript = fileURLToPath(import.meta.url);
 // ---------------------------------------------------------------------------------------------------
 // The raw baseline: node:http server and client, the file store's durable write path.
 
-const fsyncFolder = async (folder: string): Promise<void> => {
-  const handle = await open(folder, 'r');
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-};
 
-const writeAll = async (handle: FileHandle, bytes: Uint8Array, position: number): Promise<void> => {
-  for (let written = 0; written < bytes.length; ) {
-    const { bytesWritten } = await handle.write(bytes, written, bytes.length - written, position + written);
-    written += bytesWritten;
-  }
-};
 
 /**
  * Streams `chunks` into `final` durably, as `file-store.ts` does: a `wx` temp file in the same folder,

@@ -10,21 +10,12 @@ import { toHex } from './bytes.js';
 import { Failure, fault } from './failure.js';
 import type { FileAccess, FileSink } from './files.js';
 import { cryptoRandomBytes } from './ids.js';
+import { errnoOf, fsyncFolder, writeAll } from './node-fs.js';
 
-const codeOf = (error: unknown): string | undefined =>
-  error instanceof Error && 'code' in error && typeof error.code === 'string' ? error.code : undefined;
 
 const invalidPath = (argument: string, path: string, error: unknown) =>
-  fault(Failure.invalidArgument(argument, `cannot use ${JSON.stringify(path)} (${codeOf(error) ?? String(error)})`), error);
+  fault(Failure.invalidArgument(argument, `cannot use ${JSON.stringify(path)} (${errnoOf(error) ?? String(error)})`), error);
 
-const fsyncFolder = async (folder: string): Promise<void> => {
-  const handle = await open(folder, 'r');
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-};
 
 const sink = (handle: FileHandle, tempPath: string, finalPath: string): FileSink => {
   let length = 0;
@@ -43,11 +34,7 @@ const sink = (handle: FileHandle, tempPath: string, finalPath: string): FileSink
     write: (bytes) =>
       then(async () => {
         if (state !== 'open') throw fault(Failure.interrupted('the download was discarded'));
-        let written = 0;
-        while (written < bytes.length) {
-          const { bytesWritten } = await handle.write(bytes, written, bytes.length - written);
-          written += bytesWritten;
-        }
+        await writeAll(handle, bytes, null);
         length += bytes.length;
       }),
     commit: (signal) =>
@@ -68,7 +55,7 @@ const sink = (handle: FileHandle, tempPath: string, finalPath: string): FileSink
         if (state === 'open') await handle.close();
         state = 'discarded';
         await unlink(path).catch((error: unknown) => {
-          if (codeOf(error) !== 'ENOENT') throw error;
+          if (errnoOf(error) !== 'ENOENT') throw error;
         });
       }),
   };

@@ -4,12 +4,10 @@
  * UTF-8 size) and a logged-in client on an in-process hub driven by virtual time.
  * @module
  */
-import { createHash } from 'node:crypto';
 import fc from 'fast-check';
 import {
   type Client,
   type ClientOptions,
-  type CreateHasher,
   createClient,
   createHub,
   fileMessage,
@@ -158,19 +156,7 @@ export const messageArbs: { readonly [K in MessageType]: fc.Arbitrary<Extract<Me
 /** Any valid message. */
 export const messageArb: fc.Arbitrary<Message> = fc.oneof(messageArbs.TEXT, messageArbs.RAW, messageArbs.FILE, messageArbs.IMAGE);
 
-/**
- * SHA-256 from `node:crypto`: the same digests as the default `@noble/hashes`, several times faster,
- * for specs where hashing is not what is under test (DESIGN §5 allows Node entry points to inject it).
- */
-export const nodeSha256: CreateHasher = () => {
-  const hash = createHash('sha256');
-  return {
-    update: (bytes) => {
-      hash.update(bytes);
-    },
-    digest: () => hash.digest('hex'),
-  };
-};
+export { nodeSha256 } from '../../src/node-hash.js';
 
 // ---- a hub and logged-in clients on virtual time -----------------------------------------------
 

@@ -23,7 +23,7 @@
  * Longer than most files because the crash-ordering of every operation and its recovery belong together.
  * @module
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { type FileHandle, mkdir, open, readdir, readFile, rename, stat as statPath, truncate, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -34,19 +34,11 @@ import { MediaId, reportErrors, WellFormedString } from '../codec.js';
 import { Failure, FaultError, failureOf, fault } from '../failure.js';
 import type { CreateHasher, Hasher } from '../hash.js';
 import type { MediaMeta, MediaStore, StoredEntry } from '../hub/media-store.js';
+import { nodeSha256 } from '../node-hash.js';
+import { errnoOf, fsyncFolder, writeAll } from '../node-fs.js';
 import { isMediaId } from '../ids.js';
 import { DEFAULT_PARTIAL_TTL_MS, MAX_FILE_SIZE } from '../limits.js';
 
-/** SHA-256 from `node:crypto`: several times faster than the isomorphic default on large media. */
-export const nodeSha256: CreateHasher = (): Hasher => {
-  const hash = createHash('sha256');
-  return {
-    update: (bytes) => {
-      hash.update(bytes);
-    },
-    digest: () => hash.digest('hex'),
-  };
-};
 
 /** Options of {@link fileStore}. */
 export interface FileStoreOptions {
@@ -136,32 +128,14 @@ interface Receiving {
   phase: 'idle' | 'appending';
 }
 
-const codeOf = (error: unknown): string | undefined =>
-  error instanceof Error && 'code' in error && typeof error.code === 'string' ? error.code : undefined;
 const ifMissing = <T>(fallback: T) => (error: unknown): T => {
-  if (codeOf(error) === 'ENOENT') return fallback;
+  if (errnoOf(error) === 'ENOENT') return fallback;
   throw error;
 };
 const removeFile = (path: string): Promise<void> => unlink(path).catch(ifMissing(undefined));
 const sizeOf = (path: string): Promise<number | undefined> => statPath(path).then((s) => s.size, ifMissing(undefined));
 
-const fsyncFolder = async (folder: string): Promise<void> => {
-  // Windows cannot open a folder for fsync; its renames are durable through NTFS's journal.
-  if (process.platform === 'win32') return;
-  const handle = await open(folder, 'r');
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-};
 
-const writeAll = async (handle: FileHandle, bytes: Uint8Array, position: number): Promise<void> => {
-  for (let written = 0; written < bytes.length; ) {
-    const { bytesWritten } = await handle.write(bytes, written, bytes.length - written, position + written);
-    written += bytesWritten;
-  }
-};
 
 const entryOf = (sidecar: Sidecar, live?: Receiving): StoredEntry => {
   const meta: MediaMeta = {
@@ -330,7 +304,7 @@ export const fileStore = async (options: FileStoreOptions): Promise<FileStore> =
     if (state === 'closed') return Promise.reject(fault(Failure.unknown('the file store is closed')));
     const operation = (async () => run())().catch((error: unknown) => {
       if (error instanceof FaultError) throw error;
-      throw fault(Failure.unknown(`file store: ${what}: ${codeOf(error) ?? (error instanceof Error ? error.message : String(error))}`), error);
+      throw fault(Failure.unknown(`file store: ${what}: ${errnoOf(error) ?? (error instanceof Error ? error.message : String(error))}`), error);
     });
     running.add(operation);
     void operation.then(
@@ -353,7 +327,7 @@ export const fileStore = async (options: FileStoreOptions): Promise<FileStore> =
             throw fault(Failure.conflict(`media ${id} exists`));
           }
           const handle = await open(partPath(id), 'wx', 0o600).catch((error: unknown) => {
-            throw codeOf(error) === 'EEXIST' ? fault(Failure.conflict(`upload ${id} exists`), error) : error;
+            throw errnoOf(error) === 'EEXIST' ? fault(Failure.conflict(`upload ${id} exists`), error) : error;
           });
           try {
             await handle.close();
@@ -377,7 +351,7 @@ export const fileStore = async (options: FileStoreOptions): Promise<FileStore> =
         upload.phase = 'appending';
         const handle = await open(partPath(id), 'r+').catch((error: unknown) => {
           upload.phase = 'idle';
-          throw codeOf(error) === 'ENOENT' ? fault(Failure.notExist(`upload ${id}`), error) : error;
+          throw errnoOf(error) === 'ENOENT' ? fault(Failure.notExist(`upload ${id}`), error) : error;
         });
         const iterator = chunks[Symbol.asyncIterator]();
         let exhausted = false;
@@ -486,7 +460,7 @@ export const fileStore = async (options: FileStoreOptions): Promise<FileStore> =
         }
       } catch (error) {
         if (error instanceof FaultError) throw error;
-        throw codeOf(error) === 'ENOENT' ? fault(Failure.notExist(`media ${id}`), error) : fault(Failure.unknown(`file store: read: ${codeOf(error)}`), error);
+        throw errnoOf(error) === 'ENOENT' ? fault(Failure.notExist(`media ${id}`), error) : fault(Failure.unknown(`file store: read: ${errnoOf(error)}`), error);
       } finally {
         stream.destroy();
       }

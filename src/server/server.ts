@@ -17,6 +17,7 @@ import { DEFAULT_IDLE_TIMEOUT_MS } from '../limits.js';
 import { downloadsRoute } from './downloads.js';
 import { type FileStore, fileStore } from './file-store.js';
 import { type Route, sendFailure, setCorsHeaders } from './http-util.js';
+import { errnoOf } from '../node-fs.js';
 import { sessionsRoute } from './sessions.js';
 import { tusRoute } from './tus.js';
 
@@ -71,7 +72,6 @@ const UPLOADS = '/v1/uploads';
 const MEDIA = '/v1/media';
 const SESSIONS = '/v1/sessions';
 
-const codeOf = (error: unknown): unknown => (error instanceof Error && 'code' in error ? error.code : undefined);
 
 /** The secret kept in `<dataDir>/secret`, generated (mode 0600) on first start. */
 const keptSecret = async (dataDir: string): Promise<string> => {
@@ -84,12 +84,12 @@ const keptSecret = async (dataDir: string): Promise<string> => {
   try {
     return await read();
   } catch (error) {
-    if (codeOf(error) !== 'ENOENT') throw error;
+    if (errnoOf(error) !== 'ENOENT') throw error;
   }
   try {
     await writeFile(path, `${randomBytes(32).toString('base64url')}\n`, { mode: 0o600, flag: 'wx' });
   } catch (error) {
-    if (codeOf(error) !== 'EEXIST') throw error; // another process won the race: use its secret
+    if (errnoOf(error) !== 'EEXIST') throw error; // another process won the race: use its secret
   }
   return read();
 };

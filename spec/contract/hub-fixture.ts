@@ -1,0 +1,54 @@
+/**
+ * The contract fixture of an in-process hub behind the memory transport, over any media store: the
+ * memory store, or the durable file store with real file I/O underneath.
+ */
+import { createHub, type MediaStore, memoryTransport, virtualClock, type VirtualClock } from '../../src/index.js';
+import type { ContractFixture } from './fixture.js';
+
+export interface HubFixtureOptions {
+  /** The store, given the fixture's clock. */
+  readonly store: (clock: VirtualClock) => Promise<MediaStore & { close?(): Promise<void> }>;
+  /** Lets the work triggered by moving the clock settle. */
+  readonly settle: () => Promise<void>;
+}
+
+/** A fixture whose `pause` holds every chunk at the memory transport's gate until `resume`. */
+export const hubFixture = async ({ store: makeStore, settle }: HubFixtureOptions): Promise<ContractFixture> => {
+  const clock = virtualClock(Date.UTC(2026, 10, 26));
+  const store = await makeStore(clock);
+  const retentionMs = 7 * 24 * 3600_000;
+  const hub = createHub({ clock, store, retentionMs });
+  let paused: { promise: Promise<void>; release: () => void } | undefined;
+  const gate = () => paused?.promise ?? Promise.resolve();
+  return {
+    transport: () => memoryTransport(hub, { gate }),
+    issueToken: (userId, ttlMs) => hub.issueToken(userId, ttlMs),
+    clock,
+    async advance(ms) {
+      clock.advance(ms);
+      await settle();
+    },
+    pause() {
+      if (paused) return;
+      let release = () => undefined as void;
+      const promise = new Promise<void>((resolve) => {
+        release = resolve;
+      });
+      paused = { promise, release };
+    },
+    resume() {
+      paused?.release();
+      paused = undefined;
+    },
+    async storedUploads() {
+      let n = 0;
+      for await (const _ of store.list()) n++;
+      return n;
+    },
+    retentionMs,
+    async close() {
+      hub.close();
+      await store.close?.();
+    },
+  };
+};

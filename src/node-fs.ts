@@ -1,0 +1,31 @@
+/**
+ * File-system helpers shared by everything Node-only that writes durably (the download sink, the
+ * server's file store and secret, the benchmarks' raw baseline).
+ * @module
+ */
+import type { FileHandle } from 'node:fs/promises';
+import { open } from 'node:fs/promises';
+
+/** The `code` of a Node system error (`ENOENT`, `EEXIST`, …), if it has one. */
+export const errnoOf = (error: unknown): string | undefined =>
+  error instanceof Error && 'code' in error && typeof error.code === 'string' ? error.code : undefined;
+
+/** Makes a folder's entries (a rename, a new file) durable. */
+export const fsyncFolder = async (folder: string): Promise<void> => {
+  // Windows cannot open a folder for fsync; its renames are durable through NTFS's journal.
+  if (process.platform === 'win32') return;
+  const handle = await open(folder, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+};
+
+/** Writes all of `bytes` at `position` (a single `write` may write fewer). */
+export const writeAll = async (handle: FileHandle, bytes: Uint8Array, position: number | null): Promise<void> => {
+  for (let written = 0; written < bytes.length; ) {
+    const { bytesWritten } = await handle.write(bytes, written, bytes.length - written, position === null ? null : position + written);
+    written += bytesWritten;
+  }
+};
