@@ -15,7 +15,7 @@ import { MessageCodec } from './codec.js';
 import { checkDownload, type DownloadTarget, downloadEffects } from './downloads.js';
 import { withDeadline } from './deadline.js';
 import { toPublicError } from './errors.js';
-import { Failure, failureOf, fault } from './failure.js';
+import { Failure, fault } from './failure.js';
 import { type FileAccess, loadNodeFiles } from './files.js';
 import { type CreateHasher, loadPlatformHasher } from './hash.js';
 import { isValidId } from './ids.js';
@@ -155,20 +155,13 @@ export const createClient = (options: ClientOptions): Client => {
       const signal = taskOptions !== null && typeof taskOptions === 'object' && isSignal((taskOptions as { signal?: unknown }).signal)
         ? (taskOptions as { signal: AbortSignal }).signal
         : undefined;
-      let io: ReturnType<typeof effects> | undefined;
-      let failure = refused;
-      if (!refused && s) {
-        try {
-          io = effects(s);
-        } catch (error) {
-          // An injected effect (a hasher, say) that throws while being set up fails the task, not the call.
-          failure = failureOf(error);
-        }
-      }
+      // Building effects does no I/O and calls nothing injected (a hasher is created when the transfer
+      // opens), so it cannot throw; anything that fails later fails the task, not the call.
+      const io = !refused && s ? effects(s) : undefined;
       return startTask<T>({
         requestId,
         operation,
-        preflight: failure,
+        preflight: refused,
         signal,
         scheduler,
         clock,
