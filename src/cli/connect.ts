@@ -1,0 +1,103 @@
+/**
+ * The options every client command shares (`--server`, `--user`, `--token`, `--transport`, `--json`,
+ * `--data-dir`) and running a command as a logged-in client: the token (given, or minted from the local
+ * secret), login, the command, and on Ctrl-C the cancellation and cleanup of its transfers, then logout.
+ * @module
+ */
+import { Option, type Command } from 'commander';
+import type { Client } from '../client-api.js';
+import { createClient } from '../client.js';
+import { ExitCode, type ExitCodeValue, UsageError, withHint } from './exit.js';
+import { type Interruption, listenForInterrupt } from './interrupt.js';
+import { createReporter, type Reporter, type ReporterIo, reporterMode } from './progress.js';
+import { defaultDataDir, findSecret, mintToken } from './token.js';
+import { TRANSPORTS, type TransportKind, transportFor } from './transport.js';
+
+/** The server `ferry serve` listens on by default. */
+export const DEFAULT_SERVER_URL = 'http://127.0.0.1:8080';
+
+/** The shared options, as commander parses them. */
+export interface ConnectionOptions {
+  readonly server: string;
+  readonly user?: string;
+  readonly token?: string;
+  readonly transport: TransportKind;
+  readonly json?: boolean;
+  readonly dataDir: string;
+}
+
+/** What a command's body gets besides the client. */
+export interface CommandContext {
+  readonly reporter: Reporter;
+  readonly interruption: Interruption;
+  readonly json: boolean;
+  readonly io: ReporterIo;
+}
+
+/** Adds the shared options to a client command. */
+export const withConnectionOptions = (command: Command): Command =>
+  command
+    .addOption(new Option('--server <url>', 'server base URL').env('FERRY_URL').default(DEFAULT_SERVER_URL))
+    .addOption(new Option('--user <id>', 'your user ID').env('FERRY_USER'))
+    .addOption(new Option('--token <token>', 'login token (default: minted from the local secret, if any)').env('FERRY_TOKEN'))
+    .addOption(new Option('--transport <kind>', 'how to reach the server').choices(TRANSPORTS).default('http'))
+    .addOption(new Option('--data-dir <dir>', "where to find the server's secret when no token is given").default(defaultDataDir()))
+    .option('--json', 'machine-readable output: one JSON object per line');
+
+/** The token to log in with: the one given, else one minted from the secret on this machine. */
+const credentials = async (options: ConnectionOptions): Promise<{ userId: string; token: string; minted?: string }> => {
+  const userId = options.user;
+  if (!userId) throw new UsageError('no user: pass --user <id> or set FERRY_USER');
+  if (options.token) return { userId, token: options.token };
+  const found = await findSecret(options.dataDir);
+  if (!found) {
+    throw new UsageError(
+      `no token for ${JSON.stringify(userId)}: pass --token or set FERRY_TOKEN (mint one with "ferry token ${userId}" where the server's data folder is)`,
+    );
+  }
+  return { userId, token: mintToken(found.secret, userId), minted: found.from };
+};
+
+const isConnectionRefused = (error: unknown): boolean => /ECONNREFUSED|ENOTFOUND|EHOSTUNREACH|fetch failed/.test(String(error instanceof Error ? error.message : error));
+
+/**
+ * Logs in, runs `body`, logs out. On the first Ctrl-C the transfers started with the interruption's
+ * signal are cancelled, their cleanup awaited, and the result is 130. Errors are thrown to the caller.
+ */
+export const runAsClient = async (
+  options: ConnectionOptions,
+  io: ReporterIo,
+  body: (client: Client, context: CommandContext) => Promise<ExitCodeValue>,
+): Promise<ExitCodeValue> => {
+  const json = options.json === true;
+  const { userId, token, minted } = await credentials(options);
+  const client = createClient({ transport: transportFor(options.transport, options.server) });
+  const interruption = listenForInterrupt();
+  const reporter = createReporter(reporterMode(json, io.stderr), io);
+  let loggedIn = false;
+  try {
+    const login = client.login({ userId, token }).then(
+      () => {
+        loggedIn = true;
+      },
+      (error: unknown) => {
+        if (isConnectionRefused(error)) throw withHint(error, `is "ferry serve" running at ${options.server}?`);
+        const code = (error as { code?: unknown }).code;
+        if (minted && (code === 5 || code === 6)) throw withHint(error, `the token was minted from ${minted}: is the server using that secret?`);
+        throw error;
+      },
+    );
+    const work = login.then(() => body(client, { reporter, interruption, json, io }));
+    const outcome = await Promise.race([work, interruption.interrupted.then(() => 'interrupted' as const)]);
+    if (outcome !== 'interrupted') return outcome;
+    // The work may still be unwinding; its transfers were cancelled by the signal.
+    work.catch(() => undefined);
+    await interruption.settled();
+    reporter.note('interrupted: transfers cancelled and cleaned up');
+    return ExitCode.INTERRUPTED;
+  } finally {
+    reporter.stop();
+    interruption.dispose();
+    if (loggedIn) await client.logout().catch(() => undefined);
+  }
+};

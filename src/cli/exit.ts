@@ -1,0 +1,55 @@
+/**
+ * Exit codes of the `ferry` command and the one-line reports of what went wrong. Every failure is told
+ * in one line naming the problem; a ferry failure also names its operation and DESIGN §4 code.
+ * @module
+ */
+import { FerryError } from '../errors.js';
+
+/**
+ * The exit codes, also listed by `ferry --help` and in the README.
+ * - 0 `OK`: everything asked was done.
+ * - 1 `FAILURE`: a ferry operation failed (login, upload, download, send…); the line names the operation
+ *   and its code, e.g. `download failed (code 4)`. With several files, any one failing.
+ * - 2 `USAGE`: the command line was wrong (unknown option, missing argument, no token, an unavailable
+ *   transport), or the server could not start (port in use).
+ * - 130 `INTERRUPTED`: Ctrl-C (SIGINT); running transfers were cancelled and cleaned up first.
+ */
+export const ExitCode = { OK: 0, FAILURE: 1, USAGE: 2, INTERRUPTED: 130 } as const;
+
+/** One of {@link ExitCode}'s values. */
+export type ExitCodeValue = (typeof ExitCode)[keyof typeof ExitCode];
+
+/** A mistake on the command line (or in the environment it reads): exit code 2, no ferry code. */
+export class UsageError extends Error {
+  override readonly name = 'UsageError';
+}
+
+/** The exit code for anything thrown by a command. */
+export const exitCodeOf = (error: unknown): ExitCodeValue =>
+  error instanceof UsageError ? ExitCode.USAGE : ExitCode.FAILURE;
+
+/** The one line (no newline) that tells a person what went wrong: a ferry error's message carries its code. */
+export const describeError = (error: unknown): string => {
+  if (error instanceof Error) {
+    const hint = (error as { hint?: unknown }).hint;
+    return typeof hint === 'string' ? `${error.message} (${hint})` : error.message;
+  }
+  return String(error);
+};
+
+/** The same report as JSON, for `--json`: `{ error: { name, message, operation?, code? }, exitCode }`. */
+export const errorJson = (error: unknown): string =>
+  JSON.stringify({
+    error: {
+      name: error instanceof Error ? error.name : 'Error',
+      message: describeError(error),
+      ...(error instanceof FerryError ? { operation: error.operation, code: error.code } : {}),
+    },
+    exitCode: exitCodeOf(error),
+  });
+
+/** Adds a hint, shown after the message in parentheses, to an error before it is reported. */
+export const withHint = (error: unknown, hint: string): unknown => {
+  if (error instanceof Error) Object.defineProperty(error, 'hint', { value: hint, enumerable: false });
+  return error;
+};

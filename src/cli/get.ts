@@ -1,0 +1,45 @@
+/**
+ * `ferry get <mediaId> [-o <file>]`: downloads by media ID, verified by SHA-256. `-o <file>` writes the
+ * file atomically (nothing at the path unless the whole verified file); `-o -` writes the bytes to
+ * stdout only once verified; without `-o`, a new file named after the media ID in the current folder.
+ * @module
+ */
+import { stat } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import type { Client } from '../client-api.js';
+import type { CommandContext } from './connect.js';
+import { ExitCode, type ExitCodeValue } from './exit.js';
+import { formatBytes, jsonLine } from './format.js';
+import { saveMedia } from './save.js';
+
+/** Writes all of `bytes` and waits until the stream has taken them. */
+const writeOut = (stream: NodeJS.WritableStream, bytes: Uint8Array): Promise<void> =>
+  new Promise((done, fail) => {
+    stream.write(bytes, (error) => (error ? fail(error) : done()));
+  });
+
+/** Runs `ferry get` as a logged-in client. */
+export const getCommand = async (client: Client, context: CommandContext, mediaId: string, output: string | undefined): Promise<ExitCodeValue> => {
+  const { reporter, interruption, io, json } = context;
+  const signal = interruption.signal;
+  if (output === '-') {
+    const task = client.downloadMediaToMemory(mediaId, { signal });
+    interruption.track(task.result);
+    reporter.watch(task, mediaId, 'download');
+    await writeOut(io.stdout, await task.result);
+    return ExitCode.OK;
+  }
+  let path: string;
+  if (output === undefined) {
+    path = await saveMedia(client, context, mediaId, process.cwd(), mediaId);
+  } else {
+    path = resolve(output);
+    const task = client.downloadMediaToFile(mediaId, path, { signal });
+    interruption.track(task.result);
+    reporter.watch(task, output, 'download');
+    await task.result;
+  }
+  const { size } = await stat(path);
+  reporter.out(json ? jsonLine('saved', { mediaId, path, size }) : `saved ${path} (${formatBytes(size)})`);
+  return ExitCode.OK;
+};

@@ -1,0 +1,70 @@
+/**
+ * `ferry listen [--channel <id>…] [--save <dir>]`: prints messages from peers (and from the channels
+ * joined) as they arrive; with `--save`, downloads every file and image into the folder under a safe,
+ * unused name (`save.ts`). Runs until Ctrl-C (exit 130, after cancelling and cleaning up downloads) or
+ * until the session is ended elsewhere (exit 1).
+ * @module
+ */
+import { resolve } from 'node:path';
+import { filter, map, merge, type Observable } from 'rxjs';
+import type { Client } from '../client-api.js';
+import type { Message } from '../messages.js';
+import type { CommandContext } from './connect.js';
+import { type ExitCodeValue, describeError, errorJson } from './exit.js';
+import { describeMessage, jsonLine } from './format.js';
+import { saveMedia } from './save.js';
+
+/** Options of `ferry listen`. */
+export interface ListenOptions {
+  readonly channel?: readonly string[];
+  readonly save?: string;
+}
+
+interface Arrival {
+  readonly from: string;
+  readonly channel: string | null;
+  readonly message: Message;
+  readonly serverReceivedTs: number;
+}
+
+/** Runs `ferry listen` as a logged-in client; resolves only if the session ends. */
+export const listenCommand = async (client: Client, context: CommandContext, userId: string, options: ListenOptions): Promise<ExitCodeValue> => {
+  const { reporter, json } = context;
+  const folder = options.save === undefined ? undefined : resolve(options.save);
+  const channels = (options.channel ?? []).map((id) => client.createChannel(id));
+  const streams: Observable<Arrival>[] = [
+    client.peerMessages$.pipe(map(({ peerId, message, serverReceivedTs }) => ({ from: peerId, channel: null, message, serverReceivedTs }))),
+    ...channels.map((ch) =>
+      ch.messages$.pipe(map(({ memberId, message, serverReceivedTs }) => ({ from: memberId, channel: ch.channelId, message, serverReceivedTs }))),
+    ),
+  ];
+  for (const ch of channels) await ch.join();
+
+  const onArrival = ({ from, channel, message, serverReceivedTs }: Arrival): void => {
+    const where = channel === null ? `${from}` : `${from} in #${channel}`;
+    reporter.out(json ? jsonLine('message', { from, channel, serverReceivedTs }, message) : `${where}: ${describeMessage(message)}`);
+    if (!folder || (message.messageType !== 'FILE' && message.messageType !== 'IMAGE')) return;
+    saveMedia(client, context, message.mediaId, folder, message.fileName).then(
+      (path) => reporter.out(json ? jsonLine('saved', { mediaId: message.mediaId, path }) : `saved ${path}`),
+      (error: unknown) => {
+        if (!context.interruption.signal.aborted) reporter.note(json ? errorJson(error) : `ferry listen: ${message.mediaId}: ${describeError(error)}`);
+      },
+    );
+  };
+  const subscription = merge(...streams).subscribe(onArrival);
+
+  const where = channels.length > 0 ? ` and in ${channels.map((ch) => `#${ch.channelId}`).join(', ')}` : '';
+  const saving = folder ? `, saving files to ${folder}` : '';
+  if (json) reporter.out(jsonLine('listening', { user: userId, channels: channels.map((ch) => ch.channelId), save: folder ?? null }));
+  else reporter.note(`listening as ${userId}${where}${saving}; Ctrl-C to stop`);
+
+  try {
+    // Only a session ended elsewhere (the same user logged in again) stops listening from inside.
+    const ended = await new Promise<string>((done) => {
+      client.connectionState$.pipe(filter((state) => state === 'ABORTED' || state === 'DISCONNECTED')).subscribe((state) => done(state));
+    });
+    throw new Error(ended === 'ABORTED' ? `the session of ${userId} was ended: the same user logged in elsewhere` : 'disconnected from the server');
+  } finally {
+    subscription.unsubscribe();
+  }
+};

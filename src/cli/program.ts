@@ -1,0 +1,103 @@
+/**
+ * The `ferry` command line: its commands and options (commander), help text with the exit codes, and
+ * `runCli`, which runs one command line and resolves with the exit code instead of exiting, so the
+ * entry file decides when the process ends.
+ * @module
+ */
+import { Command, CommanderError, Option } from 'commander';
+import { type ConnectionOptions, runAsClient, withConnectionOptions } from './connect.js';
+import { ExitCode, type ExitCodeValue, describeError, errorJson, exitCodeOf } from './exit.js';
+import { getCommand } from './get.js';
+import { type ListenOptions, listenCommand } from './listen.js';
+import type { ReporterIo } from './progress.js';
+import { checkSendOptions, type SendOptions, sendCommand } from './send.js';
+import { type ServeOptions, serveCommand } from './serve.js';
+import { defaultDataDir, tokenCommand } from './token.js';
+
+const EXIT_CODES = `
+Exit codes:
+  0    done
+  1    a ferry operation failed; the message names it and its code (e.g. "download failed (code 4)")
+  2    usage: a wrong option or argument, no user or token, an unavailable transport, a port in use
+  130  interrupted by Ctrl-C: running transfers were cancelled and cleaned up first
+
+Environment: FERRY_URL, FERRY_USER, FERRY_TOKEN, FERRY_DATA_DIR, FERRY_SECRET, PORT, HOST.`;
+
+/** Runs one `ferry` command line (without `node` and the script); resolves with the exit code. */
+export const runCli = async (argv: readonly string[], io: ReporterIo = { stdout: process.stdout, stderr: process.stderr }): Promise<ExitCodeValue> => {
+  let code: ExitCodeValue = ExitCode.OK;
+  let json = false;
+  const program = new Command()
+    .name('ferry')
+    .description('Send files and images as chat messages through a ferry server.')
+    .showHelpAfterError('(run with --help for usage)')
+    .addHelpText('after', EXIT_CODES)
+    .exitOverride()
+    .configureOutput({ writeOut: (text) => io.stdout.write(text), writeErr: (text) => io.stderr.write(text) });
+
+  program
+    .command('serve')
+    .description('run the server (as "npm start")')
+    .addOption(new Option('--port <port>', 'TCP port; 0 for any free one').env('PORT').default('8080'))
+    .addOption(new Option('--host <host>', 'interface to listen on').env('HOST').default('127.0.0.1'))
+    .addOption(new Option('--data-dir <dir>', 'media, partial uploads and the token secret').env('FERRY_DATA_DIR').default('.ferry-data'))
+    .action(async (options: ServeOptions) => {
+      code = await serveCommand(options, (line) => io.stdout.write(`${line}\n`));
+    });
+
+  program
+    .command('token')
+    .description("mint a login token with the data folder's secret (or FERRY_SECRET)")
+    .argument('<userId>', 'the user the token logs in')
+    .option('--ttl <duration>', 'validity: 90s, 30m, 24h, 7d; a bare number is hours', '24h')
+    .addOption(new Option('--data-dir <dir>', "the server's data folder").default(defaultDataDir()))
+    .action(async (userId: string, options: { ttl: string; dataDir: string }) => {
+      io.stdout.write(`${await tokenCommand(userId, options)}\n`);
+    });
+
+  withConnectionOptions(
+    program
+      .command('send')
+      .description('upload files (images with their size) and send them as messages')
+      .argument('<file...>', 'files to send')
+      .option('--to <peer>', 'the user to send to (must be online)')
+      .option('--channel <id>', 'the channel to send to (joined for the purpose)')
+      .option('--text <caption>', 'a caption, sent as each message\'s description'),
+  ).action(async (files: string[], options: SendOptions & ConnectionOptions) => {
+    json = options.json === true;
+    checkSendOptions(options);
+    code = await runAsClient(options, io, (client, context) => sendCommand(client, context, files, options));
+  });
+
+  withConnectionOptions(
+    program
+      .command('listen')
+      .description('print incoming messages; with --save, download their files')
+      .option('--channel <id...>', 'channels to join and listen to, besides peer messages')
+      .option('--save <dir>', 'download every file and image into this folder'),
+  ).action(async (options: ListenOptions & ConnectionOptions) => {
+    json = options.json === true;
+    code = await runAsClient(options, io, (client, context) => listenCommand(client, context, options.user ?? '', options));
+  });
+
+  withConnectionOptions(
+    program
+      .command('get')
+      .description('download media by its ID')
+      .argument('<mediaId>', 'the media ID of a FILE or IMAGE message')
+      .option('-o, --output <file>', 'where to write it; "-" for stdout (default: a new file named after the ID)'),
+  ).action(async (mediaId: string, options: { output?: string } & ConnectionOptions) => {
+    json = options.json === true;
+    code = await runAsClient(options, io, (client, context) => getCommand(client, context, mediaId, options.output));
+  });
+
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+    return code;
+  } catch (error) {
+    if (error instanceof CommanderError) return error.exitCode === 0 ? ExitCode.OK : ExitCode.USAGE;
+    const command = argv.find((arg) => !arg.startsWith('-')) ?? '';
+    io.stderr.write(`${json ? errorJson(error) : `ferry ${command}: ${describeError(error)}`}\n`);
+    return exitCodeOf(error);
+  }
+};
