@@ -26,6 +26,9 @@ export const pausableProxy = async (target: string): Promise<PausableProxy> => {
   };
   const server = createServer((client) => {
     const upstream = connect(Number(port), hostname);
+    // No Nagle: a proxy that holds a small write for the peer's delayed ACK adds 40 ms no real link has.
+    client.setNoDelay(true);
+    upstream.setNoDelay(true);
     const pair: [Socket, Socket] = [client, upstream];
     pairs.add(pair);
     client.on('data', forward(upstream));

@@ -1,13 +1,15 @@
 /**
  * `startServer`: the hub over HTTP on `node:http`, with the durable file store. Route modules own one
- * path prefix each (`tus.ts` for uploads, `downloads.ts` for media; messaging comes as another module);
- * this file wires them, the timeouts, the secret and the teardown.
+ * path prefix each (`tus.ts` for uploads, `downloads.ts` for media, `sessions.ts` for messaging), and
+ * `ws.ts` serves the WebSocket endpoint on the same server's `upgrade`; this file wires them, the
+ * timeouts, the secret and the teardown.
  * @module
  */
 import { randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type Clock, systemClock } from '../clock.js';
@@ -20,6 +22,7 @@ import { type Route, sendFailure, setCorsHeaders } from './http-util.js';
 import { errnoOf } from '../node-fs.js';
 import { sessionsRoute } from './sessions.js';
 import { tusRoute } from './tus.js';
+import { wsRoute } from './ws.js';
 
 /** Options of {@link startServer}. */
 export interface ServerOptions {
@@ -50,6 +53,12 @@ export interface ServerOptions {
   readonly idleTimeoutMs?: number;
   /** Time allowed to send the request headers. Default: 30 s. */
   readonly headersTimeoutMs?: number;
+  /** A WebSocket that has not authenticated (its first frame) within this long is closed. Default: 10 s. */
+  readonly wsAuthTimeoutMs?: number;
+  /** How often WebSockets are pinged; one silent for a whole interval is cut. Default: 15 s. */
+  readonly wsPingIntervalMs?: number;
+  /** How long a WebSocket session outlives its socket, for the client to resume it. Default: 60 s. */
+  readonly wsGraceMs?: number;
 }
 
 /** A running server. */
@@ -58,7 +67,7 @@ export interface FerryServer {
   readonly url: string;
   /** The tus 1.0.0 creation endpoint, `${url}/v1/uploads`. */
   readonly uploadsUrl: string;
-  /** Reserved for the WebSocket transport, `ws://host:port/v1/ws`; not served yet. */
+  /** The WebSocket endpoint, `ws://host:port/v1/ws`: the base of `wsTransport({ url })` (`docs/protocol-ws.md`). */
   readonly wsUrl: string;
   /** Mints a login token for `userId`, valid `ttlMs` (default 24 h); send it as `Authorization: Bearer <token>`. */
   issueToken(userId: string, ttlMs?: number): string;
@@ -71,6 +80,7 @@ export interface FerryServer {
 const UPLOADS = '/v1/uploads';
 const MEDIA = '/v1/media';
 const SESSIONS = '/v1/sessions';
+const WS = '/v1/ws';
 
 
 /** The secret kept in `<dataDir>/secret`, generated (mode 0600) on first start. */
@@ -142,6 +152,13 @@ export const startServer = async (options: ServerOptions = {}): Promise<FerrySer
   const controllers = new Set<AbortController>();
   const inflight = new Set<Promise<void>>();
   let routes: readonly Route[] = [];
+  const ws = wsRoute({
+    hub: theHub,
+    path: WS,
+    ...(options.wsAuthTimeoutMs === undefined ? {} : { authTimeoutMs: options.wsAuthTimeoutMs }),
+    ...(options.wsPingIntervalMs === undefined ? {} : { pingIntervalMs: options.wsPingIntervalMs }),
+    ...(options.wsGraceMs === undefined ? {} : { graceMs: options.wsGraceMs }),
+  });
 
   const onRequest = (req: IncomingMessage, res: ServerResponse): void => {
     const controller = new AbortController();
@@ -170,6 +187,7 @@ export const startServer = async (options: ServerOptions = {}): Promise<FerrySer
 
   const server = createServer({ requestTimeout: 0, headersTimeout: headersTimeoutMs, connectionsCheckingInterval: 5_000 }, onRequest);
   server.keepAliveTimeout = 5_000;
+  server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => ws.upgrade(req, socket, head));
   // Inactivity in either direction: a socket that neither sends nor drains for this long is gone or hostile.
   server.setTimeout(idleTimeoutMs, (socket) => socket.destroy());
   try {
@@ -200,13 +218,14 @@ export const startServer = async (options: ServerOptions = {}): Promise<FerrySer
   return {
     url,
     uploadsUrl,
-    wsUrl: `ws://${authority}/v1/ws`,
+    wsUrl: `ws://${authority}${WS}`,
     hub: theHub,
     issueToken: (userId, ttlMs) => theHub.issueToken(userId, ttlMs),
     close() {
       closing ??= (async () => {
         const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
         sessions.close();
+        ws.close();
         for (const controller of controllers) controller.abort(fault(Failure.interrupted('the server is closing')));
         server.closeAllConnections();
         await Promise.allSettled([...inflight]);

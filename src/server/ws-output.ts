@@ -1,0 +1,106 @@
+/**
+ * The sending half of one server socket: control frames go out at once, data frames wait in one FIFO
+ * until the socket has drained below a high-water mark, so media never piles up in memory and a control
+ * frame (a chat message, an acknowledgement) waits behind at most that many bytes. Each transfer queues
+ * its next frame only after the previous one left, so the FIFO takes transfers in turn (round robin).
+ *
+ * "Drained" is counted with `ws`'s send callbacks, which fire once a frame is handed to the kernel. A
+ * peer that reads so slowly that control frames alone pass `maxBufferedBytes` is cut (`tooSlow`).
+ * @module
+ */
+import type { WebSocket } from 'ws';
+import { abortFault } from '../abort.js';
+import { CloseCode, type ServerFrame } from '../../transports/ws-protocol.js';
+
+/** Options of {@link wsOutput}. */
+export interface WsOutputOptions {
+  /** Data frames wait while more than this many bytes are unsent. Default: 256 KiB. */
+  readonly highWaterMark?: number;
+  /** Unsent bytes beyond which the peer is cut as too slow. Default: 8 MiB. */
+  readonly maxBufferedBytes?: number;
+}
+
+/** What transfers and the session layer use to send on one socket. */
+export interface WsOutput {
+  /** Sends a control frame now. */
+  sendText(frame: ServerFrame): void;
+  /** Resolves once `frame` was handed to the socket, in FIFO order with other data frames; rejects on abort. */
+  sendData(frame: Uint8Array, signal: AbortSignal): Promise<void>;
+  /** Bytes handed to `ws` and not yet to the kernel. */
+  readonly pending: number;
+  /** Rejects every waiting data frame (the socket closed). */
+  close(): void;
+}
+
+interface Waiting {
+  readonly frame: Uint8Array;
+  readonly resolve: () => void;
+  readonly reject: (error: unknown) => void;
+  readonly signal: AbortSignal;
+  readonly dispose: () => void;
+}
+
+/** The output of one `ws` socket. */
+export const wsOutput = (ws: WebSocket, options: WsOutputOptions = {}): WsOutput => {
+  const highWaterMark = options.highWaterMark ?? 256 * 1024;
+  const maxBufferedBytes = options.maxBufferedBytes ?? 8 * 1024 * 1024;
+  const queue: Waiting[] = [];
+  let pending = 0;
+  let closed = false;
+
+  const sent = (bytes: number) => () => {
+    pending -= bytes;
+    pump();
+  };
+  const write = (data: Uint8Array | string, bytes: number): void => {
+    pending += bytes;
+    ws.send(data, sent(bytes));
+  };
+  const pump = (): void => {
+    while (!closed && pending < highWaterMark && queue.length > 0) {
+      const next = queue.shift() as Waiting;
+      next.dispose();
+      write(next.frame, next.frame.length);
+      next.resolve();
+    }
+  };
+
+  return {
+    sendText(frame) {
+      if (closed || ws.readyState !== ws.OPEN) return;
+      const text = JSON.stringify(frame);
+      write(text, text.length);
+      if (pending > maxBufferedBytes) {
+        closed = true;
+        ws.close(CloseCode.tooSlow, 'reading too slowly');
+        // A peer that does not read will not complete a closing handshake either.
+        setTimeout(() => ws.terminate(), 1_000).unref();
+      }
+    },
+    sendData(frame, signal) {
+      if (signal.aborted) return Promise.reject(abortFault(signal));
+      if (closed || ws.readyState !== ws.OPEN) return Promise.reject(new Error('the socket closed'));
+      return new Promise<void>((resolve, reject) => {
+        const onAbort = (): void => {
+          const at = queue.indexOf(waiting);
+          if (at >= 0) queue.splice(at, 1);
+          reject(abortFault(signal));
+        };
+        signal.addEventListener('abort', onAbort, { once: true });
+        const waiting: Waiting = { frame, resolve, reject, signal, dispose: () => signal.removeEventListener('abort', onAbort) };
+        queue.push(waiting);
+        pump();
+      });
+    },
+    get pending() {
+      return pending;
+    },
+    close() {
+      closed = true;
+      for (const waiting of queue.splice(0)) {
+        waiting.dispose();
+        waiting.reject(new Error('the socket closed'));
+      }
+    },
+  };
+};

@@ -1,0 +1,159 @@
+/**
+ * WebSocket sessions, server side: a hub session that outlives its socket for `graceMs`, keeping its
+ * recent events (numbered) and its recent answers, so a client that reconnects within the grace resumes
+ * the same session — channels kept, missed events replayed after the last `seq` it saw, calls it resends
+ * answered once (from the kept answer) rather than run twice. The HTTP equivalent is `sessions.ts`.
+ * @module
+ */
+import { type TimerHandle, unrefTimer } from '../clock.js';
+import type { Hub, HubSession } from '../hub/hub.js';
+import type { HubEvent } from '../hub/router.js';
+import { toBase64Url } from '../bytes.js';
+import { cryptoRandomBytes } from '../ids.js';
+import type { ServerFrame } from '../../transports/ws-protocol.js';
+
+/** Where a session's frames go while it has a socket. */
+export interface SessionSink {
+  send(frame: ServerFrame): void;
+  /** The hub ended the session (kick or logout): close the socket with `sessionEnded`. */
+  ended(): void;
+}
+
+/** One session as the WebSocket server keeps it. */
+export interface WsSession {
+  readonly id: string;
+  readonly hub: HubSession;
+  /** The socket attached now, if any. */
+  sink: SessionSink | undefined;
+  /** Whether the hub ended it (kick, logout, or the grace ran out). */
+  ended: boolean;
+  /** Uploads created in this session and not complete: terminated if the session is kicked or logs out. */
+  readonly uploads: Set<string>;
+  /** Answers kept by call ID, and the calls still running. */
+  readonly answers: Map<number, ServerFrame>;
+  readonly running: Set<number>;
+  /** Sends the events after `lastSeq` to the attached sink. */
+  replay(lastSeq: number): void;
+}
+
+/** Options of {@link wsSessions}. */
+export interface WsSessionsOptions {
+  readonly hub: Hub;
+  /** How long a session without a socket is kept. Default: 60 s. */
+  readonly graceMs?: number;
+  /** Recent events kept per session for replay. Default: 1,000. */
+  readonly replayEvents?: number;
+  /** Recent answers kept per session for resent calls. Default: 1,000. */
+  readonly keptAnswers?: number;
+  /** Told when a session ends by kick or logout, to stop its transfers and remove its partial uploads. */
+  readonly onEnded: (session: WsSession) => void;
+}
+
+/** The registry of WebSocket sessions. */
+export interface WsSessions {
+  /** A new session for a successful hub login. */
+  open(login: HubSession): WsSession;
+  get(id: string): WsSession | undefined;
+  /** Keeps an answer for resent calls (oldest dropped beyond the bound). */
+  keep(session: WsSession, id: number, frame: ServerFrame): void;
+  /** A socket takes the session over (at login or resume): the grace period, if running, stops. */
+  attach(session: WsSession, sink: SessionSink): void;
+  /** The socket went away: the grace period starts. */
+  detach(session: WsSession, sink: SessionSink): void;
+  /** Ends a session now (logout): the hub forgets it. */
+  logout(session: WsSession): void;
+  /** Forgets every session (server closing). */
+  close(): void;
+}
+
+/** A registry over one hub. */
+export const wsSessions = (options: WsSessionsOptions): WsSessions => {
+  const { hub, onEnded } = options;
+  const graceMs = options.graceMs ?? 60_000;
+  const replayEvents = options.replayEvents ?? 1_000;
+  const keptAnswers = options.keptAnswers ?? 1_000;
+  /** `final`: kicked or logged out, so the client will not resume it. */
+  type Kept = WsSession & { grace: TimerHandle | undefined; final: boolean };
+  const sessions = new Map<string, Kept>();
+
+  const forget = (session: Kept): void => {
+    hub.clock.clearTimeout(session.grace);
+    sessions.delete(session.id);
+    hub.logout(session.hub);
+  };
+  const startGrace = (session: Kept): void => {
+    hub.clock.clearTimeout(session.grace);
+    if (!sessions.has(session.id)) return;
+    session.grace = hub.clock.setTimeout(() => forget(session), graceMs);
+    unrefTimer(session.grace);
+  };
+
+  return {
+    open(login) {
+      const recent: { readonly seq: number; readonly event: HubEvent }[] = [];
+      let nextSeq = 1;
+      const session: Kept = {
+        id: toBase64Url(cryptoRandomBytes(16)),
+        hub: login,
+        sink: undefined,
+        ended: false,
+        uploads: new Set(),
+        answers: new Map(),
+        running: new Set(),
+        grace: undefined,
+        final: false,
+        replay(lastSeq) {
+          for (const { seq, event } of recent) if (seq > lastSeq) session.sink?.send({ type: 'event', seq, event });
+        },
+      };
+      sessions.set(session.id, session);
+      login.events$.subscribe({
+        next: (event) => {
+          const seq = nextSeq++;
+          recent.push({ seq, event });
+          if (recent.length > replayEvents) recent.shift();
+          if (event.type === 'aborted') session.final = true;
+          session.sink?.send({ type: 'event', seq, event });
+        },
+        complete: () => {
+          session.ended = true;
+          // Kicked or logged out: the client will not resume, so its partial uploads go. A session that
+          // merely outlived its grace keeps them: the client may resume them after a fresh login.
+          if (session.final) onEnded(session);
+          session.sink?.ended();
+          // Kept for the grace period so a reconnecting client still learns that it was aborted.
+          startGrace(session);
+        },
+      });
+      return session;
+    },
+    get: (id) => sessions.get(id),
+    keep(session, id, frame) {
+      session.answers.set(id, frame);
+      if (session.answers.size > keptAnswers) session.answers.delete(session.answers.keys().next().value as number);
+    },
+    attach(session, sink) {
+      const kept = sessions.get(session.id);
+      if (kept) hub.clock.clearTimeout(kept.grace);
+      session.sink = sink;
+    },
+    detach(session, sink) {
+      if (session.sink !== sink) return;
+      session.sink = undefined;
+      const kept = sessions.get(session.id);
+      if (kept) startGrace(kept);
+    },
+    logout(session) {
+      const kept = sessions.get(session.id);
+      if (kept) {
+        kept.final = true;
+        hub.clock.clearTimeout(kept.grace);
+      }
+      sessions.delete(session.id);
+      hub.logout(session.hub);
+    },
+    close() {
+      for (const session of [...sessions.values()]) forget(session);
+    },
+  };
+};

@@ -1,0 +1,136 @@
+/**
+ * Transfers on a WebSocket, server side, with per-transfer credit:
+ * - an upload feeds the hub's `appendUpload` from a bounded queue; the client may send only up to the
+ *   `limit` of the last `ack` (acknowledged offset + window), and acknowledgements come from the store
+ *   as it keeps bytes, so bytes in server memory per upload are at most one window;
+ * - a download sends data frames only up to the client's `limit` (its `credit` frames), through the
+ *   socket's drained FIFO, so a client that stops reading stops the read.
+ * @module
+ */
+import { abortFault } from '../abort.js';
+import { Failure, fault } from '../failure.js';
+import type { Hub, UploadStatus } from '../hub/hub.js';
+import { encodeData, WS_CHUNK_SIZE, WS_WINDOW } from '../../transports/ws-protocol.js';
+import type { WsOutput } from './ws-output.js';
+
+/** The most data frames an upload may have queued: a client sending tiny frames is refused, not buffered. */
+const MAX_QUEUED_FRAMES = 256;
+
+/** A transfer the connection routes frames to. */
+export interface ServerTransfer {
+  /** A data frame for this transfer; a `Failure` ends the transfer with it. */
+  receive(offset: number, chunk: Uint8Array): Failure | undefined;
+  /** A `credit` frame from the client. */
+  credit(limit: number): void;
+}
+
+/** Wakes one waiting loop; the loop re-checks its condition. */
+const wakeable = () => {
+  let wake: (() => void) | undefined;
+  return {
+    wait: (signal: AbortSignal): Promise<void> =>
+      new Promise<void>((resolve, reject) => {
+        if (signal.aborted) return reject(abortFault(signal));
+        const onAbort = (): void => reject(abortFault(signal));
+        signal.addEventListener('abort', onAbort, { once: true });
+        wake = () => {
+          signal.removeEventListener('abort', onAbort);
+          resolve();
+        };
+      }),
+    wake: () => {
+      const w = wake;
+      wake = undefined;
+      w?.();
+    },
+  };
+};
+
+/**
+ * Starts an upload: resolves with the hub's state once the last byte is kept. `transfer.receive` must
+ * be fed the client's data frames; failures of the frames abort the append through `controller`.
+ */
+export const serverUpload = (
+  hub: Hub,
+  userId: string,
+  output: WsOutput,
+  request: { readonly transfer: number; readonly uploadId: unknown; readonly offset: number },
+  controller: AbortController,
+): { readonly transfer: ServerTransfer; readonly done: Promise<UploadStatus> } => {
+  const { signal } = controller;
+  const chunks: Uint8Array[] = [];
+  const { wait, wake } = wakeable();
+  let next = request.offset;
+  let limit = request.offset + WS_WINDOW;
+  let size = Number.POSITIVE_INFINITY;
+
+  async function* received(): AsyncIterable<Uint8Array> {
+    for (;;) {
+      const chunk = chunks.shift();
+      if (chunk) yield chunk;
+      else if (next >= size) return;
+      else await wait(signal);
+    }
+  }
+
+  const transfer: ServerTransfer = {
+    receive(offset, chunk) {
+      if (offset !== next) return Failure.invalidArgument('offset', `data at ${offset}, expected ${next}`);
+      if (next + chunk.length > limit) return Failure.invalidArgument('credit', `data up to ${next + chunk.length} beyond the credit ${limit}`);
+      if (chunks.length >= MAX_QUEUED_FRAMES) return Failure.invalidArgument('frame', `more than ${MAX_QUEUED_FRAMES} data frames queued`);
+      chunks.push(chunk);
+      next += chunk.length;
+      wake();
+      return undefined;
+    },
+    credit: () => undefined,
+  };
+
+  const done = (async () => {
+    const state = await hub.uploadStatus(userId, request.uploadId);
+    size = state.size;
+    output.sendText({ type: 'ack', transfer: request.transfer, offset: request.offset, limit });
+    return hub.appendUpload(userId, request.uploadId, request.offset, received(), {
+      signal,
+      onProgress: (at) => {
+        limit = at + WS_WINDOW;
+        output.sendText({ type: 'ack', transfer: request.transfer, offset: at, limit });
+      },
+    });
+  })();
+  return { transfer, done };
+};
+
+/** Starts a download: data frames from `offset` within the client's credit; resolves after the last one. */
+export const serverRead = (
+  hub: Hub,
+  output: WsOutput,
+  request: { readonly transfer: number; readonly mediaId: unknown; readonly offset: number; readonly limit: number },
+  controller: AbortController,
+): { readonly transfer: ServerTransfer; readonly done: Promise<{ size: number }> } => {
+  const { signal } = controller;
+  const { wait, wake } = wakeable();
+  let limit = request.limit;
+  const transfer: ServerTransfer = {
+    receive: () => Failure.invalidArgument('transfer', `transfer ${request.transfer} is a download: it takes no data`),
+    credit(next) {
+      if (next > limit) limit = next;
+      wake();
+    },
+  };
+  const done = (async () => {
+    const { mediaId, size } = await hub.mediaInfo(request.mediaId);
+    if (request.offset > size) throw fault(Failure.invalidArgument('offset', `expected 0 to ${size}, got ${request.offset}`));
+    let at = request.offset;
+    for await (const chunk of hub.readMedia(mediaId, request.offset, signal)) {
+      for (let start = 0; start < chunk.length; start += WS_CHUNK_SIZE) {
+        const slice = chunk.subarray(start, Math.min(chunk.length, start + WS_CHUNK_SIZE));
+        while (at + slice.length > limit) await wait(signal);
+        await output.sendData(encodeData(request.transfer, at, slice), signal);
+        at += slice.length;
+      }
+    }
+    return { size };
+  })();
+  return { transfer, done };
+};

@@ -1,0 +1,306 @@
+/**
+ * The WebSocket endpoint of the server (`/v1/ws`, upgraded on the same `node:http` server, same hub):
+ * one socket per client carrying JSON control frames and binary data frames (`docs/protocol-ws.md`).
+ * This file owns a socket's life: authentication by the first frame within `authTimeoutMs`, ping/pong,
+ * decoding and dispatch, and teardown; `ws-sessions.ts` keeps sessions across sockets, `ws-transfers.ts`
+ * moves bytes with credit, `ws-output.ts` bounds what waits to be sent.
+ * @module
+ */
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import * as E from 'fp-ts/lib/Either.js';
+import { type WebSocket, WebSocketServer } from 'ws';
+import { describeFailure, Failure, failureOf, fault } from '../failure.js';
+import type { Hub } from '../hub/hub.js';
+import { type CallFrame, CloseCode, decodeClientFrame, decodeData, type ServerFrame, WS_CHUNK_SIZE, WS_MAX_FRAME, WS_PROTOCOL_VERSION, WS_WINDOW } from '../../transports/ws-protocol.js';
+import { wsOutput } from './ws-output.js';
+import { type SessionSink, type WsSession, wsSessions } from './ws-sessions.js';
+import { type ServerTransfer, serverRead, serverUpload } from './ws-transfers.js';
+
+/** Options of {@link wsRoute}. */
+export interface WsRouteOptions {
+  readonly hub: Hub;
+  /** The path upgraded, e.g. `/v1/ws`; other paths are refused with 404. */
+  readonly path: string;
+  /** A socket that has not sent a valid `hello` within this long is closed. Default: 10 s. */
+  readonly authTimeoutMs?: number;
+  /** A ping goes out this often; a socket that answered nothing since the previous one is cut. Default: 15 s. */
+  readonly pingIntervalMs?: number;
+  /** How long a session outlives its socket, for the client to resume it. Default: 60 s. */
+  readonly graceMs?: number;
+}
+
+/** The WebSocket endpoint: hand it the server's `upgrade` events. */
+export interface WsRoute {
+  upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void;
+  /** Closes every socket (code 1001, so clients may reconnect to a restarted server) and forgets the sessions. */
+  close(): void;
+}
+
+/** Bad frames tolerated per socket (each answered with an error frame) before it is closed. */
+const MAX_BAD_FRAMES = 100;
+
+const errorFrame = (failure: Failure, id?: number): ServerFrame => ({
+  type: 'error',
+  ...(id === undefined ? {} : { id }),
+  failure,
+  message: describeFailure(failure),
+});
+
+/** The bytes of a `ws` message as one buffer (fragments are concatenated by `ws` with the default binaryType). */
+const bytesOf = (data: Buffer | ArrayBuffer | Buffer[]): Buffer =>
+  Array.isArray(data) ? Buffer.concat(data) : Buffer.isBuffer(data) ? data : Buffer.from(data);
+
+/** The WebSocket endpoint over `hub`. */
+export const wsRoute = (options: WsRouteOptions): WsRoute => {
+  const { hub, path } = options;
+  const authTimeoutMs = options.authTimeoutMs ?? 10_000;
+  const pingIntervalMs = options.pingIntervalMs ?? 15_000;
+  const wss = new WebSocketServer({ noServer: true, maxPayload: WS_MAX_FRAME, perMessageDeflate: false });
+  const sockets = new Set<WebSocket>();
+  /** Appends running per upload ID, so a session's cleanup terminates an upload only after its append stopped. */
+  const appends = new Map<string, Promise<unknown>>();
+  const sessions = wsSessions({
+    hub,
+    ...(options.graceMs === undefined ? {} : { graceMs: options.graceMs }),
+    onEnded: (session) => {
+      const userId = session.hub.userId;
+      for (const uploadId of session.uploads) {
+        // Settled, never rejected: a cleanup that fails leaves the partial upload to the sweep.
+        void Promise.resolve()
+          .then(() => appends.get(uploadId))
+          .catch(() => undefined)
+          .then(() => hub.terminateUpload(userId, uploadId))
+          .catch(() => undefined);
+      }
+      session.uploads.clear();
+    },
+  });
+
+  const connection = (ws: WebSocket): void => {
+    sockets.add(ws);
+    const output = wsOutput(ws);
+    const transfers = new Map<number, { readonly transfer: ServerTransfer; readonly controller: AbortController; failure?: Failure }>();
+    let session: WsSession | undefined;
+    let maxTransfer = 0;
+    let badFrames = 0;
+    let alive = true;
+
+    const sink: SessionSink = {
+      send: (frame) => output.sendText(frame),
+      ended: () => ws.close(CloseCode.sessionEnded, 'the session ended'),
+    };
+    const refuse = (failure: Failure, code: number): void => {
+      output.sendText(errorFrame(failure));
+      ws.close(code, describeFailure(failure).slice(0, 120));
+    };
+    const bad = (failure: Failure, id?: number): void => {
+      output.sendText(errorFrame(failure, id));
+      if (++badFrames > MAX_BAD_FRAMES) ws.close(CloseCode.policy, 'too many bad frames');
+    };
+    const authTimer = setTimeout(() => refuse(Failure.invalidToken(`no hello within ${authTimeoutMs} ms`), CloseCode.policy), authTimeoutMs);
+    authTimer.unref();
+    const pinger = setInterval(() => {
+      if (!alive) return ws.terminate();
+      alive = false;
+      ws.ping();
+    }, pingIntervalMs);
+    pinger.unref();
+
+    const hello = (text: string): void => {
+      const decoded = decodeClientFrame(text);
+      if (E.isLeft(decoded) || decoded.right.type !== 'hello') {
+        return refuse(E.isLeft(decoded) ? decoded.left : Failure.notLoggedIn(), CloseCode.policy);
+      }
+      const frame = decoded.right;
+      if (frame.version !== WS_PROTOCOL_VERSION) return refuse(Failure.invalidArgument('version', `expected ${WS_PROTOCOL_VERSION}`), CloseCode.policy);
+      const claims = hub.authenticate(frame.token);
+      if (E.isLeft(claims)) return refuse(claims.left, CloseCode.loginRefused);
+      clearTimeout(authTimer);
+      const known = frame.resume ? sessions.get(frame.resume.sessionId) : undefined;
+      if (known && frame.resume && known.hub.userId === frame.userId && claims.right.userId === frame.userId) {
+        // A socket the client gave up on (half-open) loses the session to this one.
+        known.sink?.ended();
+        session = known;
+        sessions.attach(known, sink);
+        output.sendText({ type: 'welcome', sessionId: known.id, resumed: true, chunkSize: WS_CHUNK_SIZE, window: WS_WINDOW });
+        known.replay(frame.resume.lastSeq);
+        if (known.ended) sink.ended();
+        return;
+      }
+      const login = hub.login(frame.userId, frame.token);
+      if (E.isLeft(login)) return refuse(login.left, CloseCode.loginRefused);
+      session = sessions.open(login.right);
+      sessions.attach(session, sink);
+      output.sendText({ type: 'welcome', sessionId: session.id, resumed: false, chunkSize: WS_CHUNK_SIZE, window: WS_WINDOW });
+    };
+
+    /** Runs a call whose answer is kept for resends and goes to whichever socket the session has then. */
+    const answer = (s: WsSession, id: number, run: () => unknown): void => {
+      const kept = s.answers.get(id);
+      if (kept) return output.sendText(kept);
+      if (s.running.has(id)) return;
+      s.running.add(id);
+      Promise.resolve()
+        .then(run)
+        .then(
+          (value): ServerFrame => ({ type: 'result', id, value: value ?? null }),
+          (error: unknown) => errorFrame(failureOf(error), id),
+        )
+        .then((frame) => {
+          s.running.delete(id);
+          sessions.keep(s, id, frame);
+          s.sink?.send(frame);
+        });
+    };
+    const either = <T>(result: E.Either<Failure, T>): T => {
+      if (E.isLeft(result)) throw fault(result.left);
+      return result.right;
+    };
+
+    const transfer = (s: WsSession, call: CallFrame & { readonly op: 'append' | 'read' }): void => {
+      if (call.transfer <= maxTransfer) return bad(Failure.invalidArgument('transfer', `transfer IDs must increase; ${call.transfer} after ${maxTransfer}`), call.id);
+      maxTransfer = call.transfer;
+      const controller = new AbortController();
+      const userId = s.hub.userId;
+      const started =
+        call.op === 'append'
+          ? serverUpload(hub, userId, output, call, controller)
+          : serverRead(hub, output, call, controller);
+      const entry: { readonly transfer: ServerTransfer; readonly controller: AbortController; failure?: Failure } = { transfer: started.transfer, controller };
+      transfers.set(call.transfer, entry);
+      const done: Promise<unknown> = started.done.then((state) => {
+        if (call.op === 'append' && 'complete' in state && state.complete) s.uploads.delete(state.uploadId);
+        return state;
+      });
+      if (call.op === 'append' && typeof call.uploadId === 'string') {
+        s.uploads.add(call.uploadId);
+        appends.set(call.uploadId, done);
+      }
+      done
+        .then(
+          (value): ServerFrame => ({ type: 'result', id: call.id, value }),
+          (error: unknown) => errorFrame(entry.failure ?? failureOf(error), call.id),
+        )
+        .then((frame) => {
+          transfers.delete(call.transfer);
+          if (call.op === 'append' && typeof call.uploadId === 'string' && appends.get(call.uploadId) === done) appends.delete(call.uploadId);
+          output.sendText(frame);
+        });
+    };
+
+    const call = (s: WsSession, c: CallFrame): void => {
+      if (s.ended) return output.sendText(errorFrame(Failure.notLoggedIn(), c.id));
+      const who = s.hub;
+      switch (c.op) {
+        case 'append':
+        case 'read':
+          return transfer(s, c);
+        case 'createUpload':
+          return answer(s, c.id, async () => {
+            const created = await hub.createUpload(who.userId, { size: c.size, fileName: c.fileName });
+            s.uploads.add(created.uploadId);
+            return created;
+          });
+        case 'getUpload':
+          return answer(s, c.id, () => hub.uploadStatus(who.userId, c.uploadId));
+        case 'terminateUpload':
+          return answer(s, c.id, async () => {
+            await appends.get(String(c.uploadId))?.catch(() => undefined);
+            await hub.terminateUpload(who.userId, c.uploadId);
+            if (typeof c.uploadId === 'string') s.uploads.delete(c.uploadId);
+          });
+        case 'getMedia':
+          return answer(s, c.id, async () => {
+            const { mediaId, size, sha256 } = await hub.mediaInfo(c.mediaId);
+            return { mediaId, size, sha256 };
+          });
+        case 'sendToPeer':
+          return answer(s, c.id, () => either(hub.sendToPeer(who, c.peerId, c.message)));
+        case 'join':
+          return answer(s, c.id, () => either(hub.joinChannel(who, c.channelId)));
+        case 'leave':
+          return answer(s, c.id, () => either(hub.leaveChannel(who, c.channelId)));
+        case 'sendToChannel':
+          return answer(s, c.id, () => either(hub.sendToChannel(who, c.channelId, c.message)));
+        case 'members':
+          return answer(s, c.id, () => ({ members: either(hub.channelMembers(who, c.channelId)) }));
+        case 'logout':
+          output.sendText({ type: 'result', id: c.id, value: null });
+          return sessions.logout(s);
+      }
+    };
+
+    const data = (frame: Buffer): void => {
+      const decoded = decodeData(frame);
+      if (E.isLeft(decoded)) return bad(decoded.left);
+      const { transfer: id, offset, chunk } = decoded.right;
+      const entry = transfers.get(id);
+      // Data may still arrive for a transfer that just ended (cancelled, failed): dropped. Data for one
+      // never opened is a client bug, reported.
+      if (!entry) return id > maxTransfer ? bad(Failure.invalidArgument('transfer', `unknown transfer ${id}`)) : undefined;
+      const failure = entry.transfer.receive(offset, chunk);
+      if (failure) {
+        entry.failure = failure;
+        entry.controller.abort(fault(failure));
+      }
+    };
+
+    ws.on('message', (raw: Buffer | ArrayBuffer | Buffer[], isBinary: boolean) => {
+      alive = true;
+      const bytes = bytesOf(raw);
+      if (!session) {
+        if (isBinary) return refuse(Failure.notLoggedIn(), CloseCode.policy);
+        return hello(bytes.toString('utf8'));
+      }
+      if (isBinary) return data(bytes);
+      const decoded = decodeClientFrame(bytes.toString('utf8'));
+      if (E.isLeft(decoded)) return bad(decoded.left);
+      const frame = decoded.right;
+      switch (frame.type) {
+        case 'call':
+          return call(session, frame);
+        case 'cancel':
+          return transfers.get(frame.transfer)?.controller.abort(fault(Failure.interrupted('cancelled by the client')));
+        case 'credit':
+          return transfers.get(frame.transfer)?.transfer.credit(frame.limit);
+        case 'ping':
+          return output.sendText({ type: 'pong' });
+        case 'hello':
+          return bad(Failure.alreadyLoggedIn());
+      }
+    });
+    ws.on('pong', () => {
+      alive = true;
+    });
+    // An 'error' (a frame over maxPayload, a bad opcode) is followed by 'close'; that is where teardown happens.
+    ws.on('error', () => undefined);
+    ws.on('close', () => {
+      sockets.delete(ws);
+      clearTimeout(authTimer);
+      clearInterval(pinger);
+      output.close();
+      for (const entry of transfers.values()) entry.controller.abort(fault(Failure.network('the socket closed')));
+      if (session) sessions.detach(session, sink);
+    });
+  };
+
+  return {
+    upgrade(req, socket, head) {
+      const pathname = new URL(`http://server${(req.url ?? '/').split('?')[0] ?? '/'}`).pathname;
+      if (pathname !== path) {
+        socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+        return;
+      }
+      wss.handleUpgrade(req, socket, head, connection);
+    },
+    close() {
+      for (const ws of sockets) {
+        ws.close(1001, 'the server is closing');
+        ws.terminate();
+      }
+      sessions.close();
+      wss.close();
+    },
+  };
+};

@@ -1,0 +1,320 @@
+/**
+ * The client's link to a ferry WebSocket server: one socket at a time, the login by `hello`, calls
+ * matched to answers by ID, events in order, transfers' frames routed by transfer ID, data frames sent
+ * in one FIFO gated by `bufferedAmount`, a heartbeat, and reconnection.
+ *
+ * On a dropped socket the link reconnects with backoff and resumes the same server session (missed
+ * events replayed after the last `seq`); calls waiting for an answer are resent with their IDs, which the
+ * server answers once. If the server no longer knows the session, the link logs in afresh and rejoins
+ * its channels (`onFreshLogin`). Transfers in flight fail with `Network`: the transfer machine asks the
+ * hub's offset and resumes. Standard WebSocket API only: runs in Node (with `ws`) and in browsers.
+ * @module
+ */
+import * as E from 'fp-ts/lib/Either.js';
+import { abortFault } from '../src/abort.js';
+import { type Clock, type TimerHandle, unrefTimer } from '../src/clock.js';
+import { decodeFailure } from '../src/codec.js';
+import { Failure, type FaultError, fault } from '../src/failure.js';
+import { retryDelay } from '../machines/retry.js';
+import type { Credentials } from './transport.js';
+import { type ClientFrame, CloseCode, type DataFrame, decodeData, decodeServerFrame, type ServerFrame, WS_PROTOCOL_VERSION } from './ws-protocol.js';
+
+/**
+ * The part of the standard `WebSocket` the transport uses. Handlers take `never` so that both the DOM's
+ * `WebSocket` and `ws`'s (whose event types differ) fit; the link types the events it reads itself.
+ */
+export interface WebSocketLike {
+  binaryType: string;
+  readonly readyState: number;
+  readonly bufferedAmount: number;
+  onopen: ((event: never) => void) | null;
+  onmessage: ((event: never) => void) | null;
+  onclose: ((event: never) => void) | null;
+  onerror: ((event: never) => void) | null;
+  send(data: string | Uint8Array<ArrayBuffer>): void;
+  close(code?: number, reason?: string): void;
+}
+
+/** A standard `WebSocket` constructor: the global one in browsers, `ws`'s in Node. */
+export type WebSocketConstructor = new (url: string) => WebSocketLike;
+
+/** A call's body: the `call` frame without `type` and `id`. */
+export type CallBody = { readonly op: string } & Readonly<Record<string, unknown>>;
+
+/** What a transfer hears from the link. */
+export interface TransferHandler {
+  ack?(offset: number, limit: number): void;
+  data?(frame: DataFrame): void;
+}
+
+/** Options of {@link openLink}. */
+export interface LinkOptions {
+  readonly url: string;
+  readonly WebSocket: WebSocketConstructor;
+  readonly credentials: Credentials;
+  readonly clock: Clock;
+  readonly reconnectDelays: readonly number[];
+  readonly heartbeatMs: number;
+  readonly highWaterMark: number;
+  /** Every event frame's payload, in order, once (replays are deduplicated by `seq`). */
+  readonly onEvent: (event: unknown) => void;
+  readonly onConnection: (state: 'RECONNECTING' | 'CONNECTED') => void;
+  /** The session ended for good (`reason` unless we closed it ourselves). */
+  readonly onEnd: (reason: string | undefined) => void;
+  /** After a reconnect that had to log in afresh: the session must rejoin its channels. */
+  readonly onFreshLogin: () => void;
+}
+
+/** An open link. */
+export interface Link {
+  readonly state: 'open' | 'reconnecting' | 'ended';
+  /** A call; waits while reconnecting (until the signal aborts). Transfer calls (`transfer`) are not resent. */
+  call(body: CallBody, signal: AbortSignal | undefined, transfer?: number): Promise<unknown>;
+  /** Sends a control frame if a socket is open; dropped otherwise (cancel and credit die with their socket). */
+  control(frame: ClientFrame): void;
+  /** Sends a data frame in FIFO order once `bufferedAmount` is under the high-water mark. */
+  data(frame: Uint8Array<ArrayBuffer>, signal: AbortSignal): Promise<void>;
+  /** A new transfer ID and its handler; `end` it when the transfer ends. */
+  transfer(handler: TransferHandler): { readonly id: number; end(): void };
+  /** Logs out (bounded by the signal) and closes. Idempotent. */
+  close(signal: AbortSignal): Promise<void>;
+}
+
+interface Pending {
+  readonly body: CallBody;
+  readonly resolve: (value: unknown) => void;
+  readonly reject: (error: FaultError) => void;
+  readonly transfer: number | undefined;
+  sent: boolean;
+}
+
+const OPEN = 1;
+
+/** Opens a socket and logs in; rejects with the server's failure or `Network`. */
+const handshake = (options: LinkOptions, resume: { sessionId: string; lastSeq: number } | undefined) =>
+  new Promise<{ socket: WebSocketLike; welcome: Extract<ServerFrame, { type: 'welcome' }> }>((resolve, reject) => {
+    const socket = new options.WebSocket(options.url);
+    socket.binaryType = 'arraybuffer';
+    const { userId, token } = options.credentials;
+    socket.onopen = () => socket.send(JSON.stringify({ type: 'hello', version: WS_PROTOCOL_VERSION, userId, token, ...(resume ? { resume } : {}) }));
+    socket.onerror = () => undefined;
+    socket.onclose = (event: { code: number; reason: string }) =>
+      reject(fault(Failure.network(`the socket closed during login (${event.code}${event.reason ? ` ${event.reason}` : ''})`)));
+    socket.onmessage = (event: { data: unknown }) => {
+      const frame = typeof event.data === 'string' ? decodeServerFrame(event.data) : E.left(Failure.unknown('binary frame before welcome'));
+      if (E.isRight(frame) && frame.right.type === 'welcome') return resolve({ socket, welcome: frame.right });
+      socket.close();
+      reject(fault(E.isRight(frame) && frame.right.type === 'error' ? decodeFailure(frame.right.failure) : Failure.unknown('the server did not welcome the login')));
+    };
+  });
+
+/** Logs in over a new socket; the link then keeps itself connected until `close` or the session ends. */
+export const openLink = async (options: LinkOptions, signal: AbortSignal): Promise<Link> => {
+  const { clock } = options;
+  const opening = handshake(options, undefined);
+  const onAbort = (): void => void opening.then(({ socket }) => socket.close(), () => undefined);
+  signal.addEventListener('abort', onAbort, { once: true });
+  let first: Awaited<typeof opening>;
+  try {
+    first = await Promise.race([opening, new Promise<never>((_, reject) => signal.addEventListener('abort', () => reject(abortFault(signal)), { once: true }))]);
+  } finally {
+    signal.removeEventListener('abort', onAbort);
+  }
+
+  let socket: WebSocketLike | undefined = first.socket;
+  let sessionId = first.welcome.sessionId;
+  let state: Link['state'] = 'open';
+  let lastSeq = 0;
+  let nextId = 1;
+  let nextTransfer = 1;
+  let lastHeard = clock.now();
+  let closing = false;
+  const pending = new Map<number, Pending>();
+  const transfers = new Map<number, TransferHandler>();
+  const outbox: { readonly frame: Uint8Array<ArrayBuffer>; readonly resolve: () => void }[] = [];
+  let pumpTimer: TimerHandle | undefined;
+  let heartbeat: TimerHandle | undefined;
+
+  const send = (frame: ClientFrame): void => {
+    if (socket?.readyState === OPEN) socket.send(JSON.stringify(frame));
+  };
+  const sendCall = (id: number, entry: Pending): void => {
+    entry.sent = true;
+    send({ type: 'call', id, ...entry.body } as ClientFrame);
+  };
+  const pump = (): void => {
+    clock.clearTimeout(pumpTimer);
+    pumpTimer = undefined;
+    while (socket?.readyState === OPEN && outbox.length > 0 && socket.bufferedAmount < options.highWaterMark) {
+      const next = outbox.shift() as (typeof outbox)[number];
+      socket.send(next.frame);
+      next.resolve();
+    }
+    // The standard API has no drain event: poll while frames wait.
+    if (outbox.length > 0 && socket?.readyState === OPEN) pumpTimer = clock.setTimeout(pump, 1);
+  };
+  const end = (reason: string | undefined): void => {
+    if (state === 'ended') return;
+    state = 'ended';
+    clock.clearTimeout(heartbeat);
+    clock.clearTimeout(pumpTimer);
+    socket?.close(CloseCode.normal);
+    socket = undefined;
+    for (const entry of pending.values()) entry.reject(fault(Failure.notLoggedIn()));
+    pending.clear();
+    options.onEnd(reason);
+  };
+
+  const onFrame = (frame: ServerFrame): void => {
+    switch (frame.type) {
+      case 'result':
+      case 'error': {
+        const entry = frame.id === undefined ? undefined : pending.get(frame.id);
+        if (!entry || frame.id === undefined) return;
+        pending.delete(frame.id);
+        if (frame.type === 'result') entry.resolve(frame.value);
+        else entry.reject(fault(decodeFailure(frame.failure)));
+        return;
+      }
+      case 'event':
+        if (frame.seq <= lastSeq) return;
+        lastSeq = frame.seq;
+        return options.onEvent(frame.event);
+      case 'ack':
+        return transfers.get(frame.transfer)?.ack?.(frame.offset, frame.limit);
+      default:
+        return;
+    }
+  };
+  const attach = (next: WebSocketLike): void => {
+    socket = next;
+    lastHeard = clock.now();
+    next.onmessage = (event: { data: unknown }) => {
+      lastHeard = clock.now();
+      if (typeof event.data === 'string') {
+        const frame = decodeServerFrame(event.data);
+        // A frame this client does not understand is skipped: a newer server never breaks an older client.
+        if (E.isRight(frame)) onFrame(frame.right);
+        return;
+      }
+      const bytes = event.data instanceof ArrayBuffer ? new Uint8Array(event.data) : ArrayBuffer.isView(event.data) ? new Uint8Array(event.data.buffer, event.data.byteOffset, event.data.byteLength) : undefined;
+      const data = bytes ? decodeData(bytes) : undefined;
+      if (data && E.isRight(data)) transfers.get(data.right.transfer)?.data?.(data.right);
+    };
+    next.onclose = (event: { code: number; reason: string }) => {
+      if (socket !== next) return;
+      socket = undefined;
+      if (closing || state === 'ended') return end(undefined);
+      if (event.code === CloseCode.sessionEnded || event.code === CloseCode.loginRefused) return end(event.reason || 'the server ended the session');
+      void reconnect();
+    };
+  };
+
+  const dropped = (): void => {
+    // Transfers die with their socket; calls wait to be resent on the next one.
+    for (const [id, entry] of pending) {
+      if (entry.transfer === undefined) entry.sent = false;
+      else {
+        pending.delete(id);
+        entry.reject(fault(Failure.network('the socket closed')));
+      }
+    }
+    for (const waiting of outbox.splice(0)) waiting.resolve();
+  };
+  const reconnect = async (): Promise<void> => {
+    state = 'reconnecting';
+    dropped();
+    options.onConnection('RECONNECTING');
+    for (let attempt = 1; !closing; attempt++) {
+      await new Promise<void>((resolve) => clock.setTimeout(resolve, retryDelay(attempt, options.reconnectDelays)));
+      if (closing) break;
+      try {
+        const { socket: next, welcome } = await handshake(options, { sessionId, lastSeq });
+        if (closing) {
+          next.close(CloseCode.normal);
+          break;
+        }
+        sessionId = welcome.sessionId;
+        state = 'open';
+        attach(next);
+        if (!welcome.resumed) {
+          lastSeq = 0;
+          options.onFreshLogin();
+        }
+        options.onConnection('CONNECTED');
+        for (const [id, entry] of pending) if (!entry.sent) sendCall(id, entry);
+        return;
+      } catch (error) {
+        const failure = (error as FaultError).failure;
+        if (failure && failure._tag !== 'Network' && failure._tag !== 'Unknown') return end(`the server refused the login: ${failure._tag}`);
+      }
+    }
+    end(undefined);
+  };
+
+  const beat = (): void => {
+    const silent = clock.now() - lastHeard;
+    if (state === 'open' && silent >= 2 * options.heartbeatMs) socket?.close();
+    else if (state === 'open' && silent >= options.heartbeatMs) send({ type: 'ping' });
+    if (state !== 'ended') {
+      // The socket keeps a process alive while it is open; the heartbeat alone must not.
+      heartbeat = clock.setTimeout(beat, options.heartbeatMs / 2);
+      unrefTimer(heartbeat);
+    }
+  };
+  attach(first.socket);
+  beat();
+
+  const link: Link = {
+    get state() {
+      return state;
+    },
+    call(body, callSignal, transfer) {
+      if (state === 'ended') return Promise.reject(fault(Failure.notLoggedIn()));
+      if (callSignal?.aborted) return Promise.reject(abortFault(callSignal));
+      const id = nextId++;
+      return new Promise<unknown>((resolve, reject) => {
+        const dispose = (): void => callSignal?.removeEventListener('abort', onCallAbort);
+        const onCallAbort = (): void => {
+          pending.delete(id);
+          reject(abortFault(callSignal as AbortSignal));
+        };
+        callSignal?.addEventListener('abort', onCallAbort, { once: true });
+        const entry: Pending = {
+          body,
+          transfer,
+          sent: false,
+          resolve: (value) => (dispose(), resolve(value)),
+          reject: (error) => (dispose(), reject(error)),
+        };
+        pending.set(id, entry);
+        if (state === 'open') sendCall(id, entry);
+      });
+    },
+    control: send,
+    data(frame, dataSignal) {
+      if (dataSignal.aborted) return Promise.reject(abortFault(dataSignal));
+      return new Promise<void>((resolve) => {
+        outbox.push({ frame, resolve });
+        pump();
+      });
+    },
+    transfer(handler) {
+      const id = nextTransfer++;
+      transfers.set(id, handler);
+      return { id, end: () => transfers.delete(id) };
+    },
+    async close(closeSignal) {
+      if (state === 'ended' || closing) return;
+      closing = true;
+      try {
+        if (state === 'open') await link.call({ op: 'logout' }, closeSignal);
+      } catch {
+        // The server forgets the session when its grace runs out anyway; the goal is a closed link.
+      } finally {
+        end(undefined);
+      }
+    },
+  };
+  return link;
+};

@@ -1,0 +1,143 @@
+/**
+ * The WebSocket wire protocol, shared by the client (`ws.ts`) and the server (`src/server/ws.ts`): the
+ * JSON control frames as io-ts codecs, the binary data frame header, the limits and the close codes.
+ * Isomorphic: no Node built-in. The prose version is `docs/protocol-ws.md`.
+ * @module
+ */
+import * as E from 'fp-ts/lib/Either.js';
+import { pipe } from 'fp-ts/lib/function.js';
+import * as t from 'io-ts';
+import { reportErrors } from '../src/codec.js';
+import { Failure } from '../src/failure.js';
+import { CHUNK_SIZE } from '../src/limits.js';
+
+/** The protocol version a client announces in `hello`. */
+export const WS_PROTOCOL_VERSION = 1;
+
+/** Bytes of the binary frame header: kind (1), reserved (3), transfer ID (uint32), offset (uint64), big-endian. */
+export const DATA_HEADER_SIZE = 16;
+
+/** The most bytes of media in one data frame. */
+export const WS_CHUNK_SIZE = CHUNK_SIZE;
+
+/** The largest frame either side accepts: one chunk and its header (`maxPayload` of the server). */
+export const WS_MAX_FRAME = WS_CHUNK_SIZE + DATA_HEADER_SIZE;
+
+/** Credit a receiver grants beyond what it consumed, per transfer: bytes in flight are at most this. */
+export const WS_WINDOW = 1024 * 1024;
+
+/** The kind byte of a data frame. */
+export const DATA_KIND = 1;
+
+/** Close codes of the protocol (4000–4999 are application codes). */
+export const CloseCode = {
+  /** Logout, or the server closing. The client does not reconnect. */
+  normal: 1000,
+  /** Protocol violation: no or bad `hello`, data before auth, too many bad frames. */
+  policy: 1008,
+  /** The session ended at the hub (the same user logged in elsewhere, or logout). Do not reconnect. */
+  sessionEnded: 4000,
+  /** The login was refused (bad token, bad user ID). Do not reconnect. */
+  loginRefused: 4001,
+  /** The peer read too slowly: its outgoing buffer passed the limit. Reconnecting may resume. */
+  tooSlow: 4002,
+} as const;
+
+const Id = t.refinement(t.number, (n) => Number.isSafeInteger(n) && n >= 0, 'Id');
+const TransferId = t.refinement(t.number, (n) => Number.isInteger(n) && n >= 1 && n <= 0xffff_ffff, 'TransferId');
+const Offset = t.refinement(t.number, (n) => Number.isSafeInteger(n) && n >= 0, 'Offset');
+
+/** A request the client makes; answered by one `result` or `error` frame with the same `id`. */
+const Call = t.union([
+  t.type({ op: t.literal('createUpload'), size: t.unknown, fileName: t.unknown }),
+  t.type({ op: t.literal('getUpload'), uploadId: t.unknown }),
+  t.type({ op: t.literal('terminateUpload'), uploadId: t.unknown }),
+  t.type({ op: t.literal('getMedia'), mediaId: t.unknown }),
+  t.type({ op: t.literal('append'), transfer: TransferId, uploadId: t.unknown, offset: Offset }),
+  t.type({ op: t.literal('read'), transfer: TransferId, mediaId: t.unknown, offset: Offset, limit: Offset }),
+  t.type({ op: t.literal('sendToPeer'), peerId: t.unknown, message: t.unknown }),
+  t.type({ op: t.literal('join'), channelId: t.unknown }),
+  t.type({ op: t.literal('leave'), channelId: t.unknown }),
+  t.type({ op: t.literal('sendToChannel'), channelId: t.unknown, message: t.unknown }),
+  t.type({ op: t.literal('members'), channelId: t.unknown }),
+  t.type({ op: t.literal('logout') }),
+]);
+
+/** A call as decoded by the server. */
+export type CallFrame = t.TypeOf<typeof Call> & { readonly id: number };
+
+const ClientFrameCodec = t.union([
+  t.intersection([
+    t.type({ type: t.literal('hello'), version: t.number, userId: t.unknown, token: t.unknown }),
+    t.partial({ resume: t.type({ sessionId: t.string, lastSeq: Offset }) }),
+  ]),
+  t.intersection([t.type({ type: t.literal('call'), id: Id }), Call]),
+  t.type({ type: t.literal('cancel'), transfer: TransferId }),
+  t.type({ type: t.literal('credit'), transfer: TransferId, limit: Offset }),
+  t.type({ type: t.literal('ping') }),
+]);
+
+/** Every control frame a client sends. */
+export type ClientFrame = t.TypeOf<typeof ClientFrameCodec>;
+
+const ServerFrameCodec = t.union([
+  t.type({ type: t.literal('welcome'), sessionId: t.string, resumed: t.boolean, chunkSize: t.number, window: t.number }),
+  t.type({ type: t.literal('result'), id: Id, value: t.unknown }),
+  t.intersection([t.type({ type: t.literal('error'), failure: t.unknown, message: t.string }), t.partial({ id: Id })]),
+  t.type({ type: t.literal('event'), seq: Offset, event: t.unknown }),
+  t.type({ type: t.literal('ack'), transfer: TransferId, offset: Offset, limit: Offset }),
+  t.type({ type: t.literal('pong') }),
+]);
+
+/** Every control frame a server sends. */
+export type ServerFrame = t.TypeOf<typeof ServerFrameCodec>;
+
+const parse = <A>(codec: t.Decoder<unknown, A>, text: string): E.Either<Failure, A> => {
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    return E.left(Failure.invalidArgument('frame', 'not JSON'));
+  }
+  return pipe(
+    codec.decode(json),
+    E.mapLeft((errors) => Failure.invalidArgument('frame', reportErrors(errors))),
+  );
+};
+
+/** Decodes a client's text frame; a failure names the offending path. */
+export const decodeClientFrame = (text: string): E.Either<Failure, ClientFrame> => parse(ClientFrameCodec, text);
+
+/** Decodes a server's text frame; a failure names the offending path. */
+export const decodeServerFrame = (text: string): E.Either<Failure, ServerFrame> => parse(ServerFrameCodec, text);
+
+/** A data frame: header then the chunk, in one new buffer (the chunk is copied, so the caller may reuse it). */
+export const encodeData = (transfer: number, offset: number, chunk: Uint8Array): Uint8Array<ArrayBuffer> => {
+  const frame = new Uint8Array(DATA_HEADER_SIZE + chunk.length);
+  const view = new DataView(frame.buffer);
+  view.setUint8(0, DATA_KIND);
+  view.setUint32(4, transfer);
+  view.setUint32(8, Math.floor(offset / 0x1_0000_0000));
+  view.setUint32(12, offset >>> 0);
+  frame.set(chunk, DATA_HEADER_SIZE);
+  return frame;
+};
+
+/** A decoded data frame; `chunk` is a view into the frame. */
+export interface DataFrame {
+  readonly transfer: number;
+  readonly offset: number;
+  readonly chunk: Uint8Array;
+}
+
+/** Decodes a binary frame; `Left` if it is shorter than the header, of another kind, or too big. */
+export const decodeData = (frame: Uint8Array): E.Either<Failure, DataFrame> => {
+  if (frame.length < DATA_HEADER_SIZE) return E.left(Failure.invalidArgument('frame', `binary frame of ${frame.length} bytes is shorter than its header`));
+  if (frame.length > WS_MAX_FRAME) return E.left(Failure.invalidArgument('frame', `binary frame of ${frame.length} bytes exceeds ${WS_MAX_FRAME}`));
+  const view = new DataView(frame.buffer, frame.byteOffset, frame.byteLength);
+  if (view.getUint8(0) !== DATA_KIND) return E.left(Failure.invalidArgument('frame', `unknown binary frame kind ${view.getUint8(0)}`));
+  const transfer = view.getUint32(4);
+  const offset = view.getUint32(8) * 0x1_0000_0000 + view.getUint32(12);
+  if (transfer === 0 || !Number.isSafeInteger(offset)) return E.left(Failure.invalidArgument('frame', 'bad transfer ID or offset'));
+  return E.right({ transfer, offset, chunk: frame.subarray(DATA_HEADER_SIZE) });
+};

@@ -1,0 +1,169 @@
+/**
+ * The WebSocket transport: messages, presence and media multiplexed on one socket to a ferry server
+ * (`server.wsUrl`), with per-transfer credit and reconnection (`ws-link.ts`). Standard WebSocket API
+ * only, so it runs in browsers; on Node the default constructor is `ws`'s, loaded on demand. Wire
+ * format: `docs/protocol-ws.md`.
+ * @module
+ */
+import * as E from 'fp-ts/lib/Either.js';
+import * as t from 'io-ts';
+import { abortable, abortFault, throwIfAborted } from '../src/abort.js';
+import { type Clock, systemClock } from '../src/clock.js';
+import { encodeMessage } from '../src/codec.js';
+import { decodeSessionEvent } from '../src/events-codec.js';
+import { Failure, failureOf, fault } from '../src/failure.js';
+import { sessionEvents } from './session-events.js';
+import type { MediaState, Session, Transport, UploadState } from './transport.js';
+import { type Link, openLink, type WebSocketConstructor } from './ws-link.js';
+import { wsDownload, wsUpload } from './ws-transfers.js';
+
+export type { WebSocketConstructor, WebSocketLike } from './ws-link.js';
+
+/** Options of {@link wsTransport}. */
+export interface WsTransportOptions {
+  /** The server's WebSocket URL (`server.wsUrl`). @example { url: 'ws://127.0.0.1:8080/v1/ws' } */
+  readonly url: string;
+  /**
+   * The WebSocket constructor. Default: on Node, the `ws` package's (loaded on first use); elsewhere the
+   * global `WebSocket`. @example { WebSocket: globalThis.WebSocket }
+   */
+  readonly WebSocket?: WebSocketConstructor;
+  /** Delays before reconnecting after a drop, in ms; the last repeats. Default: [0, 1000, 3000, 5000]. */
+  readonly reconnectDelays?: readonly number[];
+  /** Silence after which the client pings; twice this and the socket counts as dead. Default: 15,000. */
+  readonly heartbeatMs?: number;
+  /** Data frames wait while the socket's `bufferedAmount` is above this. Default: 256 KiB. */
+  readonly highWaterMark?: number;
+  /** Time for reconnect delays and the heartbeat. Default: the system clock. */
+  readonly clock?: Clock;
+}
+
+let nodeWebSocket: Promise<WebSocketConstructor> | undefined;
+
+/** The default constructor: `ws`'s on Node (loaded on first use), the global one elsewhere. */
+const platformWebSocket = (): Promise<WebSocketConstructor> => {
+  const onNode = typeof (globalThis as { process?: { versions?: { node?: string } } }).process?.versions?.node === 'string';
+  const global = (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
+  if (!onNode && global) return Promise.resolve(global);
+  nodeWebSocket ??= import('./ws-node.js').then((module) => module.NodeWebSocket);
+  return nodeWebSocket;
+};
+
+const UploadStateWire = t.type({ uploadId: t.string, size: t.number, offset: t.number, complete: t.boolean });
+const MediaStateWire = t.type({ mediaId: t.string, size: t.number, sha256: t.string });
+const MembersWire = t.type({ members: t.array(t.string) });
+
+/** Decodes a call's answer; a server that answers nonsense is `Unknown`. */
+const decoded = <A>(codec: t.Decoder<unknown, A>, value: unknown, what: string): A => {
+  const result = codec.decode(value);
+  if (E.isLeft(result)) throw fault(Failure.unknown(`the server answered ${what} with an unexpected shape`));
+  return result.right;
+};
+
+/**
+ * A transport to a ferry server over one WebSocket.
+ * @example
+ * const client = createClient({ transport: wsTransport({ url: server.wsUrl }) });
+ */
+export const wsTransport = (options: WsTransportOptions): Transport => ({
+  async connect(credentials, { signal }) {
+    throwIfAborted(signal);
+    const WebSocket = options.WebSocket ?? (await platformWebSocket());
+    // Events are buffered from now until the first subscriber (the Session contract).
+    const stream = sessionEvents();
+    const joined = new Set<string>();
+    let link: Link | undefined;
+    link = await openLink(
+      {
+        url: options.url,
+        WebSocket,
+        credentials,
+        clock: options.clock ?? systemClock,
+        reconnectDelays: options.reconnectDelays ?? [0, 1_000, 3_000, 5_000],
+        heartbeatMs: options.heartbeatMs ?? 15_000,
+        highWaterMark: options.highWaterMark ?? 256 * 1024,
+        onEvent: (wire) => {
+          const event = decodeSessionEvent(wire);
+          // An event this client does not know is skipped, as over HTTP.
+          if (E.isRight(event)) stream.emit(event.right);
+        },
+        onConnection: (state) => stream.emit({ type: 'connection', state }),
+        onEnd: (reason) => {
+          if (reason !== undefined) stream.emit({ type: 'aborted', reason });
+          stream.end();
+        },
+        onFreshLogin: () => {
+          for (const channelId of joined) {
+            void link?.call({ op: 'join', channelId }, undefined).catch((error: unknown) => {
+              // Rejoining failed (the session ended meanwhile): the channel's calls will say so.
+              if (failureOf(error)._tag !== 'AlreadyInChannel') joined.delete(channelId);
+            });
+          }
+        },
+      },
+      signal,
+    );
+    const theLink = link;
+    // The aborted event comes as an event frame before the close; the link ends the stream after it.
+    const ask = async (body: Parameters<Link['call']>[0], s: AbortSignal): Promise<unknown> => {
+      throwIfAborted(s);
+      if (stream.ended) throw fault(Failure.notLoggedIn());
+      return theLink.call(body, s);
+    };
+
+    const session: Session = {
+      userId: credentials.userId,
+      events$: stream.events$,
+      async createUpload({ size, fileName }, { signal: s }) {
+        throwIfAborted(s);
+        if (stream.ended) throw fault(Failure.notLoggedIn());
+        // Not raced against the signal at the server: an upload created after an abort is terminated, so
+        // an aborted call leaves no record behind.
+        const created = theLink.call({ op: 'createUpload', size, fileName }, undefined);
+        void created.then(
+          (value) => {
+            if (s.aborted) void theLink.call({ op: 'terminateUpload', uploadId: (value as UploadState).uploadId }, undefined).catch(() => undefined);
+          },
+          () => undefined,
+        );
+        return decoded(UploadStateWire, await abortable(created, s), 'createUpload');
+      },
+      getUpload: async (uploadId, { signal: s }) => decoded(UploadStateWire, await ask({ op: 'getUpload', uploadId }, s), 'getUpload'),
+      appendUpload: (uploadId, offset, source, { signal: s, onProgress }) => {
+        if (s.aborted) return Promise.reject(abortFault(s));
+        if (stream.ended) return Promise.reject(fault(Failure.notLoggedIn()));
+        return wsUpload(theLink, uploadId, offset, source, s, onProgress).then((value) => decoded(UploadStateWire, value, 'append'));
+      },
+      async terminateUpload(uploadId, { signal: s }) {
+        throwIfAborted(s);
+        // After a logout or a kick the server removed the session's partial uploads itself.
+        if (stream.ended) return;
+        try {
+          await theLink.call({ op: 'terminateUpload', uploadId }, s);
+        } catch (error) {
+          const tag = failureOf(error)._tag;
+          if (tag !== 'NotExist' && tag !== 'NotLoggedIn') throw error;
+        }
+      },
+      getMedia: async (mediaId, { signal: s }): Promise<MediaState> => decoded(MediaStateWire, await ask({ op: 'getMedia', mediaId }, s), 'getMedia'),
+      readMedia: (mediaId, offset, { signal: s }) => wsDownload(theLink, () => stream.ended, mediaId, offset, s),
+      sendToPeer: async (peerId, message, { signal: s }) => {
+        await ask({ op: 'sendToPeer', peerId, message: encodeMessage(message) }, s);
+      },
+      joinChannel: async (channelId, { signal: s }) => {
+        await ask({ op: 'join', channelId }, s);
+        joined.add(channelId);
+      },
+      leaveChannel: async (channelId, { signal: s }) => {
+        await ask({ op: 'leave', channelId }, s);
+        joined.delete(channelId);
+      },
+      sendToChannel: async (channelId, message, { signal: s }) => {
+        await ask({ op: 'sendToChannel', channelId, message: encodeMessage(message) }, s);
+      },
+      channelMembers: async (channelId, { signal: s }) => decoded(MembersWire, await ask({ op: 'members', channelId }, s), 'members').members,
+      close: ({ signal: s }) => theLink.close(s),
+    };
+    return session;
+  },
+});
