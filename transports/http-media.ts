@@ -21,7 +21,7 @@ import { toBase64, utf8 } from '../src/bytes.js';
 import { decodeFailure } from '../src/codec.js';
 import { Failure, FaultError, fault } from '../src/failure.js';
 import { CHUNK_SIZE, MAX_FILE_SIZE } from '../src/limits.js';
-import type { Session, UploadState } from './transport.js';
+import type { ByteSource, Session, UploadState } from './transport.js';
 
 /** What the media half needs from the composed transport. */
 export interface HttpContext {
@@ -31,6 +31,13 @@ export interface HttpContext {
   readonly token: string;
   /** The `fetch` to use: the global one, or a faster or instrumented one behind the same signature. */
   readonly fetch: typeof globalThis.fetch;
+  /**
+   * Send each upload window as a streamed body (`ReadableStream`, `duplex: 'half'`) read from the source
+   * as the socket takes it, rather than copied into a buffer first: no window buffer, so windows can be
+   * larger (fewer round trips). Needs a `fetch` that streams request bodies over HTTP/1.1, as Node's do;
+   * browsers stream them only over HTTP/2.
+   */
+  readonly streamUploads?: boolean;
   /**
    * The messaging session these transfers belong to, sent as `Ferry-Session`, so the server refuses
    * them once that session has ended (the same user logged in elsewhere). Stock tus clients send none.
@@ -48,8 +55,10 @@ const MiB = 1024 * KiB;
 export const WINDOW = {
   initial: 1 * MiB,
   min: 256 * KiB,
-  // A larger window saves little on fast links (round trips are a few ms) and costs its size in memory.
+  /** With a buffered body: a larger window saves little (round trips are a few ms) and costs its size in memory. */
   max: 2 * MiB,
+  /** With a streamed body nothing is buffered, so only the progress granularity bounds it. */
+  maxStreamed: 16 * MiB,
   /** A request shorter than `lowMs` grows the window, one longer than `highMs` shrinks it. */
   lowMs: 1_000,
   highMs: 3_000,
@@ -64,12 +73,66 @@ const clamp = (value: number, low: number, high: number): number => Math.min(hig
  * of two per request (one noisy sample cannot swing it far), in multiples of 64 KiB within
  * {@link WINDOW}'s bounds. Only a full window measures the link: the last, shorter one is mostly latency.
  */
-export const nextWindow = (current: number, sent: number, elapsedMs: number): number => {
+export const nextWindow = (current: number, sent: number, elapsedMs: number, max: number = WINDOW.max): number => {
   if (sent < current || (elapsedMs >= WINDOW.lowMs && elapsedMs <= WINDOW.highMs)) return current;
   const ideal = (sent * WINDOW.targetMs) / Math.max(elapsedMs, 1);
   const stepped = clamp(ideal, current / 2, current * 2);
-  return clamp(Math.round(stepped / CHUNK_SIZE) * CHUNK_SIZE, WINDOW.min, WINDOW.max);
+  return clamp(Math.round(stepped / CHUNK_SIZE) * CHUNK_SIZE, WINDOW.min, max);
 };
+
+/**
+ * Reads a `ByteSource` from an offset in pieces of a requested size. A piece is valid until the next
+ * is asked for (sources may reuse one buffer).
+ */
+const cursorOf = (source: ByteSource, offset: number, chunkSize: number, signal: AbortSignal) => {
+  const chunks = source.chunks(offset, chunkSize, signal)[Symbol.asyncIterator]();
+  let chunk: Uint8Array | undefined;
+  let used = 0;
+  let at = offset;
+  return {
+    /** The next piece of at most `max` bytes. */
+    async take(max: number): Promise<Uint8Array> {
+      while (chunk === undefined || used === chunk.length) {
+        const next = await abortable(chunks.next(), signal);
+        if (next.done) throw fault(Failure.invalidArgument('source', `ended at byte ${at} of ${source.size}`));
+        [chunk, used] = [next.value, 0];
+      }
+      const piece = chunk.subarray(used, used + Math.min(max, chunk.length - used));
+      used += piece.length;
+      at += piece.length;
+      return piece;
+    },
+    /** Not awaited: a source stuck in a read it does not abort must not hold up the caller. */
+    close(): void {
+      chunks.return?.().catch(ignore);
+    },
+  };
+};
+type Cursor = ReturnType<typeof cursorOf>;
+
+/** `length` bytes of `cursor` as a stream that reads a piece only when the previous one was taken. */
+const streamOf = (cursor: Cursor, length: number): ReadableStream<Uint8Array> => {
+  let left = length;
+  return new ReadableStream<Uint8Array>(
+    {
+      async pull(controller) {
+        const piece = await cursor.take(left);
+        left -= piece.length;
+        controller.enqueue(piece);
+        if (left === 0) controller.close();
+      },
+    },
+    // Nothing read ahead: the piece in the queue must be written before the source reuses its buffer.
+    { highWaterMark: 0 },
+  );
+};
+
+/**
+ * Bytes read from the source per piece of a streamed window: each piece is one socket write, awaited
+ * before the next read (sources may reuse one buffer), so larger pieces mean fewer round trips through
+ * the event loop; a path source holds one such buffer.
+ */
+const STREAM_PIECE = 1 * MiB;
 
 /** The longest `Retry-After` waited for before reporting `Network`; the machine's own delays follow. */
 const MAX_RETRY_AFTER_MS = 10_000;
@@ -95,7 +158,7 @@ interface Ask extends Subject {
   readonly method: 'GET' | 'HEAD' | 'POST' | 'PATCH' | 'DELETE';
   readonly url: string;
   readonly headers?: Readonly<Record<string, string>>;
-  readonly body?: Uint8Array<ArrayBuffer>;
+  readonly body?: Uint8Array<ArrayBuffer> | ReadableStream<Uint8Array>;
   /** The caller's signal; `undefined` only for the creation request (see `createUpload`). */
   readonly signal: AbortSignal | undefined;
   /** Statuses besides 2xx that the caller handles itself. */
@@ -256,6 +319,8 @@ export const httpMedia = (ctx: HttpContext): HttpMedia => {
         method: ask.method,
         headers: { Authorization: authorization, ...sessionHeader, ...ask.headers },
         ...(ask.body === undefined ? {} : { body: ask.body }),
+        // Required by `fetch` for a streamed body.
+        ...(ask.body instanceof ReadableStream ? { duplex: 'half' } : {}),
         ...(signal === undefined ? {} : { signal }),
       });
     } catch (error) {
@@ -335,36 +400,31 @@ export const httpMedia = (ctx: HttpContext): HttpMedia => {
       // Nothing to send: the server's own state is the answer (it may already be complete).
       if (offset === size) return getUpload(uploadId, { signal });
 
-      const chunks = source.chunks(offset, CHUNK_SIZE, signal)[Symbol.asyncIterator]();
-      /** The current chunk and how much of it is already in a window; valid until the next is asked for. */
-      let chunk: Uint8Array | undefined;
-      let used = 0;
-      /** Allocated once at the largest window this upload can use, and reused: after a 204 the server has read every byte of the last body. */
-      const buffer = new Uint8Array(Math.min(WINDOW.max, size - offset));
+      const streamed = ctx.streamUploads === true;
+      const cursor = cursorOf(source, offset, streamed ? STREAM_PIECE : CHUNK_SIZE, signal);
+      /** Buffered windows: allocated once at the largest window this upload can use, and reused (after a 204 the server has read every byte of the last body). */
+      const buffer = streamed ? undefined : new Uint8Array(Math.min(WINDOW.max, size - offset));
       let window: number = WINDOW.initial;
       let at = offset;
       try {
         while (at < size) {
           const length = Math.min(window, size - at);
-          // ByteSource chunks may share one buffer, so each is copied into the window before the next is asked for.
-          for (let filled = 0; filled < length; ) {
-            if (chunk === undefined || used === chunk.length) {
-              const next = await abortable(chunks.next(), signal);
-              if (next.done) throw fault(Failure.invalidArgument('source', `ended at byte ${at + filled} of ${size}`));
-              [chunk, used] = [next.value, 0];
-              continue;
+          let body: Uint8Array<ArrayBuffer> | ReadableStream<Uint8Array>;
+          if (buffer === undefined) body = streamOf(cursor, length);
+          else {
+            for (let filled = 0; filled < length; ) {
+              const piece = await cursor.take(length - filled);
+              buffer.set(piece, filled);
+              filled += piece.length;
             }
-            const take = Math.min(chunk.length - used, length - filled);
-            buffer.set(chunk.subarray(used, used + take), filled);
-            used += take;
-            filled += take;
+            body = buffer.subarray(0, length);
           }
           const started = performance.now();
           const response = await send({
             method: 'PATCH',
             url,
-            headers: { ...TUS, 'Content-Type': OFFSET_STREAM, 'Upload-Offset': String(at) },
-            body: buffer.subarray(0, length),
+            headers: { ...TUS, 'Content-Type': OFFSET_STREAM, 'Upload-Offset': String(at), ...(streamed ? { 'Content-Length': String(length) } : {}) },
+            body,
             signal,
             what: `upload ${uploadId}`,
             size,
@@ -375,12 +435,11 @@ export const httpMedia = (ctx: HttpContext): HttpMedia => {
           if (acknowledged !== at + length) {
             throw fault(Failure.conflict(`the server acknowledged offset ${acknowledged} after PATCH of bytes ${at} to ${at + length}`));
           }
-          window = nextWindow(window, length, performance.now() - started);
+          window = nextWindow(window, length, performance.now() - started, streamed ? WINDOW.maxStreamed : WINDOW.max);
           at = acknowledged;
         }
       } finally {
-        // Not awaited: a source stuck in a read it does not abort must not hold up the rejection.
-        chunks.return?.().catch(ignore);
+        cursor.close();
       }
       return { uploadId, size, offset: at, complete: true };
     },

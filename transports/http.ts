@@ -27,6 +27,12 @@ export interface HttpTransportOptions {
    * `fetch` copies request bodies twice); elsewhere the global one. @example { fetch: globalThis.fetch }
    */
   readonly fetch?: typeof globalThis.fetch;
+  /**
+   * Send upload windows as streamed request bodies instead of buffering each window (fewer, larger
+   * requests, no window buffer). Needs a `fetch` that streams request bodies over HTTP/1.1; browsers do
+   * so only over HTTP/2. Default: `true` with the default `fetch` on Node, `false` otherwise.
+   */
+  readonly streamUploads?: boolean;
   /** Delays before reconnecting the event stream, in ms; the last repeats. Default: [0, 1000, 3000, 5000]. */
   readonly reconnectDelays?: readonly number[];
   /** Time for reconnect delays. Default: the system clock. */
@@ -37,9 +43,10 @@ const SessionCreated = t.type({ sessionId: t.string });
 
 let nodeFetchLoaded: Promise<typeof globalThis.fetch> | undefined;
 
+const onNode = typeof (globalThis as { process?: { versions?: { node?: string } } }).process?.versions?.node === 'string';
+
 /** The default `fetch`: the `node:http` one on Node (loaded on first use), the global one elsewhere. */
 const platformFetch = (): Promise<typeof globalThis.fetch> => {
-  const onNode = typeof (globalThis as { process?: { versions?: { node?: string } } }).process?.versions?.node === 'string';
   if (!onNode) return Promise.resolve(globalThis.fetch.bind(globalThis));
   nodeFetchLoaded ??= import('./node-fetch.js').then((module) => module.nodeFetch as typeof globalThis.fetch);
   return nodeFetchLoaded;
@@ -67,6 +74,7 @@ export const httpTransport = (options: HttpTransportOptions): Transport => {
   const base = options.url.replace(/\/+$/, '');
   const clock = options.clock ?? systemClock;
   const reconnectDelays = options.reconnectDelays ?? [0, 1_000, 3_000, 5_000];
+  const streamUploads = options.streamUploads ?? (options.fetch === undefined && onNode);
 
   return {
     async connect({ userId, token }, { signal }) {
@@ -143,7 +151,7 @@ export const httpTransport = (options: HttpTransportOptions): Transport => {
       // rejects NotLoggedIn") is kept here, and the server checks it too through `Ferry-Session`.
       const whileOpen = <A extends unknown[], R>(call: (...args: A) => Promise<R>) =>
         (...args: A): Promise<R> => (closed || stream$.ended ? Promise.reject(fault(Failure.notLoggedIn())) : call(...args));
-      const media = httpMedia({ url: base, token, fetch, sessionId: decoded.right.sessionId });
+      const media = httpMedia({ url: base, token, fetch, streamUploads, sessionId: decoded.right.sessionId });
       const session: Session = {
         userId,
         events$: stream$.events$,

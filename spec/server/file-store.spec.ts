@@ -6,7 +6,7 @@ import { createHash } from 'node:crypto';
 import { appendFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
 import {
   createClient,
   createHub,
@@ -190,10 +190,14 @@ describe('the file store', () => {
     const appending = store.append(id, 0, source.chunks, { now: () => 2_000 });
     for (let i = 0; i < 3; i++) await source.release(bytesOf(60_000, i));
     await source.waitingForNext();
-    const record = JSON.parse(readFileSync(join(dataDir, 'meta', `${id}.json`), 'utf8')) as { offset: number };
-    expect(record.offset).toBe(120_000);
+    // Recorded in the background, so receiving never waits for the disk: at 120,000 bytes (the first
+    // chunk past 100,000), and not yet at 180,000, which is less than checkpointBytes further.
+    const recorded = () => (JSON.parse(readFileSync(join(dataDir, 'meta', `${id}.json`), 'utf8')) as { offset: number }).offset;
+    await vi.waitFor(() => expect(recorded()).toBe(120_000));
     await source.release(undefined);
     expect(await appending).toBe(180_000);
+    // The end of the append records the rest, in the background too.
+    await vi.waitFor(() => expect(recorded()).toBe(180_000));
   });
 
   it('never lets a partial upload be read, and says NotExist for unknown media', async () => {
@@ -368,7 +372,7 @@ describe('the start-up sweep', () => {
 
     const reopened = await open(dataDir, { now: () => 9_000 });
     expect(reopened.recovered).toEqual([expect.objectContaining({ mediaId: id, action: 'completed' })]);
-    expect(await reopened.stat(id)).toEqual({ state: 'complete', meta: metaOf(id, bytes.length), sha256: sha256(bytes), completedAt: 2_000 });
+    expect(await reopened.stat(id)).toEqual({ state: 'complete', meta: metaOf(id, bytes.length), sha256: sha256(bytes), completedAt: 9_000 });
     expect(Buffer.compare(await readAll(reopened, id), bytes)).toBe(0);
   });
 

@@ -8,6 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { Failure, type FailureTag, failureOf } from '../../src/failure.js';
 import { MAX_FILE_SIZE } from '../../src/limits.js';
 import { httpMedia, nextWindow, retryAfterMs, uploadIdOf, WINDOW } from '../../transports/http-media.js';
+import { nodeFetch } from '../../transports/node-fetch.js';
 import type { ByteSource } from '../../transports/transport.js';
 import { b64, bytesOf, eventually, OFFSET_STREAM, sha256, start, tus } from './http-support.js';
 
@@ -40,28 +41,30 @@ interface Seen {
   readonly bodyLength: number;
 }
 
-/** The global fetch, recording each request it is asked for. */
-const recording = (): { fetch: typeof globalThis.fetch; seen: Seen[] } => {
+/** `under` (the global fetch by default), recording each request it is asked for. */
+const recording = (under: typeof globalThis.fetch = fetch): { fetch: typeof globalThis.fetch; seen: Seen[] } => {
   const seen: Seen[] = [];
   const wrapped: typeof globalThis.fetch = (input, init) => {
     const body = init?.body;
+    const headers = new Headers(init?.headers);
     seen.push({
       method: init?.method ?? 'GET',
       url: String(input),
-      headers: new Headers(init?.headers),
-      bodyLength: body instanceof Uint8Array ? body.length : 0,
+      headers,
+      // A streamed body declares its length.
+      bodyLength: body instanceof Uint8Array ? body.length : body instanceof ReadableStream ? Number(headers.get('content-length')) : 0,
     });
-    return fetch(input, init);
+    return under(input, init);
   };
   return { fetch: wrapped, seen };
 };
 
-/** A server and alice's media client on it. */
-const setUp = async () => {
+/** A server and alice's media client on it; `streamed`: windows as streamed bodies through `nodeFetch`. */
+const setUp = async ({ streamed = false }: { streamed?: boolean } = {}) => {
   const server = await start();
   const token = server.issueToken('alice');
-  const { fetch: recorded, seen } = recording();
-  const media = httpMedia({ url: server.url, token, fetch: recorded });
+  const { fetch: recorded, seen } = recording(streamed ? (nodeFetch as typeof globalThis.fetch) : fetch);
+  const media = httpMedia({ url: server.url, token, fetch: recorded, streamUploads: streamed });
   return { server, token, media, seen };
 };
 
@@ -93,11 +96,14 @@ const uploadAll = async (media: ReturnType<typeof httpMedia>, bytes: Uint8Array,
 
 describe('httpMedia uploads', () => {
   it.each([
-    ['1 byte', 1],
-    ['1 MiB + 3 bytes', MiB + 3],
-    ['5 MiB', 5 * MiB],
-  ])('uploads %s in windows of PATCHes, reporting each acknowledged offset up to the size', async (_name, size) => {
-    const { media, seen } = await setUp();
+    ['1 byte', 1, 'buffered'],
+    ['1 MiB + 3 bytes', MiB + 3, 'buffered'],
+    ['5 MiB', 5 * MiB, 'buffered'],
+    ['1 byte', 1, 'streamed'],
+    ['1 MiB + 3 bytes', MiB + 3, 'streamed'],
+    ['20 MiB + 5 bytes', 20 * MiB + 5, 'streamed'],
+  ])('uploads %s in windows of %s PATCHes, reporting each acknowledged offset up to the size', async (_name, size, mode) => {
+    const { media, seen } = await setUp({ streamed: mode === 'streamed' });
     const bytes = bytesOf(size, size);
     const { mediaId, created, state, progress } = await uploadAll(media, bytes);
 
@@ -110,7 +116,7 @@ describe('httpMedia uploads', () => {
     expect(progress.at(-1)).toBe(size);
     expect(patches[0]?.bodyLength).toBe(Math.min(size, WINDOW.initial));
     for (const patch of patches) {
-      expect(patch.bodyLength).toBeLessThanOrEqual(WINDOW.max);
+      expect(patch.bodyLength).toBeLessThanOrEqual(mode === 'streamed' ? WINDOW.maxStreamed : WINDOW.max);
       expect(patch.headers.get('content-type')).toBe('application/offset+octet-stream');
       expect(patch.headers.get('tus-resumable')).toBe('1.0.0');
       expect(patch.headers.get('authorization')).toMatch(/^Bearer /);

@@ -14,8 +14,12 @@
  *   and the record leaves a `partial` record with a media file and no part file: the bytes are durable and
  *   were all received, so recovery rolls forward (hashes the file, writes the complete record).
  * - A `partial` record's `offset` is durable: the part file is fsynced up to it before the record says
- *   so (at the end of each append and every `checkpointBytes`). Bytes past it were never recorded, so
- *   recovery truncates them; a part file shorter than its record cannot be trusted and is removed.
+ *   so. Bytes past it were never recorded, so recovery truncates them; a part file shorter than its
+ *   record cannot be trusted and is removed. Progress is recorded in the background (`settle`) every
+ *   `checkpointBytes` and after each append, so receiving never waits for the disk; a failed append
+ *   records what arrived before it answers. An acknowledged offset may therefore be ahead of the record
+ *   for a moment: after a crash the upload's offset is the record's, and the client resends the rest
+ *   (tus clients ask the offset with HEAD before resuming).
  * - `create()` makes the part file (`wx`) before the record and `delete()` removes the record before the
  *   bytes, so bytes without a record are leftovers of an interrupted create or delete: removed.
  * - A record that does not decode is reported and removed with its bytes; until then it reads as absent.
@@ -124,8 +128,16 @@ interface Receiving {
   offset: number;
   /** The offset the record on disk holds (fsynced). */
   durable: number;
+  /** The offset the latest recording of progress, running or done, makes durable: `durable ≤ recording ≤ offset`. */
+  recording: number;
   updatedAt: number;
   phase: 'idle' | 'appending';
+  /** The background recording of progress in flight, if any (see `settle`). */
+  settling?: Promise<void> | undefined;
+  /** Progress arrived while `settling` ran: record again when it ends. */
+  unsettled?: boolean;
+  /** Recording progress failed: the bytes past `durable` may be lost, so the upload reloads from its record. */
+  lost?: unknown;
 }
 
 const ifMissing = <T>(fallback: T) => (error: unknown): T => {
@@ -268,7 +280,7 @@ export const fileStore = async (options: FileStoreOptions): Promise<FileStore> =
     // Bytes past the recorded offset were never made durable: the client sends them again.
     if (length > sidecar.offset) await truncate(partPath(id), sidecar.offset);
     const { offset, updatedAt } = sidecar;
-    const upload: Receiving = { meta: entryOf(sidecar).meta, hasher: await hashFile(partPath(id), offset), offset, durable: offset, updatedAt, phase: 'idle' };
+    const upload: Receiving = { meta: entryOf(sidecar).meta, hasher: await hashFile(partPath(id), offset), offset, durable: offset, recording: offset, updatedAt, phase: 'idle' };
     receiving.set(id, upload);
     return upload;
   };
@@ -289,6 +301,51 @@ export const fileStore = async (options: FileStoreOptions): Promise<FileStore> =
       }
     });
 
+  /**
+   * Records an upload's progress in the background: fsyncs the part file, then (under the lock, and only
+   * forward) writes the record with the offset reached before the fsync began. One runs per upload at a
+   * time; progress made meanwhile is recorded when it ends. If it fails, the bytes past the last record
+   * may not be on disk: the upload is forgotten (`lost`), so its append stops with `Conflict` and the
+   * next request reloads it from the record, at the offset the client then resends from.
+   */
+  const settle = (id: string, upload: Receiving): void => {
+    if (upload.settling) {
+      upload.unsettled = true;
+      return;
+    }
+    const target = upload.offset;
+    upload.recording = target;
+    const run = async (): Promise<void> => {
+      const handle = await open(partPath(id), 'r');
+      try {
+        await handle.datasync();
+      } finally {
+        await handle.close();
+      }
+      await exclusive(id, async () => {
+        if (receiving.get(id) !== upload || upload.durable >= target) return;
+        await writeRecord(partialRecord({ ...upload, offset: target }));
+        upload.durable = target;
+      });
+    };
+    const settling = run()
+      .catch((error: unknown) => {
+        // Completed, terminated or swept meanwhile (the part file moved or went): nothing to record.
+        if (receiving.get(id) !== upload) return;
+        receiving.delete(id);
+        upload.lost = error;
+      })
+      .finally(() => {
+        upload.settling = undefined;
+        if (upload.unsettled && upload.lost === undefined && receiving.get(id) === upload) {
+          upload.unsettled = false;
+          if (upload.offset > upload.durable) settle(id, upload);
+        }
+      });
+    upload.settling = settling;
+    track(settling);
+  };
+
   /** Writes the complete record of media whose bytes are in `media/`. */
   const markComplete = async (sidecar: Sidecar, sha256: string, completedAt: number): Promise<StoredEntry & { state: 'complete' }> => {
     const { version, mediaId, size, fileName, uploader, createdAt, updatedAt } = sidecar;
@@ -299,6 +356,14 @@ export const fileStore = async (options: FileStoreOptions): Promise<FileStore> =
 
   let state: 'open' | 'closed' = 'open';
   const running = new Set<Promise<unknown>>();
+  /** Keeps `close()` waiting for `operation`. */
+  const track = (operation: Promise<unknown>): void => {
+    running.add(operation);
+    void operation.then(
+      () => running.delete(operation),
+      () => running.delete(operation),
+    );
+  };
   /** Every public operation: refused after close, tracked for close, I/O errors turned into failures. */
   const guarded = <T>(what: string, run: () => Promise<T>): Promise<T> => {
     if (state === 'closed') return Promise.reject(fault(Failure.unknown('the file store is closed')));
@@ -306,11 +371,7 @@ export const fileStore = async (options: FileStoreOptions): Promise<FileStore> =
       if (error instanceof FaultError) throw error;
       throw fault(Failure.unknown(`file store: ${what}: ${errnoOf(error) ?? (error instanceof Error ? error.message : String(error))}`), error);
     });
-    running.add(operation);
-    void operation.then(
-      () => running.delete(operation),
-      () => running.delete(operation),
-    );
+    track(operation);
     return operation;
   };
 
@@ -320,7 +381,7 @@ export const fileStore = async (options: FileStoreOptions): Promise<FileStore> =
       guarded('create', () =>
         exclusive(checked(meta.mediaId), async () => {
           const id = meta.mediaId;
-          const upload: Receiving = { meta, hasher: createHasher(), offset: 0, durable: 0, updatedAt: at, phase: 'idle' };
+          const upload: Receiving = { meta, hasher: createHasher(), offset: 0, durable: 0, recording: 0, updatedAt: at, phase: 'idle' };
           const sidecar = partialRecord(upload);
           if (!SidecarCodec.is(sidecar)) throw fault(Failure.invalidArgument('meta', 'cannot be recorded'));
           if ((await readRecord(id)).kind !== 'missing' || (await sizeOf(mediaPath(id))) !== undefined) {
@@ -365,6 +426,7 @@ export const fileStore = async (options: FileStoreOptions): Promise<FileStore> =
                 break;
               }
               throwIfAborted(signal);
+              if (upload.lost !== undefined) throw fault(Failure.conflict(`upload ${id}: recording progress failed; resume from its offset`), upload.lost);
               // Deleted (terminated, swept) while waiting for this chunk.
               if (receiving.get(id) !== upload) throw fault(Failure.notExist(`upload ${id}`));
               const chunk = next.value;
@@ -381,7 +443,7 @@ export const fileStore = async (options: FileStoreOptions): Promise<FileStore> =
               upload.offset += chunk.length;
               upload.updatedAt = clock();
               onAppended?.(upload.offset);
-              if (upload.offset - upload.durable >= checkpointBytes) await checkpoint(id, upload, handle);
+              if (upload.offset - upload.recording >= checkpointBytes) settle(id, upload);
             }
           } catch (error) {
             // Keep what arrived for a resume.
@@ -390,7 +452,8 @@ export const fileStore = async (options: FileStoreOptions): Promise<FileStore> =
             });
             throw error;
           }
-          await checkpoint(id, upload, handle);
+          // Complete uploads are made durable by `complete()`, which the hub calls next.
+          if (upload.offset < upload.meta.size && upload.offset > upload.recording) settle(id, upload);
           return upload.offset;
         } finally {
           upload.phase = 'idle';
@@ -542,9 +605,11 @@ export const fileStore = async (options: FileStoreOptions): Promise<FileStore> =
         continue;
       }
       if (part === undefined && media === sidecar.size) {
-        // Crashed between the rename into media/ and the complete record: every byte is durable.
+        // Crashed between the rename into media/ and the complete record: every byte is durable. The
+        // time of the last byte was never recorded (the last append leaves that to `complete()`), so
+        // retention counts from now: the media is kept at least as long as promised, never less.
         const hasher = await hashFile(mediaPath(id), sidecar.size);
-        await markComplete(sidecar, hasher.digest(), sidecar.updatedAt);
+        await markComplete(sidecar, hasher.digest(), now());
         await fsyncFolder(folders.parts);
         found.push({ mediaId: id, action: 'completed', reason: 'media file renamed but not yet recorded complete' });
         continue;
