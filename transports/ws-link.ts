@@ -92,17 +92,24 @@ const OPEN = 1;
 
 /** Opens a socket and logs in; rejects with the server's failure or `Network`. */
 const handshake = (options: LinkOptions, resume: { sessionId: string; lastSeq: number } | undefined) =>
-  new Promise<{ socket: WebSocketLike; welcome: Extract<ServerFrame, { type: 'welcome' }> }>((resolve, reject) => {
+  new Promise<{ socket: WebSocketLike; welcome: Extract<ServerFrame, { type: 'welcome' }>; early: unknown[] }>((resolve, reject) => {
     const socket = new options.WebSocket(options.url);
     socket.binaryType = 'arraybuffer';
     const { userId, token } = options.credentials;
+    let welcomed = false;
     socket.onopen = () => socket.send(JSON.stringify({ type: 'hello', version: WS_PROTOCOL_VERSION, userId, token, ...(resume ? { resume } : {}) }));
     socket.onerror = () => undefined;
     socket.onclose = (event: { code: number; reason: string }) =>
       reject(fault(Failure.network(`the socket closed during login (${event.code}${event.reason ? ` ${event.reason}` : ''})`)));
+    // Frames right behind the welcome (replayed events) may arrive before the link takes the socket over.
+    const early: unknown[] = [];
     socket.onmessage = (event: { data: unknown }) => {
+      if (welcomed) return early.push(event.data);
       const frame = typeof event.data === 'string' ? decodeServerFrame(event.data) : E.left(Failure.unknown('binary frame before welcome'));
-      if (E.isRight(frame) && frame.right.type === 'welcome') return resolve({ socket, welcome: frame.right });
+      if (E.isRight(frame) && frame.right.type === 'welcome') {
+        welcomed = true;
+        return resolve({ socket, welcome: frame.right, early });
+      }
       socket.close();
       reject(fault(E.isRight(frame) && frame.right.type === 'error' ? decodeFailure(frame.right.failure) : Failure.unknown('the server did not welcome the login')));
     };
@@ -186,21 +193,22 @@ export const openLink = async (options: LinkOptions, signal: AbortSignal): Promi
         return;
     }
   };
-  const attach = (next: WebSocketLike): void => {
+  const onMessage = (message: unknown): void => {
+    lastHeard = clock.now();
+    if (typeof message === 'string') {
+      const frame = decodeServerFrame(message);
+      // A frame this client does not understand is skipped: a newer server never breaks an older client.
+      if (E.isRight(frame)) onFrame(frame.right);
+      return;
+    }
+    const bytes = message instanceof ArrayBuffer ? new Uint8Array(message) : ArrayBuffer.isView(message) ? new Uint8Array(message.buffer, message.byteOffset, message.byteLength) : undefined;
+    const data = bytes ? decodeData(bytes) : undefined;
+    if (data && E.isRight(data)) transfers.get(data.right.transfer)?.data?.(data.right);
+  };
+  const attach = (next: WebSocketLike, early: readonly unknown[]): void => {
     socket = next;
     lastHeard = clock.now();
-    next.onmessage = (event: { data: unknown }) => {
-      lastHeard = clock.now();
-      if (typeof event.data === 'string') {
-        const frame = decodeServerFrame(event.data);
-        // A frame this client does not understand is skipped: a newer server never breaks an older client.
-        if (E.isRight(frame)) onFrame(frame.right);
-        return;
-      }
-      const bytes = event.data instanceof ArrayBuffer ? new Uint8Array(event.data) : ArrayBuffer.isView(event.data) ? new Uint8Array(event.data.buffer, event.data.byteOffset, event.data.byteLength) : undefined;
-      const data = bytes ? decodeData(bytes) : undefined;
-      if (data && E.isRight(data)) transfers.get(data.right.transfer)?.data?.(data.right);
-    };
+    next.onmessage = (event: { data: unknown }) => onMessage(event.data);
     next.onclose = (event: { code: number; reason: string }) => {
       if (socket !== next) return;
       socket = undefined;
@@ -208,6 +216,7 @@ export const openLink = async (options: LinkOptions, signal: AbortSignal): Promi
       if (event.code === CloseCode.sessionEnded || event.code === CloseCode.loginRefused) return end(event.reason || 'the server ended the session');
       void reconnect();
     };
+    for (const message of early) onMessage(message);
   };
 
   const dropped = (): void => {
@@ -229,18 +238,16 @@ export const openLink = async (options: LinkOptions, signal: AbortSignal): Promi
       await new Promise<void>((resolve) => clock.setTimeout(resolve, retryDelay(attempt, options.reconnectDelays)));
       if (closing) break;
       try {
-        const { socket: next, welcome } = await handshake(options, { sessionId, lastSeq });
+        const { socket: next, welcome, early } = await handshake(options, { sessionId, lastSeq });
         if (closing) {
           next.close(CloseCode.normal);
           break;
         }
         sessionId = welcome.sessionId;
         state = 'open';
-        attach(next);
-        if (!welcome.resumed) {
-          lastSeq = 0;
-          options.onFreshLogin();
-        }
+        if (!welcome.resumed) lastSeq = 0;
+        attach(next, early);
+        if (!welcome.resumed) options.onFreshLogin();
         options.onConnection('CONNECTED');
         for (const [id, entry] of pending) if (!entry.sent) sendCall(id, entry);
         return;
@@ -262,7 +269,7 @@ export const openLink = async (options: LinkOptions, signal: AbortSignal): Promi
       unrefTimer(heartbeat);
     }
   };
-  attach(first.socket);
+  attach(first.socket, first.early);
   beat();
 
   const link: Link = {

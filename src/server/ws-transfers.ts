@@ -7,7 +7,7 @@
  *   socket's drained FIFO, so a client that stops reading stops the read.
  * @module
  */
-import { abortFault } from '../abort.js';
+import { throwIfAborted } from '../abort.js';
 import { Failure, fault } from '../failure.js';
 import type { Hub, UploadStatus } from '../hub/hub.js';
 import { encodeData, WS_CHUNK_SIZE, WS_WINDOW } from '../../transports/ws-protocol.js';
@@ -24,14 +24,18 @@ export interface ServerTransfer {
   credit(limit: number): void;
 }
 
-/** Wakes one waiting loop; the loop re-checks its condition. */
+/**
+ * Wakes one waiting loop, also when the signal aborts; the loop re-checks its condition and the signal.
+ * (Resolving rather than rejecting on abort: the store stops reading on the signal itself, and a
+ * generator that threw while nobody awaited it would be an unhandled rejection.)
+ */
 const wakeable = () => {
   let wake: (() => void) | undefined;
   return {
     wait: (signal: AbortSignal): Promise<void> =>
-      new Promise<void>((resolve, reject) => {
-        if (signal.aborted) return reject(abortFault(signal));
-        const onAbort = (): void => reject(abortFault(signal));
+      new Promise<void>((resolve) => {
+        if (signal.aborted) return resolve();
+        const onAbort = (): void => resolve();
         signal.addEventListener('abort', onAbort, { once: true });
         wake = () => {
           signal.removeEventListener('abort', onAbort);
@@ -66,6 +70,7 @@ export const serverUpload = (
 
   async function* received(): AsyncIterable<Uint8Array> {
     for (;;) {
+      if (signal.aborted) return;
       const chunk = chunks.shift();
       if (chunk) yield chunk;
       else if (next >= size) return;
@@ -125,7 +130,10 @@ export const serverRead = (
     for await (const chunk of hub.readMedia(mediaId, request.offset, signal)) {
       for (let start = 0; start < chunk.length; start += WS_CHUNK_SIZE) {
         const slice = chunk.subarray(start, Math.min(chunk.length, start + WS_CHUNK_SIZE));
-        while (at + slice.length > limit) await wait(signal);
+        while (at + slice.length > limit) {
+          await wait(signal);
+          throwIfAborted(signal);
+        }
         await output.sendData(encodeData(request.transfer, at, slice), signal);
         at += slice.length;
       }
