@@ -92,8 +92,9 @@ export const runAsClient = async (
     if (outcome !== 'interrupted') return outcome;
     // The work may still be unwinding; its transfers were cancelled by the signal.
     work.catch(() => undefined);
+    const active = interruption.active;
     await interruption.settled();
-    reporter.note('interrupted: transfers cancelled and cleaned up');
+    reporter.note(active > 0 ? 'interrupted: transfers cancelled and cleaned up' : 'interrupted');
     return ExitCode.INTERRUPTED;
   } finally {
     reporter.stop();

@@ -7,6 +7,7 @@
 import { stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import type { Client } from '../client-api.js';
+import { baseName } from '../files.js';
 import type { CommandContext } from './connect.js';
 import { ExitCode, type ExitCodeValue } from './exit.js';
 import { formatBytes, jsonLine } from './format.js';
@@ -36,7 +37,7 @@ export const getCommand = async (client: Client, context: CommandContext, mediaI
     path = resolve(output);
     const task = client.downloadMediaToFile(mediaId, path, { signal });
     interruption.track(task.result);
-    reporter.watch(task, output, 'download');
+    reporter.watch(task, baseName(path), 'download');
     await task.result;
   }
   const { size } = await stat(path);

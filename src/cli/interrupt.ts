@@ -15,6 +15,8 @@ export interface Interruption {
   readonly interrupted: Promise<void>;
   /** Work that must finish (cleanup included) before the process may exit. Returns `work`. */
   track<T>(work: Promise<T>): Promise<T>;
+  /** How many tracked pieces of work have not settled yet. */
+  readonly active: number;
   /** Resolves once everything tracked has settled. */
   settled(): Promise<void>;
   /** Stops listening for SIGINT. Idempotent. */
@@ -53,6 +55,9 @@ export const listenForInterrupt = (source: SignalSource = process): Interruption
       tracked.add(settled);
       void settled.then(() => tracked.delete(settled));
       return work;
+    },
+    get active() {
+      return tracked.size;
     },
     async settled() {
       while (tracked.size > 0) await Promise.all(tracked);

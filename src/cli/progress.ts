@@ -49,8 +49,6 @@ const meter = (now: () => number) => {
   };
 };
 
-const isFinal = (state: TransferState): boolean => state === 'done' || state === 'cancelled' || state === 'failed';
-
 interface BarPayload {
   label: string;
   arrow: string;
@@ -60,11 +58,11 @@ interface BarPayload {
 }
 
 const barLine = (value: number, total: number, p: BarPayload): string => {
-  const name = p.label.length > 28 ? `${p.label.slice(0, 27)}…` : p.label.padEnd(28);
+  const name = p.label.length > 16 ? `${p.label.slice(0, 15)}…` : p.label.padEnd(16);
   if (p.state === 'pending') return `${p.arrow} ${name} waiting`;
   const fraction = total > 0 ? Math.min(1, value / total) : 0;
-  const filled = Math.round(fraction * 24);
-  const bar = `${'█'.repeat(filled)}${'░'.repeat(24 - filled)}`;
+  const filled = Math.round(fraction * 14);
+  const bar = `${'█'.repeat(filled)}${'░'.repeat(14 - filled)}`;
   const size = `${formatBytes(value)}/${formatBytes(total)}`;
   const tail = p.state === 'transferring' ? `${formatBytes(p.rate)}/s ETA ${formatDuration(p.eta)}` : p.state;
   return `${p.arrow} ${name} ${bar} ${String(Math.round(fraction * 100)).padStart(3)}% ${size} ${tail}`;
@@ -134,7 +132,8 @@ export const createReporter = (mode: ReporterMode, io: ReporterIo): Reporter => 
       else if (next === 'done') {
         const { elapsed } = last ? measure(last.current, last.total) : { elapsed: 0 };
         say(`done${last ? `, ${formatBytes(last.total)} in ${elapsed.toFixed(1)}s` : ''}`);
-      } else if (isFinal(next)) say(next);
+      } else if (next === 'cancelled') say('cancelled');
+      // A failure is told by the command's error line, which names the code.
     });
     subscriptions.add(states).add(progress);
   };

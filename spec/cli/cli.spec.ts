@@ -1,0 +1,195 @@
+/**
+ * The `ferry` command as a user runs it: the real CLI in a child process against a real server on
+ * loopback (temporary data folder), real sockets. Waits are on printed lines, never on time.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createClient } from '../../src/index.js';
+import { type FerryServer, startServer } from '../../src/server/server.js';
+import { httpTransport } from '../../transports/http.js';
+import { ferry, ferryBytes, killLeftovers, slowProxy } from './support.js';
+
+const root = new URL('../..', import.meta.url).pathname;
+const image = join(root, 'spec/fixtures/images/jpeg-exif-thumbnail.jpg');
+const MiB = 1024 * 1024;
+
+let server: FerryServer;
+let dataDir: string;
+let work: string;
+
+/** Environment of a CLI run as `user` with an explicit token. */
+const as = (user: string, url = server.url): Record<string, string> => ({ FERRY_URL: url, FERRY_USER: user, FERRY_TOKEN: server.issueToken(user) });
+
+/** Uploads `bytes` with an in-process client; resolves with the media ID. */
+const upload = async (bytes: Uint8Array): Promise<string> => {
+  const client = createClient({ transport: httpTransport({ url: server.url }) });
+  await client.login({ userId: 'uploader', token: server.issueToken('uploader') });
+  const message = await client.createFileMessageByUploading(bytes, { fileName: 'x.bin' }).result;
+  await client.logout();
+  return message.mediaId;
+};
+
+const folderOf = (name: string): string => mkdtempSync(join(work, `${name}-`));
+const filesIn = (folder: string): string[] => readdirSync(folder);
+/** The last line printed: the error report comes after any progress lines. */
+const lastLine = (text: string): string => text.trim().split('\n').at(-1) ?? '';
+
+beforeAll(async () => {
+  work = mkdtempSync(join(tmpdir(), 'ferry-cli-'));
+  dataDir = join(work, 'server-data');
+  server = await startServer({ port: 0, dataDir }); // no secret given: generated into dataDir/secret
+});
+
+afterAll(async () => {
+  killLeftovers();
+  await server.close();
+  rmSync(work, { recursive: true, force: true });
+});
+
+describe('ferry send and listen', () => {
+  it('delivers an image and a file that listen prints and saves byte for byte, never over an existing file', async () => {
+    const inbox = folderOf('inbox');
+    writeFileSync(join(inbox, 'notes.txt'), 'already here');
+    const notes = join(folderOf('outbox'), 'notes.txt');
+    writeFileSync(notes, randomBytes(300_000));
+    const listener = ferry(['listen', '--save', inbox, '--json'], { env: as('bob') });
+    await listener.waitFor('stdout', /"event":"listening"/);
+
+    // The sender gives no token: it mints one from the server's data folder (same machine).
+    const sender = ferry(['send', image, notes, '--to', 'bob', '--text', 'hello', '--data-dir', dataDir], {
+      env: { FERRY_URL: server.url, FERRY_USER: 'alice' },
+    });
+    const sent = await sender.exited;
+    expect(sent.stderr).toMatch(/upload jpeg-exif-thumbnail\.jpg: done/);
+    expect(sent.code).toBe(0);
+    expect(sent.stdout).toMatch(/sent IMAGE "jpeg-exif-thumbnail\.jpg" \(3\.5 KiB, 200×120, thumbnail 367 B\) "hello" media \S+ to bob/);
+
+    await listener.waitFor('stdout', /"event":"saved".*notes \(1\)\.txt/);
+    await listener.waitFor('stdout', /"event":"saved".*jpeg-exif-thumbnail\.jpg/);
+    const received = listener
+      .stdout()
+      .split('\n')
+      .filter((line) => line.includes('"event":"message"'))
+      .map((line) => JSON.parse(line) as { from: string; message: Record<string, unknown> });
+    expect(received.map((r) => [r.from, r.message.messageType, r.message.fileName])).toEqual([
+      ['alice', 'IMAGE', 'jpeg-exif-thumbnail.jpg'],
+      ['alice', 'FILE', 'notes.txt'],
+    ]);
+    expect(received[0]?.message).toMatchObject({ width: 200, height: 120, thumbnailWidth: 40, thumbnailHeight: 64, description: 'hello' });
+    expect(readFileSync(join(inbox, 'jpeg-exif-thumbnail.jpg')).equals(readFileSync(image))).toBe(true);
+    expect(readFileSync(join(inbox, 'notes (1).txt')).equals(readFileSync(notes))).toBe(true);
+    expect(readFileSync(join(inbox, 'notes.txt'), 'utf8')).toBe('already here');
+
+    listener.child.kill('SIGINT');
+    expect((await listener.exited).code).toBe(130);
+  });
+});
+
+describe('ferry get', () => {
+  it('downloads to a file and to stdout, the same bytes', async () => {
+    const bytes = randomBytes(1.5 * MiB);
+    const mediaId = await upload(bytes);
+    const out = join(folderOf('get'), 'copy.bin');
+    const [toFile, toStdout] = await Promise.all([
+      ferry(['get', mediaId, '-o', out], { env: as('carol') }).exited,
+      ferryBytes(['get', mediaId, '-o', '-'], as('dave')),
+    ]);
+    expect(toFile.code).toBe(0);
+    expect(toFile.stdout).toContain(`saved ${out}`);
+    expect(readFileSync(out).equals(bytes)).toBe(true);
+    expect(toStdout.code).toBe(0);
+    expect(toStdout.bytes.equals(bytes)).toBe(true);
+  });
+});
+
+describe('ferry failures: one line with the ferry code, and the documented exit code', () => {
+  it.concurrent('an unknown media ID exits 1 with download code 4; a malformed one with code 2', async () => {
+    const folder = folderOf('bad-id');
+    const [unknown, malformed] = await Promise.all([
+      ferry(['get', 'AAAAAAAAAAAAAAAAAAAAAA', '-o', join(folder, 'x')], { env: as('erin') }).exited,
+      ferry(['get', 'not/an/id', '-o', join(folder, 'y')], { env: as('frank') }).exited,
+    ]);
+    expect(unknown.code).toBe(1);
+    expect(lastLine(unknown.stderr)).toMatch(/^ferry get: download failed \(code 4\): .*does not exist$/);
+    expect(malformed.code).toBe(1);
+    expect(lastLine(malformed.stderr)).toMatch(/^ferry get: download failed \(code 2\): invalid argument/);
+    expect(filesIn(folder)).toEqual([]);
+  });
+
+  it.concurrent('a missing file exits 1 with upload code 2 naming the file', async () => {
+    const missing = join(work, 'no-such-file.png');
+    const run = await ferry(['send', missing, '--to', 'bob'], { env: as('gina') }).exited;
+    expect(run.code).toBe(1);
+    expect(run.stderr).toMatch(/ferry send: .*no-such-file\.png: upload failed \(code 2\): invalid argument 'source'.*ENOENT/);
+  });
+
+  it.concurrent('a bad token exits 1 with login code 5, and JSON says the same with --json', async () => {
+    const env = { FERRY_URL: server.url, FERRY_USER: 'hank', FERRY_TOKEN: 'not.a-token' };
+    const [plain, json] = await Promise.all([ferry(['get', 'AAAAAAAAAAAAAAAAAAAAAA'], { env }).exited, ferry(['get', 'AAAAAAAAAAAAAAAAAAAAAA', '--json'], { env }).exited]);
+    expect(plain.code).toBe(1);
+    expect(lastLine(plain.stderr)).toMatch(/^ferry get: login failed \(code 5\): invalid token/);
+    expect(JSON.parse(lastLine(json.stderr))).toMatchObject({ error: { name: 'LoginError', operation: 'login', code: 5 }, exitCode: 1 });
+  });
+
+  it.concurrent('usage mistakes exit 2: no destination, no token and no secret, an unknown option', async () => {
+    const elsewhere = folderOf('no-secret');
+    const [noDestination, noToken, unknownOption] = await Promise.all([
+      ferry(['send', image], { env: as('ivy') }).exited,
+      ferry(['get', 'AAAAAAAAAAAAAAAAAAAAAA'], { cwd: elsewhere, env: { FERRY_URL: server.url, FERRY_USER: 'ivy' } }).exited,
+      ferry(['get', '--frobnicate'], { env: as('ivy') }).exited,
+    ]);
+    expect([noDestination.code, noToken.code, unknownOption.code]).toEqual([2, 2, 2]);
+    expect(noDestination.stderr).toMatch(/give exactly one destination, --to <peer> or --channel <id>/);
+    expect(noToken.stderr).toMatch(/no token for "ivy": pass --token or set FERRY_TOKEN/);
+    expect(unknownOption.stderr).toMatch(/unknown option '--frobnicate'/);
+  });
+
+  it.concurrent('ferry token mints a token that logs in; without a secret it exits 2', async () => {
+    const [minted, missing] = await Promise.all([
+      ferry(['token', 'judy', '--ttl', '1h', '--data-dir', dataDir]).exited,
+      ferry(['token', 'judy', '--data-dir', folderOf('empty')]).exited,
+    ]);
+    expect(minted.code).toBe(0);
+    const client = createClient({ transport: httpTransport({ url: server.url }) });
+    await client.login({ userId: 'judy', token: minted.stdout.trim() });
+    await client.logout();
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toMatch(/no secret: start the server once/);
+  });
+});
+
+describe('Ctrl-C', () => {
+  const partsAndMedia = (): string[] => ['parts', 'media'].flatMap((folder) => readdirSync(join(dataDir, folder)).map((name) => `${folder}/${name}`));
+
+  it('during an upload exits 130 and leaves no partial upload on the server', async () => {
+    const proxy = await slowProxy(server.url, 2 * MiB);
+    const before = partsAndMedia();
+    const big = join(folderOf('big'), 'big.bin');
+    writeFileSync(big, randomBytes(16 * MiB));
+    const sender = ferry(['send', big, '--to', 'bob'], { env: as('kate', proxy.url) });
+    await sender.waitFor('stderr', /upload big\.bin: \d+(\.\d)? [KM]iB of 16\.0 MiB/);
+    expect(partsAndMedia().length).toBeGreaterThan(before.length); // the partial upload is there
+    sender.child.kill('SIGINT');
+    const run = await sender.exited;
+    await proxy.close();
+    expect(run.code).toBe(130);
+    expect(run.stderr).toMatch(/interrupted: transfers cancelled and cleaned up/);
+    expect(partsAndMedia()).toEqual(before);
+  });
+
+  it('during a download exits 130 and leaves nothing in the target folder', async () => {
+    const mediaId = await upload(randomBytes(16 * MiB));
+    const proxy = await slowProxy(server.url, 2 * MiB);
+    const folder = folderOf('interrupted-get');
+    const getter = ferry(['get', mediaId, '-o', join(folder, 'out.bin')], { env: as('liam', proxy.url) });
+    await getter.waitFor('stderr', /download out\.bin: \d+(\.\d)? [KM]iB of 16\.0 MiB/);
+    getter.child.kill('SIGINT');
+    const run = await getter.exited;
+    await proxy.close();
+    expect(run.code).toBe(130);
+    expect(filesIn(folder)).toEqual([]);
+  });
+});
