@@ -16,6 +16,7 @@ import { type Clock, systemClock } from '../clock.js';
 import { Failure, fault } from '../failure.js';
 import { createHub, type Hub } from '../hub/hub.js';
 import { DEFAULT_IDLE_TIMEOUT_MS } from '../limits.js';
+import { devRoute } from './dev.js';
 import { downloadsRoute } from './downloads.js';
 import { type FileStore, fileStore } from './file-store.js';
 import { type Route, sendFailure, setCorsHeaders } from './http-util.js';
@@ -59,6 +60,12 @@ export interface ServerOptions {
   readonly wsPingIntervalMs?: number;
   /** How long a WebSocket session outlives its socket, for the client to resume it. Default: 60 s. */
   readonly wsGraceMs?: number;
+  /**
+   * Development mode: the demo page at `/` and `POST /dev/token?userId=…`, which mints a token for any
+   * caller on this machine (`src/server/dev.ts`; docs/decisions.md, "Development mode"). Needs a checkout:
+   * it builds `web/` with esbuild. Default: `false`. @example { dev: true }
+   */
+  readonly dev?: boolean;
 }
 
 /** A running server. */
@@ -212,6 +219,7 @@ export const startServer = async (options: ServerOptions = {}): Promise<FerrySer
     tusRoute({ hub: theHub, prefix: UPLOADS, uploadsUrl, guard: sessions.guard }),
     downloadsRoute({ hub: theHub, prefix: MEDIA, guard: sessions.guard }),
     sessions,
+    ...(options.dev ? [devRoute({ hub: theHub, url })] : []),
   ];
 
   let closing: Promise<void> | undefined;
