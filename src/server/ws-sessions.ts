@@ -43,11 +43,21 @@ export interface WsSessionsOptions {
   readonly graceMs?: number;
   /** Recent events kept per session for replay. Default: 1,000. */
   readonly replayEvents?: number;
+  /** Bytes of recent events kept per session (estimated from their messages). Default: 4 MiB. */
+  readonly replayBytes?: number;
   /** Recent answers kept per session for resent calls. Default: 1,000. */
   readonly keptAnswers?: number;
   /** Told when a session ends by kick or logout, to stop its transfers and remove its partial uploads. */
   readonly onEnded: (session: WsSession) => void;
 }
+
+/** About the bytes an event holds: its message's strings (text, base64 fields), plus a little. */
+const sizeOf = (event: HubEvent): number => {
+  if (event.type !== 'peerMessage' && event.type !== 'channelMessage') return 100;
+  let bytes = 100;
+  for (const value of Object.values(event.message)) if (typeof value === 'string') bytes += value.length;
+  return bytes;
+};
 
 /** The registry of WebSocket sessions. */
 export interface WsSessions {
@@ -72,6 +82,7 @@ export const wsSessions = (options: WsSessionsOptions): WsSessions => {
   const graceMs = options.graceMs ?? 60_000;
   const replayEvents = options.replayEvents ?? 1_000;
   const keptAnswers = options.keptAnswers ?? 1_000;
+  const replayBytes = options.replayBytes ?? 4 * 1024 * 1024;
   /** `final`: kicked or logged out, so the client will not resume it. */
   type Kept = WsSession & { grace: TimerHandle | undefined; final: boolean };
   const sessions = new Map<string, Kept>();
@@ -90,7 +101,8 @@ export const wsSessions = (options: WsSessionsOptions): WsSessions => {
 
   return {
     open(login) {
-      const recent: { readonly seq: number; readonly event: HubEvent }[] = [];
+      const recent: { readonly seq: number; readonly event: HubEvent; readonly bytes: number }[] = [];
+      let recentBytes = 0;
       let nextSeq = 1;
       const session: Kept = {
         id: toBase64Url(cryptoRandomBytes(16)),
@@ -110,8 +122,10 @@ export const wsSessions = (options: WsSessionsOptions): WsSessions => {
       login.events$.subscribe({
         next: (event) => {
           const seq = nextSeq++;
-          recent.push({ seq, event });
-          if (recent.length > replayEvents) recent.shift();
+          const bytes = sizeOf(event);
+          recent.push({ seq, event, bytes });
+          recentBytes += bytes;
+          while (recent.length > replayEvents || (recentBytes > replayBytes && recent.length > 1)) recentBytes -= (recent.shift() as { bytes: number }).bytes;
           if (event.type === 'aborted') session.final = true;
           session.sink?.send({ type: 'event', seq, event });
         },
