@@ -8,19 +8,19 @@
  * end (and look idle to the client's watchdog on a slow link). The window adapts to the measured
  * throughput, aiming at about two seconds per request (`nextWindow`).
  *
- * Failures follow the transport's failure contract: every rejection is a `FaultError`; a dropped link,
- * 5xx, 408 and 429 are `Network`, 409 and 423 are `Conflict` (both mean "ask the offset and try again"),
- * and the rest is final, decoded from the server's JSON error body where it sent one.
+ * On Node (`streamUploads`) each window is a streamed body read from the source as the socket takes
+ * it, so windows can grow to 16 MiB without a buffer; elsewhere a window is copied into one buffer.
  *
- * Over the ~300-line guide: the status-to-failure table (`failureOfResponse`) is half of it and is the
- * same job as `failureFromResponse` in `http-request.ts`; the two belong together in one small module.
+ * Failures follow the transport's failure contract (`http-failure.ts`): every rejection is a
+ * `FaultError`; a dropped link, 5xx, 408 and 429 are `Network`, 409 and 423 are `Conflict` (both mean
+ * "ask the offset and try again"), and the rest is final.
  * @module
  */
 import { abortable, abortFault, throwIfAborted } from '../src/abort.js';
 import { toBase64, utf8 } from '../src/bytes.js';
-import { decodeFailure } from '../src/codec.js';
 import { Failure, FaultError, fault } from '../src/failure.js';
-import { CHUNK_SIZE, MAX_FILE_SIZE } from '../src/limits.js';
+import { CHUNK_SIZE } from '../src/limits.js';
+import { describeError, failureOfResponse, ignore, type Subject } from './http-failure.js';
 import type { ByteSource, Session, UploadState } from './transport.js';
 
 /** What the media half needs from the composed transport. */
@@ -134,122 +134,18 @@ const streamOf = (cursor: Cursor, length: number): ReadableStream<Uint8Array> =>
  */
 const STREAM_PIECE = 1 * MiB;
 
-/** The longest `Retry-After` waited for before reporting `Network`; the machine's own delays follow. */
-const MAX_RETRY_AFTER_MS = 10_000;
-
-/**
- * For promises nobody awaits whose failure changes nothing: cancelling a stream that already failed,
- * best-effort cleanup after an abort. Named, so each use says why it may drop the error.
- */
-const ignore = (): void => undefined;
-
 const TUS = { 'Tus-Resumable': '1.0.0' } as const;
 const OFFSET_STREAM = 'application/offset+octet-stream';
 
-/** What a request is about, to name it in failures. */
-interface Subject {
-  /** e.g. `upload Xyz…` or `media Xyz…`, for `NotExist`. */
-  readonly what: string;
-  /** The declared size, for `SizeOverflow` when the server did not say. */
-  readonly size?: number;
-}
-
+/** One request of the media half. */
 interface Ask extends Subject {
   readonly method: 'GET' | 'HEAD' | 'POST' | 'PATCH' | 'DELETE';
   readonly url: string;
   readonly headers?: Readonly<Record<string, string>>;
   readonly body?: Uint8Array<ArrayBuffer> | ReadableStream<Uint8Array>;
-  /** The caller's signal; `undefined` only for the creation request (see `createUpload`). */
-  readonly signal: AbortSignal | undefined;
   /** Statuses besides 2xx that the caller handles itself. */
   readonly pass?: readonly number[];
 }
-
-/** One line about whatever `fetch` threw: undici puts the socket error in `cause`. */
-const describeError = (error: unknown): string => {
-  const message = error instanceof Error ? error.message : String(error);
-  const cause = error instanceof Error && error.cause instanceof Error ? `: ${error.cause.message}` : '';
-  return `${message}${cause}`;
-};
-
-/** The server's `{ failure, message }` error body, if it sent one we can read. */
-const errorBody = async (response: Response, signal: AbortSignal | undefined): Promise<{ failure?: Failure; message?: string }> => {
-  let text: string;
-  try {
-    text = await (signal ? abortable(response.text(), signal) : response.text());
-  } catch (error) {
-    if (signal?.aborted) throw abortFault(signal);
-    // The link dropped while the error body was coming: the status still says what happened.
-    return { message: describeError(error) };
-  }
-  try {
-    const json: unknown = JSON.parse(text);
-    if (json === null || typeof json !== 'object') return {};
-    const { failure, message } = json as { failure?: unknown; message?: unknown };
-    return {
-      ...(failure === undefined ? {} : { failure: decodeFailure(failure) }),
-      ...(typeof message === 'string' ? { message } : {}),
-    };
-  } catch {
-    // Not JSON (a proxy's HTML page, or HEAD without a body): our server also sends the failure in a
-    // header; otherwise the status alone decides.
-    const header = response.headers.get('Ferry-Failure');
-    if (header === null) return {};
-    try {
-      return { failure: decodeFailure(JSON.parse(decodeURIComponent(header)) as unknown) };
-    } catch {
-      return {};
-    }
-  }
-};
-
-/** Seconds or an HTTP date in `Retry-After`, as a delay in ms; `undefined` when absent or malformed. */
-export const retryAfterMs = (header: string | null, now = Date.now()): number | undefined => {
-  if (header === null) return undefined;
-  if (/^\d+$/.test(header.trim())) return Number(header.trim()) * 1000;
-  const date = Date.parse(header);
-  return Number.isNaN(date) ? undefined : Math.max(0, date - now);
-};
-
-/** Waits `ms`, or rejects with the abort as soon as the signal aborts. */
-const pause = (ms: number, signal: AbortSignal | undefined): Promise<void> => {
-  const waited = new Promise<void>((resolve) => setTimeout(resolve, ms));
-  if (!signal) return waited;
-  // The timer is left to run out on abort: it holds nothing, and clearing it would need a second listener.
-  return abortable(waited, signal);
-};
-
-/**
- * The failure an error response stands for. Statuses decide the transient cases, whatever the body
- * says, so a proxy's 502 page and our own 503 mean the same; the body refines the final ones.
- */
-const failureOfResponse = async (response: Response, ask: Ask): Promise<Failure> => {
-  const { status } = response;
-  const body = await errorBody(response, ask.signal);
-  const detail = `HTTP ${status} from ${ask.method}${body.message === undefined ? '' : `: ${body.message}`}`;
-  const given = body.failure;
-  if (status === 409 || status === 423) return Failure.conflict(detail);
-  if (status === 404 || status === 410) return given?._tag === 'NotExist' ? given : Failure.notExist(ask.what);
-  if (status === 413) return given?._tag === 'SizeOverflow' ? given : Failure.sizeOverflow(ask.size ?? 0, MAX_FILE_SIZE);
-  if (status === 401) {
-    // `Interrupted`: the messaging session these transfers belong to has ended (a login elsewhere).
-    const known = ['InvalidToken', 'TokenExpired', 'NotLoggedIn', 'Interrupted'];
-    return given && known.includes(given._tag) ? given : Failure.invalidToken(detail);
-  }
-  if (status === 408 || status === 429 || status >= 500) {
-    // The transfer machine retries `Network` with its own delays and knows nothing of `Retry-After`, so
-    // a server asking for a pause (429, 503) gets it here, bounded so the idle watchdog is not starved.
-    const wait = status === 429 || status === 503 ? retryAfterMs(response.headers.get('Retry-After')) : undefined;
-    if (wait !== undefined && wait > 0) await pause(Math.min(wait, MAX_RETRY_AFTER_MS), ask.signal);
-    return Failure.network(detail);
-  }
-  if (status >= 400 && status < 500) {
-    if (given) return given;
-    // HEAD answers carry no body: a bare 400 is still a bad argument, anything else is unexplained.
-    return status === 400 ? Failure.invalidArgument('request', detail) : Failure.unknown(detail);
-  }
-  return Failure.unknown(`unexpected ${detail}`);
-};
 
 /** A non-negative decimal integer header, `undefined` if absent or malformed. */
 const countHeader = (response: Response, name: string): number | undefined => {

@@ -1,12 +1,13 @@
 /**
  * One JSON request to a ferry server with the transport contracts applied: Bearer auth, the signal
  * honoured before and during the call, and every failure a `FaultError` — the server's own failure from
- * its JSON body, `Network` for dropped links and transient statuses (5xx, 408, 429), never a raw error.
+ * its JSON body, `Network` for dropped links and transient statuses (5xx, 408, 429), never a raw error
+ * (the rules are in `http-failure.ts`, shared with the media half).
  * @module
  */
 import { abortFault, throwIfAborted } from '../src/abort.js';
-import { decodeFailure } from '../src/codec.js';
-import { Failure, type FaultError, fault } from '../src/failure.js';
+import { Failure, fault } from '../src/failure.js';
+import { describeError, failureOfResponse } from './http-failure.js';
 
 /** A request: method, optional JSON body or raw body and headers, and the signal that aborts it. */
 export interface RequestOptions {
@@ -15,28 +16,6 @@ export interface RequestOptions {
   readonly headers?: Readonly<Record<string, string>>;
   readonly signal: AbortSignal;
 }
-
-/** The failure a non-2xx response stands for. */
-export const failureFromResponse = async (response: Response): Promise<FaultError> => {
-  if (response.status >= 500 || response.status === 408 || response.status === 429) {
-    return fault(Failure.network(`the server answered ${response.status}`));
-  }
-  let body: unknown;
-  try {
-    body = await response.json();
-  } catch {
-    body = undefined;
-  }
-  const carried = body !== null && typeof body === 'object' && 'failure' in body ? (body as { failure: unknown }).failure : undefined;
-  if (carried !== undefined) return fault(decodeFailure(carried));
-  return fault(
-    response.status === 401
-      ? Failure.invalidToken(`the server answered ${response.status}`)
-      : response.status === 404 || response.status === 410
-        ? Failure.notExist(`${response.url} (${response.status})`)
-        : Failure.unknown(`the server answered ${response.status}`),
-  );
-};
 
 /** A request function bound to a `fetch` and a token; resolves with the JSON body, or `undefined`. */
 export const httpRequest =
@@ -58,9 +37,9 @@ export const httpRequest =
       });
     } catch (error) {
       if (signal.aborted) throw abortFault(signal);
-      throw fault(Failure.network(error instanceof Error ? error.message : String(error)), error);
+      throw fault(Failure.network(`${method} failed: ${describeError(error)}`), error);
     }
-    if (!response.ok) throw await failureFromResponse(response);
+    if (!response.ok) throw fault(await failureOfResponse(response, { method, what: url, signal }));
     if (response.status === 204) return undefined;
     const text = await response.text();
     try {

@@ -7,7 +7,8 @@
 import { describe, expect, it } from 'vitest';
 import { Failure, type FailureTag, failureOf } from '../../src/failure.js';
 import { MAX_FILE_SIZE } from '../../src/limits.js';
-import { httpMedia, nextWindow, retryAfterMs, uploadIdOf, WINDOW } from '../../transports/http-media.js';
+import { retryAfterMs } from '../../transports/http-failure.js';
+import { httpMedia, nextWindow, uploadIdOf, WINDOW } from '../../transports/http-media.js';
 import { nodeFetch } from '../../transports/node-fetch.js';
 import type { ByteSource } from '../../transports/transport.js';
 import { b64, bytesOf, eventually, OFFSET_STREAM, sha256, start, tus } from './http-support.js';
