@@ -101,7 +101,7 @@ interface RawServer {
 }
 
 /** `PUT /put/<name>` stores durably into `putDir`; `GET /media/<id>` sends `<mediaDir>/<id>`. */
-const startRawServer = async (putDir: string, mediaDir: string): Promise<RawServer> => {
+export const startRawServer = async (putDir: string, mediaDir: string): Promise<RawServer> => {
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const [, kind, name] = (req.url ?? '').split('/');
     if (!name || !/^[\w.-]+$/.test(name)) return void res.writeHead(404).end();
@@ -139,7 +139,7 @@ const startRawServer = async (putDir: string, mediaDir: string): Promise<RawServ
 };
 
 /** Answers a raw request: status, then the body as chunks for `consume`. */
-const rawRequest = <T>(
+export const rawRequest = <T>(
   url: string,
   options: { method: 'GET' | 'PUT'; agent: Agent; body?: Uint8Array },
   consume: (res: IncomingMessage) => Promise<T>,
@@ -164,7 +164,7 @@ const rawRequest = <T>(
     req.end(options.body);
   });
 
-const readAll = async (res: IncomingMessage): Promise<Buffer> => {
+export const readAll = async (res: IncomingMessage): Promise<Buffer> => {
   const chunks: Buffer[] = [];
   for await (const chunk of res) chunks.push(chunk as Buffer);
   return Buffer.concat(chunks);

@@ -6,6 +6,7 @@
  *   npm run bench                          all scenarios, 5 runs each, writes RESULTS.md
  *   npm run bench -- --only upload-memory  one scenario (comma-separated names allowed)
  *   npm run bench -- --only http-transfer  30 MiB over HTTP against raw node:http
+ *   npm run bench -- --only ws-transfer    WebSocket: 30 MiB upload, message relay, chat under load
  *   npm run bench -- --runs 7              more runs (at least 5 for figures worth quoting)
  *   npm run bench -- --quick               engine overhead at 2k/20k instead of 10k/100k, to iterate
  *
@@ -20,6 +21,7 @@ import { runEngineOverhead } from './engine-overhead.js';
 import { fixed, formatTarget, machineInfo, type ScenarioReport, sourceVersion } from './harness.js';
 import { runHttpTransfer } from './http-transfer.js';
 import { runUploadMemory } from './upload-memory.js';
+import { runWsTransfer } from './ws-transfer.js';
 
 const MIN_RUNS = 5;
 const here = dirname(fileURLToPath(import.meta.url));
@@ -43,6 +45,7 @@ const scenarios: Record<string, () => Promise<ScenarioReport>> = {
   'engine-overhead': () => runEngineOverhead({ runs, log, ...(values.quick ? { counts: [2_000, 20_000] } : {}) }),
   'upload-memory': () => runUploadMemory({ runs, log }),
   'http-transfer': () => runHttpTransfer({ runs, log }),
+  'ws-transfer': () => runWsTransfer({ runs, log }),
 };
 const selected = values.only === undefined ? Object.keys(scenarios) : values.only.split(',').map((name) => name.trim());
 for (const name of selected) {

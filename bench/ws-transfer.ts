@@ -1,0 +1,221 @@
+/**
+ * Scenario "WebSocket": what the WebSocket transport and server cost, on loopback, in one process.
+ *
+ * - Upload: 30 MiB through `wsTransport` against the same durable raw `node:http` PUT as the HTTP
+ *   scenario (`startRawServer` of `http-transfer.ts`: temp file, SHA-256, fsync, rename, folder fsync).
+ * - Relay: alice sends 20,000 small peer messages to bob through the server (100 in flight), against a
+ *   raw `ws` echo server doing the same round trips with the same window; messages/s and p99 latency
+ *   (send → delivery).
+ * - Chat under load: alice uploads nine 30 MiB files at once on her one socket while she sends bob a
+ *   message every 10 ms; p99 latency of those messages.
+ *
+ * All cases run interleaved, medians of the runs.
+ * @module
+ */
+import { randomFillSync } from 'node:crypto';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { Agent } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { WebSocket, WebSocketServer } from 'ws';
+import { type Client, createClient, textMessage } from '../src/index.js';
+import { startServer } from '../src/server/server.js';
+import { wsTransport } from '../transports/ws.js';
+import { checkTarget, fixed, formatRatio, interleave, markdownTable, type ScenarioReport } from './harness.js';
+import { rawRequest, readAll, startRawServer } from './http-transfer.js';
+
+/** Options of {@link runWsTransfer}. */
+export interface WsTransferOptions {
+  /** Recorded interleaved runs of every case. Default: 5. */
+  readonly runs?: number;
+  /** Progress lines (one per run). Default: nothing. */
+  readonly log?: (line: string) => void;
+}
+
+const MiB = 1024 * 1024;
+const SIZE = 30 * MiB;
+const MESSAGES = 20_000;
+const IN_FLIGHT = 100;
+const LOADED_UPLOADS = 9;
+const CHAT_EVERY_MS = 10;
+
+const percentile = (values: readonly number[], p: number): number => {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] ?? Number.NaN;
+};
+
+/** Runs `count` sends with at most `window` in flight; `send(i)` resolves when message i is delivered. */
+const windowed = async (count: number, window: number, send: (i: number) => Promise<void>): Promise<void> => {
+  let next = 0;
+  const lane = async (): Promise<void> => {
+    while (next < count) await send(next++);
+  };
+  await Promise.all(Array.from({ length: window }, lane));
+};
+
+/** A raw `ws` echo server and a client doing windowed round trips: the relay's baseline. */
+const rawEcho = async () => {
+  const wss = new WebSocketServer({ port: 0, host: '127.0.0.1', perMessageDeflate: false });
+  wss.on('connection', (socket) => socket.on('message', (data, isBinary) => socket.send(data, { binary: isBinary })));
+  await new Promise((resolve) => wss.once('listening', resolve));
+  const socket = new WebSocket(`ws://127.0.0.1:${(wss.address() as AddressInfo).port}`);
+  await new Promise((resolve) => socket.once('open', resolve));
+  const waiting = new Map<number, () => void>();
+  socket.on('message', (data) => {
+    const id = Number((JSON.parse(String(data)) as { id: number }).id);
+    waiting.get(id)?.();
+    waiting.delete(id);
+  });
+  return {
+    roundTrip: (id: number) =>
+      new Promise<void>((resolve) => {
+        waiting.set(id, resolve);
+        socket.send(JSON.stringify({ type: 'call', id, op: 'sendToPeer', peerId: 'bob', message: { messageType: 'TEXT', text: `m${id}` } }));
+      }),
+    close: async () => {
+      socket.close();
+      await new Promise((resolve) => wss.close(resolve));
+    },
+  };
+};
+
+/** Runs the scenario and reports it. */
+export const runWsTransfer = async (options: WsTransferOptions = {}): Promise<ScenarioReport> => {
+  const runs = options.runs ?? 5;
+  const started = performance.now();
+  const folder = await mkdtemp(join(tmpdir(), 'ferry-bench-ws-'));
+  const dataDir = join(folder, 'server');
+  const putDir = join(folder, 'raw-put');
+  await mkdir(putDir, { recursive: true });
+  const server = await startServer({ dataDir, secret: 'bench-secret' });
+  const raw = await startRawServer(putDir, join(dataDir, 'media'));
+  const echo = await rawEcho();
+  const agent = new Agent({ keepAlive: true });
+  const clients: Client[] = [];
+  const login = async (userId: string): Promise<Client> => {
+    const client = createClient({ transport: wsTransport({ url: server.wsUrl }) });
+    await client.login({ userId, token: server.issueToken(userId) });
+    clients.push(client);
+    return client;
+  };
+  try {
+    const payload = Buffer.allocUnsafe(SIZE);
+    randomFillSync(payload);
+    const alice = await login('alice');
+    const bob = await login('bob');
+    const delivered = new Map<string, () => void>();
+    bob.peerMessages$.subscribe(({ message }) => {
+      if (message.messageType !== 'TEXT') return;
+      delivered.get(message.text)?.();
+      delivered.delete(message.text);
+    });
+    /** Sends one message to bob; resolves with the ms until bob has it. */
+    const relay = (text: string): Promise<number> => {
+      const t0 = performance.now();
+      const arrived = new Promise<number>((resolve) => delivered.set(text, () => resolve(performance.now() - t0)));
+      return alice.sendMessageToPeer('bob', textMessage(text)).then(() => arrived);
+    };
+    let serial = 0;
+    const removeMedia = async (mediaIds: readonly string[]): Promise<void> => {
+      for (const id of mediaIds) await server.hub.terminateUpload('alice', id);
+    };
+
+    const timed = await interleave({
+      runs,
+      warmup: 1,
+      timeoutMs: 120_000,
+      cases: {
+        'raw PUT': async () => {
+          await rawRequest(`${raw.url}/put/u${++serial}`, { method: 'PUT', agent, body: payload }, readAll);
+        },
+        'ws upload': async () => {
+          const t0 = performance.now();
+          const { mediaId } = await alice.createFileMessageByUploading(payload).result;
+          const elapsed = performance.now() - t0;
+          await removeMedia([mediaId]);
+          return elapsed;
+        },
+        'raw ws echo': async () => {
+          const latencies: number[] = [];
+          const t0 = performance.now();
+          await windowed(MESSAGES, IN_FLIGHT, async (i) => {
+            const s = performance.now();
+            await echo.roundTrip(++serial * MESSAGES + i);
+            latencies.push(performance.now() - s);
+          });
+          const elapsed = performance.now() - t0;
+          return { value: elapsed, details: { rate: MESSAGES / (elapsed / 1000), p99: percentile(latencies, 99) } };
+        },
+        'ws relay': async () => {
+          const latencies: number[] = [];
+          const run = ++serial;
+          const t0 = performance.now();
+          await windowed(MESSAGES, IN_FLIGHT, async (i) => {
+            latencies.push(await relay(`r${run}-${i}`));
+          });
+          const elapsed = performance.now() - t0;
+          return { value: elapsed, details: { rate: MESSAGES / (elapsed / 1000), p99: percentile(latencies, 99) } };
+        },
+        'chat during 9 uploads': async () => {
+          const run = ++serial;
+          const uploads = Array.from({ length: LOADED_UPLOADS }, () => alice.createFileMessageByUploading(payload).result);
+          let done = false;
+          const all = Promise.all(uploads).finally(() => (done = true));
+          const latencies: Promise<number>[] = [];
+          for (let i = 0; !done; i++) {
+            latencies.push(relay(`c${run}-${i}`));
+            await new Promise((resolve) => setTimeout(resolve, CHAT_EVERY_MS));
+          }
+          const messages = await all;
+          const measured = await Promise.all(latencies);
+          await removeMedia(messages.map((m) => m.mediaId));
+          return { value: percentile(measured, 99), details: { messages: measured.length, p50: percentile(measured, 50) } };
+        },
+      },
+      onRun: ({ name, run, value }) => options.log?.(`  ${run === 0 ? 'warm-up' : `run ${run}/${runs}`}  ${name.padEnd(22)} ${fixed(value, 1).padStart(8)}`),
+    });
+
+    const c = timed.cases;
+    const uploadSpeed = c['raw PUT'].median / c['ws upload'].median;
+    const relayRate = c['ws relay'].details.rate ?? Number.NaN;
+    const relayP99 = c['ws relay'].details.p99 ?? Number.NaN;
+    const echoRate = c['raw ws echo'].details.rate ?? Number.NaN;
+    const chatP99 = c['chat during 9 uploads'].median;
+    const table = markdownTable(
+      ['case', 'median', 'range', 'figures'],
+      [
+        ['raw PUT 30 MiB', `${fixed(c['raw PUT'].median, 0)} ms`, `${fixed(c['raw PUT'].min, 0)}–${fixed(c['raw PUT'].max, 0)}`, `${fixed(SIZE / MiB / (c['raw PUT'].median / 1000), 0)} MiB/s`],
+        ['ws upload 30 MiB', `${fixed(c['ws upload'].median, 0)} ms`, `${fixed(c['ws upload'].min, 0)}–${fixed(c['ws upload'].max, 0)}`, `${fixed(SIZE / MiB / (c['ws upload'].median / 1000), 0)} MiB/s; raw ÷ ws ${formatRatio(uploadSpeed)}`],
+        ['raw ws echo, 20k', `${fixed(c['raw ws echo'].median, 0)} ms`, `${fixed(c['raw ws echo'].min, 0)}–${fixed(c['raw ws echo'].max, 0)}`, `${fixed(echoRate, 0)} msg/s, p99 ${fixed(c['raw ws echo'].details.p99 ?? Number.NaN, 2)} ms`],
+        ['ws relay alice → bob, 20k', `${fixed(c['ws relay'].median, 0)} ms`, `${fixed(c['ws relay'].min, 0)}–${fixed(c['ws relay'].max, 0)}`, `${fixed(relayRate, 0)} msg/s, p99 ${fixed(relayP99, 2)} ms; ${formatRatio(relayRate / echoRate)} of raw echo`],
+        ['chat p99 during 9 × 30 MiB uploads', `${fixed(chatP99, 1)} ms`, `${fixed(c['chat during 9 uploads'].min, 1)}–${fixed(c['chat during 9 uploads'].max, 1)}`, `p50 ${fixed(c['chat during 9 uploads'].details.p50 ?? Number.NaN, 1)} ms, ${fixed(c['chat during 9 uploads'].details.messages ?? Number.NaN, 0)} messages`],
+      ],
+    );
+    return {
+      title: 'WebSocket transport (loopback)',
+      method: [
+        'One process: `startServer()` (durable file store), a raw `node:http` server storing PUTs durably as the file store does (the HTTP scenario\'s baseline), and a raw `ws` echo server, all on 127.0.0.1.',
+        `Upload: \`createFileMessageByUploading(<30 MiB Uint8Array>)\` through \`wsTransport({ url: server.wsUrl })\` vs a raw PUT of the same bytes.`,
+        `Relay: ${MESSAGES.toLocaleString('en-US')} \`sendMessageToPeer('bob', text)\` with ${IN_FLIGHT} in flight, each timed from send to bob's \`peerMessages$\`; baseline: the same count of JSON round trips with a raw \`ws\` client and echo server, same window.`,
+        `Chat under load: ${LOADED_UPLOADS} concurrent 30 MiB uploads on alice's socket while she sends bob a message every ${CHAT_EVERY_MS} ms; figure: p99 send → delivery.`,
+        `${runs} interleaved runs of all cases after 1 warm-up round, full GC before each; medians (for rates and p99s: the median run's figure).`,
+      ].join('\n'),
+      table,
+      targets: [
+        checkTarget({ name: `ws upload: ferry time ÷ raw time (raw ÷ ferry = ${fixed(uploadSpeed, 2)}, must be ≥ 0.90)`, value: 1 / uploadSpeed, comparison: '<=', limit: 1 / 0.9, unit: '×', digits: 3 }),
+        checkTarget({ name: 'ws relay: ms per 1,000 messages (≥ 20,000 msg/s)', value: 1000 / (relayRate / 1000), comparison: '<=', limit: 50, unit: ' ms', digits: 1 }),
+        checkTarget({ name: 'ws relay p99 latency', value: relayP99, comparison: '<', limit: 10, unit: ' ms' }),
+        checkTarget({ name: 'chat p99 latency during nine 30 MiB uploads on the same socket', value: chatP99, comparison: '<', limit: 50, unit: ' ms' }),
+      ],
+      elapsedMs: performance.now() - started,
+    };
+  } finally {
+    for (const client of clients) await client.logout().catch(() => undefined);
+    agent.destroy();
+    await echo.close();
+    await raw.close();
+    await server.close();
+    await rm(folder, { recursive: true, force: true });
+  }
+};
