@@ -4,7 +4,7 @@
  * @module
  */
 import type { FileHandle } from 'node:fs/promises';
-import { open } from 'node:fs/promises';
+import { open, stat, unlink } from 'node:fs/promises';
 
 /** The `code` of a Node system error (`ENOENT`, `EEXIST`, …), if it has one. */
 export const errnoOf = (error: unknown): string | undefined =>
@@ -29,3 +29,17 @@ export const writeAll = async (handle: FileHandle, bytes: Uint8Array, position: 
     written += bytesWritten;
   }
 };
+
+/** A `catch` handler that turns "no such file" into `fallback` and rethrows anything else. */
+export const ifMissing =
+  <T>(fallback: T) =>
+  (error: unknown): T => {
+    if (errnoOf(error) === 'ENOENT') return fallback;
+    throw error;
+  };
+
+/** Removes a file; one already gone is fine. */
+export const removeFile = (path: string): Promise<void> => unlink(path).catch(ifMissing(undefined));
+
+/** The size of a file, `undefined` if there is none. */
+export const sizeOf = (path: string): Promise<number | undefined> => stat(path).then((s) => s.size, ifMissing(undefined));

@@ -24,24 +24,26 @@
  *   bytes, so bytes without a record are leftovers of an interrupted create or delete: removed.
  * - A record that does not decode is reported and removed with its bytes; until then it reads as absent.
  *
- * Longer than most files because the crash-ordering of every operation and its recovery belong together.
+ * Records (codec, atomic writes) are in `store-records.ts`, the start-up sweep in `store-recovery.ts`;
+ * the operations stay together here (past the ~300-line habit) because each one's crash ordering is
+ * argued against the invariants above.
  * @module
  */
-import { randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { type FileHandle, mkdir, open, readdir, readFile, rename, stat as statPath, truncate, unlink } from 'node:fs/promises';
+import { type FileHandle, mkdir, open, readdir, rename, truncate } from 'node:fs/promises';
 import { join } from 'node:path';
-import * as E from 'fp-ts/lib/Either.js';
-import * as t from 'io-ts';
 import { abortable, throwIfAborted } from '../abort.js';
-import { MediaId, reportErrors, WellFormedString } from '../codec.js';
 import { Failure, FaultError, failureOf, fault } from '../failure.js';
 import type { CreateHasher, Hasher } from '../hash.js';
 import type { MediaMeta, MediaStore, StoredEntry } from '../hub/media-store.js';
-import { nodeSha256 } from '../node-hash.js';
-import { errnoOf, fsyncFolder, writeAll } from '../node-fs.js';
 import { isMediaId } from '../ids.js';
-import { DEFAULT_PARTIAL_TTL_MS, MAX_FILE_SIZE } from '../limits.js';
+import { DEFAULT_PARTIAL_TTL_MS } from '../limits.js';
+import { errnoOf, fsyncFolder, removeFile, sizeOf, writeAll } from '../node-fs.js';
+import { nodeSha256 } from '../node-hash.js';
+import { type Recovered, recoverStore } from './store-recovery.js';
+import { entryOf, recordsIn, type Sidecar, SidecarCodec } from './store-records.js';
+
+export type { Recovered } from './store-recovery.js';
 
 
 /** Options of {@link fileStore}. */
@@ -66,13 +68,6 @@ export interface FileStoreOptions {
   readonly readChunkSize?: number;
 }
 
-/** One thing the start-up sweep removed or repaired, and why. */
-export interface Recovered {
-  readonly mediaId: string;
-  readonly action: 'removed' | 'completed' | 'truncated';
-  readonly reason: string;
-}
-
 /** The durable store. */
 export interface FileStore extends MediaStore {
   readonly dataDir: string;
@@ -84,42 +79,6 @@ export interface FileStore extends MediaStore {
    */
   close(): Promise<void>;
 }
-
-const ByteCount = new t.Type<number, number, unknown>(
-  'ByteCount',
-  (u): u is number => typeof u === 'number' && Number.isSafeInteger(u) && u >= 0 && u <= MAX_FILE_SIZE,
-  (u, c) => (typeof u === 'number' && Number.isSafeInteger(u) && u >= 0 && u <= MAX_FILE_SIZE ? t.success(u) : t.failure(u, c)),
-  t.identity,
-);
-// Any finite time: a custom clock need not return integers, and a record must never fail on that.
-const Time = new t.Type<number, number, unknown>(
-  'Time',
-  (u): u is number => typeof u === 'number' && Number.isFinite(u),
-  (u, c) => (typeof u === 'number' && Number.isFinite(u) ? t.success(u) : t.failure(u, c)),
-  t.identity,
-);
-const Sha256Hex = new t.Type<string, string, unknown>(
-  'Sha256Hex',
-  (u): u is string => typeof u === 'string' && /^[0-9a-f]{64}$/.test(u),
-  (u, c) => (typeof u === 'string' && /^[0-9a-f]{64}$/.test(u) ? t.success(u) : t.failure(u, c, 'expected lowercase hex SHA-256')),
-  t.identity,
-);
-const recordFields = {
-  version: t.literal(1),
-  mediaId: MediaId,
-  size: ByteCount,
-  fileName: WellFormedString,
-  uploader: WellFormedString,
-  createdAt: Time,
-  updatedAt: Time,
-};
-const SidecarCodec = t.union([
-  t.type({ ...recordFields, state: t.literal('partial'), offset: ByteCount }),
-  t.type({ ...recordFields, state: t.literal('complete'), sha256: Sha256Hex, completedAt: Time }),
-]);
-type Sidecar = t.TypeOf<typeof SidecarCodec>;
-
-type RecordRead = { readonly kind: 'missing' } | { readonly kind: 'corrupt'; readonly detail: string } | { readonly kind: 'ok'; readonly sidecar: Sidecar };
 
 /** An upload receiving bytes in this process: the running hash matches the first `offset` bytes of its part file. */
 interface Receiving {
@@ -139,28 +98,6 @@ interface Receiving {
   /** Recording progress failed: the bytes past `durable` may be lost, so the upload reloads from its record. */
   lost?: unknown;
 }
-
-const ifMissing = <T>(fallback: T) => (error: unknown): T => {
-  if (errnoOf(error) === 'ENOENT') return fallback;
-  throw error;
-};
-const removeFile = (path: string): Promise<void> => unlink(path).catch(ifMissing(undefined));
-const sizeOf = (path: string): Promise<number | undefined> => statPath(path).then((s) => s.size, ifMissing(undefined));
-
-
-
-const entryOf = (sidecar: Sidecar, live?: Receiving): StoredEntry => {
-  const meta: MediaMeta = {
-    mediaId: sidecar.mediaId,
-    size: sidecar.size,
-    fileName: sidecar.fileName,
-    uploader: sidecar.uploader,
-    createdAt: sidecar.createdAt,
-  };
-  return sidecar.state === 'complete'
-    ? { state: 'complete', meta, sha256: sidecar.sha256, completedAt: sidecar.completedAt }
-    : { state: 'partial', meta, offset: live?.offset ?? sidecar.offset, updatedAt: live?.updatedAt ?? sidecar.updatedAt };
-};
 
 /**
  * Opens (creating if needed) a durable store in `dataDir` and sweeps what a crash left behind.
@@ -189,6 +126,10 @@ export const fileStore = async (options: FileStoreOptions): Promise<FileStore> =
   const mediaPath = (id: string) => join(folders.media, checked(id));
   const recordPath = (id: string) => join(folders.meta, `${checked(id)}.json`);
 
+  const records = recordsIn(folders.meta, recordPath);
+  const readRecord = records.read;
+  const writeRecord = records.write;
+
   const receiving = new Map<string, Receiving>();
   // Record writes, completion and deletion of one ID run one at a time; appends stream outside the lock
   // and take it only to record progress, so a delete never waits for a stalled upload.
@@ -204,42 +145,6 @@ export const fileStore = async (options: FileStoreOptions): Promise<FileStore> =
       if (locks.get(id) === tail) locks.delete(id);
     });
     return result;
-  };
-
-  const readRecord = async (id: string): Promise<RecordRead> => {
-    const text = await readFile(recordPath(id), 'utf8').catch(ifMissing(undefined));
-    if (text === undefined) return { kind: 'missing' };
-    let json: unknown;
-    try {
-      json = JSON.parse(text);
-    } catch (error) {
-      return { kind: 'corrupt', detail: `not JSON (${error instanceof Error ? error.message : String(error)})` };
-    }
-    const decoded = SidecarCodec.decode(json);
-    if (E.isLeft(decoded)) return { kind: 'corrupt', detail: reportErrors(decoded.left) };
-    const sidecar = decoded.right;
-    if (sidecar.mediaId !== id) return { kind: 'corrupt', detail: `record names ${sidecar.mediaId}` };
-    if (sidecar.state === 'partial' && sidecar.offset > sidecar.size) return { kind: 'corrupt', detail: 'offset beyond size' };
-    return { kind: 'ok', sidecar };
-  };
-
-  const writeRecord = async (sidecar: Sidecar): Promise<void> => {
-    const final = recordPath(sidecar.mediaId);
-    const temp = join(folders.meta, `.${sidecar.mediaId}.${randomBytes(6).toString('hex')}.tmp`);
-    const handle = await open(temp, 'wx', 0o600);
-    try {
-      try {
-        await handle.writeFile(JSON.stringify(SidecarCodec.encode(sidecar)));
-        await handle.sync();
-      } finally {
-        await handle.close();
-      }
-      await rename(temp, final);
-    } catch (error) {
-      await removeFile(temp);
-      throw error;
-    }
-    await fsyncFolder(folders.meta);
   };
 
   const hashFile = async (path: string, length: number): Promise<Hasher> => {
@@ -558,75 +463,6 @@ export const fileStore = async (options: FileStoreOptions): Promise<FileStore> =
     },
   };
 
-  /** The start-up sweep. Runs before the store is handed out, so nothing else touches the folders. */
-  const recover = async (): Promise<Recovered[]> => {
-    const found: Recovered[] = [];
-    const remove = async (id: string, reason: string): Promise<void> => {
-      await removeFile(recordPath(id));
-      await removeFile(partPath(id));
-      await removeFile(mediaPath(id));
-      found.push({ mediaId: id, action: 'removed', reason });
-    };
-    const ids = new Set<string>();
-    const collect = async (folder: string, suffix: string): Promise<void> => {
-      for (const name of await readdir(folder)) {
-        const temp = /^\.([A-Za-z0-9_-]{22,64})\.[0-9a-f]+\.tmp$/.exec(name);
-        if (folder === folders.meta && temp?.[1]) {
-          await removeFile(join(folders.meta, name));
-          found.push({ mediaId: temp[1], action: 'removed', reason: 'temporary record of an interrupted write' });
-        } else if (name.endsWith(suffix) && isMediaId(name.slice(0, name.length - suffix.length))) {
-          ids.add(name.slice(0, name.length - suffix.length));
-        }
-        // Anything else is not ours: left alone.
-      }
-    };
-    await collect(folders.meta, '.json');
-    await collect(folders.parts, '.part');
-    await collect(folders.media, '');
-    for (const id of ids) {
-      const record = await readRecord(id);
-      const part = await sizeOf(partPath(id));
-      const media = await sizeOf(mediaPath(id));
-      if (record.kind === 'missing') {
-        await remove(id, 'bytes without a record (interrupted create or delete)');
-        continue;
-      }
-      if (record.kind === 'corrupt') {
-        await remove(id, `record does not decode: ${record.detail}`);
-        continue;
-      }
-      const { sidecar } = record;
-      if (sidecar.state === 'complete') {
-        if (media !== sidecar.size) await remove(id, 'complete record without its media file');
-        else if (part !== undefined) {
-          await removeFile(partPath(id));
-          found.push({ mediaId: id, action: 'removed', reason: 'stray part file of complete media' });
-        }
-        continue;
-      }
-      if (part === undefined && media === sidecar.size) {
-        // Crashed between the rename into media/ and the complete record: every byte is durable. The
-        // time of the last byte was never recorded (the last append leaves that to `complete()`), so
-        // retention counts from now: the media is kept at least as long as promised, never less.
-        const hasher = await hashFile(mediaPath(id), sidecar.size);
-        await markComplete(sidecar, hasher.digest(), now());
-        await fsyncFolder(folders.parts);
-        found.push({ mediaId: id, action: 'completed', reason: 'media file renamed but not yet recorded complete' });
-        continue;
-      }
-      if (part === undefined || part < sidecar.offset) await remove(id, 'partial record whose part file is missing or shorter than recorded');
-      else if (now() - sidecar.updatedAt >= partialTtlMs) await remove(id, 'partial upload untouched for longer than partialTtlMs');
-      else {
-        if (media !== undefined) await removeFile(mediaPath(id));
-        if (part > sidecar.offset) {
-          await truncate(partPath(id), sidecar.offset);
-          found.push({ mediaId: id, action: 'truncated', reason: `${part - sidecar.offset} bytes past the recorded offset` });
-        }
-      }
-    }
-    if (found.length > 0) for (const folder of Object.values(folders)) await fsyncFolder(folder);
-    return found;
-  };
-
-  return { ...store, recovered: await recover() };
+  const recovered = await recoverStore({ folders, partPath, mediaPath, recordPath, records, hashFile, markComplete, now, partialTtlMs });
+  return { ...store, recovered };
 };
