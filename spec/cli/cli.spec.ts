@@ -88,6 +88,27 @@ describe('ferry send and listen', () => {
   });
 });
 
+describe('ferry over WebSocket (--transport ws)', () => {
+  it('sends, receives, saves and gets the same bytes', async () => {
+    const inbox = folderOf('ws-inbox');
+    const file = join(folderOf('ws-outbox'), 'over-ws.bin');
+    const bytes = randomBytes(700_000);
+    writeFileSync(file, bytes);
+    const listener = ferry(['listen', '--transport', 'ws', '--save', inbox], { env: as('wendy') });
+    await listener.waitFor('stderr', /listening as wendy/);
+    const sent = await ferry(['send', file, '--transport', 'ws', '--to', 'wendy'], { env: as('walt') }).exited;
+    expect(sent.code).toBe(0);
+    const mediaId = /media (\S+) to wendy/.exec(sent.stdout)?.[1] as string;
+    await listener.waitFor('stdout', /saved .*over-ws\.bin/);
+    expect(readFileSync(join(inbox, 'over-ws.bin')).equals(bytes)).toBe(true);
+    const got = await ferryBytes(['get', mediaId, '--transport', 'ws', '-o', '-'], as('wanda'));
+    expect(got.code).toBe(0);
+    expect(got.bytes.equals(bytes)).toBe(true);
+    listener.child.kill('SIGINT');
+    expect((await listener.exited).code).toBe(130);
+  });
+});
+
 describe('ferry get', () => {
   it('downloads to a file and to stdout, the same bytes', async () => {
     const bytes = randomBytes(1.5 * MiB);
@@ -106,7 +127,7 @@ describe('ferry get', () => {
 });
 
 describe('ferry failures: one line with the ferry code, and the documented exit code', () => {
-  it.concurrent('an unknown media ID exits 1 with download code 4; a malformed one with code 2', async () => {
+  it('an unknown media ID exits 1 with download code 4; a malformed one with code 2', async () => {
     const folder = folderOf('bad-id');
     const [unknown, malformed] = await Promise.all([
       ferry(['get', 'AAAAAAAAAAAAAAAAAAAAAA', '-o', join(folder, 'x')], { env: as('erin') }).exited,
@@ -119,14 +140,14 @@ describe('ferry failures: one line with the ferry code, and the documented exit 
     expect(filesIn(folder)).toEqual([]);
   });
 
-  it.concurrent('a missing file exits 1 with upload code 2 naming the file', async () => {
+  it('a missing file exits 1 with upload code 2 naming the file', async () => {
     const missing = join(work, 'no-such-file.png');
     const run = await ferry(['send', missing, '--to', 'bob'], { env: as('gina') }).exited;
     expect(run.code).toBe(1);
     expect(run.stderr).toMatch(/ferry send: .*no-such-file\.png: upload failed \(code 2\): invalid argument 'source'.*ENOENT/);
   });
 
-  it.concurrent('a bad token exits 1 with login code 5, and JSON says the same with --json', async () => {
+  it('a bad token exits 1 with login code 5, and JSON says the same with --json', async () => {
     const env = { FERRY_URL: server.url, FERRY_USER: 'hank', FERRY_TOKEN: 'not.a-token' };
     const [plain, json] = await Promise.all([ferry(['get', 'AAAAAAAAAAAAAAAAAAAAAA'], { env }).exited, ferry(['get', 'AAAAAAAAAAAAAAAAAAAAAA', '--json'], { env }).exited]);
     expect(plain.code).toBe(1);
@@ -134,7 +155,7 @@ describe('ferry failures: one line with the ferry code, and the documented exit 
     expect(JSON.parse(lastLine(json.stderr))).toMatchObject({ error: { name: 'LoginError', operation: 'login', code: 5 }, exitCode: 1 });
   });
 
-  it.concurrent('usage mistakes exit 2: no destination, no token and no secret, an unknown option', async () => {
+  it('usage mistakes exit 2: no destination, no token and no secret, an unknown option', async () => {
     const elsewhere = folderOf('no-secret');
     const [noDestination, noToken, unknownOption] = await Promise.all([
       ferry(['send', image], { env: as('ivy') }).exited,
@@ -147,7 +168,7 @@ describe('ferry failures: one line with the ferry code, and the documented exit 
     expect(unknownOption.stderr).toMatch(/unknown option '--frobnicate'/);
   });
 
-  it.concurrent('ferry token mints a token that logs in; without a secret it exits 2', async () => {
+  it('ferry token mints a token that logs in; without a secret it exits 2', async () => {
     const [minted, missing] = await Promise.all([
       ferry(['token', 'judy', '--ttl', '1h', '--data-dir', dataDir]).exited,
       ferry(['token', 'judy', '--data-dir', folderOf('empty')]).exited,

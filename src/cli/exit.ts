@@ -10,8 +10,8 @@ import { FerryError } from '../errors.js';
  * - 0 `OK`: everything asked was done.
  * - 1 `FAILURE`: a ferry operation failed (login, upload, download, send…); the line names the operation
  *   and its code, e.g. `download failed (code 4)`. With several files, any one failing.
- * - 2 `USAGE`: the command line was wrong (unknown option, missing argument, no token, an unavailable
- *   transport), or the server could not start (port in use).
+ * - 2 `USAGE`: the command line was wrong (unknown option or transport, missing argument, no user or
+ *   token), or the server could not start (port in use).
  * - 130 `INTERRUPTED`: Ctrl-C (SIGINT); running transfers were cancelled and cleaned up first.
  */
 export const ExitCode = { OK: 0, FAILURE: 1, USAGE: 2, INTERRUPTED: 130 } as const;

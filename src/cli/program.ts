@@ -18,7 +18,7 @@ const EXIT_CODES = `
 Exit codes:
   0    done
   1    a ferry operation failed; the message names it and its code (e.g. "download failed (code 4)")
-  2    usage: a wrong option or argument, no user or token, an unavailable transport, a port in use
+  2    usage: a wrong option or argument, no user or token, an unknown transport, a port in use
   130  interrupted by Ctrl-C: running transfers were cancelled and cleaned up first
 
 Environment: FERRY_URL, FERRY_USER, FERRY_TOKEN, FERRY_DATA_DIR, FERRY_SECRET, PORT, HOST.`;

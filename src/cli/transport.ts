@@ -1,13 +1,11 @@
 /**
- * The one place the CLI chooses its transport (`--transport http|ws`).
- *
- * State: `transports/ws.ts` is not in this tree yet, so `ws` is refused with a usage error (exit 2)
- * rather than imported: a static import of a missing module would break `tsc`. When it lands, this
- * file imports `wsTransport` statically and maps the server URL to its WebSocket endpoint.
+ * The one place the CLI chooses its transport (`--transport http|ws`). Both take the server's base URL,
+ * the one `ferry serve` prints; the WebSocket endpoint is derived from it (`/v1/ws`, as `server.wsUrl`).
  * @module
  */
 import { httpTransport } from '../../transports/http.js';
 import type { Transport } from '../../transports/transport.js';
+import { wsTransport } from '../../transports/ws.js';
 import { UsageError } from './exit.js';
 
 /** The transports the CLI can name. */
@@ -16,15 +14,32 @@ export const TRANSPORTS = ['http', 'ws'] as const;
 /** One of {@link TRANSPORTS}. */
 export type TransportKind = (typeof TRANSPORTS)[number];
 
+/** The path of the WebSocket endpoint on a ferry server (`server.wsUrl`). */
+const WS_PATH = '/v1/ws';
+
 /**
- * The transport to the server at `serverUrl` (`http://host:port`, the URL `ferry serve` prints).
- * @throws {UsageError} for `ws` while the WebSocket transport is not built in.
+ * The WebSocket URL of the server at `serverUrl`: `http://h:p/base` → `ws://h:p/base/v1/ws` (`https` →
+ * `wss`), as `httpTransport` puts `/v1/…` after the base; a `ws:`/`wss:` URL is taken as the endpoint itself.
+ * @throws {UsageError} when `serverUrl` is not an http(s) or ws(s) URL.
+ * @example wsUrlOf('http://127.0.0.1:8080') // 'ws://127.0.0.1:8080/v1/ws'
  */
+export const wsUrlOf = (serverUrl: string): string => {
+  const url = URL.canParse(serverUrl) ? new URL(serverUrl) : undefined;
+  if (!url || !['http:', 'https:', 'ws:', 'wss:'].includes(url.protocol)) {
+    throw new UsageError(`--server ${JSON.stringify(serverUrl)}: expected a URL such as http://127.0.0.1:8080`);
+  }
+  if (url.protocol === 'ws:' || url.protocol === 'wss:') return url.href;
+  url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:';
+  url.pathname = `${url.pathname.replace(/\/+$/, '')}${WS_PATH}`;
+  return url.href;
+};
+
+/** The transport to the server at `serverUrl` (`http://host:port`, the URL `ferry serve` prints). */
 export const transportFor = (kind: TransportKind, serverUrl: string): Transport => {
   switch (kind) {
     case 'http':
       return httpTransport({ url: serverUrl });
     case 'ws':
-      throw new UsageError('--transport ws: the WebSocket transport is not part of this version yet; use --transport http');
+      return wsTransport({ url: wsUrlOf(serverUrl) });
   }
 };
