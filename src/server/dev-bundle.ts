@@ -5,7 +5,7 @@
  * The engine loads four Node-only modules on demand, behind its own "are we on Node?" checks:
  * `src/node-hash.ts`, `src/node-files.ts`, `transports/node-fetch.ts` and `transports/ws-node.ts`. A
  * bundler follows those `import()` calls anyway, and they import `node:*` or `ws`, so the build replaces
- * exactly those four with a stub that throws (docs/decisions.md, "Browser builds stub the Node-only modules"). Any other Node built-in reaching the browser
+ * exactly those four with a stub that throws (decision 47). Any other Node built-in reaching the browser
  * graph is an esbuild error ("Could not resolve"), which is what `spec/browser/bundle.spec.ts` checks.
  *
  * esbuild is a development dependency: it is loaded only when a build is asked for (dev mode, the

@@ -1,7 +1,7 @@
 /**
  * Development mode (`startServer({ dev: true })`, `ferry serve --dev`): the demo page at `/`, its
  * browser bundles, and `POST /dev/token?userId=…`, which mints a login token for anyone who can reach
- * it. Never on by default (docs/decisions.md, "Development mode"): a server in development mode trusts every caller.
+ * it. Never on by default (decision 48): a server in development mode trusts every caller.
  *
  * Files are read from the checkout's `web/` folder and the bundles are built by esbuild in memory
  * (`dev-bundle.ts`), again on each load of the page, so an edit shows on reload.

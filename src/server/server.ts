@@ -62,7 +62,7 @@ export interface ServerOptions {
   readonly wsGraceMs?: number;
   /**
    * Development mode: the demo page at `/` and `POST /dev/token?userId=…`, which mints a token for any
-   * caller on this machine (`src/server/dev.ts`; docs/decisions.md, "Development mode"). Needs a checkout:
+   * caller on this machine (`src/server/dev.ts`, decision 48). Needs a checkout:
    * it builds `web/` with esbuild. Default: `false`. @example { dev: true }
    */
   readonly dev?: boolean;
