@@ -11,7 +11,7 @@ import { Failure, fault } from './failure.js';
 import { isSignal } from './abort.js';
 import { checkAbsolutePath, type FileAccess, type FileSink } from './files.js';
 import { isMediaId } from './ids.js';
-import type { CreateHasher, Hasher } from './hash.js';
+import type { AsyncHasher, CreateDownloadHasher, Hasher } from './hash.js';
 
 /** Where downloaded bytes go. */
 export type DownloadTarget =
@@ -66,9 +66,9 @@ export const downloadEffects = <T extends Uint8Array | void>(
   session: Session,
   mediaId: string,
   target: DownloadTarget,
-  createHasher: () => Promise<CreateHasher>,
+  createHasher: () => Promise<CreateDownloadHasher>,
 ): { readonly effects: TransferEffects<T>; readonly cleanup: (signal: AbortSignal) => Promise<void> } => {
-  let hasher: Hasher | undefined;
+  let hasher: Hasher | AsyncHasher | undefined;
   const memory = target.kind === 'memory' ? memorySink() : undefined;
   let sink: FileSink | undefined = memory;
   // Set before the temporary file exists, so a cleanup that comes first still finds and removes it.
@@ -78,9 +78,11 @@ export const downloadEffects = <T extends Uint8Array | void>(
   return {
     effects: {
       async open(signal) {
-        hasher = (await createHasher())();
         media = await session.getMedia(mediaId, { signal });
         throwIfAborted(signal);
+        // Kept across a reopen after a failed open: nothing was hashed yet, and a worker-backed hasher
+        // is a resource to release, not to drop.
+        hasher ??= (await createHasher())(media.size);
         memory?.allocate(media.size);
         if (target.kind === 'file') {
           opening = target.files().then((files) => files.createSink(target.path));
@@ -102,7 +104,7 @@ export const downloadEffects = <T extends Uint8Array | void>(
         }
         // A stream that ends early is a dropped link: worth resuming from what we have.
         if (sink.length < size) throw fault(Failure.network(`the stream ended at ${sink.length} of ${size} bytes`));
-        const actual = hasher.digest();
+        const actual = await hasher.digest();
         if (actual !== sha256) throw fault(Failure.integrity(sha256, actual));
         await sink.commit(signal);
         return (memory ? memory.bytes() : undefined) as T;
@@ -110,6 +112,7 @@ export const downloadEffects = <T extends Uint8Array | void>(
       locate: async () => ({ offset: sink?.length ?? 0 }),
     },
     cleanup: async () => {
+      if (hasher && 'dispose' in hasher) hasher.dispose();
       const pending = opening?.catch(() => undefined);
       await (sink ?? (await pending))?.discard();
     },
