@@ -3,15 +3,16 @@
  * moving the same bytes into and out of the same durable path, on loopback, in one process.
  *
  * - Upload: `createClient({ transport: httpTransport({ url }) }).createFileMessageByUploading(bytes)`
- *   (tus PATCH windows of 1–8 MiB, `fetch`) against a raw `http.request` PUT of the same bytes to a raw
+ *   (tus PATCH windows of 1–16 MiB streamed from the source by the `node:http` fetch) against a raw `http.request` PUT of the same bytes to a raw
  *   `http` server whose handler writes them durably the way the file store does: temp file opened `wx`,
  *   SHA-256 (node:crypto) computed in the stream, fsync, rename, folder fsync. Also the same upload by
  *   `tus-js-client` (its own `http` stack) against our server, for comparison.
  * - Downloads: `downloadMediaToMemory` and `downloadMediaToFile` (absolute temp path) of 30 MiB media
  *   against a raw `http.get` of the same media file, served by the raw server, read into memory or
  *   written into a temp file with fsync, rename and folder fsync (what the client's file sink does).
- *   Each ferry download runs twice: with the client's default SHA-256 (node:crypto on Node since decision 35; `@noble/hashes` elsewhere) and with
- *   `createClient({ createHasher })` injecting node:crypto; the targets apply to the default.
+ *   Each ferry download runs twice: with the client's default SHA-256 (node:crypto on a worker thread
+ *   on Node from 1 MiB; `@noble/hashes` elsewhere) and with `createClient({ createHasher })` injecting
+ *   node:crypto on the calling thread; the targets apply to the default.
  * - Client RSS growth uploading 30 MiB from a path over HTTP vs 1 MiB: each run a child process (this
  *   file, run as a script), against the server in this process.
  *
@@ -454,11 +455,11 @@ export const runHttpTransfer = async (options: HttpTransferOptions = {}): Promis
       title: 'HTTP transfers, 30 MiB (loopback)',
       method: [
         `One process: \`startServer()\` (durable file store) and a raw \`node:http\` server, both on 127.0.0.1, data under one temp folder.`,
-        `Upload: \`createFileMessageByUploading(<30 MiB Uint8Array>).result\` through \`httpTransport({ url })\` (global fetch, tus PATCH windows 1–8 MiB) vs a raw \`http.request\` PUT (keep-alive agent) of the same bytes,`,
+        `Upload: \`createFileMessageByUploading(<30 MiB Uint8Array>).result\` through \`httpTransport({ url })\` (default `node:http` fetch, tus PATCH windows of 1–16 MiB streamed from the source) vs a raw \`http.request\` PUT (keep-alive agent) of the same bytes,`,
         `stored by the raw server like the file store does: temp file \`wx\`, SHA-256 (node:crypto) in the stream, fsync, rename, folder fsync;`,
         `and \`tus-js-client\` ${TUS_CHUNK / MiB} MiB chunks, Buffer source, Bearer header, to our server (no target).`,
         `Downloads of 30 MiB media: \`downloadMediaToMemory\` / \`downloadMediaToFile(<absolute temp path>)\` vs a raw \`http.get\` of the same media file (read into memory; or written to a \`wx\` temp file, fsync, rename, folder fsync);`,
-        `ferry with the default SHA-256 (node:crypto on Node, targets) and with \`createHasher\` = node:crypto (information).`,
+        `ferry with the default SHA-256 (node:crypto on a worker thread, targets) and with \`createHasher\` = node:crypto on the calling thread (information).`,
         `Clients logged in beforehand; ${runs} interleaved runs of all ${CASES.length} cases after 1 warm-up round, full GC before each; medians. Speed ratio = raw median ÷ case median (≥ 1 is as fast as raw).`,
         `Client memory: child processes (\`--expose-gc\`) upload a random file by path over HTTP to the server in this process after a ${WARMUP_BYTES.toLocaleString('en-US')}-byte warm-up upload and GC; RSS sampled every 5 ms; ${runs} interleaved runs per size; figure: median growth(30 MiB) − median growth(1 MiB).`,
       ].join('\n'),
@@ -470,9 +471,9 @@ export const runHttpTransfer = async (options: HttpTransferOptions = {}): Promis
         checkTarget({ name: 'client RSS growth uploading 30 MiB by path over HTTP − 1 MiB', value: difference / MiB, comparison: '<', limit: RSS_LIMIT / MiB, unit: ' MiB' }),
       ],
       notes: [
-        `With node:crypto injected the downloads reach ${formatRatio(speed('raw GET → memory', 'ferry → memory, node:crypto'))} (memory) and ${formatRatio(speed('raw GET → file', 'ferry → file, node:crypto'))} (file) of raw speed,`,
+        `With node:crypto on the calling thread the downloads reach ${formatRatio(speed('raw GET → memory', 'ferry → memory, node:crypto'))} (memory) and ${formatRatio(speed('raw GET → file', 'ferry → file, node:crypto'))} (file) of raw speed,`,
         `against ${formatRatio(speed('raw GET → memory', 'ferry → memory'))} and ${formatRatio(speed('raw GET → file', 'ferry → file'))} with the default hasher.`,
-        `tus-js-client (node:http stack) uploads at ${formatRatio(speed('raw PUT', 'tus-js-client upload'))} of raw speed against our server, ferry's fetch-based transport at ${formatRatio(speed('raw PUT', 'ferry upload'))}.`,
+        `tus-js-client (node:http stack) uploads at ${formatRatio(speed('raw PUT', 'tus-js-client upload'))} of raw speed against our server, ferry's transport at ${formatRatio(speed('raw PUT', 'ferry upload'))}.`,
       ].join(' '),
       elapsedMs: performance.now() - started,
     };
