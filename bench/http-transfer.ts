@@ -455,7 +455,7 @@ export const runHttpTransfer = async (options: HttpTransferOptions = {}): Promis
       title: 'HTTP transfers, 30 MiB (loopback)',
       method: [
         `One process: \`startServer()\` (durable file store) and a raw \`node:http\` server, both on 127.0.0.1, data under one temp folder.`,
-        `Upload: \`createFileMessageByUploading(<30 MiB Uint8Array>).result\` through \`httpTransport({ url })\` (default `node:http` fetch, tus PATCH windows of 1–16 MiB streamed from the source) vs a raw \`http.request\` PUT (keep-alive agent) of the same bytes,`,
+        `Upload: \`createFileMessageByUploading(<30 MiB Uint8Array>).result\` through \`httpTransport({ url })\` (default \`node:http\` fetch, tus PATCH windows of 1–16 MiB streamed from the source) vs a raw \`http.request\` PUT (keep-alive agent) of the same bytes,`,
         `stored by the raw server like the file store does: temp file \`wx\`, SHA-256 (node:crypto) in the stream, fsync, rename, folder fsync;`,
         `and \`tus-js-client\` ${TUS_CHUNK / MiB} MiB chunks, Buffer source, Bearer header, to our server (no target).`,
         `Downloads of 30 MiB media: \`downloadMediaToMemory\` / \`downloadMediaToFile(<absolute temp path>)\` vs a raw \`http.get\` of the same media file (read into memory; or written to a \`wx\` temp file, fsync, rename, folder fsync);`,
