@@ -4,6 +4,7 @@
  * entry file decides when the process ends.
  * @module
  */
+import { createRequire } from 'node:module';
 import { Command, CommanderError, Option } from 'commander';
 import { type ConnectionOptions, runAsClient, withConnectionOptions } from './connect.js';
 import { ExitCode, type ExitCodeValue, describeError, errorJson, exitCodeOf } from './exit.js';
@@ -23,6 +24,9 @@ Exit codes:
 
 Environment: FERRY_URL, FERRY_USER, FERRY_TOKEN, FERRY_DATA_DIR, FERRY_SECRET, PORT, HOST.`;
 
+/** The package's version, read through its own `ferry/package.json` export (checkout and install alike). */
+const version = (): string => (createRequire(import.meta.url)('ferry/package.json') as { version: string }).version;
+
 /** Runs one `ferry` command line (without `node` and the script); resolves with the exit code. */
 export const runCli = async (argv: readonly string[], io: ReporterIo = { stdout: process.stdout, stderr: process.stderr }): Promise<ExitCodeValue> => {
   let code: ExitCodeValue = ExitCode.OK;
@@ -30,6 +34,7 @@ export const runCli = async (argv: readonly string[], io: ReporterIo = { stdout:
   const program = new Command()
     .name('ferry')
     .description('Send files and images as chat messages through a ferry server.')
+    .version(version(), '-V, --version')
     .showHelpAfterError('(run with --help for usage)')
     .addHelpText('after', EXIT_CODES)
     .exitOverride()
