@@ -47,8 +47,12 @@ const LOOPBACK = new Set(['127.0.0.1', 'localhost', '[::1]']);
 export const devRoute = (options: DevRouteOptions): Route => {
   const { hub } = options;
   const served = new URL(options.url);
-  let built: Promise<BuiltFile[]> = buildBrowserBundles();
-  built.catch(() => undefined); // reported when a bundle is asked for
+  let built: Promise<BuiltFile[]> | undefined;
+  const rebuild = (): Promise<BuiltFile[]> => {
+    built = buildBrowserBundles();
+    built.catch(() => undefined); // reported when a bundle is asked for
+    return built;
+  };
 
   /**
    * Token minting answers only the page itself: the request's Origin (if any: browsers always send one
@@ -93,10 +97,7 @@ export const devRoute = (options: DevRouteOptions): Route => {
 
   const page = async (exchange: Exchange, [file, type]: readonly [string, string]): Promise<void> => {
     checkCaller(exchange);
-    if (file === 'index.html') {
-      built = buildBrowserBundles();
-      built.catch(() => undefined);
-    }
+    if (file === 'index.html') rebuild();
     const body = await readFile(join(repositoryRoot, 'web', file));
     send(exchange, type, body, file === 'index.html' ? { 'Content-Security-Policy': CSP } : {});
   };
@@ -104,7 +105,7 @@ export const devRoute = (options: DevRouteOptions): Route => {
   const bundle = async (exchange: Exchange, name: string): Promise<void> => {
     let files: BuiltFile[];
     try {
-      files = await built;
+      files = await (built ?? rebuild());
     } catch (error) {
       console.error('ferry server: the browser build failed:', error instanceof Error ? error.message : error);
       throw new HttpFault(500, Failure.unknown('the browser build failed; see the server log'));
