@@ -21,7 +21,8 @@ describe.runIf(browserSpecsRun)('the demo page in headless chromium', () => {
 
   beforeAll(async () => {
     dataDir = await mkdtemp(join(tmpdir(), 'ferry-browser-'));
-    [server, browser] = await Promise.all([startServer({ dev: true, dataDir }), launchChromium()]);
+    server = await startServer({ dev: true, dataDir });
+    browser = await launchChromium(); // without chromium this fails every test below, loudly
   });
 
   afterAll(async () => {

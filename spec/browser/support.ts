@@ -8,8 +8,8 @@ import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
 
-/** Where `.ci/run` installs it (`apt-get install chromium`). */
-export const CHROMIUM = '/usr/bin/chromium';
+/** Where `.ci/run` installs it (`apt-get install chromium`); `FERRY_TEST_CHROMIUM` names another binary. */
+export const CHROMIUM = process.env.FERRY_TEST_CHROMIUM ?? '/usr/bin/chromium';
 
 /**
  * Whether the browser specs run: always in CI (where a missing browser must fail them, not skip them),
