@@ -182,6 +182,25 @@ describe('ferry failures: one line with the ferry code, and the documented exit 
   });
 });
 
+describe('ferry serve', () => {
+  it('serves the demo page only with --dev, and stops on SIGINT with exit 0', async () => {
+    const start = async (extra: string[]) => {
+      const serve = ferry(['serve', '--port', '0', '--data-dir', folderOf('serve'), ...extra]);
+      const url = (await serve.waitFor('stdout', /listening on (http:\/\/[\d.:]+)/))[1] as string;
+      return { serve, url };
+    };
+    const dev = await start(['--dev']);
+    const plain = await start([]);
+    expect(dev.serve.stdout()).toMatch(/demo page: +http:\/\/[\d.:]+\//);
+    expect(plain.serve.stdout()).not.toMatch(/demo page/);
+    expect((await fetch(`${dev.url}/`)).status).toBe(200);
+    expect((await fetch(`${plain.url}/`)).status).toBe(404);
+    for (const { serve } of [dev, plain]) serve.child.kill('SIGINT');
+    expect((await dev.serve.exited).code).toBe(0);
+    expect((await plain.serve.exited).code).toBe(0);
+  });
+});
+
 describe('Ctrl-C', () => {
   const partsAndMedia = (): string[] => ['parts', 'media'].flatMap((folder) => readdirSync(join(dataDir, folder)).map((name) => `${folder}/${name}`));
 

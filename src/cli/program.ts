@@ -46,6 +46,7 @@ export const runCli = async (argv: readonly string[], io: ReporterIo = { stdout:
     .addOption(new Option('--port <port>', 'TCP port; 0 for any free one').env('PORT').default('8080'))
     .addOption(new Option('--host <host>', 'interface to listen on').env('HOST').default('127.0.0.1'))
     .addOption(new Option('--data-dir <dir>', 'media, partial uploads and the token secret').env('FERRY_DATA_DIR').default('.ferry-data'))
+    .addOption(new Option('--dev', 'development mode: the demo page at / and a token endpoint for it (this machine only; needs a checkout)').env('FERRY_DEV'))
     .action(async (options: ServeOptions) => {
       code = await serveCommand(options, (line) => io.stdout.write(`${line}\n`));
     });
