@@ -17,7 +17,8 @@ import { decodeFailure } from '../src/codec.js';
 import { Failure, type FaultError, fault } from '../src/failure.js';
 import { retryDelay } from '../machines/retry.js';
 import type { Credentials } from './transport.js';
-import { type ClientFrame, CloseCode, type DataFrame, decodeData, decodeServerFrame, type ServerFrame, WS_PROTOCOL_VERSION } from './ws-protocol.js';
+import { textBatcher } from './ws-batch.js';
+import { type ClientFrame, CloseCode, type DataFrame, decodeData, decodeServerFrame, decodeServerFrames, type ServerFrame, WS_PROTOCOL_VERSION } from './ws-protocol.js';
 
 /**
  * The part of the standard `WebSocket` the transport uses. Handlers take `never` so that both the DOM's
@@ -97,7 +98,8 @@ const handshake = (options: LinkOptions, resume: { sessionId: string; lastSeq: n
     socket.binaryType = 'arraybuffer';
     const { userId, token } = options.credentials;
     let welcomed = false;
-    socket.onopen = () => socket.send(JSON.stringify({ type: 'hello', version: WS_PROTOCOL_VERSION, userId, token, ...(resume ? { resume } : {}) }));
+    // `batch`: this client reads text frames holding several control frames.
+    socket.onopen = () => socket.send(JSON.stringify({ type: 'hello', version: WS_PROTOCOL_VERSION, userId, token, batch: true, ...(resume ? { resume } : {}) }));
     socket.onerror = () => undefined;
     socket.onclose = (event: { code: number; reason: string }) =>
       reject(fault(Failure.network(`the socket closed during login (${event.code}${event.reason ? ` ${event.reason}` : ''})`)));
@@ -142,8 +144,12 @@ export const openLink = async (options: LinkOptions, signal: AbortSignal): Promi
   let pumpTimer: TimerHandle | undefined;
   let heartbeat: TimerHandle | undefined;
 
+  // Control frames of one turn go out as one text frame (the server reads batches from any client).
+  const batch = textBatcher((text) => {
+    if (socket?.readyState === OPEN) socket.send(text);
+  });
   const send = (frame: ClientFrame): void => {
-    if (socket?.readyState === OPEN) socket.send(JSON.stringify(frame));
+    if (socket?.readyState === OPEN) batch.push(frame);
   };
   const sendCall = (id: number, entry: Pending): void => {
     entry.sent = true;
@@ -152,6 +158,8 @@ export const openLink = async (options: LinkOptions, signal: AbortSignal): Promi
   const pump = (): void => {
     clock.clearTimeout(pumpTimer);
     pumpTimer = undefined;
+    // Control frames queued before a data frame leave before it.
+    if (outbox.length > 0) batch.flush();
     while (socket?.readyState === OPEN && outbox.length > 0 && socket.bufferedAmount < options.highWaterMark) {
       const next = outbox.shift() as (typeof outbox)[number];
       socket.send(next.frame);
@@ -165,6 +173,7 @@ export const openLink = async (options: LinkOptions, signal: AbortSignal): Promi
     state = 'ended';
     clock.clearTimeout(heartbeat);
     clock.clearTimeout(pumpTimer);
+    batch.clear();
     socket?.close(CloseCode.normal);
     socket = undefined;
     for (const entry of pending.values()) entry.reject(fault(Failure.notLoggedIn()));
@@ -196,9 +205,8 @@ export const openLink = async (options: LinkOptions, signal: AbortSignal): Promi
   const onMessage = (message: unknown): void => {
     lastHeard = clock.now();
     if (typeof message === 'string') {
-      const frame = decodeServerFrame(message);
       // A frame this client does not understand is skipped: a newer server never breaks an older client.
-      if (E.isRight(frame)) onFrame(frame.right);
+      for (const frame of decodeServerFrames(message)) if (E.isRight(frame)) onFrame(frame.right);
       return;
     }
     const bytes = message instanceof ArrayBuffer ? new Uint8Array(message) : ArrayBuffer.isView(message) ? new Uint8Array(message.buffer, message.byteOffset, message.byteLength) : undefined;
@@ -221,6 +229,7 @@ export const openLink = async (options: LinkOptions, signal: AbortSignal): Promi
 
   const dropped = (): void => {
     // Transfers die with their socket; calls wait to be resent on the next one.
+    batch.clear();
     for (const [id, entry] of pending) {
       if (entry.transfer === undefined) entry.sent = false;
       else {

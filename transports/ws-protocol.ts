@@ -23,6 +23,12 @@ export const WS_CHUNK_SIZE = CHUNK_SIZE;
 /** The largest frame either side accepts: one chunk and its header (`maxPayload` of the server). */
 export const WS_MAX_FRAME = WS_CHUNK_SIZE + DATA_HEADER_SIZE;
 
+/**
+ * The most UTF-16 code units of control frames joined in one batch (a text frame holding a JSON array):
+ * even at 3 UTF-8 bytes each it stays under {@link WS_MAX_FRAME}.
+ */
+export const MAX_BATCH_CHARS = 16_384;
+
 /** Credit a receiver grants beyond what it consumed, per transfer: bytes in flight are at most this. */
 export const WS_WINDOW = 1024 * 1024;
 
@@ -66,10 +72,12 @@ const Call = t.union([
 /** A call as decoded by the server. */
 export type CallFrame = t.TypeOf<typeof Call> & { readonly id: number };
 
-const ClientFrameCodec = t.union([
+/** The io-ts codec of client frames: the definition; {@link isClientFrame} is its fast equivalent. */
+export const ClientFrameCodec = t.union([
   t.intersection([
     t.type({ type: t.literal('hello'), version: t.number, userId: t.unknown, token: t.unknown }),
-    t.partial({ resume: t.type({ sessionId: t.string, lastSeq: Offset }) }),
+    // `batch`: the client reads text frames holding an array of control frames (protocol doc, *Batches*).
+    t.partial({ resume: t.type({ sessionId: t.string, lastSeq: Offset }), batch: t.boolean }),
   ]),
   t.intersection([t.type({ type: t.literal('call'), id: Id }), Call]),
   t.type({ type: t.literal('cancel'), transfer: TransferId }),
@@ -80,7 +88,8 @@ const ClientFrameCodec = t.union([
 /** Every control frame a client sends. */
 export type ClientFrame = t.TypeOf<typeof ClientFrameCodec>;
 
-const ServerFrameCodec = t.union([
+/** The io-ts codec of server frames: the definition; {@link isServerFrame} is its fast equivalent. */
+export const ServerFrameCodec = t.union([
   t.type({ type: t.literal('welcome'), sessionId: t.string, resumed: t.boolean, chunkSize: t.number, window: t.number }),
   t.type({ type: t.literal('result'), id: Id, value: t.unknown }),
   t.intersection([t.type({ type: t.literal('error'), failure: t.unknown, message: t.string }), t.partial({ id: Id })]),
@@ -92,24 +101,123 @@ const ServerFrameCodec = t.union([
 /** Every control frame a server sends. */
 export type ServerFrame = t.TypeOf<typeof ServerFrameCodec>;
 
-const parse = <A>(codec: t.Decoder<unknown, A>, text: string): E.Either<Failure, A> => {
+type Record_ = Readonly<Record<string, unknown>>;
+const isRecord = (u: unknown): u is Record_ => typeof u === 'object' && u !== null && !Array.isArray(u);
+const isId = (u: unknown): boolean => typeof u === 'number' && Number.isSafeInteger(u) && u >= 0;
+const isTransferId = (u: unknown): boolean => typeof u === 'number' && Number.isInteger(u) && u >= 1 && u <= 0xffff_ffff;
+
+/**
+ * What {@link ClientFrameCodec} accepts, without building io-ts contexts and `Either`s for every frame
+ * (decoding was a tenth of the relay's CPU). The codec stays the definition and reports what is wrong
+ * with a frame this refuses; `spec/server/ws-protocol.spec.ts` checks that both agree.
+ */
+export const isClientFrame = (u: unknown): u is ClientFrame => {
+  if (!isRecord(u)) return false;
+  switch (u['type']) {
+    case 'call':
+      if (!isId(u['id'])) return false;
+      switch (u['op']) {
+        case 'append':
+          return isTransferId(u['transfer']) && isId(u['offset']);
+        case 'read':
+          return isTransferId(u['transfer']) && isId(u['offset']) && isId(u['limit']);
+        case 'createUpload':
+        case 'getUpload':
+        case 'terminateUpload':
+        case 'getMedia':
+        case 'sendToPeer':
+        case 'join':
+        case 'leave':
+        case 'sendToChannel':
+        case 'members':
+        case 'logout':
+          return true;
+        default:
+          return false;
+      }
+    case 'cancel':
+      return isTransferId(u['transfer']);
+    case 'credit':
+      return isTransferId(u['transfer']) && isId(u['limit']);
+    case 'ping':
+      return true;
+    case 'hello': {
+      if (typeof u['version'] !== 'number') return false;
+      const resume = u['resume'];
+      if (resume !== undefined && !(isRecord(resume) && typeof resume['sessionId'] === 'string' && isId(resume['lastSeq']))) return false;
+      return u['batch'] === undefined || typeof u['batch'] === 'boolean';
+    }
+    default:
+      return false;
+  }
+};
+
+/** What {@link ServerFrameCodec} accepts; the fast path of a client's decoding, as {@link isClientFrame}. */
+export const isServerFrame = (u: unknown): u is ServerFrame => {
+  if (!isRecord(u)) return false;
+  switch (u['type']) {
+    case 'result':
+      return isId(u['id']);
+    case 'event':
+      return isId(u['seq']);
+    case 'ack':
+      return isTransferId(u['transfer']) && isId(u['offset']) && isId(u['limit']);
+    case 'error':
+      return typeof u['message'] === 'string' && (u['id'] === undefined || isId(u['id']));
+    case 'pong':
+      return true;
+    case 'welcome':
+      return typeof u['sessionId'] === 'string' && typeof u['resumed'] === 'boolean' && typeof u['chunkSize'] === 'number' && typeof u['window'] === 'number';
+    default:
+      return false;
+  }
+};
+
+/** One parsed frame: the fast guard, and only if it refuses, the codec (for its report). */
+const check = <A>(codec: t.Decoder<unknown, A>, is: (u: unknown) => u is A, u: unknown): E.Either<Failure, A> =>
+  is(u)
+    ? E.right(u)
+    : pipe(
+        codec.decode(u),
+        E.mapLeft((errors) => Failure.invalidArgument('frame', reportErrors(errors))),
+      );
+
+const notJson = (): E.Either<Failure, never> => E.left(Failure.invalidArgument('frame', 'not JSON'));
+
+const parse = <A>(codec: t.Decoder<unknown, A>, is: (u: unknown) => u is A, text: string): E.Either<Failure, A> => {
   let json: unknown;
   try {
     json = JSON.parse(text);
   } catch {
-    return E.left(Failure.invalidArgument('frame', 'not JSON'));
+    return notJson();
   }
-  return pipe(
-    codec.decode(json),
-    E.mapLeft((errors) => Failure.invalidArgument('frame', reportErrors(errors))),
-  );
+  return check(codec, is, json);
 };
 
-/** Decodes a client's text frame; a failure names the offending path. */
-export const decodeClientFrame = (text: string): E.Either<Failure, ClientFrame> => parse(ClientFrameCodec, text);
+/** A text frame: one control frame, or a non-empty array of them (a batch); each is decoded on its own. */
+const parseBatch = <A>(codec: t.Decoder<unknown, A>, is: (u: unknown) => u is A, text: string): E.Either<Failure, A>[] => {
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    return [notJson()];
+  }
+  if (!Array.isArray(json)) return [check(codec, is, json)];
+  if (json.length === 0) return [E.left(Failure.invalidArgument('frame', 'an empty batch'))];
+  return json.map((u: unknown) => check(codec, is, u));
+};
 
-/** Decodes a server's text frame; a failure names the offending path. */
-export const decodeServerFrame = (text: string): E.Either<Failure, ServerFrame> => parse(ServerFrameCodec, text);
+/** Decodes a client's text frame holding one frame (`hello`); a failure names the offending path. */
+export const decodeClientFrame = (text: string): E.Either<Failure, ClientFrame> => parse(ClientFrameCodec, isClientFrame, text);
+
+/** Decodes a client's text frame, one frame or a batch: one result per frame, in order. */
+export const decodeClientFrames = (text: string): E.Either<Failure, ClientFrame>[] => parseBatch(ClientFrameCodec, isClientFrame, text);
+
+/** Decodes a server's text frame holding one frame; a failure names the offending path. */
+export const decodeServerFrame = (text: string): E.Either<Failure, ServerFrame> => parse(ServerFrameCodec, isServerFrame, text);
+
+/** Decodes a server's text frame, one frame or a batch: one result per frame, in order. */
+export const decodeServerFrames = (text: string): E.Either<Failure, ServerFrame>[] => parseBatch(ServerFrameCodec, isServerFrame, text);
 
 /** A data frame: header then the chunk, in one new buffer (the chunk is copied, so the caller may reuse it). */
 export const encodeData = (transfer: number, offset: number, chunk: Uint8Array): Uint8Array<ArrayBuffer> => {

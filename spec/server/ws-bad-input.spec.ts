@@ -105,6 +105,31 @@ describe('the WebSocket endpoint under bad input', () => {
     socket.ws.close();
   });
 
+  it('takes a batch of frames as if each came alone: a bad one is answered, the others run', async () => {
+    const socket = await loggedIn('alice');
+    socket.ws.send(
+      JSON.stringify([
+        { type: 'ping' },
+        { type: 'teleport' },
+        { type: 'call', id: 1, op: 'sendToPeer', peerId: 'alice', message: { messageType: 'TEXT', text: 'hi' } },
+      ]),
+    );
+    await socket.next('pong');
+    expect((await socket.next('error')).failure?._tag).toBe('InvalidArgument');
+    expect(await socket.next('result')).toMatchObject({ id: 1 });
+    // This socket did not say it reads batches: every frame it gets is a single object (the parse above).
+    socket.ws.send('[]');
+    expect((await socket.next('error')).failure?._tag).toBe('InvalidArgument');
+    socket.ws.close();
+  });
+
+  it('does not take a batch as the login', async () => {
+    const socket = await raw(server.wsUrl);
+    socket.ws.send(JSON.stringify([JSON.parse(hello('alice'))]));
+    expect((await socket.closed).code).toBe(1008);
+    expect(socket.frames[0]?.failure?._tag).toBe('InvalidArgument');
+  });
+
   it('closes a socket that sends a frame over the limit (1009) and keeps serving', async () => {
     const socket = await loggedIn('alice');
     socket.ws.send(new Uint8Array(WS_MAX_FRAME + 1));

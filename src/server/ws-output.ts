@@ -6,10 +6,15 @@
  *
  * "Drained" is counted with `ws`'s send callbacks, which fire once a frame is handed to the kernel. A
  * peer that reads so slowly that control frames alone pass `maxBufferedBytes` is cut (`tooSlow`).
+ *
+ * For a client that reads batches (`hello.batch`), control frames of one turn go out together as one
+ * text frame (`transports/ws-batch.ts`); a data frame or a close first writes what is queued, so frames
+ * leave in the order they were sent.
  * @module
  */
 import type { WebSocket } from 'ws';
 import { abortFault } from '../abort.js';
+import { type TextBatcher, textBatcher } from '../../transports/ws-batch.js';
 import { CloseCode, type ServerFrame } from '../../transports/ws-protocol.js';
 
 /** Options of {@link wsOutput}. */
@@ -22,8 +27,12 @@ export interface WsOutputOptions {
 
 /** What transfers and the session layer use to send on one socket. */
 export interface WsOutput {
-  /** Sends a control frame now. */
+  /** Sends a control frame: now, or at the end of this turn with the others once batching. */
   sendText(frame: ServerFrame): void;
+  /** From now on control frames of one turn go out as one batch (the client said it reads them). */
+  batch(): void;
+  /** Writes the control frames queued, then closes the socket with `code`. */
+  end(code: number, reason?: string): void;
   /** Resolves once `frame` was handed to the socket, in FIFO order with other data frames; rejects on abort. */
   sendData(frame: Uint8Array, signal: AbortSignal): Promise<void>;
   /** Bytes handed to `ws` and not yet to the kernel. */
@@ -47,6 +56,7 @@ export const wsOutput = (ws: WebSocket, options: WsOutputOptions = {}): WsOutput
   const queue: Waiting[] = [];
   let pending = 0;
   let closed = false;
+  let batcher: TextBatcher | undefined;
 
   const sent = (bytes: number) => () => {
     pending -= bytes;
@@ -56,7 +66,18 @@ export const wsOutput = (ws: WebSocket, options: WsOutputOptions = {}): WsOutput
     pending += bytes;
     ws.send(data, sent(bytes));
   };
+  const writeText = (text: string): void => {
+    if (closed || ws.readyState !== ws.OPEN) return;
+    write(text, text.length);
+    if (pending > maxBufferedBytes) {
+      closed = true;
+      ws.close(CloseCode.tooSlow, 'reading too slowly');
+      // A peer that does not read will not complete a closing handshake either.
+      setTimeout(() => ws.terminate(), 1_000).unref();
+    }
+  };
   const pump = (): void => {
+    if (queue.length > 0) batcher?.flush();
     while (!closed && pending < highWaterMark && queue.length > 0) {
       const next = queue.shift() as Waiting;
       next.dispose();
@@ -68,14 +89,15 @@ export const wsOutput = (ws: WebSocket, options: WsOutputOptions = {}): WsOutput
   return {
     sendText(frame) {
       if (closed || ws.readyState !== ws.OPEN) return;
-      const text = JSON.stringify(frame);
-      write(text, text.length);
-      if (pending > maxBufferedBytes) {
-        closed = true;
-        ws.close(CloseCode.tooSlow, 'reading too slowly');
-        // A peer that does not read will not complete a closing handshake either.
-        setTimeout(() => ws.terminate(), 1_000).unref();
-      }
+      if (batcher) batcher.push(frame);
+      else writeText(JSON.stringify(frame));
+    },
+    batch() {
+      batcher ??= textBatcher(writeText);
+    },
+    end(code, reason) {
+      batcher?.flush();
+      ws.close(code, reason);
     },
     sendData(frame, signal) {
       if (signal.aborted) return Promise.reject(abortFault(signal));
@@ -97,6 +119,7 @@ export const wsOutput = (ws: WebSocket, options: WsOutputOptions = {}): WsOutput
     },
     close() {
       closed = true;
+      batcher?.clear();
       for (const waiting of queue.splice(0)) {
         waiting.dispose();
         waiting.reject(new Error('the socket closed'));

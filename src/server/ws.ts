@@ -12,7 +12,7 @@ import * as E from 'fp-ts/lib/Either.js';
 import { type WebSocket, WebSocketServer } from 'ws';
 import { describeFailure, Failure, failureOf, fault } from '../failure.js';
 import type { Hub } from '../hub/hub.js';
-import { type CallFrame, CloseCode, decodeClientFrame, decodeData, type ServerFrame, WS_CHUNK_SIZE, WS_MAX_FRAME, WS_PROTOCOL_VERSION, WS_WINDOW } from '../../transports/ws-protocol.js';
+import { type CallFrame, type ClientFrame, CloseCode, decodeClientFrame, decodeClientFrames, decodeData, type ServerFrame, WS_CHUNK_SIZE, WS_MAX_FRAME, WS_PROTOCOL_VERSION, WS_WINDOW } from '../../transports/ws-protocol.js';
 import { wsOutput } from './ws-output.js';
 import { type SessionSink, type WsSession, wsSessions } from './ws-sessions.js';
 import { type ServerTransfer, serverRead, serverUpload } from './ws-transfers.js';
@@ -88,15 +88,15 @@ export const wsRoute = (options: WsRouteOptions): WsRoute => {
 
     const sink: SessionSink = {
       send: (frame) => output.sendText(frame),
-      ended: () => ws.close(CloseCode.sessionEnded, 'the session ended'),
+      ended: () => output.end(CloseCode.sessionEnded, 'the session ended'),
     };
     const refuse = (failure: Failure, code: number): void => {
       output.sendText(errorFrame(failure));
-      ws.close(code, describeFailure(failure).slice(0, 120));
+      output.end(code, describeFailure(failure).slice(0, 120));
     };
     const bad = (failure: Failure, id?: number): void => {
       output.sendText(errorFrame(failure, id));
-      if (++badFrames > MAX_BAD_FRAMES) ws.close(CloseCode.policy, 'too many bad frames');
+      if (++badFrames > MAX_BAD_FRAMES) output.end(CloseCode.policy, 'too many bad frames');
     };
     const authTimer = setTimeout(() => refuse(Failure.invalidToken(`no hello within ${authTimeoutMs} ms`), CloseCode.policy), authTimeoutMs);
     authTimer.unref();
@@ -124,6 +124,8 @@ export const wsRoute = (options: WsRouteOptions): WsRoute => {
         session = known;
         sessions.attach(known, sink);
         output.sendText({ type: 'welcome', sessionId: known.id, resumed: true, chunkSize: WS_CHUNK_SIZE, window: WS_WINDOW });
+        // After the welcome, which so always goes alone: a client reads it before it reads anything else.
+        if (frame.batch === true) output.batch();
         known.replay(frame.resume.lastSeq);
         if (known.ended) sink.ended();
         return;
@@ -133,25 +135,33 @@ export const wsRoute = (options: WsRouteOptions): WsRoute => {
       session = sessions.open(login.right);
       sessions.attach(session, sink);
       output.sendText({ type: 'welcome', sessionId: session.id, resumed: false, chunkSize: WS_CHUNK_SIZE, window: WS_WINDOW });
+      if (frame.batch === true) output.batch();
     };
 
-    /** Runs a call whose answer is kept for resends and goes to whichever socket the session has then. */
+    /**
+     * Runs a call whose answer is kept for resends and goes to whichever socket the session has then. A
+     * call the hub answers synchronously (messages, channels) is answered in the same turn: no promise
+     * per message.
+     */
     const answer = (s: WsSession, id: number, run: () => unknown): void => {
       const kept = s.answers.get(id);
       if (kept) return output.sendText(kept);
       if (s.running.has(id)) return;
+      const settle = (frame: ServerFrame): void => {
+        s.running.delete(id);
+        sessions.keep(s, id, frame);
+        s.sink?.send(frame);
+      };
+      const failed = (error: unknown): void => settle(errorFrame(failureOf(error), id));
+      let value: unknown;
+      try {
+        value = run();
+      } catch (error) {
+        return failed(error);
+      }
+      if (!(value instanceof Promise)) return settle({ type: 'result', id, value: value ?? null });
       s.running.add(id);
-      Promise.resolve()
-        .then(run)
-        .then(
-          (value): ServerFrame => ({ type: 'result', id, value: value ?? null }),
-          (error: unknown) => errorFrame(failureOf(error), id),
-        )
-        .then((frame) => {
-          s.running.delete(id);
-          sessions.keep(s, id, frame);
-          s.sink?.send(frame);
-        });
+      value.then((v: unknown) => settle({ type: 'result', id, value: v ?? null }), failed);
     };
     const either = <T>(result: E.Either<Failure, T>): T => {
       if (E.isLeft(result)) throw fault(result.left);
@@ -246,20 +256,10 @@ export const wsRoute = (options: WsRouteOptions): WsRoute => {
       }
     };
 
-    ws.on('message', (raw: Buffer | ArrayBuffer | Buffer[], isBinary: boolean) => {
-      alive = true;
-      const bytes = bytesOf(raw);
-      if (!session) {
-        if (isBinary) return refuse(Failure.notLoggedIn(), CloseCode.policy);
-        return hello(bytes.toString('utf8'));
-      }
-      if (isBinary) return data(bytes);
-      const decoded = decodeClientFrame(bytes.toString('utf8'));
-      if (E.isLeft(decoded)) return bad(decoded.left);
-      const frame = decoded.right;
+    const control = (s: WsSession, frame: ClientFrame): void => {
       switch (frame.type) {
         case 'call':
-          return call(session, frame);
+          return call(s, frame);
         case 'cancel':
           return transfers.get(frame.transfer)?.controller.abort(fault(Failure.interrupted('cancelled by the client')));
         case 'credit':
@@ -268,6 +268,22 @@ export const wsRoute = (options: WsRouteOptions): WsRoute => {
           return output.sendText({ type: 'pong' });
         case 'hello':
           return bad(Failure.alreadyLoggedIn());
+      }
+    };
+
+    ws.on('message', (raw: Buffer | ArrayBuffer | Buffer[], isBinary: boolean) => {
+      alive = true;
+      const bytes = bytesOf(raw);
+      if (!session) {
+        if (isBinary) return refuse(Failure.notLoggedIn(), CloseCode.policy);
+        return hello(bytes.toString('utf8'));
+      }
+      if (isBinary) return data(bytes);
+      // One frame or a batch: each handled as if it came alone, until a bad one closes the socket.
+      for (const decoded of decodeClientFrames(bytes.toString('utf8'))) {
+        if (ws.readyState !== ws.OPEN) return;
+        if (E.isLeft(decoded)) bad(decoded.left);
+        else control(session, decoded.right);
       }
     });
     ws.on('pong', () => {
