@@ -10,12 +10,14 @@
  * - Downloads: `downloadMediaToMemory` and `downloadMediaToFile` (absolute temp path) of 30 MiB media
  *   against a raw `http.get` of the same media file, served by the raw server, read into memory or
  *   written into a temp file with fsync, rename and folder fsync (what the client's file sink does).
- *   Each ferry download runs twice: with the client's default SHA-256 (node:crypto on a worker thread
- *   on Node from 1 MiB; `@noble/hashes` elsewhere) and with `createClient({ createHasher })` injecting
- *   node:crypto on the calling thread; the targets apply to the default.
+ *   Each ferry download runs twice: with the client's default SHA-256 (node:crypto on Node, loaded on
+ *   demand; `@noble/hashes` elsewhere) and with `createClient({ createHasher })` injecting node:crypto;
+ *   the targets apply to the default.
  * - Client RSS growth uploading 30 MiB from a path over HTTP vs 1 MiB: each run a child process (this
  *   file, run as a script), against the server in this process.
  *
+ * The two servers run together in a child process (`--servers-child`), the clients in this one, as in
+ * any real deployment: in one process the client's hashing and the server's reads would share a thread.
  * All timed cases run interleaved in one comparison, so a slow moment hits the baselines and ferry alike.
  * The harness's targets are "at most"; a speed ratio "raw ÷ ferry ≥ 0.9" is checked as the equivalent
  * "ferry time ÷ raw time ≤ 1/0.9".
@@ -34,6 +36,9 @@ import { pipeline } from 'node:stream/promises';
 import { fileURLToPath } from 'node:url';
 import * as tus from 'tus-js-client';
 import { type Client, createClient, type CreateHasher } from '../src/index.js';
+import { spawn } from 'node:child_process';
+import { utf8 } from '../src/bytes.js';
+import { signToken } from '../src/hub/tokens.js';
 import { nodeSha256 } from '../src/node-hash.js';
 import { startServer } from '../src/server/server.js';
 import { httpTransport } from '../transports/http.js';
@@ -237,6 +242,54 @@ const rssChild = async (url: string, token: string, file: string, warmupFile: st
 };
 
 // ---------------------------------------------------------------------------------------------------
+// The servers, in a process of their own.
+
+const SECRET = 'bench-secret';
+
+/** Where the servers child listens. */
+interface Servers {
+  readonly url: string;
+  readonly uploadsUrl: string;
+  readonly rawUrl: string;
+}
+
+/** Child mode: `startServer` and the raw server on one data folder; prints their URLs, stops when stdin ends. */
+const serversChild = async (folder: string): Promise<void> => {
+  const dataDir = join(folder, 'server');
+  const server = await startServer({ dataDir, secret: SECRET });
+  const raw = await startRawServer(join(folder, 'raw-put'), join(dataDir, 'media'));
+  process.stdout.write(`${JSON.stringify({ url: server.url, uploadsUrl: server.uploadsUrl, rawUrl: raw.url } satisfies Servers)}\n`);
+  process.stdin.resume();
+  await new Promise<void>((done) => process.stdin.once('end', done));
+  await Promise.all([server.close(), raw.close()]);
+};
+
+/** Starts the servers child; `stop()` ends its stdin and waits for it to exit. */
+const startServers = async (folder: string): Promise<Servers & { stop(): Promise<void> }> => {
+  const child = spawn(process.execPath, ['--import', 'tsx', thisScript, '--servers-child', folder], { cwd: root, stdio: ['pipe', 'pipe', 'inherit'] });
+  const exited = new Promise<void>((done) => child.once('exit', () => done()));
+  const servers = await new Promise<Servers>((resolveServers, reject) => {
+    let text = '';
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+      text += chunk;
+      const line = text.split('\n')[0];
+      if (text.includes('\n') && line !== undefined) resolveServers(JSON.parse(line) as Servers);
+    });
+    child.once('exit', (code) => reject(new Error(`the servers child exited with ${String(code)} before listening`)));
+  });
+  return {
+    ...servers,
+    stop: async () => {
+      child.stdin.end();
+      await exited;
+    },
+  };
+};
+
+/** A login token the servers child accepts (it runs the hub with {@link SECRET}). */
+const tokenFor = (userId: string): string => signToken(utf8(SECRET), { userId, expiresAt: Date.now() + 3_600_000 });
+
+// ---------------------------------------------------------------------------------------------------
 // The scenario.
 
 const writeRandomFile = async (path: string, size: number): Promise<void> => {
@@ -278,12 +331,13 @@ export const runHttpTransfer = async (options: HttpTransferOptions = {}): Promis
   const runs = options.runs ?? 5;
   const started = performance.now();
   const folder = await mkdtemp(join(tmpdir(), 'ferry-bench-http-'));
-  const dataDir = join(folder, 'server');
   const putDir = join(folder, 'raw-put');
   const downloadDir = join(folder, 'downloads');
   for (const dir of [putDir, downloadDir]) await mkdir(dir, { recursive: true });
-  const server = await startServer({ dataDir, secret: 'bench-secret' });
-  const raw = await startRawServer(putDir, join(dataDir, 'media'));
+  // In a process of their own, as servers are: the clients' costs and the servers' do not share a thread.
+  const servers = await startServers(folder);
+  const server = { url: servers.url, uploadsUrl: servers.uploadsUrl, issueToken: tokenFor };
+  const raw = { url: servers.rawUrl };
   const agent = new Agent({ keepAlive: true });
   const clients: Client[] = [];
   try {
@@ -454,12 +508,12 @@ export const runHttpTransfer = async (options: HttpTransferOptions = {}): Promis
     return {
       title: 'HTTP transfers, 30 MiB (loopback)',
       method: [
-        `One process: \`startServer()\` (durable file store) and a raw \`node:http\` server, both on 127.0.0.1, data under one temp folder.`,
+        `Servers in a child process of their own: \`startServer()\` (durable file store) and a raw \`node:http\` server, both on 127.0.0.1, data under one temp folder; every client (ferry, raw, tus-js-client) in the bench process.`,
         `Upload: \`createFileMessageByUploading(<30 MiB Uint8Array>).result\` through \`httpTransport({ url })\` (default \`node:http\` fetch, tus PATCH windows of 1–16 MiB streamed from the source) vs a raw \`http.request\` PUT (keep-alive agent) of the same bytes,`,
         `stored by the raw server like the file store does: temp file \`wx\`, SHA-256 (node:crypto) in the stream, fsync, rename, folder fsync;`,
         `and \`tus-js-client\` ${TUS_CHUNK / MiB} MiB chunks, Buffer source, Bearer header, to our server (no target).`,
         `Downloads of 30 MiB media: \`downloadMediaToMemory\` / \`downloadMediaToFile(<absolute temp path>)\` vs a raw \`http.get\` of the same media file (read into memory; or written to a \`wx\` temp file, fsync, rename, folder fsync);`,
-        `ferry with the default SHA-256 (node:crypto on a worker thread, targets) and with \`createHasher\` = node:crypto on the calling thread (information).`,
+        `ferry with the default SHA-256 (node:crypto loaded on demand, targets) and with \`createHasher\` = node:crypto injected (information).`,
         `Clients logged in beforehand; ${runs} interleaved runs of all ${CASES.length} cases after 1 warm-up round, full GC before each; medians. Speed ratio = raw median ÷ case median (≥ 1 is as fast as raw).`,
         `Client memory: child processes (\`--expose-gc\`) upload a random file by path over HTTP to the server in this process after a ${WARMUP_BYTES.toLocaleString('en-US')}-byte warm-up upload and GC; RSS sampled every 5 ms; ${runs} interleaved runs per size; figure: median growth(30 MiB) − median growth(1 MiB).`,
       ].join('\n'),
@@ -471,7 +525,7 @@ export const runHttpTransfer = async (options: HttpTransferOptions = {}): Promis
         checkTarget({ name: 'client RSS growth uploading 30 MiB by path over HTTP − 1 MiB', value: difference / MiB, comparison: '<', limit: RSS_LIMIT / MiB, unit: ' MiB' }),
       ],
       notes: [
-        `With node:crypto on the calling thread the downloads reach ${formatRatio(speed('raw GET → memory', 'ferry → memory, node:crypto'))} (memory) and ${formatRatio(speed('raw GET → file', 'ferry → file, node:crypto'))} (file) of raw speed,`,
+        `With node:crypto injected the downloads reach ${formatRatio(speed('raw GET → memory', 'ferry → memory, node:crypto'))} (memory) and ${formatRatio(speed('raw GET → file', 'ferry → file, node:crypto'))} (file) of raw speed,`,
         `against ${formatRatio(speed('raw GET → memory', 'ferry → memory'))} and ${formatRatio(speed('raw GET → file', 'ferry → file'))} with the default hasher.`,
         `tus-js-client (node:http stack) uploads at ${formatRatio(speed('raw PUT', 'tus-js-client upload'))} of raw speed against our server, ferry's transport at ${formatRatio(speed('raw PUT', 'ferry upload'))}.`,
       ].join(' '),
@@ -480,13 +534,20 @@ export const runHttpTransfer = async (options: HttpTransferOptions = {}): Promis
   } finally {
     for (const client of clients) await client.logout().catch(() => undefined);
     agent.destroy();
-    await raw.close();
-    await server.close();
+    await servers.stop();
     await rm(folder, { recursive: true, force: true });
   }
 };
 
-// Child mode: this file run as a script.
+// Child modes: this file run as a script.
+if (process.argv[1] !== undefined && resolve(process.argv[1]) === thisScript && process.argv[2] === '--servers-child') {
+  const [folder] = process.argv.slice(3);
+  if (!folder) throw new Error('usage: http-transfer.ts --servers-child <folder>');
+  serversChild(folder).catch((error: unknown) => {
+    console.error(error);
+    process.exitCode = 1;
+  });
+}
 if (process.argv[1] !== undefined && resolve(process.argv[1]) === thisScript && process.argv[2] === '--rss-child') {
   const [url, token, file, warmupFile] = process.argv.slice(3);
   const watchdog = setTimeout(() => {

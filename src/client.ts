@@ -17,7 +17,7 @@ import { withDeadline } from './deadline.js';
 import { toPublicError } from './errors.js';
 import { Failure, fault } from './failure.js';
 import { type FileAccess, loadNodeFiles } from './files.js';
-import { type CreateDownloadHasher, loadPlatformHasher } from './hash.js';
+import { type CreateHasher, loadPlatformHasher } from './hash.js';
 import { isValidId } from './ids.js';
 import { DEFAULT_IDLE_TIMEOUT_MS, DEFAULT_REQUEST_TIMEOUT_MS, MAX_CONCURRENT_TRANSFERS } from './limits.js';
 import { checkMessageSize, type FileMessage, fileMessage, type ImageMessage, imageMessage } from './messages.js';
@@ -44,7 +44,7 @@ export const createClient = (options: ClientOptions): Client => {
   const requestTimeoutMs = options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
   const progressIntervalMs = options.progressIntervalMs ?? 100;
   const { createHasher } = options;
-  const hasherFactory = (): Promise<CreateDownloadHasher> => (createHasher ? Promise.resolve(createHasher) : loadPlatformHasher());
+  const hasherFactory = (): Promise<CreateHasher> => (createHasher ? Promise.resolve(createHasher) : loadPlatformHasher());
   const files = (): Promise<FileAccess> => (options.files ? Promise.resolve(options.files) : loadNodeFiles());
   const scheduler = createScheduler(options.maxConcurrentTransfers ?? MAX_CONCURRENT_TRANSFERS, options.overflow ?? 'queue');
 

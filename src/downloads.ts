@@ -11,7 +11,7 @@ import { Failure, fault } from './failure.js';
 import { isSignal } from './abort.js';
 import { checkAbsolutePath, type FileAccess, type FileSink } from './files.js';
 import { isMediaId } from './ids.js';
-import type { AsyncHasher, CreateDownloadHasher, Hasher } from './hash.js';
+import type { CreateHasher, Hasher } from './hash.js';
 
 /** Where downloaded bytes go. */
 export type DownloadTarget =
@@ -66,9 +66,9 @@ export const downloadEffects = <T extends Uint8Array | void>(
   session: Session,
   mediaId: string,
   target: DownloadTarget,
-  createHasher: () => Promise<CreateDownloadHasher>,
+  createHasher: () => Promise<CreateHasher>,
 ): { readonly effects: TransferEffects<T>; readonly cleanup: (signal: AbortSignal) => Promise<void> } => {
-  let hasher: Hasher | AsyncHasher | undefined;
+  let hasher: Hasher | undefined;
   const memory = target.kind === 'memory' ? memorySink() : undefined;
   let sink: FileSink | undefined = memory;
   // Set before the temporary file exists, so a cleanup that comes first still finds and removes it.
@@ -80,9 +80,8 @@ export const downloadEffects = <T extends Uint8Array | void>(
       async open(signal) {
         media = await session.getMedia(mediaId, { signal });
         throwIfAborted(signal);
-        // Kept across a reopen after a failed open: nothing was hashed yet, and a worker-backed hasher
-        // is a resource to release, not to drop.
-        hasher ??= (await createHasher())(media.size);
+        // Kept across a reopen after a failed open: nothing was hashed yet.
+        hasher ??= (await createHasher())();
         memory?.allocate(media.size);
         if (target.kind === 'file') {
           opening = target.files().then((files) => files.createSink(target.path));
@@ -104,7 +103,7 @@ export const downloadEffects = <T extends Uint8Array | void>(
         }
         // A stream that ends early is a dropped link: worth resuming from what we have.
         if (sink.length < size) throw fault(Failure.network(`the stream ended at ${sink.length} of ${size} bytes`));
-        const actual = await hasher.digest();
+        const actual = hasher.digest();
         if (actual !== sha256) throw fault(Failure.integrity(sha256, actual));
         await sink.commit(signal);
         return (memory ? memory.bytes() : undefined) as T;
@@ -112,7 +111,6 @@ export const downloadEffects = <T extends Uint8Array | void>(
       locate: async () => ({ offset: sink?.length ?? 0 }),
     },
     cleanup: async () => {
-      if (hasher && 'dispose' in hasher) hasher.dispose();
       const pending = opening?.catch(() => undefined);
       await (sink ?? (await pending))?.discard();
     },

@@ -8,7 +8,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Observable, Subscription } from 'rxjs';
 import { expect } from 'vitest';
-import { nodeSha256 } from '../../src/node-hash.js';
 import {
   type Client,
   type ClientOptions,
@@ -108,9 +107,7 @@ export const world = (
   const clock = virtualClock(Date.UTC(2024, 0, 1));
   const hub = createHub({ ...options.hub, clock });
   const transport = memoryTransport(hub, options.gate ? { gate: options.gate } : {});
-  // A synchronous hasher: the platform's default verifies large downloads on a worker thread, whose
-  // answer arrives in real time, while these specs run on virtual time.
-  const client = (extra: Partial<ClientOptions> = {}): Client => createClient({ transport, clock, createHasher: nodeSha256, ...extra });
+  const client = (extra: Partial<ClientOptions> = {}): Client => createClient({ transport, clock, ...extra });
   return {
     clock,
     hub,
