@@ -10,6 +10,10 @@ import { Failure } from './failure.js';
 export interface FileSink {
   /** Bytes written so far: where a resumed download continues. */
   readonly length: number;
+  /**
+   * Accepts `bytes`, which may be written later (before `commit` resolves): the caller must not change
+   * them afterwards. Resolves when the sink can take more; rejects if an earlier write failed.
+   */
   write(bytes: Uint8Array): Promise<void>;
   /**
    * Makes the bytes durable and moves them to the final path atomically (fsync, rename, fsync folder).

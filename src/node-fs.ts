@@ -30,6 +30,20 @@ export const writeAll = async (handle: FileHandle, bytes: Uint8Array, position: 
   }
 };
 
+/** Appends all of `chunks` at the file's position in one `writev` (finishing a short one piece by piece). */
+export const writevAll = async (handle: FileHandle, chunks: readonly Uint8Array[]): Promise<void> => {
+  const { bytesWritten } = await handle.writev(chunks as Uint8Array[]);
+  let skip = bytesWritten;
+  for (const chunk of chunks) {
+    if (skip >= chunk.length) {
+      skip -= chunk.length;
+      continue;
+    }
+    await writeAll(handle, chunk.subarray(skip), null);
+    skip = 0;
+  }
+};
+
 /** A `catch` handler that turns "no such file" into `fallback` and rethrows anything else. */
 export const ifMissing =
   <T>(fallback: T) =>

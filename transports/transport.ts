@@ -101,7 +101,10 @@ export interface Session {
   terminateUpload(uploadId: string, options: CallOptions): Promise<void>;
   /** Size and SHA-256 of complete media. Rejects `InvalidArgument` (malformed ID) or `NotExist`. */
   getMedia(mediaId: string, options: CallOptions): Promise<MediaState>;
-  /** The bytes of complete media from `offset` to the end; stops (rejects) when the signal aborts. */
+  /**
+   * The bytes of complete media from `offset` to the end; stops (rejects) when the signal aborts. Each
+   * chunk is the caller's to keep (a transport never reuses one): a file sink may write it later.
+   */
   readMedia(mediaId: string, offset: number, options: CallOptions): AsyncIterable<Uint8Array>;
 
   sendToPeer(peerId: string, message: Message, options: CallOptions): Promise<void>;
