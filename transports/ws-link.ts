@@ -73,7 +73,10 @@ export interface Link {
   call(body: CallBody, signal: AbortSignal | undefined, transfer?: number): Promise<unknown>;
   /** Sends a control frame if a socket is open; dropped otherwise (cancel and credit die with their socket). */
   control(frame: ClientFrame): void;
-  /** Sends a data frame in FIFO order once `bufferedAmount` is under the high-water mark. */
+  /**
+   * Sends a data frame in FIFO order once `bufferedAmount` is under the high-water mark; rejects (and
+   * drops the frame) when the signal aborts first. Resolves without sending if the socket drops.
+   */
   data(frame: Uint8Array<ArrayBuffer>, signal: AbortSignal): Promise<void>;
   /** A new transfer ID and its handler; `end` it when the transfer ends. */
   transfer(handler: TransferHandler): { readonly id: number; end(): void };
@@ -310,8 +313,21 @@ export const openLink = async (options: LinkOptions, signal: AbortSignal): Promi
     control: send,
     data(frame, dataSignal) {
       if (dataSignal.aborted) return Promise.reject(abortFault(dataSignal));
-      return new Promise<void>((resolve) => {
-        outbox.push({ frame, resolve });
+      return new Promise<void>((resolve, reject) => {
+        const onDataAbort = (): void => {
+          const at = outbox.indexOf(waiting);
+          if (at >= 0) outbox.splice(at, 1);
+          reject(abortFault(dataSignal));
+        };
+        const waiting = {
+          frame,
+          resolve: () => {
+            dataSignal.removeEventListener('abort', onDataAbort);
+            resolve();
+          },
+        };
+        dataSignal.addEventListener('abort', onDataAbort, { once: true });
+        outbox.push(waiting);
         pump();
       });
     },

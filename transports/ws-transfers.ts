@@ -44,12 +44,22 @@ export const wsUpload = async (
   const credit = signalled();
   let limit = offset;
   let acked = offset;
+  let reporting = false;
+  const report = (): void => {
+    reporting = false;
+    if (!signal.aborted) onProgress(acked);
+  };
   const transfer = link.transfer({
     ack(at, upTo) {
       limit = Math.max(limit, upTo);
       if (at > acked) {
         acked = at;
-        if (!signal.aborted) onProgress(at);
+        // The acknowledgements of one batch make one progress report (each is an event of the transfer
+        // machine), with the latest offset, before the call's answer that may follow them is seen.
+        if (!reporting) {
+          reporting = true;
+          queueMicrotask(report);
+        }
       }
       credit.wake();
     },
@@ -67,7 +77,8 @@ export const wsUpload = async (
     let at = offset;
     for await (const chunk of source.chunks(offset, WS_CHUNK_SIZE, stop.signal)) {
       while (at + chunk.length > limit) await abortable(credit.next(), stop.signal);
-      await abortable(link.data(encodeData(transfer.id, at, chunk), stop.signal), stop.signal);
+      // Not raced with `abortable`: that would leave this promise's rejection unhandled after an abort.
+      await link.data(encodeData(transfer.id, at, chunk), stop.signal);
       at += chunk.length;
     }
     return await abortable(result, stop.signal);

@@ -105,10 +105,22 @@ export const wsTransport = (options: WsTransportOptions): Transport => ({
     );
     const theLink = link;
     // The aborted event comes as an event frame before the close; the link ends the stream after it.
-    const ask = async (body: Parameters<Link['call']>[0], s: AbortSignal): Promise<unknown> => {
-      throwIfAborted(s);
-      if (stream.ended) throw fault(Failure.notLoggedIn());
+    // Not `async`: messages go through here, and each wrapping promise is a cost per message.
+    const ask = (body: Parameters<Link['call']>[0], s: AbortSignal): Promise<unknown> => {
+      if (s.aborted) return Promise.reject(abortFault(s));
+      if (stream.ended) return Promise.reject(fault(Failure.notLoggedIn()));
       return theLink.call(body, s);
+    };
+    const nothing = (): void => undefined;
+    /** A message call: resolves with nothing once the server took the message. */
+    const post = (body: (wire: ReturnType<typeof encodeMessage>) => Parameters<Link['call']>[0], message: Parameters<typeof encodeMessage>[0], s: AbortSignal): Promise<void> => {
+      let wire: ReturnType<typeof encodeMessage>;
+      try {
+        wire = encodeMessage(message);
+      } catch (error) {
+        return Promise.reject(error);
+      }
+      return ask(body(wire), s).then(nothing);
     };
 
     const session: Session = {
@@ -147,9 +159,7 @@ export const wsTransport = (options: WsTransportOptions): Transport => ({
       },
       getMedia: async (mediaId, { signal: s }): Promise<MediaState> => decoded(MediaStateWire, await ask({ op: 'getMedia', mediaId }, s), 'getMedia'),
       readMedia: (mediaId, offset, { signal: s }) => wsDownload(theLink, () => stream.ended, mediaId, offset, s),
-      sendToPeer: async (peerId, message, { signal: s }) => {
-        await ask({ op: 'sendToPeer', peerId, message: encodeMessage(message) }, s);
-      },
+      sendToPeer: (peerId, message, { signal: s }) => post((wire) => ({ op: 'sendToPeer', peerId, message: wire }), message, s),
       joinChannel: async (channelId, { signal: s }) => {
         await ask({ op: 'join', channelId }, s);
         joined.add(channelId);
@@ -158,9 +168,7 @@ export const wsTransport = (options: WsTransportOptions): Transport => ({
         await ask({ op: 'leave', channelId }, s);
         joined.delete(channelId);
       },
-      sendToChannel: async (channelId, message, { signal: s }) => {
-        await ask({ op: 'sendToChannel', channelId, message: encodeMessage(message) }, s);
-      },
+      sendToChannel: (channelId, message, { signal: s }) => post((wire) => ({ op: 'sendToChannel', channelId, message: wire }), message, s),
       channelMembers: async (channelId, { signal: s }) => decoded(MembersWire, await ask({ op: 'members', channelId }, s), 'members').members,
       close: ({ signal: s }) => theLink.close(s),
     };
