@@ -1,29 +1,40 @@
 /**
- * Scenario "WebSocket": what the WebSocket transport and server cost, on loopback, in one process.
+ * Scenario "WebSocket": what the WebSocket transport and server cost, on loopback.
  *
  * - Upload: 30 MiB through `wsTransport` against the same durable raw `node:http` PUT as the HTTP
  *   scenario (`startRawServer` of `http-transfer.ts`: temp file, SHA-256, fsync, rename, folder fsync).
- * - Relay: alice sends 20,000 small peer messages to bob through the server (100 in flight), against a
- *   raw `ws` echo server doing the same round trips with the same window; messages/s and p99 latency
+ * - Relay: alice sends 20,000 small peer messages to bob through the server, 100 in flight (a chat app
+ *   sending bursts: the rate is messages relayed, not one round trip at a time), against a raw `ws`
+ *   echo server doing the same round trips with the same window; messages/s and p99 latency
  *   (send → delivery).
  * - Chat under load: alice uploads nine 30 MiB files at once on her one socket while she sends bob a
  *   message every 10 ms; p99 latency of those messages.
  *
- * All cases run interleaved, medians of the runs.
+ * The three servers (ferry, the raw PUT server, the raw echo) run together in a child process
+ * (`--servers-child`), the clients in this one, as in any deployment and as the HTTP scenario does: in
+ * one process a client's framing and the server's store would share a thread. All cases run
+ * interleaved, medians of the runs.
  * @module
  */
+import { spawn } from 'node:child_process';
 import { randomFillSync } from 'node:crypto';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { Agent } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { WebSocket, WebSocketServer } from 'ws';
+import { utf8 } from '../src/bytes.js';
+import { signToken } from '../src/hub/tokens.js';
 import { type Client, createClient, textMessage } from '../src/index.js';
 import { startServer } from '../src/server/server.js';
 import { wsTransport } from '../transports/ws.js';
 import { checkTarget, fixed, formatRatio, interleave, markdownTable, type ScenarioReport } from './harness.js';
 import { rawRequest, readAll, startRawServer } from './http-transfer.js';
+
+const thisScript = fileURLToPath(import.meta.url);
+const root = dirname(dirname(thisScript));
 
 /** Options of {@link runWsTransfer}. */
 export interface WsTransferOptions {
@@ -54,13 +65,21 @@ const windowed = async (count: number, window: number, send: (i: number) => Prom
   await Promise.all(Array.from({ length: window }, lane));
 };
 
-/** A raw `ws` echo server and a client doing windowed round trips: the relay's baseline. */
-const rawEcho = async () => {
+/** A raw `ws` echo server (in the servers child): the relay's baseline. */
+const startEcho = async (): Promise<{ readonly url: string; close(): Promise<void> }> => {
   const wss = new WebSocketServer({ port: 0, host: '127.0.0.1', perMessageDeflate: false });
   wss.on('connection', (socket) => socket.on('message', (data, isBinary) => socket.send(data, { binary: isBinary })));
-  await new Promise((resolve) => wss.once('listening', resolve));
-  const socket = new WebSocket(`ws://127.0.0.1:${(wss.address() as AddressInfo).port}`);
-  await new Promise((resolve) => socket.once('open', resolve));
+  await new Promise((done) => wss.once('listening', done));
+  return {
+    url: `ws://127.0.0.1:${(wss.address() as AddressInfo).port}`,
+    close: () => new Promise<void>((done) => wss.close(() => done())),
+  };
+};
+
+/** A raw `ws` client doing windowed JSON round trips with the echo server. */
+const echoClient = async (url: string) => {
+  const socket = new WebSocket(url);
+  await new Promise((done) => socket.once('open', done));
   const waiting = new Map<number, () => void>();
   socket.on('message', (data) => {
     const id = Number((JSON.parse(String(data)) as { id: number }).id);
@@ -69,33 +88,77 @@ const rawEcho = async () => {
   });
   return {
     roundTrip: (id: number) =>
-      new Promise<void>((resolve) => {
-        waiting.set(id, resolve);
+      new Promise<void>((done) => {
+        waiting.set(id, done);
         socket.send(JSON.stringify({ type: 'call', id, op: 'sendToPeer', peerId: 'bob', message: { messageType: 'TEXT', text: `m${id}` } }));
       }),
-    close: async () => {
-      socket.close();
-      await new Promise((resolve) => wss.close(resolve));
+    close: () => socket.close(),
+  };
+};
+
+// ---------------------------------------------------------------------------------------------------
+// The servers, in a process of their own.
+
+const SECRET = 'bench-secret';
+
+/** Where the servers child listens. */
+interface Servers {
+  readonly wsUrl: string;
+  readonly uploadsUrl: string;
+  readonly rawUrl: string;
+  readonly echoUrl: string;
+}
+
+/** Child mode: `startServer`, the raw PUT server and the echo; prints their URLs, stops when stdin ends. */
+const serversChild = async (folder: string): Promise<void> => {
+  const dataDir = join(folder, 'server');
+  await mkdir(join(folder, 'raw-put'), { recursive: true });
+  const server = await startServer({ dataDir, secret: SECRET });
+  const raw = await startRawServer(join(folder, 'raw-put'), join(dataDir, 'media'));
+  const echo = await startEcho();
+  process.stdout.write(`${JSON.stringify({ wsUrl: server.wsUrl, uploadsUrl: server.uploadsUrl, rawUrl: raw.url, echoUrl: echo.url } satisfies Servers)}\n`);
+  process.stdin.resume();
+  await new Promise<void>((done) => process.stdin.once('end', done));
+  await Promise.all([server.close(), raw.close(), echo.close()]);
+};
+
+/** Starts the servers child; `stop()` ends its stdin and waits for it to exit. */
+const startServers = async (folder: string): Promise<Servers & { stop(): Promise<void> }> => {
+  const child = spawn(process.execPath, ['--import', 'tsx', thisScript, '--servers-child', folder], { cwd: root, stdio: ['pipe', 'pipe', 'inherit'] });
+  const exited = new Promise<void>((done) => child.once('exit', () => done()));
+  const servers = await new Promise<Servers>((done, fail) => {
+    let text = '';
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+      text += chunk;
+      const line = text.split('\n')[0];
+      if (text.includes('\n') && line !== undefined) done(JSON.parse(line) as Servers);
+    });
+    child.once('exit', (code) => fail(new Error(`the servers child exited with ${String(code)} before listening`)));
+  });
+  return {
+    ...servers,
+    stop: async () => {
+      child.stdin.end();
+      await exited;
     },
   };
 };
+
+/** A login token the servers child accepts (it runs the hub with {@link SECRET}). */
+const tokenFor = (userId: string): string => signToken(utf8(SECRET), { userId, expiresAt: Date.now() + 3_600_000 });
 
 /** Runs the scenario and reports it. */
 export const runWsTransfer = async (options: WsTransferOptions = {}): Promise<ScenarioReport> => {
   const runs = options.runs ?? 5;
   const started = performance.now();
   const folder = await mkdtemp(join(tmpdir(), 'ferry-bench-ws-'));
-  const dataDir = join(folder, 'server');
-  const putDir = join(folder, 'raw-put');
-  await mkdir(putDir, { recursive: true });
-  const server = await startServer({ dataDir, secret: 'bench-secret' });
-  const raw = await startRawServer(putDir, join(dataDir, 'media'));
-  const echo = await rawEcho();
+  const servers = await startServers(folder);
+  const echo = await echoClient(servers.echoUrl);
   const agent = new Agent({ keepAlive: true });
   const clients: Client[] = [];
   const login = async (userId: string): Promise<Client> => {
-    const client = createClient({ transport: wsTransport({ url: server.wsUrl }) });
-    await client.login({ userId, token: server.issueToken(userId) });
+    const client = createClient({ transport: wsTransport({ url: servers.wsUrl }) });
+    await client.login({ userId, token: tokenFor(userId) });
     clients.push(client);
     return client;
   };
@@ -117,8 +180,12 @@ export const runWsTransfer = async (options: WsTransferOptions = {}): Promise<Sc
       return alice.sendMessageToPeer('bob', textMessage(text)).then(() => arrived);
     };
     let serial = 0;
+    /** Untimed: removes alice's media through the tus termination endpoint, so the disk does not fill. */
     const removeMedia = async (mediaIds: readonly string[]): Promise<void> => {
-      for (const id of mediaIds) await server.hub.terminateUpload('alice', id);
+      for (const id of mediaIds) {
+        const res = await fetch(`${servers.uploadsUrl}/${id}`, { method: 'DELETE', headers: { Authorization: `Bearer ${tokenFor('alice')}`, 'Tus-Resumable': '1.0.0' } });
+        if (res.status !== 204) throw new Error(`removing ${id}: ${res.status}`);
+      }
     };
 
     const timed = await interleave({
@@ -127,7 +194,7 @@ export const runWsTransfer = async (options: WsTransferOptions = {}): Promise<Sc
       timeoutMs: 120_000,
       cases: {
         'raw PUT': async () => {
-          await rawRequest(`${raw.url}/put/u${++serial}`, { method: 'PUT', agent, body: payload }, readAll);
+          await rawRequest(`${servers.rawUrl}/put/u${++serial}`, { method: 'PUT', agent, body: payload }, readAll);
         },
         'ws upload': async () => {
           const t0 = performance.now();
@@ -195,7 +262,7 @@ export const runWsTransfer = async (options: WsTransferOptions = {}): Promise<Sc
     return {
       title: 'WebSocket transport (loopback)',
       method: [
-        'One process: `startServer()` (durable file store), a raw `node:http` server storing PUTs durably as the file store does (the HTTP scenario\'s baseline), and a raw `ws` echo server, all on 127.0.0.1.',
+        'Servers in a child process: `startServer()` (durable file store), a raw `node:http` server storing PUTs durably as the file store does (the HTTP scenario\'s baseline) and a raw `ws` echo server, on 127.0.0.1; the clients in the bench process.',
         `Upload: \`createFileMessageByUploading(<30 MiB Uint8Array>)\` through \`wsTransport({ url: server.wsUrl })\` vs a raw PUT of the same bytes.`,
         `Relay: ${MESSAGES.toLocaleString('en-US')} \`sendMessageToPeer('bob', text)\` with ${IN_FLIGHT} in flight, each timed from send to bob's \`peerMessages$\`; baseline: the same count of JSON round trips with a raw \`ws\` client and echo server, same window.`,
         `Chat under load: ${LOADED_UPLOADS} concurrent 30 MiB uploads on alice's socket while she sends bob a message every ${CHAT_EVERY_MS} ms; figure: p99 send → delivery.`,
@@ -213,9 +280,17 @@ export const runWsTransfer = async (options: WsTransferOptions = {}): Promise<Sc
   } finally {
     for (const client of clients) await client.logout().catch(() => undefined);
     agent.destroy();
-    await echo.close();
-    await raw.close();
-    await server.close();
+    echo.close();
+    await servers.stop();
     await rm(folder, { recursive: true, force: true });
   }
 };
+
+if (process.argv[1] !== undefined && resolve(process.argv[1]) === thisScript && process.argv[2] === '--servers-child') {
+  const [folder] = process.argv.slice(3);
+  if (!folder) throw new Error('usage: ws-transfer.ts --servers-child <folder>');
+  serversChild(folder).catch((error: unknown) => {
+    console.error(error);
+    process.exitCode = 1;
+  });
+}
