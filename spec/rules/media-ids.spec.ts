@@ -23,6 +23,14 @@ describe('media IDs', () => {
     expect(encodeURIComponent(mediaId)).toBe(mediaId);
   });
 
+  it('never start with "-", so a command line does not read one as an option', async () => {
+    // 0xf8 makes the first base64url character "-" (62), the worst case of every draw.
+    w = world({ hub: { random: (length) => new Uint8Array(length).fill(0xf8) } });
+    const client = await w.loggedIn();
+    const mediaId = await uploaded(client);
+    expect(mediaId).toMatch(/^A[A-Za-z0-9_-]{21}$/);
+  });
+
   it('carry at least 128 bits drawn from the random source for each upload', async () => {
     const requested: number[] = [];
     let counter = 0;
