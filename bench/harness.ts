@@ -16,6 +16,8 @@ import { execFileSync, spawn } from 'node:child_process';
 import { cpus, platform, release, arch } from 'node:os';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
+import { utf8 } from '../src/bytes.js';
+import { signToken } from '../src/hub/tokens.js';
 
 /**
  * What one run of a case yields: nothing (the harness records the wall time of the call, in ms), a
@@ -328,3 +330,50 @@ export const runNodeScript = <T>(script: string, args: readonly string[], option
       }
     });
   });
+
+// ---------------------------------------------------------------------------------------------------
+// Servers in a process of their own.
+
+/** The secret the bench's servers run their hub with, so the bench mints tokens without the hub. */
+export const BENCH_SECRET = 'bench-secret';
+
+/** A login token the bench's servers accept (their hub runs with {@link BENCH_SECRET}), valid an hour. */
+export const benchToken = (userId: string): string => signToken(utf8(BENCH_SECRET), { userId, expiresAt: Date.now() + 3_600_000 });
+
+/**
+ * Child side: prints what `start` resolves with as one JSON line, then runs until its stdin ends (the
+ * parent's {@link startServersChild} `stop()`), and closes what it started.
+ */
+export const serveUntilStdinEnds = async <T>(start: () => Promise<{ readonly info: T; close(): Promise<void> }>): Promise<void> => {
+  const { info, close } = await start();
+  process.stdout.write(`${JSON.stringify(info)}\n`);
+  process.stdin.resume();
+  await new Promise<void>((done) => process.stdin.once('end', done));
+  await close();
+};
+
+/**
+ * Parent side: runs `node --import tsx <script> <args…>` in `cwd`, resolves with the JSON line it prints
+ * first (see {@link serveUntilStdinEnds}); `stop()` ends the child's stdin and waits for it to exit.
+ * @example const servers = await startServersChild<{ url: string }>(thisScript, ['--servers-child', folder], root);
+ */
+export const startServersChild = async <T>(script: string, args: readonly string[], cwd: string): Promise<T & { stop(): Promise<void> }> => {
+  const child = spawn(process.execPath, ['--import', 'tsx', script, ...args], { cwd, stdio: ['pipe', 'pipe', 'inherit'] });
+  const exited = new Promise<void>((done) => child.once('exit', () => done()));
+  const info = await new Promise<T>((done, fail) => {
+    let text = '';
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+      text += chunk;
+      const line = text.split('\n')[0];
+      if (text.includes('\n') && line !== undefined) done(JSON.parse(line) as T);
+    });
+    child.once('exit', (code) => fail(new Error(`${script} exited with ${String(code)} before listening`)));
+  });
+  return {
+    ...info,
+    stop: async () => {
+      child.stdin.end();
+      await exited;
+    },
+  };
+};

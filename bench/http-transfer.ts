@@ -36,13 +36,10 @@ import { pipeline } from 'node:stream/promises';
 import { fileURLToPath } from 'node:url';
 import * as tus from 'tus-js-client';
 import { type Client, createClient, type CreateHasher } from '../src/index.js';
-import { spawn } from 'node:child_process';
-import { utf8 } from '../src/bytes.js';
-import { signToken } from '../src/hub/tokens.js';
 import { startServer } from '../src/server/server.js';
 import { httpTransport } from '../transports/http.js';
 import { fsyncFolder, writeAll } from '../src/node-fs.js';
-import { checkTarget, fixed, formatRatio, interleave, markdownTable, mib, type RunInfo, runNodeScript, type ScenarioReport } from './harness.js';
+import { BENCH_SECRET, benchToken, serveUntilStdinEnds, startServersChild, checkTarget, fixed, formatRatio, interleave, markdownTable, mib, type RunInfo, runNodeScript, type ScenarioReport } from './harness.js';
 
 /** Options of {@link runHttpTransfer}. */
 export interface HttpTransferOptions {
@@ -243,8 +240,6 @@ const rssChild = async (url: string, token: string, file: string, warmupFile: st
 // ---------------------------------------------------------------------------------------------------
 // The servers, in a process of their own.
 
-const SECRET = 'bench-secret';
-
 /** Where the servers child listens. */
 interface Servers {
   readonly url: string;
@@ -253,40 +248,19 @@ interface Servers {
 }
 
 /** Child mode: `startServer` and the raw server on one data folder; prints their URLs, stops when stdin ends. */
-const serversChild = async (folder: string): Promise<void> => {
-  const dataDir = join(folder, 'server');
-  const server = await startServer({ dataDir, secret: SECRET });
-  const raw = await startRawServer(join(folder, 'raw-put'), join(dataDir, 'media'));
-  process.stdout.write(`${JSON.stringify({ url: server.url, uploadsUrl: server.uploadsUrl, rawUrl: raw.url } satisfies Servers)}\n`);
-  process.stdin.resume();
-  await new Promise<void>((done) => process.stdin.once('end', done));
-  await Promise.all([server.close(), raw.close()]);
-};
-
-/** Starts the servers child; `stop()` ends its stdin and waits for it to exit. */
-const startServers = async (folder: string): Promise<Servers & { stop(): Promise<void> }> => {
-  const child = spawn(process.execPath, ['--import', 'tsx', thisScript, '--servers-child', folder], { cwd: root, stdio: ['pipe', 'pipe', 'inherit'] });
-  const exited = new Promise<void>((done) => child.once('exit', () => done()));
-  const servers = await new Promise<Servers>((resolveServers, reject) => {
-    let text = '';
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
-      text += chunk;
-      const line = text.split('\n')[0];
-      if (text.includes('\n') && line !== undefined) resolveServers(JSON.parse(line) as Servers);
-    });
-    child.once('exit', (code) => reject(new Error(`the servers child exited with ${String(code)} before listening`)));
+const serversChild = (folder: string): Promise<void> =>
+  serveUntilStdinEnds<Servers>(async () => {
+    const dataDir = join(folder, 'server');
+    const server = await startServer({ dataDir, secret: BENCH_SECRET });
+    const raw = await startRawServer(join(folder, 'raw-put'), join(dataDir, 'media'));
+    return {
+      info: { url: server.url, uploadsUrl: server.uploadsUrl, rawUrl: raw.url },
+      close: async () => void (await Promise.all([server.close(), raw.close()])),
+    };
   });
-  return {
-    ...servers,
-    stop: async () => {
-      child.stdin.end();
-      await exited;
-    },
-  };
-};
 
-/** A login token the servers child accepts (it runs the hub with {@link SECRET}). */
-const tokenFor = (userId: string): string => signToken(utf8(SECRET), { userId, expiresAt: Date.now() + 3_600_000 });
+const startServers = (folder: string) => startServersChild<Servers>(thisScript, ['--servers-child', folder], root);
+const tokenFor = benchToken;
 
 // ---------------------------------------------------------------------------------------------------
 // The scenario.

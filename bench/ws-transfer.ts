@@ -16,7 +16,6 @@
  * interleaved, medians of the runs.
  * @module
  */
-import { spawn } from 'node:child_process';
 import { randomFillSync } from 'node:crypto';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { Agent } from 'node:http';
@@ -25,12 +24,10 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { WebSocket, WebSocketServer } from 'ws';
-import { utf8 } from '../src/bytes.js';
-import { signToken } from '../src/hub/tokens.js';
 import { type Client, createClient, textMessage } from '../src/index.js';
 import { startServer } from '../src/server/server.js';
 import { wsTransport } from '../transports/ws.js';
-import { checkTarget, fixed, formatRatio, interleave, markdownTable, type ScenarioReport } from './harness.js';
+import { BENCH_SECRET, benchToken, serveUntilStdinEnds, startServersChild, checkTarget, fixed, formatRatio, interleave, markdownTable, type ScenarioReport } from './harness.js';
 import { rawRequest, readAll, startRawServer } from './http-transfer.js';
 
 const thisScript = fileURLToPath(import.meta.url);
@@ -99,8 +96,6 @@ const echoClient = async (url: string) => {
 // ---------------------------------------------------------------------------------------------------
 // The servers, in a process of their own.
 
-const SECRET = 'bench-secret';
-
 /** Where the servers child listens. */
 interface Servers {
   readonly wsUrl: string;
@@ -110,42 +105,21 @@ interface Servers {
 }
 
 /** Child mode: `startServer`, the raw PUT server and the echo; prints their URLs, stops when stdin ends. */
-const serversChild = async (folder: string): Promise<void> => {
-  const dataDir = join(folder, 'server');
-  await mkdir(join(folder, 'raw-put'), { recursive: true });
-  const server = await startServer({ dataDir, secret: SECRET });
-  const raw = await startRawServer(join(folder, 'raw-put'), join(dataDir, 'media'));
-  const echo = await startEcho();
-  process.stdout.write(`${JSON.stringify({ wsUrl: server.wsUrl, uploadsUrl: server.uploadsUrl, rawUrl: raw.url, echoUrl: echo.url } satisfies Servers)}\n`);
-  process.stdin.resume();
-  await new Promise<void>((done) => process.stdin.once('end', done));
-  await Promise.all([server.close(), raw.close(), echo.close()]);
-};
-
-/** Starts the servers child; `stop()` ends its stdin and waits for it to exit. */
-const startServers = async (folder: string): Promise<Servers & { stop(): Promise<void> }> => {
-  const child = spawn(process.execPath, ['--import', 'tsx', thisScript, '--servers-child', folder], { cwd: root, stdio: ['pipe', 'pipe', 'inherit'] });
-  const exited = new Promise<void>((done) => child.once('exit', () => done()));
-  const servers = await new Promise<Servers>((done, fail) => {
-    let text = '';
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
-      text += chunk;
-      const line = text.split('\n')[0];
-      if (text.includes('\n') && line !== undefined) done(JSON.parse(line) as Servers);
-    });
-    child.once('exit', (code) => fail(new Error(`the servers child exited with ${String(code)} before listening`)));
+const serversChild = (folder: string): Promise<void> =>
+  serveUntilStdinEnds<Servers>(async () => {
+    const dataDir = join(folder, 'server');
+    await mkdir(join(folder, 'raw-put'), { recursive: true });
+    const server = await startServer({ dataDir, secret: BENCH_SECRET });
+    const raw = await startRawServer(join(folder, 'raw-put'), join(dataDir, 'media'));
+    const echo = await startEcho();
+    return {
+      info: { wsUrl: server.wsUrl, uploadsUrl: server.uploadsUrl, rawUrl: raw.url, echoUrl: echo.url },
+      close: async () => void (await Promise.all([server.close(), raw.close(), echo.close()])),
+    };
   });
-  return {
-    ...servers,
-    stop: async () => {
-      child.stdin.end();
-      await exited;
-    },
-  };
-};
 
-/** A login token the servers child accepts (it runs the hub with {@link SECRET}). */
-const tokenFor = (userId: string): string => signToken(utf8(SECRET), { userId, expiresAt: Date.now() + 3_600_000 });
+const startServers = (folder: string) => startServersChild<Servers>(thisScript, ['--servers-child', folder], root);
+const tokenFor = benchToken;
 
 /** Runs the scenario and reports it. */
 export const runWsTransfer = async (options: WsTransferOptions = {}): Promise<ScenarioReport> => {
