@@ -377,3 +377,79 @@ export const startServersChild = async <T>(script: string, args: readonly string
     },
   };
 };
+
+// ---------------------------------------------------------------------------------------------------
+// Memory of one upload, measured in a child process run with `--expose-gc`.
+
+/** What {@link measureUploadMemory} reports. Bytes, except `uploadMs`. */
+export interface UploadMemorySample {
+  readonly size: number;
+  readonly rssGrowth: number;
+  readonly heapGrowth: number;
+  readonly arrayBuffersGrowth: number;
+  readonly externalGrowth: number;
+  /** RSS over the baseline after the upload and a full GC (the allocator may keep freed pages). */
+  readonly rssRetained: number;
+  /** Array buffers over the baseline after the upload and a full GC: bytes the upload left reachable. */
+  readonly arrayBuffersRetained: number;
+  readonly samples: number;
+  readonly uploadMs: number;
+}
+
+/**
+ * Full GCs with pauses between them: V8 frees array buffer memory on a background thread after a GC,
+ * so on a busy machine a reading taken right after `gc()` can still count freed buffers.
+ */
+const quiesce = async (gc: () => void): Promise<void> => {
+  for (let round = 0; round < 3; round++) {
+    gc();
+    await new Promise((done) => setTimeout(done, 25));
+  }
+};
+
+/**
+ * Collects garbage, takes the baseline, then samples `process.memoryUsage()` every 5 ms while `upload`
+ * runs (it resolves with the size it uploaded, checked against `size`); collects again and reports the
+ * peak growth over the baseline and what remains. Needs `--expose-gc`.
+ * @example const sample = await measureUploadMemory(size, async () => (await client.createFileMessageByUploading(file).result).size);
+ */
+export const measureUploadMemory = async (size: number, upload: () => Promise<number>): Promise<UploadMemorySample> => {
+  const gc = (globalThis as { gc?: () => void }).gc;
+  if (!gc) throw new Error('run with --expose-gc');
+  await quiesce(gc);
+  const base = process.memoryUsage();
+  const peak = { rss: base.rss, heapUsed: base.heapUsed, arrayBuffers: base.arrayBuffers, external: base.external };
+  let samples = 0;
+  const sample = (): void => {
+    const now = process.memoryUsage();
+    peak.rss = Math.max(peak.rss, now.rss);
+    peak.heapUsed = Math.max(peak.heapUsed, now.heapUsed);
+    peak.arrayBuffers = Math.max(peak.arrayBuffers, now.arrayBuffers);
+    peak.external = Math.max(peak.external, now.external);
+    samples++;
+  };
+  const sampler = setInterval(sample, 5);
+  const started = performance.now();
+  let uploaded: number;
+  try {
+    uploaded = await upload();
+  } finally {
+    clearInterval(sampler);
+  }
+  const uploadMs = performance.now() - started;
+  sample();
+  if (uploaded !== size) throw new Error(`uploaded ${uploaded} of ${size} bytes`);
+  await quiesce(gc);
+  const after = process.memoryUsage();
+  return {
+    size,
+    rssGrowth: peak.rss - base.rss,
+    heapGrowth: peak.heapUsed - base.heapUsed,
+    arrayBuffersGrowth: peak.arrayBuffers - base.arrayBuffers,
+    externalGrowth: peak.external - base.external,
+    rssRetained: after.rss - base.rss,
+    arrayBuffersRetained: after.arrayBuffers - base.arrayBuffers,
+    samples,
+    uploadMs,
+  };
+};

@@ -39,7 +39,7 @@ import { type Client, createClient, type CreateHasher } from '../src/index.js';
 import { startServer } from '../src/server/server.js';
 import { httpTransport } from '../transports/http.js';
 import { fsyncFolder, writeAll } from '../src/node-fs.js';
-import { BENCH_SECRET, benchToken, serveUntilStdinEnds, startServersChild, checkTarget, fixed, formatRatio, interleave, markdownTable, mib, type RunInfo, runNodeScript, type ScenarioReport } from './harness.js';
+import { BENCH_SECRET, benchToken, measureUploadMemory, serveUntilStdinEnds, startServersChild, type UploadMemorySample, checkTarget, fixed, formatRatio, interleave, markdownTable, mib, type RunInfo, runNodeScript, type ScenarioReport } from './harness.js';
 
 /** Options of {@link runHttpTransfer}. */
 export interface HttpTransferOptions {
@@ -175,65 +175,14 @@ export const readAll = async (res: IncomingMessage): Promise<Buffer> => {
 // ---------------------------------------------------------------------------------------------------
 // The client RSS child: uploads one file by path over HTTP and reports its memory growth.
 
-/** The JSON line the child prints. Bytes, except `uploadMs`. */
-interface RssSample {
-  readonly size: number;
-  readonly rssGrowth: number;
-  readonly heapGrowth: number;
-  readonly arrayBuffersGrowth: number;
-  readonly externalGrowth: number;
-  readonly rssRetained: number;
-  readonly samples: number;
-  readonly uploadMs: number;
-}
-
-const quiesce = async (gc: () => void): Promise<void> => {
-  for (let round = 0; round < 3; round++) {
-    gc();
-    await new Promise((done) => setTimeout(done, 25));
-  }
-};
-
 const rssChild = async (url: string, token: string, file: string, warmupFile: string): Promise<void> => {
-  const gc = (globalThis as { gc?: () => void }).gc;
-  if (!gc) throw new Error('run with --expose-gc');
   const { size } = await stat(file);
   const client = createClient({ transport: httpTransport({ url }) });
   await client.login({ userId: 'rss', token });
   await client.createFileMessageByUploading(warmupFile).result;
 
-  await quiesce(gc);
-  const base = process.memoryUsage();
-  const peak = { rss: base.rss, heapUsed: base.heapUsed, arrayBuffers: base.arrayBuffers, external: base.external };
-  let samples = 0;
-  const sample = (): void => {
-    const now = process.memoryUsage();
-    peak.rss = Math.max(peak.rss, now.rss);
-    peak.heapUsed = Math.max(peak.heapUsed, now.heapUsed);
-    peak.arrayBuffers = Math.max(peak.arrayBuffers, now.arrayBuffers);
-    peak.external = Math.max(peak.external, now.external);
-    samples++;
-  };
-  const sampler = setInterval(sample, 5);
-  const started = performance.now();
-  const message = await client.createFileMessageByUploading(file).result;
-  const uploadMs = performance.now() - started;
-  sample();
-  clearInterval(sampler);
-  if (message.size !== size) throw new Error(`uploaded ${message.size} of ${size} bytes`);
-  await quiesce(gc);
-  const after = process.memoryUsage();
+  const result = await measureUploadMemory(size, async () => (await client.createFileMessageByUploading(file).result).size);
   await client.logout();
-  const result: RssSample = {
-    size,
-    rssGrowth: peak.rss - base.rss,
-    heapGrowth: peak.heapUsed - base.heapUsed,
-    arrayBuffersGrowth: peak.arrayBuffers - base.arrayBuffers,
-    externalGrowth: peak.external - base.external,
-    rssRetained: after.rss - base.rss,
-    samples,
-    uploadMs,
-  };
   process.stdout.write(`${JSON.stringify(result)}\n`);
 };
 
@@ -410,7 +359,7 @@ export const runHttpTransfer = async (options: HttpTransferOptions = {}): Promis
     await writeRandomFile(large, SIZE);
     await writeRandomFile(warm, WARMUP_BYTES);
     const child = (file: string) => async () => {
-      const sample = await runNodeScript<RssSample>(thisScript, ['--rss-child', server.url, server.issueToken('rss'), file, warm], {
+      const sample = await runNodeScript<UploadMemorySample>(thisScript, ['--rss-child', server.url, server.issueToken('rss'), file, warm], {
         nodeArgs: ['--expose-gc', '--import', 'tsx'],
         cwd: root,
         timeoutMs: 60_000,
