@@ -19,6 +19,7 @@ import {
   virtualClock,
 } from '../../src/index.js';
 import { type FileStore, fileStore } from '../../src/server/file-store.js';
+import { bytes as bytesOf } from '../rules/support.js';
 
 const root = mkdtempSync(join(tmpdir(), 'ferry-file-store-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
@@ -35,15 +36,6 @@ afterEach(async () => {
   await Promise.all(stores.splice(0).map((s) => s.close()));
 });
 
-const bytesOf = (size: number, seed = 1): Uint8Array => {
-  const out = new Uint8Array(size);
-  let x = seed * 2654435761;
-  for (let i = 0; i < size; i++) {
-    x = (x * 1103515245 + 12345) >>> 0;
-    out[i] = x >>> 24;
-  }
-  return out;
-};
 const sha256 = (bytes: Uint8Array): string => createHash('sha256').update(bytes).digest('hex');
 let idCount = 0;
 const newId = (): string => `media-id-for-the-file-store-${String(++idCount).padStart(4, '0')}`;

@@ -89,16 +89,8 @@ export const tus = (token: string, extra: Readonly<Record<string, string>> = {})
 export const OFFSET_STREAM = { 'Content-Type': 'application/offset+octet-stream' } as const;
 export const b64 = (text: string): string => Buffer.from(text, 'utf8').toString('base64');
 
-/** Deterministic pseudo-random bytes. */
-export const bytesOf = (size: number, seed = 1): Uint8Array => {
-  const out = new Uint8Array(size);
-  let x = seed * 2654435761;
-  for (let i = 0; i < size; i++) {
-    x = (x * 1103515245 + 12345) >>> 0;
-    out[i] = x >>> 24;
-  }
-  return out;
-};
+/** Deterministic pseudo-random bytes (the rule specs' generator). */
+export { bytes as bytesOf } from '../rules/support.js';
 export const sha256 = (bytes: Uint8Array): string => createHash('sha256').update(bytes).digest('hex');
 
 /** Creates an upload (no body) and returns its URL. */
