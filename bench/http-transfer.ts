@@ -4,7 +4,8 @@
  *
  * - Upload: `createClient({ transport: httpTransport({ url }) }).createFileMessageByUploading(bytes)`
  *   (tus PATCH windows of 1–16 MiB streamed from the source by the `node:http` fetch) against a raw `http.request` PUT of the same bytes to a raw
- *   `http` server whose handler writes them durably the way the file store does: temp file opened `wx`,
+ *   `http` server whose handler writes them durably the plain Node way: a stream pipeline into a temp
+ *   file opened `wx` (`fs.createWriteStream`, which writes behind and batches as the file store does),
  *   SHA-256 (node:crypto) computed in the stream, fsync, rename, folder fsync. Also the same upload by
  *   `tus-js-client` (its own `http` stack) against our server, for comparison.
  * - Downloads: `downloadMediaToMemory` and `downloadMediaToFile` (absolute temp path) of 30 MiB media
@@ -32,6 +33,7 @@ import { Agent, createServer, type IncomingMessage, request, type Server, type S
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
+import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { fileURLToPath } from 'node:url';
 import * as tus from 'tus-js-client';
@@ -70,28 +72,28 @@ const thisScript = fileURLToPath(import.meta.url);
 
 
 /**
- * Streams `chunks` into `final` durably, as `file-store.ts` does: a `wx` temp file in the same folder,
- * SHA-256 updated while each write is in flight, fsync, rename, folder fsync. Resolves with the size and hash.
+ * Streams a request body into `final` durably, the plain Node way: a pipeline into `fs.createWriteStream`
+ * (a `wx` temp file in the same folder; the stream writes behind the socket and batches what queued with
+ * `writev`, as the file store does, and `flush: true` fsyncs it before closing), SHA-256 tapped in the
+ * stream, then rename and folder fsync. Resolves with the size and hash.
  */
-const writeDurably = async (chunks: AsyncIterable<Uint8Array>, final: string): Promise<{ size: number; sha256: string }> => {
+const writeDurably = async (body: IncomingMessage, final: string): Promise<{ size: number; sha256: string }> => {
   const temp = join(dirname(final), `.${Math.random().toString(36).slice(2)}.part`);
-  const handle = await open(temp, 'wx', 0o600);
   const hash = createHash('sha256');
   let size = 0;
-  try {
-    for await (const chunk of chunks) {
-      const written = writeAll(handle, chunk, size);
+  const tap = new Transform({
+    transform(chunk: Buffer, _encoding, done) {
       hash.update(chunk);
-      await written;
       size += chunk.length;
-    }
-    await handle.sync();
+      done(null, chunk);
+    },
+  });
+  try {
+    await pipeline(body, tap, createWriteStream(temp, { flags: 'wx', mode: 0o600, flush: true }));
   } catch (error) {
-    await handle.close();
     await unlink(temp).catch(() => undefined);
     throw error;
   }
-  await handle.close();
   await rename(temp, final);
   await fsyncFolder(dirname(final));
   return { size, sha256: hash.digest('hex') };
@@ -435,7 +437,7 @@ export const runHttpTransfer = async (options: HttpTransferOptions = {}): Promis
       method: [
         `Servers in a child process of their own: \`startServer()\` (durable file store) and a raw \`node:http\` server, both on 127.0.0.1, data under one temp folder; every client (ferry, raw, tus-js-client) in the bench process.`,
         `Upload: \`createFileMessageByUploading(<30 MiB Uint8Array>).result\` through \`httpTransport({ url })\` (default \`node:http\` fetch, tus PATCH windows of 1–16 MiB streamed from the source) vs a raw \`http.request\` PUT (keep-alive agent) of the same bytes,`,
-        `stored by the raw server like the file store does: temp file \`wx\`, SHA-256 (node:crypto) in the stream, fsync, rename, folder fsync;`,
+        `stored by the raw server the plain Node way: \`pipeline(req, SHA-256 tap, fs.createWriteStream(temp, { flags: \'wx\', flush: true }))\` (writes behind and batches like the file store), rename, folder fsync;`,
         `and \`tus-js-client\` ${TUS_CHUNK / MiB} MiB chunks, Buffer source, Bearer header, to our server (no target).`,
         `Downloads of 30 MiB media: \`downloadMediaToMemory\` / \`downloadMediaToFile(<absolute temp path>)\` vs a raw \`http.get\` of the same media file (read into memory; or written to a \`wx\` temp file, fsync, rename, folder fsync);`,
         `ferry with the default SHA-256 verification (node:crypto; targets) and, for information, unverified (a \`createHasher\` that trusts the server's SHA-256).`,

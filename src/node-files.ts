@@ -10,7 +10,7 @@ import { toHex } from './bytes.js';
 import { Failure, fault } from './failure.js';
 import type { FileAccess, FileSink } from './files.js';
 import { cryptoRandomBytes } from './ids.js';
-import { errnoOf, fsyncFolder, writevAll } from './node-fs.js';
+import { errnoOf, fsyncFolder, writeBehind } from './node-fs.js';
 
 
 const invalidPath = (argument: string, path: string, error: unknown) =>
@@ -30,33 +30,9 @@ const sink = (handle: FileHandle, tempPath: string, finalPath: string): FileSink
     chain = next.catch(() => undefined);
     return next;
   };
-  // Write-behind: accepted bytes go out in the background, one `writev` per batch of whatever arrived
-  // meanwhile, so the next bytes are received while the last are written. `write` waits only once more
-  // than WRITE_BEHIND is outstanding; a failed write fails the next `write` or the commit.
-  let queued: Uint8Array[] = [];
-  let outstanding = 0;
-  let flushing: Promise<void> | undefined;
-  let failed: unknown;
-  const flush = (): Promise<void> =>
-    (flushing ??= (async () => {
-      try {
-        while (queued.length > 0 && failed === undefined) {
-          const batch = queued;
-          queued = [];
-          await writevAll(handle, batch);
-          for (const bytes of batch) outstanding -= bytes.length;
-        }
-      } catch (error) {
-        failed = error;
-      } finally {
-        flushing = undefined;
-      }
-    })());
-  /** Waits until everything accepted is written; rejects with the first write failure. */
-  const drained = async (): Promise<void> => {
-    while (flushing) await flushing;
-    if (failed !== undefined) throw failed;
-  };
+  // Accepted bytes go out in the background while the next arrive; a failed write fails the next
+  // `write` or the commit. The chunks are the transport's own, so they are kept, not copied.
+  const behind = writeBehind(handle, { position: null, limit: WRITE_BEHIND });
   return {
     get length() {
       return length;
@@ -64,17 +40,13 @@ const sink = (handle: FileHandle, tempPath: string, finalPath: string): FileSink
     write: (bytes) =>
       then(async () => {
         if (state !== 'open') throw fault(Failure.interrupted('the download was discarded'));
-        if (failed !== undefined) throw failed;
-        queued.push(bytes);
-        outstanding += bytes.length;
         length += bytes.length;
-        void flush();
-        if (outstanding > WRITE_BEHIND) await drained();
+        await behind.write(bytes);
       }),
     commit: (signal) =>
       then(async () => {
         if (state !== 'open') throw fault(Failure.interrupted('the download was discarded'));
-        await drained();
+        await behind.drained();
         await handle.sync();
         await handle.close();
         throwIfAborted(signal);
@@ -85,7 +57,7 @@ const sink = (handle: FileHandle, tempPath: string, finalPath: string): FileSink
     discard: () =>
       then(async () => {
         if (state === 'discarded') return;
-        await drained().catch(() => undefined);
+        await behind.drained().catch(() => undefined);
         // A cancel that lands while the commit runs finds the file already moved: it must not stay there.
         const path = state === 'committed' ? finalPath : tempPath;
         if (state === 'open') await handle.close();

@@ -76,6 +76,7 @@ export interface Link {
   /**
    * Sends a data frame in FIFO order once `bufferedAmount` is under the high-water mark; rejects (and
    * drops the frame) when the signal aborts first. Resolves without sending if the socket drops.
+   * Once it resolved the caller may reuse `frame`: the standard `send` copies the bytes it is given.
    */
   data(frame: Uint8Array<ArrayBuffer>, signal: AbortSignal): Promise<void>;
   /** A new transfer ID and its handler; `end` it when the transfer ends. */

@@ -6,5 +6,16 @@
 import { WebSocket } from 'ws';
 import type { WebSocketConstructor } from './ws-link.js';
 
+/**
+ * `ws`'s client without `permessage-deflate`, which it offers by default: media does not compress, and a
+ * compressed send is asynchronous, so it would keep a reference to a frame buffer the upload reuses
+ * (`ws.send` copies synchronously only when it masks without compressing, as browsers always copy).
+ */
+class UncompressedWebSocket extends WebSocket {
+  constructor(url: string | URL, protocols?: string | string[]) {
+    super(url, protocols, { perMessageDeflate: false });
+  }
+}
+
 /** `ws`'s client, typed as the standard API the transport uses. */
-export const NodeWebSocket = WebSocket as unknown as WebSocketConstructor;
+export const NodeWebSocket = UncompressedWebSocket as unknown as WebSocketConstructor;

@@ -12,7 +12,7 @@ import { abortable, abortFault } from '../src/abort.js';
 import { Failure, type FaultError, fault } from '../src/failure.js';
 import type { ByteSource } from './transport.js';
 import type { Link } from './ws-link.js';
-import { encodeData, WS_CHUNK_SIZE, WS_WINDOW } from './ws-protocol.js';
+import { encodeData, WS_CHUNK_SIZE, WS_MAX_FRAME, WS_DOWNLOAD_WINDOW } from './ws-protocol.js';
 
 /** A promise that the next `wake` resolves; loops re-check their condition after it. */
 const signalled = () => {
@@ -75,10 +75,12 @@ export const wsUpload = async (
   );
   try {
     let at = offset;
+    // One frame buffer for the whole upload: `link.data` resolves once the socket took (copied) the frame.
+    const frame = new Uint8Array(WS_MAX_FRAME);
     for await (const chunk of source.chunks(offset, WS_CHUNK_SIZE, stop.signal)) {
       while (at + chunk.length > limit) await abortable(credit.next(), stop.signal);
       // Not raced with `abortable`: that would leave this promise's rejection unhandled after an abort.
-      await link.data(encodeData(transfer.id, at, chunk), stop.signal);
+      await link.data(encodeData(transfer.id, at, chunk, frame), stop.signal);
       at += chunk.length;
     }
     return await abortable(result, stop.signal);
@@ -107,7 +109,7 @@ export async function* wsDownload(
   const chunks: Uint8Array[] = [];
   const arrived = signalled();
   let expected = offset;
-  let granted = offset + WS_WINDOW;
+  let granted = offset + WS_DOWNLOAD_WINDOW;
   let failure: FaultError | undefined;
   let finished = false;
   const transfer = link.transfer({
@@ -137,8 +139,8 @@ export async function* wsDownload(
       if (chunk) {
         consumed += chunk.length;
         // Credit in steps of a quarter window, not per chunk: fewer frames, the same bound.
-        if (consumed + WS_WINDOW - granted >= WS_WINDOW / 4) {
-          granted = consumed + WS_WINDOW;
+        if (consumed + WS_DOWNLOAD_WINDOW - granted >= WS_DOWNLOAD_WINDOW / 4) {
+          granted = consumed + WS_DOWNLOAD_WINDOW;
           link.control({ type: 'credit', transfer: transfer.id, limit: granted });
         }
         yield chunk;

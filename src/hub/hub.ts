@@ -101,7 +101,12 @@ export interface Hub {
     uploadId: unknown,
     offset: unknown,
     chunks: AsyncIterable<Uint8Array>,
-    options?: { readonly signal?: AbortSignal; readonly onProgress?: (offset: number) => void },
+    options?: {
+      readonly signal?: AbortSignal;
+      readonly onProgress?: (offset: number) => void;
+      /** The chunks are fresh buffers their producer never touches again (see `AppendOptions.owned`). */
+      readonly owned?: boolean;
+    },
   ): Promise<UploadStatus>;
   /** Removes an upload, partial or complete, and its bytes. */
   terminateUpload(uploader: string, uploadId: unknown): Promise<void>;
@@ -266,7 +271,7 @@ export const createHub = (options: HubOptions = {}): Hub => {
     async uploadStatus(uploader, uploadId) {
       return status(await live(uploadId, uploader));
     },
-    async appendUpload(uploader, uploadId, offset, chunks, { signal, onProgress } = {}) {
+    async appendUpload(uploader, uploadId, offset, chunks, { signal, onProgress, owned } = {}) {
       const entry = await live(uploadId, uploader);
       if (entry.state === 'complete') throw fault(Failure.conflict(`upload ${entry.meta.mediaId} is already complete`));
       if (offset !== entry.offset) {
@@ -281,6 +286,7 @@ export const createHub = (options: HubOptions = {}): Hub => {
             ...(signal ? { signal } : {}),
             now: () => clock.now(),
             ...(onProgress ? { onAppended: onProgress } : {}),
+            ...(owned ? { owned } : {}),
           })
           .catch(async (error: unknown) => {
             // A client that sends more than it declared is not trusted with the rest of the upload.

@@ -22,6 +22,18 @@ export type StoredEntry =
   | { readonly state: 'partial'; readonly meta: MediaMeta; readonly offset: number; readonly updatedAt: number }
   | { readonly state: 'complete'; readonly meta: MediaMeta; readonly sha256: string; readonly completedAt: number };
 
+/** Options of {@link MediaStore.append}. */
+export interface AppendOptions {
+  readonly signal?: AbortSignal;
+  readonly now: () => number;
+  readonly onAppended?: (offset: number) => void;
+  /**
+   * The chunks become the store's: their producer never reuses or changes them (buffers fresh from a
+   * socket), so the store may keep them until written without copying. Default: false.
+   */
+  readonly owned?: boolean;
+}
+
 /**
  * The media-store interface. Every method may reject with a `FaultError`; `append` and `read` honour
  * their signal by rejecting promptly and writing nothing more.
@@ -31,14 +43,10 @@ export interface MediaStore {
   create(meta: MediaMeta, now: number): Promise<void>;
   /**
    * Appends bytes to a partial upload at `offset` (which must equal its current offset), calling
-   * `onAppended` with the new offset after each chunk is kept. Resolves with the final offset.
+   * `onAppended` with the new offset as chunks are kept. Resolves with the final offset. A chunk is valid
+   * only until the next is pulled (its producer may reuse the buffer), unless `owned`.
    */
-  append(
-    mediaId: string,
-    offset: number,
-    chunks: AsyncIterable<Uint8Array>,
-    options: { readonly signal?: AbortSignal; readonly now: () => number; readonly onAppended?: (offset: number) => void },
-  ): Promise<number>;
+  append(mediaId: string, offset: number, chunks: AsyncIterable<Uint8Array>, options: AppendOptions): Promise<number>;
   /** Makes a partial upload whose offset reached its size visible as complete media, with its SHA-256. */
   complete(mediaId: string, now: number): Promise<StoredEntry & { state: 'complete' }>;
   /** The entry for an ID, or `undefined`. */

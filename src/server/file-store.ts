@@ -38,13 +38,18 @@ import type { CreateHasher, Hasher } from '../hash.js';
 import type { MediaMeta, MediaStore, StoredEntry } from '../hub/media-store.js';
 import { isMediaId } from '../ids.js';
 import { DEFAULT_PARTIAL_TTL_MS } from '../limits.js';
-import { errnoOf, fsyncFolder, removeFile, sizeOf, writeAll } from '../node-fs.js';
+import { errnoOf, fsyncFolder, removeFile, sizeOf, writeBehind } from '../node-fs.js';
 import { nodeSha256 } from '../node-hash.js';
 import { type Recovered, recoverStore } from './store-recovery.js';
 import { entryOf, recordsIn, type Sidecar, SidecarCodec } from './store-records.js';
 
 export type { Recovered } from './store-recovery.js';
 
+
+/** Bytes of one append received and not yet written beyond which it stops pulling: its memory bound. */
+const WRITE_BEHIND = 1024 * 1024;
+/** Size of the staging buffers an append copies chunks into (less for a smaller upload). */
+const STAGE_BYTES = 256 * 1024;
 
 /** Options of {@link fileStore}. */
 export interface FileStoreOptions {
@@ -307,7 +312,7 @@ export const fileStore = async (options: FileStoreOptions): Promise<FileStore> =
         }),
       ),
 
-    append: (mediaId, offset, chunks, { signal, now: clock, onAppended }) =>
+    append: (mediaId, offset, chunks, { signal, now: clock, onAppended, owned }) =>
       guarded('append', async () => {
         const id = checked(mediaId);
         throwIfAborted(signal);
@@ -321,11 +326,33 @@ export const fileStore = async (options: FileStoreOptions): Promise<FileStore> =
         });
         const iterator = chunks[Symbol.asyncIterator]();
         let exhausted = false;
+        // Writes run behind the receiving; the offset (and progress) moves only as bytes reach the file.
+        // Chunks are kept until written; a source that may reuse its buffers has them copied (staged).
+        const behind = writeBehind(handle, {
+          position: upload.offset,
+          limit: WRITE_BEHIND,
+          ...(owned ? {} : { stage: Math.max(1, Math.min(STAGE_BYTES, upload.meta.size - upload.offset)) }),
+          onWritten: (bytes) => {
+            upload.offset += bytes;
+            upload.updatedAt = clock();
+            onAppended?.(upload.offset);
+            if (upload.offset - upload.recording >= checkpointBytes) settle(id, upload);
+          },
+        });
+        /** Waits for every write; a failed one leaves the hash ahead of the file, so the upload is forgotten
+         * and the next append reloads it from the last durable record (the client resumes from there). */
+        const drained = () =>
+          behind.drained().catch((error: unknown) => {
+            if (receiving.get(id) === upload) receiving.delete(id);
+            throw error;
+          });
         try {
           try {
             for (;;) {
-              // Racing the signal: a source that ignores it still cannot keep this append alive.
-              const next = await (signal ? abortable(iterator.next(), signal) : iterator.next());
+              // Racing the signal: a source that ignores it still cannot keep this append alive. Racing the
+              // writes: a failed one ends the append at once, not at the next chunk.
+              const pulled = iterator.next();
+              const next = await behind.race(signal ? abortable(pulled, signal) : pulled);
               if (next.done) {
                 exhausted = true;
                 break;
@@ -335,23 +362,13 @@ export const fileStore = async (options: FileStoreOptions): Promise<FileStore> =
               // Deleted (terminated, swept) while waiting for this chunk.
               if (receiving.get(id) !== upload) throw fault(Failure.notExist(`upload ${id}`));
               const chunk = next.value;
-              if (chunk.length === 0) continue;
-              // Hashing overlaps the write (both only read the chunk). A failed write leaves the hash
-              // ahead of the file: the upload is forgotten, and the next append reloads it from the last
-              // durable record (the client resumes from the offset it then reads).
-              const written = writeAll(handle, chunk, upload.offset);
               upload.hasher.update(chunk);
-              await written.catch((error: unknown) => {
-                if (receiving.get(id) === upload) receiving.delete(id);
-                throw error;
-              });
-              upload.offset += chunk.length;
-              upload.updatedAt = clock();
-              onAppended?.(upload.offset);
-              if (upload.offset - upload.recording >= checkpointBytes) settle(id, upload);
+              await behind.write(chunk);
             }
+            await drained();
           } catch (error) {
-            // Keep what arrived for a resume.
+            // Keep what arrived for a resume: what was written (no write may run during the checkpoint).
+            await drained().catch(() => undefined);
             await checkpoint(id, upload, handle).catch((teardown: unknown) => {
               throw fault(failureOf(error), new AggregateError([error, teardown], 'append failed, then recording its progress failed'));
             });

@@ -108,7 +108,7 @@ export const tusRoute = ({ hub, prefix, uploadsUrl, guard }: TusRouteOptions): R
     const entry: Appending = { user, controller, done: new Promise<void>((resolve) => (release = resolve)) };
     appending.set(uploadId, entry);
     try {
-      return await hub.appendUpload(user, uploadId, offset, bodyOf(exchange.req), { signal: controller.signal });
+      return await hub.appendUpload(user, uploadId, offset, bodyOf(exchange.req), { signal: controller.signal, owned: true });
     } catch (error) {
       if (controller.signal.reason === superseded) throw fault(Failure.conflict(superseded.message), error);
       throw error;

@@ -10,7 +10,7 @@
 import { throwIfAborted } from '../abort.js';
 import { Failure, fault } from '../failure.js';
 import type { Hub, UploadStatus } from '../hub/hub.js';
-import { encodeData, WS_CHUNK_SIZE, WS_WINDOW } from '../../transports/ws-protocol.js';
+import { encodeData, WS_CHUNK_SIZE } from '../../transports/ws-protocol.js';
 import type { WsOutput } from './ws-output.js';
 
 /** The most data frames an upload may have queued: a client sending tiny frames is refused, not buffered. */
@@ -53,6 +53,7 @@ const wakeable = () => {
 /**
  * Starts an upload: resolves with the hub's state once the last byte is kept. `transfer.receive` must
  * be fed the client's data frames; failures of the frames abort the append through `controller`.
+ * `window()` is the credit to grant beyond the kept offset now (the socket's uploads share a budget).
  */
 export const serverUpload = (
   hub: Hub,
@@ -60,12 +61,15 @@ export const serverUpload = (
   output: WsOutput,
   request: { readonly transfer: number; readonly uploadId: unknown; readonly offset: number },
   controller: AbortController,
+  window: () => number,
 ): { readonly transfer: ServerTransfer; readonly done: Promise<UploadStatus> } => {
   const { signal } = controller;
   const chunks: Uint8Array[] = [];
   const { wait, wake } = wakeable();
   let next = request.offset;
-  let limit = request.offset + WS_WINDOW;
+  // What the last `ack` allowed, and the offset it acknowledged. Credit once granted is never taken back.
+  let limit = request.offset + window();
+  let acked = request.offset;
   let size = Number.POSITIVE_INFINITY;
 
   async function* received(): AsyncIterable<Uint8Array> {
@@ -97,8 +101,14 @@ export const serverUpload = (
     output.sendText({ type: 'ack', transfer: request.transfer, offset: request.offset, limit });
     return hub.appendUpload(userId, request.uploadId, request.offset, received(), {
       signal,
+      // Each chunk is a view into its own data frame, fresh from the socket.
+      owned: true,
       onProgress: (at) => {
-        limit = at + WS_WINDOW;
+        // An acknowledgement once a quarter of the last credit is kept, and at the last byte: the client
+        // may always send that far, so the next one always comes, and 30 MiB take 30 frames, not 480.
+        if (at - acked < (limit - acked) / 4 && at < size) return;
+        acked = at;
+        limit = Math.max(limit, at + window());
         output.sendText({ type: 'ack', transfer: request.transfer, offset: at, limit });
       },
     });

@@ -12,7 +12,7 @@ import * as E from 'fp-ts/lib/Either.js';
 import { type WebSocket, WebSocketServer } from 'ws';
 import { describeFailure, Failure, failureOf, fault } from '../failure.js';
 import type { Hub } from '../hub/hub.js';
-import { type CallFrame, type ClientFrame, CloseCode, decodeClientFrame, decodeClientFrames, decodeData, type ServerFrame, WS_CHUNK_SIZE, WS_MAX_FRAME, WS_PROTOCOL_VERSION, WS_WINDOW } from '../../transports/ws-protocol.js';
+import { type CallFrame, type ClientFrame, CloseCode, decodeClientFrame, decodeClientFrames, decodeData, type ServerFrame, WS_CHUNK_SIZE, WS_MAX_FRAME, WS_MIN_UPLOAD_WINDOW, WS_PROTOCOL_VERSION, WS_UPLOAD_WINDOW } from '../../transports/ws-protocol.js';
 import { wsOutput } from './ws-output.js';
 import { type SessionSink, type WsSession, wsSessions } from './ws-sessions.js';
 import { type ServerTransfer, serverRead, serverUpload } from './ws-transfers.js';
@@ -123,7 +123,7 @@ export const wsRoute = (options: WsRouteOptions): WsRoute => {
         known.sink?.ended();
         session = known;
         sessions.attach(known, sink);
-        output.sendText({ type: 'welcome', sessionId: known.id, resumed: true, chunkSize: WS_CHUNK_SIZE, window: WS_WINDOW });
+        output.sendText({ type: 'welcome', sessionId: known.id, resumed: true, chunkSize: WS_CHUNK_SIZE, window: WS_UPLOAD_WINDOW });
         // After the welcome, which so always goes alone: a client reads it before it reads anything else.
         if (frame.batch === true) output.batch();
         known.replay(frame.resume.lastSeq);
@@ -134,7 +134,7 @@ export const wsRoute = (options: WsRouteOptions): WsRoute => {
       if (E.isLeft(login)) return refuse(login.left, CloseCode.loginRefused);
       session = sessions.open(login.right);
       sessions.attach(session, sink);
-      output.sendText({ type: 'welcome', sessionId: session.id, resumed: false, chunkSize: WS_CHUNK_SIZE, window: WS_WINDOW });
+      output.sendText({ type: 'welcome', sessionId: session.id, resumed: false, chunkSize: WS_CHUNK_SIZE, window: WS_UPLOAD_WINDOW });
       if (frame.batch === true) output.batch();
     };
 
@@ -168,6 +168,11 @@ export const wsRoute = (options: WsRouteOptions): WsRoute => {
       return result.right;
     };
 
+    // The uploads of this socket share WS_UPLOAD_WINDOW of credit, so what a chat message may wait behind
+    // does not grow with their number.
+    let uploading = 0;
+    const uploadWindow = (): number => Math.max(WS_MIN_UPLOAD_WINDOW, Math.floor(WS_UPLOAD_WINDOW / Math.max(1, uploading)));
+
     const transfer = (s: WsSession, call: CallFrame & { readonly op: 'append' | 'read' }): void => {
       if (call.transfer <= maxTransfer) return bad(Failure.invalidArgument('transfer', `transfer IDs must increase; ${call.transfer} after ${maxTransfer}`), call.id);
       maxTransfer = call.transfer;
@@ -175,8 +180,12 @@ export const wsRoute = (options: WsRouteOptions): WsRoute => {
       const userId = s.hub.userId;
       const started =
         call.op === 'append'
-          ? serverUpload(hub, userId, output, call, controller)
+          ? serverUpload(hub, userId, output, call, controller, uploadWindow)
           : serverRead(hub, output, call, controller);
+      if (call.op === 'append') {
+        uploading++;
+        void started.done.catch(() => undefined).finally(() => uploading--);
+      }
       const entry: { readonly transfer: ServerTransfer; readonly controller: AbortController; failure?: Failure } = { transfer: started.transfer, controller };
       transfers.set(call.transfer, entry);
       const done: Promise<unknown> = started.done.then((state) => {
