@@ -4,49 +4,12 @@
  * server's memory without bound.
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { WebSocket } from 'ws';
 import { createClient, textMessage } from '../../src/index.js';
 import { startServer, type FerryServer } from '../../src/server/server.js';
 import { collectGarbage } from '../../bench/harness.js';
 import { wsTransport } from '../../transports/ws.js';
 import { encodeData, WS_MAX_FRAME } from '../../transports/ws-protocol.js';
-
-interface Raw {
-  readonly ws: WebSocket;
-  /** Text frames received and not taken by `next`, parsed. */
-  readonly frames: { type: string; id?: number; failure?: { _tag: string } }[];
-  readonly closed: Promise<{ code: number; reason: string }>;
-  next(type: string): Promise<{ type: string; id?: number; failure?: { _tag: string } }>;
-}
-
-const raw = async (url: string): Promise<Raw> => {
-  const ws = new WebSocket(url);
-  const frames: Raw['frames'] = [];
-  const waiting: { type: string; resolve: (f: Raw['frames'][number]) => void }[] = [];
-  ws.on('message', (data, isBinary) => {
-    if (isBinary) return;
-    const frame = JSON.parse(String(data)) as Raw['frames'][number];
-    const at = waiting.findIndex((w) => w.type === frame.type);
-    if (at >= 0) waiting.splice(at, 1)[0]?.resolve(frame);
-    else frames.push(frame);
-  });
-  const closed = new Promise<{ code: number; reason: string }>((resolve) => ws.on('close', (code, reason) => resolve({ code, reason: String(reason) })));
-  ws.on('error', () => undefined);
-  await new Promise((resolve) => ws.once('open', resolve));
-  return {
-    ws,
-    frames,
-    closed,
-    next: (type) => {
-      const seen = frames.find((f) => f.type === type);
-      if (seen) {
-        frames.splice(frames.indexOf(seen), 1);
-        return Promise.resolve(seen);
-      }
-      return new Promise((resolve) => waiting.push({ type, resolve }));
-    },
-  };
-};
+import { type Raw, raw } from './ws-raw.js';
 
 describe('the WebSocket endpoint under bad input', () => {
   let server: FerryServer;

@@ -10,11 +10,14 @@
 import { throwIfAborted } from '../abort.js';
 import { Failure, fault } from '../failure.js';
 import type { Hub, UploadStatus } from '../hub/hub.js';
-import { encodeData, WS_CHUNK_SIZE } from '../../transports/ws-protocol.js';
+import { encodeData, WS_CHUNK_SIZE, WS_UPLOAD_WINDOW } from '../../transports/ws-protocol.js';
 import type { WsOutput } from './ws-output.js';
 
-/** The most data frames an upload may have queued: a client sending tiny frames is refused, not buffered. */
-const MAX_QUEUED_FRAMES = 256;
+/**
+ * The most data frames an upload may have queued: a client sending tiny frames is refused, not buffered.
+ * A client whose frames average at least 1 KiB never reaches it within its credit.
+ */
+const MAX_QUEUED_FRAMES = WS_UPLOAD_WINDOW / 1024;
 
 /** A transfer the connection routes frames to. */
 export interface ServerTransfer {

@@ -178,14 +178,13 @@ export const wsRoute = (options: WsRouteOptions): WsRoute => {
       maxTransfer = call.transfer;
       const controller = new AbortController();
       const userId = s.hub.userId;
+      // Counted before it starts, so its first credit is its share.
+      if (call.op === 'append') uploading++;
       const started =
         call.op === 'append'
           ? serverUpload(hub, userId, output, call, controller, uploadWindow)
           : serverRead(hub, output, call, controller);
-      if (call.op === 'append') {
-        uploading++;
-        void started.done.catch(() => undefined).finally(() => uploading--);
-      }
+      if (call.op === 'append') void started.done.catch(() => undefined).finally(() => uploading--);
       const entry: { readonly transfer: ServerTransfer; readonly controller: AbortController; failure?: Failure } = { transfer: started.transfer, controller };
       transfers.set(call.transfer, entry);
       const done: Promise<unknown> = started.done.then((state) => {
