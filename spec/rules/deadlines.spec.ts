@@ -3,6 +3,7 @@
  * cleanup after a cancel all end with TIMEOUT instead of hanging when the other side never answers.
  */
 import { describe, expect, it } from 'vitest';
+import { SHARED_CALLS, withDeadline } from '../../src/deadline.js';
 import { createClient, createHub, type FerryError, memoryTransport, textMessage, type Transport, virtualClock } from '../../src/index.js';
 import { bytes, flush } from './support.js';
 
@@ -78,5 +79,68 @@ describe('deadlines', () => {
     expect(error).toMatchObject({ name: 'UploadError', code: 6 });
     expect(String((error as FerryError).cause)).toMatch(/no answer within 2000 ms/);
     hub.close();
+  });
+
+  describe('calls started together share a signal and a timer, never a deadline they would not have had alone', () => {
+    /** A call that records its signal and settles only when told (or rejects when its signal aborts). */
+    const held = () => {
+      const calls: { signal: AbortSignal; answer: (value: string) => void }[] = [];
+      const run = (signal: AbortSignal): Promise<string> =>
+        new Promise<string>((resolve, reject) => {
+          calls.push({ signal, answer: resolve });
+          signal.addEventListener('abort', () => reject(new Error('the transport saw the abort')), { once: true });
+        });
+      return { calls, run };
+    };
+
+    it(`at most ${SHARED_CALLS} calls started at one clock reading share a signal; each settles by its own answer or at its deadline with Timeout`, async () => {
+      const clock = virtualClock(0);
+      const { calls, run } = held();
+      const results = Array.from({ length: SHARED_CALLS + 1 }, () => withDeadline(clock, 1_000, run).then((v) => v, (e: Error) => e));
+      expect(new Set(calls.map((c) => c.signal)).size).toBe(2);
+      expect(calls.slice(0, SHARED_CALLS).every((c) => c.signal === calls[0]?.signal)).toBe(true);
+      calls[0]?.answer('first');
+      await flush();
+      expect(calls[0]?.signal.aborted).toBe(false);
+      clock.advance(999);
+      await flush();
+      expect(calls.some((c) => c.signal.aborted)).toBe(false);
+      clock.advance(1);
+      const settled = await Promise.all(results);
+      expect(settled[0]).toBe('first');
+      for (const outcome of settled.slice(1)) expect(String((outcome as Error).message)).toMatch(/no answer within 1000 ms/);
+      expect(calls.every((c) => c.signal.aborted)).toBe(true);
+      expect(clock.pendingTimers).toBe(0);
+    });
+
+    it('a call started 1 ms later gets its own signal and its own deadline; timers are cleared once all answered', async () => {
+      const clock = virtualClock(0);
+      const { calls, run } = held();
+      const first = withDeadline(clock, 1_000, run).catch((e: Error) => e);
+      clock.advance(1);
+      const second = withDeadline(clock, 1_000, run);
+      expect(calls[1]?.signal).not.toBe(calls[0]?.signal);
+      clock.advance(999);
+      expect(String(await first)).toMatch(/no answer within 1000 ms/);
+      expect(calls[1]?.signal.aborted).toBe(false);
+      calls[1]?.answer('second');
+      expect(await second).toBe('second');
+      expect(clock.pendingTimers).toBe(0);
+    });
+
+    it('a call with a parent signal has a signal of its own, aborted with the parent', async () => {
+      const clock = virtualClock(0);
+      const { calls, run } = held();
+      const parent = new AbortController();
+      const shared = withDeadline(clock, 1_000, run);
+      const chained = withDeadline(clock, 1_000, run, parent.signal).catch((e: Error) => e);
+      expect(calls[1]?.signal).not.toBe(calls[0]?.signal);
+      parent.abort(new Error('stop'));
+      expect(String(await chained)).toBe('Error: the transport saw the abort');
+      expect(calls[0]?.signal.aborted).toBe(false);
+      calls[0]?.answer('shared');
+      expect(await shared).toBe('shared');
+      expect(clock.pendingTimers).toBe(0);
+    });
   });
 });
