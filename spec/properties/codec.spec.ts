@@ -6,6 +6,8 @@
 import * as E from 'fp-ts/lib/Either.js';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { MessageWireCodec, messageOf, reportErrors } from '../../src/codec.js';
+import { EventWire, sessionEventOf } from '../../src/events-codec.js';
 import { decodeMessage, encodeMessage, MAX_FILE_SIZE, type Message, type MessageType } from '../../src/index.js';
 import { fcOptions, messageArb, messageArbs, textArb } from './support.js';
 
@@ -256,5 +258,99 @@ describe('the message codec', () => {
     it('for messageType', () => {
       fc.assert(fc.property(brokenWire(['messageType']), expectNamed), fcOptions(1000));
     });
+  });
+});
+
+// ---- the fast paths against the io-ts definitions -------------------------------------------------
+
+/** Wire messages, some right, most nearly right: valid, with one field broken or missing, lookalikes, anything. */
+const messageLike: fc.Arbitrary<unknown> = fc.oneof(
+  { weight: 4, arbitrary: messageArb.map(wireOf) },
+  { weight: 4, arbitrary: brokenWire(Object.keys(RULES) as WireField[]).map(({ wire }) => wire) },
+  {
+    weight: 3,
+    arbitrary: fc
+      .tuple(fc.constantFrom(...ALL), fc.dictionary(fc.constantFrom(...(Object.keys(RULES) as WireField[])), fc.oneof(fc.jsonValue(), fc.constantFrom('', 'AAAA', 0, 1, 2 ** 53))))
+      .map(([messageType, fields]) => ({ messageType, ...fields })),
+  },
+  // Valid messages with keys the codec does not know, and the wire's optional fields set to undefined.
+  { weight: 2, arbitrary: fc.tuple(messageArb, fc.constantFrom('description', 'thumbnail', 'extra')).map(([m, key]) => ({ ...wireOf(m), [key]: undefined })) },
+  { weight: 1, arbitrary: fc.anything({ withNullPrototype: true, withTypedArray: true, withBoxedValues: true }) },
+);
+
+/** Both outcomes must be common, or the property would prove little. */
+const agree = <A>(arb: fc.Arbitrary<unknown>, fast: (u: unknown) => A | undefined, codec: { decode(u: unknown): E.Either<unknown, A> }): void => {
+  let accepted = 0;
+  let refused = 0;
+  fc.assert(
+    fc.property(arb, (u) => {
+      const defined = codec.decode(u);
+      const quick = fast(u);
+      if (E.isRight(defined)) {
+        accepted++;
+        expect(quick).toStrictEqual(defined.right);
+      } else {
+        refused++;
+        expect(quick).toBeUndefined();
+      }
+    }),
+    fcOptions(20_000),
+  );
+  expect(Math.min(accepted, refused)).toBeGreaterThan(2_000);
+};
+
+describe('the fast decoders agree with the io-ts definitions', () => {
+  it('messageOf decodes exactly what MessageWireCodec decodes, into the same frozen message', () => {
+    agree(messageLike, messageOf, MessageWireCodec);
+    fc.assert(
+      fc.property(messageArb, (message) => {
+        expect(Object.isFrozen(messageOf(wireOf(message)))).toBe(true);
+      }),
+      fcOptions(200),
+    );
+  });
+
+  it('decodeMessage reports a refused message exactly as the io-ts definition does', () => {
+    fc.assert(
+      fc.property(messageLike, (u) => {
+        const defined = MessageWireCodec.decode(u);
+        if (E.isRight(defined)) return;
+        expect(failureDetail(u)).toBe(reportErrors(defined.left));
+      }),
+      fcOptions(2_000),
+    );
+  });
+
+  it('sessionEventOf decodes exactly what the io-ts event union decodes, extra keys kept as io-ts keeps them', () => {
+    const text = fc.oneof(fc.string({ maxLength: 8 }), fc.constantFrom(0, null, true, [], {}));
+    const valid = fc.oneof(
+      fc.record({ type: fc.constant('peerMessage'), peerId: fc.string(), message: messageArb.map(wireOf), serverReceivedTs: fc.integer() }),
+      fc.record({ type: fc.constant('channelMessage'), channelId: fc.string(), memberId: fc.string(), message: messageArb.map(wireOf), serverReceivedTs: fc.integer() }),
+      fc.record({ type: fc.constantFrom('memberJoined', 'memberLeft'), channelId: fc.string(), userId: fc.string() }),
+      fc.record({ type: fc.constant('aborted'), reason: fc.string() }),
+    );
+    const eventLike = fc.oneof(
+      { weight: 6, arbitrary: valid },
+      { weight: 2, arbitrary: fc.tuple(valid, fc.dictionary(fc.string({ maxLength: 12 }).filter((k) => k !== '__proto__'), fc.jsonValue(), { maxKeys: 3 })).map(([event, extra]) => ({ ...extra, ...event })) },
+      {
+        weight: 10,
+        arbitrary: fc.record(
+          {
+            type: fc.oneof(fc.constantFrom('peerMessage', 'channelMessage', 'memberJoined', 'memberLeft', 'aborted', 'connection'), text),
+            peerId: text,
+            channelId: text,
+            memberId: text,
+            userId: text,
+            reason: text,
+            serverReceivedTs: fc.oneof(fc.integer(), fc.double(), text),
+            message: messageLike,
+            extra: fc.jsonValue(),
+          },
+          { requiredKeys: ['type'] },
+        ),
+      },
+      { weight: 1, arbitrary: fc.anything() },
+    );
+    agree(eventLike, sessionEventOf, EventWire);
   });
 });
