@@ -15,7 +15,7 @@ import { MessageCodec } from './codec.js';
 import { checkDownload, type DownloadTarget, downloadEffects } from './downloads.js';
 import { withDeadline } from './deadline.js';
 import { toPublicError } from './errors.js';
-import { Failure, fault } from './failure.js';
+import { Failure, failureOf, fault } from './failure.js';
 import { type FileAccess, loadNodeFiles } from './files.js';
 import { type CreateHasher, loadPlatformHasher } from './hash.js';
 import { isValidId } from './ids.js';
@@ -59,7 +59,10 @@ export const createClient = (options: ClientOptions): Client => {
   /** The live session, if logged in. Logging out forgets it first, so no call can start during a logout. */
   const current = (): Session | undefined => {
     const snapshot = sessionActor.getSnapshot();
-    return snapshot.matches('CONNECTED') || snapshot.matches('RECONNECTING') ? snapshot.context.session : undefined;
+    // The machine is flat, so its value is the state's name: compared directly, as `matches` allocates
+    // and every message asks.
+    const state = stateOf(snapshot);
+    return state === 'CONNECTED' || state === 'RECONNECTING' ? snapshot.context.session : undefined;
   };
   const session = (): Session => {
     const s = current();
@@ -189,14 +192,24 @@ export const createClient = (options: ClientOptions): Client => {
   const checkMessage = (message: unknown): Failure | undefined =>
     MessageCodec.is(message) ? checkMessageSize(message) : Failure.invalidMessage('not a well-formed TEXT, RAW, FILE or IMAGE message');
 
-  /** A request on the live session, checked first, with a deadline (SENT_TIMEOUT for messages). */
-  const call = <T>(operation: Parameters<typeof asPublic>[0], run: (s: Session, signal: AbortSignal) => Promise<T>, check?: () => Failure | undefined): Promise<T> =>
-    asPublic(operation, async () => {
-      const s = session();
+  /**
+   * A request on the live session, checked first, with a deadline (SENT_TIMEOUT for messages). Not
+   * `async` (as `asPublic` would make it): every chat message goes through here, and each wrapping
+   * promise is a cost per message.
+   */
+  const call = <T>(operation: Parameters<typeof asPublic>[0], run: (s: Session, signal: AbortSignal) => Promise<T>, check?: () => Failure | undefined): Promise<T> => {
+    let s: Session;
+    try {
+      s = session();
       const failure = check?.();
       if (failure) throw fault(failure);
-      return withDeadline(clock, requestTimeoutMs, (signal) => run(s, signal));
+    } catch (error) {
+      return Promise.reject(toPublicError(operation, failureOf(error), error));
+    }
+    return withDeadline(clock, requestTimeoutMs, (signal) => run(s, signal)).catch((error: unknown) => {
+      throw toPublicError(operation, failureOf(error), error);
     });
+  };
 
   return {
     connectionState$,

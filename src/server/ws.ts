@@ -147,21 +147,24 @@ export const wsRoute = (options: WsRouteOptions): WsRoute => {
       const kept = s.answers.get(id);
       if (kept) return output.sendText(kept);
       if (s.running.has(id)) return;
-      const settle = (frame: ServerFrame): void => {
-        s.running.delete(id);
-        sessions.keep(s, id, frame);
-        s.sink?.send(frame);
-      };
-      const failed = (error: unknown): void => settle(errorFrame(failureOf(error), id));
       let value: unknown;
       try {
         value = run();
       } catch (error) {
-        return failed(error);
+        return settle(s, id, errorFrame(failureOf(error), id));
       }
-      if (!(value instanceof Promise)) return settle({ type: 'result', id, value: value ?? null });
+      if (!(value instanceof Promise)) return settle(s, id, { type: 'result', id, value: value ?? null });
       s.running.add(id);
-      value.then((v: unknown) => settle({ type: 'result', id, value: v ?? null }), failed);
+      value.then(
+        (v: unknown) => settle(s, id, { type: 'result', id, value: v ?? null }),
+        (error: unknown) => settle(s, id, errorFrame(failureOf(error), id)),
+      );
+    };
+    /** A call's answer: kept for resends, sent to whichever socket the session has now. */
+    const settle = (s: WsSession, id: number, frame: ServerFrame): void => {
+      s.running.delete(id);
+      sessions.keep(s, id, frame);
+      s.sink?.send(frame);
     };
     const either = <T>(result: E.Either<Failure, T>): T => {
       if (E.isLeft(result)) throw fault(result.left);
