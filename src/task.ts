@@ -85,7 +85,7 @@ export const startTask = <T>(spec: TaskSpec<T>): RunningTask<T> => {
     input: {
       requestId: spec.requestId,
       idleTimeoutMs: spec.idleTimeoutMs,
-      now: () => spec.clock.now(),
+      clock: spec.clock,
       effects: spec.effects as TransferEffects<unknown>,
       ...(spec.retryDelays ? { retryDelays: spec.retryDelays } : {}),
     },

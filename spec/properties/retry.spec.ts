@@ -158,7 +158,7 @@ describe('the transfer machine', () => {
           locate: async () => ({ offset }),
         };
         const actor = createActor(transferMachine, {
-          input: { requestId: 1, idleTimeoutMs: 1e12, now: () => clock.now(), effects, retryDelays: delays },
+          input: { requestId: 1, idleTimeoutMs: 1e12, clock, effects, retryDelays: delays },
           clock,
         }).start();
         actor.send({ type: 'START' });
