@@ -57,8 +57,9 @@ export interface WriteBehindOptions {
   /** Bytes accepted and not yet written beyond which `write` waits for the backlog. */
   readonly limit: number;
   /**
-   * Copy each chunk into staging buffers of this many bytes (`limit` of them in all) instead of keeping a
-   * reference: for a producer that reuses its buffers. Without it a chunk must not change once written.
+   * Copy each chunk into staging buffers of this many bytes (reused once written; about `limit ÷ stage`
+   * of them in use) instead of keeping a reference: for a producer that reuses its buffers. Without it a
+   * chunk must not change until it is written.
    */
   readonly stage?: number;
   /** Called after each write with the bytes it wrote, in order. */
@@ -83,7 +84,7 @@ export interface WriteBehind {
  * Writes what a producer hands over in the background, one `writev` per batch of whatever arrived while
  * the previous write ran, so the next bytes are received while the last are written and a fast disk
  * costs one write per chunk while a slow one gets fewer, larger writes (as `fs.WriteStream` batches).
- * A failed write fails the next `write`, `drained` and `failed`, and nothing more is written.
+ * A failed write fails the next `write`, `drained` and any `race` waiting, and nothing more is written.
  */
 export const writeBehind = (handle: FileHandle, options: WriteBehindOptions): WriteBehind => {
   const { limit, stage, onWritten } = options;
