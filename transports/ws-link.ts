@@ -15,6 +15,7 @@ import { abortFault } from '../src/abort.js';
 import { type Clock, type TimerHandle, unrefTimer } from '../src/clock.js';
 import { decodeFailure } from '../src/codec.js';
 import { Failure, type FaultError, fault } from '../src/failure.js';
+import { IdMap } from '../src/id-map.js';
 import { retryDelay } from '../machines/retry.js';
 import type { Credentials } from './transport.js';
 import { textBatcher } from './ws-batch.js';
@@ -96,7 +97,7 @@ class Pending {
     readonly body: CallBody,
     readonly transfer: number | undefined,
     private readonly signal: AbortSignal | undefined,
-    private readonly waiting: Map<number, Pending>,
+    private readonly waiting: IdMap<Pending>,
     private readonly onValue: (value: unknown) => void,
     private readonly onError: (error: FaultError) => void,
   ) {
@@ -166,7 +167,8 @@ export const openLink = async (options: LinkOptions, signal: AbortSignal): Promi
   let nextTransfer = 1;
   let lastHeard = clock.now();
   let closing = false;
-  const pending = new Map<number, Pending>();
+  // Not a `Map`: its churn would make the young GC promote every call's objects (`src/id-map.ts`).
+  const pending = new IdMap<Pending>();
   const transfers = new Map<number, TransferHandler>();
   const outbox: { readonly frame: Uint8Array<ArrayBuffer>; readonly resolve: () => void }[] = [];
   let pumpTimer: TimerHandle | undefined;
@@ -204,8 +206,9 @@ export const openLink = async (options: LinkOptions, signal: AbortSignal): Promi
     batch.clear();
     socket?.close(CloseCode.normal);
     socket = undefined;
-    for (const entry of pending.values()) entry.reject(fault(Failure.notLoggedIn()));
+    const all = pending.snapshot();
     pending.clear();
+    for (const [, entry] of all) entry.reject(fault(Failure.notLoggedIn()));
     options.onEnd(reason);
   };
 
@@ -258,7 +261,7 @@ export const openLink = async (options: LinkOptions, signal: AbortSignal): Promi
   const dropped = (): void => {
     // Transfers die with their socket; calls wait to be resent on the next one.
     batch.clear();
-    for (const [id, entry] of pending) {
+    for (const [id, entry] of pending.snapshot()) {
       if (entry.transfer === undefined) entry.sent = false;
       else {
         pending.delete(id);
@@ -286,7 +289,7 @@ export const openLink = async (options: LinkOptions, signal: AbortSignal): Promi
         attach(next, early);
         if (!welcome.resumed) options.onFreshLogin();
         options.onConnection('CONNECTED');
-        for (const [id, entry] of pending) if (!entry.sent) sendCall(id, entry);
+        for (const [id, entry] of pending.snapshot()) if (!entry.sent) sendCall(id, entry);
         return;
       } catch (error) {
         const failure = (error as FaultError).failure;
