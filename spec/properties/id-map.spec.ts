@@ -1,7 +1,7 @@
 /**
  * `IdMap` (`src/id-map.ts`) stands in for a `Map<number, V>` where IDs churn: any sequence of sets,
- * deletes and clears leaves it agreeing with a `Map` on every read, and it lists its entries in
- * ascending ID order.
+ * deletes and clears leaves it agreeing with a `Map` on every read, whether IDs fit its slots or spill
+ * into its side map, and it lists its entries in ascending ID order.
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
@@ -20,8 +20,9 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
 describe('IdMap', () => {
   it('agrees with a Map after any sequence of sets, deletes and clears, and lists entries by ascending ID', () => {
     fc.assert(
-      fc.property(fc.array(opArb, { maxLength: 200 }), fc.array(idArb, { maxLength: 20 }), (ops, probes) => {
-        const ids = new IdMap<string>();
+      // 8 slots: most IDs collide, so the side map is exercised as much as the slots.
+      fc.property(fc.constantFrom(8, 1024), fc.array(opArb, { maxLength: 200 }), fc.array(idArb, { maxLength: 20 }), (slots, ops, probes) => {
+        const ids = new IdMap<string>(slots);
         const model = new Map<number, string>();
         for (const step of ops) {
           if (step.op === 'set') {
@@ -51,5 +52,9 @@ describe('IdMap', () => {
     expect(ids.has(7)).toBe(true);
     expect(ids.size).toBe(1);
     expect(ids.snapshot()).toEqual([[7, undefined]]);
+  });
+
+  it('refuses a slot count that is not a power of two', () => {
+    expect(() => new IdMap(100)).toThrow(RangeError);
   });
 });
