@@ -7,7 +7,7 @@
  * is in the old generation (the table of any `Map` that lived through a full GC), the young GC treats it
  * as live, so every later table and every value they held survive and are promoted: with a hundred calls
  * in flight the client promoted about 2 MB per young GC, and each young GC paused it 5–9 ms instead of
- * 1–2 (decision 57). Slots are never reallocated; a dictionary object would do too, at four times the
+ * 1–2 (decision 58). Slots are never reallocated; a dictionary object would do too, at four times the
  * cost per call.
  *
  * An ID lives in slot `id mod slots` while that slot is free; an ID whose slot is taken (a call still
