@@ -62,6 +62,26 @@ const windowed = async (count: number, window: number, send: (i: number) => Prom
   await Promise.all(Array.from({ length: window }, lane));
 };
 
+/**
+ * Who waits for which message, in both relay clients (ferry's and the raw echo's). Not a `Map`: V8
+ * chains a churned Map's old tables, so once one is promoted every later entry and its closure survive
+ * young collections (decision 58), which put the harness's own garbage into the p99 it measures.
+ */
+const waiters = () => {
+  const table: Record<string, () => void> = Object.create(null) as Record<string, () => void>;
+  return {
+    add(key: string | number, waiter: () => void): void {
+      table[key] = waiter;
+    },
+    /** Calls and forgets the waiter of `key`, if any. */
+    wake(key: string | number): void {
+      const waiter = table[key];
+      delete table[key];
+      waiter?.();
+    },
+  };
+};
+
 /** A raw `ws` echo server (in the servers child): the relay's baseline. */
 const startEcho = async (): Promise<{ readonly url: string; close(): Promise<void> }> => {
   const wss = new WebSocketServer({ port: 0, host: '127.0.0.1', perMessageDeflate: false });
@@ -77,16 +97,14 @@ const startEcho = async (): Promise<{ readonly url: string; close(): Promise<voi
 const echoClient = async (url: string) => {
   const socket = new WebSocket(url);
   await new Promise((done) => socket.once('open', done));
-  const waiting = new Map<number, () => void>();
+  const waiting = waiters();
   socket.on('message', (data) => {
-    const id = Number((JSON.parse(String(data)) as { id: number }).id);
-    waiting.get(id)?.();
-    waiting.delete(id);
+    waiting.wake(Number((JSON.parse(String(data)) as { id: number }).id));
   });
   return {
     roundTrip: (id: number) =>
       new Promise<void>((done) => {
-        waiting.set(id, done);
+        waiting.add(id, done);
         socket.send(JSON.stringify({ type: 'call', id, op: 'sendToPeer', peerId: 'bob', message: { messageType: 'TEXT', text: `m${id}` } }));
       }),
     close: () => socket.close(),
@@ -141,16 +159,14 @@ export const runWsTransfer = async (options: WsTransferOptions = {}): Promise<Sc
     randomFillSync(payload);
     const alice = await login('alice');
     const bob = await login('bob');
-    const delivered = new Map<string, () => void>();
+    const delivered = waiters();
     bob.peerMessages$.subscribe(({ message }) => {
-      if (message.messageType !== 'TEXT') return;
-      delivered.get(message.text)?.();
-      delivered.delete(message.text);
+      if (message.messageType === 'TEXT') delivered.wake(message.text);
     });
     /** Sends one message to bob; resolves with the ms until bob has it. */
     const relay = (text: string): Promise<number> => {
       const t0 = performance.now();
-      const arrived = new Promise<number>((resolve) => delivered.set(text, () => resolve(performance.now() - t0)));
+      const arrived = new Promise<number>((resolve) => delivered.add(text, () => resolve(performance.now() - t0)));
       return alice.sendMessageToPeer('bob', textMessage(text)).then(() => arrived);
     };
     let serial = 0;
