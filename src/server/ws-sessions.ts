@@ -10,7 +10,42 @@ import type { Hub, HubSession } from '../hub/hub.js';
 import type { HubEvent } from '../hub/router.js';
 import { toBase64Url } from '../bytes.js';
 import { cryptoRandomBytes } from '../ids.js';
+import { IdMap } from '../id-map.js';
 import type { ServerFrame } from '../../transports/ws-protocol.js';
+
+/**
+ * The last `limit` answers of a session by call ID, the oldest dropped first. An {@link IdMap} and a ring
+ * of IDs rather than a `Map`: a `Map` whose keys churn (one answer in, one out, per call) keeps its old
+ * tables chained, and in a server that ever ran a full GC that makes every later answer survive young
+ * collections (decision 58).
+ */
+export class KeptAnswers {
+  private readonly byId = new IdMap<ServerFrame>();
+  /** IDs in the order they were kept; once full, `next` is the oldest. */
+  private readonly order: number[] = [];
+  private next = 0;
+
+  constructor(private readonly limit: number) {}
+
+  /** The answer kept for call `id`, if any. */
+  get(id: number): ServerFrame | undefined {
+    return this.byId.get(id);
+  }
+
+  /** Keeps `frame` as the answer of call `id`, dropping the oldest beyond the limit. */
+  keep(id: number, frame: ServerFrame): void {
+    if (this.limit < 1) return;
+    if (!this.byId.has(id)) {
+      if (this.order.length < this.limit) this.order.push(id);
+      else {
+        this.byId.delete(this.order[this.next] as number);
+        this.order[this.next] = id;
+        this.next = (this.next + 1) % this.limit;
+      }
+    }
+    this.byId.set(id, frame);
+  }
+}
 
 /** Where a session's frames go while it has a socket. */
 export interface SessionSink {
@@ -30,7 +65,7 @@ export interface WsSession {
   /** Uploads created in this session and not complete: terminated if the session is kicked or logs out. */
   readonly uploads: Set<string>;
   /** Answers kept by call ID, and the calls still running. */
-  readonly answers: Map<number, ServerFrame>;
+  readonly answers: KeptAnswers;
   readonly running: Set<number>;
   /** Sends the events after `lastSeq` to the attached sink. */
   replay(lastSeq: number): void;
@@ -110,7 +145,7 @@ export const wsSessions = (options: WsSessionsOptions): WsSessions => {
         sink: undefined,
         ended: false,
         uploads: new Set(),
-        answers: new Map(),
+        answers: new KeptAnswers(keptAnswers),
         running: new Set(),
         grace: undefined,
         final: false,
@@ -143,8 +178,7 @@ export const wsSessions = (options: WsSessionsOptions): WsSessions => {
     },
     get: (id) => sessions.get(id),
     keep(session, id, frame) {
-      session.answers.set(id, frame);
-      if (session.answers.size > keptAnswers) session.answers.delete(session.answers.keys().next().value as number);
+      session.answers.keep(id, frame);
     },
     attach(session, sink) {
       const kept = sessions.get(session.id);
