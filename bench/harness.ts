@@ -14,6 +14,7 @@
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { cpus, platform, release, arch } from 'node:os';
+import { resolve as resolvePath } from 'node:path';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { utf8 } from '../src/bytes.js';
@@ -339,6 +340,18 @@ export const BENCH_SECRET = 'bench-secret';
 
 /** A login token the bench's servers accept (their hub runs with {@link BENCH_SECRET}), valid an hour. */
 export const benchToken = (userId: string): string => signToken(utf8(BENCH_SECRET), { userId, expiresAt: Date.now() + 3_600_000 });
+
+/**
+ * A script's child mode: when `script` itself runs with `flag` first (`node … script flag args…`), runs
+ * `main` with the arguments after the flag; a failure is printed and sets the exit code.
+ */
+export const childMode = (script: string, flag: string, main: (args: readonly string[]) => Promise<void>): void => {
+  if (process.argv[1] === undefined || resolvePath(process.argv[1]) !== script || process.argv[2] !== flag) return;
+  main(process.argv.slice(3)).catch((error: unknown) => {
+    console.error(error);
+    process.exitCode = 1;
+  });
+};
 
 /**
  * Child side: prints what `start` resolves with as one JSON line, then runs until its stdin ends (the

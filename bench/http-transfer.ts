@@ -32,7 +32,7 @@ import { mkdir, mkdtemp, open, rename, rm, stat, unlink } from 'node:fs/promises
 import { Agent, createServer, type IncomingMessage, request, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, join } from 'node:path';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { fileURLToPath } from 'node:url';
@@ -41,7 +41,7 @@ import { type Client, createClient, type CreateHasher } from '../src/index.js';
 import { startServer } from '../src/server/server.js';
 import { httpTransport } from '../transports/http.js';
 import { fsyncFolder, writeAll } from '../src/node-fs.js';
-import { BENCH_SECRET, benchToken, measureUploadMemory, serveUntilStdinEnds, startServersChild, type UploadMemorySample, checkTarget, fixed, formatRatio, interleave, markdownTable, mib, type RunInfo, runNodeScript, type ScenarioReport } from './harness.js';
+import { BENCH_SECRET, benchToken, childMode, measureUploadMemory, serveUntilStdinEnds, startServersChild, type UploadMemorySample, checkTarget, fixed, formatRatio, interleave, markdownTable, mib, type RunInfo, runNodeScript, type ScenarioReport } from './harness.js';
 
 /** Options of {@link runHttpTransfer}. */
 export interface HttpTransferOptions {
@@ -467,25 +467,19 @@ export const runHttpTransfer = async (options: HttpTransferOptions = {}): Promis
 };
 
 // Child modes: this file run as a script.
-if (process.argv[1] !== undefined && resolve(process.argv[1]) === thisScript && process.argv[2] === '--servers-child') {
-  const [folder] = process.argv.slice(3);
+childMode(thisScript, '--servers-child', async ([folder]) => {
   if (!folder) throw new Error('usage: http-transfer.ts --servers-child <folder>');
-  serversChild(folder).catch((error: unknown) => {
-    console.error(error);
-    process.exitCode = 1;
-  });
-}
-if (process.argv[1] !== undefined && resolve(process.argv[1]) === thisScript && process.argv[2] === '--rss-child') {
-  const [url, token, file, warmupFile] = process.argv.slice(3);
+  await serversChild(folder);
+});
+childMode(thisScript, '--rss-child', async ([url, token, file, warmupFile]) => {
   const watchdog = setTimeout(() => {
     console.error('http-transfer RSS child: no result after 45 s');
     process.exit(2);
   }, 45_000);
-  if (!url || !token || !file || !warmupFile) throw new Error('usage: http-transfer.ts --rss-child <url> <token> <file> <warm-up file>');
-  rssChild(url, token, file, warmupFile)
-    .catch((error: unknown) => {
-      console.error(error);
-      process.exitCode = 1;
-    })
-    .finally(() => clearTimeout(watchdog));
-}
+  try {
+    if (!url || !token || !file || !warmupFile) throw new Error('usage: http-transfer.ts --rss-child <url> <token> <file> <warm-up file>');
+    await rssChild(url, token, file, warmupFile);
+  } finally {
+    clearTimeout(watchdog);
+  }
+});

@@ -21,13 +21,13 @@ import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { Agent } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { WebSocket, WebSocketServer } from 'ws';
 import { type Client, createClient, textMessage } from '../src/index.js';
 import { startServer } from '../src/server/server.js';
 import { wsTransport } from '../transports/ws.js';
-import { BENCH_SECRET, benchToken, serveUntilStdinEnds, startServersChild, checkTarget, fixed, formatRatio, interleave, markdownTable, type ScenarioReport } from './harness.js';
+import { BENCH_SECRET, benchToken, childMode, serveUntilStdinEnds, startServersChild, checkTarget, fixed, formatRatio, interleave, markdownTable, type ScenarioReport } from './harness.js';
 import { rawRequest, readAll, startRawServer } from './http-transfer.js';
 
 const thisScript = fileURLToPath(import.meta.url);
@@ -276,11 +276,7 @@ export const runWsTransfer = async (options: WsTransferOptions = {}): Promise<Sc
   }
 };
 
-if (process.argv[1] !== undefined && resolve(process.argv[1]) === thisScript && process.argv[2] === '--servers-child') {
-  const [folder] = process.argv.slice(3);
+childMode(thisScript, '--servers-child', async ([folder]) => {
   if (!folder) throw new Error('usage: ws-transfer.ts --servers-child <folder>');
-  serversChild(folder).catch((error: unknown) => {
-    console.error(error);
-    process.exitCode = 1;
-  });
-}
+  await serversChild(folder);
+});

@@ -63,11 +63,19 @@ export const createChannel = (channelId: string, deps: ChannelDeps): Channel => 
   };
 };
 
-/** Runs `run`, turning any failure into the public error of `operation`. */
-export const asPublic = async <T>(operation: Parameters<typeof toPublicError>[0], run: () => Promise<T>): Promise<T> => {
+/**
+ * Runs `run`, turning any failure (thrown or rejected) into the public error of `operation`. Not `async`:
+ * every chat message goes through here, and a wrapping promise would be a cost per message.
+ */
+export const asPublic = <T>(operation: Parameters<typeof toPublicError>[0], run: () => Promise<T>): Promise<T> => {
+  const publicError = (error: unknown) => toPublicError(operation, failureOf(error), error);
+  let running: Promise<T>;
   try {
-    return await run();
+    running = run();
   } catch (error) {
-    throw toPublicError(operation, failureOf(error), error);
+    return Promise.reject(publicError(error));
   }
+  return running.catch((error: unknown) => {
+    throw publicError(error);
+  });
 };

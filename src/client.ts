@@ -15,7 +15,7 @@ import { MessageCodec } from './codec.js';
 import { checkDownload, type DownloadTarget, downloadEffects } from './downloads.js';
 import { withDeadline } from './deadline.js';
 import { toPublicError } from './errors.js';
-import { Failure, failureOf, fault } from './failure.js';
+import { Failure, fault } from './failure.js';
 import { type FileAccess, loadNodeFiles } from './files.js';
 import { type CreateHasher, loadPlatformHasher } from './hash.js';
 import { isValidId } from './ids.js';
@@ -192,24 +192,14 @@ export const createClient = (options: ClientOptions): Client => {
   const checkMessage = (message: unknown): Failure | undefined =>
     MessageCodec.is(message) ? checkMessageSize(message) : Failure.invalidMessage('not a well-formed TEXT, RAW, FILE or IMAGE message');
 
-  /**
-   * A request on the live session, checked first, with a deadline (SENT_TIMEOUT for messages). Not
-   * `async` (as `asPublic` would make it): every chat message goes through here, and each wrapping
-   * promise is a cost per message.
-   */
-  const call = <T>(operation: Parameters<typeof asPublic>[0], run: (s: Session, signal: AbortSignal) => Promise<T>, check?: () => Failure | undefined): Promise<T> => {
-    let s: Session;
-    try {
-      s = session();
+  /** A request on the live session, checked first, with a deadline (SENT_TIMEOUT for messages). */
+  const call = <T>(operation: Parameters<typeof asPublic>[0], run: (s: Session, signal: AbortSignal) => Promise<T>, check?: () => Failure | undefined): Promise<T> =>
+    asPublic(operation, () => {
+      const s = session();
       const failure = check?.();
       if (failure) throw fault(failure);
-    } catch (error) {
-      return Promise.reject(toPublicError(operation, failureOf(error), error));
-    }
-    return withDeadline(clock, requestTimeoutMs, (signal) => run(s, signal)).catch((error: unknown) => {
-      throw toPublicError(operation, failureOf(error), error);
+      return withDeadline(clock, requestTimeoutMs, (signal) => run(s, signal));
     });
-  };
 
   return {
     connectionState$,

@@ -135,7 +135,8 @@ export const MessageWireCodec = new t.Type<Message, WireMessage, unknown>(
 );
 
 type Fields = Readonly<Record<string, unknown>>;
-const isFields = (u: unknown): u is Fields => u !== null && typeof u === 'object' && !Array.isArray(u);
+/** A JSON object (not null, not an array): what every wire frame and message is. */
+export const isFields = (u: unknown): u is Fields => u !== null && typeof u === 'object' && !Array.isArray(u);
 const isText = (u: unknown): u is string => typeof u === 'string' && isWellFormed(u);
 const isCount = (u: unknown, max: number): u is number => typeof u === 'number' && Number.isSafeInteger(u) && u >= 0 && u <= max;
 /** Marks an optional field that is present but invalid. */

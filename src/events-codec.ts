@@ -8,7 +8,7 @@ import * as E from 'fp-ts/lib/Either.js';
 import { pipe } from 'fp-ts/lib/function.js';
 import * as t from 'io-ts';
 import type { SessionEvent } from '../transports/transport.js';
-import { MessageCodec, messageOf, reportErrors } from './codec.js';
+import { isFields, MessageCodec, messageOf, reportErrors } from './codec.js';
 import { Failure } from './failure.js';
 
 /** The io-ts definition of session events; {@link sessionEventOf} is its fast equivalent. */
@@ -19,8 +19,6 @@ export const EventWire = t.union([
   t.type({ type: t.literal('memberLeft'), channelId: t.string, userId: t.string }),
   t.type({ type: t.literal('aborted'), reason: t.string }),
 ]);
-
-const isFields = (u: unknown): u is Readonly<Record<string, unknown>> => u !== null && typeof u === 'object' && !Array.isArray(u);
 
 /**
  * The event {@link EventWire} decodes `u` into, or `undefined` where it reports an error: the same checks
