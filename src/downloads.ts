@@ -93,7 +93,9 @@ export const downloadEffects = <T extends Uint8Array | void>(
         if (!sink || !media || !hasher) throw fault(Failure.unknown('download moved before it was opened'));
         const { size, sha256 } = media;
         if (offset !== sink.length) throw fault(Failure.unknown(`resume at ${offset} but ${sink.length} bytes are kept`));
-        for await (const chunk of session.readMedia(mediaId, offset, { signal })) {
+        // Chunks are lent (the transport may read the next into the same memory once asked): the sink
+        // copies what it keeps, and the hash is updated before the next is asked for.
+        for await (const chunk of session.readMedia(mediaId, offset, { signal, expected: size - offset })) {
           throwIfAborted(signal);
           if (chunk.length === 0) continue;
           if (sink.length + chunk.length > size) throw fault(Failure.integrity(sha256, `more than ${size} bytes`));

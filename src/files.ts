@@ -11,8 +11,9 @@ export interface FileSink {
   /** Bytes written so far: where a resumed download continues. */
   readonly length: number;
   /**
-   * Accepts `bytes`, which may be written later (before `commit` resolves): the caller must not change
-   * them afterwards. Resolves when the sink can take more; rejects if an earlier write failed.
+   * Accepts `bytes`, which are lent: the sink copies what it writes later before the returned promise
+   * resolves, so the caller may then reuse them (transports lend download chunks). Resolves when the
+   * sink can take more; rejects if an earlier write failed.
    */
   write(bytes: Uint8Array): Promise<void>;
   /**

@@ -20,6 +20,9 @@ const invalidPath = (argument: string, path: string, error: unknown) =>
 /** Bytes accepted but not yet written before `write` waits: the most a download holds for its file. */
 const WRITE_BEHIND = 1024 * 1024;
 
+/** Size of the staging buffers a download's chunks are copied into: a few of them are in use at once. */
+const STAGE = 256 * 1024;
+
 /**
  * Bytes written between two background `fdatasync`s of a download's file: the kernel writes the file
  * out while the rest arrives, so the fsync before the rename flushes only the tail (30 MiB took
@@ -56,8 +59,9 @@ const sink = (handle: FileHandle, tempPath: string, finalPath: string): FileSink
     );
   };
   // Accepted bytes go out in the background while the next arrive; a failed write fails the next
-  // `write` or the commit. The chunks are the transport's own, so they are kept, not copied.
-  const behind = writeBehind(handle, { position: null, limit: WRITE_BEHIND, onWritten });
+  // `write` or the commit. The chunks are lent (the transport may reuse their memory), so they are
+  // copied into staging buffers, which are reused once written.
+  const behind = writeBehind(handle, { position: null, limit: WRITE_BEHIND, stage: STAGE, onWritten });
   return {
     get length() {
       return length;

@@ -43,7 +43,26 @@ export interface HttpContext {
    * them once that session has ended (the same user logged in elsewhere). Stock tus clients send none.
    */
   readonly sessionId?: string;
+  /**
+   * A `GET` on its own connection that lends body chunks from one reused buffer (`node-direct-get.ts`),
+   * used for reads of at least `directReadsFrom` bytes; without it every read goes through `fetch`.
+   */
+  readonly directGet?: DirectGet;
+  /** The smallest read (bytes from the offset to the end) that goes through `directGet`. Default: 1 MiB. */
+  readonly directReadsFrom?: number;
 }
+
+/** The signature of `directGet` in `node-direct-get.ts`, so that module (Node-only) is imported only there. */
+export type DirectGet = (url: string, init: { readonly headers: Readonly<Record<string, string>>; readonly signal: AbortSignal }) => Promise<
+  | {
+      readonly status: number;
+      readonly headers: Headers;
+      readonly length: number;
+      next(): Promise<Uint8Array | undefined>;
+      close(): void;
+    }
+  | undefined
+>;
 
 /** The media methods of a session. */
 export type HttpMedia = Pick<Session, 'createUpload' | 'getUpload' | 'appendUpload' | 'terminateUpload' | 'getMedia' | 'readMedia'>;
@@ -137,6 +156,26 @@ const STREAM_PIECE = 1 * MiB;
 const TUS = { 'Tus-Resumable': '1.0.0' } as const;
 const OFFSET_STREAM = 'application/offset+octet-stream';
 
+/**
+ * The smallest read that goes through `directGet` by default: a new connection per read costs a
+ * handshake (two more round trips over TLS), which a keep-alive `fetch` saves on small media.
+ */
+export const DIRECT_READS_FROM = 1 * MiB;
+
+/** The most of a failure's body read through `directGet` to learn the server's failure. */
+const MAX_ERROR_BODY = 64 * KiB;
+
+/** The status, headers and body chunks of a `GET`, however it was sent. */
+interface Body {
+  readonly status: number;
+  readonly headers: Headers;
+  /** The next chunk, lent until the next call; `undefined` after the last. */
+  next(): Promise<Uint8Array | undefined>;
+  close(): void;
+  /** The failure a passed non-2xx status (`Ask.pass`) stands for, from its body. */
+  failure(): Promise<Failure>;
+}
+
 /** One request of the media half. */
 interface Ask extends Subject {
   readonly method: 'GET' | 'HEAD' | 'POST' | 'PATCH' | 'DELETE';
@@ -229,6 +268,57 @@ export const httpMedia = (ctx: HttpContext): HttpMedia => {
     }
     if (response.ok || ask.pass?.includes(response.status)) return response;
     throw fault(await failureOfResponse(response, ask));
+  };
+
+  /** A `GET` through `fetch`, its body read with the stream's reader. */
+  const openFetched = async (ask: Ask): Promise<Body> => {
+    const response = await send(ask);
+    // Taken at the first read: a reader locks the body, which `failure` may still have to read.
+    let reader: ReadableStreamDefaultReader<Uint8Array> | undefined;
+    return {
+      status: response.status,
+      headers: response.headers,
+      next: async () => {
+        reader ??= response.body?.getReader();
+        return reader ? ((await reader.read()).value ?? undefined) : undefined;
+      },
+      close: () => void (reader ?? response.body)?.cancel().catch(ignore),
+      failure: () => failureOfResponse(response, ask),
+    };
+  };
+
+  /**
+   * A `GET` through `directGet`; `undefined` when the answer's body is framed in a way only `fetch`
+   * reads (ask again there). A failure's body is short JSON: it is read whole to name the failure.
+   */
+  const openDirect = async (ask: Ask & { readonly signal: AbortSignal }): Promise<Body | undefined> => {
+    const { signal } = ask;
+    const get = ctx.directGet as DirectGet;
+    let answer: Awaited<ReturnType<DirectGet>>;
+    try {
+      answer = await get(ask.url, { headers: { Authorization: authorization, ...sessionHeader, ...ask.headers }, signal });
+    } catch (error) {
+      if (signal.aborted) throw abortFault(signal);
+      throw fault(Failure.network(`${ask.method} failed: ${describeError(error)}`), error);
+    }
+    if (answer === undefined) return undefined;
+    if (answer.status >= 200 && answer.status < 300) return { ...answer, failure: () => Promise.resolve(Failure.unknown(`unexpected HTTP ${answer.status}`)) };
+    const chunks: Uint8Array[] = [];
+    let size = 0;
+    try {
+      for (let chunk = await answer.next(); chunk && size < MAX_ERROR_BODY; chunk = await answer.next()) {
+        chunks.push(chunk.slice());
+        size += chunk.length;
+      }
+    } catch {
+      // The status decides; a body cut short only loses the server's own failure.
+    } finally {
+      answer.close();
+    }
+    const response = new Response(size === 0 ? null : new Blob(chunks as Uint8Array<ArrayBuffer>[]), { status: answer.status, headers: answer.headers });
+    const failure = (): Promise<Failure> => failureOfResponse(response, ask);
+    if (ask.pass?.includes(answer.status)) return { status: answer.status, headers: answer.headers, next: async () => undefined, close: ignore, failure };
+    throw fault(await failure());
   };
 
   /** Drops a body we do not read, so the connection can be reused or closed. */
@@ -355,10 +445,10 @@ export const httpMedia = (ctx: HttpContext): HttpMedia => {
       return { mediaId, size, sha256 };
     },
 
-    async *readMedia(mediaId, offset, { signal }) {
+    async *readMedia(mediaId, offset, { signal, expected }) {
       throwIfAborted(signal);
       if (!Number.isSafeInteger(offset) || offset < 0) throw fault(Failure.invalidArgument('offset', `expected a byte offset, got ${offset}`));
-      const ask: Ask = {
+      const ask: Ask & { readonly signal: AbortSignal } = {
         method: 'GET',
         url: mediaUrl(mediaId),
         ...(offset === 0 ? {} : { headers: { Range: `bytes=${offset}-` } }),
@@ -366,38 +456,33 @@ export const httpMedia = (ctx: HttpContext): HttpMedia => {
         what: `media ${mediaId}`,
         pass: [416],
       };
-      const response = await send(ask);
-      if (response.status === 416) {
-        // A range starting at the end is unsatisfiable in HTTP but is simply nothing left to read here.
-        const total = /^bytes \*\/(\d+)$/.exec(response.headers.get('Content-Range') ?? '')?.[1];
-        if (total !== undefined && Number(total) === offset) return discard(response);
-        throw fault(await failureOfResponse(response, ask));
-      }
-      let skip = 0;
-      if (response.status === 206) {
-        const start = /^bytes (\d+)-\d+\/\d+$/.exec(response.headers.get('Content-Range') ?? '')?.[1];
-        if (Number(start) !== offset) {
-          discard(response);
-          throw fault(Failure.unknown(`asked for bytes from ${offset}, got ${String(response.headers.get('Content-Range'))}`));
-        }
-      } else if (offset > 0) {
-        // A server (or proxy) that ignores `Range` sends it all: drop what we did not ask for.
-        skip = offset;
-      }
-      if (response.body === null) return;
-      const reader = response.body.getReader();
+      const direct = ctx.directGet !== undefined && expected !== undefined && expected >= (ctx.directReadsFrom ?? DIRECT_READS_FROM);
+      const body = (direct ? await openDirect(ask) : undefined) ?? (await openFetched(ask));
       try {
+        if (body.status === 416) {
+          // A range starting at the end is unsatisfiable in HTTP but is simply nothing left to read here.
+          const total = /^bytes \*\/(\d+)$/.exec(body.headers.get('Content-Range') ?? '')?.[1];
+          if (total !== undefined && Number(total) === offset) return;
+          throw fault(await body.failure());
+        }
+        let skip = 0;
+        if (body.status === 206) {
+          const start = /^bytes (\d+)-\d+\/\d+$/.exec(body.headers.get('Content-Range') ?? '')?.[1];
+          if (Number(start) !== offset) throw fault(Failure.unknown(`asked for bytes from ${offset}, got ${String(body.headers.get('Content-Range'))}`));
+        } else if (offset > 0) {
+          // A server (or proxy) that ignores `Range` sends it all: drop what we did not ask for.
+          skip = offset;
+        }
         for (;;) {
-          let read: ReadableStreamReadResult<Uint8Array>;
+          let bytes: Uint8Array | undefined;
           try {
-            read = await abortable(reader.read(), signal);
+            bytes = await abortable(body.next(), signal);
           } catch (error) {
             if (signal.aborted) throw abortFault(signal);
             if (error instanceof FaultError) throw error;
             throw fault(Failure.network(`GET body: ${describeError(error)}`), error);
           }
-          if (read.done) return;
-          let bytes = read.value;
+          if (bytes === undefined) return;
           if (skip > 0) {
             const dropped = Math.min(skip, bytes.length);
             skip -= dropped;
@@ -409,7 +494,7 @@ export const httpMedia = (ctx: HttpContext): HttpMedia => {
         }
       } finally {
         // Stops the download on abort, error or a consumer that stopped early; a no-op after the end.
-        reader.cancel().catch(ignore);
+        body.close();
       }
     },
   };

@@ -13,7 +13,7 @@ import { encodeMessage } from '../src/codec.js';
 import { decodeSessionEvent } from '../src/events-codec.js';
 import { Failure, failureOf, fault } from '../src/failure.js';
 import { retryDelay } from '../machines/retry.js';
-import { httpMedia } from './http-media.js';
+import { type DirectGet, httpMedia } from './http-media.js';
 import { httpRequest } from './http-request.js';
 import { sessionEvents } from './session-events.js';
 import type { Session, Transport } from './transport.js';
@@ -33,6 +33,14 @@ export interface HttpTransportOptions {
    * so only over HTTP/2. Default: `true` with the default `fetch` on Node, `false` otherwise.
    */
   readonly streamUploads?: boolean;
+  /**
+   * Downloads of at least this many bytes (from the offset to the end) read on Node over a connection of
+   * their own, straight into one reused buffer (`node-direct-get.ts`): no buffer per socket read. Smaller
+   * ones share the keep-alive connections of `fetch`. Used only with the default `fetch` on Node; an
+   * answer framed without `Content-Length` is asked again through `fetch`. `Infinity` turns it off.
+   * Default: 1 MiB. @example { directReadsFrom: Infinity }
+   */
+  readonly directReadsFrom?: number;
   /** Delays before reconnecting the event stream, in ms; the last repeats. Default: [0, 1000, 3000, 5000]. */
   readonly reconnectDelays?: readonly number[];
   /** Time for reconnect delays. Default: the system clock. */
@@ -42,6 +50,7 @@ export interface HttpTransportOptions {
 const SessionCreated = t.type({ sessionId: t.string });
 
 let nodeFetchLoaded: Promise<typeof globalThis.fetch> | undefined;
+let directGetLoaded: Promise<DirectGet> | undefined;
 
 const onNode = typeof (globalThis as { process?: { versions?: { node?: string } } }).process?.versions?.node === 'string';
 
@@ -53,6 +62,13 @@ const platformFetch = (): Promise<typeof globalThis.fetch> => {
 };
 
 /** Waits `ms` on the clock, or less if the signal aborts. */
+/** `directGet` on Node with the default `fetch`, else none. */
+const platformDirectGet = (options: HttpTransportOptions): Promise<DirectGet | undefined> => {
+  if (!onNode || options.fetch !== undefined || options.directReadsFrom === Infinity) return Promise.resolve(undefined);
+  directGetLoaded ??= import('./node-direct-get.js').then((module) => module.directGet);
+  return directGetLoaded;
+};
+
 const pause = (clock: Clock, ms: number, signal: AbortSignal): Promise<void> =>
   new Promise((resolve) => {
     if (signal.aborted) return resolve();
@@ -80,6 +96,7 @@ export const httpTransport = (options: HttpTransportOptions): Transport => {
     async connect({ userId, token }, { signal }) {
       throwIfAborted(signal);
       const fetch = options.fetch ?? (await platformFetch());
+      const directGet = await platformDirectGet(options);
       const request = httpRequest({ fetch, token });
       const created = await request(`${base}/v1/sessions`, { method: 'POST', json: { userId }, signal });
       const decoded = SessionCreated.decode(created);
@@ -151,7 +168,15 @@ export const httpTransport = (options: HttpTransportOptions): Transport => {
       // rejects NotLoggedIn") is kept here, and the server checks it too through `Ferry-Session`.
       const whileOpen = <A extends unknown[], R>(call: (...args: A) => Promise<R>) =>
         (...args: A): Promise<R> => (closed || stream$.ended ? Promise.reject(fault(Failure.notLoggedIn())) : call(...args));
-      const media = httpMedia({ url: base, token, fetch, streamUploads, sessionId: decoded.right.sessionId });
+      const media = httpMedia({
+        url: base,
+        token,
+        fetch,
+        streamUploads,
+        sessionId: decoded.right.sessionId,
+        ...(directGet ? { directGet } : {}),
+        ...(options.directReadsFrom === undefined ? {} : { directReadsFrom: options.directReadsFrom }),
+      });
       const session: Session = {
         userId,
         events$: stream$.events$,

@@ -70,6 +70,15 @@ export interface CallOptions {
   readonly signal: AbortSignal;
 }
 
+/** Options of `readMedia`. */
+export interface ReadOptions extends CallOptions {
+  /**
+   * The bytes the caller expects from the offset to the end (the media's size minus the offset), when it
+   * knows them: a transport may read large media another way than small (`directReadsFrom` over HTTP).
+   */
+  readonly expected?: number;
+}
+
 /**
  * A logged-in session over one transport.
  *
@@ -103,9 +112,10 @@ export interface Session {
   getMedia(mediaId: string, options: CallOptions): Promise<MediaState>;
   /**
    * The bytes of complete media from `offset` to the end; stops (rejects) when the signal aborts. Each
-   * chunk is the caller's to keep (a transport never reuses one): a file sink may write it later.
+   * chunk is lent: it stays intact until the caller asks for the next one, and a caller that keeps bytes
+   * longer copies them (the Node HTTP stack reads every chunk into one reused buffer).
    */
-  readMedia(mediaId: string, offset: number, options: CallOptions): AsyncIterable<Uint8Array>;
+  readMedia(mediaId: string, offset: number, options: ReadOptions): AsyncIterable<Uint8Array>;
 
   sendToPeer(peerId: string, message: Message, options: CallOptions): Promise<void>;
   joinChannel(channelId: string, options: CallOptions): Promise<void>;

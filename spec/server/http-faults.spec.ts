@@ -1,9 +1,13 @@
 /**
  * Faults on a real socket: a proxy that resets the connection after N bytes, for N chosen by
- * fast-check, under an upload and under a download. The transfer resumes (tus HEAD + PATCH from the
- * server's offset; GET with Range from the bytes kept) and the SHA-256 matches.
+ * fast-check, under an upload and under a download (through `fetch`, and read directly by `directGet`).
+ * The transfer resumes (tus HEAD + PATCH from the server's offset; GET with Range from the bytes kept)
+ * and the SHA-256 matches.
  */
 import { createHash } from 'node:crypto';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createClient } from '../../src/index.js';
@@ -36,8 +40,9 @@ describe('faults: connections reset mid-transfer', () => {
     await server.close();
   });
 
-  const client = async (userId: string) => {
-    const c = createClient({ transport: httpTransport({ url: proxy.url, reconnectDelays: [0, 50] }), retryDelays: [0, 50], idleTimeoutMs: 20_000 });
+  const client = async (userId: string, directReadsFrom?: number) => {
+    const transport = httpTransport({ url: proxy.url, reconnectDelays: [0, 50], ...(directReadsFrom === undefined ? {} : { directReadsFrom }) });
+    const c = createClient({ transport, retryDelays: [0, 50], idleTimeoutMs: 20_000 });
     await c.login({ userId, token: server.issueToken(userId) });
     return c;
   };
@@ -74,5 +79,32 @@ describe('faults: connections reset mid-transfer', () => {
       fcOptions(25),
     );
     await alice.logout();
+  }, 120_000);
+
+  it('a download read directly (its own connection, one reused buffer) reset after any number of bytes resumes, to memory or to a file', async () => {
+    const carol = await client('carol', 0);
+    const data = bytes(43);
+    const { mediaId } = await carol.createFileMessageByUploading(data).result;
+    const folder = mkdtempSync(join(tmpdir(), 'ferry-faults-'));
+    let serial = 0;
+    await fc.assert(
+      fc.asyncProperty(fc.integer({ min: 300, max: SIZE }), fc.boolean(), async (cutAt, toFile) => {
+        const before = proxy.cuts;
+        proxy.arm(cutAt, 'down');
+        let got: Uint8Array;
+        if (toFile) {
+          const path = join(folder, `d${serial++}.bin`);
+          await carol.downloadMediaToFile(mediaId, path).result;
+          got = readFileSync(path);
+        } else got = await carol.downloadMediaToMemory(mediaId).result;
+        expect(proxy.cuts).toBe(before + 1);
+        expect(sha(got)).toBe(sha(data));
+        // Nothing but the finished files: no part file left behind by a resumed download.
+        expect(readdirSync(folder).every((name) => name.endsWith('.bin'))).toBe(true);
+      }),
+      fcOptions(25),
+    );
+    rmSync(folder, { recursive: true, force: true });
+    await carol.logout();
   }, 120_000);
 });

@@ -4,11 +4,13 @@
  * downloads verified by SHA-256, termination, failures mapped to the transport's failure contract, and
  * the abort contract. `fetch` is injected (the global one, or a wrapper that records or stalls requests).
  */
+import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
 import { describe, expect, it } from 'vitest';
 import { Failure, type FailureTag, failureOf } from '../../src/failure.js';
 import { MAX_FILE_SIZE } from '../../src/limits.js';
 import { retryAfterMs } from '../../transports/http-failure.js';
 import { httpMedia, nextWindow, uploadIdOf, WINDOW } from '../../transports/http-media.js';
+import { directGet } from '../../transports/node-direct-get.js';
 import { nodeFetch } from '../../transports/node-fetch.js';
 import type { ByteSource } from '../../transports/transport.js';
 import { b64, bytesOf, eventually, OFFSET_STREAM, sha256, start, tus } from './http-support.js';
@@ -223,6 +225,98 @@ describe('httpMedia downloads', () => {
     expect(await tagOf(collect(media.readMedia(mediaId, 101, { signal: live() })))).toBe('InvalidArgument');
     expect(await tagOf(collect(media.readMedia(mediaId, -1, { signal: live() })))).toBe('InvalidArgument');
     expect(await tagOf(collect(media.readMedia(mediaId, 1.5, { signal: live() })))).toBe('InvalidArgument');
+  });
+});
+
+describe('httpMedia downloads through directGet (Node)', () => {
+  /** Alice's media client reading every download of at least `from` bytes through `directGet`. */
+  const setUpDirect = async (from = 0, url?: (server: Awaited<ReturnType<typeof start>>) => Promise<string>) => {
+    const server = await start();
+    const token = server.issueToken('alice');
+    const { fetch: recorded, seen } = recording(nodeFetch as typeof globalThis.fetch);
+    const media = httpMedia({ url: url ? await url(server) : server.url, token, fetch: recorded, directGet, directReadsFrom: from });
+    return { server, token, media, seen };
+  };
+  const read = (media: ReturnType<typeof httpMedia>, mediaId: string, offset: number, size: number) =>
+    collect(media.readMedia(mediaId, offset, { signal: live(), expected: size - offset }));
+
+  it('reads from any offset, the bytes matching; from the end it reads nothing; fetch sends no GET', async () => {
+    const { media, seen } = await setUpDirect();
+    const bytes = bytesOf(3 * MiB + 17, 12);
+    const { mediaId } = await uploadAll(media, bytes);
+    for (const offset of [0, 1, 12_345, MiB, bytes.length - 1, bytes.length]) {
+      const got = await read(media, mediaId, offset, bytes.length);
+      expect(sha256(got)).toBe(sha256(bytes.subarray(offset)));
+    }
+    expect(seen.filter((request) => request.method === 'GET')).toEqual([]);
+  });
+
+  it('reads through fetch below directReadsFrom, or when the caller does not say how much it expects', async () => {
+    const { media, seen } = await setUpDirect(1000);
+    const bytes = bytesOf(1500, 13);
+    const { mediaId } = await uploadAll(media, bytes);
+    const gets = () => seen.filter((request) => request.method === 'GET').length;
+    expect(sha256(await read(media, mediaId, 501, bytes.length))).toBe(sha256(bytes.subarray(501)));
+    expect(gets()).toBe(1);
+    expect(sha256(await read(media, mediaId, 500, bytes.length))).toBe(sha256(bytes.subarray(500)));
+    expect(gets()).toBe(1);
+    expect(sha256(await collect(media.readMedia(mediaId, 0, { signal: live() })))).toBe(sha256(bytes));
+    expect(gets()).toBe(2);
+  });
+
+  it('maps failures as fetch does: past the end, unknown, malformed, bad and expired tokens', async () => {
+    const { media, server } = await setUpDirect();
+    const { mediaId } = await uploadAll(media, bytesOf(100));
+    expect(await tagOf(read(media, mediaId, 101, 200))).toBe('InvalidArgument');
+    expect(await tagOf(read(media, 'AAAAAAAAAAAAAAAAAAAAAA', 0, 100))).toBe('NotExist');
+    expect(await tagOf(read(media, 'short', 0, 100))).toBe('InvalidArgument');
+    const bad = httpMedia({ url: server.url, token: 'not-a-token', fetch, directGet, directReadsFrom: 0 });
+    expect(await tagOf(read(bad, mediaId, 0, 100))).toBe('InvalidToken');
+    const expiring = httpMedia({ url: server.url, token: server.issueToken('alice', 1), fetch, directGet, directReadsFrom: 0 });
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    expect(await tagOf(read(expiring, mediaId, 0, 100))).toBe('TokenExpired');
+  });
+
+  it('asks again through fetch when a proxy sends the media chunked, and gets every byte', async () => {
+    // A proxy that passes the status and headers on but drops Content-Length: Node then sends the body chunked.
+    let proxy: HttpServer | undefined;
+    let origin = '';
+    const { media, seen, token } = await setUpDirect(0, async (server) => {
+      origin = server.url;
+      proxy = createHttpServer(async (req, res) => {
+        const upstream = await fetch(`${server.url}${req.url}`, { headers: req.headers as Record<string, string> });
+        const headers: Record<string, string> = {};
+        upstream.headers.forEach((value, name) => {
+          if (name !== 'content-length') headers[name] = value;
+        });
+        res.writeHead(upstream.status, headers);
+        res.end(Buffer.from(await upstream.arrayBuffer()));
+      });
+      await new Promise<void>((resolve) => proxy?.listen(0, '127.0.0.1', resolve));
+      return `http://127.0.0.1:${(proxy.address() as { port: number }).port}`;
+    });
+    try {
+      const bytes = bytesOf(2 * MiB + 1, 14);
+      // Uploaded straight to the server: the proxy passes GETs only.
+      const { mediaId } = await uploadAll(httpMedia({ url: origin, token, fetch }), bytes);
+      expect(sha256(await read(media, mediaId, 7, bytes.length))).toBe(sha256(bytes.subarray(7)));
+      expect(seen.filter((request) => request.method === 'GET').map((request) => request.headers.get('range'))).toEqual(['bytes=7-']);
+    } finally {
+      proxy?.closeAllConnections();
+      await new Promise((resolve) => proxy?.close(resolve));
+    }
+  });
+
+  it('stops promptly when aborted mid-stream', async () => {
+    const { media } = await setUpDirect();
+    const bytes = bytesOf(5 * MiB, 4);
+    const { mediaId } = await uploadAll(media, bytes);
+    const controller = new AbortController();
+    const reading = media.readMedia(mediaId, 0, { signal: controller.signal, expected: bytes.length })[Symbol.asyncIterator]();
+    expect((await reading.next()).done).toBe(false);
+    controller.abort(new Error('cancelled'));
+    await expect(reading.next()).rejects.toMatchObject({ failure: { _tag: 'Interrupted' } });
+    expect(await reading.next()).toEqual({ done: true, value: undefined });
   });
 });
 

@@ -2,10 +2,10 @@
  * Browser builds of `ferry`, `ferry/http` and `ferry/ws` (and the demo page's script), made with esbuild
  * for `platform: 'browser'`, ESM, code-split so the entries share one copy of the engine.
  *
- * The engine loads four Node-only modules on demand, behind its own "are we on Node?" checks:
- * `src/node-hash.ts`, `src/node-files.ts`, `transports/node-fetch.ts` and `transports/ws-node.ts`. A
- * bundler follows those `import()` calls anyway, and they import `node:*` or `ws`, so the build replaces
- * exactly those four with a stub that throws (decision 47). Any other Node built-in reaching the browser
+ * The engine loads five Node-only modules on demand, behind its own "are we on Node?" checks:
+ * `src/node-hash.ts`, `src/node-files.ts`, `transports/node-fetch.ts`, `transports/node-direct-get.ts`
+ * and `transports/ws-node.ts`. A bundler follows those `import()` calls anyway, and they import `node:*`
+ * or `ws`, so the build replaces exactly those five with a stub that throws (decision 47). Any other Node built-in reaching the browser
  * graph is an esbuild error ("Could not resolve"), which is what `spec/browser/bundle.spec.ts` checks.
  *
  * esbuild is a development dependency: it is loaded only when a build is asked for (dev mode, the
@@ -19,7 +19,7 @@ import type { Plugin } from 'esbuild';
 export const repositoryRoot = fileURLToPath(new URL('../../', import.meta.url));
 
 /** The modules the engine imports only on Node, by the name they are imported with. */
-export const NODE_ONLY_MODULES: readonly string[] = ['./node-hash.js', './node-files.js', './node-fetch.js', './ws-node.js'];
+export const NODE_ONLY_MODULES: readonly string[] = ['./node-hash.js', './node-files.js', './node-fetch.js', './node-direct-get.js', './ws-node.js'];
 
 /** Output name (without `.js`) → source, relative to the repository root. */
 export const BROWSER_ENTRIES: Readonly<Record<string, string>> = {
@@ -50,7 +50,7 @@ const nodeOnlyStub: Plugin = {
   name: 'ferry-node-only',
   setup(build) {
     const names = new Set(NODE_ONLY_MODULES);
-    build.onResolve({ filter: /^\.\/(node-hash|node-files|node-fetch|ws-node)\.js$/ }, (args) =>
+    build.onResolve({ filter: /^\.\/(node-hash|node-files|node-fetch|node-direct-get|ws-node)\.js$/ }, (args) =>
       names.has(args.path) ? { path: args.path, namespace: 'ferry-node-only' } : undefined,
     );
     build.onLoad({ filter: /.*/, namespace: 'ferry-node-only' }, (args) => ({

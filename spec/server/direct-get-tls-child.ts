@@ -1,0 +1,30 @@
+/**
+ * Child of `direct-get.spec.ts`: an https server with the test certificate (`spec/fixtures/tls`, for
+ * 127.0.0.1 and localhost) and one `directGet` of `argv[2]` random bytes from it. Prints
+ * `{ status, length, hashed }`, or `{ error: code }` when the connection fails (an untrusted certificate).
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { createServer } from 'node:https';
+import { directGet } from '../../transports/node-direct-get.js';
+
+const fixture = (name: string): Buffer => readFileSync(new URL(`../fixtures/tls/${name}`, import.meta.url));
+const body = randomBytes(Number(process.argv[2]));
+const server = createServer({ key: fixture('key.pem'), cert: fixture('cert.pem') }, (_req, res) => {
+  res.setHeader('Content-Length', body.length);
+  res.end(body);
+});
+await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+const { port } = server.address() as { port: number };
+try {
+  const answer = await directGet(`https://127.0.0.1:${port}/media`, { headers: {}, signal: new AbortController().signal });
+  if (!answer) throw new Error('no Content-Length');
+  const hash = createHash('sha256');
+  for (let chunk = await answer.next(); chunk; chunk = await answer.next()) hash.update(chunk);
+  const hashed = hash.digest('hex') === createHash('sha256').update(body).digest('hex');
+  console.log(JSON.stringify({ status: answer.status, length: answer.length, hashed }));
+} catch (error) {
+  console.log(JSON.stringify({ error: (error as { code?: string }).code ?? String(error) }));
+} finally {
+  server.close();
+}
