@@ -306,7 +306,9 @@ export const httpMedia = (ctx: HttpContext): HttpMedia => {
     const chunks: Uint8Array[] = [];
     let size = 0;
     try {
-      for (let chunk = await answer.next(); chunk && size < MAX_ERROR_BODY; chunk = await answer.next()) {
+      while (size < MAX_ERROR_BODY) {
+        const chunk = await answer.next();
+        if (chunk === undefined) break;
         chunks.push(chunk.slice());
         size += chunk.length;
       }

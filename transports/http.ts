@@ -61,13 +61,14 @@ const platformFetch = (): Promise<typeof globalThis.fetch> => {
   return nodeFetchLoaded;
 };
 
-/** Waits `ms` on the clock, or less if the signal aborts. */
 /** `directGet` on Node with the default `fetch`, else none. */
 const platformDirectGet = (options: HttpTransportOptions): Promise<DirectGet | undefined> => {
   if (!onNode || options.fetch !== undefined || options.directReadsFrom === Infinity) return Promise.resolve(undefined);
   directGetLoaded ??= import('./node-direct-get.js').then((module) => module.directGet);
   return directGetLoaded;
 };
+
+/** Waits `ms` on the clock, or less if the signal aborts. */
 
 const pause = (clock: Clock, ms: number, signal: AbortSignal): Promise<void> =>
   new Promise((resolve) => {

@@ -17,7 +17,8 @@
  *
  * Lending: after a chunk is handed over the socket stops reading (`onread` returns `false`). It reads
  * again only when the caller asks for the next chunk, so a chunk stays intact until then. A caller that
- * keeps bytes longer copies them.
+ * keeps bytes longer copies them. Over TLS Node keeps decrypting into the buffer after reading stopped,
+ * so there each chunk is copied out of it as it arrives (the allocations come back, the rest is the same).
  *
  * Failures are plain `Error`s for the caller to map: a refused connection, a reset, a malformed head,
  * more or fewer bytes than `Content-Length`, and an abort (the signal's reason).
@@ -57,29 +58,43 @@ export interface Head {
   readonly headers: Headers;
 }
 
-const STATUS_LINE = /^HTTP\/1\.[01] ([1-9]\d\d)(?: [^\r\n]*)?$/;
-const HEADER_LINE = /^([!#$%&'*+.^_`|~0-9A-Za-z-]+):[ \t]*(.*?)[ \t]*$/;
+const STATUS_LINE = /^HTTP\/1\.[01] ([1-5]\d\d)(?: [^\r\n]*)?$/;
+const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+/** Field values: visible ASCII, space, tab and obs-text (no CR, LF, NUL or other controls). */
 const FIELD_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
+const HEAD_END = Buffer.from('\r\n\r\n', 'latin1');
+
+/** `text` without leading and trailing spaces and tabs (by hand: a regex for it is quadratic on long runs of spaces). */
+const trimSpaces = (text: string): string => {
+  let from = 0;
+  let to = text.length;
+  while (from < to && (text[from] === ' ' || text[from] === '\t')) from++;
+  while (to > from && (text[to - 1] === ' ' || text[to - 1] === '\t')) to--;
+  return text.slice(from, to);
+};
 
 /**
  * Parses the response head at the start of `bytes`: the head and the length of its bytes, `undefined`
  * while the blank line that ends it has not arrived yet, or an `Error` naming what is malformed.
+ * `scanned`: bytes already searched for that blank line, so each read is searched once.
  */
-export const parseHead = (bytes: Uint8Array): { readonly head: Head; readonly size: number } | undefined | Error => {
+export const parseHead = (bytes: Uint8Array, scanned = 0): { readonly head: Head; readonly size: number } | undefined | Error => {
   // Only where a head that fits can end: the body after it may be a whole socket read.
-  const window = Math.min(bytes.length, MAX_HEAD + 4);
-  const text = Buffer.from(bytes.buffer, bytes.byteOffset, window).toString('latin1');
-  const end = text.indexOf('\r\n\r\n');
-  if (end < 0) return window === MAX_HEAD + 4 ? new Error(`the response head is larger than ${MAX_HEAD} bytes`) : undefined;
-  const [statusLine = '', ...lines] = text.slice(0, end).split('\r\n');
+  const window = Buffer.from(bytes.buffer, bytes.byteOffset, Math.min(bytes.length, MAX_HEAD + 4));
+  const end = window.indexOf(HEAD_END, Math.max(0, scanned - 3));
+  if (end < 0) return window.length === MAX_HEAD + 4 ? new Error(`the response head is larger than ${MAX_HEAD} bytes`) : undefined;
+  const [statusLine = '', ...lines] = window.toString('latin1', 0, end).split('\r\n');
   const status = STATUS_LINE.exec(statusLine)?.[1];
   if (status === undefined) return new Error(`malformed status line ${JSON.stringify(statusLine.slice(0, 80))}`);
   const headers = new Headers();
   for (const line of lines) {
-    const field = HEADER_LINE.exec(line);
-    // Also refuses folded lines (obsolete since RFC 7230) and bare CR or LF inside a value.
-    if (!field || !FIELD_VALUE.test(field[2] ?? '')) return new Error(`malformed header line ${JSON.stringify(line.slice(0, 80))}`);
-    headers.append(field[1] as string, field[2] as string);
+    const colon = line.indexOf(':');
+    const name = line.slice(0, Math.max(colon, 0));
+    const value = trimSpaces(line.slice(colon + 1));
+    // Also refuses folded lines (obsolete since RFC 7230: the name would start with a space) and bare CR
+    // or LF inside a value.
+    if (!TOKEN.test(name) || !FIELD_VALUE.test(value)) return new Error(`malformed header line ${JSON.stringify(line.slice(0, 80))}`);
+    headers.append(name, value);
   }
   return { head: { status: Number(status), headers }, size: end + 4 };
 };
@@ -102,11 +117,19 @@ export const bodyLength = (head: Head): number | undefined | Error => {
   return Number(value);
 };
 
-/** The request head, refusing header names or values that would end it early (CR or LF in a token). */
+/** Headers this module writes itself. */
+const OWN_HEADERS = new Set(['host', 'connection', 'content-length', 'transfer-encoding']);
+
+/**
+ * The request head. Refuses a header it writes itself, a name that is not a token, and a value with
+ * anything but visible ASCII, space and tab (CR or LF would end the head early).
+ */
 const requestHead = (url: URL, headers: Readonly<Record<string, string>>): string => {
   let head = `GET ${url.pathname}${url.search} HTTP/1.1\r\nHost: ${url.host}\r\n`;
   for (const [name, value] of Object.entries(headers)) {
-    if (!HEADER_LINE.test(`${name}: x`) || /[\r\n]/.test(value)) throw new TypeError(`header ${JSON.stringify(name)} cannot be sent`);
+    if (!TOKEN.test(name) || OWN_HEADERS.has(name.toLowerCase()) || !/^[\t\x20-\x7e]*$/.test(value)) {
+      throw new TypeError(`header ${JSON.stringify(name)} cannot be sent`);
+    }
     head += `${name}: ${value}\r\n`;
   }
   return `${head}Connection: close\r\n\r\n`;
@@ -138,20 +161,27 @@ export const directGet = (href: string, init: DirectInit): Promise<DirectRespons
     // A plain Uint8Array, not a Buffer: chunks are views of it, and a caller copying a chunk with
     // `slice()` must get a copy (`Buffer#slice` makes another view).
     const buffer = new Uint8Array(DIRECT_BUFFER);
-    // Before the body: the head's bytes so far (copies, so `buffer` can be read into again).
-    let pendingHead: Buffer | undefined = Buffer.alloc(0);
+    // Over TCP a chunk is a view of `buffer`, lent: once `onread` returns `false`, Node reads nothing more
+    // until `resume`. Over TLS that does not hold: Node decrypts every record the last TCP read brought
+    // into the same buffer, one callback each, even after reading was stopped. So over TLS each chunk is
+    // copied out of it at once.
+    const lends = !secure;
+    // Before the body: the head's bytes so far (copied out of `buffer`), and how many were searched.
+    let head: { bytes: Buffer; length: number; scanned: number } | undefined = { bytes: Buffer.allocUnsafe(4096), length: 0, scanned: 0 };
     let answer: DirectResponse | undefined;
     let remaining = 0;
-    // A chunk read and not yet handed over (the socket waits meanwhile), and a caller waiting for one.
-    let lent: Uint8Array | undefined;
+    // Chunks read and not handed over yet (at most one over TCP), whether the caller holds a view of
+    // `buffer`, and a caller waiting for a chunk.
+    const ready: Uint8Array[] = [];
+    let viewOut = false;
     let waiter: { resolve(chunk: Uint8Array | undefined): void; reject(error: unknown): void } | undefined;
     let failure: { readonly error: unknown } | undefined;
     let settled = false;
 
     const fail = (error: unknown): void => {
-      if (failure || (answer && remaining === 0 && !lent)) return;
+      if (failure || (answer && remaining === 0 && ready.length === 0)) return;
       failure = { error };
-      lent = undefined;
+      ready.length = 0;
       socket.destroy();
       signal.removeEventListener('abort', onAbort);
       if (!settled) {
@@ -170,42 +200,50 @@ export const directGet = (href: string, init: DirectInit): Promise<DirectRespons
       socket.destroy();
     };
 
-    const hand = (chunk: Uint8Array): void => {
+    /** Bytes of the body; returns `false`, so the socket stops reading until the caller asks for more. */
+    const body = (chunk: Uint8Array): false => {
+      if (chunk.length > remaining) return fail(new Error(`the server sent more than the ${answer?.length} bytes of its Content-Length`)), false;
+      remaining -= chunk.length;
+      if (remaining === 0) finish();
       if (waiter) {
         const { resolve: give } = waiter;
         waiter = undefined;
+        viewOut = chunk.buffer === buffer.buffer;
         give(chunk);
-      } else lent = chunk;
-    };
-
-    /** Bytes of the body, from the head's copy or the socket's buffer; `false` stops the socket reading. */
-    const body = (chunk: Uint8Array): boolean => {
-      if (chunk.length > remaining) {
-        fail(new Error(`the server sent more than the ${answer?.length} bytes of its Content-Length`));
-        return false;
-      }
-      remaining -= chunk.length;
-      if (remaining === 0) finish();
-      hand(chunk);
+      } else ready.push(chunk);
       return false;
     };
 
-    const onHead = (): boolean => {
+    /** Adds a read to the head's bytes (doubling their room as needed) and parses what there is. */
+    const onHead = (read: Uint8Array): boolean => {
+      let pending = head as NonNullable<typeof head>;
+      if (pending.length + read.length > pending.bytes.length) {
+        const grown = Buffer.allocUnsafe(Math.max(pending.bytes.length * 2, pending.length + read.length));
+        pending.bytes.copy(grown, 0, 0, pending.length);
+        pending.bytes = grown;
+      }
+      pending.bytes.set(read, pending.length);
+      pending.length += read.length;
       for (;;) {
-        const parsed = parseHead(pendingHead as Buffer);
-        if (parsed === undefined) return true;
+        const parsed = parseHead(pending.bytes.subarray(0, pending.length), pending.scanned);
+        if (parsed === undefined) {
+          pending.scanned = pending.length;
+          return true;
+        }
         if (parsed instanceof Error) return fail(parsed), false;
-        const { head, size } = parsed;
-        const rest = new Uint8Array((pendingHead as Buffer).buffer, (pendingHead as Buffer).byteOffset + size, (pendingHead as Buffer).length - size);
-        if (head.status < 200) {
+        const { head: answered, size } = parsed;
+        if (answered.status === 101) return fail(new Error('the server switched protocols (101) on a GET')), false;
+        // A copy, as a plain Uint8Array (see `buffer`).
+        const rest = new Uint8Array(pending.bytes.subarray(size, pending.length));
+        if (answered.status < 200) {
           // An interim answer (100 Continue, 103 Early Hints): the real one follows.
-          pendingHead = Buffer.from(rest);
+          pending = head = { bytes: Buffer.from(rest), length: rest.length, scanned: 0 };
           continue;
         }
-        const length = bodyLength(head);
+        const length = bodyLength(answered);
         if (length instanceof Error) return fail(length), false;
-        pendingHead = undefined;
         if (length === 0 && rest.length > 0) return fail(new Error('the server sent a body after an empty Content-Length')), false;
+        head = undefined;
         settled = true;
         if (length === undefined) {
           finish();
@@ -213,7 +251,7 @@ export const directGet = (href: string, init: DirectInit): Promise<DirectRespons
           return false;
         }
         remaining = length;
-        answer = { ...head, length, next, close };
+        answer = { ...answered, length, next, close };
         resolve(answer);
         if (length === 0) return finish(), false;
         return rest.length > 0 ? body(rest) : true;
@@ -222,16 +260,21 @@ export const directGet = (href: string, init: DirectInit): Promise<DirectRespons
 
     const onRead = (read: number, into: Uint8Array): boolean => {
       if (failure) return false;
-      if (pendingHead === undefined) return body(into.subarray(0, read));
-      pendingHead = Buffer.concat([pendingHead, into.subarray(0, read)]);
-      return onHead();
+      if (head !== undefined) return onHead(into.subarray(0, read));
+      if (lends && (viewOut || ready.length > 0)) {
+        // Node's TCP socket read after being told to stop: the lent chunk may be overwritten already.
+        return fail(new Error('the socket read again while a chunk was lent')), false;
+      }
+      return body(lends ? into.subarray(0, read) : into.slice(0, read));
     };
 
     const next = (): Promise<Uint8Array | undefined> => {
+      // The caller is done with the chunk it had.
+      viewOut = false;
       if (failure) return Promise.reject(failure.error);
-      if (lent) {
-        const chunk = lent;
-        lent = undefined;
+      const chunk = ready.shift();
+      if (chunk) {
+        viewOut = chunk.buffer === buffer.buffer;
         return Promise.resolve(chunk);
       }
       if (remaining === 0) return Promise.resolve(undefined);
@@ -242,7 +285,7 @@ export const directGet = (href: string, init: DirectInit): Promise<DirectRespons
       });
     };
     function close(): void {
-      if (remaining > 0 || lent) fail(new Error('closed by the caller'));
+      if (remaining > 0 || ready.length > 0) fail(new Error('closed by the caller'));
       else finish();
     }
 
@@ -262,8 +305,8 @@ export const directGet = (href: string, init: DirectInit): Promise<DirectRespons
     socket.setNoDelay(true);
     socket.on('error', fail);
     socket.on('close', () => {
-      if (pendingHead !== undefined) fail(new Error('the connection closed before the response head'));
+      if (head !== undefined) fail(new Error('the connection closed before the response head'));
       else if (remaining > 0) fail(new Error(`the connection closed after ${(answer?.length ?? 0) - remaining} of ${answer?.length} bytes`));
     });
-    socket.write(request);
+    socket.write(request, 'latin1');
   });
