@@ -88,14 +88,17 @@ const clamp = (value: number, low: number, high: number): number => Math.min(hig
 
 /**
  * The next window after a PATCH of `sent` bytes took `elapsedMs` while the window was `current`: kept
- * within the 1–3 s band, otherwise sized for `targetMs` at the measured rate, moving at most a factor
- * of two per request (one noisy sample cannot swing it far), in multiples of 64 KiB within
- * {@link WINDOW}'s bounds. Only a full window measures the link: the last, shorter one is mostly latency.
+ * within the 1–3 s band, otherwise sized for `targetMs` at the measured rate, in multiples of 64 KiB
+ * within {@link WINDOW}'s bounds. It grows to that size at once: a PATCH's time runs until the server
+ * acknowledged its bytes, so one sample hardly overstates the link (on loopback a streamed 30 MiB
+ * took 5 PATCHes growing by at most 2× and 3 this way, ~8% less time in interleaved runs). It shrinks
+ * by half at most per request: one slow sample (a pause, a stall) must not collapse it. Only a full
+ * window measures the link: the last, shorter one is mostly latency.
  */
 export const nextWindow = (current: number, sent: number, elapsedMs: number, max: number = WINDOW.max): number => {
   if (sent < current || (elapsedMs >= WINDOW.lowMs && elapsedMs <= WINDOW.highMs)) return current;
   const ideal = (sent * WINDOW.targetMs) / Math.max(elapsedMs, 1);
-  const stepped = clamp(ideal, current / 2, current * 2);
+  const stepped = Math.max(ideal, current / 2);
   return clamp(Math.round(stepped / CHUNK_SIZE) * CHUNK_SIZE, WINDOW.min, max);
 };
 

@@ -5,6 +5,7 @@
  * the abort contract. `fetch` is injected (the global one, or a wrapper that records or stalls requests).
  */
 import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { Failure, type FailureTag, failureOf } from '../../src/failure.js';
 import { MAX_FILE_SIZE } from '../../src/limits.js';
@@ -13,6 +14,7 @@ import { httpMedia, nextWindow, uploadIdOf, WINDOW } from '../../transports/http
 import { directGet } from '../../transports/node-direct-get.js';
 import { nodeFetch } from '../../transports/node-fetch.js';
 import type { ByteSource } from '../../transports/transport.js';
+import { fcOptions } from '../properties/support.js';
 import { b64, bytesOf, eventually, OFFSET_STREAM, sha256, start, tus } from './http-support.js';
 
 const KiB = 1024;
@@ -549,17 +551,42 @@ describe('httpMedia abort contract', () => {
 });
 
 describe('httpMedia helpers', () => {
-  it('grows a fast window and shrinks a slow one, a factor of two at most, within 256 KiB to 2 MiB', () => {
+  it('grows a fast window at once and shrinks a slow one by half at most, within 256 KiB to 2 MiB (16 MiB streamed)', () => {
     expect(WINDOW.max).toBe(2 * MiB);
     expect(nextWindow(MiB, MiB, 10)).toBe(2 * MiB);
+    expect(nextWindow(MiB, MiB, 10, WINDOW.maxStreamed)).toBe(16 * MiB);
+    expect(nextWindow(MiB, MiB, 250, WINDOW.maxStreamed)).toBe(8 * MiB);
     expect(nextWindow(2 * MiB, 2 * MiB, 10)).toBe(2 * MiB);
     expect(nextWindow(MiB, MiB, 2_000)).toBe(MiB);
     expect(nextWindow(MiB, MiB, 10_000)).toBe(MiB / 2);
     expect(nextWindow(256 * KiB, 256 * KiB, 60_000)).toBe(256 * KiB);
-    // Within a factor of two, the window is sized for two seconds at the measured rate, in 64 KiB steps.
+    // Sized for two seconds at the measured rate, in 64 KiB steps.
     expect(nextWindow(2 * MiB, 2 * MiB, 3_500)).toBe(18 * 64 * KiB);
     // The short last window of an upload says nothing about the link.
     expect(nextWindow(MiB, 3, 50)).toBe(MiB);
+  });
+
+  it('keeps every window within its bounds in 64 KiB steps, never shrinking a fast one nor growing a slow one', () => {
+    const step = 64 * KiB;
+    fc.assert(
+      fc.property(
+        fc.integer({ min: WINDOW.min / step, max: WINDOW.maxStreamed / step }).map((steps) => steps * step),
+        fc.double({ min: 0, max: 120_000, noNaN: true }),
+        fc.boolean(),
+        (current, elapsedMs, streamed) => {
+          const max = streamed ? WINDOW.maxStreamed : WINDOW.max;
+          const inBounds = Math.min(current, max);
+          const next = nextWindow(inBounds, inBounds, elapsedMs, max);
+          expect(next % step).toBe(0);
+          expect(next).toBeGreaterThanOrEqual(WINDOW.min);
+          expect(next).toBeLessThanOrEqual(max);
+          expect(next).toBeGreaterThanOrEqual(Math.max(WINDOW.min, Math.floor(inBounds / 2 / step) * step));
+          if (elapsedMs < WINDOW.lowMs) expect(next).toBeGreaterThanOrEqual(inBounds);
+          if (elapsedMs > WINDOW.highMs) expect(next).toBeLessThanOrEqual(inBounds);
+        },
+      ),
+      fcOptions(500),
+    );
   });
 
   it('reads Retry-After as seconds or a date', () => {
