@@ -52,17 +52,8 @@ export interface HttpContext {
   readonly directReadsFrom?: number;
 }
 
-/** The signature of `directGet` in `node-direct-get.ts`, so that module (Node-only) is imported only there. */
-export type DirectGet = (url: string, init: { readonly headers: Readonly<Record<string, string>>; readonly signal: AbortSignal }) => Promise<
-  | {
-      readonly status: number;
-      readonly headers: Headers;
-      readonly length: number;
-      next(): Promise<Uint8Array | undefined>;
-      close(): void;
-    }
-  | undefined
->;
+/** `directGet` of `node-direct-get.ts`, by type only: that module is Node-only and imported only by `http.ts`. */
+export type DirectGet = typeof import('./node-direct-get.js').directGet;
 
 /** The media methods of a session. */
 export type HttpMedia = Pick<Session, 'createUpload' | 'getUpload' | 'appendUpload' | 'terminateUpload' | 'getMedia' | 'readMedia'>;
@@ -247,6 +238,13 @@ export const httpMedia = (ctx: HttpContext): HttpMedia => {
   const authorization = `Bearer ${ctx.token}`;
   const sessionHeader: Readonly<Record<string, string>> = ctx.sessionId === undefined ? {} : { 'Ferry-Session': ctx.sessionId };
 
+  /** The headers of every request: the token, the session, then the request's own. */
+  const headersOf = (ask: Ask): Record<string, string> => ({ Authorization: authorization, ...sessionHeader, ...ask.headers });
+
+  /** What a request that got no answer fails with: `Interrupted` if its signal aborted, else `Network`. */
+  const unsent = (ask: Ask, error: unknown): FaultError =>
+    ask.signal?.aborted ? abortFault(ask.signal) : fault(Failure.network(`${ask.method} failed: ${describeError(error)}`), error);
+
   /** One request: 2xx (or a `pass` status) resolves, anything else rejects with its failure. */
   const send = async (ask: Ask): Promise<Response> => {
     const { signal } = ask;
@@ -255,15 +253,14 @@ export const httpMedia = (ctx: HttpContext): HttpMedia => {
     try {
       response = await ctx.fetch(ask.url, {
         method: ask.method,
-        headers: { Authorization: authorization, ...sessionHeader, ...ask.headers },
+        headers: headersOf(ask),
         ...(ask.body === undefined ? {} : { body: ask.body }),
         // Required by `fetch` for a streamed body.
         ...(ask.body instanceof ReadableStream ? { duplex: 'half' } : {}),
         ...(signal === undefined ? {} : { signal }),
       });
     } catch (error) {
-      if (signal?.aborted) throw abortFault(signal);
-      throw fault(Failure.network(`${ask.method} failed: ${describeError(error)}`), error);
+      throw unsent(ask, error);
     }
     if (signal?.aborted) {
       void response.body?.cancel().catch(ignore);
@@ -295,14 +292,12 @@ export const httpMedia = (ctx: HttpContext): HttpMedia => {
    * reads (ask again there). A failure's body is short JSON: it is read whole to name the failure.
    */
   const openDirect = async (ask: Ask & { readonly signal: AbortSignal }): Promise<Body | undefined> => {
-    const { signal } = ask;
     const get = ctx.directGet as DirectGet;
     let answer: Awaited<ReturnType<DirectGet>>;
     try {
-      answer = await get(ask.url, { headers: { Authorization: authorization, ...sessionHeader, ...ask.headers }, signal });
+      answer = await get(ask.url, { headers: headersOf(ask), signal: ask.signal });
     } catch (error) {
-      if (signal.aborted) throw abortFault(signal);
-      throw fault(Failure.network(`${ask.method} failed: ${describeError(error)}`), error);
+      throw unsent(ask, error);
     }
     if (answer === undefined) return undefined;
     if (answer.status >= 200 && answer.status < 300) return { ...answer, failure: () => Promise.resolve(Failure.unknown(`unexpected HTTP ${answer.status}`)) };

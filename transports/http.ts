@@ -69,7 +69,6 @@ const platformDirectGet = (options: HttpTransportOptions): Promise<DirectGet | u
 };
 
 /** Waits `ms` on the clock, or less if the signal aborts. */
-
 const pause = (clock: Clock, ms: number, signal: AbortSignal): Promise<void> =>
   new Promise((resolve) => {
     if (signal.aborted) return resolve();

@@ -28,10 +28,14 @@
 import { isIP, connect as netConnect, type Socket } from 'node:net';
 import { type ConnectionOptions, connect as tlsConnect } from 'node:tls';
 
-/** An answer whose body is delimited by `Content-Length`, read as lent chunks. */
-export interface DirectResponse {
+/** A parsed response head. */
+export interface Head {
   readonly status: number;
   readonly headers: Headers;
+}
+
+/** An answer whose body is delimited by `Content-Length`, read as lent chunks. */
+export interface DirectResponse extends Head {
   /** The declared body length. */
   readonly length: number;
   /** The next chunk of the body; each is lent until the next call. Resolves `undefined` after the last. */
@@ -51,12 +55,6 @@ export const DIRECT_BUFFER = 256 * 1024;
 
 /** The largest status line and headers accepted, as Node's own client (`--max-http-header-size`). */
 export const MAX_HEAD = 16 * 1024;
-
-/** A parsed response head. */
-export interface Head {
-  readonly status: number;
-  readonly headers: Headers;
-}
 
 const STATUS_LINE = /^HTTP\/1\.[01] ([1-5]\d\d)(?: [^\r\n]*)?$/;
 const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
