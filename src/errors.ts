@@ -55,18 +55,39 @@ export const ChannelMessageErrorCode = {
 /** Codes of `login`. */
 export const LoginErrorCode = {
   UNKNOWN: 1,
+  REJECTED: 2,
   INVALID_ARGUMENT: 3,
   INVALID_TOKEN: 5,
   TOKEN_EXPIRED: 6,
   ALREADY_LOGGED_IN: 8,
   TIMEOUT: 9,
+  TOO_OFTEN: 10,
 } as const;
 
 /** Codes of `logout`. */
 export const LogoutErrorCode = { REJECTED: 1, NOT_LOGGED_IN: 102 } as const;
 
 /** Codes of `channel.join`. */
-export const JoinChannelErrorCode = { FAILURE: 1, INVALID_ARGUMENT: 3, TIMEOUT: 4, ALREADY_JOINED: 6, NOT_LOGGED_IN: 102 } as const;
+export const JoinChannelErrorCode = {
+  FAILURE: 1,
+  INVALID_ARGUMENT: 3,
+  TIMEOUT: 4,
+  EXCEED_LIMIT: 5,
+  ALREADY_JOINED: 6,
+  TOO_OFTEN: 7,
+  NOT_LOGGED_IN: 102,
+} as const;
+
+/** Codes of `renewToken`. */
+export const RenewTokenErrorCode = {
+  FAILURE: 1,
+  INVALID_ARGUMENT: 2,
+  REJECTED: 3,
+  TOO_OFTEN: 4,
+  TOKEN_EXPIRED: 5,
+  INVALID_TOKEN: 6,
+  NOT_LOGGED_IN: 102,
+} as const;
 
 /** Codes of `channel.leave`. */
 export const LeaveChannelErrorCode = { FAILURE: 1, NOT_IN_CHANNEL: 3, NOT_LOGGED_IN: 102 } as const;
@@ -92,6 +113,7 @@ export type Operation =
   | 'join'
   | 'leave'
   | 'getMembers'
+  | 'renewToken'
   | 'message'
   | 'client';
 
@@ -105,6 +127,8 @@ const codes: { readonly [O in Operation]: Partial<Record<FailureTag, number>> } 
     Timeout: 3,
     SizeOverflow: 4,
     ConcurrencyLimit: 5,
+    LimitExceeded: 5,
+    QuotaExceeded: 4,
     Interrupted: 6,
     NotLoggedIn: 102,
   },
@@ -120,16 +144,18 @@ const codes: { readonly [O in Operation]: Partial<Record<FailureTag, number>> } 
   peerSend: {
     Timeout: 2,
     PeerUnreachable: 3,
+    TooOften: 5,
     InvalidUserId: 6,
     InvalidMessage: 7,
     NotLoggedIn: 102,
   },
-  channelSend: { Timeout: 2, InvalidMessage: 4, NotInChannel: 5, NotLoggedIn: 102 },
-  login: { InvalidArgument: 3, InvalidUserId: 3, InvalidToken: 5, TokenExpired: 6, AlreadyLoggedIn: 8, Timeout: 9 },
+  channelSend: { Timeout: 2, TooOften: 3, InvalidMessage: 4, NotInChannel: 5, NotLoggedIn: 102 },
+  login: { Rejected: 2, LimitExceeded: 2, InvalidArgument: 3, InvalidUserId: 3, InvalidToken: 5, TokenExpired: 6, AlreadyLoggedIn: 8, Timeout: 9, TooOften: 10 },
   logout: { NotLoggedIn: 102 },
-  join: { InvalidArgument: 3, Timeout: 4, AlreadyInChannel: 6, NotLoggedIn: 102 },
+  join: { InvalidArgument: 3, Timeout: 4, LimitExceeded: 5, AlreadyInChannel: 6, TooOften: 7, NotLoggedIn: 102 },
   leave: { NotInChannel: 3, NotLoggedIn: 102 },
   getMembers: { Timeout: 3, NotInChannel: 5, NotLoggedIn: 102 },
+  renewToken: { InvalidArgument: 2, Rejected: 3, TooOften: 4, TokenExpired: 5, InvalidToken: 6, NotLoggedIn: 102 },
   message: { InvalidArgument: 2, InvalidMessage: 2 },
   client: { InvalidArgument: 2 },
 };
@@ -193,6 +219,10 @@ export class LeaveChannelError extends FerryError {
 export class GetMembersError extends FerryError {
   override readonly name = 'GetMembersError';
 }
+/** A token renewal failed. */
+export class RenewTokenError extends FerryError {
+  override readonly name = 'RenewTokenError';
+}
 /** A message constructor was given bad fields. */
 export class MessageError extends FerryError {
   override readonly name = 'MessageError';
@@ -214,6 +244,7 @@ const classes = {
   join: JoinChannelError,
   leave: LeaveChannelError,
   getMembers: GetMembersError,
+  renewToken: RenewTokenError,
   message: MessageError,
   client: ClientError,
 } as const;

@@ -26,6 +26,16 @@ export type Failure =
   | { readonly _tag: 'Conflict'; readonly detail: string }
   | { readonly _tag: 'Integrity'; readonly expected: string; readonly actual: string }
   | { readonly _tag: 'Network'; readonly detail: string }
+  /** A rate limit: `what` was done too often; try again after `retryAfterMs`. */
+  | { readonly _tag: 'TooOften'; readonly what: string; readonly limit: number; readonly windowMs: number; readonly retryAfterMs: number }
+  /** A count limit (unfinished uploads, channels joined, sessions): `what` may be at most `limit`. */
+  | { readonly _tag: 'LimitExceeded'; readonly what: string; readonly limit: number }
+  /** A byte quota: storing `requested` more bytes on top of `used` would pass `quota`. */
+  | { readonly _tag: 'QuotaExceeded'; readonly used: number; readonly requested: number; readonly quota: number }
+  /** The server is out of space (its disk is full, or its free-space reserve is reached). */
+  | { readonly _tag: 'InsufficientStorage'; readonly detail: string }
+  /** The server refused a valid request (e.g. a token renewal for another user). */
+  | { readonly _tag: 'Rejected'; readonly detail: string }
   | { readonly _tag: 'Unknown'; readonly detail: string };
 
 /** The tag of a failure. */
@@ -51,6 +61,11 @@ export const Failure = {
   conflict: (detail: string): Failure => ({ _tag: 'Conflict', detail }),
   integrity: (expected: string, actual: string): Failure => ({ _tag: 'Integrity', expected, actual }),
   network: (detail: string): Failure => ({ _tag: 'Network', detail }),
+  tooOften: (what: string, limit: number, windowMs: number, retryAfterMs: number): Failure => ({ _tag: 'TooOften', what, limit, windowMs, retryAfterMs }),
+  limitExceeded: (what: string, limit: number): Failure => ({ _tag: 'LimitExceeded', what, limit }),
+  quotaExceeded: (used: number, requested: number, quota: number): Failure => ({ _tag: 'QuotaExceeded', used, requested, quota }),
+  insufficientStorage: (detail: string): Failure => ({ _tag: 'InsufficientStorage', detail }),
+  rejected: (detail: string): Failure => ({ _tag: 'Rejected', detail }),
   unknown: (detail: string): Failure => ({ _tag: 'Unknown', detail }),
 } as const;
 
@@ -61,6 +76,8 @@ export const foldFailure =
   <R>(handlers: Handlers<R>) =>
   (failure: Failure): R =>
     (handlers[failure._tag] as (f: Failure) => R)(failure);
+
+const mib = (bytes: number): string => `${(bytes / 1_048_576).toFixed(bytes % 1_048_576 === 0 ? 0 : 1)} MiB`;
 
 /** A sentence naming what went wrong, for error messages at the edge. */
 export const describeFailure: (failure: Failure) => string = foldFailure({
@@ -82,6 +99,12 @@ export const describeFailure: (failure: Failure) => string = foldFailure({
   Conflict: (f) => `conflict: ${f.detail}`,
   Integrity: (f) => `SHA-256 mismatch: expected ${f.expected}, got ${f.actual}`,
   Network: (f) => `network error: ${f.detail}`,
+  TooOften: (f) => `too often: ${f.what} is limited to ${f.limit} per ${f.windowMs / 1000} s; retry in ${Math.ceil(f.retryAfterMs / 1000)} s`,
+  LimitExceeded: (f) => `limit reached: at most ${f.limit} ${f.what}`,
+  QuotaExceeded: (f) =>
+    `storage quota exceeded: ${mib(f.used)} stored or reserved plus ${mib(f.requested)} would pass the quota of ${mib(f.quota)} per user`,
+  InsufficientStorage: (f) => `the server is out of space: ${f.detail}`,
+  Rejected: (f) => `rejected: ${f.detail}`,
   Unknown: (f) => f.detail,
 });
 

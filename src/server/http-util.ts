@@ -45,6 +45,11 @@ export const statusOf: (failure: Failure) => number = foldFailure({
   InvalidToken: () => 401,
   TokenExpired: () => 401,
   ConcurrencyLimit: () => 429,
+  TooOften: () => 429,
+  LimitExceeded: () => 429,
+  QuotaExceeded: () => 413,
+  InsufficientStorage: () => 507,
+  Rejected: () => 403,
   Timeout: () => 408,
   // The client went away or the server is closing: nobody reads this status, but it must be something.
   Interrupted: () => 503,
