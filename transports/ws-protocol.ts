@@ -59,6 +59,8 @@ export const CloseCode = {
   loginRefused: 4001,
   /** The peer read too slowly: its outgoing buffer passed the limit. Reconnecting may resume. */
   tooSlow: 4002,
+  /** A handler of the server failed on the handshake (a bug, logged there). Reconnecting may succeed. */
+  serverError: 1011,
 } as const;
 
 const Id = t.refinement(t.number, (n) => Number.isSafeInteger(n) && n >= 0, 'Id');
@@ -79,6 +81,8 @@ const Call = t.union([
   t.type({ op: t.literal('sendToChannel'), channelId: t.unknown, message: t.unknown }),
   t.type({ op: t.literal('members'), channelId: t.unknown }),
   t.type({ op: t.literal('logout') }),
+  // The new token is checked by the hub (`Hub.renewToken`), so any value decodes here.
+  t.type({ op: t.literal('renewToken'), token: t.unknown }),
 ]);
 
 /** A call as decoded by the server. */
@@ -102,7 +106,11 @@ export type ClientFrame = t.TypeOf<typeof ClientFrameCodec>;
 
 /** The io-ts codec of server frames: the definition; {@link isServerFrame} is its fast equivalent. */
 export const ServerFrameCodec = t.union([
-  t.type({ type: t.literal('welcome'), sessionId: t.string, resumed: t.boolean, chunkSize: t.number, window: t.number }),
+  // `expiresAt` (when the session's token expires, ms since the epoch) is optional, so older peers decode.
+  t.intersection([
+    t.type({ type: t.literal('welcome'), sessionId: t.string, resumed: t.boolean, chunkSize: t.number, window: t.number }),
+    t.partial({ expiresAt: t.number }),
+  ]),
   t.type({ type: t.literal('result'), id: Id, value: t.unknown }),
   t.intersection([t.type({ type: t.literal('error'), failure: t.unknown, message: t.string }), t.partial({ id: Id })]),
   t.type({ type: t.literal('event'), seq: Offset, event: t.unknown }),
@@ -143,6 +151,7 @@ export const isClientFrame = (u: unknown): u is ClientFrame => {
         case 'sendToChannel':
         case 'members':
         case 'logout':
+        case 'renewToken':
           return true;
         default:
           return false;
@@ -179,57 +188,76 @@ export const isServerFrame = (u: unknown): u is ServerFrame => {
     case 'pong':
       return true;
     case 'welcome':
-      return typeof u['sessionId'] === 'string' && typeof u['resumed'] === 'boolean' && typeof u['chunkSize'] === 'number' && typeof u['window'] === 'number';
+      return (
+        typeof u['sessionId'] === 'string' &&
+        typeof u['resumed'] === 'boolean' &&
+        typeof u['chunkSize'] === 'number' &&
+        typeof u['window'] === 'number' &&
+        (u['expiresAt'] === undefined || typeof u['expiresAt'] === 'number')
+      );
     default:
       return false;
   }
 };
 
 /** One parsed frame: the fast guard, and only if it refuses, the codec (for its report). */
-const check = <A>(codec: t.Decoder<unknown, A>, is: (u: unknown) => u is A, u: unknown): E.Either<Failure, A> =>
+const check = <A, L>(codec: t.Decoder<unknown, A>, is: (u: unknown) => u is A, u: unknown, refuse: (failure: Failure, u: unknown) => L): E.Either<L, A> =>
   is(u)
     ? E.right(u)
     : pipe(
         codec.decode(u),
-        E.mapLeft((errors) => Failure.invalidArgument('frame', reportErrors(errors))),
+        E.mapLeft((errors) => refuse(Failure.invalidArgument('frame', reportErrors(errors)), u)),
       );
 
-const notJson = (): E.Either<Failure, never> => E.left(Failure.invalidArgument('frame', 'not JSON'));
+const asIs = (failure: Failure): Failure => failure;
+const notJson = Failure.invalidArgument('frame', 'not JSON');
 
 const parse = <A>(codec: t.Decoder<unknown, A>, is: (u: unknown) => u is A, text: string): E.Either<Failure, A> => {
   let json: unknown;
   try {
     json = JSON.parse(text);
   } catch {
-    return notJson();
+    return E.left(notJson);
   }
-  return check(codec, is, json);
+  return check(codec, is, json, asIs);
 };
 
 /** A text frame: one control frame, or a non-empty array of them (a batch); each is decoded on its own. */
-const parseBatch = <A>(codec: t.Decoder<unknown, A>, is: (u: unknown) => u is A, text: string): E.Either<Failure, A>[] => {
+const parseBatch = <A, L>(codec: t.Decoder<unknown, A>, is: (u: unknown) => u is A, text: string, refuse: (failure: Failure, u: unknown) => L): E.Either<L, A>[] => {
   let json: unknown;
   try {
     json = JSON.parse(text);
   } catch {
-    return [notJson()];
+    return [E.left(refuse(notJson, undefined))];
   }
-  if (!Array.isArray(json)) return [check(codec, is, json)];
-  if (json.length === 0) return [E.left(Failure.invalidArgument('frame', 'an empty batch'))];
-  return json.map((u: unknown) => check(codec, is, u));
+  if (!Array.isArray(json)) return [check(codec, is, json, refuse)];
+  if (json.length === 0) return [E.left(refuse(Failure.invalidArgument('frame', 'an empty batch'), undefined))];
+  return json.map((u: unknown) => check(codec, is, u, refuse));
 };
+
+/**
+ * A client frame the server could not decode, with the call ID it carried if it had a valid one: an
+ * unknown `op` or a bad field is then answered to that call, so its caller does not wait forever.
+ */
+export interface BadClientFrame {
+  readonly failure: Failure;
+  readonly id?: number;
+}
+
+const badClientFrame = (failure: Failure, u: unknown): BadClientFrame =>
+  isRecord(u) && isId(u['id']) ? { failure, id: u['id'] as number } : { failure };
 
 /** Decodes a client's text frame holding one frame (`hello`); a failure names the offending path. */
 export const decodeClientFrame = (text: string): E.Either<Failure, ClientFrame> => parse(ClientFrameCodec, isClientFrame, text);
 
 /** Decodes a client's text frame, one frame or a batch: one result per frame, in order. */
-export const decodeClientFrames = (text: string): E.Either<Failure, ClientFrame>[] => parseBatch(ClientFrameCodec, isClientFrame, text);
+export const decodeClientFrames = (text: string): E.Either<BadClientFrame, ClientFrame>[] => parseBatch(ClientFrameCodec, isClientFrame, text, badClientFrame);
 
 /** Decodes a server's text frame holding one frame; a failure names the offending path. */
 export const decodeServerFrame = (text: string): E.Either<Failure, ServerFrame> => parse(ServerFrameCodec, isServerFrame, text);
 
 /** Decodes a server's text frame, one frame or a batch: one result per frame, in order. */
-export const decodeServerFrames = (text: string): E.Either<Failure, ServerFrame>[] => parseBatch(ServerFrameCodec, isServerFrame, text);
+export const decodeServerFrames = (text: string): E.Either<Failure, ServerFrame>[] => parseBatch(ServerFrameCodec, isServerFrame, text, asIs);
 
 /**
  * A data frame: header then the chunk. Written into `into` (at least {@link WS_MAX_FRAME} bytes) when given,

@@ -85,8 +85,18 @@ describe('WebSocket frame decoding', () => {
     const frames = decodeClientFrames(JSON.stringify([{ type: 'ping' }, { type: 'credit', transfer: 0, limit: 1 }, [], { type: 'cancel', transfer: 3 }]));
     expect(frames.map(E.isRight)).toEqual([true, false, false, true]);
     const bad = frames[1];
-    expect(bad && E.isLeft(bad) && bad.left).toMatchObject({ _tag: 'InvalidArgument', detail: expect.stringContaining('transfer') });
+    expect(bad && E.isLeft(bad) && bad.left.failure).toMatchObject({ _tag: 'InvalidArgument', detail: expect.stringContaining('transfer') });
     expect(decodeServerFrames(JSON.stringify({ type: 'pong' }))).toEqual([E.right({ type: 'pong' })]);
+  });
+
+  it('keeps the id of a call it cannot decode, so the server answers that call', () => {
+    const [unknownOp, badField, notCall] = decodeClientFrames(
+      JSON.stringify([{ type: 'call', id: 7, op: 'teleport' }, { type: 'call', id: 8, op: 'append', transfer: -1, uploadId: 'u', offset: 0 }, { type: 'cancel', id: 9 }]),
+    );
+    expect(unknownOp && E.isLeft(unknownOp) && unknownOp.left.id).toBe(7);
+    expect(badField && E.isLeft(badField) && badField.left.id).toBe(8);
+    expect(notCall && E.isLeft(notCall) && notCall.left).toMatchObject({ id: 9 });
+    expect(decodeClientFrames(JSON.stringify({ type: 'call', id: -1, op: 'x' })).map((r) => E.isLeft(r) && r.left.id)).toEqual([undefined]);
   });
 
   it('refuses an empty batch and text that is not JSON, as one bad frame each', () => {

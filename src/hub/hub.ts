@@ -23,6 +23,7 @@ import {
   MIN_FILE_SIZE,
 } from '../limits.js';
 import { checkMessageSize } from '../messages.js';
+import { describeUntrusted, untrustedText } from '../untrusted.js';
 import { type MediaStore, memoryStore, type StoredEntry } from './media-store.js';
 import { createRouter, type RoutedSession } from './router.js';
 import { signToken, type TokenClaims, verifyToken } from './tokens.js';
@@ -168,7 +169,7 @@ export const createHub = (options: HubOptions = {}): Hub => {
 
   /** The entry of an ID, or `NotExist` — malformed, unknown, expired (then deleted) or not yours. */
   const live = async (mediaId: unknown, owner?: string): Promise<StoredEntry> => {
-    if (!isMediaId(mediaId)) throw fault(Failure.invalidArgument('mediaId', `malformed media ID ${JSON.stringify(mediaId)}`));
+    if (!isMediaId(mediaId)) throw fault(Failure.invalidArgument('mediaId', `malformed media ID ${describeUntrusted(mediaId)}`));
     const entry = await store.stat(mediaId);
     if (entry && isExpired(entry)) {
       await store.delete(mediaId);
@@ -225,7 +226,7 @@ export const createHub = (options: HubOptions = {}): Hub => {
   const channelIdOf = (channelId: unknown): E.Either<Failure, string> =>
     isValidId(channelId)
       ? E.right(channelId)
-      : E.left(Failure.invalidArgument('channelId', `expected 1 to 64 printable ASCII characters, got ${JSON.stringify(channelId)}`));
+      : E.left(Failure.invalidArgument('channelId', `expected 1 to 64 printable ASCII characters, got ${describeUntrusted(channelId)}`));
   const wireOf = (message: unknown): E.Either<Failure, WireMessage> => {
     const decoded = decodeMessage(message);
     if (E.isLeft(decoded)) return decoded;
@@ -238,7 +239,7 @@ export const createHub = (options: HubOptions = {}): Hub => {
     maxFileSize,
     retentionMs,
     issueToken(userId, ttlMs = DEFAULT_TOKEN_TTL_MS) {
-      if (!isValidId(userId)) throw new RangeError(`invalid user ID ${JSON.stringify(userId)}`);
+      if (!isValidId(userId)) throw new RangeError(`invalid user ID ${describeUntrusted(userId)}`);
       if (!(typeof ttlMs === 'number' && ttlMs > 0 && Number.isSafeInteger(clock.now() + ttlMs))) {
         throw new RangeError(`ttlMs must be a positive, finite number of ms, got ${String(ttlMs)}`);
       }
@@ -246,7 +247,7 @@ export const createHub = (options: HubOptions = {}): Hub => {
     },
     authenticate: (token) => verifyToken(secret, token, clock.now()),
     login(userId, token) {
-      if (!isValidId(userId)) return E.left(Failure.invalidUserId(String(userId)));
+      if (!isValidId(userId)) return E.left(Failure.invalidUserId(untrustedText(userId)));
       const claims = verifyToken(secret, token, clock.now());
       if (E.isLeft(claims)) return claims;
       if (claims.right.userId !== userId) return E.left(Failure.invalidToken('token was issued to another user'));
@@ -257,7 +258,7 @@ export const createHub = (options: HubOptions = {}): Hub => {
 
     async createUpload(uploader, { size, fileName }) {
       if (typeof size !== 'number' || !Number.isSafeInteger(size) || size < 0) {
-        throw fault(Failure.invalidArgument('size', `expected a byte count, got ${String(size)}`));
+        throw fault(Failure.invalidArgument('size', `expected a byte count, got ${describeUntrusted(size)}`));
       }
       if (size < MIN_FILE_SIZE) throw fault(Failure.invalidArgument('size', 'the file is empty'));
       if (size > maxFileSize) throw fault(Failure.sizeOverflow(size, maxFileSize));
@@ -275,7 +276,7 @@ export const createHub = (options: HubOptions = {}): Hub => {
       const entry = await live(uploadId, uploader);
       if (entry.state === 'complete') throw fault(Failure.conflict(`upload ${entry.meta.mediaId} is already complete`));
       if (offset !== entry.offset) {
-        throw fault(Failure.conflict(`offset ${String(offset)} is not the upload's offset ${entry.offset}`));
+        throw fault(Failure.conflict(`offset ${describeUntrusted(offset)} is not the upload's offset ${entry.offset}`));
       }
       const id = entry.meta.mediaId;
       if (appending.has(id)) throw fault(Failure.conflict(`upload ${id} is receiving bytes from another request`));
@@ -304,7 +305,8 @@ export const createHub = (options: HubOptions = {}): Hub => {
     },
     async mediaInfo(mediaId) {
       const entry = await live(mediaId);
-      if (entry.state !== 'complete') throw fault(Failure.notExist(`media ${entry.meta.mediaId} (upload not complete)`));
+      if (entry.state !== 'complete') // The same answer as for an unknown ID: holding an ID must not reveal that an upload is under way.
+      throw fault(Failure.notExist(`media ${entry.meta.mediaId}`));
       return {
         mediaId: entry.meta.mediaId,
         size: entry.meta.size,
@@ -317,7 +319,7 @@ export const createHub = (options: HubOptions = {}): Hub => {
 
     sendToPeer(from, peerId, message) {
       if (E.isLeft(online(from))) return E.left(Failure.notLoggedIn());
-      if (!isValidId(peerId)) return E.left(Failure.invalidUserId(String(peerId)));
+      if (!isValidId(peerId)) return E.left(Failure.invalidUserId(untrustedText(peerId)));
       const wire = wireOf(message);
       if (E.isLeft(wire)) return wire;
       const now = clock.now();
@@ -332,13 +334,13 @@ export const createHub = (options: HubOptions = {}): Hub => {
     leaveChannel(session, channelId) {
       if (E.isLeft(online(session))) return E.left(Failure.notLoggedIn());
       const id = channelIdOf(channelId);
-      if (E.isLeft(id)) return E.left(Failure.notInChannel(String(channelId)));
+      if (E.isLeft(id)) return E.left(Failure.notInChannel(untrustedText(channelId)));
       return router.leave(session, id.right) ? E.right(undefined) : E.left(Failure.notInChannel(id.right));
     },
     sendToChannel(from, channelId, message) {
       if (E.isLeft(online(from))) return E.left(Failure.notLoggedIn());
       const id = channelIdOf(channelId);
-      if (E.isLeft(id)) return E.left(Failure.notInChannel(String(channelId)));
+      if (E.isLeft(id)) return E.left(Failure.notInChannel(untrustedText(channelId)));
       const wire = wireOf(message);
       if (E.isLeft(wire)) return wire;
       const now = clock.now();
@@ -349,7 +351,7 @@ export const createHub = (options: HubOptions = {}): Hub => {
     channelMembers(session, channelId) {
       if (E.isLeft(online(session))) return E.left(Failure.notLoggedIn());
       const id = channelIdOf(channelId);
-      if (E.isLeft(id)) return E.left(Failure.notInChannel(String(channelId)));
+      if (E.isLeft(id)) return E.left(Failure.notInChannel(untrustedText(channelId)));
       const members = router.members(session, id.right);
       return members ? E.right(members) : E.left(Failure.notInChannel(id.right));
     },

@@ -38,6 +38,7 @@ import type { CreateHasher, Hasher } from '../hash.js';
 import type { MediaMeta, MediaStore, StoredEntry } from '../hub/media-store.js';
 import { isMediaId } from '../ids.js';
 import { DEFAULT_PARTIAL_TTL_MS } from '../limits.js';
+import { describeUntrusted } from '../untrusted.js';
 import { errnoOf, fsyncFolder, removeFile, sizeOf, writeBehind } from '../node-fs.js';
 import { nodeSha256 } from '../node-hash.js';
 import { type Recovered, recoverStore } from './store-recovery.js';
@@ -83,6 +84,11 @@ export interface FileStore extends MediaStore {
    * requests first. Idempotent.
    */
   close(): Promise<void>;
+  /**
+   * Proves the store writable: writes a small file where uploads write, fsyncs it and removes it. Rejects
+   * (`Unknown`, with the errno) when the folder is gone, read-only or full, or the store is closed.
+   */
+  probe(): Promise<void>;
 }
 
 /** An upload receiving bytes in this process: the running hash matches the first `offset` bytes of its part file. */
@@ -124,7 +130,7 @@ export const fileStore = async (options: FileStoreOptions): Promise<FileStore> =
 
   /** Every path is built here, from an ID checked here. */
   const checked = (mediaId: string): string => {
-    if (!isMediaId(mediaId)) throw fault(Failure.invalidArgument('mediaId', `malformed media ID ${JSON.stringify(mediaId)}`));
+    if (!isMediaId(mediaId)) throw fault(Failure.invalidArgument('mediaId', `malformed media ID ${describeUntrusted(mediaId)}`));
     return mediaId;
   };
   const partPath = (id: string) => join(folders.parts, `${checked(id)}.part`);
@@ -473,6 +479,20 @@ export const fileStore = async (options: FileStoreOptions): Promise<FileStore> =
         if (entry) yield entry;
       }
     },
+
+    probe: () =>
+      guarded('probe', async () => {
+        // Not a media ID, so recovery never mistakes a probe left by a crash for an upload.
+        const path = join(folders.parts, `.probe-${process.pid}-${Math.random().toString(36).slice(2)}`);
+        const handle = await open(path, 'wx', 0o600);
+        try {
+          await handle.write(Buffer.from('ferry readiness probe\n'));
+          await handle.sync();
+        } finally {
+          await handle.close();
+          await removeFile(path);
+        }
+      }),
 
     async close() {
       state = 'closed';

@@ -10,7 +10,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import * as E from 'fp-ts/lib/Either.js';
 import { type WebSocket, WebSocketServer } from 'ws';
-import { describeFailure, Failure, failureOf, fault } from '../failure.js';
+import { describeFailure, Failure, FaultError, failureOf, fault } from '../failure.js';
 import type { Hub } from '../hub/hub.js';
 import { type CallFrame, type ClientFrame, CloseCode, decodeClientFrame, decodeClientFrames, decodeData, type ServerFrame, WS_CHUNK_SIZE, WS_MAX_FRAME, WS_MIN_UPLOAD_WINDOW, WS_PROTOCOL_VERSION, WS_UPLOAD_WINDOW } from '../../transports/ws-protocol.js';
 import { wsOutput } from './ws-output.js';
@@ -28,6 +28,11 @@ export interface WsRouteOptions {
   readonly pingIntervalMs?: number;
   /** How long a session outlives its socket, for the client to resume it. Default: 60 s. */
   readonly graceMs?: number;
+  /**
+   * Told of an exception a handler threw (a bug: it was answered as a server fault to that call alone).
+   * Default: `console.error`. @example { onFault: (error, where) => logger.error({ err: error, where }, 'ws handler failed') }
+   */
+  readonly onFault?: (error: unknown, where: string) => void;
 }
 
 /** The WebSocket endpoint: hand it the server's `upgrade` events. */
@@ -36,6 +41,9 @@ export interface WsRoute {
   /** Closes every socket (code 1001, so clients may reconnect to a restarted server) and forgets the sessions. */
   close(): void;
 }
+
+/** The answer to a call whose handler threw: a fault of the server, not of the call's arguments. */
+const serverFault = Failure.unknown('the server failed on this request (logged); try again');
 
 /** Bad frames tolerated per socket (each answered with an error frame) before it is closed. */
 const MAX_BAD_FRAMES = 100;
@@ -56,6 +64,16 @@ export const wsRoute = (options: WsRouteOptions): WsRoute => {
   const { hub, path } = options;
   const authTimeoutMs = options.authTimeoutMs ?? 10_000;
   const pingIntervalMs = options.pingIntervalMs ?? 15_000;
+  const onFault = options.onFault ?? ((error: unknown, where: string) => console.error(`ferry server: ws ${where} failed`, error));
+  /**
+   * The failure a call answers with: the one it was refused with (a `FaultError`), or for anything else
+   * thrown (a bug), a server fault that names nothing internal, the bug being logged.
+   */
+  const failureOfCall = (error: unknown, where: string): Failure => {
+    if (error instanceof FaultError || (error instanceof Error && (error.name === 'AbortError' || error.name === 'TimeoutError'))) return failureOf(error);
+    onFault(error, where);
+    return serverFault;
+  };
   const wss = new WebSocketServer({ noServer: true, maxPayload: WS_MAX_FRAME, perMessageDeflate: false });
   const sockets = new Set<WebSocket>();
   /** Appends running per upload ID, so a session's cleanup terminates an upload only after its append stopped. */
@@ -97,6 +115,18 @@ export const wsRoute = (options: WsRouteOptions): WsRoute => {
     const bad = (failure: Failure, id?: number): void => {
       output.sendText(errorFrame(failure, id));
       if (++badFrames > MAX_BAD_FRAMES) output.end(CloseCode.policy, 'too many bad frames');
+    };
+    /**
+     * The last resort: whatever a handler throws is a bug of ours, never the caller's. It is logged and
+     * answered as a server fault to that call alone; the socket, the session and the process go on.
+     */
+    const guarded = (id: number | undefined, run: () => void): void => {
+      try {
+        run();
+      } catch (error) {
+        onFault(error, id === undefined ? 'frame' : `call ${id}`);
+        if (ws.readyState === ws.OPEN) output.sendText(errorFrame(serverFault, id));
+      }
     };
     const authTimer = setTimeout(() => refuse(Failure.invalidToken(`no hello within ${authTimeoutMs} ms`), CloseCode.policy), authTimeoutMs);
     authTimer.unref();
@@ -151,14 +181,19 @@ export const wsRoute = (options: WsRouteOptions): WsRoute => {
       try {
         value = run();
       } catch (error) {
-        return settle(s, id, errorFrame(failureOf(error), id));
+        return settle(s, id, errorFrame(failureOfCall(error, `call ${id}`), id));
       }
       if (!(value instanceof Promise)) return settle(s, id, { type: 'result', id, value: value ?? null });
       s.running.add(id);
-      value.then(
-        (v: unknown) => settle(s, id, { type: 'result', id, value: v ?? null }),
-        (error: unknown) => settle(s, id, errorFrame(failureOf(error), id)),
-      );
+      value
+        .then(
+          (v: unknown) => settle(s, id, { type: 'result', id, value: v ?? null }),
+          (error: unknown) => settle(s, id, errorFrame(failureOfCall(error, `call ${id}`), id)),
+        )
+        .catch((error: unknown) => {
+          onFault(error, `call ${id}`);
+          guarded(id, () => settle(s, id, errorFrame(serverFault, id)));
+        });
     };
     /** A call's answer: kept for resends, sent to whichever socket the session has now. */
     const settle = (s: WsSession, id: number, frame: ServerFrame): void => {
@@ -201,13 +236,14 @@ export const wsRoute = (options: WsRouteOptions): WsRoute => {
       done
         .then(
           (value): ServerFrame => ({ type: 'result', id: call.id, value }),
-          (error: unknown) => errorFrame(entry.failure ?? failureOf(error), call.id),
+          (error: unknown) => errorFrame(entry.failure ?? failureOfCall(error, `transfer ${call.transfer}`), call.id),
         )
         .then((frame) => {
           transfers.delete(call.transfer);
           if (call.op === 'append' && typeof call.uploadId === 'string' && appends.get(call.uploadId) === done) appends.delete(call.uploadId);
           output.sendText(frame);
-        });
+        })
+        .catch((error: unknown) => onFault(error, `transfer ${call.transfer}`));
     };
 
     const call = (s: WsSession, c: CallFrame): void => {
@@ -227,7 +263,7 @@ export const wsRoute = (options: WsRouteOptions): WsRoute => {
           return answer(s, c.id, () => hub.uploadStatus(who.userId, c.uploadId));
         case 'terminateUpload':
           return answer(s, c.id, async () => {
-            await appends.get(String(c.uploadId))?.catch(() => undefined);
+            if (typeof c.uploadId === 'string') await appends.get(c.uploadId)?.catch(() => undefined);
             await hub.terminateUpload(who.userId, c.uploadId);
             if (typeof c.uploadId === 'string') s.uploads.delete(c.uploadId);
           });
@@ -287,14 +323,20 @@ export const wsRoute = (options: WsRouteOptions): WsRoute => {
       const bytes = bytesOf(raw);
       if (!session) {
         if (isBinary) return refuse(Failure.notLoggedIn(), CloseCode.policy);
-        return hello(bytes.toString('utf8'));
+        try {
+          return hello(bytes.toString('utf8'));
+        } catch (error) {
+          onFault(error, 'hello');
+          return refuse(serverFault, CloseCode.serverError);
+        }
       }
-      if (isBinary) return data(bytes);
+      const s = session;
+      if (isBinary) return guarded(undefined, () => data(bytes));
       // One frame or a batch: each handled as if it came alone, until a bad one closes the socket.
       for (const decoded of decodeClientFrames(bytes.toString('utf8'))) {
         if (ws.readyState !== ws.OPEN) return;
-        if (E.isLeft(decoded)) bad(decoded.left);
-        else control(session, decoded.right);
+        if (E.isLeft(decoded)) bad(decoded.left.failure, decoded.left.id);
+        else guarded(decoded.right.type === 'call' ? decoded.right.id : undefined, () => control(s, decoded.right));
       }
     });
     ws.on('pong', () => {

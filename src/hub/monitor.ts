@@ -1,0 +1,47 @@
+/**
+ * What the hub tells whoever watches it: sessions, transfers, messages and refusals. The hub calls these
+ * synchronously at the moment each thing happens, whatever the transport (memory, HTTP, WebSocket), so
+ * one implementation (the server's Prometheus metrics) sees every way in. Implementations must be cheap
+ * and must never throw.
+ * @module
+ */
+
+/** The limits the hub and the server enforce, as named in metrics and `docs/contract.md`. */
+export type LimitName =
+  | 'unfinishedUploads'
+  | 'storedBytes'
+  | 'diskReserve'
+  | 'messageRate'
+  | 'loginRate'
+  | 'channelsJoined'
+  | 'joinRate'
+  | 'sessionsPerUser'
+  | 'connectionsPerAddress'
+  | 'slowReader';
+
+/** How a transfer ended at the hub. */
+export type TransferOutcome = 'done' | 'cancelled' | 'failed';
+
+/** Observer of a hub. Every method is optional to implement through {@link silentMonitor}'s spread. */
+export interface HubMonitor {
+  sessionOpened(): void;
+  sessionClosed(): void;
+  /** An append or a read started. */
+  transferStarted(direction: 'upload' | 'download'): void;
+  /** It ended, having moved `bytes`. An append that stops short of the end is `cancelled` or `failed`, never `done`. */
+  transferEnded(direction: 'upload' | 'download', outcome: TransferOutcome, bytes: number): void;
+  /** A message was accepted and handed to `receivers` sessions. */
+  messageDelivered(kind: 'peer' | 'channel', receivers: number): void;
+  /** A request was refused by a limit. */
+  refused(limit: LimitName): void;
+}
+
+/** A monitor that does nothing: the default. */
+export const silentMonitor: HubMonitor = {
+  sessionOpened: () => undefined,
+  sessionClosed: () => undefined,
+  transferStarted: () => undefined,
+  transferEnded: () => undefined,
+  messageDelivered: () => undefined,
+  refused: () => undefined,
+};
