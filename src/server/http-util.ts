@@ -79,6 +79,11 @@ export const sendPreflight = (res: ServerResponse, methods: string, extra: Reado
   res.end();
 };
 
+/** The failure each response answered, for the request's log line (`log.ts`): logged there, in one place. */
+const answered = new WeakMap<ServerResponse, Failure>();
+/** The failure `res` was answered with by {@link sendFailure}, if any. */
+export const failureAnswered = (res: ServerResponse): Failure | undefined => answered.get(res);
+
 /**
  * Answers with a failure: its status, and `{ "failure": <Failure>, "message": "<sentence>" }` as JSON (no
  * body for HEAD). A request whose body was not read to its end gets `Connection: close`, so the unread
@@ -92,7 +97,7 @@ export const sendFailure = (
 ): void => {
   const { req, res } = exchange;
   if (res.headersSent || res.destroyed) return;
-  if (status >= 500 && failure._tag !== 'Interrupted') console.error('ferry server:', req.method, req.url, describeFailure(failure));
+  answered.set(res, failure);
   const body = Buffer.from(JSON.stringify({ failure, message: describeFailure(failure) }));
   // HEAD answers have no body: the failure rides in a header too, percent-encoded to stay ASCII.
   const carried = encodeURIComponent(JSON.stringify(failure));
