@@ -122,6 +122,18 @@ describe('resuming after a half-open drop', () => {
     stalled.socket.destroy();
   });
 
+  it("does not let another user's PATCH to the upload ID break the owner's resume (issue 12, defect 4)", async () => {
+    const { server, token, bytes, location, mediaId, stalled } = await stalledUpload();
+    expect((await patch(location, server.issueToken('mallory'), 400, bytes.subarray(400))).status).toBe(404);
+    // The owner's half-open resume still takes the upload over at once, instead of 409 until the idle timeout.
+    const head = await send(location, { method: 'HEAD', headers: tus(token) });
+    expect(head.status).toBe(200);
+    expect(head.headers['upload-offset']).toBe('400');
+    await stalled.closed;
+    expect((await patch(location, token, 400, bytes.subarray(400))).status).toBe(204);
+    expect(sha256((await send(mediaUrl(server, mediaId), { headers: bearer(token) })).body)).toBe(sha256(bytes));
+  });
+
   it('closes promptly while a request stalls, keeping the bytes it delivered', async () => {
     const { server, stalled } = await stalledUpload();
     const began = Date.now();

@@ -49,7 +49,6 @@ export interface TusRouteOptions {
 
 /** An append in progress, so that a newer request of the same user can take the upload over. */
 interface Appending {
-  readonly user: string;
   readonly controller: AbortController;
   readonly done: Promise<void>;
 }
@@ -90,12 +89,17 @@ const expiresHeader = (status: UploadStatus): Record<string, string> =>
  * const uploads = tusRoute({ hub, prefix: '/v1/uploads', uploadsUrl: 'http://127.0.0.1:8080/v1/uploads' });
  */
 export const tusRoute = ({ hub, prefix, uploadsUrl, guard }: TusRouteOptions): Route => {
+  /**
+   * Appends running, by user and upload ID: a request for an upload ID that is not yours (answered 404 by
+   * the hub) registers under your name, so it can never take the owner's place and break their resume.
+   */
   const appending = new Map<string, Appending>();
+  const keyOf = (user: string, uploadId: string): string => `${user}\n${uploadId}`;
 
   /** Aborts the user's own append on this upload, if one is running, and waits until it has let go. */
   const takeOver = async (user: string, uploadId: string): Promise<void> => {
-    const previous = appending.get(uploadId);
-    if (previous?.user !== user) return;
+    const previous = appending.get(keyOf(user, uploadId));
+    if (!previous) return;
     previous.controller.abort(superseded);
     await previous.done;
   };
@@ -105,8 +109,9 @@ export const tusRoute = ({ hub, prefix, uploadsUrl, guard }: TusRouteOptions): R
     const controller = new AbortController();
     const unchain = onAbort(exchange.signal, () => controller.abort(exchange.signal.reason));
     let release = (): void => undefined;
-    const entry: Appending = { user, controller, done: new Promise<void>((resolve) => (release = resolve)) };
-    appending.set(uploadId, entry);
+    const entry: Appending = { controller, done: new Promise<void>((resolve) => (release = resolve)) };
+    const key = keyOf(user, uploadId);
+    appending.set(key, entry);
     try {
       return await hub.appendUpload(user, uploadId, offset, bodyOf(exchange.req), { signal: controller.signal, owned: true });
     } catch (error) {
@@ -114,7 +119,7 @@ export const tusRoute = ({ hub, prefix, uploadsUrl, guard }: TusRouteOptions): R
       throw error;
     } finally {
       unchain();
-      if (appending.get(uploadId) === entry) appending.delete(uploadId);
+      if (appending.get(key) === entry) appending.delete(key);
       release();
     }
   };
