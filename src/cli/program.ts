@@ -22,7 +22,8 @@ Exit codes:
   2    usage: a wrong option or argument, no user or token, an unknown transport, a port in use
   130  interrupted by Ctrl-C: running transfers were cancelled and cleaned up first
 
-Environment: FERRY_URL, FERRY_USER, FERRY_TOKEN, FERRY_DATA_DIR, FERRY_SECRET, PORT, HOST.`;
+Environment: FERRY_URL, FERRY_USER, FERRY_TOKEN, FERRY_DATA_DIR, FERRY_SECRET, PORT, HOST,
+  FERRY_LOG_LEVEL, FERRY_METRICS_PORT, FERRY_DRAIN_TIMEOUT_MS (serve; see docs/deploy.md).`;
 
 /** The package's version, read through its own `ferry/package.json` export (checkout and install alike). */
 const version = (): string => (createRequire(import.meta.url)('ferry/package.json') as { version: string }).version;
@@ -47,6 +48,9 @@ export const runCli = async (argv: readonly string[], io: ReporterIo = { stdout:
     .addOption(new Option('--host <host>', 'interface to listen on').env('HOST').default('127.0.0.1'))
     .addOption(new Option('--data-dir <dir>', 'media, partial uploads and the token secret').env('FERRY_DATA_DIR').default('.ferry-data'))
     .addOption(new Option('--dev', 'development mode: the demo page at / and a token endpoint for it (this machine only; needs a checkout)').env('FERRY_DEV'))
+    .addOption(new Option('--log-level <level>', 'JSON log lines on stdout from this level: fatal, error, warn, info, debug, trace, silent').env('FERRY_LOG_LEVEL').default('info'))
+    .addOption(new Option('--metrics-port <port>', 'serve /healthz, /readyz and /metrics on this port instead of --port').env('FERRY_METRICS_PORT'))
+    .addOption(new Option('--drain-timeout <ms>', 'on SIGTERM or Ctrl-C, time given to requests in flight before sessions are told to reconnect').env('FERRY_DRAIN_TIMEOUT_MS').default('10000'))
     .action(async (options: ServeOptions) => {
       code = await serveCommand(options, (line) => io.stdout.write(`${line}\n`));
     });

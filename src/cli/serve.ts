@@ -1,10 +1,14 @@
 /**
- * `ferry serve [--port] [--host] [--data-dir] [--dev]`: the server with the defaults `npm start` has always had —
- * port 8080 (`PORT`), host 127.0.0.1 (`HOST`), data in `./.ferry-data` (`FERRY_DATA_DIR`), the secret from
- * `FERRY_SECRET` or generated once into the data folder. Stops cleanly on Ctrl-C or SIGTERM (exit 0).
+ * `ferry serve [--port] [--host] [--data-dir] [--dev] [--log-level] [--metrics-port] [--drain-timeout]`:
+ * the server with the defaults `npm start` has always had — port 8080 (`PORT`), host 127.0.0.1 (`HOST`),
+ * data in `./.ferry-data` (`FERRY_DATA_DIR`), the secret from `FERRY_SECRET` or generated once into the
+ * data folder — plus JSON log lines on stdout from `info` (`FERRY_LOG_LEVEL`), the operator's endpoints
+ * on `--metrics-port` if given, and a drain on SIGTERM or Ctrl-C (a second signal stops at once); exit 0.
+ * See `docs/deploy.md`.
  * @module
  */
 import { resolve } from 'node:path';
+import { createLogger, isLogLevel, LOG_LEVELS } from '../server/log.js';
 import { startServer } from '../server/server.js';
 import { errnoOf } from '../node-fs.js';
 import { ExitCode, type ExitCodeValue, UsageError } from './exit.js';
@@ -16,18 +20,43 @@ export interface ServeOptions {
   readonly dataDir: string;
   /** Development mode (`--dev`, `FERRY_DEV`): the demo page and its token endpoint (decision 48). */
   readonly dev?: boolean | string;
+  /** `--log-level`, `FERRY_LOG_LEVEL`: the lowest level logged. Default: `info`. */
+  readonly logLevel?: string;
+  /** `--metrics-port`, `FERRY_METRICS_PORT`: a port of their own for `/healthz`, `/readyz`, `/metrics`. */
+  readonly metricsPort?: string;
+  /** `--drain-timeout`, `FERRY_DRAIN_TIMEOUT_MS`: ms given to requests in flight on SIGTERM. Default: 10,000. */
+  readonly drainTimeout?: string;
 }
 
-/** Runs the server until SIGINT or SIGTERM; resolves with the exit code once it has closed. */
+const portOf = (flag: string, value: string): number => {
+  const port = Number(value);
+  if (!(/^\d+$/.test(value) && port <= 65_535)) throw new UsageError(`${flag} ${JSON.stringify(value)}: expected 0 to 65535`);
+  return port;
+};
+
+/** Runs the server until SIGINT or SIGTERM, then drains it; resolves with the exit code once it has closed. */
 export const serveCommand = async (options: ServeOptions, out: (line: string) => void): Promise<ExitCodeValue> => {
-  const port = Number(options.port);
-  if (!(Number.isInteger(port) && port >= 0 && port <= 65_535)) throw new UsageError(`--port ${JSON.stringify(options.port)}: expected 0 to 65535`);
+  const port = portOf('--port', options.port);
+  const metricsPort = options.metricsPort === undefined || options.metricsPort === '' ? undefined : portOf('--metrics-port', options.metricsPort);
+  const logLevel = options.logLevel ?? 'info';
+  if (!isLogLevel(logLevel)) throw new UsageError(`--log-level ${JSON.stringify(logLevel)}: expected one of ${LOG_LEVELS.join(', ')}`);
+  const drainTimeout = options.drainTimeout ?? '10000';
+  if (!/^\d{1,9}$/.test(drainTimeout)) throw new UsageError(`--drain-timeout ${JSON.stringify(drainTimeout)}: expected a number of milliseconds`);
   const dataDir = resolve(options.dataDir);
   const secret = process.env.FERRY_SECRET;
   const dev = options.dev === true || (typeof options.dev === 'string' && options.dev !== '' && options.dev !== '0');
-  const server = await startServer({ dataDir, port, host: options.host, dev, ...(secret ? { secret } : {}) }).catch((error: unknown) => {
+  const server = await startServer({
+    dataDir,
+    port,
+    host: options.host,
+    dev,
+    logger: createLogger({ level: logLevel }),
+    drainTimeoutMs: Number(drainTimeout),
+    ...(metricsPort === undefined ? {} : { metricsPort }),
+    ...(secret ? { secret } : {}),
+  }).catch((error: unknown) => {
     const errno = errnoOf(error);
-    if (errno === 'EADDRINUSE') throw new UsageError(`port ${port} is in use: pass --port or set PORT to another one`);
+    if (errno === 'EADDRINUSE') throw new UsageError(`port ${port}${metricsPort === undefined ? '' : ` or ${metricsPort}`} is in use: pass --port (--metrics-port) or set PORT to another one`);
     if (errno === 'EADDRNOTAVAIL' || errno === 'ENOTFOUND') throw new UsageError(`cannot listen on host ${options.host} (${errno})`);
     throw error;
   });
@@ -36,12 +65,20 @@ export const serveCommand = async (options: ServeOptions, out: (line: string) =>
   out(`  uploads (tus): ${server.uploadsUrl}`);
   out(`  mint a token:  npx ferry token <userId>`);
   out(`  protocol:      docs/protocol-http.md, docs/protocol-ws.md (${server.wsUrl})`);
+  out(`  operations:    ${server.metricsUrl}/healthz, /readyz, /metrics (docs/deploy.md)`);
   if (dev) out(`  demo page:     ${server.url}/ (development mode: any user ID gets a token from this machine)`);
+  const signals = ['SIGINT', 'SIGTERM'] as const;
   const signal = await new Promise<string>((done) => {
-    process.once('SIGINT', () => done('SIGINT'));
-    process.once('SIGTERM', () => done('SIGTERM'));
+    for (const name of signals) process.once(name, () => done(name));
   });
-  out(`stopping (${signal})…`);
-  await server.close();
+  out(`stopping (${signal}): draining for up to ${drainTimeout} ms; send it again to stop at once…`);
+  // A second signal cuts the drain short: what still runs is aborted (its bytes so far are kept).
+  const now = (): void => void server.close();
+  for (const name of signals) process.once(name, now);
+  try {
+    await server.drain();
+  } finally {
+    for (const name of signals) process.off(name, now);
+  }
   return ExitCode.OK;
 };
