@@ -1,17 +1,38 @@
 /**
- * The session machine: the client's connection to a hub. Its state is `connectionState$`.
+ * The session machine: the client's connection to a hub. Its state is `connectionState$`; the reason
+ * of the transition that led there (context `reason`) is what `connectionChange$` adds to it.
  *
- * DISCONNECTED ─LOGIN→ CONNECTING ─ok→ CONNECTED ⇄ RECONNECTING (the transport's link dropped / is back)
- * CONNECTING ─error→ DISCONNECTED; CONNECTED|RECONNECTING ─LOGOUT→ DISCONNECTED, ─KICKED→ ABORTED
- * (the same user logged in elsewhere); ABORTED ─LOGIN→ CONNECTING.
+ * DISCONNECTED ─LOGIN→ CONNECTING (LOGIN) ─ok→ CONNECTED (LOGIN_SUCCESS) ⇄ RECONNECTING (INTERRUPTED)
+ * (the transport's link dropped; back with LOGIN_SUCCESS). CONNECTING ─error→ DISCONNECTED
+ * (LOGIN_FAILURE, or LOGIN_TIMEOUT); any ─LOGOUT→ DISCONNECTED (LOGOUT); CONNECTED|RECONNECTING
+ * ─ENDED→ ABORTED (REMOTE_LOGIN, TOKEN_EXPIRED, BANNED_BY_SERVER) or, when the transport's fresh login
+ * after a lost session was refused, DISCONNECTED (LOGIN_FAILURE); ABORTED ─LOGIN→ CONNECTING.
  * @module
  */
 import { assign, type ActorRefFrom, fromPromise, type SnapshotFrom, setup } from 'xstate';
 import { Failure, failureOf } from '../src/failure.js';
-import type { Credentials, Session, Transport } from '../transports/transport.js';
+import type { AbortCause, Credentials, Session, Transport } from '../transports/transport.js';
 
 /** The connection states, exactly. */
 export type ConnectionState = 'DISCONNECTED' | 'CONNECTING' | 'CONNECTED' | 'RECONNECTING' | 'ABORTED';
+
+/** Why the connection state changed: Agora RTM's reasons. */
+export type ConnectionChangeReason =
+  | 'LOGIN'
+  | 'LOGIN_SUCCESS'
+  | 'LOGIN_FAILURE'
+  | 'LOGIN_TIMEOUT'
+  | 'INTERRUPTED'
+  | 'LOGOUT'
+  | 'BANNED_BY_SERVER'
+  | 'REMOTE_LOGIN'
+  | 'TOKEN_EXPIRED';
+
+/** One change of the connection: the state reached and why. */
+export interface ConnectionChange {
+  readonly state: ConnectionState;
+  readonly reason: ConnectionChangeReason;
+}
 
 /** What the session machine hears. */
 export type SessionMachineEvent =
@@ -19,7 +40,8 @@ export type SessionMachineEvent =
   | { readonly type: 'LOGOUT' }
   | { readonly type: 'DROPPED' }
   | { readonly type: 'RESTORED' }
-  | { readonly type: 'KICKED'; readonly reason: string };
+  /** The session ended without the client asking: `cause` says why, `detail` in prose. */
+  | { readonly type: 'ENDED'; readonly cause: AbortCause; readonly detail: string };
 
 interface SessionContext {
   readonly transport: Transport;
@@ -29,10 +51,15 @@ interface SessionContext {
   readonly session: Session | undefined;
   /** Why the last login failed or the session was aborted. */
   readonly failure: Failure | undefined;
+  /** Why the machine is in its state; `undefined` only before the first login. */
+  readonly reason: ConnectionChangeReason | undefined;
 }
 
-/** The session machine; its state value is the client's `connectionState$`. Input: the transport. */
-export const sessionMachine = setup({
+/** The failure transfers and calls of a session that ended with `cause` get. */
+const endFailure = (cause: AbortCause, detail: string): Failure =>
+  cause === 'TOKEN_EXPIRED' ? Failure.tokenExpired() : Failure.interrupted(detail);
+
+const machineSetup = setup({
   types: {
     context: {} as SessionContext,
     events: {} as SessionMachineEvent,
@@ -45,11 +72,32 @@ export const sessionMachine = setup({
   },
   actions: {
     forget: assign({ session: undefined, credentials: undefined }),
+    refusedLogin: assign(({ event }) => (event.type === 'ENDED' ? { failure: Failure.interrupted(event.detail), reason: 'LOGIN_FAILURE' as const } : {})),
+    aborted: assign(({ event }) =>
+      event.type === 'ENDED' && event.cause !== 'LOGIN_FAILURE' ? { failure: endFailure(event.cause, event.detail), reason: event.cause } : {},
+    ),
+    login: assign(({ event }) => ({
+      credentials: (event as Extract<SessionMachineEvent, { type: 'LOGIN' }>).credentials,
+      failure: undefined,
+      reason: 'LOGIN' as const,
+    })),
+  },
+  guards: {
+    refused: ({ event }) => event.type === 'ENDED' && event.cause === 'LOGIN_FAILURE',
   },
   delays: {
     loginTimeout: ({ context }) => context.loginTimeoutMs,
   },
-}).createMachine({
+});
+
+/** A session that ends while logged in: a refused fresh login disconnects, every other cause aborts. */
+const ended = [
+  { guard: 'refused', target: 'DISCONNECTED', actions: ['forget', 'refusedLogin'] },
+  { target: 'ABORTED', actions: ['forget', 'aborted'] },
+] as const;
+
+/** The session machine; its state value is the client's `connectionState$`. Input: the transport. */
+export const sessionMachine = machineSetup.createMachine({
   id: 'session',
   context: ({ input }) => ({
     transport: input.transport,
@@ -57,44 +105,46 @@ export const sessionMachine = setup({
     credentials: undefined,
     session: undefined,
     failure: undefined,
+    reason: undefined,
   }),
   initial: 'DISCONNECTED',
   states: {
     DISCONNECTED: {
-      on: { LOGIN: { target: 'CONNECTING', actions: assign(({ event }) => ({ credentials: event.credentials, failure: undefined })) } },
+      on: { LOGIN: { target: 'CONNECTING', actions: 'login' } },
     },
     CONNECTING: {
       invoke: {
         src: 'connect',
         input: ({ context }) => ({ transport: context.transport, credentials: context.credentials as Credentials }),
-        onDone: { target: 'CONNECTED', actions: assign(({ event }) => ({ session: event.output })) },
+        onDone: { target: 'CONNECTED', actions: assign(({ event }) => ({ session: event.output, reason: 'LOGIN_SUCCESS' as const })) },
         onError: {
           target: 'DISCONNECTED',
-          actions: [assign(({ event }) => ({ failure: failureOf(event.error) })), 'forget'],
+          actions: [assign(({ event }) => ({ failure: failureOf(event.error), reason: 'LOGIN_FAILURE' as const })), 'forget'],
         },
       },
       // Leaving CONNECTING stops the connect actor, which aborts the transport's connect.
       after: {
         loginTimeout: {
           target: 'DISCONNECTED',
-          actions: [assign(({ context }) => ({ failure: Failure.timeout(`no login answer within ${context.loginTimeoutMs} ms`) })), 'forget'],
+          actions: [
+            assign(({ context }) => ({ failure: Failure.timeout(`no login answer within ${context.loginTimeoutMs} ms`), reason: 'LOGIN_TIMEOUT' as const })),
+            'forget',
+          ],
         },
       },
-      on: { LOGOUT: { target: 'DISCONNECTED', actions: 'forget' } },
     },
     CONNECTED: {
-      on: { DROPPED: 'RECONNECTING' },
+      on: { DROPPED: { target: 'RECONNECTING', actions: assign({ reason: 'INTERRUPTED' as const }) }, ENDED: ended },
     },
     RECONNECTING: {
-      on: { RESTORED: 'CONNECTED' },
+      on: { RESTORED: { target: 'CONNECTED', actions: assign({ reason: 'LOGIN_SUCCESS' as const }) }, ENDED: ended },
     },
     ABORTED: {
-      on: { LOGIN: { target: 'CONNECTING', actions: assign(({ event }) => ({ credentials: event.credentials, failure: undefined })) } },
+      on: { LOGIN: { target: 'CONNECTING', actions: 'login' } },
     },
   },
   on: {
-    LOGOUT: { target: '.DISCONNECTED', actions: 'forget' },
-    KICKED: { target: '.ABORTED', actions: ['forget', assign(({ event }) => ({ failure: Failure.interrupted(event.reason) }))] },
+    LOGOUT: { target: '.DISCONNECTED', actions: ['forget', assign({ reason: 'LOGOUT' as const })] },
   },
 });
 
@@ -103,3 +153,7 @@ export type SessionActor = ActorRefFrom<typeof sessionMachine>;
 
 /** A snapshot of the session machine. */
 export type SessionSnapshot = SnapshotFrom<typeof sessionMachine>;
+
+/** The connection change a snapshot stands for; `undefined` before the first login. */
+export const connectionChangeOf = (snapshot: SessionSnapshot): ConnectionChange | undefined =>
+  snapshot.context.reason === undefined ? undefined : { state: snapshot.value, reason: snapshot.context.reason };

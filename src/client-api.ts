@@ -4,7 +4,7 @@
  * @module
  */
 import type { Observable } from 'rxjs';
-import type { ConnectionState } from '../machines/session.js';
+import type { ConnectionChange, ConnectionState } from '../machines/session.js';
 import type { Channel } from './channel.js';
 import type { FileFields, FileMessage, ImageFields, ImageMessage, Message } from './messages.js';
 import type { Progress } from './progress.js';
@@ -45,6 +45,17 @@ export interface Client {
   logout(): Promise<void>;
   /** `DISCONNECTED`, `CONNECTING`, `CONNECTED`, `RECONNECTING` or `ABORTED`; replays the current state. */
   readonly connectionState$: Observable<ConnectionState>;
+  /**
+   * Every change of the connection with its reason (Agora RTM's): `CONNECTING`/`LOGIN`,
+   * `CONNECTED`/`LOGIN_SUCCESS` (also when a dropped link is back, or the transport logged in afresh
+   * after a server restart), `DISCONNECTED`/`LOGIN_FAILURE` | `LOGIN_TIMEOUT` | `LOGOUT`,
+   * `RECONNECTING`/`INTERRUPTED` (the link dropped; the transport keeps trying), `ABORTED`/`REMOTE_LOGIN`
+   * (the same user logged in elsewhere) | `TOKEN_EXPIRED` (not renewed in time) | `BANNED_BY_SERVER`
+   * (the server ended the session for another reason). A subscriber first gets the latest change, if
+   * there was a login; nothing before the first login. Default: always on, nothing to configure.
+   * @example client.connectionChange$.subscribe(({ state, reason }) => console.log(state, reason))
+   */
+  readonly connectionChange$: Observable<ConnectionChange>;
   /**
    * Uploads a file and resolves with the message to send. Never throws: every failure rejects the task's
    * `result` with an `UploadError` (2 bad argument or empty, 3 idle timeout, 4 over 30 MiB, 5 all slots

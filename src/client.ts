@@ -5,9 +5,9 @@
  */
 import { defer, distinctUntilChanged, filter, from, map, merge, mergeMap, Observable, Subject, type Subscription, share, shareReplay } from 'rxjs';
 import { createActor, waitFor } from 'xstate';
-import { type ConnectionState, type SessionSnapshot, sessionMachine } from '../machines/session.js';
+import { type ConnectionChange, type ConnectionState, connectionChangeOf, type SessionSnapshot, sessionMachine } from '../machines/session.js';
 import type { TransferEffects } from '../machines/transfer.js';
-import type { Session, SessionEvent } from '../transports/transport.js';
+import { type AbortCause, abortCauseOf, type Session, type SessionEvent } from '../transports/transport.js';
 import { isSignal } from './abort.js';
 import { asPublic, createChannel } from './channel.js';
 import { type Clock, systemClock } from './clock.js';
@@ -56,6 +56,17 @@ export const createClient = (options: ClientOptions): Client => {
     return sessionActor.subscribe((snapshot) => subscriber.next(stateOf(snapshot)));
   }).pipe(distinctUntilChanged(), shareReplay({ bufferSize: 1, refCount: false }));
   connectionState$.subscribe();
+  // Every change once, in order; a subscriber first gets the latest, if there was a login.
+  const connectionChange$ = new Observable<ConnectionChange>((subscriber) => {
+    let last = connectionChangeOf(sessionActor.getSnapshot());
+    if (last) subscriber.next(last);
+    return sessionActor.subscribe((snapshot) => {
+      const change = connectionChangeOf(snapshot);
+      if (!change || (change.state === last?.state && change.reason === last.reason)) return;
+      last = change;
+      subscriber.next(change);
+    });
+  });
   /** The live session, if logged in. Logging out forgets it first, so no call can start during a logout. */
   const current = (): Session | undefined => {
     const snapshot = sessionActor.getSnapshot();
@@ -94,10 +105,13 @@ export const createClient = (options: ClientOptions): Client => {
     await Promise.allSettled(all.map((task) => task.result));
   };
 
-  /** The hub ended the session (same user elsewhere, or the link gave up): ABORTED, transfers end with 6. */
-  const sessionEnded = (ended: Session, reason: string): void => {
+  /**
+   * The session ended without a logout (same user elsewhere, token expired, the server ended it, or a
+   * fresh login after a lost session was refused): ABORTED or DISCONNECTED, transfers end with 6.
+   */
+  const sessionEnded = (ended: Session, cause: AbortCause, reason: string): void => {
     if (current() !== ended) return;
-    sessionActor.send({ type: 'KICKED', reason });
+    sessionActor.send({ type: 'ENDED', cause, detail: reason });
     void endTasks(reason)
       .then(() => withDeadline(clock, requestTimeoutMs, (signal) => ended.close({ signal })))
       .catch(() => {
@@ -110,11 +124,12 @@ export const createClient = (options: ClientOptions): Client => {
     eventsSubscription?.unsubscribe();
     eventsSubscription = opened.events$.subscribe({
       next: (event) => {
-        if (event.type === 'aborted') sessionEnded(opened, event.reason);
+        if (event.type === 'aborted') sessionEnded(opened, abortCauseOf(event.cause), event.reason);
         else if (event.type === 'connection') sessionActor.send({ type: event.state === 'RECONNECTING' ? 'DROPPED' : 'RESTORED' });
         events.next(event);
       },
-      complete: () => sessionEnded(opened, 'the session ended'),
+      // A stream that ends without saying why: the server ended the session.
+      complete: () => sessionEnded(opened, 'BANNED_BY_SERVER', 'the session ended'),
     });
   };
 
@@ -203,6 +218,7 @@ export const createClient = (options: ClientOptions): Client => {
 
   return {
     connectionState$,
+    connectionChange$,
     login: (credentials) =>
       asPublic('login', async () => {
         const { userId, token } = (credentials ?? {}) as { userId?: unknown; token?: unknown };

@@ -17,7 +17,8 @@ export const EventWire = t.union([
   t.type({ type: t.literal('channelMessage'), channelId: t.string, memberId: t.string, message: MessageCodec, serverReceivedTs: t.number }),
   t.type({ type: t.literal('memberJoined'), channelId: t.string, userId: t.string }),
   t.type({ type: t.literal('memberLeft'), channelId: t.string, userId: t.string }),
-  t.type({ type: t.literal('aborted'), reason: t.string }),
+  // `cause` is optional so older peers decode; any string, so a cause a newer server adds still decodes.
+  t.intersection([t.type({ type: t.literal('aborted'), reason: t.string }), t.partial({ cause: t.string })]),
 ]);
 
 /**
@@ -42,7 +43,7 @@ export const sessionEventOf = (u: unknown): SessionEvent | undefined => {
     case 'memberLeft':
       return typeof u['channelId'] === 'string' && typeof u['userId'] === 'string' ? (u as SessionEvent) : undefined;
     case 'aborted':
-      return typeof u['reason'] === 'string' ? (u as SessionEvent) : undefined;
+      return typeof u['reason'] === 'string' && (u['cause'] === undefined || typeof u['cause'] === 'string') ? (u as SessionEvent) : undefined;
     default:
       return undefined;
   }

@@ -11,7 +11,7 @@ export type { Progress } from './progress.js';
 export type { UploadSource } from './sources.js';
 export type { FileUploadOptions, ImageUploadOptions } from './uploads.js';
 export type { TransferState } from '../machines/transfer.js';
-export type { ConnectionState } from '../machines/session.js';
+export type { ConnectionState, ConnectionChange, ConnectionChangeReason } from '../machines/session.js';
 export {
   textMessage,
   rawMessage,

@@ -27,8 +27,8 @@ import type { ByteSource, Session, UploadState } from './transport.js';
 export interface HttpContext {
   /** Base URL of the server, e.g. `http://127.0.0.1:8080` (a trailing slash is ignored). */
   readonly url: string;
-  /** The login token, sent as `Authorization: Bearer <token>`. */
-  readonly token: string;
+  /** The login token, sent as `Authorization: Bearer <token>`; or where to read the current one (renewal). */
+  readonly token: string | (() => string);
   /** The `fetch` to use: the global one, or a faster or instrumented one behind the same signature. */
   readonly fetch: typeof globalThis.fetch;
   /**
@@ -42,7 +42,7 @@ export interface HttpContext {
    * The messaging session these transfers belong to, sent as `Ferry-Session`, so the server refuses
    * them once that session has ended (the same user logged in elsewhere). Stock tus clients send none.
    */
-  readonly sessionId?: string;
+  readonly sessionId?: string | (() => string);
   /**
    * A `GET` on its own connection that lends body chunks from one reused buffer (`node-direct-get.ts`),
    * used for reads of at least `directReadsFrom` bytes; without it every read goes through `fetch`.
@@ -235,11 +235,14 @@ export const httpMedia = (ctx: HttpContext): HttpMedia => {
   const uploadsUrl = `${base}/v1/uploads`;
   const uploadUrl = (uploadId: string): string => `${uploadsUrl}/${segment('uploadId', uploadId)}`;
   const mediaUrl = (mediaId: string): string => `${base}/v1/media/${segment('mediaId', mediaId)}`;
-  const authorization = `Bearer ${ctx.token}`;
-  const sessionHeader: Readonly<Record<string, string>> = ctx.sessionId === undefined ? {} : { 'Ferry-Session': ctx.sessionId };
+  const { token, sessionId } = ctx;
 
-  /** The headers of every request: the token, the session, then the request's own. */
-  const headersOf = (ask: Ask): Record<string, string> => ({ Authorization: authorization, ...sessionHeader, ...ask.headers });
+  /** The headers of every request: the current token, the current session, then the request's own. */
+  const headersOf = (ask: Ask): Record<string, string> => ({
+    Authorization: `Bearer ${typeof token === 'string' ? token : token()}`,
+    ...(sessionId === undefined ? {} : { 'Ferry-Session': typeof sessionId === 'string' ? sessionId : sessionId() }),
+    ...ask.headers,
+  });
 
   /** What a request that got no answer fails with: `Interrupted` if its signal aborted, else `Network`. */
   const unsent = (ask: Ask, error: unknown): FaultError =>

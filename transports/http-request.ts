@@ -17,9 +17,12 @@ export interface RequestOptions {
   readonly signal: AbortSignal;
 }
 
-/** A request function bound to a `fetch` and a token; resolves with the JSON body, or `undefined`. */
+/**
+ * A request function bound to a `fetch` and a token (or where to read the current one, as it changes
+ * on renewal); resolves with the JSON body, or `undefined`.
+ */
 export const httpRequest =
-  (context: { readonly fetch: typeof globalThis.fetch; readonly token: string }) =>
+  (context: { readonly fetch: typeof globalThis.fetch; readonly token: string | (() => string) }) =>
   async (url: string, options: RequestOptions): Promise<unknown> => {
     const { method, json, headers, signal } = options;
     throwIfAborted(signal);
@@ -28,7 +31,7 @@ export const httpRequest =
       response = await context.fetch(url, {
         method,
         headers: {
-          Authorization: `Bearer ${context.token}`,
+          Authorization: `Bearer ${typeof context.token === 'string' ? context.token : context.token()}`,
           ...(json === undefined ? {} : { 'Content-Type': 'application/json' }),
           ...headers,
         },

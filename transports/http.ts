@@ -11,12 +11,13 @@ import { throwIfAborted } from '../src/abort.js';
 import { type Clock, systemClock } from '../src/clock.js';
 import { encodeMessage } from '../src/codec.js';
 import { decodeSessionEvent } from '../src/events-codec.js';
-import { Failure, failureOf, fault } from '../src/failure.js';
+import { describeFailure, Failure, failureOf, fault } from '../src/failure.js';
 import { retryDelay } from '../machines/retry.js';
 import { type DirectGet, httpMedia } from './http-media.js';
 import { httpRequest } from './http-request.js';
 import { sessionEvents } from './session-events.js';
-import type { Session, Transport } from './transport.js';
+import { failureOfResponse } from './http-failure.js';
+import type { AbortCause, CallOptions, Session, Transport } from './transport.js';
 
 /** Options of {@link httpTransport}. */
 export interface HttpTransportOptions {
@@ -47,7 +48,9 @@ export interface HttpTransportOptions {
   readonly clock?: Clock;
 }
 
-const SessionCreated = t.type({ sessionId: t.string });
+// `expiresAt` is optional, so older servers still decode.
+const SessionCreated = t.intersection([t.type({ sessionId: t.string }), t.partial({ expiresAt: t.number })]);
+const RenewAnswer = t.partial({ expiresAt: t.number });
 
 let nodeFetchLoaded: Promise<typeof globalThis.fetch> | undefined;
 let directGetLoaded: Promise<DirectGet> | undefined;
@@ -93,21 +96,55 @@ export const httpTransport = (options: HttpTransportOptions): Transport => {
   const streamUploads = options.streamUploads ?? (options.fetch === undefined && onNode);
 
   return {
-    async connect({ userId, token }, { signal }) {
+    async connect(credentials, { signal }) {
       throwIfAborted(signal);
+      const { userId } = credentials;
       const fetch = options.fetch ?? (await platformFetch());
       const directGet = await platformDirectGet(options);
-      const request = httpRequest({ fetch, token });
-      const created = await request(`${base}/v1/sessions`, { method: 'POST', json: { userId }, signal });
-      const decoded = SessionCreated.decode(created);
-      if (E.isLeft(decoded)) throw fault(Failure.unknown('the server answered the login without a session ID'));
-      const sessionUrl = `${base}/v1/sessions/${encodeURIComponent(decoded.right.sessionId)}`;
+      // The current token and session: renewal replaces the token, a fresh login the session.
+      let token = credentials.token;
+      const request = httpRequest({ fetch, token: () => token });
+      const login = async (s: AbortSignal): Promise<{ readonly sessionId: string; readonly expiresAt?: number }> => {
+        const created = SessionCreated.decode(await request(`${base}/v1/sessions`, { method: 'POST', json: { userId }, signal: s }));
+        if (E.isLeft(created)) throw fault(Failure.unknown('the server answered the login without a session ID'));
+        return created.right;
+      };
+      const first = await login(signal);
+      let sessionId = first.sessionId;
+      const sessionUrl = (): string => `${base}/v1/sessions/${encodeURIComponent(sessionId)}`;
+      const joined = new Set<string>();
 
       // Events are buffered from now until the first subscriber (the Session contract).
       const stream$ = sessionEvents();
       const { emit, end } = stream$;
       const stream = new AbortController();
       let closed = false;
+
+      /**
+       * The server no longer knows the session (it restarted, or the session outlived its grace while we
+       * were away; a session ended by the hub is still known then, and its stream says why): log in
+       * afresh with the current token and rejoin the channels. `undefined` when logged in; else why not.
+       */
+      const freshLogin = async (): Promise<{ readonly cause: AbortCause; readonly reason: string } | 'retry' | undefined> => {
+        try {
+          sessionId = (await login(stream.signal)).sessionId;
+        } catch (error) {
+          const failure = failureOf(error);
+          if (closed || failure._tag === 'Network' || failure._tag === 'Interrupted' || failure._tag === 'TooOften') return 'retry';
+          return failure._tag === 'TokenExpired'
+            ? { cause: 'TOKEN_EXPIRED', reason: 'the token expired before a fresh login' }
+            : { cause: 'LOGIN_FAILURE', reason: `the server refused a fresh login: ${describeFailure(failure)}` };
+        }
+        await Promise.all(
+          [...joined].map((channelId) =>
+            request(`${sessionUrl()}/channels/${encodeURIComponent(channelId)}`, { method: 'PUT', signal: stream.signal }).catch(() => {
+              // Not rejoined (the session ended meanwhile): the channel's calls will say so.
+              joined.delete(channelId);
+            }),
+          ),
+        );
+        return undefined;
+      };
 
       const listen = async (): Promise<void> => {
         let lastEventId = '';
@@ -116,14 +153,28 @@ export const httpTransport = (options: HttpTransportOptions): Transport => {
         while (!closed) {
           let aborted = false;
           try {
-            const response = await fetch(`${sessionUrl}/events`, {
+            const response = await fetch(`${sessionUrl()}/events`, {
               headers: { Authorization: `Bearer ${token}`, Accept: 'text/event-stream', ...(lastEventId ? { 'Last-Event-ID': lastEventId } : {}) },
               signal: stream.signal,
             });
             if (response.status === 401 || response.status === 404) {
-              // The server no longer knows this session (it expired while we were away).
-              if (!closed) emit({ type: 'aborted', reason: 'the server ended the session' });
-              return end();
+              const refused = await failureOfResponse(response, { method: 'GET', what: 'the event stream', signal: stream.signal });
+              const outcome =
+                refused._tag === 'TokenExpired'
+                  ? { cause: 'TOKEN_EXPIRED' as const, reason: 'the token expired' }
+                  : refused._tag === 'InvalidToken'
+                    ? { cause: 'LOGIN_FAILURE' as const, reason: describeFailure(refused) }
+                    : await freshLogin();
+              if (outcome === 'retry') throw fault(Failure.network('a fresh login got no answer'));
+              if (outcome !== undefined) {
+                if (!closed) emit({ type: 'aborted', reason: outcome.reason, cause: outcome.cause });
+                return end();
+              }
+              // A new session: its events start afresh.
+              lastEventId = '';
+              if (!dropped) emit({ type: 'connection', state: 'RECONNECTING' });
+              dropped = true;
+              continue;
             }
             if (!response.ok || !response.body) throw fault(Failure.network(`event stream answered ${response.status}`));
             if (dropped) emit({ type: 'connection', state: 'CONNECTED' });
@@ -170,16 +221,25 @@ export const httpTransport = (options: HttpTransportOptions): Transport => {
         (...args: A): Promise<R> => (closed || stream$.ended ? Promise.reject(fault(Failure.notLoggedIn())) : call(...args));
       const media = httpMedia({
         url: base,
-        token,
+        token: () => token,
         fetch,
         streamUploads,
-        sessionId: decoded.right.sessionId,
+        sessionId: () => sessionId,
         ...(directGet ? { directGet } : {}),
         ...(options.directReadsFrom === undefined ? {} : { directReadsFrom: options.directReadsFrom }),
       });
       const session: Session = {
         userId,
         events$: stream$.events$,
+        ...(first.expiresAt === undefined ? {} : { expiresAt: first.expiresAt }),
+        renewToken: whileOpen(async (next: string, { signal: s }: CallOptions) => {
+          // The new token authenticates its own renewal; the server checks it belongs to this session's user.
+          const answer = RenewAnswer.decode(
+            await request(`${sessionUrl()}/token`, { method: 'PUT', headers: { Authorization: `Bearer ${next}` }, signal: s }),
+          );
+          token = next;
+          return E.isRight(answer) && answer.right.expiresAt !== undefined ? { expiresAt: answer.right.expiresAt } : {};
+        }),
         createUpload: whileOpen(media.createUpload),
         getUpload: whileOpen(media.getUpload),
         appendUpload: whileOpen(media.appendUpload),
@@ -194,19 +254,21 @@ export const httpTransport = (options: HttpTransportOptions): Transport => {
               })()
             : media.readMedia(mediaId, offset, opts),
         sendToPeer: whileOpen(async (peerId, message, { signal: s }) => {
-          await request(`${sessionUrl}/peers/${encodeURIComponent(peerId)}/messages`, { method: 'POST', json: encodeMessage(message), signal: s });
+          await request(`${sessionUrl()}/peers/${encodeURIComponent(peerId)}/messages`, { method: 'POST', json: encodeMessage(message), signal: s });
         }),
         joinChannel: whileOpen(async (channelId, { signal: s }) => {
-          await request(`${sessionUrl}/channels/${encodeURIComponent(channelId)}`, { method: 'PUT', signal: s });
+          await request(`${sessionUrl()}/channels/${encodeURIComponent(channelId)}`, { method: 'PUT', signal: s });
+          joined.add(channelId);
         }),
         leaveChannel: whileOpen(async (channelId, { signal: s }) => {
-          await request(`${sessionUrl}/channels/${encodeURIComponent(channelId)}`, { method: 'DELETE', signal: s });
+          await request(`${sessionUrl()}/channels/${encodeURIComponent(channelId)}`, { method: 'DELETE', signal: s });
+          joined.delete(channelId);
         }),
         sendToChannel: whileOpen(async (channelId, message, { signal: s }) => {
-          await request(`${sessionUrl}/channels/${encodeURIComponent(channelId)}/messages`, { method: 'POST', json: encodeMessage(message), signal: s });
+          await request(`${sessionUrl()}/channels/${encodeURIComponent(channelId)}/messages`, { method: 'POST', json: encodeMessage(message), signal: s });
         }),
         channelMembers: whileOpen(async (channelId, { signal: s }) => {
-          const body = await request(`${sessionUrl}/channels/${encodeURIComponent(channelId)}/members`, { method: 'GET', signal: s });
+          const body = await request(`${sessionUrl()}/channels/${encodeURIComponent(channelId)}/members`, { method: 'GET', signal: s });
           const members = t.type({ members: t.array(t.string) }).decode(body);
           if (E.isLeft(members)) throw fault(Failure.unknown('the server answered members without a list'));
           return members.right.members;
@@ -216,7 +278,7 @@ export const httpTransport = (options: HttpTransportOptions): Transport => {
           closed = true;
           stream.abort();
           try {
-            await request(sessionUrl, { method: 'DELETE', signal: s });
+            await request(sessionUrl(), { method: 'DELETE', signal: s });
           } catch (error) {
             // A session the server already forgot is closed: the goal is reached.
             if (failureOf(error)._tag !== 'NotLoggedIn') throw error;

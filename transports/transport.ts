@@ -35,8 +35,30 @@ export type SessionEvent =
   | { readonly type: 'memberLeft'; readonly channelId: string; readonly userId: string }
   /** The link dropped and the transport is trying again (`RECONNECTING`), or it is back (`CONNECTED`). */
   | { readonly type: 'connection'; readonly state: 'RECONNECTING' | 'CONNECTED' }
-  /** The hub ended this session, e.g. because the same user logged in elsewhere. Final. */
-  | { readonly type: 'aborted'; readonly reason: string };
+  /**
+   * The hub ended this session. Final. `cause` says why as data: an {@link AbortCause}, or one a newer
+   * server added (read it with `abortCauseOf`); absent from older servers, whose only ending was
+   * `REMOTE_LOGIN`. `reason` is prose for people.
+   */
+  | { readonly type: 'aborted'; readonly reason: string; readonly cause?: string };
+
+/**
+ * Why a session ended without the client asking: the same user logged in elsewhere, the token expired
+ * without renewal, the server ended it for another reason, or the transport's fresh login after losing
+ * the session (a server restart) was refused for a reason other than expiry.
+ */
+export type AbortCause = 'REMOTE_LOGIN' | 'TOKEN_EXPIRED' | 'BANNED_BY_SERVER' | 'LOGIN_FAILURE';
+
+/**
+ * The cause an `aborted` event stands for: its own when known; none means an older server, which ended
+ * sessions only for a login elsewhere; one this client does not know is the server's decision.
+ */
+export const abortCauseOf = (cause: string | undefined): AbortCause =>
+  cause === undefined
+    ? 'REMOTE_LOGIN'
+    : cause === 'REMOTE_LOGIN' || cause === 'TOKEN_EXPIRED' || cause === 'BANNED_BY_SERVER' || cause === 'LOGIN_FAILURE'
+      ? cause
+      : 'BANNED_BY_SERVER';
 
 /** The hub's answer about an upload. The media ID is the upload ID; it is downloadable once `complete`. */
 export interface UploadState {
@@ -90,6 +112,15 @@ export interface ReadOptions extends CallOptions {
 export interface Session {
   readonly userId: string;
   readonly events$: Observable<SessionEvent>;
+  /** When the login token expires (ms since the epoch, the server's clock), if the server said. */
+  readonly expiresAt?: number;
+  /**
+   * Gives the session a new token: the server checks it and keeps the session past the old token's
+   * expiry; every later request (and any fresh login after a lost session) uses it. Resolves with the
+   * new expiry if the server said. Rejects `InvalidToken`, `TokenExpired`, `Rejected` (another user's
+   * token), `TooOften`, `NotLoggedIn`. Optional: a transport without it cannot renew (code 1).
+   */
+  renewToken?(token: string, options: CallOptions): Promise<{ readonly expiresAt?: number }>;
 
   /** Creates an upload of `size` bytes. Rejects `InvalidArgument` (empty) or `SizeOverflow`. */
   createUpload(request: { readonly size: number; readonly fileName: string }, options: CallOptions): Promise<UploadState>;

@@ -17,7 +17,7 @@ import { decodeFailure } from '../src/codec.js';
 import { Failure, type FaultError, fault } from '../src/failure.js';
 import { IdMap } from '../src/id-map.js';
 import { retryDelay } from '../machines/retry.js';
-import type { Credentials } from './transport.js';
+import type { AbortCause, Credentials } from './transport.js';
 import { textBatcher } from './ws-batch.js';
 import { type ClientFrame, CloseCode, type DataFrame, decodeData, decodeServerFrame, decodeServerFrames, type ServerFrame, WS_PROTOCOL_VERSION } from './ws-protocol.js';
 
@@ -61,8 +61,8 @@ export interface LinkOptions {
   /** Every event frame's payload, in order, once (replays are deduplicated by `seq`). */
   readonly onEvent: (event: unknown) => void;
   readonly onConnection: (state: 'RECONNECTING' | 'CONNECTED') => void;
-  /** The session ended for good (`reason` unless we closed it ourselves). */
-  readonly onEnd: (reason: string | undefined) => void;
+  /** The session ended for good: why, unless we closed it ourselves. */
+  readonly onEnd: (ending: { readonly reason: string; readonly cause: AbortCause } | undefined) => void;
   /** After a reconnect that had to log in afresh: the session must rejoin its channels. */
   readonly onFreshLogin: () => void;
 }
@@ -70,6 +70,10 @@ export interface LinkOptions {
 /** An open link. */
 export interface Link {
   readonly state: 'open' | 'reconnecting' | 'ended';
+  /** When the token of the first login expires, if the server said (`welcome.expiresAt`). */
+  readonly expiresAt: number | undefined;
+  /** Renews the token (`renewToken` call); later logins on a new socket use it. Resolves with the answer. */
+  renew(token: string, signal: AbortSignal): Promise<unknown>;
   /** A call; waits while reconnecting (until the signal aborts). Transfer calls (`transfer`) are not resent. */
   call(body: CallBody, signal: AbortSignal | undefined, transfer?: number): Promise<unknown>;
   /** Sends a control frame if a socket is open; dropped otherwise (cancel and credit die with their socket). */
@@ -121,11 +125,11 @@ class Pending {
 const OPEN = 1;
 
 /** Opens a socket and logs in; rejects with the server's failure or `Network`. */
-const handshake = (options: LinkOptions, resume: { sessionId: string; lastSeq: number } | undefined) =>
+const handshake = (options: LinkOptions, credentials: Credentials, resume: { sessionId: string; lastSeq: number } | undefined) =>
   new Promise<{ socket: WebSocketLike; welcome: Extract<ServerFrame, { type: 'welcome' }>; early: unknown[] }>((resolve, reject) => {
     const socket = new options.WebSocket(options.url);
     socket.binaryType = 'arraybuffer';
-    const { userId, token } = options.credentials;
+    const { userId, token } = credentials;
     let welcomed = false;
     // `batch`: this client reads text frames holding several control frames.
     socket.onopen = () => socket.send(JSON.stringify({ type: 'hello', version: WS_PROTOCOL_VERSION, userId, token, batch: true, ...(resume ? { resume } : {}) }));
@@ -149,7 +153,8 @@ const handshake = (options: LinkOptions, resume: { sessionId: string; lastSeq: n
 /** Logs in over a new socket; the link then keeps itself connected until `close` or the session ends. */
 export const openLink = async (options: LinkOptions, signal: AbortSignal): Promise<Link> => {
   const { clock } = options;
-  const opening = handshake(options, undefined);
+  let credentials = options.credentials;
+  const opening = handshake(options, credentials, undefined);
   const onAbort = (): void => void opening.then(({ socket }) => socket.close(), () => undefined);
   signal.addEventListener('abort', onAbort, { once: true });
   let first: Awaited<typeof opening>;
@@ -198,7 +203,7 @@ export const openLink = async (options: LinkOptions, signal: AbortSignal): Promi
     // The standard API has no drain event: poll while frames wait.
     if (outbox.length > 0 && socket?.readyState === OPEN) pumpTimer = clock.setTimeout(pump, 1);
   };
-  const end = (reason: string | undefined): void => {
+  const end = (reason: { readonly reason: string; readonly cause: AbortCause } | undefined): void => {
     if (state === 'ended') return;
     state = 'ended';
     clock.clearTimeout(heartbeat);
@@ -252,7 +257,9 @@ export const openLink = async (options: LinkOptions, signal: AbortSignal): Promi
       if (socket !== next) return;
       socket = undefined;
       if (closing || state === 'ended') return end(undefined);
-      if (event.code === CloseCode.sessionEnded || event.code === CloseCode.loginRefused) return end(event.reason || 'the server ended the session');
+      // The hub's `aborted` event, with its cause, came before this close when the hub ended the session.
+      if (event.code === CloseCode.sessionEnded) return end({ reason: event.reason || 'the server ended the session', cause: 'BANNED_BY_SERVER' });
+      if (event.code === CloseCode.loginRefused) return end({ reason: event.reason || 'the server refused the login', cause: 'LOGIN_FAILURE' });
       void reconnect();
     };
     for (const message of early) onMessage(message);
@@ -278,7 +285,7 @@ export const openLink = async (options: LinkOptions, signal: AbortSignal): Promi
       await new Promise<void>((resolve) => clock.setTimeout(resolve, retryDelay(attempt, options.reconnectDelays)));
       if (closing) break;
       try {
-        const { socket: next, welcome, early } = await handshake(options, { sessionId, lastSeq });
+        const { socket: next, welcome, early } = await handshake(options, credentials, { sessionId, lastSeq });
         if (closing) {
           next.close(CloseCode.normal);
           break;
@@ -293,7 +300,13 @@ export const openLink = async (options: LinkOptions, signal: AbortSignal): Promi
         return;
       } catch (error) {
         const failure = (error as FaultError).failure;
-        if (failure && failure._tag !== 'Network' && failure._tag !== 'Unknown') return end(`the server refused the login: ${failure._tag}`);
+        // A server back from a restart may refuse for a while (login rate); any other refusal is final.
+        if (failure && failure._tag !== 'Network' && failure._tag !== 'Unknown' && failure._tag !== 'TooOften') {
+          return end({
+            reason: `the server refused the login: ${failure._tag}`,
+            cause: failure._tag === 'TokenExpired' ? 'TOKEN_EXPIRED' : 'LOGIN_FAILURE',
+          });
+        }
       }
     }
     end(undefined);
@@ -315,6 +328,12 @@ export const openLink = async (options: LinkOptions, signal: AbortSignal): Promi
   const link: Link = {
     get state() {
       return state;
+    },
+    expiresAt: first.welcome.expiresAt,
+    async renew(token, renewSignal) {
+      const answer = await link.call({ op: 'renewToken', token }, renewSignal);
+      credentials = { ...credentials, token };
+      return answer;
     },
     call(body, callSignal, transfer) {
       if (state === 'ended') return Promise.reject(fault(Failure.notLoggedIn()));

@@ -52,6 +52,7 @@ const platformWebSocket = (): Promise<WebSocketConstructor> => {
 const UploadStateWire = t.type({ uploadId: t.string, size: t.number, offset: t.number, complete: t.boolean });
 const MediaStateWire = t.type({ mediaId: t.string, size: t.number, sha256: t.string });
 const MembersWire = t.type({ members: t.array(t.string) });
+const RenewWire = t.partial({ expiresAt: t.number });
 
 /** Decodes a call's answer; a server that answers nonsense is `Unknown`. */
 const decoded = <A>(codec: t.Decoder<unknown, A>, value: unknown, what: string): A => {
@@ -73,6 +74,8 @@ export const wsTransport = (options: WsTransportOptions): Transport => ({
     const stream = sessionEvents();
     const joined = new Set<string>();
     let link: Link | undefined;
+    // The hub's own `aborted` event (with its cause) comes before the socket closes: it is the one kept.
+    let abortedSeen = false;
     link = await openLink(
       {
         url: options.url,
@@ -85,11 +88,13 @@ export const wsTransport = (options: WsTransportOptions): Transport => ({
         onEvent: (wire) => {
           const event = decodeSessionEvent(wire);
           // An event this client does not know is skipped, as over HTTP.
-          if (E.isRight(event)) stream.emit(event.right);
+          if (E.isLeft(event)) return;
+          if (event.right.type === 'aborted') abortedSeen = true;
+          stream.emit(event.right);
         },
         onConnection: (state) => stream.emit({ type: 'connection', state }),
-        onEnd: (reason) => {
-          if (reason !== undefined) stream.emit({ type: 'aborted', reason });
+        onEnd: (ending) => {
+          if (ending !== undefined && !abortedSeen) stream.emit({ type: 'aborted', reason: ending.reason, cause: ending.cause });
           stream.end();
         },
         onFreshLogin: () => {
@@ -126,6 +131,12 @@ export const wsTransport = (options: WsTransportOptions): Transport => ({
     const session: Session = {
       userId: credentials.userId,
       events$: stream.events$,
+      ...(theLink.expiresAt === undefined ? {} : { expiresAt: theLink.expiresAt }),
+      renewToken: async (token, { signal: s }) => {
+        throwIfAborted(s);
+        if (stream.ended) throw fault(Failure.notLoggedIn());
+        return decoded(RenewWire, await theLink.renew(token, s), 'renewToken');
+      },
       async createUpload({ size, fileName }, { signal: s }) {
         throwIfAborted(s);
         if (stream.ended) throw fault(Failure.notLoggedIn());

@@ -19,7 +19,11 @@ export type HubEvent =
     }
   | { readonly type: 'memberJoined'; readonly channelId: string; readonly userId: string }
   | { readonly type: 'memberLeft'; readonly channelId: string; readonly userId: string }
-  | { readonly type: 'aborted'; readonly reason: string };
+  /** The hub ended the session; `cause` says why as data (optional on the wire, for older peers). */
+  | { readonly type: 'aborted'; readonly reason: string; readonly cause?: HubAbortCause };
+
+/** Why the hub ends a session: the same user logged in elsewhere, or the token expired without renewal. */
+export type HubAbortCause = 'REMOTE_LOGIN' | 'TOKEN_EXPIRED' | 'BANNED_BY_SERVER';
 
 /** One logged-in session as the router sees it. */
 export interface RoutedSession {
@@ -40,6 +44,8 @@ export interface Router {
   open(userId: string): RoutedSession;
   /** Removes a session: it leaves its channels and its event stream completes. Idempotent. */
   close(session: RoutedSession): void;
+  /** Ends a session with an `aborted` event saying why, then as `close`. Idempotent. */
+  abort(session: RoutedSession, cause: HubAbortCause, reason: string): void;
   isOpen(session: RoutedSession): boolean;
   /** `false` when the peer is not online. */
   toPeer(from: RoutedSession, peerId: string, message: WireMessage, now: number): boolean;
@@ -81,7 +87,7 @@ export const createRouter = (): Router => {
     open(userId) {
       const previous = byUser.get(userId);
       if (previous) {
-        previous.events.next({ type: 'aborted', reason: 'the same user logged in elsewhere' });
+        previous.events.next({ type: 'aborted', reason: 'the same user logged in elsewhere', cause: 'REMOTE_LOGIN' });
         remove(previous);
       }
       const events = new Subject<HubEvent>();
@@ -94,6 +100,12 @@ export const createRouter = (): Router => {
     close(session) {
       const entry = bySession.get(session.sessionId);
       if (entry) remove(entry);
+    },
+    abort(session, cause, reason) {
+      const entry = bySession.get(session.sessionId);
+      if (!entry) return;
+      entry.events.next({ type: 'aborted', reason, cause });
+      remove(entry);
     },
     isOpen: (session) => bySession.has(session.sessionId),
     toPeer(from, peerId, message, now) {
