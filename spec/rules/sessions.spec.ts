@@ -204,6 +204,8 @@ describe('sessions', () => {
       const first = await w.loggedIn('alice');
       const second = await w.loggedIn('alice');
       const secondStates = record(second.connectionState$);
+      // A third login of alice within the same second would be refused (login code 10, two per second).
+      w.clock.advance(1_000);
       await first.login({ userId: 'alice', token: w.hub.issueToken('alice') });
       expect((await first.createFileMessageByUploading(bytes(10)).result).size).toBe(10);
       await flush();

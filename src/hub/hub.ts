@@ -25,7 +25,10 @@ import {
 import { checkMessageSize } from '../messages.js';
 import { describeUntrusted, untrustedText } from '../untrusted.js';
 import { type MediaStore, memoryStore, type StoredEntry } from './media-store.js';
+import { type HubLimits, RateLimiter, resolveHubLimits } from './limits.js';
+import { type HubMonitor, silentMonitor, type TransferOutcome } from './monitor.js';
 import { createRouter, type RoutedSession } from './router.js';
+import { usageOf } from './usage.js';
 import { signToken, type TokenClaims, verifyToken } from './tokens.js';
 
 /** Options of {@link createHub}. */
@@ -51,6 +54,13 @@ export interface HubOptions {
    * @example { onSweepError: (error) => logger.warn({ error }, 'sweep failed') }
    */
   readonly onSweepError?: (error: unknown) => void;
+  /**
+   * What one user may consume: uploads, bytes, message, login and join rates, channels (`limits.ts`).
+   * Given fields override the defaults. @example { limits: { storedBytes: 512 * 1024 ** 2 } }
+   */
+  readonly limits?: Partial<HubLimits>;
+  /** Told of sessions, transfers, messages and refusals (the server's metrics). Default: nothing. */
+  readonly monitor?: HubMonitor;
 }
 
 /** A logged-in session at the hub. */
@@ -81,6 +91,8 @@ export interface Hub {
   readonly clock: Clock;
   readonly maxFileSize: number;
   readonly retentionMs: number;
+  /** The limits in force. */
+  readonly limits: HubLimits;
   /** Mints a login token for `userId`, valid for `ttlMs` (default 24 h). Throws on an invalid user ID. */
   issueToken(userId: string, ttlMs?: number): string;
   /** Verifies a token (signature, shape, expiry). */
@@ -90,6 +102,15 @@ export interface Hub {
   /** Ends a session: it leaves its channels. Idempotent. */
   logout(session: HubSession): void;
   isOnline(session: HubSession): boolean;
+  /**
+   * Gives a session a new token: it must verify (`InvalidToken`, `TokenExpired`) and be the session
+   * user's (`Rejected` otherwise); at most 2 per second per session (`TooOften`). The session then ends at
+   * the new token's expiry instead of the old one's: a session whose token expires without renewal is
+   * aborted (`aborted` event, cause `TOKEN_EXPIRED`).
+   */
+  renewToken(session: HubSession, token: unknown): E.Either<Failure, { readonly expiresAt: number }>;
+  /** When the session's current token expires (ms since the epoch); `undefined` once it ended. */
+  tokenExpiresAt(session: HubSession): number | undefined;
 
   createUpload(uploader: string, request: { readonly size: unknown; readonly fileName: unknown }): Promise<UploadStatus>;
   uploadStatus(uploader: string, uploadId: unknown): Promise<UploadStatus>;
@@ -128,6 +149,10 @@ export interface Hub {
 
 const MAX_FILE_NAME_BYTES = MAX_MESSAGE_SIZE;
 
+/** Token renewals allowed per session in {@link RENEWAL_WINDOW_MS}: Agora's two per second. */
+const RENEWALS_PER_WINDOW = 2;
+const RENEWAL_WINDOW_MS = 1_000;
+
 /**
  * Creates a hub.
  * @example
@@ -152,7 +177,24 @@ export const createHub = (options: HubOptions = {}): Hub => {
     options.secret === undefined ? random(32) : typeof options.secret === 'string' ? utf8(options.secret) : options.secret;
   const store = options.store ?? memoryStore();
   const onSweepError = options.onSweepError ?? ((error: unknown) => console.error('ferry hub: sweep failed', error));
-  const router = createRouter();
+  const limits = resolveHubLimits(options.limits);
+  const monitor = options.monitor ?? silentMonitor;
+  const router = createRouter({ opened: () => monitor.sessionOpened(), closed: () => monitor.sessionClosed() });
+  const usage = usageOf(store);
+  const messageRate = new RateLimiter(limits.messageRate);
+  const loginRate = new RateLimiter(limits.loginRate);
+  const joinRate = new RateLimiter(limits.joinRate);
+  /** A refusal by a limit, counted. */
+  const refuse = (limit: Parameters<HubMonitor['refused']>[0], failure: Failure): Failure => {
+    monitor.refused(limit);
+    return failure;
+  };
+  /** Deletes an entry and releases what its uploader held. */
+  const remove = async (entry: StoredEntry): Promise<void> => {
+    await usage.ready();
+    await store.delete(entry.meta.mediaId);
+    usage.released(entry.meta.uploader, entry.meta.size, entry.state);
+  };
   // One append at a time per upload: a second concurrent one gets `Conflict` (tus answers 423/409).
   const appending = new Set<string>();
 
@@ -172,7 +214,7 @@ export const createHub = (options: HubOptions = {}): Hub => {
     if (!isMediaId(mediaId)) throw fault(Failure.invalidArgument('mediaId', `malformed media ID ${describeUntrusted(mediaId)}`));
     const entry = await store.stat(mediaId);
     if (entry && isExpired(entry)) {
-      await store.delete(mediaId);
+      await remove(entry);
       throw fault(Failure.notExist(`media ${mediaId} (expired)`));
     }
     // Someone else's upload is reported as missing, so upload IDs cannot be probed.
@@ -195,7 +237,7 @@ export const createHub = (options: HubOptions = {}): Hub => {
     let removed = 0;
     for await (const entry of store.list()) {
       if (isExpired(entry) && !appending.has(entry.meta.mediaId)) {
-        await store.delete(entry.meta.mediaId);
+        await remove(entry);
         removed++;
       }
     }
@@ -221,6 +263,32 @@ export const createHub = (options: HubOptions = {}): Hub => {
   };
   scheduleSweep();
 
+  // Each session's token expiry: a session whose token expires without renewal is aborted, so a session
+  // lives as long as its tokens over every transport (HTTP checks the token of every request anyway).
+  const tokens = new Map<number, { expiresAt: number; timer: TimerHandle | undefined; renewals: readonly number[] }>();
+  const armExpiry = (session: HubSession, watched: { expiresAt: number; timer: TimerHandle | undefined }): void => {
+    clock.clearTimeout(watched.timer);
+    // Timers wait at most MAX_TIMER_MS: a longer token re-arms until its expiry is due.
+    watched.timer = clock.setTimeout(() => {
+      if (tokens.get(session.sessionId) !== watched) return;
+      if (clock.now() < watched.expiresAt) return armExpiry(session, watched);
+      router.abort(session, 'TOKEN_EXPIRED', 'the token expired without renewal');
+    }, Math.min(Math.max(0, watched.expiresAt - clock.now()), MAX_TIMER_MS));
+    unrefTimer(watched.timer);
+  };
+  const watchToken = (session: HubSession, expiresAt: number): void => {
+    const watched = { expiresAt, timer: undefined as TimerHandle | undefined, renewals: [] as readonly number[] };
+    tokens.set(session.sessionId, watched);
+    armExpiry(session, watched);
+    // However the session ends (logout, a login elsewhere, expiry), its timer goes with it.
+    session.events$.subscribe({
+      complete: () => {
+        clock.clearTimeout(watched.timer);
+        if (tokens.get(session.sessionId) === watched) tokens.delete(session.sessionId);
+      },
+    });
+  };
+
   const online = (session: HubSession): E.Either<Failure, HubSession> =>
     router.isOpen(session) ? E.right(session) : E.left(Failure.notLoggedIn());
   const channelIdOf = (channelId: unknown): E.Either<Failure, string> =>
@@ -234,10 +302,36 @@ export const createHub = (options: HubOptions = {}): Hub => {
     return tooBig ? E.left(tooBig) : E.right(encodeMessage(decoded.right));
   };
 
+  /** The message-rate refusal of a send, if it is one: peer and channel messages share the user's window. */
+  const rateOfMessages = (from: HubSession, now: number): Failure | undefined => {
+    const wait = messageRate.take(from.userId, now);
+    return wait > 0 ? refuse('messageRate', Failure.tooOften('peer and channel messages per user', limits.messageRate.limit, limits.messageRate.windowMs, wait)) : undefined;
+  };
+
+  /** The bytes of a read, counted for the monitor as they pass. */
+  async function* metered(chunks: AsyncIterable<Uint8Array>, signal: AbortSignal | undefined): AsyncIterable<Uint8Array> {
+    monitor.transferStarted('download');
+    let outcome: TransferOutcome = 'partial';
+    let moved = 0;
+    try {
+      for await (const chunk of chunks) {
+        moved += chunk.length;
+        yield chunk;
+      }
+      outcome = 'done';
+    } catch (error) {
+      outcome = signal?.aborted ? 'cancelled' : 'failed';
+      throw error;
+    } finally {
+      monitor.transferEnded('download', outcome, moved);
+    }
+  }
+
   return {
     clock,
     maxFileSize,
     retentionMs,
+    limits,
     issueToken(userId, ttlMs = DEFAULT_TOKEN_TTL_MS) {
       if (!isValidId(userId)) throw new RangeError(`invalid user ID ${describeUntrusted(userId)}`);
       if (!(typeof ttlMs === 'number' && ttlMs > 0 && Number.isSafeInteger(clock.now() + ttlMs))) {
@@ -251,8 +345,29 @@ export const createHub = (options: HubOptions = {}): Hub => {
       const claims = verifyToken(secret, token, clock.now());
       if (E.isLeft(claims)) return claims;
       if (claims.right.userId !== userId) return E.left(Failure.invalidToken('token was issued to another user'));
-      return E.right(router.open(userId));
+      const wait = loginRate.take(userId, clock.now());
+      if (wait > 0) return E.left(refuse('loginRate', Failure.tooOften('logins per user', limits.loginRate.limit, limits.loginRate.windowMs, wait)));
+      const session = router.open(userId);
+      watchToken(session, claims.right.expiresAt);
+      return E.right(session);
     },
+    renewToken(session, token) {
+      const watched = tokens.get(session.sessionId);
+      if (!watched || !router.isOpen(session)) return E.left(Failure.notLoggedIn());
+      const claims = verifyToken(secret, token, clock.now());
+      if (E.isLeft(claims)) return claims;
+      if (claims.right.userId !== session.userId) return E.left(Failure.rejected('the token was issued to another user than the session\'s'));
+      const now = clock.now();
+      const recent = watched.renewals.filter((at) => at > now - RENEWAL_WINDOW_MS);
+      if (recent.length >= RENEWALS_PER_WINDOW) {
+        return E.left(Failure.tooOften('token renewals', RENEWALS_PER_WINDOW, RENEWAL_WINDOW_MS, (recent[0] as number) + RENEWAL_WINDOW_MS - now));
+      }
+      watched.renewals = [...recent, now];
+      watched.expiresAt = claims.right.expiresAt;
+      armExpiry(session, watched);
+      return E.right({ expiresAt: watched.expiresAt });
+    },
+    tokenExpiresAt: (session) => (router.isOpen(session) ? tokens.get(session.sessionId)?.expiresAt : undefined),
     logout: (session) => router.close(session),
     isOnline: (session) => router.isOpen(session),
 
@@ -265,8 +380,26 @@ export const createHub = (options: HubOptions = {}): Hub => {
       if (typeof fileName !== 'string' || !isWellFormed(fileName) || utf8Length(fileName) > MAX_FILE_NAME_BYTES) {
         throw fault(Failure.invalidArgument('fileName', 'expected a well-formed string of at most 32 KiB'));
       }
+      await usage.ready();
+      const held = usage.of(uploader);
+      if (held.unfinished >= limits.unfinishedUploads) {
+        throw fault(refuse('unfinishedUploads', Failure.limitExceeded('unfinished uploads per user', limits.unfinishedUploads)));
+      }
+      if (held.bytes + size > limits.storedBytes) throw fault(refuse('storedBytes', Failure.quotaExceeded(held.bytes, size, limits.storedBytes)));
+      const free = store.freeBytes ? await store.freeBytes() : Infinity;
+      // What the disk must still take: every unfinished upload's declared size (an upper bound) and this one.
+      if (free - usage.unfinishedBytes - size < limits.diskReserve) {
+        throw fault(refuse('diskReserve', Failure.insufficientStorage(`the data folder keeps a reserve of ${limits.diskReserve} free bytes`)));
+      }
       const meta = { mediaId: newMediaId(random), size, fileName, uploader, createdAt: clock.now() };
-      await store.create(meta, clock.now());
+      // Counted before the store has it, so uploads created at once cannot all pass the same check.
+      usage.reserve(uploader, size);
+      try {
+        await store.create(meta, clock.now());
+      } catch (error) {
+        usage.released(uploader, size, 'partial');
+        throw error;
+      }
       return status({ state: 'partial', meta, offset: 0, updatedAt: meta.createdAt });
     },
     async uploadStatus(uploader, uploadId) {
@@ -281,32 +414,47 @@ export const createHub = (options: HubOptions = {}): Hub => {
       const id = entry.meta.mediaId;
       if (appending.has(id)) throw fault(Failure.conflict(`upload ${id} is receiving bytes from another request`));
       appending.add(id);
+      monitor.transferStarted('upload');
+      let outcome: TransferOutcome = 'failed';
+      let moved = 0;
       try {
         const reached = await store
           .append(id, entry.offset, limited(chunks, entry.offset, entry.meta.size), {
             ...(signal ? { signal } : {}),
             now: () => clock.now(),
-            ...(onProgress ? { onAppended: onProgress } : {}),
+            onAppended: (at: number) => {
+              moved = at - entry.offset;
+              onProgress?.(at);
+            },
             ...(owned ? { owned } : {}),
           })
           .catch(async (error: unknown) => {
+            if (signal?.aborted) outcome = 'cancelled';
             // A client that sends more than it declared is not trusted with the rest of the upload.
-            if (failureOf(error)._tag === 'SizeOverflow') await store.delete(id);
+            if (failureOf(error)._tag === 'SizeOverflow') await remove(entry);
             throw error;
           });
-        return status(reached === entry.meta.size ? await store.complete(id, clock.now()) : { ...entry, offset: reached });
+        moved = reached - entry.offset;
+        if (reached !== entry.meta.size) {
+          outcome = 'partial';
+          return status({ ...entry, offset: reached });
+        }
+        const completed = await store.complete(id, clock.now());
+        usage.completed(uploader, entry.meta.size);
+        outcome = 'done';
+        return status(completed);
       } finally {
         appending.delete(id);
+        monitor.transferEnded('upload', outcome, moved);
       }
     },
     async terminateUpload(uploader, uploadId) {
-      const entry = await live(uploadId, uploader);
-      await store.delete(entry.meta.mediaId);
+      await remove(await live(uploadId, uploader));
     },
     async mediaInfo(mediaId) {
       const entry = await live(mediaId);
-      if (entry.state !== 'complete') // The same answer as for an unknown ID: holding an ID must not reveal that an upload is under way.
-      throw fault(Failure.notExist(`media ${entry.meta.mediaId}`));
+      // The same answer as for an unknown ID: holding an ID must not reveal that an upload is under way.
+      if (entry.state !== 'complete') throw fault(Failure.notExist(`media ${entry.meta.mediaId}`));
       return {
         mediaId: entry.meta.mediaId,
         size: entry.meta.size,
@@ -315,7 +463,7 @@ export const createHub = (options: HubOptions = {}): Hub => {
         expiresAt: expiresAt(entry),
       };
     },
-    readMedia: (mediaId, offset, signal) => store.read(mediaId, offset, signal),
+    readMedia: (mediaId, offset, signal) => metered(store.read(mediaId, offset, signal), signal),
 
     sendToPeer(from, peerId, message) {
       if (E.isLeft(online(from))) return E.left(Failure.notLoggedIn());
@@ -323,12 +471,21 @@ export const createHub = (options: HubOptions = {}): Hub => {
       const wire = wireOf(message);
       if (E.isLeft(wire)) return wire;
       const now = clock.now();
-      return router.toPeer(from, peerId, wire.right, now) ? E.right({ serverReceivedTs: now }) : E.left(Failure.peerUnreachable(peerId));
+      const tooOften = rateOfMessages(from, now);
+      if (tooOften) return E.left(tooOften);
+      if (!router.toPeer(from, peerId, wire.right, now)) return E.left(Failure.peerUnreachable(peerId));
+      monitor.messageDelivered('peer', 1);
+      return E.right({ serverReceivedTs: now });
     },
     joinChannel(session, channelId) {
       if (E.isLeft(online(session))) return E.left(Failure.notLoggedIn());
       const id = channelIdOf(channelId);
       if (E.isLeft(id)) return id;
+      if (router.channelCount(session) >= limits.channels) {
+        return E.left(refuse('channelsJoined', Failure.limitExceeded('channels joined at once per session', limits.channels)));
+      }
+      const wait = joinRate.take(session.userId, clock.now());
+      if (wait > 0) return E.left(refuse('joinRate', Failure.tooOften('channel joins per user', limits.joinRate.limit, limits.joinRate.windowMs, wait)));
       return router.join(session, id.right) ? E.right(undefined) : E.left(Failure.alreadyInChannel(id.right));
     },
     leaveChannel(session, channelId) {
@@ -344,9 +501,12 @@ export const createHub = (options: HubOptions = {}): Hub => {
       const wire = wireOf(message);
       if (E.isLeft(wire)) return wire;
       const now = clock.now();
-      return router.toChannel(from, id.right, wire.right, now)
-        ? E.right({ serverReceivedTs: now })
-        : E.left(Failure.notInChannel(id.right));
+      const tooOften = rateOfMessages(from, now);
+      if (tooOften) return E.left(tooOften);
+      const receivers = router.toChannel(from, id.right, wire.right, now);
+      if (receivers === false) return E.left(Failure.notInChannel(id.right));
+      monitor.messageDelivered('channel', receivers);
+      return E.right({ serverReceivedTs: now });
     },
     channelMembers(session, channelId) {
       if (E.isLeft(online(session))) return E.left(Failure.notLoggedIn());
@@ -360,6 +520,8 @@ export const createHub = (options: HubOptions = {}): Hub => {
     close() {
       closed = true;
       clock.clearTimeout(timer);
+      for (const watched of tokens.values()) clock.clearTimeout(watched.timer);
+      tokens.clear();
     },
   };
 };

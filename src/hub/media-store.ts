@@ -57,6 +57,8 @@ export interface MediaStore {
   delete(mediaId: string): Promise<void>;
   /** Every entry, for sweeps. */
   list(): AsyncIterable<StoredEntry>;
+  /** Bytes free on the store's disk, when it can tell (the hub keeps a reserve); absent for memory. */
+  freeBytes?(): Promise<number>;
 }
 
 interface MemoryEntry {

@@ -19,8 +19,11 @@ export type LimitName =
   | 'connectionsPerAddress'
   | 'slowReader';
 
-/** How a transfer ended at the hub. */
-export type TransferOutcome = 'done' | 'cancelled' | 'failed';
+/**
+ * How one append or read ended at the hub: `done` reached the end of the media; `partial` stopped short
+ * with no error (one PATCH of several, a `Range` read); `cancelled` by its signal; `failed` otherwise.
+ */
+export type TransferOutcome = 'done' | 'partial' | 'cancelled' | 'failed';
 
 /** Observer of a hub. Every method is optional to implement through {@link silentMonitor}'s spread. */
 export interface HubMonitor {
@@ -28,7 +31,7 @@ export interface HubMonitor {
   sessionClosed(): void;
   /** An append or a read started. */
   transferStarted(direction: 'upload' | 'download'): void;
-  /** It ended, having moved `bytes`. An append that stops short of the end is `cancelled` or `failed`, never `done`. */
+  /** It ended, having moved `bytes`. */
   transferEnded(direction: 'upload' | 'download', outcome: TransferOutcome, bytes: number): void;
   /** A message was accepted and handed to `receivers` sessions. */
   messageDelivered(kind: 'peer' | 'channel', receivers: number): void;

@@ -54,13 +54,22 @@ export interface Router {
   /** `false` when the session is not in the channel. */
   leave(session: RoutedSession, channelId: string): boolean;
   /** `false` when the session is not in the channel. */
-  toChannel(from: RoutedSession, channelId: string, message: WireMessage, now: number): boolean;
+  /** How many sessions received it, or `false` when the sender is not in the channel. */
+  toChannel(from: RoutedSession, channelId: string, message: WireMessage, now: number): number | false;
+  /** How many channels a session is in (0 if it is not open). */
+  channelCount(session: RoutedSession): number;
   /** Members of a channel, or `undefined` when the session is not in it. */
   members(session: RoutedSession, channelId: string): string[] | undefined;
 }
 
+/** Told when a session opens or is removed (kicked, aborted, closed), e.g. to count sessions. */
+export interface RouterHooks {
+  readonly opened?: () => void;
+  readonly closed?: () => void;
+}
+
 /** A router for one hub. */
-export const createRouter = (): Router => {
+export const createRouter = (hooks: RouterHooks = {}): Router => {
   let nextSessionId = 1;
   const byUser = new Map<string, Entry>();
   const bySession = new Map<number, Entry>();
@@ -77,6 +86,7 @@ export const createRouter = (): Router => {
     broadcast(channelId, entry, { type: 'memberLeft', channelId, userId: entry.session.userId });
   };
   const remove = (entry: Entry): void => {
+    if (bySession.has(entry.session.sessionId)) hooks.closed?.();
     bySession.delete(entry.session.sessionId);
     if (byUser.get(entry.session.userId) === entry) byUser.delete(entry.session.userId);
     for (const channelId of [...entry.channels]) leaveChannel(entry, channelId);
@@ -94,6 +104,7 @@ export const createRouter = (): Router => {
       const session: RoutedSession = { sessionId: nextSessionId++, userId, events$: events.asObservable() };
       const entry: Entry = { session, events, channels: new Set() };
       byUser.set(userId, entry);
+      hooks.opened?.();
       bySession.set(session.sessionId, entry);
       return session;
     },
@@ -134,8 +145,9 @@ export const createRouter = (): Router => {
       const entry = bySession.get(from.sessionId);
       if (!entry?.channels.has(channelId)) return false;
       broadcast(channelId, entry, { type: 'channelMessage', channelId, memberId: from.userId, message, serverReceivedTs: now });
-      return true;
+      return (channels.get(channelId)?.size ?? 1) - 1;
     },
+    channelCount: (session) => bySession.get(session.sessionId)?.channels.size ?? 0,
     members(session, channelId) {
       const entry = bySession.get(session.sessionId);
       if (!entry?.channels.has(channelId)) return undefined;

@@ -30,7 +30,7 @@
  * @module
  */
 import { createReadStream } from 'node:fs';
-import { type FileHandle, mkdir, open, readdir, rename, truncate } from 'node:fs/promises';
+import { type FileHandle, mkdir, open, readdir, rename, statfs, truncate } from 'node:fs/promises';
 import { join } from 'node:path';
 import { abortable, throwIfAborted } from '../abort.js';
 import { Failure, FaultError, failureOf, fault } from '../failure.js';
@@ -285,6 +285,9 @@ export const fileStore = async (options: FileStoreOptions): Promise<FileStore> =
     if (state === 'closed') return Promise.reject(fault(Failure.unknown('the file store is closed')));
     const operation = (async () => run())().catch((error: unknown) => {
       if (error instanceof FaultError) throw error;
+      const errno = errnoOf(error);
+      // A full disk (or quota) is its own failure: the server answers 507 and stays up; bytes so far stay.
+      if (errno === 'ENOSPC' || errno === 'EDQUOT') throw fault(Failure.insufficientStorage(`no space left on the disk of the data folder (${what}: ${errno})`), error);
       throw fault(Failure.unknown(`file store: ${what}: ${errnoOf(error) ?? (error instanceof Error ? error.message : String(error))}`), error);
     });
     track(operation);
@@ -479,6 +482,12 @@ export const fileStore = async (options: FileStoreOptions): Promise<FileStore> =
         if (entry) yield entry;
       }
     },
+
+    freeBytes: () =>
+      guarded('statfs', async () => {
+        const stats = await statfs(options.dataDir);
+        return stats.bavail * stats.bsize;
+      }),
 
     probe: () =>
       guarded('probe', async () => {

@@ -62,9 +62,11 @@ export const statusOf: (failure: Failure) => number = foldFailure({
 const EXPOSED = 'Ferry-Failure, Location, Upload-Offset, Upload-Length, Upload-Metadata, Upload-Expires, Tus-Version, Tus-Resumable, Tus-Max-Size, Tus-Extension, Content-Range, Content-Disposition, ETag, Accept-Ranges';
 const ALLOWED = 'Ferry-Session, Authorization, Content-Type, Range, If-Range, If-None-Match, Tus-Resumable, Upload-Length, Upload-Metadata, Upload-Offset, Upload-Defer-Length, X-HTTP-Method-Override';
 
-/** CORS headers for every response. Credentials are Bearer tokens, never cookies, so any origin may call. */
+/** CORS headers and `nosniff` for every response. Credentials are Bearer tokens, never cookies, so any origin may call. */
 export const setCorsHeaders = (res: ServerResponse): void => {
   res.setHeader('Access-Control-Allow-Origin', '*');
+  // No answer of ours is ever to be sniffed as HTML or script, whatever bytes an error body echoes.
+  res.setHeader('X-Content-Type-Options', 'nosniff');
   res.setHeader('Access-Control-Expose-Headers', EXPOSED);
 };
 
@@ -83,6 +85,17 @@ export const sendPreflight = (res: ServerResponse, methods: string, extra: Reado
 const answered = new WeakMap<ServerResponse, Failure>();
 /** The failure `res` was answered with by {@link sendFailure}, if any. */
 export const failureAnswered = (res: ServerResponse): Failure | undefined => answered.get(res);
+
+/**
+ * `Retry-After` (seconds) of a refusal by a limit: a rate says when its window frees a slot; a count
+ * (unfinished uploads) cannot know when one finishes, so it suggests a minute.
+ */
+const retryAfter = (failure: Failure): Record<string, string> =>
+  failure._tag === 'TooOften'
+    ? { 'Retry-After': String(Math.max(1, Math.ceil(failure.retryAfterMs / 1000))) }
+    : failure._tag === 'LimitExceeded'
+      ? { 'Retry-After': '60' }
+      : {};
 
 /**
  * Answers with a failure: its status, and `{ "failure": <Failure>, "message": "<sentence>" }` as JSON (no
@@ -108,6 +121,7 @@ export const sendFailure = (
     ...(status === 401 ? { 'WWW-Authenticate': 'Bearer' } : {}),
     ...(req.complete ? {} : { Connection: 'close' }),
     ...(carried.length <= 2048 ? { 'Ferry-Failure': carried } : {}),
+    ...retryAfter(failure),
     ...extra,
   });
   res.end(req.method === 'HEAD' ? undefined : body);
