@@ -50,7 +50,7 @@ const LIMITS = Object.keys({
 } satisfies Record<LimitName, 0>) as LimitName[];
 
 const DIRECTIONS = ['upload', 'download'] as const;
-const OUTCOMES: readonly TransferOutcome[] = ['done', 'cancelled', 'failed'];
+const OUTCOMES = Object.keys({ done: 0, partial: 0, cancelled: 0, failed: 0 } satisfies Record<TransferOutcome, 0>) as TransferOutcome[];
 const OPS: readonly StoreOp[] = ['create', 'append', 'complete', 'stat', 'read', 'delete'];
 
 /** From a fast stat (sub-millisecond) to a slow fsync on a loaded disk. */
@@ -90,7 +90,7 @@ export const serverMetrics = (options: ServerMetricsOptions = {}): ServerMetrics
   const active = new Gauge({ name: 'ferry_transfers_active', help: 'Uploads (appends) and downloads (reads) running now.', labelNames: ['direction'], registers });
   const transfers = new Counter({
     name: 'ferry_transfers_total',
-    help: 'Transfers ended, by direction and outcome (done, cancelled, failed).',
+    help: 'Appends and reads ended, by direction and outcome (done: reached the end; partial: stopped short without error; cancelled; failed).',
     labelNames: ['direction', 'outcome'],
     registers,
   });

@@ -211,13 +211,10 @@ export const startServer = async (options: ServerOptions = {}): Promise<FerrySer
     const partialTtlMs = options.partialTtlMs;
     store = metrics.meter(await fileStore({ dataDir, now: () => clock.now(), ...(partialTtlMs === undefined ? {} : { partialTtlMs }) }));
     for (const { mediaId, action, reason } of store.recovered) log.warn({ mediaId, action, reason }, 'store recovery');
-    // TODO(issue 12): `HubOptions.monitor` is being added with the hub's limits; spread until it exists, so
-    // this compiles either way. Then: `monitor: metrics.monitor` in the literal.
-    const monitored = { monitor: metrics.monitor };
     hub = createHub({
-      ...monitored,
       store,
       clock,
+      monitor: metrics.monitor,
       onSweepError: (error) => log.error({ err: error }, 'sweep failed (retried at the next interval)'),
       ...(secret === undefined ? {} : { secret }),
       ...(options.retentionMs === undefined ? {} : { retentionMs: options.retentionMs }),
