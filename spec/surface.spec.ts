@@ -52,10 +52,11 @@ describe('public surface', () => {
       'cancelMediaDownload',
       'sendMessageToPeer',
       'createChannel',
+      'renewToken',
     ] as const) {
       expect(typeof client[name]).toBe('function');
     }
-    for (const name of ['connectionState$', 'uploadProgress$', 'downloadProgress$', 'peerMessages$'] as const) {
+    for (const name of ['connectionState$', 'connectionChange$', 'tokenWillExpire$', 'tokenExpired$', 'uploadProgress$', 'downloadProgress$', 'peerMessages$'] as const) {
       expect(typeof client[name].subscribe).toBe('function');
     }
     const channel = client.createChannel('room');

@@ -43,6 +43,29 @@ export interface Client {
    * then the session closes. Rejects `LogoutError` 102 when not logged in.
    */
   logout(): Promise<void>;
+  /**
+   * Gives the session a new token before the current one expires: the server checks it and keeps the
+   * session past the old expiry; every later request, and any fresh login after a lost session (a server
+   * restart), uses it. Re-arms {@link Client.tokenWillExpire$} and {@link Client.tokenExpired$}. Rejects
+   * `RenewTokenError`: 1 failure (no answer in time, or a transport that cannot renew), 2 not a non-empty
+   * string, 3 rejected (a valid token of another user), 4 more than 2 renewals per second, 5 the new token
+   * has expired, 6 invalid token, 102 not logged in (including after the old token expired).
+   * @example client.tokenWillExpire$.subscribe(async () => client.renewToken(await fetchToken()))
+   */
+  renewToken(token: string): Promise<void>;
+  /**
+   * Fires once per token, 30 s before it expires, or at half its remaining life when that is shorter
+   * (a 3 s token: after 1.5 s); re-armed by each login and renewal, silent after a logout. The expiry
+   * is the server's (told at login and renewal); nothing fires with a server that does not tell it.
+   * Default: always on. @example client.tokenWillExpire$.subscribe(() => renew())
+   */
+  readonly tokenWillExpire$: Observable<void>;
+  /**
+   * Fires when the current token expired without renewal. The server then ends the session:
+   * `connectionChange$` reports `ABORTED`/`TOKEN_EXPIRED`; log in again with a new token.
+   * Default: always on. @example client.tokenExpired$.subscribe(() => showLoginScreen())
+   */
+  readonly tokenExpired$: Observable<void>;
   /** `DISCONNECTED`, `CONNECTING`, `CONNECTED`, `RECONNECTING` or `ABORTED`; replays the current state. */
   readonly connectionState$: Observable<ConnectionState>;
   /**

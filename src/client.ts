@@ -6,6 +6,7 @@
 import { defer, distinctUntilChanged, filter, from, map, merge, mergeMap, Observable, Subject, type Subscription, share, shareReplay } from 'rxjs';
 import { createActor, waitFor } from 'xstate';
 import { type ConnectionChange, type ConnectionState, connectionChangeOf, type SessionSnapshot, sessionMachine } from '../machines/session.js';
+import { tokenMachine } from '../machines/token.js';
 import type { TransferEffects } from '../machines/transfer.js';
 import { type AbortCause, abortCauseOf, type Session, type SessionEvent } from '../transports/transport.js';
 import { isSignal } from './abort.js';
@@ -67,6 +68,16 @@ export const createClient = (options: ClientOptions): Client => {
       subscriber.next(change);
     });
   });
+  // The current token's expiry, as the server told it at login and renewal.
+  const tokenActor = createActor(tokenMachine, { clock }).start();
+  const fromToken = (type: 'willExpire' | 'expired'): Observable<void> =>
+    new Observable<void>((subscriber) => {
+      const subscription = tokenActor.on(type, () => subscriber.next());
+      return () => subscription.unsubscribe();
+    });
+  const armToken = (expiresAt: number | undefined): void => {
+    if (expiresAt !== undefined) tokenActor.send({ type: 'ARM', expiresAt, now: clock.now() });
+  };
   /** The live session, if logged in. Logging out forgets it first, so no call can start during a logout. */
   const current = (): Session | undefined => {
     const snapshot = sessionActor.getSnapshot();
@@ -112,6 +123,7 @@ export const createClient = (options: ClientOptions): Client => {
   const sessionEnded = (ended: Session, cause: AbortCause, reason: string): void => {
     if (current() !== ended) return;
     sessionActor.send({ type: 'ENDED', cause, detail: reason });
+    tokenActor.send({ type: cause === 'TOKEN_EXPIRED' ? 'EXPIRED' : 'CLEAR' });
     void endTasks(reason)
       .then(() => withDeadline(clock, requestTimeoutMs, (signal) => ended.close({ signal })))
       .catch(() => {
@@ -230,6 +242,7 @@ export const createClient = (options: ClientOptions): Client => {
         const settled = await waitFor(sessionActor, (snapshot) => !snapshot.matches('CONNECTING'));
         const opened = settled.context.session;
         if (!settled.matches('CONNECTED') || !opened) throw fault(settled.context.failure ?? Failure.unknown('login did not complete'));
+        armToken(opened.expiresAt);
         listen(opened);
       }),
     logout: () =>
@@ -237,10 +250,23 @@ export const createClient = (options: ClientOptions): Client => {
         const s = session();
         // Forget the session first, so a call made while transfers wind down fails with 102.
         sessionActor.send({ type: 'LOGOUT' });
+        tokenActor.send({ type: 'CLEAR' });
         eventsSubscription?.unsubscribe();
         await endTasks('logged out');
         await withDeadline(clock, requestTimeoutMs, (signal) => s.close({ signal }));
       }),
+    renewToken: (token) =>
+      call(
+        'renewToken',
+        async (s, signal) => {
+          if (!s.renewToken) throw fault(Failure.unknown('this transport cannot renew tokens'));
+          const { expiresAt } = await s.renewToken(token, { signal });
+          if (current() === s) armToken(expiresAt);
+        },
+        () => (typeof token === 'string' && token.length > 0 ? undefined : Failure.invalidArgument('token', 'expected a non-empty string')),
+      ),
+    tokenWillExpire$: fromToken('willExpire'),
+    tokenExpired$: fromToken('expired'),
     createFileMessageByUploading: (source, opts) => upload<FileMessage>('FILE', source, opts),
     createImageMessageByUploading: (source, opts) => upload<ImageMessage>('IMAGE', source, opts),
     createFileMessageByMediaId: (mediaId, fields) => fileMessage(mediaId, fields),

@@ -72,6 +72,6 @@ export { systemClock, virtualClock, type Clock, type VirtualClock } from './cloc
 export { createHub, type Hub, type HubOptions, type HubSession, type MediaInfo, type UploadStatus } from './hub/hub.js';
 export { memoryStore, type MediaStore, type MemoryStore, type MemoryStoreOptions, type MediaMeta, type StoredEntry } from './hub/media-store.js';
 export { memoryTransport, type MemoryTransportOptions, type ChunkStep } from '../transports/memory.js';
-export type { Transport, Session, SessionEvent, Credentials, UploadState, MediaState, ByteSource, CallOptions } from '../transports/transport.js';
+export type { Transport, Session, SessionEvent, AbortCause, Credentials, UploadState, MediaState, ByteSource, CallOptions } from '../transports/transport.js';
 export type { FileAccess, FileSink } from './files.js';
 export type { CreateHasher, Hasher } from './hash.js';

@@ -103,9 +103,12 @@ export const memoryTransport = (hub: Hub, options: MemoryTransportOptions = {}):
       if (!hub.isOnline(hubSession)) throw fault(Failure.notLoggedIn());
       return abortable(run(), signal);
     };
+    const expiresAt = hub.tokenExpiresAt(hubSession);
     return {
       userId: hubSession.userId,
       events$: bufferedEvents(hubSession),
+      ...(expiresAt === undefined ? {} : { expiresAt }),
+      renewToken: (token, { signal }) => call(signal, () => orReject(hub.renewToken(hubSession, token))),
       async createUpload(request, { signal }) {
         throwIfAborted(signal);
         if (!hub.isOnline(hubSession)) throw fault(Failure.notLoggedIn());

@@ -22,7 +22,8 @@ export const hubFixture = async ({ store: makeStore, settle }: HubFixtureOptions
   const gate = () => paused?.promise ?? Promise.resolve();
   return {
     transport: () => memoryTransport(hub, { gate }),
-    issueToken: (userId, ttlMs) => hub.issueToken(userId, ttlMs),
+    // A session ends when its token expires unrenewed (decision 62): tokens outlive the retention the suite fast-forwards through.
+    issueToken: (userId, ttlMs) => hub.issueToken(userId, ttlMs ?? 30 * 24 * 3600_000),
     clock,
     async advance(ms) {
       clock.advance(ms);

@@ -114,7 +114,8 @@ export const world = (
     client,
     async loggedIn(userId = 'alice', extra = {}) {
       const c = client(extra);
-      await c.login({ userId, token: hub.issueToken(userId) });
+      // A session ends when its token expires unrenewed (decision 62): long enough for the retention specs' days.
+      await c.login({ userId, token: hub.issueToken(userId, 30 * 24 * 3600_000) });
       return c;
     },
   };

@@ -176,9 +176,16 @@ export const sessionsRoute = (options: SessionsRouteOptions): Route & { close():
           const claimed = body !== null && typeof body === 'object' ? (body as { userId?: unknown }).userId : undefined;
           if (claimed !== userId) throw fault(Failure.invalidToken('the token was issued to another user'));
           const token = /^Bearer +(\S+)/i.exec(exchange.req.headers.authorization ?? '')?.[1] ?? '';
-          return send(exchange, 201, { sessionId: open(userId, token).id });
+          const opened = open(userId, token);
+          return send(exchange, 201, { sessionId: opened.id, expiresAt: hub.tokenExpiresAt(opened.hub) });
         }
         const session = sessions.get(id);
+        // A renewal is authenticated by its new token; the hub refuses another user's (Rejected).
+        if (kind === 'token' && target === undefined && method === 'PUT') {
+          if (!session || session.ended) throw fault(Failure.notLoggedIn());
+          const token = /^Bearer +(\S+)/i.exec(exchange.req.headers.authorization ?? '')?.[1] ?? '';
+          return send(exchange, 200, either(hub.renewToken(session.hub, token)));
+        }
         // Someone else's session is reported as missing, like an unknown one.
         if (!session || session.hub.userId !== userId) throw fault(Failure.notLoggedIn());
         if (kind === undefined && method === 'DELETE') {

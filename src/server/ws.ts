@@ -153,7 +153,8 @@ export const wsRoute = (options: WsRouteOptions): WsRoute => {
         known.sink?.ended();
         session = known;
         sessions.attach(known, sink);
-        output.sendText({ type: 'welcome', sessionId: known.id, resumed: true, chunkSize: WS_CHUNK_SIZE, window: WS_UPLOAD_WINDOW });
+        const expiresAt = hub.tokenExpiresAt(known.hub);
+        output.sendText({ type: 'welcome', sessionId: known.id, resumed: true, chunkSize: WS_CHUNK_SIZE, window: WS_UPLOAD_WINDOW, ...(expiresAt === undefined ? {} : { expiresAt }) });
         // After the welcome, which so always goes alone: a client reads it before it reads anything else.
         if (frame.batch === true) output.batch();
         known.replay(frame.resume.lastSeq);
@@ -164,7 +165,8 @@ export const wsRoute = (options: WsRouteOptions): WsRoute => {
       if (E.isLeft(login)) return refuse(login.left, CloseCode.loginRefused);
       session = sessions.open(login.right);
       sessions.attach(session, sink);
-      output.sendText({ type: 'welcome', sessionId: session.id, resumed: false, chunkSize: WS_CHUNK_SIZE, window: WS_UPLOAD_WINDOW });
+      const expiresAt = hub.tokenExpiresAt(session.hub);
+      output.sendText({ type: 'welcome', sessionId: session.id, resumed: false, chunkSize: WS_CHUNK_SIZE, window: WS_UPLOAD_WINDOW, ...(expiresAt === undefined ? {} : { expiresAt }) });
       if (frame.batch === true) output.batch();
     };
 
@@ -282,6 +284,8 @@ export const wsRoute = (options: WsRouteOptions): WsRoute => {
           return answer(s, c.id, () => either(hub.sendToChannel(who, c.channelId, c.message)));
         case 'members':
           return answer(s, c.id, () => ({ members: either(hub.channelMembers(who, c.channelId)) }));
+        case 'renewToken':
+          return answer(s, c.id, () => either(hub.renewToken(who, c.token)));
         case 'logout':
           output.sendText({ type: 'result', id: c.id, value: null });
           return sessions.logout(s);
