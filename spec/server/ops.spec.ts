@@ -230,6 +230,9 @@ describe('logs', () => {
     expect(patchLine?.bytesIn).toBeGreaterThanOrEqual(5);
     expect(patchLine?.ms).toBeGreaterThanOrEqual(0);
     expect(lines.find((line) => line.reqId === 'create-1')).toMatchObject({ method: 'POST', path: '/v1/uploads', status: 201 });
+    const call = lines.find((line) => line.msg === 'ws call');
+    expect(call).toMatchObject({ level: 20, op: 'sendToPeer', userId: 'dave' });
+    expect(call?.reqId).toMatch(/^.+:1$/);
   });
 
   it('log a server fault at error with its detail, once, from the request line', async () => {

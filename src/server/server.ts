@@ -235,6 +235,7 @@ export const startServer = async (options: ServerOptions = {}): Promise<FerrySer
     hub: theHub,
     path: WS,
     onFault: (error, where) => log.error({ err: error, where }, 'ws handler failed'),
+    logger: log,
     ...(options.wsAuthTimeoutMs === undefined ? {} : { authTimeoutMs: options.wsAuthTimeoutMs }),
     ...(options.wsPingIntervalMs === undefined ? {} : { pingIntervalMs: options.wsPingIntervalMs }),
     ...(options.wsGraceMs === undefined ? {} : { graceMs: options.wsGraceMs }),
@@ -285,7 +286,10 @@ export const startServer = async (options: ServerOptions = {}): Promise<FerrySer
     dispatcher(() => routes),
   );
   server.keepAliveTimeout = 5_000;
-  server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => ws.upgrade(req, socket, head));
+  server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    log.debug({ path: pathOf(req.url) }, 'ws upgrade');
+    ws.upgrade(req, socket, head);
+  });
   // Inactivity in either direction: a socket that neither sends nor drains for this long is gone or hostile.
   server.setTimeout(idleTimeoutMs, (socket) => socket.destroy());
   const opsServer =

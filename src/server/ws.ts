@@ -33,6 +33,8 @@ export interface WsRouteOptions {
    * Default: `console.error`. @example { onFault: (error, where) => logger.error({ err: error, where }, 'ws handler failed') }
    */
   readonly onFault?: (error: unknown, where: string) => void;
+  /** Told of each call at debug level (`reqId` is `<sessionId>:<call id>`; never a token or a message). Default: none. */
+  readonly logger?: { debug(fields: Readonly<Record<string, unknown>>, message: string): void };
 }
 
 /** The WebSocket endpoint: hand it the server's `upgrade` events. */
@@ -251,6 +253,7 @@ export const wsRoute = (options: WsRouteOptions): WsRoute => {
     const call = (s: WsSession, c: CallFrame): void => {
       if (s.ended) return output.sendText(errorFrame(Failure.notLoggedIn(), c.id));
       const who = s.hub;
+      options.logger?.debug({ reqId: `${s.id}:${c.id}`, userId: who.userId, op: c.op }, 'ws call');
       switch (c.op) {
         case 'append':
         case 'read':
