@@ -59,12 +59,29 @@ export const listenCommand = async (client: Client, context: CommandContext, use
   else reporter.note(`listening as ${userId}${where}${saving}; Ctrl-C to stop`);
 
   try {
-    // Only a session ended elsewhere (the same user logged in again) stops listening from inside.
+    // Only a session the server ended stops listening from inside; a server restart is an interruption
+    // the transport recovers from (RECONNECTING, then a fresh login), so it never gets here.
     const ended = await new Promise<string>((done) => {
-      client.connectionState$.pipe(filter((state) => state === 'ABORTED' || state === 'DISCONNECTED')).subscribe((state) => done(state));
+      client.connectionChange$.pipe(filter(({ state }) => state === 'ABORTED' || state === 'DISCONNECTED')).subscribe(({ reason }) => done(reason));
     });
-    throw new Error(ended === 'ABORTED' ? `the session of ${userId} was ended: the same user logged in elsewhere` : 'disconnected from the server');
+    throw new Error(endedBecause(userId, ended));
   } finally {
     subscription.unsubscribe();
+  }
+};
+
+/** Why listening stopped, from the connection's reason. */
+const endedBecause = (userId: string, reason: string): string => {
+  switch (reason) {
+    case 'REMOTE_LOGIN':
+      return `the session of ${userId} was ended: the same user logged in elsewhere`;
+    case 'TOKEN_EXPIRED':
+      return `the session of ${userId} was ended: its token expired`;
+    case 'BANNED_BY_SERVER':
+      return `the session of ${userId} was ended by the server`;
+    case 'LOGIN_FAILURE':
+      return `the server refused to log ${userId} in again`;
+    default:
+      return 'disconnected from the server';
   }
 };
