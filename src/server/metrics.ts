@@ -123,7 +123,7 @@ export const serverMetrics = (options: ServerMetricsOptions = {}): ServerMetrics
   for (const op of OPS) latency.zero({ op });
 
   // Registered on the first scrape, not at start: the event-loop and GC probes they install are never
-  // removed, and the many servers a spec run starts are never scraped (decision 62).
+  // removed, and the many servers a spec run starts are never scraped (decision 67).
   let processMetrics = false;
 
   const monitor: HubMonitor = {

@@ -9,13 +9,14 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type Clock, systemClock } from '../clock.js';
 import { Failure, fault } from '../failure.js';
 import { createHub, type Hub } from '../hub/hub.js';
+import { resolveServerLimits, type ServerLimits } from './server-limits.js';
 import { DEFAULT_IDLE_TIMEOUT_MS } from '../limits.js';
 import { devRoute } from './dev.js';
 import { downloadsRoute } from './downloads.js';
@@ -80,7 +81,7 @@ export interface ServerOptions {
   readonly metricsPort?: number;
   /**
    * Where the server logs: request lines at `info`, faults at `error`, WebSocket calls at `debug`.
-   * Default: a pino logger writing JSON lines to standard output at `logLevel` (decision 63).
+   * Default: a pino logger writing JSON lines to standard output at `logLevel` (decision 68).
    * @example { logger: createLogger({ level: 'info', destination: pino.destination('/var/log/ferry.log') }) }
    */
   readonly logger?: Logger;
@@ -95,6 +96,12 @@ export interface ServerOptions {
    * the rest is aborted. Default: 10 s. @example { drainTimeoutMs: 25_000 }
    */
   readonly drainTimeoutMs?: number;
+  /**
+   * What one user may consume and what the server's buffers may hold (`server-limits.ts`; the table is in
+   * `docs/contract.md`). Given fields override the defaults. Benchmarks of raw relay speed raise
+   * `messageRate`, and say so. @example { limits: { storedBytes: 512 * 1024 ** 2, unfinishedUploads: 5 } }
+   */
+  readonly limits?: Partial<ServerLimits>;
 }
 
 /** Options of {@link FerryServer.drain}. */
@@ -179,6 +186,7 @@ export const startServer = async (options: ServerOptions = {}): Promise<FerrySer
   const host = options.host ?? '127.0.0.1';
   const clock = options.clock ?? systemClock;
   const idleTimeoutMs = options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS;
+  const limits = resolveServerLimits(options.limits);
   const headersTimeoutMs = options.headersTimeoutMs ?? 30_000;
   const drainTimeoutMs = options.drainTimeoutMs ?? 10_000;
   for (const [name, value] of Object.entries({ idleTimeoutMs, headersTimeoutMs })) {
@@ -214,6 +222,7 @@ export const startServer = async (options: ServerOptions = {}): Promise<FerrySer
     hub = createHub({
       store,
       clock,
+      limits,
       monitor: metrics.monitor,
       onSweepError: (error) => log.error({ err: error }, 'sweep failed (retried at the next interval)'),
       ...(secret === undefined ? {} : { secret }),
@@ -234,6 +243,7 @@ export const startServer = async (options: ServerOptions = {}): Promise<FerrySer
   const ws = wsRoute({
     hub: theHub,
     path: WS,
+    limits,
     onFault: (error, where) => log.error({ err: error, where }, 'ws handler failed'),
     logger: log,
     ...(options.wsAuthTimeoutMs === undefined ? {} : { authTimeoutMs: options.wsAuthTimeoutMs }),
@@ -290,6 +300,26 @@ export const startServer = async (options: ServerOptions = {}): Promise<FerrySer
     log.debug({ path: pathOf(req.url) }, 'ws upgrade');
     ws.upgrade(req, socket, head);
   });
+  // One address holds at most `connectionsPerAddress` sockets (HTTP and WebSocket alike); more are closed
+  // before a byte is read.
+  const perAddress = new Map<string, number>();
+  if (limits.connectionsPerAddress > 0) {
+    server.on('connection', (socket: Socket) => {
+      const address = socket.remoteAddress ?? '';
+      const open = (perAddress.get(address) ?? 0) + 1;
+      if (open > limits.connectionsPerAddress) {
+        metrics.monitor.refused('connectionsPerAddress');
+        socket.destroy();
+        return;
+      }
+      perAddress.set(address, open);
+      socket.once('close', () => {
+        const left = (perAddress.get(address) ?? 1) - 1;
+        if (left === 0) perAddress.delete(address);
+        else perAddress.set(address, left);
+      });
+    });
+  }
   // Inactivity in either direction: a socket that neither sends nor drains for this long is gone or hostile.
   server.setTimeout(idleTimeoutMs, (socket) => socket.destroy());
   const opsServer =
@@ -314,7 +344,15 @@ export const startServer = async (options: ServerOptions = {}): Promise<FerrySer
   };
   const url = urlOf(server);
   const uploadsUrl = `${url}${UPLOADS}`;
-  const sessions = sessionsRoute({ hub: theHub, prefix: SESSIONS });
+  const sessions = sessionsRoute({
+    hub: theHub,
+    prefix: SESSIONS,
+    sessionsPerUser: limits.sessionsPerUser,
+    replayBytes: limits.replayBytes,
+    maxBufferedBytes: limits.slowReaderBytes,
+    idleTimeoutMs,
+    onSlowReader: () => metrics.monitor.refused('slowReader'),
+  });
   routes = [
     tusRoute({ hub: theHub, prefix: UPLOADS, uploadsUrl, guard: sessions.guard }),
     downloadsRoute({ hub: theHub, prefix: MEDIA, guard: sessions.guard }),
