@@ -13,6 +13,7 @@ import { type DestinationStream, type Logger, pino } from 'pino';
 import { describeFailure } from '../failure.js';
 import { failureAnswered } from './http-util.js';
 
+/** The logger `startServer` takes: pino's, so an application passes the one it already has. */
 export type { Logger } from 'pino';
 
 /** Levels, most to least severe; `silent` writes nothing. */

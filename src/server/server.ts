@@ -30,6 +30,7 @@ import { sessionsRoute } from './sessions.js';
 import { tusRoute } from './tus.js';
 import { wsRoute } from './ws.js';
 
+/** For `ServerOptions.logger` and `logLevel`: a redacting pino logger, and its levels (`log.ts`). */
 export { createLogger, type Logger, type LogLevel } from './log.js';
 
 /** Options of {@link startServer}. */
@@ -218,7 +219,7 @@ export const startServer = async (options: ServerOptions = {}): Promise<FerrySer
     const secret = options.secret ?? (tempDir ? undefined : await keptSecret(dataDir));
     const partialTtlMs = options.partialTtlMs;
     store = metrics.meter(await fileStore({ dataDir, now: () => clock.now(), ...(partialTtlMs === undefined ? {} : { partialTtlMs }) }));
-    for (const { mediaId, action, reason } of store.recovered) log.warn({ mediaId, action, reason }, 'store recovery');
+    for (const { mediaId, action, reason } of store.recovered) log.info({ mediaId, action, reason }, 'store recovery');
     hub = createHub({
       store,
       clock,
