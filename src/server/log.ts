@@ -9,6 +9,7 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
+import { hostname } from 'node:os';
 import { type DestinationStream, type Logger, pino } from 'pino';
 import { describeFailure } from '../failure.js';
 import { failureAnswered } from './http-util.js';
@@ -49,7 +50,7 @@ export interface CreateLoggerOptions {
 export const createLogger = (options: CreateLoggerOptions = {}): Logger => {
   const settings = {
     level: options.level ?? 'info',
-    base: { service: 'ferry' },
+    base: { service: 'ferry', pid: process.pid, hostname: hostname() },
     timestamp: pino.stdTimeFunctions.isoTime,
     redact: { paths: REDACTED, censor: '[redacted]' },
   };
