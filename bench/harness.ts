@@ -336,6 +336,13 @@ export const runNodeScript = <T>(script: string, args: readonly string[], option
 // Servers in a process of their own.
 
 /** The secret the bench's servers run their hub with, so the bench mints tokens without the hub. */
+/**
+ * Limits of the benchmark servers: the relay sends 20,000 messages as fast as it can and the runs store
+ * gigabytes for one user, so the message rate and the stored-bytes quota are raised (what they measure is
+ * raw speed, not a user within the defaults). Every other limit stays at its default.
+ */
+export const BENCH_LIMITS = { messageRate: { limit: Infinity, windowMs: 3_000 }, storedBytes: 1024 ** 4 } as const;
+
 export const BENCH_SECRET = 'bench-secret';
 
 /** A login token the bench's servers accept (their hub runs with {@link BENCH_SECRET}), valid an hour. */

@@ -41,7 +41,7 @@ import { type Client, createClient, type CreateHasher } from '../src/index.js';
 import { startServer } from '../src/server/server.js';
 import { httpTransport } from '../transports/http.js';
 import { fsyncFolder, writeAll } from '../src/node-fs.js';
-import { BENCH_SECRET, benchToken, childMode, measureUploadMemory, serveUntilStdinEnds, startServersChild, type UploadMemorySample, checkTarget, fixed, formatRatio, interleave, markdownTable, mib, type RunInfo, runNodeScript, type ScenarioReport } from './harness.js';
+import { BENCH_LIMITS, BENCH_SECRET, benchToken, childMode, measureUploadMemory, serveUntilStdinEnds, startServersChild, type UploadMemorySample, checkTarget, fixed, formatRatio, interleave, markdownTable, mib, type RunInfo, runNodeScript, type ScenarioReport } from './harness.js';
 
 /** Options of {@link runHttpTransfer}. */
 export interface HttpTransferOptions {
@@ -202,7 +202,7 @@ interface Servers {
 const serversChild = (folder: string): Promise<void> =>
   serveUntilStdinEnds<Servers>(async () => {
     const dataDir = join(folder, 'server');
-    const server = await startServer({ dataDir, secret: BENCH_SECRET });
+    const server = await startServer({ dataDir, secret: BENCH_SECRET, limits: BENCH_LIMITS });
     const raw = await startRawServer(join(folder, 'raw-put'), join(dataDir, 'media'));
     return {
       info: { url: server.url, uploadsUrl: server.uploadsUrl, rawUrl: raw.url },

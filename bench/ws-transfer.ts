@@ -27,7 +27,7 @@ import { WebSocket, WebSocketServer } from 'ws';
 import { type Client, createClient, textMessage } from '../src/index.js';
 import { startServer } from '../src/server/server.js';
 import { wsTransport } from '../transports/ws.js';
-import { BENCH_SECRET, benchToken, childMode, serveUntilStdinEnds, startServersChild, checkTarget, fixed, formatRatio, interleave, markdownTable, type ScenarioReport } from './harness.js';
+import { BENCH_LIMITS, BENCH_SECRET, benchToken, childMode, serveUntilStdinEnds, startServersChild, checkTarget, fixed, formatRatio, interleave, markdownTable, type ScenarioReport } from './harness.js';
 import { rawRequest, readAll, startRawServer } from './http-transfer.js';
 
 const thisScript = fileURLToPath(import.meta.url);
@@ -127,7 +127,7 @@ const serversChild = (folder: string): Promise<void> =>
   serveUntilStdinEnds<Servers>(async () => {
     const dataDir = join(folder, 'server');
     await mkdir(join(folder, 'raw-put'), { recursive: true });
-    const server = await startServer({ dataDir, secret: BENCH_SECRET });
+    const server = await startServer({ dataDir, secret: BENCH_SECRET, limits: BENCH_LIMITS });
     const raw = await startRawServer(join(folder, 'raw-put'), join(dataDir, 'media'));
     const echo = await startEcho();
     return {

@@ -6,7 +6,10 @@
  * @module
  */
 
-/** A rate: at most `limit` events in any window of `windowMs`. */
+/**
+ * A rate: at most `limit` events in any window of `windowMs`. `limit: Infinity` turns it off (a benchmark
+ * of raw speed); a finite limit is at most 100,000, as each active user holds a time per allowed event.
+ */
 export interface Rate {
   readonly limit: number;
   readonly windowMs: number;
@@ -49,8 +52,14 @@ export const DEFAULT_HUB_LIMITS: HubLimits = Object.freeze({
 });
 
 const isCount = (n: unknown): n is number => typeof n === 'number' && Number.isSafeInteger(n) && n >= 0;
+/** The most events a finite rate may allow: each active key holds one number per allowed event. */
+const MAX_RATE_LIMIT = 100_000;
 const isRate = (r: unknown): r is Rate =>
-  typeof r === 'object' && r !== null && isCount((r as Rate).limit) && (r as Rate).limit >= 1 && isCount((r as Rate).windowMs) && (r as Rate).windowMs >= 1;
+  typeof r === 'object' &&
+  r !== null &&
+  ((isCount((r as Rate).limit) && (r as Rate).limit >= 1 && (r as Rate).limit <= MAX_RATE_LIMIT) || (r as Rate).limit === Infinity) &&
+  isCount((r as Rate).windowMs) &&
+  (r as Rate).windowMs >= 1;
 
 /**
  * The limits with `given` over the defaults, checked.
@@ -62,7 +71,7 @@ export const resolveHubLimits = (given: Partial<HubLimits> = {}): HubLimits => {
     if (!isCount(limits[name])) throw new RangeError(`limits.${name} must be a non-negative integer, got ${String(limits[name])}`);
   }
   for (const name of ['messageRate', 'loginRate', 'joinRate'] as const) {
-    if (!isRate(limits[name])) throw new RangeError(`limits.${name} must be { limit: integer ≥ 1, windowMs: integer ≥ 1 }`);
+    if (!isRate(limits[name])) throw new RangeError(`limits.${name} must be { limit: 1 to ${MAX_RATE_LIMIT} or Infinity, windowMs: integer ≥ 1 }`);
   }
   return limits;
 };
@@ -114,6 +123,7 @@ export class RateLimiter {
 
   /** Counts an event of `key` at `now`: 0 if allowed, else the ms to wait (nothing counted). */
   take(key: string, now: number): number {
+    if (this.rate.limit === Infinity) return 0;
     // Amortized: a prune visits every key, so it runs once per as many takes as there are keys.
     if (++this.takes >= Math.max(1_024, this.windows.size)) this.prune(now);
     let window = this.windows.get(key);

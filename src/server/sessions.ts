@@ -14,6 +14,7 @@ import { type TimerHandle, unrefTimer } from '../clock.js';
 import { Failure, fault } from '../failure.js';
 import type { Hub, HubSession } from '../hub/hub.js';
 import type { HubEvent } from '../hub/router.js';
+import { Replay } from './replay.js';
 import { cryptoRandomBytes } from '../ids.js';
 import { answering, authenticate, bodyOf, decodeSegment, type Exchange, HttpFault, mediaTypeOf, type Route, type SessionGuard } from './http-util.js';
 
@@ -25,8 +26,24 @@ export interface SessionsRouteOptions {
   readonly graceMs?: number;
   /** Recent events kept per session for `Last-Event-ID` resumption. Default: 1,000. */
   readonly replayEvents?: number;
+  /** Bytes of recent events kept per session (their frames as sent). Default: 1 MiB. */
+  readonly replayBytes?: number;
+  /**
+   * Sessions kept per user, the live one and those kicked or dropped waiting out their grace; beyond it the
+   * oldest is forgotten, so one user's replay is at most this many times `replayBytes`. Default: 4.
+   */
+  readonly sessionsPerUser?: number;
   /** A comment line keeps idle streams from being cut by proxies and by the server's idle timeout. Default: 15 s. */
   readonly heartbeatMs?: number;
+  /**
+   * Bytes an event stream may have unsent (its reader is slow) before it is cut: the client reconnects
+   * with `Last-Event-ID` and resumes from the replay. Default: 8 MiB, as the WebSocket side.
+   */
+  readonly maxBufferedBytes?: number;
+  /** An event stream whose unsent bytes have not moved for this long is cut. Default: 120 s. */
+  readonly idleTimeoutMs?: number;
+  /** Told when a stream is cut for reading too slowly (metrics). */
+  readonly onSlowReader?: () => void;
 }
 
 /** The biggest JSON body accepted: a 32 KiB message grows by a third in base64. */
@@ -35,8 +52,8 @@ const MAX_JSON_BYTES = 64 * 1024;
 interface ServerSession {
   readonly id: string;
   readonly hub: HubSession;
-  /** Recent events, oldest first, each with its sequence number. */
-  readonly recent: { readonly seq: number; readonly event: HubEvent }[];
+  /** Recent events as the frames sent, numbered. */
+  readonly recent: Replay<string>;
   nextSeq: number;
   stream: ServerResponse | undefined;
   grace: TimerHandle | undefined;
@@ -50,14 +67,37 @@ export const sessionsRoute = (options: SessionsRouteOptions): Route & { close():
   const { hub, prefix } = options;
   const graceMs = options.graceMs ?? 60_000;
   const replayEvents = options.replayEvents ?? 1_000;
+  const replayBytes = options.replayBytes ?? 1024 * 1024;
+  const sessionsPerUser = options.sessionsPerUser ?? 4;
   const heartbeatMs = options.heartbeatMs ?? 15_000;
+  const maxBufferedBytes = options.maxBufferedBytes ?? 8 * 1024 * 1024;
+  const idleTimeoutMs = options.idleTimeoutMs ?? 120_000;
   const sessions = new Map<string, ServerSession>();
+  /** Each user's sessions, oldest first. */
+  const byUser = new Map<string, ServerSession[]>();
 
   const forget = (session: ServerSession): void => {
     hub.clock.clearTimeout(session.grace);
     sessions.delete(session.id);
+    const mine = byUser.get(session.hub.userId);
+    const at = mine?.indexOf(session) ?? -1;
+    if (at >= 0) mine?.splice(at, 1);
+    if (mine?.length === 0) byUser.delete(session.hub.userId);
     session.stream?.end();
     hub.logout(session.hub);
+  };
+  /**
+   * Writes to a live stream, cutting a reader that lets more than `maxBufferedBytes` pile up: its client
+   * reconnects with `Last-Event-ID` and resumes from the replay (what left the replay meanwhile is lost,
+   * as it would be behind a WebSocket cut for the same reason).
+   */
+  const write = (res: ServerResponse, text: string): void => {
+    if (res.destroyed) return;
+    res.write(text);
+    if (res.writableLength > maxBufferedBytes) {
+      options.onSlowReader?.();
+      res.destroy();
+    }
   };
   const startGrace = (session: ServerSession): void => {
     hub.clock.clearTimeout(session.grace);
@@ -73,19 +113,25 @@ export const sessionsRoute = (options: SessionsRouteOptions): Route & { close():
     const session: ServerSession = {
       id: toBase64Url(cryptoRandomBytes(16)),
       hub: login.right,
-      recent: [],
+      recent: new Replay({ events: replayEvents, bytes: replayBytes }),
       nextSeq: 1,
       stream: undefined,
       grace: undefined,
       ended: false,
     };
     sessions.set(session.id, session);
+    const mine = byUser.get(userId) ?? [];
+    byUser.set(userId, mine);
+    mine.push(session);
+    // The oldest go first: kicked or dropped ones waiting out their grace (the hub keeps one live per user).
+    while (mine.length > sessionsPerUser) forget(mine[0] as ServerSession);
     login.right.events$.subscribe({
       next: (event) => {
         const seq = session.nextSeq++;
-        session.recent.push({ seq, event });
-        if (session.recent.length > replayEvents) session.recent.shift();
-        session.stream?.write(frame(seq, event));
+        // Serialized once: the same text is sent live and kept for replay, and its length is its size.
+        const text = frame(seq, event);
+        session.recent.push(seq, text, text.length);
+        if (session.stream) write(session.stream, text);
       },
       complete: () => {
         // The hub ended the session (aborted, or logged out): the stream ends after its last event, and
@@ -134,17 +180,30 @@ export const sessionsRoute = (options: SessionsRouteOptions): Route & { close():
     res.writeHead(200, { 'Content-Type': 'text/event-stream; charset=utf-8', 'Cache-Control': 'no-store', 'X-Accel-Buffering': 'no' });
     res.write('retry: 1000\n\n');
     const last = Number(req.headers['last-event-id'] ?? 0);
-    for (const { seq, event } of session.recent) if (seq > (Number.isSafeInteger(last) ? last : 0)) res.write(frame(seq, event));
+    session.recent.since(Number.isSafeInteger(last) ? last : 0, (_seq, text) => write(res, text));
     if (session.ended) {
       res.end();
       return;
     }
     session.stream = res;
-    // A real timer, not the hub's clock: it keeps a socket alive, whatever time the hub is told.
-    const heartbeat = setInterval(() => res.write(': hb\n\n'), heartbeatMs);
+    // Real timers, not the hub's clock: they keep a socket alive, or cut it, whatever time the hub is told.
+    const heartbeat = setInterval(() => write(res, ': hb\n\n'), heartbeatMs);
     heartbeat.unref();
+    // A reader that takes nothing for the idle timeout is gone or hostile: unsent bytes that do not move
+    // (no 'drain') are cut, checked twice per timeout so the cut comes within 1.5 timeouts.
+    let progressed = Date.now();
+    res.on('drain', () => (progressed = Date.now()));
+    const stall = setInterval(() => {
+      if (res.writableLength === 0) progressed = Date.now();
+      else if (Date.now() - progressed >= idleTimeoutMs) {
+        options.onSlowReader?.();
+        res.destroy();
+      }
+    }, Math.max(1, Math.floor(idleTimeoutMs / 2)));
+    stall.unref();
     res.on('close', () => {
       clearInterval(heartbeat);
+      clearInterval(stall);
       if (session.stream === res) {
         session.stream = undefined;
         if (sessions.has(session.id)) startGrace(session);

@@ -11,39 +11,79 @@ import type { HubEvent } from '../hub/router.js';
 import { toBase64Url } from '../bytes.js';
 import { cryptoRandomBytes } from '../ids.js';
 import { IdMap } from '../id-map.js';
+import { Replay } from './replay.js';
 import type { ServerFrame } from '../../transports/ws-protocol.js';
 
+/** About the bytes of a frame kept for resends: strings counted by length, never walked deeply. */
+export const sizeOfAnswer = (frame: ServerFrame): number => {
+  let bytes = 64;
+  const add = (value: unknown): void => {
+    if (typeof value === 'string') bytes += value.length;
+    else if (Array.isArray(value)) for (const item of value) bytes += typeof item === 'string' ? item.length + 4 : 16;
+    else if (typeof value === 'object' && value !== null) for (const field of Object.values(value)) bytes += typeof field === 'string' ? field.length + 8 : 16;
+  };
+  if (frame.type === 'result') add(frame.value);
+  else if (frame.type === 'error') {
+    add(frame.message);
+    add(frame.failure);
+  }
+  return bytes;
+};
+
 /**
- * The last `limit` answers of a session by call ID, the oldest dropped first. An {@link IdMap} and a ring
- * of IDs rather than a `Map`: a `Map` whose keys churn (one answer in, one out, per call) keeps its old
- * tables chained, and in a server that ever ran a full GC that makes every later answer survive young
- * collections (decision 58).
+ * The last answers of a session by call ID, at most `limit` of them and about `maxBytes` (the newest is
+ * kept whatever its size), the oldest dropped first. An {@link IdMap} and a ring of IDs rather than a
+ * `Map`: a `Map` whose keys churn (one answer in, one out, per call) keeps its old tables chained, and in
+ * a server that ever ran a full GC that makes every later answer survive young collections (decision 58).
  */
 export class KeptAnswers {
-  private readonly byId = new IdMap<ServerFrame>();
-  /** IDs in the order they were kept; once full, `next` is the oldest. */
+  private readonly byId = new IdMap<{ frame: ServerFrame; bytes: number }>();
+  /** IDs in the order they were kept: a ring of `count` from `head`. */
   private readonly order: number[] = [];
-  private next = 0;
+  private head = 0;
+  private count = 0;
+  private total = 0;
 
-  constructor(private readonly limit: number) {}
+  constructor(
+    private readonly limit: number,
+    private readonly maxBytes = Infinity,
+  ) {}
+
+  /** About the bytes held. */
+  get bytes(): number {
+    return this.total;
+  }
 
   /** The answer kept for call `id`, if any. */
   get(id: number): ServerFrame | undefined {
-    return this.byId.get(id);
+    return this.byId.get(id)?.frame;
   }
 
-  /** Keeps `frame` as the answer of call `id`, dropping the oldest beyond the limit. */
+  /** Keeps `frame` as the answer of call `id`, dropping the oldest beyond the bounds. */
   keep(id: number, frame: ServerFrame): void {
     if (this.limit < 1) return;
-    if (!this.byId.has(id)) {
-      if (this.order.length < this.limit) this.order.push(id);
-      else {
-        this.byId.delete(this.order[this.next] as number);
-        this.order[this.next] = id;
-        this.next = (this.next + 1) % this.limit;
-      }
+    const bytes = sizeOfAnswer(frame);
+    const kept = this.byId.get(id);
+    if (kept) {
+      this.total += bytes - kept.bytes;
+      kept.frame = frame;
+      kept.bytes = bytes;
+    } else {
+      if (this.count === this.limit) this.dropOldest();
+      this.order[(this.head + this.count) % this.limit] = id;
+      this.count++;
+      this.byId.set(id, { frame, bytes });
+      this.total += bytes;
     }
-    this.byId.set(id, frame);
+    while (this.total > this.maxBytes && this.count > 1) this.dropOldest();
+  }
+
+  private dropOldest(): void {
+    const id = this.order[this.head] as number;
+    this.total -= this.byId.get(id)?.bytes ?? 0;
+    this.byId.delete(id);
+    this.head = (this.head + 1) % this.limit;
+    this.count--;
   }
 }
 
@@ -78,10 +118,18 @@ export interface WsSessionsOptions {
   readonly graceMs?: number;
   /** Recent events kept per session for replay. Default: 1,000. */
   readonly replayEvents?: number;
-  /** Bytes of recent events kept per session (estimated from their messages). Default: 4 MiB. */
+  /** Bytes of recent events kept per session (estimated from their messages). Default: 1 MiB. */
   readonly replayBytes?: number;
   /** Recent answers kept per session for resent calls. Default: 1,000. */
   readonly keptAnswers?: number;
+  /** Bytes of answers kept per session (estimated). Default: 256 KiB. */
+  readonly keptAnswerBytes?: number;
+  /**
+   * Sessions kept per user, the live one and those kicked or dropped and waiting out their grace; beyond
+   * it the oldest is forgotten, so what one user holds in replay is at most this many times `replayBytes`.
+   * Default: 4.
+   */
+  readonly sessionsPerUser?: number;
   /** Told when a session ends by kick or logout, to stop its transfers and remove its partial uploads. */
   readonly onEnded: (session: WsSession) => void;
 }
@@ -117,14 +165,25 @@ export const wsSessions = (options: WsSessionsOptions): WsSessions => {
   const graceMs = options.graceMs ?? 60_000;
   const replayEvents = options.replayEvents ?? 1_000;
   const keptAnswers = options.keptAnswers ?? 1_000;
-  const replayBytes = options.replayBytes ?? 4 * 1024 * 1024;
+  const replayBytes = options.replayBytes ?? 1024 * 1024;
+  const keptAnswerBytes = options.keptAnswerBytes ?? 256 * 1024;
+  const sessionsPerUser = options.sessionsPerUser ?? 4;
   /** `final`: kicked or logged out, so the client will not resume it. */
   type Kept = WsSession & { grace: TimerHandle | undefined; final: boolean };
   const sessions = new Map<string, Kept>();
+  /** Each user's sessions, oldest first. */
+  const byUser = new Map<string, Kept[]>();
+  const unlist = (session: WsSession): void => {
+    const list = byUser.get(session.hub.userId);
+    const at = list?.indexOf(session as Kept) ?? -1;
+    if (at >= 0) list?.splice(at, 1);
+    if (list?.length === 0) byUser.delete(session.hub.userId);
+  };
 
   const forget = (session: Kept): void => {
     hub.clock.clearTimeout(session.grace);
     sessions.delete(session.id);
+    unlist(session);
     hub.logout(session.hub);
   };
   const startGrace = (session: Kept): void => {
@@ -136,8 +195,7 @@ export const wsSessions = (options: WsSessionsOptions): WsSessions => {
 
   return {
     open(login) {
-      const recent: { readonly seq: number; readonly event: HubEvent; readonly bytes: number }[] = [];
-      let recentBytes = 0;
+      const recent = new Replay<HubEvent>({ events: replayEvents, bytes: replayBytes });
       let nextSeq = 1;
       const session: Kept = {
         id: toBase64Url(cryptoRandomBytes(16)),
@@ -145,22 +203,24 @@ export const wsSessions = (options: WsSessionsOptions): WsSessions => {
         sink: undefined,
         ended: false,
         uploads: new Set(),
-        answers: new KeptAnswers(keptAnswers),
+        answers: new KeptAnswers(keptAnswers, keptAnswerBytes),
         running: new Set(),
         grace: undefined,
         final: false,
         replay(lastSeq) {
-          for (const { seq, event } of recent) if (seq > lastSeq) session.sink?.send({ type: 'event', seq, event });
+          recent.since(lastSeq, (seq, event) => session.sink?.send({ type: 'event', seq, event }));
         },
       };
       sessions.set(session.id, session);
+      const mine = byUser.get(login.userId) ?? [];
+      byUser.set(login.userId, mine);
+      mine.push(session);
+      // The oldest go first: kicked or dropped ones waiting out their grace (the hub keeps one live per user).
+      while (mine.length > sessionsPerUser) forget(mine[0] as Kept);
       login.events$.subscribe({
         next: (event) => {
           const seq = nextSeq++;
-          const bytes = sizeOf(event);
-          recent.push({ seq, event, bytes });
-          recentBytes += bytes;
-          while (recent.length > replayEvents || (recentBytes > replayBytes && recent.length > 1)) recentBytes -= (recent.shift() as { bytes: number }).bytes;
+          recent.push(seq, event, sizeOf(event));
           if (event.type === 'aborted') session.final = true;
           session.sink?.send({ type: 'event', seq, event });
         },
@@ -198,6 +258,7 @@ export const wsSessions = (options: WsSessionsOptions): WsSessions => {
         hub.clock.clearTimeout(kept.grace);
       }
       sessions.delete(session.id);
+      unlist(session);
       hub.logout(session.hub);
     },
     close() {

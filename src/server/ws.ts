@@ -13,6 +13,7 @@ import { type WebSocket, WebSocketServer } from 'ws';
 import { describeFailure, Failure, FaultError, failureOf, fault } from '../failure.js';
 import type { Hub } from '../hub/hub.js';
 import { type CallFrame, type ClientFrame, CloseCode, decodeClientFrame, decodeClientFrames, decodeData, type ServerFrame, WS_CHUNK_SIZE, WS_MAX_FRAME, WS_MIN_UPLOAD_WINDOW, WS_PROTOCOL_VERSION, WS_UPLOAD_WINDOW } from '../../transports/ws-protocol.js';
+import type { ServerLimits } from './server-limits.js';
 import { wsOutput } from './ws-output.js';
 import { type SessionSink, type WsSession, wsSessions } from './ws-sessions.js';
 import { type ServerTransfer, serverRead, serverUpload } from './ws-transfers.js';
@@ -33,6 +34,8 @@ export interface WsRouteOptions {
    * Default: `console.error`. @example { onFault: (error, where) => logger.error({ err: error, where }, 'ws handler failed') }
    */
   readonly onFault?: (error: unknown, where: string) => void;
+  /** The server's limits on sessions per user, their replay and slow readers. Default: `DEFAULT_SERVER_LIMITS`. */
+  readonly limits?: Pick<ServerLimits, 'sessionsPerUser' | 'replayBytes' | 'slowReaderBytes'>;
   /** Told of each call at debug level (`reqId` is `<sessionId>:<call id>`; never a token or a message). Default: none. */
   readonly logger?: { debug(fields: Readonly<Record<string, unknown>>, message: string): void };
 }
@@ -82,6 +85,7 @@ export const wsRoute = (options: WsRouteOptions): WsRoute => {
   const appends = new Map<string, Promise<unknown>>();
   const sessions = wsSessions({
     hub,
+    ...(options.limits ? { sessionsPerUser: options.limits.sessionsPerUser, replayBytes: options.limits.replayBytes } : {}),
     ...(options.graceMs === undefined ? {} : { graceMs: options.graceMs }),
     onEnded: (session) => {
       const userId = session.hub.userId;
@@ -99,7 +103,7 @@ export const wsRoute = (options: WsRouteOptions): WsRoute => {
 
   const connection = (ws: WebSocket): void => {
     sockets.add(ws);
-    const output = wsOutput(ws);
+    const output = wsOutput(ws, options.limits ? { maxBufferedBytes: options.limits.slowReaderBytes } : {});
     const transfers = new Map<number, { readonly transfer: ServerTransfer; readonly controller: AbortController; failure?: Failure }>();
     let session: WsSession | undefined;
     let maxTransfer = 0;
