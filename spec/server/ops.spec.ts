@@ -54,6 +54,24 @@ const offsetOf = async (location: string, token: string): Promise<number> => {
   return Number(head.headers['upload-offset']);
 };
 
+/** Log lines written through a destination of our own. */
+const capture = (): { lines: () => Record<string, unknown>[]; text: () => string; destination: { write(line: string): void } } => {
+  let text = '';
+  return {
+    destination: {
+      write: (line: string) => {
+        text += line;
+      },
+    },
+    text: () => text,
+    lines: () =>
+      text
+        .split('\n')
+        .filter((line) => line !== '')
+        .map((line) => JSON.parse(line) as Record<string, unknown>),
+  };
+};
+
 describe('health and readiness', () => {
   it('answers /healthz and /readyz with 200 while serving, and only GET or HEAD', async () => {
     const server = await start();
@@ -172,23 +190,6 @@ describe('metrics', () => {
 });
 
 describe('logs', () => {
-  const capture = (): { lines: () => Record<string, unknown>[]; text: () => string; destination: { write(line: string): void } } => {
-    let text = '';
-    return {
-      destination: {
-        write: (line: string) => {
-          text += line;
-        },
-      },
-      text: () => text,
-      lines: () =>
-        text
-          .split('\n')
-          .filter((line) => line !== '')
-          .map((line) => JSON.parse(line) as Record<string, unknown>),
-    };
-  };
-
   it('echo a sane X-Request-Id and replace any other with a generated one', async () => {
     const server = await start();
     const given = await send(`${server.url}/healthz`, { headers: { 'X-Request-Id': 'edge-42.a:b_c' } });
@@ -253,7 +254,8 @@ describe('logs', () => {
 describe('drain', () => {
   it('stops accepting, answers /readyz 503, gives uploads their time, tells sessions to reconnect, keeps the partial bytes', async () => {
     const dataDir = newDataDir();
-    const server = await start({ dataDir, metricsPort: 0 }, { keep: true });
+    const logs = capture();
+    const server = await start({ dataDir, metricsPort: 0, logger: createLogger({ destination: logs.destination }) }, { keep: true });
     const token = server.issueToken('frank');
 
     const socket = await raw(server.wsUrl);
@@ -303,6 +305,10 @@ describe('drain', () => {
     await streamEnded;
     expect(await patching).toBeInstanceOf(Error); // cut: it never finished
     body.release();
+    const cut = logs.lines().find((line) => line.method === 'PATCH');
+    expect(cut).toMatchObject({ msg: 'request', aborted: true });
+    expect(cut).not.toHaveProperty('status'); // nothing was answered
+    expect(logs.lines().map((line) => line.msg)).toEqual(expect.arrayContaining(['draining', 'drain timeout: aborting what still runs', 'closed']));
 
     const again = await start({ dataDir });
     expect(await offsetOf(location.replace(server.url, again.url), again.issueToken('frank'))).toBe(first.length);

@@ -84,7 +84,7 @@ const counted = new WeakMap<Socket, { readonly read: number; readonly written: n
 /**
  * Starts the log of one HTTP request: gives it its ID (echoed in `X-Request-Id`) and writes one line when
  * its response closes, at `level` (or `error` for a server fault, `warn` for a full disk): method, path
- * without the query, status, duration, bytes read and written on the connection for it (headers
+ * without the query, status (none if nothing was answered), duration, bytes read and written on the connection for it (headers
  * included), `aborted` if the response did not finish, and the failure's tag if it answered one.
  * Returns the request's child logger, whose lines carry the same `reqId`.
  * @example const reqLog = logRequest(logger, req, res); // {"reqId":"…","method":"PATCH","path":"/v1/uploads/…","status":204,…}
@@ -103,7 +103,8 @@ export const logRequest = (logger: Logger, req: IncomingMessage, res: ServerResp
     const line = {
       method: req.method,
       path: pathOf(req.url),
-      status: res.statusCode,
+      // Nothing was answered if the headers never went: Node's default 200 would be a lie.
+      ...(res.headersSent ? { status: res.statusCode } : {}),
       ms: Math.round((performance.now() - startedAt) * 10) / 10,
       bytesIn: socket.bytesRead - read,
       bytesOut: socket.bytesWritten - written,
