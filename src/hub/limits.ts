@@ -118,14 +118,15 @@ export class SlidingWindow {
 export class RateLimiter {
   private readonly windows = new Map<string, SlidingWindow>();
   private takes = 0;
+  private nextPrune = 1_024;
 
   constructor(readonly rate: Rate) {}
 
   /** Counts an event of `key` at `now`: 0 if allowed, else the ms to wait (nothing counted). */
   take(key: string, now: number): number {
     if (this.rate.limit === Infinity) return 0;
-    // Amortized: a prune visits every key, so it runs once per as many takes as there are keys.
-    if (++this.takes >= Math.max(1_024, this.windows.size)) this.prune(now);
+    // Amortized O(1): a prune visits every key, so the next one waits for as many takes as it kept.
+    if (++this.takes >= this.nextPrune) this.prune(now);
     let window = this.windows.get(key);
     if (!window) {
       window = new SlidingWindow(this.rate);
@@ -142,5 +143,6 @@ export class RateLimiter {
   private prune(now: number): void {
     this.takes = 0;
     for (const [key, window] of this.windows) if (window.idle(now)) this.windows.delete(key);
+    this.nextPrune = Math.max(1_024, this.windows.size);
   }
 }
