@@ -162,16 +162,20 @@ describe('metrics', () => {
 
   it('count sessions, messages and deliveries through the hub monitor', async () => {
     const server = await start();
-    const clients = ['alice', 'bob'].map((userId) => ({ userId, client: createClient({ transport: httpTransport({ url: server.url }) }) }));
+    const clients = ['alice', 'bob', 'carol'].map((userId) => ({ userId, client: createClient({ transport: httpTransport({ url: server.url }) }) }));
     for (const { userId, client } of clients) await client.login({ userId, token: server.issueToken(userId) });
-    const [alice] = clients;
-    await alice?.client.sendMessageToPeer('bob', textMessage('hello'));
-    await alice?.client.sendMessageToPeer('bob', textMessage('again'));
+    const [alice, ...others] = clients.map(({ client }) => client);
+    await alice?.sendMessageToPeer('bob', textMessage('hello'));
+    await alice?.sendMessageToPeer('bob', textMessage('again'));
+    const rooms = clients.map(({ client }) => client.createChannel('room'));
+    for (const room of rooms) await room.join();
+    await rooms[0]?.sendMessage(textMessage('to the room'));
     const during = await scrape(server.url);
-    expect(sample(during, 'ferry_sessions')).toBe(2);
+    expect(sample(during, 'ferry_sessions')).toBe(3);
     expect(sample(during, 'ferry_messages_total', { kind: 'peer' })).toBe(2);
     expect(sample(during, 'ferry_message_deliveries_total', { kind: 'peer' })).toBe(2);
-    expect(sample(during, 'ferry_messages_total', { kind: 'channel' })).toBe(0);
+    expect(sample(during, 'ferry_messages_total', { kind: 'channel' })).toBe(1);
+    expect(sample(during, 'ferry_message_deliveries_total', { kind: 'channel' })).toBe(others.length); // every member but the sender
     for (const { client } of clients) await client.logout();
     await eventually(async () => sample(await scrape(server.url), 'ferry_sessions') === 0);
   });
