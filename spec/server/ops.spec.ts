@@ -8,7 +8,10 @@ import { rmSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { createClient } from '../../src/client.js';
 import { encodeMessage, textMessage } from '../../src/index.js';
+import { memoryStore } from '../../src/hub/media-store.js';
+import { readinessCheck } from '../../src/server/health.js';
 import { createLogger } from '../../src/server/log.js';
+import { serverMetrics } from '../../src/server/metrics.js';
 import { httpTransport } from '../../transports/http.js';
 import { bearer, bytesOf, create, delay, eventually, mediaUrl, newDataDir, OFFSET_STREAM, send, start, tus, upload } from './http-support.js';
 import { raw } from './ws-raw.js';
@@ -344,5 +347,62 @@ describe('drain', () => {
     const reply = await patching;
     expect(reply.status).toBe(204);
     expect(reply.headers['upload-offset']).toBe('1000000');
+  });
+});
+
+describe('building blocks', () => {
+  it('readiness: concurrent checks share one probe, a result answers for cacheMs, then the store is probed again', async () => {
+    let time = 0;
+    let probes = 0;
+    let failing = false;
+    const readiness = readinessCheck({
+      now: () => time,
+      cacheMs: 1_000,
+      probe: async () => {
+        probes++;
+        if (failing) throw new Error('EROFS');
+      },
+    });
+    const first = await Promise.all([readiness.check(), readiness.check(), readiness.check()]);
+    expect(first).toEqual([{ state: 'ready' }, { state: 'ready' }, { state: 'ready' }]);
+    expect(probes).toBe(1);
+    failing = true;
+    time = 999;
+    expect(await readiness.check()).toEqual({ state: 'ready' });
+    expect(probes).toBe(1);
+    time = 1_000;
+    expect(await readiness.check()).toEqual({ state: 'unready', reason: 'the store is not writable: EROFS' });
+    expect(probes).toBe(2);
+  });
+
+  it('metered store: append is timed from the end of its source, read to its first chunk, and bytes are counted as they pass', async () => {
+    let time = 0;
+    const metrics = serverMetrics({ now: () => time });
+    const store = metrics.meter(memoryStore({ readChunkSize: 4 }));
+    await store.create({ mediaId: 'AAAAAAAAAAAAAAAAAAAAAA', size: 10, fileName: 'f', uploader: 'u', createdAt: 0 }, 0);
+    const seen: number[] = [];
+    const source = (async function* () {
+      yield new Uint8Array(6);
+      time += 5_000; // the client's sending: not the store's latency
+      yield new Uint8Array(4);
+    })();
+    const appended = store.append('AAAAAAAAAAAAAAAAAAAAAA', 0, source, { now: () => time, onAppended: (offset) => seen.push(offset) });
+    expect(await appended).toBe(10);
+    expect(seen).toEqual([6, 10]); // the caller's callback still runs
+    await store.complete('AAAAAAAAAAAAAAAAAAAAAA', 0);
+    const chunks: number[] = [];
+    for await (const chunk of store.read('AAAAAAAAAAAAAAAAAAAAAA', 0)) {
+      chunks.push(chunk.length);
+      time += 1_000; // the reader's pace: not timed
+    }
+    expect(chunks).toEqual([4, 4, 2]);
+    const text = (await metrics.scrape()).body;
+    expect(sample(text, 'ferry_received_bytes_total')).toBe(10);
+    expect(sample(text, 'ferry_sent_bytes_total')).toBe(10);
+    expect(sample(text, 'ferry_store_operation_duration_seconds_count', { op: 'append' })).toBe(1);
+    expect(sample(text, 'ferry_store_operation_duration_seconds_sum', { op: 'append' })).toBe(0);
+    expect(sample(text, 'ferry_store_operation_duration_seconds_count', { op: 'read' })).toBe(1);
+    expect(sample(text, 'ferry_store_operation_duration_seconds_sum', { op: 'read' })).toBe(0);
+    expect(store.bytesHeld).toBe(10); // the rest of the store, getters included
   });
 });
