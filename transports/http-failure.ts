@@ -1,8 +1,10 @@
 /**
  * What an HTTP answer means in the transport's failure contract, for both halves of the HTTP transport
  * (media in `http-media.ts`, messaging in `http-request.ts`):
- * - the status alone decides the transient cases, whatever the body says, so a proxy's 502 page and our
- *   own 503 mean the same: 5xx, 408 and 429 are `Network` (after honouring a bounded `Retry-After`);
+ * - a refusal by one of ferry's limits (its JSON body says `TooOften`, `LimitExceeded`, `QuotaExceeded`,
+ *   `InsufficientStorage` or `Rejected`) is final, whatever its status (429, 507);
+ * - otherwise the status alone decides the transient cases, whatever the body says, so a proxy's 502 page
+ *   and our own 503 mean the same: 5xx, 408 and 429 are `Network` (after honouring a bounded `Retry-After`);
  * - otherwise the server's own failure (its JSON body, or the `Ferry-Failure` header of a HEAD) wins;
  * - otherwise the status says it: 409/423 `Conflict` (a stock tus server's offset mismatch or lock),
  *   404/410 `NotExist`, 413 `SizeOverflow`, 401 `InvalidToken`, 400 `InvalidArgument`, else `Unknown`.
@@ -93,11 +95,17 @@ const pause = (ms: number, signal: AbortSignal | undefined): Promise<void> => {
   return abortable(waited, signal);
 };
 
+/** Failures a ferry server answers when a limit refuses a request: never retried by the transport. */
+const REFUSALS: ReadonlySet<string> = new Set(['TooOften', 'LimitExceeded', 'QuotaExceeded', 'InsufficientStorage', 'Rejected']);
+
 /** The failure a non-2xx `response` to `subject` stands for (see the module's rules). */
 export const failureOfResponse = async (response: Response, subject: Subject): Promise<Failure> => {
   const { status } = response;
   const body = await errorBody(response, subject.signal);
   const detail = `HTTP ${status} from ${subject.method}${body.message === undefined ? '' : `: ${body.message}`}`;
+  // A refusal by one of ferry's limits (429 TooOften or LimitExceeded, 507 InsufficientStorage) is final:
+  // the app decides when to try again, as Agora's TOO_OFTEN asks it to. A proxy's bare 429 or 5xx is not.
+  if (body.failure && REFUSALS.has(body.failure._tag)) return body.failure;
   if (status === 408 || status === 429 || status >= 500) {
     // The transfer machine retries `Network` with its own delays and knows nothing of `Retry-After`, so
     // a server asking for a pause (429, 503) gets it here, bounded so the idle watchdog is not starved.
