@@ -210,6 +210,70 @@ describe('limits, as properties (virtual time)', () => {
     );
   });
 
+  it('the hub refuses a join exactly when a model of channels held and joins per window says so', () => {
+    const step = fc.oneof(
+      fc.record({ join: fc.integer({ min: 0, max: 5 }) }),
+      fc.record({ leave: fc.integer({ min: 0, max: 5 }) }),
+      fc.record({ advance: fc.integer({ min: 1, max: 2_000 }) }),
+    );
+    fc.assert(
+      fc.property(fc.array(step, { maxLength: 80 }), (steps) => {
+        const limits = { channels: 3, joinRate: { limit: 4, windowMs: 3_000 } };
+        const w = world({ hub: { limits } });
+        const login = w.hub.login('alice', w.hub.issueToken('alice'));
+        if (E.isLeft(login)) throw new Error('login failed');
+        const joined = new Set<number>();
+        const joins: number[] = [];
+        for (const s of steps) {
+          if ('advance' in s) w.clock.advance(s.advance);
+          else if ('leave' in s) {
+            w.hub.leaveChannel(login.right, `c${s.leave}`);
+            joined.delete(s.leave);
+          } else {
+            const now = w.clock.now();
+            // The hub's order: already in it (the channel count is not reached by a channel held), count, rate.
+            const expected = joined.size >= limits.channels
+              ? 'LimitExceeded'
+              : joins.filter((at) => at > now - 3_000).length >= limits.joinRate.limit
+                ? 'TooOften'
+                : joined.has(s.join)
+                  ? 'AlreadyInChannel'
+                  : 'ok';
+            const result = w.hub.joinChannel(login.right, `c${s.join}`);
+            expect(E.isRight(result) ? 'ok' : result.left._tag).toBe(expected);
+            if (expected === 'ok' || expected === 'AlreadyInChannel') joins.push(now);
+            if (expected === 'ok') joined.add(s.join);
+          }
+        }
+        w.hub.close();
+      }),
+      fcOptions(200),
+    );
+  });
+
+  it('the hub refuses a login exactly when a model of logins per user per window says so', () => {
+    fc.assert(
+      fc.property(fc.array(fc.oneof(fc.constantFrom('alice', 'bob'), fc.integer({ min: 1, max: 800 })), { maxLength: 60 }), (steps) => {
+        const w = world();
+        const logins = new Map<string, number[]>();
+        for (const s of steps) {
+          if (typeof s === 'number') {
+            w.clock.advance(s);
+            continue;
+          }
+          const now = w.clock.now();
+          const mine = logins.get(s) ?? [];
+          const allowed = mine.filter((at) => at > now - 1_000).length < 2;
+          const result = w.hub.login(s, w.hub.issueToken(s));
+          expect(E.isRight(result) ? 'ok' : result.left._tag).toBe(allowed ? 'ok' : 'TooOften');
+          if (allowed) logins.set(s, [...mine, now]);
+        }
+        w.hub.close();
+      }),
+      fcOptions(200),
+    );
+  });
+
   it('the hub counts each message against its sender, peer and channel alike, per window', () => {
     fc.assert(
       fc.property(fc.array(fc.oneof(fc.constant('peer' as const), fc.constant('channel' as const), fc.integer({ min: 1, max: 1_500 })), { maxLength: 60 }), (steps) => {

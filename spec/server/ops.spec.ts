@@ -148,9 +148,8 @@ describe('metrics', () => {
     expect(sample(after, 'ferry_sent_bytes_total')).toBe(bytes.length);
     const ended = (direction: string, outcome: string): number => sample(after, 'ferry_transfers_total', { direction, outcome }) ?? -1;
     expect(ended('upload', 'done')).toBe(1);
-    // The GET route stops reading at the media's last byte without asking for the end of the stream; the
-    // hub counts that as `partial` for now (reported to the hub's owner), so either outcome is one read.
-    expect(ended('download', 'done') + ended('download', 'partial')).toBe(1);
+    // The GET route stops reading at the media's last byte without asking for more: still a whole download.
+    expect(ended('download', 'done')).toBe(1);
     for (const direction of ['upload', 'download']) {
       expect(ended(direction, 'failed') + ended(direction, 'cancelled'), direction).toBe(0);
       expect(sample(after, 'ferry_transfers_active', { direction }), direction).toBe(0);

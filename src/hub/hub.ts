@@ -308,14 +308,20 @@ export const createHub = (options: HubOptions = {}): Hub => {
     return wait > 0 ? refuse('messageRate', Failure.tooOften('peer and channel messages per user', limits.messageRate.limit, limits.messageRate.windowMs, wait)) : undefined;
   };
 
-  /** The bytes of a read, counted for the monitor as they pass. */
-  async function* metered(chunks: AsyncIterable<Uint8Array>, signal: AbortSignal | undefined): AsyncIterable<Uint8Array> {
+  /**
+   * The bytes of a read from `offset`, counted for the monitor as they pass: `done` once the last byte of
+   * the media went out (a reader that stops there, as an HTTP download does, need not ask for more).
+   */
+  async function* metered(mediaId: string, offset: number, signal: AbortSignal | undefined): AsyncIterable<Uint8Array> {
     monitor.transferStarted('download');
     let outcome: TransferOutcome = 'partial';
     let moved = 0;
     try {
-      for await (const chunk of chunks) {
+      const entry = await store.stat(mediaId);
+      const end = entry?.meta.size ?? Infinity;
+      for await (const chunk of store.read(mediaId, offset, signal)) {
         moved += chunk.length;
+        if (offset + moved >= end) outcome = 'done';
         yield chunk;
       }
       outcome = 'done';
@@ -463,7 +469,7 @@ export const createHub = (options: HubOptions = {}): Hub => {
         expiresAt: expiresAt(entry),
       };
     },
-    readMedia: (mediaId, offset, signal) => metered(store.read(mediaId, offset, signal), signal),
+    readMedia: (mediaId, offset, signal) => metered(mediaId, offset, signal),
 
     sendToPeer(from, peerId, message) {
       if (E.isLeft(online(from))) return E.left(Failure.notLoggedIn());
