@@ -9,7 +9,7 @@ import { startServer, type FerryServer } from '../../src/server/server.js';
 import { collectGarbage } from '../../bench/harness.js';
 import { wsTransport } from '../../transports/ws.js';
 import { encodeData, WS_MAX_FRAME } from '../../transports/ws-protocol.js';
-import { type Raw, raw } from './ws-raw.js';
+import { type Raw, raw, stillServing } from './ws-raw.js';
 
 describe('the WebSocket endpoint under bad input', () => {
   let server: FerryServer;
@@ -29,19 +29,15 @@ describe('the WebSocket endpoint under bad input', () => {
     return socket;
   };
   /** The server still serves: a real client logs in and messages itself through a peer. */
-  const stillServing = async (): Promise<void> => {
-    const client = createClient({ transport: wsTransport({ url: server.wsUrl }) });
-    await client.login({ userId: 'healthy', token: server.issueToken('healthy') });
-    await expect(client.sendMessageToPeer('healthy', textMessage('ok'))).resolves.toBeUndefined();
-    await client.logout();
-  };
+  /** The server still serves: a real client logs in and messages itself through a peer. */
+  const serving = (): Promise<void> => stillServing(server.wsUrl, (userId) => server.issueToken(userId));
 
   it('closes a socket that sends data before logging in, with an error frame first', async () => {
     const socket = await raw(server.wsUrl);
     socket.ws.send(encodeData(1, 0, new Uint8Array(10)));
     expect((await socket.next('error')).failure?._tag).toBe('NotLoggedIn');
     expect((await socket.closed).code).toBe(1008);
-    await stillServing();
+    await serving();
   });
 
   it('closes a socket that does not log in within the auth timeout', async () => {
@@ -99,7 +95,7 @@ describe('the WebSocket endpoint under bad input', () => {
     const socket = await loggedIn('alice');
     socket.ws.send(new Uint8Array(WS_MAX_FRAME + 1));
     expect((await socket.closed).code).toBe(1009);
-    await stillServing();
+    await serving();
   });
 
   it('reports data for a transfer never opened, and a bad binary header', async () => {
@@ -130,7 +126,7 @@ describe('the WebSocket endpoint under bad input', () => {
     for (let i = 0; i < 5_000; i++) socket.ws.send('x');
     expect((await socket.closed).code).toBe(1008);
     expect(socket.frames.filter((f) => f.type === 'pong').length).toBe(5_000);
-    await stillServing();
+    await serving();
   });
 
   it('cuts a consumer that stops reading instead of buffering its events without bound', async () => {

@@ -6,11 +6,10 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { createClient, createHub, type Hub, textMessage } from '../../src/index.js';
+import { createHub, type Hub } from '../../src/index.js';
 import { type FerryServer, startServer } from '../../src/server/server.js';
 import { wsRoute } from '../../src/server/ws.js';
-import { wsTransport } from '../../transports/ws.js';
-import { raw } from './ws-raw.js';
+import { raw, rawLoggedIn, stillServing } from './ws-raw.js';
 
 /** An array nested `depth` deep: `String` and `JSON.stringify` overflow the stack on it. */
 const nested = (depth: number): unknown => {
@@ -30,12 +29,7 @@ describe('hostile values in WebSocket frames', () => {
   afterEach(async () => {
     await server.close();
   });
-  const stillServing = async (): Promise<void> => {
-    const client = createClient({ transport: wsTransport({ url: server.wsUrl }) });
-    await client.login({ userId: 'healthy', token: server.issueToken('healthy') });
-    await expect(client.sendMessageToPeer('healthy', textMessage('ok'))).resolves.toBeUndefined();
-    await client.logout();
-  };
+  const serving = (): Promise<void> => stillServing(server.wsUrl, (userId) => server.issueToken(userId));
 
   it('refuses a hello whose userId is an array nested 5,000 deep as an invalid user ID, and keeps serving', async () => {
     expect(() => String(nested(5_000))).toThrow(RangeError); // the trap this spec is about
@@ -45,13 +39,11 @@ describe('hostile values in WebSocket frames', () => {
     expect(error.failure?._tag).toBe('InvalidUserId');
     expect(String(error['message']).length).toBeLessThan(200);
     expect((await socket.closed).code).toBe(4001);
-    await stillServing();
+    await serving();
   });
 
   it('answers nested arrays in every call field with the argument failure of that call, not Unknown', async () => {
-    const socket = await raw(server.wsUrl);
-    socket.ws.send(JSON.stringify({ type: 'hello', version: 1, userId: 'alice', token: server.issueToken('alice') }));
-    await socket.next('welcome');
+    const socket = await rawLoggedIn(server.wsUrl, 'alice', server.issueToken('alice'));
     const cases: readonly [Record<string, unknown>, readonly string[]][] = [
       [{ op: 'createUpload', size: '@', fileName: 'x' }, ['InvalidArgument']],
       [{ op: 'createUpload', size: 5, fileName: '@' }, ['InvalidArgument']],
@@ -72,13 +64,11 @@ describe('hostile values in WebSocket frames', () => {
       expect({ op: call['op'], id: answer.id, tag: answer.failure?._tag }).toEqual({ op: call['op'], id, tag: expect.stringMatching(new RegExp(`^(${expected.join('|')})$`)) });
     }
     socket.ws.close();
-    await stillServing();
+    await serving();
   });
 
   it('quotes at most 64 characters of a hostile ID back, so answers kept for resends stay small', async () => {
-    const socket = await raw(server.wsUrl);
-    socket.ws.send(JSON.stringify({ type: 'hello', version: 1, userId: 'alice', token: server.issueToken('alice') }));
-    await socket.next('welcome');
+    const socket = await rawLoggedIn(server.wsUrl, 'alice', server.issueToken('alice'));
     socket.ws.send(JSON.stringify({ type: 'call', id: 1, op: 'getMedia', mediaId: 'm'.repeat(60_000) }));
     const answer = await socket.next('error');
     expect(answer.failure?._tag).toBe('InvalidArgument');
@@ -87,9 +77,7 @@ describe('hostile values in WebSocket frames', () => {
   });
 
   it('answers a call with an unknown op with its own id, so the caller does not wait forever', async () => {
-    const socket = await raw(server.wsUrl);
-    socket.ws.send(JSON.stringify({ type: 'hello', version: 1, userId: 'alice', token: server.issueToken('alice') }));
-    await socket.next('welcome');
+    const socket = await rawLoggedIn(server.wsUrl, 'alice', server.issueToken('alice'));
     socket.ws.send(JSON.stringify({ type: 'call', id: 41, op: 'teleport' }));
     expect(await socket.next('error')).toMatchObject({ id: 41, failure: { _tag: 'InvalidArgument' } });
     socket.ws.send(JSON.stringify([{ type: 'call', id: 42, op: 'fly' }, { type: 'call', id: 43, op: 'members' }]));

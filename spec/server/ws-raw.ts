@@ -3,6 +3,8 @@
  * frames by type in arrival order.
  */
 import { WebSocket } from 'ws';
+import { createClient, textMessage } from '../../src/index.js';
+import { wsTransport } from '../../transports/ws.js';
 
 /** A frame as the specs read it (any field the server may send). */
 export interface RawFrame {
@@ -51,4 +53,20 @@ export const raw = async (url: string): Promise<Raw> => {
       return new Promise((resolve) => waiting.push({ type, resolve }));
     },
   };
+};
+
+/** A raw socket logged in as `userId` with `token`, its `welcome` taken. */
+export const rawLoggedIn = async (url: string, userId: string, token: string): Promise<Raw> => {
+  const socket = await raw(url);
+  socket.ws.send(JSON.stringify({ type: 'hello', version: 1, userId, token }));
+  await socket.next('welcome');
+  return socket;
+};
+
+/** The server at `url` still serves: a real client logs in and messages itself through a peer. */
+export const stillServing = async (url: string, issueToken: (userId: string) => string): Promise<void> => {
+  const client = createClient({ transport: wsTransport({ url }) });
+  await client.login({ userId: 'healthy', token: issueToken('healthy') });
+  await client.sendMessageToPeer('healthy', textMessage('ok'));
+  await client.logout();
 };
