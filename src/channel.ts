@@ -19,11 +19,17 @@ export interface ChannelMessageEvent {
 /** A channel of the client. */
 export interface Channel {
   readonly channelId: string;
-  /** Joins. Rejects `JoinChannelError`: 3 invalid ID, 6 already joined, 102 not logged in. */
+  /**
+   * Joins. Rejects `JoinChannelError`: 3 invalid ID, 4 no answer in time, 5 already in 20 channels
+   * (`limits.channels`), 6 already joined, 7 more than 50 joins in 3 s (`limits.joinRate`), 102 not logged in.
+   */
   join(): Promise<void>;
   /** Leaves. Rejects `LeaveChannelError`: 3 not in channel, 102 not logged in. */
   leave(): Promise<void>;
-  /** Sends to every other member. Rejects `ChannelMessageError`: 4 invalid message (or over 32 KiB), 5 not in channel, 102. */
+  /**
+   * Sends to every other member. Rejects `ChannelMessageError`: 2 no answer in time, 3 more than 180 peer
+   * and channel messages in 3 s (`limits.messageRate`), 4 invalid message (or over 32 KiB), 5 not in channel, 102.
+   */
   sendMessage(message: Message): Promise<void>;
   /** Messages from other members, in arrival order. */
   readonly messages$: Observable<ChannelMessageEvent>;

@@ -30,11 +30,12 @@ export interface DownloadOptions {
   readonly signal?: AbortSignal;
 }
 
-/** A ferry client. The contract is DESIGN §2; every method's failures carry the codes of DESIGN §4. */
+/** A ferry client. The contract is `docs/contract.md` §2; every method's failures carry the codes of its §4. */
 export interface Client {
   /**
    * Logs in. Rejects `LoginError`: 3 bad user ID or token shape, 5 invalid token, 6 expired token,
-   * 8 already logged in (or logging in). Logging in as a user who is logged in elsewhere aborts that session.
+   * 8 already logged in (or logging in), 9 no answer in time, 10 more than 2 logins per second for this
+   * user (`limits.loginRate`). Logging in as a user who is logged in elsewhere aborts that session.
    * @example await client.login({ userId: 'alice', token })
    */
   login(credentials: { readonly userId: string; readonly token: string }): Promise<void>;
@@ -81,8 +82,10 @@ export interface Client {
   readonly connectionChange$: Observable<ConnectionChange>;
   /**
    * Uploads a file and resolves with the message to send. Never throws: every failure rejects the task's
-   * `result` with an `UploadError` (2 bad argument or empty, 3 idle timeout, 4 over 30 MiB, 5 all slots
-   * busy with `overflow: 'reject'`, 6 cancelled or logged out, 102 not logged in).
+   * `result` with an `UploadError` (1 the server is out of space, 2 bad argument or empty, 3 idle timeout,
+   * 4 over 30 MiB or over the user's storage quota, 5 all slots busy with `overflow: 'reject'` or the
+   * user has 20 unfinished uploads, 6 cancelled or logged out, 102 not logged in; `failure._tag` tells
+   * which: `InsufficientStorage`, `SizeOverflow`/`QuotaExceeded`, `ConcurrencyLimit`/`LimitExceeded`).
    * @example const { result } = client.createFileMessageByUploading('/home/me/report.pdf');
    */
   createFileMessageByUploading(source: UploadSource, options?: FileUploadOptions): Task<FileMessage>;
@@ -110,7 +113,8 @@ export interface Client {
   readonly downloadProgress$: Observable<TaskProgress>;
   /**
    * Sends a message to an online peer. Rejects `PeerMessageError`: 2 no answer in time, 3 peer offline,
-   * 6 invalid user ID, 7 invalid or over 32 KiB, 102 not logged in.
+   * 5 more than 180 peer and channel messages in 3 s (`limits.messageRate`), 6 invalid user ID,
+   * 7 invalid or over 32 KiB, 102 not logged in.
    */
   sendMessageToPeer(peerId: string, message: Message): Promise<void>;
   /** Messages from peers, in arrival order, across logins. */

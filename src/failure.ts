@@ -28,8 +28,11 @@ export type Failure =
   | { readonly _tag: 'Network'; readonly detail: string }
   /** A rate limit: `what` was done too often; try again after `retryAfterMs`. */
   | { readonly _tag: 'TooOften'; readonly what: string; readonly limit: number; readonly windowMs: number; readonly retryAfterMs: number }
-  /** A count limit (unfinished uploads, channels joined, sessions): `what` may be at most `limit`. */
-  | { readonly _tag: 'LimitExceeded'; readonly what: string; readonly limit: number }
+  /**
+   * A count limit (unfinished uploads, channels joined): `what` may be at most `limit`. `retryAfterMs`
+   * when waiting may help (an upload may finish), absent when only the caller can free a slot (leave a channel).
+   */
+  | { readonly _tag: 'LimitExceeded'; readonly what: string; readonly limit: number; readonly retryAfterMs?: number }
   /** A byte quota: storing `requested` more bytes on top of `used` would pass `quota`. */
   | { readonly _tag: 'QuotaExceeded'; readonly used: number; readonly requested: number; readonly quota: number }
   /** The server is out of space (its disk is full, or its free-space reserve is reached). */
@@ -62,7 +65,8 @@ export const Failure = {
   integrity: (expected: string, actual: string): Failure => ({ _tag: 'Integrity', expected, actual }),
   network: (detail: string): Failure => ({ _tag: 'Network', detail }),
   tooOften: (what: string, limit: number, windowMs: number, retryAfterMs: number): Failure => ({ _tag: 'TooOften', what, limit, windowMs, retryAfterMs }),
-  limitExceeded: (what: string, limit: number): Failure => ({ _tag: 'LimitExceeded', what, limit }),
+  limitExceeded: (what: string, limit: number, retryAfterMs?: number): Failure =>
+    retryAfterMs === undefined ? { _tag: 'LimitExceeded', what, limit } : { _tag: 'LimitExceeded', what, limit, retryAfterMs },
   quotaExceeded: (used: number, requested: number, quota: number): Failure => ({ _tag: 'QuotaExceeded', used, requested, quota }),
   insufficientStorage: (detail: string): Failure => ({ _tag: 'InsufficientStorage', detail }),
   rejected: (detail: string): Failure => ({ _tag: 'Rejected', detail }),

@@ -70,6 +70,7 @@ export {
 export { probeImage, IMAGE_PROBE_BYTES, type ImageInfo, type ImageFormat } from './image-probe.js';
 export { systemClock, virtualClock, type Clock, type VirtualClock } from './clock.js';
 export { createHub, type Hub, type HubOptions, type HubSession, type MediaInfo, type UploadStatus } from './hub/hub.js';
+export { DEFAULT_HUB_LIMITS, type HubLimits, type Rate } from './hub/limits.js';
 export { memoryStore, type MediaStore, type MemoryStore, type MemoryStoreOptions, type MediaMeta, type StoredEntry } from './hub/media-store.js';
 export { memoryTransport, type MemoryTransportOptions, type ChunkStep } from '../transports/memory.js';
 export type { Transport, Session, SessionEvent, AbortCause, Credentials, UploadState, MediaState, ByteSource, CallOptions } from '../transports/transport.js';

@@ -103,4 +103,34 @@ describe('ferry serve, operated', () => {
     expect(wrongRun.code).toBe(2);
     expect(wrongRun.stderr).toMatch(/--log-level "loud": expected one of fatal, error, warn, info, debug, trace, silent/);
   });
+
+  it('takes limits from --limit and FERRY_LIMITS, and refuses a bad one with exit 2 naming it', async () => {
+    const dataDir = join(work, 'limited');
+    const limited = await serve(dataDir, ['--limit', 'storedBytes=1KiB', '--limit', 'messageRate=2/60000']);
+    const token = (await ferry(['token', 'ivan', '--data-dir', dataDir]).exited).stdout.trim();
+    const over = await send(`${limited.url}/v1/uploads`, { method: 'POST', headers: tus(token, { 'Upload-Length': '1025' }) });
+    expect(over.status).toBe(413);
+    expect(over.failure()).toMatchObject({ _tag: 'QuotaExceeded', quota: 1024 });
+    expect((await send(`${limited.url}/v1/uploads`, { method: 'POST', headers: tus(token, { 'Upload-Length': '1024' }) })).status).toBe(201);
+    limited.process.child.kill('SIGTERM');
+    expect((await limited.process.exited).code).toBe(0);
+
+    const fromEnv = ferry(['serve', '--port', '0', '--data-dir', join(work, 'env-limited')], { env: { FERRY_LIMITS: 'unfinishedUploads=1,joinRate=off' } });
+    const url = (await fromEnv.waitFor('stdout', /listening on (http:\/\/[\d.:]+)/))[1] as string;
+    const envToken = (await ferry(['token', 'ivan', '--data-dir', join(work, 'env-limited')]).exited).stdout.trim();
+    expect((await send(`${url}/v1/uploads`, { method: 'POST', headers: tus(envToken, { 'Upload-Length': '5' }) })).status).toBe(201);
+    expect((await send(`${url}/v1/uploads`, { method: 'POST', headers: tus(envToken, { 'Upload-Length': '5' }) })).status).toBe(429);
+    fromEnv.child.kill('SIGTERM');
+    expect((await fromEnv.exited).code).toBe(0);
+
+    for (const [setting, complaint] of [
+      ['storedBytes=lots', /storedBytes="lots": expected a whole number/],
+      ['colour=blue', /expected <name>=<value> with a name among/],
+      ['messageRate=0/3000', /limits\.messageRate must be/],
+    ] as const) {
+      const run = await ferry(['serve', '--port', '0', '--data-dir', join(work, 'bad-limit'), '--limit', setting]).exited;
+      expect(run.code).toBe(2);
+      expect(run.stderr).toMatch(complaint);
+    }
+  });
 });

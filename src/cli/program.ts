@@ -23,7 +23,7 @@ Exit codes:
   130  interrupted by Ctrl-C: running transfers were cancelled and cleaned up first
 
 Environment: FERRY_URL, FERRY_USER, FERRY_TOKEN, FERRY_DATA_DIR, FERRY_SECRET, PORT, HOST,
-  FERRY_LOG_LEVEL, FERRY_METRICS_PORT, FERRY_DRAIN_TIMEOUT_MS (serve; see docs/deploy.md).`;
+  FERRY_LOG_LEVEL, FERRY_METRICS_PORT, FERRY_DRAIN_TIMEOUT_MS, FERRY_LIMITS (serve; see docs/deploy.md).`;
 
 /** The package's version, read through its own `ferry/package.json` export (checkout and install alike). */
 const version = (): string => (createRequire(import.meta.url)('ferry/package.json') as { version: string }).version;
@@ -50,6 +50,11 @@ export const runCli = async (argv: readonly string[], io: ReporterIo = { stdout:
     .addOption(new Option('--dev', 'development mode: the demo page at / and a token endpoint for it (this machine only; needs a checkout)').env('FERRY_DEV'))
     .addOption(new Option('--log-level <level>', 'JSON log lines on stdout from this level: fatal, error, warn, info, debug, trace, silent').env('FERRY_LOG_LEVEL').default('info'))
     .addOption(new Option('--metrics-port <port>', 'serve /healthz, /readyz and /metrics on this port instead of --port').env('FERRY_METRICS_PORT'))
+    .addOption(
+      new Option('--limit <name=value>', 'change a limit, repeatable: e.g. storedBytes=512MiB, unfinishedUploads=5, messageRate=360/3000 (docs/contract.md §5)')
+        .env('FERRY_LIMITS')
+        .argParser((value: string, previous: string[] | undefined) => [...(previous ?? []), value]),
+    )
     .addOption(new Option('--drain-timeout <ms>', 'on SIGTERM or Ctrl-C, time given to requests in flight before sessions are told to reconnect').env('FERRY_DRAIN_TIMEOUT_MS').default('10000'))
     .action(async (options: ServeOptions) => {
       code = await serveCommand(options, (line) => io.stdout.write(`${line}\n`));

@@ -1,5 +1,5 @@
 /**
- * `ferry serve [--port] [--host] [--data-dir] [--dev] [--log-level] [--metrics-port] [--drain-timeout]`:
+ * `ferry serve [--port] [--host] [--data-dir] [--dev] [--log-level] [--metrics-port] [--drain-timeout] [--limit …]`:
  * the server with the defaults `npm start` has always had — port 8080 (`PORT`), host 127.0.0.1 (`HOST`),
  * data in `./.ferry-data` (`FERRY_DATA_DIR`), the secret from `FERRY_SECRET` or generated once into the
  * data folder — plus JSON log lines on stdout from `info` (`FERRY_LOG_LEVEL`), the operator's endpoints
@@ -12,6 +12,7 @@ import { createLogger, isLogLevel, LOG_LEVELS } from '../server/log.js';
 import { startServer } from '../server/server.js';
 import { errnoOf } from '../node-fs.js';
 import { ExitCode, type ExitCodeValue, UsageError } from './exit.js';
+import { parseLimits } from './limits.js';
 
 /** Options of `ferry serve`, as commander parses them. */
 export interface ServeOptions {
@@ -26,6 +27,8 @@ export interface ServeOptions {
   readonly metricsPort?: string;
   /** `--drain-timeout`, `FERRY_DRAIN_TIMEOUT_MS`: ms given to requests in flight on SIGTERM. Default: 10,000. */
   readonly drainTimeout?: string;
+  /** `--limit name=value` (repeatable), `FERRY_LIMITS` (comma-separated): limits other than the defaults. */
+  readonly limit?: readonly string[] | string;
 }
 
 const portOf = (flag: string, value: string): number => {
@@ -42,6 +45,7 @@ export const serveCommand = async (options: ServeOptions, out: (line: string) =>
   if (!isLogLevel(logLevel)) throw new UsageError(`--log-level ${JSON.stringify(logLevel)}: expected one of ${LOG_LEVELS.join(', ')}`);
   const drainTimeout = options.drainTimeout ?? '10000';
   if (!/^\d{1,9}$/.test(drainTimeout)) throw new UsageError(`--drain-timeout ${JSON.stringify(drainTimeout)}: expected a number of milliseconds`);
+  const limits = parseLimits(typeof options.limit === 'string' ? [options.limit] : (options.limit ?? []));
   const dataDir = resolve(options.dataDir);
   const secret = process.env.FERRY_SECRET;
   const dev = options.dev === true || (typeof options.dev === 'string' && options.dev !== '' && options.dev !== '0');
@@ -52,9 +56,12 @@ export const serveCommand = async (options: ServeOptions, out: (line: string) =>
     dev,
     logger: createLogger({ level: logLevel }),
     drainTimeoutMs: Number(drainTimeout),
+    limits,
     ...(metricsPort === undefined ? {} : { metricsPort }),
     ...(secret ? { secret } : {}),
   }).catch((error: unknown) => {
+    // A limit out of range (startServer checks them all) is a usage error, named.
+    if (error instanceof RangeError && error.message.startsWith('limits.')) throw new UsageError(`--limit: ${error.message}`);
     const errno = errnoOf(error);
     if (errno === 'EADDRINUSE') throw new UsageError(`port ${port}${metricsPort === undefined ? '' : ` or ${metricsPort}`} is in use: pass --port (--metrics-port) or set PORT to another one`);
     if (errno === 'EADDRNOTAVAIL' || errno === 'ENOTFOUND') throw new UsageError(`cannot listen on host ${options.host} (${errno})`);

@@ -149,6 +149,9 @@ export interface Hub {
 
 const MAX_FILE_NAME_BYTES = MAX_MESSAGE_SIZE;
 
+/** When to try again after the unfinished-upload limit: nobody knows when an upload finishes; a minute. */
+const UNFINISHED_RETRY_MS = 60_000;
+
 /** Token renewals allowed per session in {@link RENEWAL_WINDOW_MS}: Agora's two per second. */
 const RENEWALS_PER_WINDOW = 2;
 const RENEWAL_WINDOW_MS = 1_000;
@@ -389,7 +392,7 @@ export const createHub = (options: HubOptions = {}): Hub => {
       await usage.ready();
       const held = usage.of(uploader);
       if (held.unfinished >= limits.unfinishedUploads) {
-        throw fault(refuse('unfinishedUploads', Failure.limitExceeded('unfinished uploads per user', limits.unfinishedUploads)));
+        throw fault(refuse('unfinishedUploads', Failure.limitExceeded('unfinished uploads per user', limits.unfinishedUploads, UNFINISHED_RETRY_MS)));
       }
       if (held.bytes + size > limits.storedBytes) throw fault(refuse('storedBytes', Failure.quotaExceeded(held.bytes, size, limits.storedBytes)));
       const free = store.freeBytes ? await store.freeBytes() : Infinity;

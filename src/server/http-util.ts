@@ -87,15 +87,13 @@ const answered = new WeakMap<ServerResponse, Failure>();
 export const failureAnswered = (res: ServerResponse): Failure | undefined => answered.get(res);
 
 /**
- * `Retry-After` (seconds) of a refusal by a limit: a rate says when its window frees a slot; a count
- * (unfinished uploads) cannot know when one finishes, so it suggests a minute.
+ * `Retry-After` (seconds) of a refusal by a limit that waiting may lift: a rate says when its window frees a
+ * slot; a count says what it suggests (the hub: a minute for unfinished uploads), or nothing.
  */
-const retryAfter = (failure: Failure): Record<string, string> =>
-  failure._tag === 'TooOften'
-    ? { 'Retry-After': String(Math.max(1, Math.ceil(failure.retryAfterMs / 1000))) }
-    : failure._tag === 'LimitExceeded'
-      ? { 'Retry-After': '60' }
-      : {};
+const retryAfter = (failure: Failure): Record<string, string> => {
+  const ms = failure._tag === 'TooOften' || failure._tag === 'LimitExceeded' ? failure.retryAfterMs : undefined;
+  return ms === undefined ? {} : { 'Retry-After': String(Math.max(1, Math.ceil(ms / 1000))) };
+};
 
 /**
  * Answers with a failure: its status, and `{ "failure": <Failure>, "message": "<sentence>" }` as JSON (no

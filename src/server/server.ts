@@ -32,6 +32,8 @@ import { wsRoute } from './ws.js';
 
 /** For `ServerOptions.logger` and `logLevel`: a redacting pino logger, and its levels (`log.ts`). */
 export { createLogger, type Logger, type LogLevel } from './log.js';
+export { DEFAULT_SERVER_LIMITS, type ServerLimits } from './server-limits.js';
+export { DEFAULT_HUB_LIMITS, type HubLimits, type Rate } from '../hub/limits.js';
 
 /** Options of {@link startServer}. */
 export interface ServerOptions {
@@ -245,6 +247,7 @@ export const startServer = async (options: ServerOptions = {}): Promise<FerrySer
     hub: theHub,
     path: WS,
     limits,
+    onSlowReader: () => metrics.monitor.refused('slowReader'),
     onFault: (error, where) => log.error({ err: error, where }, 'ws handler failed'),
     logger: log,
     ...(options.wsAuthTimeoutMs === undefined ? {} : { authTimeoutMs: options.wsAuthTimeoutMs }),

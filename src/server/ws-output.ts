@@ -23,6 +23,8 @@ export interface WsOutputOptions {
   readonly highWaterMark?: number;
   /** Unsent bytes beyond which the peer is cut as too slow. Default: 8 MiB. */
   readonly maxBufferedBytes?: number;
+  /** Told when the peer is cut as too slow (metrics). */
+  readonly onTooSlow?: () => void;
 }
 
 /** What transfers and the session layer use to send on one socket. */
@@ -71,6 +73,7 @@ export const wsOutput = (ws: WebSocket, options: WsOutputOptions = {}): WsOutput
     write(text, text.length);
     if (pending > maxBufferedBytes) {
       closed = true;
+      options.onTooSlow?.();
       ws.close(CloseCode.tooSlow, 'reading too slowly');
       // A peer that does not read will not complete a closing handshake either.
       setTimeout(() => ws.terminate(), 1_000).unref();

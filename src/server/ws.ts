@@ -34,6 +34,8 @@ export interface WsRouteOptions {
    * Default: `console.error`. @example { onFault: (error, where) => logger.error({ err: error, where }, 'ws handler failed') }
    */
   readonly onFault?: (error: unknown, where: string) => void;
+  /** Told when a socket is cut for reading too slowly (metrics). */
+  readonly onSlowReader?: () => void;
   /** The server's limits on sessions per user, their replay and slow readers. Default: `DEFAULT_SERVER_LIMITS`. */
   readonly limits?: Pick<ServerLimits, 'sessionsPerUser' | 'replayBytes' | 'slowReaderBytes'>;
   /** Told of each call at debug level (`reqId` is `<sessionId>:<call id>`; never a token or a message). Default: none. */
@@ -103,7 +105,10 @@ export const wsRoute = (options: WsRouteOptions): WsRoute => {
 
   const connection = (ws: WebSocket): void => {
     sockets.add(ws);
-    const output = wsOutput(ws, options.limits ? { maxBufferedBytes: options.limits.slowReaderBytes } : {});
+    const output = wsOutput(ws, {
+      ...(options.limits ? { maxBufferedBytes: options.limits.slowReaderBytes } : {}),
+      ...(options.onSlowReader ? { onTooSlow: options.onSlowReader } : {}),
+    });
     const transfers = new Map<number, { readonly transfer: ServerTransfer; readonly controller: AbortController; failure?: Failure }>();
     let session: WsSession | undefined;
     let maxTransfer = 0;
