@@ -435,7 +435,7 @@ export const runHttpTransfer = async (options: HttpTransferOptions = {}): Promis
     return {
       title: 'HTTP transfers, 30 MiB (loopback)',
       method: [
-        `Servers in a child process of their own: \`startServer()\` (durable file store) and a raw \`node:http\` server, both on 127.0.0.1, data under one temp folder; every client (ferry, raw, tus-js-client) in the bench process.`,
+        `Servers in a child process of their own: \`startServer({ limits: BENCH_LIMITS })\` (durable file store; the stored-bytes quota raised to 1 TiB, as the runs store gigabytes for one user, and the message rate off; every other limit at its default) and a raw \`node:http\` server, both on 127.0.0.1, data under one temp folder; every client (ferry, raw, tus-js-client) in the bench process.`,
         `Upload: \`createFileMessageByUploading(<30 MiB Uint8Array>).result\` through \`httpTransport({ url })\` (default \`node:http\` fetch, tus PATCH windows of 1–16 MiB streamed from the source) vs a raw \`http.request\` PUT (keep-alive agent) of the same bytes,`,
         `stored by the raw server the plain Node way: \`pipeline(req, SHA-256 tap, fs.createWriteStream(temp, { flags: \'wx\', flush: true }))\` (writes behind and batches like the file store), rename, folder fsync;`,
         `and \`tus-js-client\` ${TUS_CHUNK / MiB} MiB chunks, Buffer source, Bearer header, to our server (no target).`,

@@ -252,7 +252,7 @@ export const runWsTransfer = async (options: WsTransferOptions = {}): Promise<Sc
     return {
       title: 'WebSocket transport (loopback)',
       method: [
-        'Servers in a child process: `startServer()` (durable file store), a raw `node:http` server storing PUTs durably with a plain `createWriteStream` pipeline (the HTTP scenario\'s baseline) and a raw `ws` echo server, on 127.0.0.1; the clients in the bench process.',
+        'Servers in a child process: `startServer({ limits: BENCH_LIMITS })` (durable file store; the message rate is off, as the relay measures raw speed with 20,000 messages where a user may send 180 per 3 s, and the stored-bytes quota is 1 TiB; every other limit at its default), a raw `node:http` server storing PUTs durably with a plain `createWriteStream` pipeline (the HTTP scenario\'s baseline) and a raw `ws` echo server, on 127.0.0.1; the clients in the bench process.',
         `Upload: \`createFileMessageByUploading(<30 MiB Uint8Array>)\` through \`wsTransport({ url: server.wsUrl })\` vs a raw PUT of the same bytes.`,
         `Relay: ${MESSAGES.toLocaleString('en-US')} \`sendMessageToPeer('bob', text)\` with ${IN_FLIGHT} in flight, each timed from send to bob's \`peerMessages$\`; baseline: the same count of JSON round trips with a raw \`ws\` client and echo server, same window.`,
         `Chat under load: ${LOADED_UPLOADS} concurrent 30 MiB uploads on alice's socket while she sends bob a message every ${CHAT_EVERY_MS} ms; figure: p99 send → delivery.`,
