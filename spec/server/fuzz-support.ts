@@ -209,10 +209,10 @@ export const clip = (text: string, max = 200): string => {
 export type HttpOutcome =
   | { readonly kind: 'answer'; readonly status: number; readonly headers: Readonly<Record<string, string>>; readonly body: Buffer }
   /**
-   * The connection ended (or was reset) before a whole answer arrived. `whileSending`: it was reset while
-   * the request was still being written, which loses an early answer to the reset (see {@link exchange}).
+   * The connection ended before a whole answer arrived; `reset` if it was reset rather than closed, which
+   * can lose an early answer to a large request (see {@link exchange}).
    */
-  | { readonly kind: 'closed'; readonly received: string; readonly whileSending: boolean }
+  | { readonly kind: 'closed'; readonly received: string; readonly reset: boolean }
   /** Nothing complete within the time limit. */
   | { readonly kind: 'timeout'; readonly received: string };
 
@@ -254,9 +254,9 @@ const parseResponse = (buffer: Buffer, isHead: boolean, ended: boolean): HttpOut
  * Writes `request` on a new connection to `url`'s host and reads one response, within `timeoutMs`.
  * The socket is always destroyed afterwards.
  *
- * A server that answers early (401, 405, 413) and closes while a large body is still arriving makes its
- * kernel reset the connection (the body is unread), and the reset can discard the answer before it is
- * read here: Node's server has no lingering close. Such an outcome is `closed` with `whileSending`.
+ * A server that answers early (401, 405, 413) and closes with a large body still unread makes its kernel
+ * reset the connection, and the reset can discard the answer before it is read here: Node's server has
+ * no lingering close. Such an outcome is `closed` with `reset`.
  */
 export const exchange = (url: string, request: Buffer, options: { readonly isHead: boolean; readonly timeoutMs: number }): Promise<HttpOutcome> =>
   new Promise((resolve) => {
@@ -264,7 +264,7 @@ export const exchange = (url: string, request: Buffer, options: { readonly isHea
     const socket = connect({ host: hostname, port: Number(port) });
     let received = Buffer.alloc(0);
     let done = false;
-    let sending = true;
+    let reset = false;
     const finish = (outcome: HttpOutcome): void => {
       if (done) return;
       done = true;
@@ -273,22 +273,21 @@ export const exchange = (url: string, request: Buffer, options: { readonly isHea
       resolve(outcome);
     };
     const timer = setTimeout(() => finish({ kind: 'timeout', received: clip(received.toString('latin1'), 300) }), options.timeoutMs);
-    socket.on('connect', () =>
-      socket.write(request, () => {
-        sending = false;
-      }),
-    );
+    socket.on('connect', () => socket.write(request));
     socket.on('data', (chunk: Buffer) => {
       received = Buffer.concat([received, chunk]);
       const parsed = parseResponse(received, options.isHead, false);
       if (parsed) finish(parsed);
     });
     const ended = (): void =>
-      finish(parseResponse(received, options.isHead, true) ?? { kind: 'closed', received: clip(received.toString('latin1'), 300), whileSending: sending });
+      finish(parseResponse(received, options.isHead, true) ?? { kind: 'closed', received: clip(received.toString('latin1'), 300), reset });
     socket.on('end', ended);
     socket.on('close', ended);
     // A reset after the server answered and closed (it had unread request bytes) still counts as its answer.
-    socket.on('error', ended);
+    socket.on('error', () => {
+      reset = true;
+      ended();
+    });
   });
 
 // ---- violations ---------------------------------------------------------------------------------------
