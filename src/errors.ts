@@ -137,6 +137,7 @@ const codes: { readonly [O in Operation]: Partial<Record<FailureTag, number>> } 
     Timeout: 3,
     NotExist: 4,
     ConcurrencyLimit: 5,
+    LimitExceeded: 5,
     Interrupted: 6,
     NotLoggedIn: 102,
   },

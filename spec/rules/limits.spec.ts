@@ -61,6 +61,33 @@ describe('limits, at their boundaries', () => {
     expect((await alice.createFileMessageByUploading(bytes(500)).result).size).toBe(500);
   });
 
+  it('releases expired media once however many ask for it at the same time (the quota cannot be inflated)', async () => {
+    const w = world({ hub: { limits: { storedBytes: 300 } } });
+    const alice = await w.loggedIn('alice');
+    const expiring = await alice.createFileMessageByUploading(bytes(100)).result;
+    w.clock.advance(w.hub.retentionMs / 2);
+    await alice.createFileMessageByUploading(bytes(100)).result;
+    w.clock.advance(w.hub.retentionMs / 2);
+    // Five recipients ask for the expired media at once: each finds it expired and deletes it.
+    await Promise.allSettled(Array.from({ length: 5 }, () => w.hub.mediaInfo(expiring.mediaId)));
+    // Alice now holds 100 bytes: 200 more fit, not one byte beyond.
+    expect((await alice.createFileMessageByUploading(bytes(100)).result).size).toBe(100);
+    expect((await alice.createFileMessageByUploading(bytes(100)).result).size).toBe(100);
+    await rejectsWith(alice.createFileMessageByUploading(bytes(1)).result, { name: 'UploadError', code: 4 });
+  });
+
+  it('checks uploads created at the same moment one after the other, the free space too', async () => {
+    const store = { ...memoryStore(), freeBytes: async () => 1_000_000 };
+    const hub = createHub({ store, limits: { unfinishedUploads: 3, storedBytes: 1_000, diskReserve: 999_000 } });
+    const outcomes = await Promise.all(
+      Array.from({ length: 10 }, () => hub.createUpload('alice', { size: 300, fileName: 'f' }).then(() => 'ok', (error: unknown) => failureOf(error)._tag)),
+    );
+    // 3 × 300 fit the quota and the count; the reserve leaves 1,000 bytes for all unfinished uploads.
+    expect(outcomes.filter((o) => o === 'ok')).toHaveLength(3);
+    expect(new Set(outcomes.filter((o) => o !== 'ok'))).toEqual(new Set(['LimitExceeded']));
+    hub.close();
+  });
+
   it('keeps a free-space reserve on a store that can tell its free space: refused with upload code 1, out of space', async () => {
     let free = 10_000;
     const store = { ...memoryStore(), freeBytes: async () => free };

@@ -415,7 +415,7 @@ describe('the hub on the file store', () => {
     const transport = memoryTransport(hub, { gate: () => stall ?? Promise.resolve() });
     const client = async (userId: string) => {
       const c = createClient({ transport, clock });
-      await c.login({ userId, token: hub.issueToken(userId) });
+      await c.login({ userId, token: hub.issueToken(userId, 30 * DAY) });
       return c;
     };
     return { dataDir, clock, store, hub, client, stallForever: () => (stall = new Promise(() => undefined)) };

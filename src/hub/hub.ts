@@ -192,11 +192,14 @@ export const createHub = (options: HubOptions = {}): Hub => {
     monitor.refused(limit);
     return failure;
   };
-  /** Deletes an entry and releases what its uploader held. */
+  /**
+   * Deletes an entry and releases what its uploader held, as the store says it was when it went: of two
+   * deletes at once only one releases, and an upload completed meanwhile is released as complete.
+   */
   const remove = async (entry: StoredEntry): Promise<void> => {
     await usage.ready();
-    await store.delete(entry.meta.mediaId);
-    usage.released(entry.meta.uploader, entry.meta.size, entry.state);
+    const removed = await store.delete(entry.meta.mediaId);
+    if (removed) usage.released(entry.meta.uploader, entry.meta.size, removed);
   };
   // One append at a time per upload: a second concurrent one gets `Conflict` (tus answers 423/409).
   const appending = new Set<string>();
@@ -390,20 +393,21 @@ export const createHub = (options: HubOptions = {}): Hub => {
         throw fault(Failure.invalidArgument('fileName', 'expected a well-formed string of at most 32 KiB'));
       }
       await usage.ready();
+      // From here to the reservation nothing awaits: creates at once (a batch of calls in one frame) are
+      // checked one after the other, each seeing those before it.
       const held = usage.of(uploader);
       if (held.unfinished >= limits.unfinishedUploads) {
         throw fault(refuse('unfinishedUploads', Failure.limitExceeded('unfinished uploads per user', limits.unfinishedUploads, UNFINISHED_RETRY_MS)));
       }
       if (held.bytes + size > limits.storedBytes) throw fault(refuse('storedBytes', Failure.quotaExceeded(held.bytes, size, limits.storedBytes)));
-      const free = store.freeBytes ? await store.freeBytes() : Infinity;
-      // What the disk must still take: every unfinished upload's declared size (an upper bound) and this one.
-      if (free - usage.unfinishedBytes - size < limits.diskReserve) {
-        throw fault(refuse('diskReserve', Failure.insufficientStorage(`the data folder keeps a reserve of ${limits.diskReserve} free bytes`)));
-      }
-      const meta = { mediaId: newMediaId(random), size, fileName, uploader, createdAt: clock.now() };
-      // Counted before the store has it, so uploads created at once cannot all pass the same check.
       usage.reserve(uploader, size);
+      const meta = { mediaId: newMediaId(random), size, fileName, uploader, createdAt: clock.now() };
       try {
+        const free = store.freeBytes ? await store.freeBytes() : Infinity;
+        // What the disk must still take: every unfinished upload's declared size (this one's included), an upper bound.
+        if (free - usage.unfinishedBytes < limits.diskReserve) {
+          throw fault(refuse('diskReserve', Failure.insufficientStorage(`the data folder keeps a reserve of ${limits.diskReserve} free bytes`)));
+        }
         await store.create(meta, clock.now());
       } catch (error) {
         usage.released(uploader, size, 'partial');
@@ -415,6 +419,8 @@ export const createHub = (options: HubOptions = {}): Hub => {
       return status(await live(uploadId, uploader));
     },
     async appendUpload(uploader, uploadId, offset, chunks, { signal, onProgress, owned } = {}) {
+      // The ledger must know the upload before it completes (a resume right after a restart).
+      await usage.ready();
       const entry = await live(uploadId, uploader);
       if (entry.state === 'complete') throw fault(Failure.conflict(`upload ${entry.meta.mediaId} is already complete`));
       if (offset !== entry.offset) {

@@ -53,8 +53,12 @@ export interface MediaStore {
   stat(mediaId: string): Promise<StoredEntry | undefined>;
   /** The bytes of complete media from `offset`. */
   read(mediaId: string, offset: number, signal?: AbortSignal): AsyncIterable<Uint8Array>;
-  /** Removes an entry and its bytes; removing a missing entry is not an error. */
-  delete(mediaId: string): Promise<void>;
+  /**
+   * Removes an entry and its bytes; removing a missing entry is not an error. Resolves with the state the
+   * entry had when it went (what its uploader held is released by that), `undefined` if there was none:
+   * of two deletes at once, one alone removes it.
+   */
+  delete(mediaId: string): Promise<StoredEntry['state'] | undefined>;
   /** Every entry, for sweeps. */
   list(): AsyncIterable<StoredEntry>;
   /** Bytes free on the store's disk, when it can tell (the hub keeps a reserve); absent for memory. */
@@ -172,9 +176,10 @@ export const memoryStore = (options: MemoryStoreOptions = {}): MemoryStore => {
     },
     async delete(mediaId) {
       const entry = entries.get(mediaId);
-      if (!entry) return;
+      if (!entry) return undefined;
       entries.delete(mediaId);
       bytesHeld -= entry.chunks.reduce((n, c) => n + c.length, 0);
+      return entry.complete ? 'complete' : 'partial';
     },
     async *list() {
       for (const entry of [...entries.values()]) yield view(entry);

@@ -17,6 +17,7 @@ export type LimitName =
   | 'joinRate'
   | 'sessionsPerUser'
   | 'connectionsPerAddress'
+  | 'transfersPerUser'
   | 'slowReader';
 
 /**

@@ -39,7 +39,8 @@ export const usageOf = (store: MediaStore): Usage => {
     held.bytes += bytes;
     held.unfinished += unfinished;
     unfinishedBytes += pending;
-    if (held.bytes <= 0 && held.unfinished <= 0) byUser.delete(user);
+    // Exactly zero: a negative count would be a bug of the ledger, left visible rather than forgotten.
+    if (held.bytes === 0 && held.unfinished === 0) byUser.delete(user);
     else byUser.set(user, held);
   };
   let indexed: Promise<void> | undefined;

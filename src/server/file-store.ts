@@ -462,14 +462,16 @@ export const fileStore = async (options: FileStoreOptions): Promise<FileStore> =
 
     delete: (mediaId) =>
       guarded('delete', async () => {
-        if (!isMediaId(mediaId)) return;
-        await exclusive(mediaId, async () => {
+        if (!isMediaId(mediaId)) return undefined;
+        return exclusive(mediaId, async () => {
           receiving.delete(mediaId);
+          const record = await readRecord(mediaId);
           // The record goes first and durably: bytes without a record are orphans that recovery removes.
           await removeFile(recordPath(mediaId));
           await fsyncFolder(folders.meta);
           await removeFile(partPath(mediaId));
           await removeFile(mediaPath(mediaId));
+          return record.kind === 'ok' ? record.sidecar.state : undefined;
         });
       }),
 

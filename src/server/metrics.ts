@@ -46,6 +46,7 @@ const LIMITS = Object.keys({
   joinRate: 0,
   sessionsPerUser: 0,
   connectionsPerAddress: 0,
+  transfersPerUser: 0,
   slowReader: 0,
 } satisfies Record<LimitName, 0>) as LimitName[];
 

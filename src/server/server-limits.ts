@@ -21,6 +21,11 @@ export interface ServerLimits extends HubLimits {
   readonly connectionsPerAddress: number;
   /** Unsent bytes of an event stream or a WebSocket beyond which its slow reader is cut. Default: 8 MiB. */
   readonly slowReaderBytes: number;
+  /**
+   * WebSocket uploads and downloads running at once per user, over all their sockets (a client runs at
+   * most 9); the next is refused with upload or download code 5. Default: 32.
+   */
+  readonly transfersPerUser: number;
 }
 
 /** The default limits of a server. */
@@ -30,6 +35,7 @@ export const DEFAULT_SERVER_LIMITS: ServerLimits = Object.freeze({
   replayBytes: 1024 * 1024,
   connectionsPerAddress: 512,
   slowReaderBytes: 8 * 1024 * 1024,
+  transfersPerUser: 32,
 });
 
 /**
@@ -38,7 +44,7 @@ export const DEFAULT_SERVER_LIMITS: ServerLimits = Object.freeze({
  */
 export const resolveServerLimits = (given: Partial<ServerLimits> = {}): ServerLimits => {
   const limits = { ...DEFAULT_SERVER_LIMITS, ...resolveHubLimits(given), ...given };
-  for (const name of ['sessionsPerUser', 'replayBytes', 'slowReaderBytes'] as const) {
+  for (const name of ['sessionsPerUser', 'replayBytes', 'slowReaderBytes', 'transfersPerUser'] as const) {
     if (!(Number.isSafeInteger(limits[name]) && limits[name] >= 1)) throw new RangeError(`limits.${name} must be a positive integer, got ${String(limits[name])}`);
   }
   if (!(Number.isSafeInteger(limits.connectionsPerAddress) && limits.connectionsPerAddress >= 0)) {

@@ -248,6 +248,7 @@ export const startServer = async (options: ServerOptions = {}): Promise<FerrySer
     path: WS,
     limits,
     onSlowReader: () => metrics.monitor.refused('slowReader'),
+    onLimit: (limit) => metrics.monitor.refused(limit),
     onFault: (error, where) => log.error({ err: error, where }, 'ws handler failed'),
     logger: log,
     ...(options.wsAuthTimeoutMs === undefined ? {} : { authTimeoutMs: options.wsAuthTimeoutMs }),

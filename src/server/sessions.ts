@@ -83,7 +83,7 @@ export const sessionsRoute = (options: SessionsRouteOptions): Route & { close():
     const at = mine?.indexOf(session) ?? -1;
     if (at >= 0) mine?.splice(at, 1);
     if (mine?.length === 0) byUser.delete(session.hub.userId);
-    session.stream?.end();
+    endStream(session.stream);
     hub.logout(session.hub);
   };
   /**
@@ -92,12 +92,22 @@ export const sessionsRoute = (options: SessionsRouteOptions): Route & { close():
    * as it would be behind a WebSocket cut for the same reason).
    */
   const write = (res: ServerResponse, text: string): void => {
-    if (res.destroyed) return;
+    // An ended stream may still hold unsent bytes, so it has not closed: writing to it would be an error.
+    if (res.destroyed || res.writableEnded) return;
     res.write(text);
     if (res.writableLength > maxBufferedBytes) {
       options.onSlowReader?.();
       res.destroy();
     }
+  };
+  /**
+   * Ends a stream that is replaced or whose session ended: at once if its reader is behind (an ended
+   * response with unsent bytes would otherwise linger until the idle timeout), else after its last event.
+   */
+  const endStream = (res: ServerResponse | undefined): void => {
+    if (!res) return;
+    if (res.writableLength > 0) res.destroy();
+    else res.end();
   };
   const startGrace = (session: ServerSession): void => {
     hub.clock.clearTimeout(session.grace);
@@ -137,7 +147,7 @@ export const sessionsRoute = (options: SessionsRouteOptions): Route & { close():
         // The hub ended the session (aborted, or logged out): the stream ends after its last event, and
         // the session stays findable for the grace period so a reconnecting client still learns why.
         session.ended = true;
-        session.stream?.end();
+        endStream(session.stream);
         startGrace(session);
       },
     });
@@ -175,7 +185,7 @@ export const sessionsRoute = (options: SessionsRouteOptions): Route & { close():
 
   const events = (exchange: Exchange, session: ServerSession): void => {
     const { req, res } = exchange;
-    session.stream?.end();
+    endStream(session.stream);
     hub.clock.clearTimeout(session.grace);
     res.writeHead(200, { 'Content-Type': 'text/event-stream; charset=utf-8', 'Cache-Control': 'no-store', 'X-Accel-Buffering': 'no' });
     res.write('retry: 1000\n\n');
@@ -189,18 +199,25 @@ export const sessionsRoute = (options: SessionsRouteOptions): Route & { close():
     // Real timers, not the hub's clock: they keep a socket alive, or cut it, whatever time the hub is told.
     const heartbeat = setInterval(() => write(res, ': hb\n\n'), heartbeatMs);
     heartbeat.unref();
-    // A reader that takes nothing for the idle timeout is gone or hostile: unsent bytes that do not move
-    // (no 'drain') are cut, checked twice per timeout so the cut comes within 1.5 timeouts.
+    // A reader that takes nothing for the idle timeout is gone or hostile: a stream whose unsent bytes do
+    // not shrink (what we wrote minus what is still unsent: the bytes the kernel took) is cut. Checked
+    // twice per timeout, so the cut comes within 1.5 timeouts; a slow reader that keeps taking is not cut.
+    let taken = 0;
     let progressed = Date.now();
-    res.on('drain', () => (progressed = Date.now()));
     const stall = setInterval(() => {
-      if (res.writableLength === 0) progressed = Date.now();
-      else if (Date.now() - progressed >= idleTimeoutMs) {
+      const now = res.socket?.bytesWritten ?? 0;
+      const unsent = res.writableLength;
+      if (unsent === 0 || now - unsent > taken) {
+        taken = now - unsent;
+        progressed = Date.now();
+      } else if (Date.now() - progressed >= idleTimeoutMs) {
         options.onSlowReader?.();
         res.destroy();
       }
     }, Math.max(1, Math.floor(idleTimeoutMs / 2)));
     stall.unref();
+    // Errors of a response (a reset mid-write) end it; 'close' follows and tears down.
+    res.on('error', () => undefined);
     res.on('close', () => {
       clearInterval(heartbeat);
       clearInterval(stall);

@@ -14,8 +14,21 @@
  */
 import type { WebSocket } from 'ws';
 import { abortFault } from '../abort.js';
+import { Failure, fault } from '../failure.js';
 import { type TextBatcher, textBatcher } from '../../transports/ws-batch.js';
 import { CloseCode, type ServerFrame } from '../../transports/ws-protocol.js';
+
+/** A data frame that can no longer go: the link dropped, as the transfer contract says (`Network`). */
+const socketClosed = (): Error => fault(Failure.network('the socket closed'));
+
+/**
+ * A close reason within the protocol's 123 bytes of UTF-8 (`ws` throws beyond), cut at a character:
+ * a reason may quote a hostile user ID of non-ASCII characters.
+ */
+export const closeReason = (reason: string): string => {
+  const bytes = Buffer.from(reason, 'utf8');
+  return bytes.length <= 123 ? reason : bytes.subarray(0, 123).toString('utf8').replace(/\uFFFD+$/u, '');
+};
 
 /** Options of {@link wsOutput}. */
 export interface WsOutputOptions {
@@ -100,11 +113,11 @@ export const wsOutput = (ws: WebSocket, options: WsOutputOptions = {}): WsOutput
     },
     end(code, reason) {
       batcher?.flush();
-      ws.close(code, reason);
+      ws.close(code, reason === undefined ? undefined : closeReason(reason));
     },
     sendData(frame, signal) {
       if (signal.aborted) return Promise.reject(abortFault(signal));
-      if (closed || ws.readyState !== ws.OPEN) return Promise.reject(new Error('the socket closed'));
+      if (closed || ws.readyState !== ws.OPEN) return Promise.reject(socketClosed());
       return new Promise<void>((resolve, reject) => {
         const onAbort = (): void => {
           const at = queue.indexOf(waiting);
@@ -125,7 +138,7 @@ export const wsOutput = (ws: WebSocket, options: WsOutputOptions = {}): WsOutput
       batcher?.clear();
       for (const waiting of queue.splice(0)) {
         waiting.dispose();
-        waiting.reject(new Error('the socket closed'));
+        waiting.reject(socketClosed());
       }
     },
   };

@@ -65,6 +65,8 @@ export const serverUpload = (
   request: { readonly transfer: number; readonly uploadId: unknown; readonly offset: number },
   controller: AbortController,
   window: () => number,
+  /** Told once the hub knows the upload as this user's, before any byte: only then is it tracked. */
+  accepted: (uploadId: string) => void = () => undefined,
 ): { readonly transfer: ServerTransfer; readonly done: Promise<UploadStatus> } => {
   const { signal } = controller;
   const chunks: Uint8Array[] = [];
@@ -100,6 +102,7 @@ export const serverUpload = (
 
   const done = (async () => {
     const state = await hub.uploadStatus(userId, request.uploadId);
+    accepted(state.uploadId);
     size = state.size;
     output.sendText({ type: 'ack', transfer: request.transfer, offset: request.offset, limit });
     return hub.appendUpload(userId, request.uploadId, request.offset, received(), {
@@ -140,6 +143,11 @@ export const serverRead = (
     const { mediaId, size } = await hub.mediaInfo(request.mediaId);
     if (request.offset > size) throw fault(Failure.invalidArgument('offset', `expected 0 to ${size}, got ${request.offset}`));
     let at = request.offset;
+    // The store's file is opened only once the client wants bytes: a read it never credits holds nothing.
+    while (limit <= at) {
+      await wait(signal);
+      throwIfAborted(signal);
+    }
     for await (const chunk of hub.readMedia(mediaId, request.offset, signal)) {
       for (let start = 0; start < chunk.length; start += WS_CHUNK_SIZE) {
         const slice = chunk.subarray(start, Math.min(chunk.length, start + WS_CHUNK_SIZE));

@@ -13,7 +13,7 @@ import { type WebSocket, WebSocketServer } from 'ws';
 import { describeFailure, Failure, FaultError, failureOf, fault } from '../failure.js';
 import type { Hub } from '../hub/hub.js';
 import { type CallFrame, type ClientFrame, CloseCode, decodeClientFrame, decodeClientFrames, decodeData, type ServerFrame, WS_CHUNK_SIZE, WS_MAX_FRAME, WS_MIN_UPLOAD_WINDOW, WS_PROTOCOL_VERSION, WS_UPLOAD_WINDOW } from '../../transports/ws-protocol.js';
-import type { ServerLimits } from './server-limits.js';
+import { DEFAULT_SERVER_LIMITS, type ServerLimits } from './server-limits.js';
 import { wsOutput } from './ws-output.js';
 import { type SessionSink, type WsSession, wsSessions } from './ws-sessions.js';
 import { type ServerTransfer, serverRead, serverUpload } from './ws-transfers.js';
@@ -36,8 +36,10 @@ export interface WsRouteOptions {
   readonly onFault?: (error: unknown, where: string) => void;
   /** Told when a socket is cut for reading too slowly (metrics). */
   readonly onSlowReader?: () => void;
+  /** Told when a call is refused by a limit of the endpoint's own (metrics). */
+  readonly onLimit?: (limit: 'transfersPerUser') => void;
   /** The server's limits on sessions per user, their replay and slow readers. Default: `DEFAULT_SERVER_LIMITS`. */
-  readonly limits?: Pick<ServerLimits, 'sessionsPerUser' | 'replayBytes' | 'slowReaderBytes'>;
+  readonly limits?: Pick<ServerLimits, 'sessionsPerUser' | 'replayBytes' | 'slowReaderBytes' | 'transfersPerUser'>;
   /** Told of each call at debug level (`reqId` is `<sessionId>:<call id>`; never a token or a message). Default: none. */
   readonly logger?: { debug(fields: Readonly<Record<string, unknown>>, message: string): void };
 }
@@ -83,8 +85,16 @@ export const wsRoute = (options: WsRouteOptions): WsRoute => {
   };
   const wss = new WebSocketServer({ noServer: true, maxPayload: WS_MAX_FRAME, perMessageDeflate: false });
   const sockets = new Set<WebSocket>();
-  /** Appends running per upload ID, so a session's cleanup terminates an upload only after its append stopped. */
+  /**
+   * Appends running by user and upload ID, so a session's cleanup terminates an upload only after its
+   * append stopped. Registered once the hub accepted the upload as the user's: an append to someone
+   * else's ID never takes the owner's place (as over tus).
+   */
   const appends = new Map<string, Promise<unknown>>();
+  const appendKey = (userId: string, uploadId: string): string => `${userId}\n${uploadId}`;
+  /** Transfers running per user, over all their sockets (each holds a file and buffers). */
+  const transfersByUser = new Map<string, number>();
+  const transfersPerUser = options.limits?.transfersPerUser ?? DEFAULT_SERVER_LIMITS.transfersPerUser;
   const sessions = wsSessions({
     hub,
     ...(options.limits ? { sessionsPerUser: options.limits.sessionsPerUser, replayBytes: options.limits.replayBytes } : {}),
@@ -94,7 +104,7 @@ export const wsRoute = (options: WsRouteOptions): WsRoute => {
       for (const uploadId of session.uploads) {
         // Settled, never rejected: a cleanup that fails leaves the partial upload to the sweep.
         void Promise.resolve()
-          .then(() => appends.get(uploadId))
+          .then(() => appends.get(appendKey(userId, uploadId)))
           .catch(() => undefined)
           .then(() => hub.terminateUpload(userId, uploadId))
           .catch(() => undefined);
@@ -227,13 +237,22 @@ export const wsRoute = (options: WsRouteOptions): WsRoute => {
     const transfer = (s: WsSession, call: CallFrame & { readonly op: 'append' | 'read' }): void => {
       if (call.transfer <= maxTransfer) return bad(Failure.invalidArgument('transfer', `transfer IDs must increase; ${call.transfer} after ${maxTransfer}`), call.id);
       maxTransfer = call.transfer;
-      const controller = new AbortController();
       const userId = s.hub.userId;
+      const running = transfersByUser.get(userId) ?? 0;
+      if (running >= transfersPerUser) {
+        options.onLimit?.('transfersPerUser');
+        return output.sendText(errorFrame(Failure.limitExceeded('WebSocket transfers at once per user', transfersPerUser), call.id));
+      }
+      transfersByUser.set(userId, running + 1);
+      const controller = new AbortController();
       // Counted before it starts, so its first credit is its share.
       if (call.op === 'append') uploading++;
       const started =
         call.op === 'append'
-          ? serverUpload(hub, userId, output, call, controller, uploadWindow)
+          ? serverUpload(hub, userId, output, call, controller, uploadWindow, (uploadId) => {
+              s.uploads.add(uploadId);
+              appends.set(appendKey(userId, uploadId), done);
+            })
           : serverRead(hub, output, call, controller);
       if (call.op === 'append') void started.done.catch(() => undefined).finally(() => uploading--);
       const entry: { readonly transfer: ServerTransfer; readonly controller: AbortController; failure?: Failure } = { transfer: started.transfer, controller };
@@ -242,10 +261,6 @@ export const wsRoute = (options: WsRouteOptions): WsRoute => {
         if (call.op === 'append' && 'complete' in state && state.complete) s.uploads.delete(state.uploadId);
         return state;
       });
-      if (call.op === 'append' && typeof call.uploadId === 'string') {
-        s.uploads.add(call.uploadId);
-        appends.set(call.uploadId, done);
-      }
       done
         .then(
           (value): ServerFrame => ({ type: 'result', id: call.id, value }),
@@ -253,7 +268,11 @@ export const wsRoute = (options: WsRouteOptions): WsRoute => {
         )
         .then((frame) => {
           transfers.delete(call.transfer);
-          if (call.op === 'append' && typeof call.uploadId === 'string' && appends.get(call.uploadId) === done) appends.delete(call.uploadId);
+          const left = (transfersByUser.get(userId) ?? 1) - 1;
+          if (left === 0) transfersByUser.delete(userId);
+          else transfersByUser.set(userId, left);
+          const key = call.op === 'append' && typeof call.uploadId === 'string' ? appendKey(userId, call.uploadId) : undefined;
+          if (key !== undefined && appends.get(key) === done) appends.delete(key);
           output.sendText(frame);
         })
         .catch((error: unknown) => onFault(error, `transfer ${call.transfer}`));
@@ -277,7 +296,7 @@ export const wsRoute = (options: WsRouteOptions): WsRoute => {
           return answer(s, c.id, () => hub.uploadStatus(who.userId, c.uploadId));
         case 'terminateUpload':
           return answer(s, c.id, async () => {
-            if (typeof c.uploadId === 'string') await appends.get(c.uploadId)?.catch(() => undefined);
+            if (typeof c.uploadId === 'string') await appends.get(appendKey(who.userId, c.uploadId))?.catch(() => undefined);
             await hub.terminateUpload(who.userId, c.uploadId);
             if (typeof c.uploadId === 'string') s.uploads.delete(c.uploadId);
           });
