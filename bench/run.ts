@@ -7,6 +7,7 @@
  *   npm run bench -- --only upload-memory  one scenario (comma-separated names allowed)
  *   npm run bench -- --only http-transfer  30 MiB over HTTP against raw node:http
  *   npm run bench -- --only ws-transfer    WebSocket: 30 MiB upload, message relay, chat under load
+ *   npm run bench -- --only server-memory  the server's RSS under an unread event stream and 20 sessions' replay
  *   npm run bench -- --runs 7              more runs (at least 5 for figures worth quoting)
  *   npm run bench -- --quick               engine overhead at 2k/20k instead of 10k/100k, to iterate
  *
@@ -20,6 +21,7 @@ import { parseArgs } from 'node:util';
 import { runEngineOverhead } from './engine-overhead.js';
 import { fixed, formatTarget, machineInfo, type ScenarioReport, sourceVersion } from './harness.js';
 import { runHttpTransfer } from './http-transfer.js';
+import { runServerMemory } from './server-memory.js';
 import { runUploadMemory } from './upload-memory.js';
 import { runWsTransfer } from './ws-transfer.js';
 
@@ -46,6 +48,7 @@ const scenarios: Record<string, () => Promise<ScenarioReport>> = {
   'upload-memory': () => runUploadMemory({ runs, log }),
   'http-transfer': () => runHttpTransfer({ runs, log }),
   'ws-transfer': () => runWsTransfer({ runs, log }),
+  'server-memory': () => runServerMemory({ runs, log }),
 };
 const selected = values.only === undefined ? Object.keys(scenarios) : values.only.split(',').map((name) => name.trim());
 for (const name of selected) {
