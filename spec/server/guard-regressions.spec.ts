@@ -8,7 +8,8 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import * as E from 'fp-ts/lib/Either.js';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createHub } from '../../src/index.js';
+import { createClient, createHub, textMessage } from '../../src/index.js';
+import { httpTransport } from '../../transports/http.js';
 import { sessionsRoute } from '../../src/server/sessions.js';
 import { bytesOf, delay, start } from './http-support.js';
 import { type RawFrame, rawLoggedIn } from './ws-raw.js';
@@ -105,3 +106,24 @@ describe('limits under a batch of calls in one WebSocket frame', () => {
     socket.ws.close();
   });
 });
+
+describe('an event stream with nothing to say', () => {
+  it('is kept alive by heartbeats under a short idle timeout, and still delivers', async () => {
+    const server = await start({ idleTimeoutMs: 1_000 });
+    const client = createClient({ transport: httpTransport({ url: server.url }) });
+    const states: string[] = [];
+    client.connectionState$.subscribe((state) => states.push(state));
+    await client.login({ userId: 'quiet', token: server.issueToken('quiet') });
+    const received = new Promise((resolve) => client.peerMessages$.subscribe(resolve));
+    await delay(2_500);
+    const sender = createClient({ transport: httpTransport({ url: server.url }) });
+    await sender.login({ userId: 'loud', token: server.issueToken('loud') });
+    await sender.sendMessageToPeer('quiet', textMessage('still there?'));
+    await received;
+    // Never dropped: the heartbeat came twice per idle timeout.
+    expect(states).toEqual(['DISCONNECTED', 'CONNECTING', 'CONNECTED']);
+    await sender.logout();
+    await client.logout();
+  });
+});
+

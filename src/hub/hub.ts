@@ -496,6 +496,8 @@ export const createHub = (options: HubOptions = {}): Hub => {
       if (E.isLeft(online(session))) return E.left(Failure.notLoggedIn());
       const id = channelIdOf(channelId);
       if (E.isLeft(id)) return id;
+      // Refusals that cost nothing come first: a join that changes nothing does not spend the join rate.
+      if (router.inChannel(session, id.right)) return E.left(Failure.alreadyInChannel(id.right));
       if (router.channelCount(session) >= limits.channels) {
         return E.left(refuse('channelsJoined', Failure.limitExceeded('channels joined at once per session', limits.channels)));
       }
@@ -515,6 +517,8 @@ export const createHub = (options: HubOptions = {}): Hub => {
       if (E.isLeft(id)) return E.left(Failure.notInChannel(untrustedText(channelId)));
       const wire = wireOf(message);
       if (E.isLeft(wire)) return wire;
+      // A send to a channel one is not in is refused before it spends the message rate.
+      if (!router.inChannel(from, id.right)) return E.left(Failure.notInChannel(id.right));
       const now = clock.now();
       const tooOften = rateOfMessages(from, now);
       if (tooOften) return E.left(tooOften);

@@ -58,6 +58,8 @@ export interface Router {
   toChannel(from: RoutedSession, channelId: string, message: WireMessage, now: number): number | false;
   /** How many channels a session is in (0 if it is not open). */
   channelCount(session: RoutedSession): number;
+  /** Whether a session is in a channel. */
+  inChannel(session: RoutedSession, channelId: string): boolean;
   /** Members of a channel, or `undefined` when the session is not in it. */
   members(session: RoutedSession, channelId: string): string[] | undefined;
 }
@@ -148,6 +150,7 @@ export const createRouter = (hooks: RouterHooks = {}): Router => {
       return (channels.get(channelId)?.size ?? 1) - 1;
     },
     channelCount: (session) => bySession.get(session.sessionId)?.channels.size ?? 0,
+    inChannel: (session, channelId) => bySession.get(session.sessionId)?.channels.has(channelId) ?? false,
     members(session, channelId) {
       const entry = bySession.get(session.sessionId);
       if (!entry?.channels.has(channelId)) return undefined;

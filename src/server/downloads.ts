@@ -10,6 +10,7 @@ import * as E from 'fp-ts/lib/Either.js';
 import { Failure, fault } from '../failure.js';
 import type { Hub, MediaInfo } from '../hub/hub.js';
 import { answering, authenticate, decodeSegment, type Exchange, HttpFault, type Route, sendPreflight, type SessionGuard, singleHeader } from './http-util.js';
+import { describeUntrusted } from '../untrusted.js';
 
 /** What a `Range` header asks of media of `size` bytes (RFC 9110 §14). */
 export type RangeRequest =
@@ -120,7 +121,7 @@ export const downloadsRoute = ({ hub, prefix, guard }: { readonly hub: Hub; read
       const range =
         ifRange === undefined || ifRange.trim() === headers.ETag ? parseRange(singleHeader(req, 'range'), info.size) : ({ kind: 'whole' } as const);
       if (range.kind === 'unsatisfiable') {
-        throw new HttpFault(416, Failure.invalidArgument('Range', `no byte of ${JSON.stringify(req.headers.range)} is in 0-${info.size - 1}`), {
+        throw new HttpFault(416, Failure.invalidArgument('Range', `no byte of ${describeUntrusted(req.headers.range)} is in 0-${info.size - 1}`), {
           'Content-Range': `bytes */${info.size}`,
         });
       }

@@ -17,6 +17,7 @@ import { type Clock, systemClock } from '../clock.js';
 import { Failure, fault } from '../failure.js';
 import { createHub, type Hub } from '../hub/hub.js';
 import { resolveServerLimits, type ServerLimits } from './server-limits.js';
+import { describeUntrusted } from '../untrusted.js';
 import { DEFAULT_IDLE_TIMEOUT_MS } from '../limits.js';
 import { devRoute } from './dev.js';
 import { downloadsRoute } from './downloads.js';
@@ -276,10 +277,16 @@ export const startServer = async (options: ServerOptions = {}): Promise<FerrySer
         if (!res.writableFinished) controller.abort(fault(Failure.interrupted('the client went away')));
       });
       setCorsHeaders(res);
-      // Prefixing the origin (rather than passing a base) keeps `//host/…` a path, never an authority.
-      const pathname = new URL(`http://server${path}`).pathname;
+      // Routed on the whole path (`path` is cut for the log). Prefixing the origin (rather than passing a
+      // base) keeps `//host/…` a path, never an authority; a target URL cannot parse is a 400, not a throw.
+      let pathname: string;
+      try {
+        pathname = new URL(`http://server${(req.url ?? '/').split('?')[0] ?? '/'}`).pathname;
+      } catch {
+        return sendFailure({ req, res }, Failure.invalidArgument('path', 'not a URL path'));
+      }
       const route = routesOf().find((r) => pathname === r.prefix || pathname.startsWith(`${r.prefix}/`));
-      if (!route) return sendFailure({ req, res }, Failure.notExist(`route ${pathname}`));
+      if (!route) return sendFailure({ req, res }, Failure.notExist(`route ${describeUntrusted(pathname)}`));
       const rest = pathname.slice(route.prefix.length);
       const segments = rest === '' || rest === '/' ? [] : rest.slice(1).split('/');
       const handled = route
@@ -352,6 +359,8 @@ export const startServer = async (options: ServerOptions = {}): Promise<FerrySer
   const sessions = sessionsRoute({
     hub: theHub,
     prefix: SESSIONS,
+    // A heartbeat at least twice per idle timeout, so an event stream with nothing to say is never idle-cut.
+    heartbeatMs: Math.min(15_000, Math.max(1, Math.floor(idleTimeoutMs / 2))),
     sessionsPerUser: limits.sessionsPerUser,
     replayBytes: limits.replayBytes,
     maxBufferedBytes: limits.slowReaderBytes,

@@ -30,6 +30,7 @@ import {
   sendPreflight,
   singleHeader,
 } from './http-util.js';
+import { describeUntrusted } from '../untrusted.js';
 
 const TUS_VERSION = '1.0.0';
 const EXTENSIONS = 'creation,creation-with-upload,termination,expiration';
@@ -207,7 +208,7 @@ export const tusRoute = ({ hub, prefix, uploadsUrl, guard }: TusRouteOptions): R
         // Terminating stays allowed: it is how a client cleans up after its session ended.
         if (method !== 'DELETE') guard?.(req, user.right);
         if (req.headers['tus-resumable'] !== TUS_VERSION) {
-          const given = JSON.stringify(req.headers['tus-resumable'] ?? null);
+          const given = describeUntrusted(req.headers['tus-resumable'] ?? null);
           throw new HttpFault(412, Failure.invalidArgument('Tus-Resumable', `expected ${TUS_VERSION}, got ${given}`), { 'Tus-Version': TUS_VERSION });
         }
         if (item === undefined) {

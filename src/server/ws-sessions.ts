@@ -17,10 +17,12 @@ import type { ServerFrame } from '../../transports/ws-protocol.js';
 /** About the bytes of a frame kept for resends: strings counted by length, never walked deeply. */
 export const sizeOfAnswer = (frame: ServerFrame): number => {
   let bytes = 64;
+  /** Strings count by length; an array's strings too (a `members` list), one level down from a field. */
+  const flat = (value: unknown): number =>
+    typeof value === 'string' ? value.length + 8 : Array.isArray(value) ? value.reduce<number>((n, item) => n + (typeof item === 'string' ? item.length + 4 : 16), 16) : 16;
   const add = (value: unknown): void => {
-    if (typeof value === 'string') bytes += value.length;
-    else if (Array.isArray(value)) for (const item of value) bytes += typeof item === 'string' ? item.length + 4 : 16;
-    else if (typeof value === 'object' && value !== null) for (const field of Object.values(value)) bytes += typeof field === 'string' ? field.length + 8 : 16;
+    if (typeof value === 'object' && value !== null && !Array.isArray(value)) for (const field of Object.values(value)) bytes += flat(field);
+    else bytes += flat(value);
   };
   if (frame.type === 'result') add(frame.value);
   else if (frame.type === 'error') {
@@ -75,7 +77,8 @@ export class KeptAnswers {
       this.byId.set(id, { frame, bytes });
       this.total += bytes;
     }
-    while (this.total > this.maxBytes && this.count > 1) this.dropOldest();
+    // The answer just kept stays whatever its size (its caller may resend the call next).
+    while (this.total > this.maxBytes && this.count > 1 && this.order[this.head] !== id) this.dropOldest();
   }
 
   private dropOldest(): void {
