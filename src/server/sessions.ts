@@ -15,6 +15,7 @@ import { Failure, fault } from '../failure.js';
 import type { Hub, HubSession } from '../hub/hub.js';
 import type { HubEvent } from '../hub/router.js';
 import { Replay } from './replay.js';
+import { Tombstones } from './tombstones.js';
 import { cryptoRandomBytes } from '../ids.js';
 import { answering, authenticate, bodyOf, decodeSegment, type Exchange, HttpFault, mediaTypeOf, type Route, type SessionGuard } from './http-util.js';
 
@@ -58,6 +59,8 @@ interface ServerSession {
   stream: ServerResponse | undefined;
   grace: TimerHandle | undefined;
   ended: boolean;
+  /** The event the hub ended it with (a login elsewhere, an expired token), remembered once it is forgotten. */
+  aborted: Extract<HubEvent, { type: 'aborted' }> | undefined;
 }
 
 const frame = (seq: number, event: HubEvent): string => `id: ${seq}\nevent: ${event.type}\ndata: ${JSON.stringify(event)}\n\n`;
@@ -76,9 +79,11 @@ export const sessionsRoute = (options: SessionsRouteOptions): Route & { close():
   /** Each user's sessions, oldest first. */
   const byUser = new Map<string, ServerSession[]>();
 
+  const tombstones = new Tombstones({ now: () => hub.clock.now() });
   const forget = (session: ServerSession): void => {
     hub.clock.clearTimeout(session.grace);
     sessions.delete(session.id);
+    if (session.aborted) tombstones.add(session.id, { userId: session.hub.userId, event: session.aborted });
     const mine = byUser.get(session.hub.userId);
     const at = mine?.indexOf(session) ?? -1;
     if (at >= 0) mine?.splice(at, 1);
@@ -101,12 +106,14 @@ export const sessionsRoute = (options: SessionsRouteOptions): Route & { close():
     }
   };
   /**
-   * Ends a stream that is replaced or whose session ended: at once if its reader is behind (an ended
-   * response with unsent bytes would otherwise linger until the idle timeout), else after its last event.
+   * Ends a stream: after its last event when its session ended (the client must read why), at once when a
+   * newer stream of the same session replaces it while its reader is behind (the newer one replays what
+   * it missed; an ended response with unsent bytes would otherwise linger until the idle cut). An ended
+   * stream is never written again (`write`), and its timers stop when it closes.
    */
-  const endStream = (res: ServerResponse | undefined): void => {
+  const endStream = (res: ServerResponse | undefined, replaced = false): void => {
     if (!res) return;
-    if (res.writableLength > 0) res.destroy();
+    if (replaced && res.writableLength > 0) res.destroy();
     else res.end();
   };
   const startGrace = (session: ServerSession): void => {
@@ -128,6 +135,7 @@ export const sessionsRoute = (options: SessionsRouteOptions): Route & { close():
       stream: undefined,
       grace: undefined,
       ended: false,
+      aborted: undefined,
     };
     sessions.set(session.id, session);
     const mine = byUser.get(userId) ?? [];
@@ -137,6 +145,7 @@ export const sessionsRoute = (options: SessionsRouteOptions): Route & { close():
     while (mine.length > sessionsPerUser) forget(mine[0] as ServerSession);
     login.right.events$.subscribe({
       next: (event) => {
+        if (event.type === 'aborted') session.aborted = event;
         const seq = session.nextSeq++;
         // Serialized once: the same text is sent live and kept for replay, and its length is its size.
         const text = frame(seq, event);
@@ -183,9 +192,15 @@ export const sessionsRoute = (options: SessionsRouteOptions): Route & { close():
     return result.right;
   };
 
+  /** The stream of a forgotten ended session: the event that ended it, then the end. */
+  const tombstoneStream = (exchange: Exchange, event: HubEvent): void => {
+    exchange.res.writeHead(200, { 'Content-Type': 'text/event-stream; charset=utf-8', 'Cache-Control': 'no-store' });
+    exchange.res.end(`retry: 1000\n\nevent: ${event.type}\ndata: ${JSON.stringify(event)}\n\n`);
+  };
+
   const events = (exchange: Exchange, session: ServerSession): void => {
     const { req, res } = exchange;
-    endStream(session.stream);
+    endStream(session.stream, true);
     hub.clock.clearTimeout(session.grace);
     res.writeHead(200, { 'Content-Type': 'text/event-stream; charset=utf-8', 'Cache-Control': 'no-store', 'X-Accel-Buffering': 'no' });
     res.write('retry: 1000\n\n');
@@ -262,6 +277,10 @@ export const sessionsRoute = (options: SessionsRouteOptions): Route & { close():
           const token = /^Bearer +(\S+)/i.exec(exchange.req.headers.authorization ?? '')?.[1] ?? '';
           return send(exchange, 200, either(hub.renewToken(session.hub, token)));
         }
+        // A session the hub ended and this route forgot since: its events say why, once more, so a client
+        // back after the grace learns it was taken instead of logging in afresh and taking it back.
+        const ended = session ? undefined : tombstones.get(id, userId);
+        if (ended && kind === 'events' && target === undefined && method === 'GET') return tombstoneStream(exchange, ended.event);
         // Someone else's session is reported as missing, like an unknown one.
         if (!session || session.hub.userId !== userId) throw fault(Failure.notLoggedIn());
         if (kind === undefined && method === 'DELETE') {

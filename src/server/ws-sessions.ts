@@ -12,6 +12,7 @@ import { toBase64Url } from '../bytes.js';
 import { cryptoRandomBytes } from '../ids.js';
 import { IdMap } from '../id-map.js';
 import { Replay } from './replay.js';
+import { type Tombstone, Tombstones } from './tombstones.js';
 import type { ServerFrame } from '../../transports/ws-protocol.js';
 
 /** About the bytes of a frame kept for resends: strings counted by length, never walked deeply. */
@@ -150,6 +151,8 @@ export interface WsSessions {
   /** A new session for a successful hub login. */
   open(login: HubSession): WsSession;
   get(id: string): WsSession | undefined;
+  /** What ended session `id` of `userId` if the hub ended it and it has been forgotten since. */
+  tombstone(id: string, userId: string): Tombstone | undefined;
   /** Keeps an answer for resent calls (oldest dropped beyond the bound). */
   keep(session: WsSession, id: number, frame: ServerFrame): void;
   /** A socket takes the session over (at login or resume): the grace period, if running, stops. */
@@ -172,7 +175,8 @@ export const wsSessions = (options: WsSessionsOptions): WsSessions => {
   const keptAnswerBytes = options.keptAnswerBytes ?? 256 * 1024;
   const sessionsPerUser = options.sessionsPerUser ?? 4;
   /** `final`: kicked or logged out, so the client will not resume it. */
-  type Kept = WsSession & { grace: TimerHandle | undefined; final: boolean };
+  type Kept = WsSession & { grace: TimerHandle | undefined; final: boolean; aborted?: Tombstone['event'] };
+  const tombstones = new Tombstones({ now: () => hub.clock.now() });
   const sessions = new Map<string, Kept>();
   /** Each user's sessions, oldest first. */
   const byUser = new Map<string, Kept[]>();
@@ -186,6 +190,7 @@ export const wsSessions = (options: WsSessionsOptions): WsSessions => {
   const forget = (session: Kept): void => {
     hub.clock.clearTimeout(session.grace);
     sessions.delete(session.id);
+    if (session.aborted) tombstones.add(session.id, { userId: session.hub.userId, event: session.aborted });
     unlist(session);
     hub.logout(session.hub);
   };
@@ -224,7 +229,10 @@ export const wsSessions = (options: WsSessionsOptions): WsSessions => {
         next: (event) => {
           const seq = nextSeq++;
           recent.push(seq, event, sizeOf(event));
-          if (event.type === 'aborted') session.final = true;
+          if (event.type === 'aborted') {
+            session.final = true;
+            session.aborted = event;
+          }
           session.sink?.send({ type: 'event', seq, event });
         },
         complete: () => {
@@ -240,6 +248,7 @@ export const wsSessions = (options: WsSessionsOptions): WsSessions => {
       return session;
     },
     get: (id) => sessions.get(id),
+    tombstone: (id, userId) => (sessions.has(id) ? undefined : tombstones.get(id, userId)),
     keep(session, id, frame) {
       session.answers.keep(id, frame);
     },

@@ -182,6 +182,14 @@ export const wsRoute = (options: WsRouteOptions): WsRoute => {
         if (known.ended) sink.ended();
         return;
       }
+      // A session the hub ended (a login elsewhere) and that was forgotten since: the client is told so, as
+      // if it had resumed an ended session, instead of logging in afresh and taking the session back.
+      const ended = frame.resume && claims.right.userId === frame.userId ? sessions.tombstone(frame.resume.sessionId, frame.userId) : undefined;
+      if (ended && frame.resume) {
+        output.sendText({ type: 'welcome', sessionId: frame.resume.sessionId, resumed: true, chunkSize: WS_CHUNK_SIZE, window: WS_UPLOAD_WINDOW });
+        output.sendText({ type: 'event', seq: frame.resume.lastSeq + 1, event: ended.event });
+        return output.end(CloseCode.sessionEnded, 'the session ended');
+      }
       const login = hub.login(frame.userId, frame.token);
       if (E.isLeft(login)) return refuse(login.left, CloseCode.loginRefused);
       session = sessions.open(login.right);

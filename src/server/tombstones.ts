@@ -1,0 +1,63 @@
+/**
+ * Sessions the hub ended (a login elsewhere, an expired token) remembered after the session itself is
+ * forgotten, so a client that comes back late — a laptop that slept through the grace period — learns
+ * that its session was taken, instead of logging in afresh and taking it back from the other device.
+ * Bounded by count and age; lost with the process, after which a fresh login is the right answer (the
+ * other device's session is gone too).
+ * @module
+ */
+import type { HubEvent } from '../hub/router.js';
+
+/** What is remembered of an ended session: its user and the event that ended it. */
+export interface Tombstone {
+  readonly userId: string;
+  readonly event: Extract<HubEvent, { type: 'aborted' }>;
+}
+
+/** Options of {@link Tombstones}. */
+export interface TombstoneOptions {
+  /** Ended sessions remembered at most; the oldest is forgotten first. Default: 10,000 (about 1 MiB). */
+  readonly max?: number;
+  /** How long one is remembered. Default: 24 h. */
+  readonly ttlMs?: number;
+  /** The time. Default: `Date.now`. */
+  readonly now?: () => number;
+}
+
+/** The ended sessions of one endpoint, by session ID. */
+export class Tombstones {
+  private readonly kept = new Map<string, Tombstone & { readonly at: number }>();
+  private readonly max: number;
+  private readonly ttlMs: number;
+  private readonly now: () => number;
+
+  constructor(options: TombstoneOptions = {}) {
+    this.max = options.max ?? 10_000;
+    this.ttlMs = options.ttlMs ?? 24 * 3_600_000;
+    this.now = options.now ?? Date.now;
+  }
+
+  /** Remembers that session `id` of `userId` was ended by `event`. */
+  add(id: string, tombstone: Tombstone): void {
+    this.kept.delete(id);
+    this.kept.set(id, { ...tombstone, at: this.now() });
+    // A Map iterates in insertion order: the first key is the oldest.
+    while (this.kept.size > this.max) this.kept.delete(this.kept.keys().next().value as string);
+  }
+
+  /** What ended session `id` of `userId`, if it is remembered (another user's ID is never told). */
+  get(id: string, userId: string): Tombstone | undefined {
+    const kept = this.kept.get(id);
+    if (!kept || kept.userId !== userId) return undefined;
+    if (this.now() - kept.at >= this.ttlMs) {
+      this.kept.delete(id);
+      return undefined;
+    }
+    return kept;
+  }
+
+  /** How many are remembered. */
+  get size(): number {
+    return this.kept.size;
+  }
+}
