@@ -11,7 +11,7 @@ import type { TransferEffects } from '../machines/transfer.js';
 import { type AbortCause, abortCauseOf, type Session, type SessionEvent } from '../transports/transport.js';
 import { isSignal } from './abort.js';
 import { asPublic, createChannel } from './channel.js';
-import { type Clock, systemClock } from './clock.js';
+import { type Clock, systemClock, unrefTimer } from './clock.js';
 import { MessageCodec } from './codec.js';
 import { checkDownload, type DownloadTarget, downloadEffects } from './downloads.js';
 import { withDeadline } from './deadline.js';
@@ -69,7 +69,17 @@ export const createClient = (options: ClientOptions): Client => {
     });
   });
   // The current token's expiry, as the server told it at login and renewal.
-  const tokenActor = createActor(tokenMachine, { clock }).start();
+  // Its timers never keep a process alive on their own (a 24 h token would hold a finished script for a day).
+  const backgroundClock: Clock = {
+    now: () => clock.now(),
+    setTimeout: (callback, ms) => {
+      const handle = clock.setTimeout(callback, ms);
+      unrefTimer(handle);
+      return handle;
+    },
+    clearTimeout: (handle) => clock.clearTimeout(handle),
+  };
+  const tokenActor = createActor(tokenMachine, { clock: backgroundClock }).start();
   const fromToken = (type: 'willExpire' | 'expired'): Observable<void> =>
     new Observable<void>((subscriber) => {
       const subscription = tokenActor.on(type, () => subscriber.next());

@@ -32,6 +32,11 @@ const EVERY_FAILURE: readonly Failure[] = [
   Failure.conflict('offset moved'),
   Failure.integrity('a', 'b'),
   Failure.network('dropped'),
+  Failure.tooOften('messages', 180, 3_000, 1_000),
+  Failure.limitExceeded('unfinished uploads', 20, 60_000),
+  Failure.quotaExceeded(1, 2, 2),
+  Failure.insufficientStorage('disk full'),
+  Failure.rejected('another user'),
   Failure.unknown('?'),
 ];
 

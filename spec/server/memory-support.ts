@@ -166,6 +166,32 @@ export const eventsStatus = (url: string, session: HttpSession): Promise<number>
   });
 
 /**
+ * What the server knows of an HTTP session: `kept` (its events replay, numbered), `forgotten` (the hub
+ * ended it and the server forgot it since: its stream only says why, unnumbered, and ends), or `unknown`.
+ */
+export const sessionState = (url: string, session: HttpSession): Promise<'kept' | 'forgotten' | 'unknown'> =>
+  new Promise((resolve, reject) => {
+    const req = request(`${url}/v1/sessions/${session.sessionId}/events`, { headers: { Authorization: `Bearer ${session.token}` }, agent: false }, (res) => {
+      if (res.statusCode !== 200) {
+        res.destroy();
+        return resolve('unknown');
+      }
+      let text = '';
+      res.on('data', (chunk: Buffer) => {
+        text += chunk.toString('utf8');
+        if (/(^|\n)id: /.test(text)) {
+          resolve('kept');
+          res.destroy();
+        }
+      });
+      res.on('end', () => resolve(/(^|\n)id: /.test(text) ? 'kept' : text.includes('event: aborted') ? 'forgotten' : 'unknown'));
+      res.on('error', () => undefined);
+    });
+    req.on('error', reject);
+    req.end();
+  });
+
+/**
  * Sends `count` TEXT messages of `text` from `from` to `peerId`, `inFlight` at a time over a keep-alive
  * agent; rejects on the first answer other than 200.
  */
