@@ -16,6 +16,7 @@ import { join } from 'node:path';
 import { type Clock, systemClock } from '../clock.js';
 import { Failure, fault } from '../failure.js';
 import { createHub, type Hub } from '../hub/hub.js';
+import { PerKeyCount } from './per-key-count.js';
 import { resolveServerLimits, type ServerLimits } from './server-limits.js';
 import { describeUntrusted } from '../untrusted.js';
 import { DEFAULT_IDLE_TIMEOUT_MS } from '../limits.js';
@@ -314,22 +315,16 @@ export const startServer = async (options: ServerOptions = {}): Promise<FerrySer
   });
   // One address holds at most `connectionsPerAddress` sockets (HTTP and WebSocket alike); more are closed
   // before a byte is read.
-  const perAddress = new Map<string, number>();
+  const perAddress = new PerKeyCount(limits.connectionsPerAddress);
   if (limits.connectionsPerAddress > 0) {
     server.on('connection', (socket: Socket) => {
       const address = socket.remoteAddress ?? '';
-      const open = (perAddress.get(address) ?? 0) + 1;
-      if (open > limits.connectionsPerAddress) {
+      if (!perAddress.acquire(address)) {
         metrics.monitor.refused('connectionsPerAddress');
         socket.destroy();
         return;
       }
-      perAddress.set(address, open);
-      socket.once('close', () => {
-        const left = (perAddress.get(address) ?? 1) - 1;
-        if (left === 0) perAddress.delete(address);
-        else perAddress.set(address, left);
-      });
+      socket.once('close', () => perAddress.release(address));
     });
   }
   // Inactivity in either direction: a socket that neither sends nor drains for this long is gone or hostile.

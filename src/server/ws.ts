@@ -14,6 +14,7 @@ import { describeFailure, Failure, FaultError, failureOf, fault } from '../failu
 import type { Hub } from '../hub/hub.js';
 import { type CallFrame, type ClientFrame, CloseCode, decodeClientFrame, decodeClientFrames, decodeData, type ServerFrame, WS_CHUNK_SIZE, WS_MAX_FRAME, WS_MIN_UPLOAD_WINDOW, WS_PROTOCOL_VERSION, WS_UPLOAD_WINDOW } from '../../transports/ws-protocol.js';
 import { DEFAULT_SERVER_LIMITS, type ServerLimits } from './server-limits.js';
+import { PerKeyCount } from './per-key-count.js';
 import { wsOutput } from './ws-output.js';
 import { type SessionSink, type WsSession, wsSessions } from './ws-sessions.js';
 import { type ServerTransfer, serverRead, serverUpload } from './ws-transfers.js';
@@ -93,8 +94,8 @@ export const wsRoute = (options: WsRouteOptions): WsRoute => {
   const appends = new Map<string, Promise<unknown>>();
   const appendKey = (userId: string, uploadId: string): string => `${userId}\n${uploadId}`;
   /** Transfers running per user, over all their sockets (each holds a file and buffers). */
-  const transfersByUser = new Map<string, number>();
   const transfersPerUser = options.limits?.transfersPerUser ?? DEFAULT_SERVER_LIMITS.transfersPerUser;
+  const transfersByUser = new PerKeyCount(transfersPerUser);
   const sessions = wsSessions({
     hub,
     ...(options.limits ? { sessionsPerUser: options.limits.sessionsPerUser, replayBytes: options.limits.replayBytes } : {}),
@@ -246,12 +247,10 @@ export const wsRoute = (options: WsRouteOptions): WsRoute => {
       if (call.transfer <= maxTransfer) return bad(Failure.invalidArgument('transfer', `transfer IDs must increase; ${call.transfer} after ${maxTransfer}`), call.id);
       maxTransfer = call.transfer;
       const userId = s.hub.userId;
-      const running = transfersByUser.get(userId) ?? 0;
-      if (running >= transfersPerUser) {
+      if (!transfersByUser.acquire(userId)) {
         options.onLimit?.('transfersPerUser');
         return output.sendText(errorFrame(Failure.limitExceeded('WebSocket transfers at once per user', transfersPerUser), call.id));
       }
-      transfersByUser.set(userId, running + 1);
       const controller = new AbortController();
       // Counted before it starts, so its first credit is its share.
       if (call.op === 'append') uploading++;
@@ -276,9 +275,7 @@ export const wsRoute = (options: WsRouteOptions): WsRoute => {
         )
         .then((frame) => {
           transfers.delete(call.transfer);
-          const left = (transfersByUser.get(userId) ?? 1) - 1;
-          if (left === 0) transfersByUser.delete(userId);
-          else transfersByUser.set(userId, left);
+          transfersByUser.release(userId);
           const key = call.op === 'append' && typeof call.uploadId === 'string' ? appendKey(userId, call.uploadId) : undefined;
           if (key !== undefined && appends.get(key) === done) appends.delete(key);
           output.sendText(frame);
