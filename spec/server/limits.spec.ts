@@ -65,6 +65,16 @@ describe('limits over HTTP and WebSocket', () => {
     socket.ws.close();
   });
 
+  it('keeps 4 sessions per user through their grace, forgets older ones, and counts each forgotten early', async () => {
+    const server = await start({ limits: { loginRate: { limit: 100, windowMs: 1_000 } } });
+    for (let i = 0; i < 6; i++) {
+      const reply = await send(`${server.url}/v1/sessions`, { method: 'POST', headers: { ...bearer(server.issueToken('alice')), 'Content-Type': 'application/json' }, body: Buffer.from('{"userId":"alice"}') });
+      expect(reply.status).toBe(201);
+    }
+    const metrics = (await send(`${server.metricsUrl}/metrics`)).body.toString();
+    expect(/^ferry_refusals_total\{limit="sessionsPerUser"\} (\d+)$/m.exec(metrics)?.[1]).toBe('2');
+  });
+
   it('closes connections from one address beyond the cap, and serves again once they go', async () => {
     const server = await start({ limits: { connectionsPerAddress: 3 } });
     const { port } = new URL(server.url);

@@ -361,6 +361,7 @@ export const startServer = async (options: ServerOptions = {}): Promise<FerrySer
     maxBufferedBytes: limits.slowReaderBytes,
     idleTimeoutMs,
     onSlowReader: () => metrics.monitor.refused('slowReader'),
+    onSessionEvicted: () => metrics.monitor.refused('sessionsPerUser'),
   });
   routes = [
     tusRoute({ hub: theHub, prefix: UPLOADS, uploadsUrl, guard: sessions.guard }),

@@ -45,6 +45,8 @@ export interface SessionsRouteOptions {
   readonly idleTimeoutMs?: number;
   /** Told when a stream is cut for reading too slowly (metrics). */
   readonly onSlowReader?: () => void;
+  /** Told when a session is forgotten before its grace ended, beyond `sessionsPerUser` (metrics). */
+  readonly onSessionEvicted?: () => void;
 }
 
 /** The biggest JSON body accepted: a 32 KiB message grows by a third in base64. */
@@ -142,7 +144,10 @@ export const sessionsRoute = (options: SessionsRouteOptions): Route & { close():
     byUser.set(userId, mine);
     mine.push(session);
     // The oldest go first: kicked or dropped ones waiting out their grace (the hub keeps one live per user).
-    while (mine.length > sessionsPerUser) forget(mine[0] as ServerSession);
+    while (mine.length > sessionsPerUser) {
+      options.onSessionEvicted?.();
+      forget(mine[0] as ServerSession);
+    }
     login.right.events$.subscribe({
       next: (event) => {
         if (event.type === 'aborted') session.aborted = event;

@@ -134,6 +134,8 @@ export interface WsSessionsOptions {
    * Default: 4.
    */
   readonly sessionsPerUser?: number;
+  /** Told when a session is forgotten before its grace ended, beyond `sessionsPerUser` (metrics). */
+  readonly onEvicted?: () => void;
   /** Told when a session ends by kick or logout, to stop its transfers and remove its partial uploads. */
   readonly onEnded: (session: WsSession) => void;
 }
@@ -224,7 +226,10 @@ export const wsSessions = (options: WsSessionsOptions): WsSessions => {
       byUser.set(login.userId, mine);
       mine.push(session);
       // The oldest go first: kicked or dropped ones waiting out their grace (the hub keeps one live per user).
-      while (mine.length > sessionsPerUser) forget(mine[0] as Kept);
+      while (mine.length > sessionsPerUser) {
+        options.onEvicted?.();
+        forget(mine[0] as Kept);
+      }
       login.events$.subscribe({
         next: (event) => {
           const seq = nextSeq++;

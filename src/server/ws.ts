@@ -37,8 +37,8 @@ export interface WsRouteOptions {
   readonly onFault?: (error: unknown, where: string) => void;
   /** Told when a socket is cut for reading too slowly (metrics). */
   readonly onSlowReader?: () => void;
-  /** Told when a call is refused by a limit of the endpoint's own (metrics). */
-  readonly onLimit?: (limit: 'transfersPerUser') => void;
+  /** Told when a call is refused, or a session forgotten early, by a limit of the endpoint's own (metrics). */
+  readonly onLimit?: (limit: 'transfersPerUser' | 'sessionsPerUser') => void;
   /** The server's limits on sessions per user, their replay and slow readers. Default: `DEFAULT_SERVER_LIMITS`. */
   readonly limits?: Pick<ServerLimits, 'sessionsPerUser' | 'replayBytes' | 'slowReaderBytes' | 'transfersPerUser'>;
   /** Told of each call at debug level (`reqId` is `<sessionId>:<call id>`; never a token or a message). Default: none. */
@@ -99,6 +99,7 @@ export const wsRoute = (options: WsRouteOptions): WsRoute => {
   const sessions = wsSessions({
     hub,
     ...(options.limits ? { sessionsPerUser: options.limits.sessionsPerUser, replayBytes: options.limits.replayBytes } : {}),
+    onEvicted: () => options.onLimit?.('sessionsPerUser'),
     ...(options.graceMs === undefined ? {} : { graceMs: options.graceMs }),
     onEnded: (session) => {
       const userId = session.hub.userId;
