@@ -127,3 +127,40 @@ describe('an event stream with nothing to say', () => {
   });
 });
 
+describe('found by the second review', () => {
+  it('survives an upgrade to a wrong path whose client resets at once (an unhandled socket error ended the process)', async () => {
+    const server = await start();
+    const { port } = new URL(server.url);
+    for (let i = 0; i < 5; i++) {
+      const socket = connect(Number(port), '127.0.0.1');
+      socket.on('error', () => undefined);
+      await new Promise((resolve) => socket.once('connect', resolve));
+      socket.write('GET /nope HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n');
+      socket.resetAndDestroy();
+    }
+    await delay(200);
+    expect((await fetch(`${server.url}/healthz`)).status).toBe(200);
+  });
+
+  it('answers a WebSocket read at the end of the media at once, and a re-append to complete media does not delete it at logout', async () => {
+    const server = await start({ limits: { transfersPerUser: 2 } });
+    const socket = await rawLoggedIn(server.wsUrl, 'alice', server.issueToken('alice'));
+    socket.ws.send(JSON.stringify({ type: 'call', id: 1, op: 'createUpload', size: 10, fileName: 'f' }));
+    const { uploadId } = (await socket.next('result')).value as { uploadId: string };
+    await server.hub.appendUpload('alice', uploadId, 0, (async function* () {
+      yield bytesOf(10, 1);
+    })());
+    for (let transfer = 1; transfer <= 3; transfer++) {
+      socket.ws.send(JSON.stringify({ type: 'call', id: 10 + transfer, op: 'read', transfer, mediaId: uploadId, offset: 10, limit: 10 }));
+      expect(await socket.next('result')).toMatchObject({ id: 10 + transfer, value: { size: 10 } });
+    }
+    // A client that lost the answer of its last append and sends it again is refused, and that is all.
+    socket.ws.send(JSON.stringify({ type: 'call', id: 20, op: 'append', transfer: 4, uploadId, offset: 0 }));
+    expect(await socket.next('error')).toMatchObject({ id: 20, failure: { _tag: 'Conflict' } });
+    socket.ws.send(JSON.stringify({ type: 'call', id: 21, op: 'logout' }));
+    await socket.closed;
+    await delay(100);
+    expect((await server.hub.mediaInfo(uploadId)).size).toBe(10);
+  });
+});
+

@@ -67,4 +67,15 @@ describe('the memory of ended sessions', () => {
     now = 1_000;
     expect(tombstones.get('d', 'alice')).toBeUndefined();
   });
+
+  it("keeps at most `perUser` of one user, so one account cannot push out everyone else's", () => {
+    const tombstones = new Tombstones({ max: 100, perUser: 2 });
+    const event = { type: 'aborted', reason: 'elsewhere', cause: 'REMOTE_LOGIN' } as const;
+    tombstones.add('bob-1', { userId: 'bob', event });
+    for (let i = 0; i < 50; i++) tombstones.add(`mallory-${i}`, { userId: 'mallory', event });
+    expect(tombstones.size).toBe(3);
+    expect(tombstones.get('bob-1', 'bob')).toBeDefined();
+    expect(tombstones.get('mallory-48', 'mallory')).toBeDefined();
+    expect(tombstones.get('mallory-47', 'mallory')).toBeUndefined();
+  });
 });

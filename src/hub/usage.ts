@@ -48,7 +48,13 @@ export const usageOf = (store: MediaStore): Usage => {
     ready() {
       indexed ??= (async () => {
         for await (const { meta, state } of store.list()) add(meta.uploader, meta.size, state === 'partial' ? 1 : 0, state === 'partial' ? meta.size : 0);
-      })();
+      })().catch((error: unknown) => {
+        // A listing that failed (out of file handles) is tried again by the next call, from nothing.
+        byUser.clear();
+        unfinishedBytes = 0;
+        indexed = undefined;
+        throw error;
+      });
       return indexed;
     },
     of: (user) => byUser.get(user) ?? { bytes: 0, unfinished: 0 },

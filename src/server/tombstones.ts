@@ -16,8 +16,13 @@ export interface Tombstone {
 
 /** Options of {@link Tombstones}. */
 export interface TombstoneOptions {
-  /** Ended sessions remembered at most; the oldest is forgotten first. Default: 10,000 (about 1 MiB). */
+  /** Ended sessions remembered at most; the oldest is forgotten first. Default: 10,000 (about 4 MiB). */
   readonly max?: number;
+  /**
+   * Ended sessions remembered per user, the user's oldest forgotten first, so that one account logging in
+   * again and again cannot push everyone else's out. Default: 8.
+   */
+  readonly perUser?: number;
   /** How long one is remembered. Default: 24 h. */
   readonly ttlMs?: number;
   /** The time. Default: `Date.now`. */
@@ -27,22 +32,40 @@ export interface TombstoneOptions {
 /** The ended sessions of one endpoint, by session ID. */
 export class Tombstones {
   private readonly kept = new Map<string, Tombstone & { readonly at: number }>();
+  /** Each user's remembered session IDs, oldest first. */
+  private readonly byUser = new Map<string, string[]>();
   private readonly max: number;
+  private readonly perUser: number;
   private readonly ttlMs: number;
   private readonly now: () => number;
 
   constructor(options: TombstoneOptions = {}) {
     this.max = options.max ?? 10_000;
+    this.perUser = options.perUser ?? 8;
     this.ttlMs = options.ttlMs ?? 24 * 3_600_000;
     this.now = options.now ?? Date.now;
   }
 
   /** Remembers that session `id` of `userId` was ended by `event`. */
   add(id: string, tombstone: Tombstone): void {
-    this.kept.delete(id);
+    this.forget(id);
     this.kept.set(id, { ...tombstone, at: this.now() });
+    const mine = this.byUser.get(tombstone.userId) ?? [];
+    this.byUser.set(tombstone.userId, mine);
+    mine.push(id);
+    while (mine.length > this.perUser) this.forget(mine[0] as string);
     // A Map iterates in insertion order: the first key is the oldest.
-    while (this.kept.size > this.max) this.kept.delete(this.kept.keys().next().value as string);
+    while (this.kept.size > this.max) this.forget(this.kept.keys().next().value as string);
+  }
+
+  private forget(id: string): void {
+    const kept = this.kept.get(id);
+    if (!kept) return;
+    this.kept.delete(id);
+    const mine = this.byUser.get(kept.userId);
+    const at = mine?.indexOf(id) ?? -1;
+    if (at >= 0) mine?.splice(at, 1);
+    if (mine?.length === 0) this.byUser.delete(kept.userId);
   }
 
   /** What ended session `id` of `userId`, if it is remembered (another user's ID is never told). */
@@ -50,7 +73,7 @@ export class Tombstones {
     const kept = this.kept.get(id);
     if (!kept || kept.userId !== userId) return undefined;
     if (this.now() - kept.at >= this.ttlMs) {
-      this.kept.delete(id);
+      this.forget(id);
       return undefined;
     }
     return kept;

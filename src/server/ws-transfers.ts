@@ -102,7 +102,8 @@ export const serverUpload = (
 
   const done = (async () => {
     const state = await hub.uploadStatus(userId, request.uploadId);
-    accepted(state.uploadId);
+    // A complete upload is not this session's to clean up: an append to it is refused (Conflict) below.
+    if (!state.complete) accepted(state.uploadId);
     size = state.size;
     output.sendText({ type: 'ack', transfer: request.transfer, offset: request.offset, limit });
     return hub.appendUpload(userId, request.uploadId, request.offset, received(), {
@@ -144,7 +145,7 @@ export const serverRead = (
     if (request.offset > size) throw fault(Failure.invalidArgument('offset', `expected 0 to ${size}, got ${request.offset}`));
     let at = request.offset;
     // The store's file is opened only once the client wants bytes: a read it never credits holds nothing.
-    while (limit <= at) {
+    while (limit <= at && at < size) {
       await wait(signal);
       throwIfAborted(signal);
     }

@@ -108,7 +108,9 @@ export const wsRoute = (options: WsRouteOptions): WsRoute => {
         void Promise.resolve()
           .then(() => appends.get(appendKey(userId, uploadId)))
           .catch(() => undefined)
-          .then(() => hub.terminateUpload(userId, uploadId))
+          // Only what is still unfinished: an upload completed meanwhile (over HTTP, or by the hub) is media.
+          .then(() => hub.uploadStatus(userId, uploadId))
+          .then((status) => (status.complete ? undefined : hub.terminateUpload(userId, uploadId)))
           .catch(() => undefined);
       }
       session.uploads.clear();
@@ -255,14 +257,25 @@ export const wsRoute = (options: WsRouteOptions): WsRoute => {
       const controller = new AbortController();
       // Counted before it starts, so its first credit is its share.
       if (call.op === 'append') uploading++;
-      const started =
-        call.op === 'append'
-          ? serverUpload(hub, userId, output, call, controller, uploadWindow, (uploadId) => {
-              s.uploads.add(uploadId);
-              appends.set(appendKey(userId, uploadId), done);
-            })
-          : serverRead(hub, output, call, controller);
-      if (call.op === 'append') void started.done.catch(() => undefined).finally(() => uploading--);
+      let started: ReturnType<typeof serverUpload> | ReturnType<typeof serverRead>;
+      try {
+        started =
+          call.op === 'append'
+            ? serverUpload(hub, userId, output, call, controller, uploadWindow, (uploadId) => {
+                s.uploads.add(uploadId);
+                appends.set(appendKey(userId, uploadId), done);
+              })
+            : serverRead(hub, output, call, controller);
+      } catch (error) {
+        transfersByUser.release(userId);
+        if (call.op === 'append') uploading--;
+        throw error;
+      }
+      // The user's slot and the socket's share go back however the transfer ends, before its answer is built.
+      void started.done.catch(() => undefined).finally(() => {
+        transfersByUser.release(userId);
+        if (call.op === 'append') uploading--;
+      });
       const entry: { readonly transfer: ServerTransfer; readonly controller: AbortController; failure?: Failure } = { transfer: started.transfer, controller };
       transfers.set(call.transfer, entry);
       const done: Promise<unknown> = started.done.then((state) => {
@@ -276,7 +289,6 @@ export const wsRoute = (options: WsRouteOptions): WsRoute => {
         )
         .then((frame) => {
           transfers.delete(call.transfer);
-          transfersByUser.release(userId);
           const key = call.op === 'append' && typeof call.uploadId === 'string' ? appendKey(userId, call.uploadId) : undefined;
           if (key !== undefined && appends.get(key) === done) appends.delete(key);
           output.sendText(frame);
@@ -397,9 +409,18 @@ export const wsRoute = (options: WsRouteOptions): WsRoute => {
 
   return {
     upgrade(req, socket, head) {
-      const pathname = new URL(`http://server${(req.url ?? '/').split('?')[0] ?? '/'}`).pathname;
+      // Node's server stops listening to a socket's errors once it emits 'upgrade': a reset before our
+      // answer would be an unhandled 'error', the end of the process.
+      socket.on('error', () => undefined);
+      let pathname: string | undefined;
+      try {
+        pathname = new URL(`http://server${(req.url ?? '/').split('?')[0] ?? '/'}`).pathname;
+      } catch {
+        pathname = undefined;
+      }
       if (pathname !== path) {
-        socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+        // Destroyed once written: the server's idle timeout no longer watches an upgraded socket.
+        socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n', () => socket.destroy());
         return;
       }
       wss.handleUpgrade(req, socket, head, connection);
