@@ -3,7 +3,7 @@
  * behind crashed the process at its next heartbeat; creates batched in one WebSocket frame all passed the
  * same limit check; downloads a client never credits held a file each without bound.
  */
-import { connect, type Socket } from 'node:net';
+import { connect, Socket } from 'node:net';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import * as E from 'fp-ts/lib/Either.js';
@@ -24,8 +24,8 @@ describe('an event stream ended while its reader is behind', () => {
 
   it('is cut, and its heartbeat never writes to it after the end (that was an uncaught error: the process exited)', async () => {
     const hub = createHub({ limits: { messageRate: { limit: Infinity, windowMs: 1_000 } } });
-    // No slow-reader cut here: bytes must stay unsent in the response itself, beyond the kernel's buffers.
-    const route = sessionsRoute({ hub, prefix: '/v1/sessions', heartbeatMs: 20, maxBufferedBytes: 256 * 1024 * 1024 });
+    // A replay as long as the flood, so the stalled reader is not cut for falling behind it: bytes stay unsent.
+    const route = sessionsRoute({ hub, prefix: '/v1/sessions', heartbeatMs: 20, replayBytes: 256 * 1024 * 1024, replayEvents: 10_000 });
     http = createServer((req, res) => {
       const segments = (req.url ?? '/').split('?')[0]?.slice('/v1/sessions'.length).split('/').filter((s) => s !== '') ?? [];
       void route.handle({ req, res, method: req.method ?? 'GET', segments, signal: new AbortController().signal });
@@ -162,5 +162,43 @@ describe('found by the second review', () => {
     await delay(100);
     expect((await server.hub.mediaInfo(uploadId)).size).toBe(10);
   });
+});
+
+describe('a slow but steady reader of an event stream', () => {
+  it('is not cut while it keeps taking bytes, however long its backlog takes to drain', async () => {
+    const idleTimeoutMs = 1_000;
+    const server = await start({ idleTimeoutMs, limits: { replayBytes: 16 * 1024 * 1024, messageRate: { limit: Infinity, windowMs: 1_000 } } });
+    const token = server.issueToken('alice', 3_600_000);
+    const login = await fetch(`${server.url}/v1/sessions`, { method: 'POST', headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json' }, body: '{"userId":"alice"}' });
+    const { sessionId } = (await login.json()) as { sessionId: string };
+    const { port } = new URL(server.url);
+    const socket = new Socket();
+    socket.on('error', () => undefined);
+    socket.connect(Number(port), '127.0.0.1');
+    socket.write(`GET /v1/sessions/${sessionId}/events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${token}\r\n\r\n`);
+    let received = 0;
+    let ended = false;
+    socket.on('close', () => (ended = true));
+    await delay(100);
+    // 7.8 MB for alice, beyond the loopback buffers: the rest waits in the replay.
+    const sender = server.hub.login('bob', server.issueToken('bob'));
+    if (E.isLeft(sender)) throw new Error('login failed');
+    for (let i = 0; i < 260; i++) server.hub.sendToPeer(sender.right, 'alice', { messageType: 'TEXT', text: 'x'.repeat(30_000) });
+    // The reader takes at most 64 KiB every 50 ms (about 1.3 MB/s): seconds for the backlog, several idle timeouts.
+    const began = Date.now();
+    while (received < 260 * 30_000 && !ended && Date.now() - began < 20_000) {
+      for (let budget = 64 * 1024; budget > 0 && socket.readableLength > 0; ) {
+        const chunk = socket.read(Math.min(budget, socket.readableLength)) as Buffer | null;
+        if (!chunk) break;
+        received += chunk.length;
+        budget -= chunk.length;
+      }
+      await delay(50);
+    }
+    console.log(`steady reader: ${received} bytes in ${Date.now() - began} ms, ended: ${ended}`);
+    expect(ended).toBe(false);
+    expect(received).toBeGreaterThan(260 * 30_000);
+    socket.destroy();
+  }, 30_000);
 });
 

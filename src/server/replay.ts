@@ -53,6 +53,19 @@ export class Replay<T> {
     }
   }
 
+  /** The number of the oldest event kept, `undefined` when none is. */
+  get oldest(): number | undefined {
+    return this.size > 0 ? (this.kept[this.head] as Kept<T>).seq : undefined;
+  }
+
+  /** The events after `lastSeq`, oldest first, to `each` until it answers `false`. */
+  after(lastSeq: number, each: (seq: number, item: T) => boolean): void {
+    for (let i = this.head; i < this.kept.length; i++) {
+      const { seq, item } = this.kept[i] as Kept<T>;
+      if (seq > lastSeq && !each(seq, item)) return;
+    }
+  }
+
   /** The events after `lastSeq`, oldest first, to `each`. */
   since(lastSeq: number, each: (seq: number, item: T) => void): void {
     for (let i = this.head; i < this.kept.length; i++) {

@@ -19,7 +19,10 @@ export interface ServerLimits extends HubLimits {
    * the proxy's address: raise it there, or 0 turns it off. Default: 512.
    */
   readonly connectionsPerAddress: number;
-  /** Unsent bytes of an event stream or a WebSocket beyond which its slow reader is cut. Default: 8 MiB. */
+  /**
+   * Unsent bytes of a WebSocket beyond which its slow reader is cut (close 4002). Event streams hold at most
+   * 64 KiB unsent and cut a reader that falls behind the replay instead. Default: 8 MiB.
+   */
   readonly slowReaderBytes: number;
   /**
    * WebSocket uploads and downloads running at once per user, over all their sockets (a client runs at

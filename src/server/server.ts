@@ -358,7 +358,6 @@ export const startServer = async (options: ServerOptions = {}): Promise<FerrySer
     heartbeatMs: Math.min(15_000, Math.max(1, Math.floor(idleTimeoutMs / 2))),
     sessionsPerUser: limits.sessionsPerUser,
     replayBytes: limits.replayBytes,
-    maxBufferedBytes: limits.slowReaderBytes,
     idleTimeoutMs,
     onSlowReader: () => metrics.monitor.refused('slowReader'),
     onSessionEvicted: () => metrics.monitor.refused('sessionsPerUser'),

@@ -36,11 +36,6 @@ export interface SessionsRouteOptions {
   readonly sessionsPerUser?: number;
   /** A comment line keeps idle streams from being cut by proxies and by the server's idle timeout. Default: 15 s. */
   readonly heartbeatMs?: number;
-  /**
-   * Bytes an event stream may have unsent (its reader is slow) before it is cut: the client reconnects
-   * with `Last-Event-ID` and resumes from the replay. Default: 8 MiB, as the WebSocket side.
-   */
-  readonly maxBufferedBytes?: number;
   /** An event stream whose unsent bytes have not moved for this long is cut. Default: 120 s. */
   readonly idleTimeoutMs?: number;
   /** Told when a stream is cut for reading too slowly (metrics). */
@@ -48,6 +43,9 @@ export interface SessionsRouteOptions {
   /** Told when a session is forgotten before its grace ended, beyond `sessionsPerUser` (metrics). */
   readonly onSessionEvicted?: () => void;
 }
+
+/** Unsent bytes of an event stream beyond which no more events are handed to its socket until it drains. */
+const STREAM_HIGH_WATER = 64 * 1024;
 
 /** The biggest JSON body accepted: a 32 KiB message grows by a third in base64. */
 const MAX_JSON_BYTES = 64 * 1024;
@@ -58,7 +56,8 @@ interface ServerSession {
   /** Recent events as the frames sent, numbered. */
   readonly recent: Replay<string>;
   nextSeq: number;
-  stream: ServerResponse | undefined;
+  /** The event stream open now, and the last event written to it. */
+  stream: { readonly res: ServerResponse; sent: number } | undefined;
   grace: TimerHandle | undefined;
   ended: boolean;
   /** The event the hub ended it with (a login elsewhere, an expired token), remembered once it is forgotten. */
@@ -75,7 +74,6 @@ export const sessionsRoute = (options: SessionsRouteOptions): Route & { close():
   const replayBytes = options.replayBytes ?? 1024 * 1024;
   const sessionsPerUser = options.sessionsPerUser ?? 4;
   const heartbeatMs = options.heartbeatMs ?? 15_000;
-  const maxBufferedBytes = options.maxBufferedBytes ?? 8 * 1024 * 1024;
   const idleTimeoutMs = options.idleTimeoutMs ?? 120_000;
   const sessions = new Map<string, ServerSession>();
   /** Each user's sessions, oldest first. */
@@ -90,33 +88,46 @@ export const sessionsRoute = (options: SessionsRouteOptions): Route & { close():
     const at = mine?.indexOf(session) ?? -1;
     if (at >= 0) mine?.splice(at, 1);
     if (mine?.length === 0) byUser.delete(session.hub.userId);
-    endStream(session.stream);
+    session.stream?.res.end();
     hub.logout(session.hub);
   };
   /**
-   * Writes to a live stream, cutting a reader that lets more than `maxBufferedBytes` pile up: its client
-   * reconnects with `Last-Event-ID` and resumes from the replay (what left the replay meanwhile is lost,
-   * as it would be behind a WebSocket cut for the same reason).
+   * Writes the events its stream has not had, while its reader keeps up: no more is handed to the socket
+   * while more than {@link STREAM_HIGH_WATER} bytes are unsent ('drain' calls this again), so a stream
+   * holds at most that plus one event, and the replay is the one buffer of a slow reader. A reader that
+   * falls behind the replay (the next event it needs is gone) is cut: its client reconnects with
+   * `Last-Event-ID` and resumes from what the replay still has.
    */
-  const write = (res: ServerResponse, text: string): void => {
-    // An ended stream may still hold unsent bytes, so it has not closed: writing to it would be an error.
-    if (res.destroyed || res.writableEnded) return;
-    res.write(text);
-    if (res.writableLength > maxBufferedBytes) {
+  const pump = (session: ServerSession): void => {
+    const stream = session.stream;
+    if (!stream || stream.res.destroyed || stream.res.writableEnded) return;
+    const { res } = stream;
+    const oldest = session.recent.oldest;
+    if (oldest !== undefined && oldest > stream.sent + 1) {
       options.onSlowReader?.();
       res.destroy();
+      return;
     }
+    session.recent.after(stream.sent, (seq, text) => {
+      if (res.writableLength > STREAM_HIGH_WATER) return false;
+      res.write(text);
+      stream.sent = seq;
+      return true;
+    });
   };
   /**
-   * Ends a stream: after its last event when its session ended (the client must read why), at once when a
-   * newer stream of the same session replaces it while its reader is behind (the newer one replays what
-   * it missed; an ended response with unsent bytes would otherwise linger until the idle cut). An ended
-   * stream is never written again (`write`), and its timers stop when it closes.
+   * Ends a stream whose session ended after writing every event it has not had (at most the replay), so
+   * its client reads why. Never written again after (`pump` checks), its timers stop when it closes.
    */
-  const endStream = (res: ServerResponse | undefined, replaced = false): void => {
-    if (!res) return;
-    if (replaced && res.writableLength > 0) res.destroy();
-    else res.end();
+  const finish = (session: ServerSession): void => {
+    const stream = session.stream;
+    if (!stream || stream.res.destroyed || stream.res.writableEnded) return;
+    session.recent.after(stream.sent, (seq, text) => {
+      stream.res.write(text);
+      stream.sent = seq;
+      return true;
+    });
+    stream.res.end();
   };
   const startGrace = (session: ServerSession): void => {
     hub.clock.clearTimeout(session.grace);
@@ -155,13 +166,13 @@ export const sessionsRoute = (options: SessionsRouteOptions): Route & { close():
         // Serialized once: the same text is sent live and kept for replay, and its length is its size.
         const text = frame(seq, event);
         session.recent.push(seq, text, text.length);
-        if (session.stream) write(session.stream, text);
+        pump(session);
       },
       complete: () => {
         // The hub ended the session (aborted, or logged out): the stream ends after its last event, and
         // the session stays findable for the grace period so a reconnecting client still learns why.
         session.ended = true;
-        endStream(session.stream);
+        finish(session);
         startGrace(session);
       },
     });
@@ -205,19 +216,34 @@ export const sessionsRoute = (options: SessionsRouteOptions): Route & { close():
 
   const events = (exchange: Exchange, session: ServerSession): void => {
     const { req, res } = exchange;
-    endStream(session.stream, true);
+    // A newer stream replaces this session's: the old one is cut at once if its reader is behind (the new
+    // one replays what it missed), else ended.
+    const replaced = session.stream?.res;
+    if (replaced && replaced.writableLength > 0) replaced.destroy();
+    else replaced?.end();
     hub.clock.clearTimeout(session.grace);
     res.writeHead(200, { 'Content-Type': 'text/event-stream; charset=utf-8', 'Cache-Control': 'no-store', 'X-Accel-Buffering': 'no' });
     res.write('retry: 1000\n\n');
-    const last = Number(req.headers['last-event-id'] ?? 0);
-    session.recent.since(Number.isSafeInteger(last) ? last : 0, (_seq, text) => write(res, text));
+    const asked = Number(req.headers['last-event-id'] ?? 0);
+    const last = Number.isSafeInteger(asked) && asked >= 0 ? asked : 0;
+    // A reader that asks for events the replay no longer has gets what it has (the gap is lost, as
+    // before): only a stream that falls behind while open is cut, so a reconnect never loops on its cut.
+    const stream = { res, sent: Math.max(last, (session.recent.oldest ?? 1) - 1) };
+    session.stream = stream;
     if (session.ended) {
-      res.end();
+      finish(session);
+      session.stream = undefined;
       return;
     }
-    session.stream = res;
+    pump(session);
+    res.on('drain', () => {
+      if (session.stream === stream) pump(session);
+    });
     // Real timers, not the hub's clock: they keep a socket alive, or cut it, whatever time the hub is told.
-    const heartbeat = setInterval(() => write(res, ': hb\n\n'), heartbeatMs);
+    const heartbeat = setInterval(() => {
+      // Only when nothing waits: bytes that are moving keep the connection alive themselves.
+      if (!res.destroyed && !res.writableEnded && res.writableLength === 0) res.write(': hb\n\n');
+    }, heartbeatMs);
     heartbeat.unref();
     // A reader that takes nothing for the idle timeout is gone or hostile: a stream whose unsent bytes do
     // not shrink (what we wrote minus what is still unsent: the bytes the kernel took) is cut. Checked
@@ -241,7 +267,7 @@ export const sessionsRoute = (options: SessionsRouteOptions): Route & { close():
     res.on('close', () => {
       clearInterval(heartbeat);
       clearInterval(stall);
-      if (session.stream === res) {
+      if (session.stream === stream) {
         session.stream = undefined;
         if (sessions.has(session.id)) startGrace(session);
       }
