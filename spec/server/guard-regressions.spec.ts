@@ -12,7 +12,8 @@ import { createClient, createHub, textMessage } from '../../src/index.js';
 import { httpTransport } from '../../transports/http.js';
 import { sessionsRoute } from '../../src/server/sessions.js';
 import { bytesOf, delay, start } from './http-support.js';
-import { type RawFrame, rawLoggedIn } from './ws-raw.js';
+import { type Raw, type RawFrame, rawLoggedIn } from './ws-raw.js';
+import type { FerryServer } from '../../src/server/server.js';
 
 describe('an event stream ended while its reader is behind', () => {
   let http: Server | undefined;
@@ -73,6 +74,16 @@ describe('an event stream ended while its reader is behind', () => {
   });
 });
 
+/** Media of 10 bytes created by alice's raw socket (call id 1) and completed through the hub. */
+const tenBytesOf = async (server: FerryServer, socket: Raw): Promise<string> => {
+  socket.ws.send(JSON.stringify({ type: 'call', id: 1, op: 'createUpload', size: 10, fileName: 'f' }));
+  const { uploadId } = (await socket.next('result')).value as { uploadId: string };
+  await server.hub.appendUpload('alice', uploadId, 0, (async function* () {
+    yield bytesOf(10, 1);
+  })());
+  return uploadId;
+};
+
 describe('limits under a batch of calls in one WebSocket frame', () => {
   it('checks creates one after the other: of 60 in one frame, 20 are created and 40 refused', async () => {
     const server = await start();
@@ -91,11 +102,7 @@ describe('limits under a batch of calls in one WebSocket frame', () => {
     const server = await start();
     const token = server.issueToken('alice');
     const socket = await rawLoggedIn(server.wsUrl, 'alice', token);
-    socket.ws.send(JSON.stringify({ type: 'call', id: 1, op: 'createUpload', size: 10, fileName: 'f' }));
-    const { uploadId } = (await socket.next('result')).value as { uploadId: string };
-    await server.hub.appendUpload('alice', uploadId, 0, (async function* () {
-      yield bytesOf(10, 1);
-    })());
+    const uploadId = await tenBytesOf(server, socket);
     for (let transfer = 1; transfer <= 33; transfer++) {
       socket.ws.send(JSON.stringify({ type: 'call', id: 100 + transfer, op: 'read', transfer, mediaId: uploadId, offset: 0, limit: 0 }));
     }
@@ -145,11 +152,7 @@ describe('found by the second review', () => {
   it('answers a WebSocket read at the end of the media at once, and a re-append to complete media does not delete it at logout', async () => {
     const server = await start({ limits: { transfersPerUser: 2 } });
     const socket = await rawLoggedIn(server.wsUrl, 'alice', server.issueToken('alice'));
-    socket.ws.send(JSON.stringify({ type: 'call', id: 1, op: 'createUpload', size: 10, fileName: 'f' }));
-    const { uploadId } = (await socket.next('result')).value as { uploadId: string };
-    await server.hub.appendUpload('alice', uploadId, 0, (async function* () {
-      yield bytesOf(10, 1);
-    })());
+    const uploadId = await tenBytesOf(server, socket);
     for (let transfer = 1; transfer <= 3; transfer++) {
       socket.ws.send(JSON.stringify({ type: 'call', id: 10 + transfer, op: 'read', transfer, mediaId: uploadId, offset: 10, limit: 10 }));
       expect(await socket.next('result')).toMatchObject({ id: 10 + transfer, value: { size: 10 } });
