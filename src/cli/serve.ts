@@ -9,7 +9,7 @@
  */
 import { resolve } from 'node:path';
 import { createLogger, isLogLevel, LOG_LEVELS } from '../server/log.js';
-import { startServer } from '../server/server.js';
+import { DevModeUnavailableError, startServer } from '../server/server.js';
 import { errnoOf } from '../node-fs.js';
 import { ExitCode, type ExitCodeValue, UsageError } from './exit.js';
 import { parseLimits } from './limits.js';
@@ -60,6 +60,7 @@ export const serveCommand = async (options: ServeOptions, out: (line: string) =>
     ...(metricsPort === undefined ? {} : { metricsPort }),
     ...(secret ? { secret } : {}),
   }).catch((error: unknown) => {
+    if (error instanceof DevModeUnavailableError) throw new UsageError(`--dev: ${error.message}`);
     // A limit out of range (startServer checks them all) is a usage error, named.
     if (error instanceof RangeError && error.message.startsWith('limits.')) throw new UsageError(`--limit: ${error.message}`);
     const errno = errnoOf(error);

@@ -7,12 +7,31 @@
  * (`dev-bundle.ts`), again on each load of the page, so an edit shows on reload.
  * @module
  */
-import { readFile } from 'node:fs/promises';
+import { access, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Failure } from '../failure.js';
 import type { Hub } from '../hub/hub.js';
 import { type BuiltFile, buildBrowserBundles, repositoryRoot } from './dev-bundle.js';
 import { type Exchange, HttpFault, type Route, answering, sendFailure } from './http-util.js';
+
+/**
+ * Why development mode cannot run from `root`, or `undefined` when it can: it needs a checkout (the page's
+ * `web/` folder and esbuild, a development dependency), which an installed package does not have.
+ * @example await devModeUnavailable() // undefined in a checkout after `npm ci`
+ */
+export const devModeUnavailable = async (root: string = repositoryRoot): Promise<string | undefined> => {
+  try {
+    await access(join(root, 'web', 'index.html'));
+  } catch {
+    return `development mode needs a checkout of ferry: ${join(root, 'web', 'index.html')} is missing (an installed package does not ship the demo page)`;
+  }
+  try {
+    await import('esbuild');
+  } catch {
+    return 'development mode needs esbuild, a development dependency: run `npm ci` in a checkout of ferry';
+  }
+  return undefined;
+};
 
 /** Options of {@link devRoute}. */
 export interface DevRouteOptions {

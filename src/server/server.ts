@@ -20,7 +20,7 @@ import { PerKeyCount } from './per-key-count.js';
 import { resolveServerLimits, type ServerLimits } from './server-limits.js';
 import { describeUntrusted } from '../untrusted.js';
 import { DEFAULT_IDLE_TIMEOUT_MS } from '../limits.js';
-import { devRoute } from './dev.js';
+import { devModeUnavailable, devRoute } from './dev.js';
 import { downloadsRoute } from './downloads.js';
 import { type FileStore, fileStore } from './file-store.js';
 import { opsRoutes, readinessCheck } from './health.js';
@@ -36,6 +36,11 @@ import { wsRoute } from './ws.js';
 export { createLogger, type Logger, type LogLevel } from './log.js';
 export { DEFAULT_SERVER_LIMITS, type ServerLimits } from './server-limits.js';
 export { DEFAULT_HUB_LIMITS, type HubLimits, type Rate } from '../hub/limits.js';
+
+/** `startServer({ dev: true })` where development mode cannot run (no checkout); the message says why. */
+export class DevModeUnavailableError extends Error {
+  override readonly name = 'DevModeUnavailableError';
+}
 
 /** Options of {@link startServer}. */
 export interface ServerOptions {
@@ -204,6 +209,9 @@ export const startServer = async (options: ServerOptions = {}): Promise<FerrySer
       ? options.logger
       : options.logger.child({}, { level: options.logLevel })
     : createLogger({ level: options.logLevel ?? 'warn' });
+  // Refused before anything starts: a page announced and then answered 500 (an installed package) misleads.
+  const devRefused = options.dev ? await devModeUnavailable() : undefined;
+  if (devRefused) throw new DevModeUnavailableError(devRefused);
   const tempDir = options.dataDir === undefined ? await mkdtemp(join(tmpdir(), 'ferry-server-')) : undefined;
   const dataDir = options.dataDir ?? (tempDir as string);
   const metrics = serverMetrics();
