@@ -25,7 +25,7 @@ import {
 import { checkMessageSize } from '../messages.js';
 import { describeUntrusted, untrustedText } from '../untrusted.js';
 import { type MediaStore, memoryStore, type StoredEntry } from './media-store.js';
-import { type HubLimits, RateLimiter, resolveHubLimits } from './limits.js';
+import { type HubLimits, RateLimiter, resolveHubLimits, SlidingWindow } from './limits.js';
 import { type HubMonitor, silentMonitor, type TransferOutcome } from './monitor.js';
 import { createRouter, type RoutedSession } from './router.js';
 import { usageOf } from './usage.js';
@@ -152,9 +152,8 @@ const MAX_FILE_NAME_BYTES = MAX_MESSAGE_SIZE;
 /** When to try again after the unfinished-upload limit: nobody knows when an upload finishes; a minute. */
 const UNFINISHED_RETRY_MS = 60_000;
 
-/** Token renewals allowed per session in {@link RENEWAL_WINDOW_MS}: Agora's two per second. */
-const RENEWALS_PER_WINDOW = 2;
-const RENEWAL_WINDOW_MS = 1_000;
+/** Token renewals allowed per session: Agora's two per second. */
+const RENEWAL_RATE = { limit: 2, windowMs: 1_000 } as const;
 
 /**
  * Creates a hub.
@@ -271,7 +270,7 @@ export const createHub = (options: HubOptions = {}): Hub => {
 
   // Each session's token expiry: a session whose token expires without renewal is aborted, so a session
   // lives as long as its tokens over every transport (HTTP checks the token of every request anyway).
-  const tokens = new Map<number, { expiresAt: number; timer: TimerHandle | undefined; renewals: readonly number[] }>();
+  const tokens = new Map<number, { expiresAt: number; timer: TimerHandle | undefined; readonly renewals: SlidingWindow }>();
   const armExpiry = (session: HubSession, watched: { expiresAt: number; timer: TimerHandle | undefined }): void => {
     clock.clearTimeout(watched.timer);
     // Timers wait at most MAX_TIMER_MS: a longer token re-arms until its expiry is due.
@@ -283,7 +282,7 @@ export const createHub = (options: HubOptions = {}): Hub => {
     unrefTimer(watched.timer);
   };
   const watchToken = (session: HubSession, expiresAt: number): void => {
-    const watched = { expiresAt, timer: undefined as TimerHandle | undefined, renewals: [] as readonly number[] };
+    const watched = { expiresAt, timer: undefined as TimerHandle | undefined, renewals: new SlidingWindow(RENEWAL_RATE) };
     tokens.set(session.sessionId, watched);
     armExpiry(session, watched);
     // However the session ends (logout, a login elsewhere, expiry), its timer goes with it.
@@ -369,12 +368,8 @@ export const createHub = (options: HubOptions = {}): Hub => {
       const claims = verifyToken(secret, token, clock.now());
       if (E.isLeft(claims)) return claims;
       if (claims.right.userId !== session.userId) return E.left(Failure.rejected('the token was issued to another user than the session\'s'));
-      const now = clock.now();
-      const recent = watched.renewals.filter((at) => at > now - RENEWAL_WINDOW_MS);
-      if (recent.length >= RENEWALS_PER_WINDOW) {
-        return E.left(Failure.tooOften('token renewals', RENEWALS_PER_WINDOW, RENEWAL_WINDOW_MS, (recent[0] as number) + RENEWAL_WINDOW_MS - now));
-      }
-      watched.renewals = [...recent, now];
+      const wait = watched.renewals.take(clock.now());
+      if (wait > 0) return E.left(Failure.tooOften('token renewals', RENEWAL_RATE.limit, RENEWAL_RATE.windowMs, wait));
       watched.expiresAt = claims.right.expiresAt;
       armExpiry(session, watched);
       return E.right({ expiresAt: watched.expiresAt });
