@@ -3,7 +3,7 @@
  * wait before it. The transfer machine asks; it never loops.
  * @module
  */
-import { type Failure, isTransient } from '../src/failure.js';
+import { type Failure, isTransient } from '../src/core/failure.js';
 
 /**
  * Delays before attempts 1, 2, 3, … after consecutive transient failures, in ms; past the end of the

@@ -10,8 +10,16 @@
  * @module
  */
 import { assign, type ActorRefFrom, fromPromise, type SnapshotFrom, setup } from 'xstate';
-import { Failure, failureOf } from '../src/failure.js';
-import type { AbortCause, Credentials, Session, Transport } from '../transports/transport.js';
+import { Failure, failureOf } from '../src/core/failure.js';
+import type { AbortCause, Credentials } from '../src/core/login.js';
+
+/**
+ * What the machine needs of a transport: a login. The machine holds what it resolves with (the
+ * transport's session) without looking inside, so it depends on no transport.
+ */
+export interface Connector {
+  connect(credentials: Credentials, options: { readonly signal: AbortSignal }): Promise<unknown>;
+}
 
 /** The connection states, exactly. */
 export type ConnectionState = 'DISCONNECTED' | 'CONNECTING' | 'CONNECTED' | 'RECONNECTING' | 'ABORTED';
@@ -44,11 +52,12 @@ export type SessionMachineEvent =
   | { readonly type: 'ENDED'; readonly cause: AbortCause; readonly detail: string };
 
 interface SessionContext {
-  readonly transport: Transport;
+  readonly transport: Connector;
   /** How long a login may take before it fails with `Timeout`. */
   readonly loginTimeoutMs: number;
   readonly credentials: Credentials | undefined;
-  readonly session: Session | undefined;
+  /** What the transport's login resolved with: the client's `Session`. */
+  readonly session: unknown;
   /** Why the last login failed or the session was aborted. */
   readonly failure: Failure | undefined;
   /** Why the machine is in its state; `undefined` only before the first login. */
@@ -63,10 +72,10 @@ const machineSetup = setup({
   types: {
     context: {} as SessionContext,
     events: {} as SessionMachineEvent,
-    input: {} as { readonly transport: Transport; readonly loginTimeoutMs: number },
+    input: {} as { readonly transport: Connector; readonly loginTimeoutMs: number },
   },
   actors: {
-    connect: fromPromise<Session, { readonly transport: Transport; readonly credentials: Credentials }>(({ input, signal }) =>
+    connect: fromPromise<unknown, { readonly transport: Connector; readonly credentials: Credentials }>(({ input, signal }) =>
       input.transport.connect(input.credentials, { signal }),
     ),
   },

@@ -10,7 +10,7 @@
  * @module
  */
 import { assign, emit, setup } from 'xstate';
-import { MAX_TIMER_MS } from '../src/limits.js';
+import { MAX_TIMER_MS } from '../src/core/limits.js';
 
 /** How long before expiry `tokenWillExpire$` fires, unless half the token's remaining life is shorter. */
 export const TOKEN_WARNING_MS = 30_000;

@@ -16,8 +16,8 @@
  * @module
  */
 import { assign, type ActorRefFrom, fromPromise, type SnapshotFrom, setup } from 'xstate';
-import type { Clock, TimerHandle } from '../src/clock.js';
-import { Failure, failureOf } from '../src/failure.js';
+import type { Clock, TimerHandle } from '../src/core/clock.js';
+import { Failure, failureOf } from '../src/core/failure.js';
 import { DEFAULT_RETRY_DELAYS, retryDelay, shouldRetry } from './retry.js';
 
 /** The I/O of one transfer, supplied by the client for its direction and transport. */

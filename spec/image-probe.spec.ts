@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { IMAGE_PROBE_BYTES, probeImage, type ImageFormat, type ImageInfo } from '../src/image-probe.js';
+import { IMAGE_PROBE_BYTES, probeImage, type ImageFormat, type ImageInfo } from '../src/client/image-probe.js';
 
 const SEED = 424242;
 

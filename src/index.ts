@@ -2,14 +2,14 @@
  * ferry: send files and images as chat messages. This entry is isomorphic (no Node-only imports).
  * @module
  */
-export { createClient } from './client.js';
-export type { Client, DownloadOptions, PeerMessageEvent, TaskProgress } from './client-api.js';
-export type { ClientOptions } from './client-options.js';
-export type { Channel, ChannelMessageEvent } from './channel.js';
-export type { Task } from './task.js';
-export type { Progress } from './progress.js';
-export type { UploadSource } from './sources.js';
-export type { FileUploadOptions, ImageUploadOptions } from './uploads.js';
+export { createClient } from './client/client.js';
+export type { Client, DownloadOptions, PeerMessageEvent, TaskProgress } from './client/client-api.js';
+export type { ClientOptions } from './client/client-options.js';
+export type { Channel, ChannelMessageEvent } from './client/channel.js';
+export type { Task } from './client/task.js';
+export type { Progress } from './client/progress.js';
+export type { UploadSource } from './client/sources.js';
+export type { FileUploadOptions, ImageUploadOptions } from './client/uploads.js';
 export type { TransferState } from '../machines/transfer.js';
 export type { ConnectionState, ConnectionChange, ConnectionChangeReason } from '../machines/session.js';
 export {
@@ -26,8 +26,8 @@ export {
   type ImageMessage,
   type FileFields,
   type ImageFields,
-} from './messages.js';
-export { MessageCodec, encodeMessage, decodeMessage, type WireMessage } from './codec.js';
+} from './core/messages.js';
+export { MessageCodec, encodeMessage, decodeMessage, type WireMessage } from './protocol/codec.js';
 export {
   FerryError,
   UploadError,
@@ -57,8 +57,8 @@ export {
   MessageErrorCode,
   ClientErrorCode,
   type Operation,
-} from './errors.js';
-export { Failure, foldFailure, describeFailure, FaultError, fault, failureOf, type FailureTag } from './failure.js';
+} from './core/errors.js';
+export { Failure, foldFailure, describeFailure, FaultError, fault, failureOf, type FailureTag } from './core/failure.js';
 export {
   MAX_FILE_SIZE,
   MIN_FILE_SIZE,
@@ -66,13 +66,13 @@ export {
   DEFAULT_RETENTION_MS,
   DEFAULT_IDLE_TIMEOUT_MS,
   MAX_CONCURRENT_TRANSFERS,
-} from './limits.js';
-export { probeImage, IMAGE_PROBE_BYTES, type ImageInfo, type ImageFormat } from './image-probe.js';
-export { systemClock, virtualClock, type Clock, type VirtualClock } from './clock.js';
+} from './core/limits.js';
+export { probeImage, IMAGE_PROBE_BYTES, type ImageInfo, type ImageFormat } from './client/image-probe.js';
+export { systemClock, virtualClock, type Clock, type VirtualClock } from './core/clock.js';
 export { createHub, type Hub, type HubOptions, type HubSession, type MediaInfo, type UploadStatus } from './hub/hub.js';
-export { DEFAULT_HUB_LIMITS, type HubLimits, type Rate } from './hub/limits.js';
+export { DEFAULT_HUB_LIMITS, type HubLimits, type Rate } from './hub/hub-limits.js';
 export { memoryStore, type MediaStore, type MemoryStore, type MemoryStoreOptions, type MediaMeta, type StoredEntry } from './hub/media-store.js';
 export { memoryTransport, type MemoryTransportOptions, type ChunkStep } from '../transports/memory.js';
 export type { Transport, Session, SessionEvent, AbortCause, Credentials, UploadState, MediaState, ByteSource, CallOptions } from '../transports/transport.js';
-export type { FileAccess, FileSink } from './files.js';
-export type { CreateHasher, Hasher } from './hash.js';
+export type { FileAccess, FileSink } from './core/files.js';
+export type { CreateHasher, Hasher } from './core/hash.js';

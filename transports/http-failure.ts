@@ -10,10 +10,11 @@
  *   404/410 `NotExist`, 413 `SizeOverflow`, 401 `InvalidToken`, 400 `InvalidArgument`, else `Unknown`.
  * @module
  */
-import { abortable, abortFault } from '../src/abort.js';
-import { decodeFailure } from '../src/codec.js';
-import { Failure } from '../src/failure.js';
-import { MAX_FILE_SIZE } from '../src/limits.js';
+import { abortable, abortFault } from '../src/core/abort.js';
+import { decodeFailure } from '../src/protocol/codec.js';
+import { Failure } from '../src/core/failure.js';
+import { MAX_FILE_SIZE } from '../src/core/limits.js';
+import { FAILURE_HEADER } from '../src/protocol/http-wire.js';
 
 /** What a request was, to name it in failures. */
 export interface Subject {
@@ -44,7 +45,7 @@ export const describeError = (error: unknown): string => {
 
 /** The failure in our `Ferry-Failure` header (percent-encoded JSON), if there is one we can read. */
 const headerFailure = (response: Response): Failure | undefined => {
-  const header = response.headers.get('Ferry-Failure');
+  const header = response.headers.get(FAILURE_HEADER);
   if (header === null) return undefined;
   try {
     return decodeFailure(JSON.parse(decodeURIComponent(header)) as unknown);

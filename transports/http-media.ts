@@ -16,12 +16,14 @@
  * "ask the offset and try again"), and the rest is final.
  * @module
  */
-import { abortable, abortFault, throwIfAborted } from '../src/abort.js';
-import { toBase64, utf8 } from '../src/bytes.js';
-import { Failure, FaultError, fault } from '../src/failure.js';
-import { CHUNK_SIZE } from '../src/limits.js';
+import { abortable, abortFault, throwIfAborted } from '../src/core/abort.js';
+import { toBase64, utf8 } from '../src/core/bytes.js';
+import { Failure, FaultError, fault } from '../src/core/failure.js';
+import { CHUNK_SIZE } from '../src/core/limits.js';
 import { describeError, failureOfResponse, ignore, type Subject } from './http-failure.js';
 import type { ByteSource, Session, UploadState } from './transport.js';
+import type { DirectGet } from '../src/platform/defaults.js';
+import { HTTP_PATHS, OFFSET_STREAM, SESSION_HEADER, TUS_RESUMABLE } from '../src/protocol/http-wire.js';
 
 /** What the media half needs from the composed transport. */
 export interface HttpContext {
@@ -52,8 +54,6 @@ export interface HttpContext {
   readonly directReadsFrom?: number;
 }
 
-/** `directGet` of `node-direct-get.ts`, by type only: that module is Node-only and imported only by `http.ts`. */
-export type DirectGet = typeof import('./node-direct-get.js').directGet;
 
 /** The media methods of a session. */
 export type HttpMedia = Pick<Session, 'createUpload' | 'getUpload' | 'appendUpload' | 'terminateUpload' | 'getMedia' | 'readMedia'>;
@@ -147,9 +147,6 @@ const streamOf = (cursor: Cursor, length: number): ReadableStream<Uint8Array> =>
  */
 const STREAM_PIECE = 1 * MiB;
 
-const TUS = { 'Tus-Resumable': '1.0.0' } as const;
-const OFFSET_STREAM = 'application/offset+octet-stream';
-
 /**
  * The smallest read that goes through `directGet` by default: a new connection per read costs a
  * handshake (two more round trips over TLS), which a keep-alive `fetch` saves on small media.
@@ -232,15 +229,15 @@ const sha256Of = (etag: string | null): string | undefined => /^(?:W\/)?"([0-9a-
  */
 export const httpMedia = (ctx: HttpContext): HttpMedia => {
   const base = ctx.url.replace(/\/+$/, '');
-  const uploadsUrl = `${base}/v1/uploads`;
+  const uploadsUrl = `${base}${HTTP_PATHS.uploads}`;
   const uploadUrl = (uploadId: string): string => `${uploadsUrl}/${segment('uploadId', uploadId)}`;
-  const mediaUrl = (mediaId: string): string => `${base}/v1/media/${segment('mediaId', mediaId)}`;
+  const mediaUrl = (mediaId: string): string => `${base}${HTTP_PATHS.media}/${segment('mediaId', mediaId)}`;
   const { token, sessionId } = ctx;
 
   /** The headers of every request: the current token, the current session, then the request's own. */
   const headersOf = (ask: Ask): Record<string, string> => ({
     Authorization: `Bearer ${typeof token === 'string' ? token : token()}`,
-    ...(sessionId === undefined ? {} : { 'Ferry-Session': typeof sessionId === 'string' ? sessionId : sessionId() }),
+    ...(sessionId === undefined ? {} : { [SESSION_HEADER]: typeof sessionId === 'string' ? sessionId : sessionId() }),
     ...ask.headers,
   });
 
@@ -329,7 +326,7 @@ export const httpMedia = (ctx: HttpContext): HttpMedia => {
 
   const getUpload: HttpMedia['getUpload'] = async (uploadId, { signal }) => {
     throwIfAborted(signal);
-    const response = await send({ method: 'HEAD', url: uploadUrl(uploadId), headers: TUS, signal, what: `upload ${uploadId}` });
+    const response = await send({ method: 'HEAD', url: uploadUrl(uploadId), headers: TUS_RESUMABLE, signal, what: `upload ${uploadId}` });
     discard(response);
     const offset = requiredCount(response, 'Upload-Offset', 'HEAD');
     const size = requiredCount(response, 'Upload-Length', 'HEAD');
@@ -338,7 +335,7 @@ export const httpMedia = (ctx: HttpContext): HttpMedia => {
 
   const terminate = async (uploadId: string, signal: AbortSignal | undefined): Promise<void> => {
     try {
-      discard(await send({ method: 'DELETE', url: uploadUrl(uploadId), headers: TUS, signal, what: `upload ${uploadId}` }));
+      discard(await send({ method: 'DELETE', url: uploadUrl(uploadId), headers: TUS_RESUMABLE, signal, what: `upload ${uploadId}` }));
     } catch (error) {
       // Terminating what is already gone is the goal reached.
       if (!(error instanceof FaultError && error.failure._tag === 'NotExist')) throw error;
@@ -355,7 +352,7 @@ export const httpMedia = (ctx: HttpContext): HttpMedia => {
       const creating = send({
         method: 'POST',
         url: uploadsUrl,
-        headers: { ...TUS, 'Upload-Length': String(size), ...metadata },
+        headers: { ...TUS_RESUMABLE, 'Upload-Length': String(size), ...metadata },
         signal: undefined,
         what: 'the uploads endpoint',
         size,
@@ -412,7 +409,7 @@ export const httpMedia = (ctx: HttpContext): HttpMedia => {
           const response = await send({
             method: 'PATCH',
             url,
-            headers: { ...TUS, 'Content-Type': OFFSET_STREAM, 'Upload-Offset': String(at), ...(streamed ? { 'Content-Length': String(length) } : {}) },
+            headers: { ...TUS_RESUMABLE, 'Content-Type': OFFSET_STREAM, 'Upload-Offset': String(at), ...(streamed ? { 'Content-Length': String(length) } : {}) },
             body,
             signal,
             what: `upload ${uploadId}`,

@@ -5,8 +5,8 @@
  * (the rules are in `http-failure.ts`, shared with the media half).
  * @module
  */
-import { abortFault, throwIfAborted } from '../src/abort.js';
-import { Failure, fault } from '../src/failure.js';
+import { abortFault, throwIfAborted } from '../src/core/abort.js';
+import { Failure, fault } from '../src/core/failure.js';
 import { describeError, failureOfResponse } from './http-failure.js';
 
 /** A request: method, optional JSON body or raw body and headers, and the signal that aborts it. */

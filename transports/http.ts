@@ -7,17 +7,19 @@
 import { createParser } from 'eventsource-parser';
 import * as E from 'fp-ts/lib/Either.js';
 import * as t from 'io-ts';
-import { throwIfAborted } from '../src/abort.js';
-import { type Clock, systemClock } from '../src/clock.js';
-import { encodeMessage } from '../src/codec.js';
-import { decodeSessionEvent } from '../src/events-codec.js';
-import { describeFailure, Failure, failureOf, fault } from '../src/failure.js';
+import { throwIfAborted } from '../src/core/abort.js';
+import { type Clock, systemClock } from '../src/core/clock.js';
+import { encodeMessage } from '../src/protocol/codec.js';
+import { decodeSessionEvent } from '../src/protocol/events-codec.js';
+import { describeFailure, Failure, failureOf, fault } from '../src/core/failure.js';
 import { retryDelay } from '../machines/retry.js';
-import { type DirectGet, httpMedia } from './http-media.js';
+import { httpMedia } from './http-media.js';
+import { onNode, platformDirectGet, platformFetch } from '../src/platform/defaults.js';
 import { httpRequest } from './http-request.js';
 import { sessionEvents } from './session-events.js';
 import { failureOfResponse } from './http-failure.js';
 import type { AbortCause, CallOptions, Session, Transport } from './transport.js';
+import { HTTP_PATHS } from '../src/protocol/http-wire.js';
 
 /** Options of {@link httpTransport}. */
 export interface HttpTransportOptions {
@@ -52,25 +54,6 @@ export interface HttpTransportOptions {
 const SessionCreated = t.intersection([t.type({ sessionId: t.string }), t.partial({ expiresAt: t.number })]);
 const RenewAnswer = t.partial({ expiresAt: t.number });
 
-let nodeFetchLoaded: Promise<typeof globalThis.fetch> | undefined;
-let directGetLoaded: Promise<DirectGet> | undefined;
-
-const onNode = typeof (globalThis as { process?: { versions?: { node?: string } } }).process?.versions?.node === 'string';
-
-/** The default `fetch`: the `node:http` one on Node (loaded on first use), the global one elsewhere. */
-const platformFetch = (): Promise<typeof globalThis.fetch> => {
-  if (!onNode) return Promise.resolve(globalThis.fetch.bind(globalThis));
-  nodeFetchLoaded ??= import('./node-fetch.js').then((module) => module.nodeFetch as typeof globalThis.fetch);
-  return nodeFetchLoaded;
-};
-
-/** `directGet` on Node with the default `fetch`, else none. */
-const platformDirectGet = (options: HttpTransportOptions): Promise<DirectGet | undefined> => {
-  if (!onNode || options.fetch !== undefined || options.directReadsFrom === Infinity) return Promise.resolve(undefined);
-  directGetLoaded ??= import('./node-direct-get.js').then((module) => module.directGet);
-  return directGetLoaded;
-};
-
 /** Waits `ms` on the clock, or less if the signal aborts. */
 const pause = (clock: Clock, ms: number, signal: AbortSignal): Promise<void> =>
   new Promise((resolve) => {
@@ -100,18 +83,18 @@ export const httpTransport = (options: HttpTransportOptions): Transport => {
       throwIfAborted(signal);
       const { userId } = credentials;
       const fetch = options.fetch ?? (await platformFetch());
-      const directGet = await platformDirectGet(options);
+      const directGet = options.fetch !== undefined || options.directReadsFrom === Infinity ? undefined : await platformDirectGet();
       // The current token and session: renewal replaces the token, a fresh login the session.
       let token = credentials.token;
       const request = httpRequest({ fetch, token: () => token });
       const login = async (s: AbortSignal): Promise<{ readonly sessionId: string; readonly expiresAt?: number }> => {
-        const created = SessionCreated.decode(await request(`${base}/v1/sessions`, { method: 'POST', json: { userId }, signal: s }));
+        const created = SessionCreated.decode(await request(`${base}${HTTP_PATHS.sessions}`, { method: 'POST', json: { userId }, signal: s }));
         if (E.isLeft(created)) throw fault(Failure.unknown('the server answered the login without a session ID'));
         return created.right;
       };
       const first = await login(signal);
       let sessionId = first.sessionId;
-      const sessionUrl = (): string => `${base}/v1/sessions/${encodeURIComponent(sessionId)}`;
+      const sessionUrl = (): string => `${base}${HTTP_PATHS.sessions}/${encodeURIComponent(sessionId)}`;
       const joined = new Set<string>();
 
       // Events are buffered from now until the first subscriber (the Session contract).

@@ -7,12 +7,12 @@
  */
 import * as E from 'fp-ts/lib/Either.js';
 import type { Observable } from 'rxjs';
-import { abortable, throwIfAborted } from '../src/abort.js';
-import { decodeMessage, encodeMessage } from '../src/codec.js';
-import { Failure, failureOf, fault } from '../src/failure.js';
+import { abortable, throwIfAborted } from '../src/core/abort.js';
+import { decodeMessage, encodeMessage } from '../src/protocol/codec.js';
+import { Failure, failureOf, fault } from '../src/core/failure.js';
 import type { Hub, HubSession } from '../src/hub/hub.js';
 import type { HubEvent } from '../src/hub/router.js';
-import { CHUNK_SIZE } from '../src/limits.js';
+import { CHUNK_SIZE } from '../src/core/limits.js';
 import { sessionEvents } from './session-events.js';
 import type { Session, SessionEvent, Transport } from './transport.js';
 

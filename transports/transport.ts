@@ -13,52 +13,13 @@
  * @module
  */
 import type { Observable } from 'rxjs';
-import type { Message } from '../src/messages.js';
+import type { Credentials } from '../src/core/login.js';
+import type { Message } from '../src/core/messages.js';
+import type { SessionEvent } from '../src/protocol/events-codec.js';
 
-/** Who logs in. */
-export interface Credentials {
-  readonly userId: string;
-  readonly token: string;
-}
-
-/** What a session hears from the hub, in order. */
-export type SessionEvent =
-  | { readonly type: 'peerMessage'; readonly peerId: string; readonly message: Message; readonly serverReceivedTs: number }
-  | {
-      readonly type: 'channelMessage';
-      readonly channelId: string;
-      readonly memberId: string;
-      readonly message: Message;
-      readonly serverReceivedTs: number;
-    }
-  | { readonly type: 'memberJoined'; readonly channelId: string; readonly userId: string }
-  | { readonly type: 'memberLeft'; readonly channelId: string; readonly userId: string }
-  /** The link dropped and the transport is trying again (`RECONNECTING`), or it is back (`CONNECTED`). */
-  | { readonly type: 'connection'; readonly state: 'RECONNECTING' | 'CONNECTED' }
-  /**
-   * The hub ended this session. Final. `cause` says why as data: an {@link AbortCause}, or one a newer
-   * server added (read it with `abortCauseOf`); absent from older servers, whose only ending was
-   * `REMOTE_LOGIN`. `reason` is prose for people.
-   */
-  | { readonly type: 'aborted'; readonly reason: string; readonly cause?: string };
-
-/**
- * Why a session ended without the client asking: the same user logged in elsewhere, the token expired
- * without renewal, the server ended it for another reason, or the transport's fresh login after losing
- * the session (a server restart) was refused for a reason other than expiry.
- */
-export type AbortCause = 'REMOTE_LOGIN' | 'TOKEN_EXPIRED' | 'BANNED_BY_SERVER' | 'LOGIN_FAILURE';
-
-/**
- * The cause an `aborted` event stands for: its own when known; none means an older server, which ended
- * sessions only for a login elsewhere; one this client does not know is the server's decision.
- */
-export const abortCauseOf = (cause: string | undefined): AbortCause =>
-  cause === undefined
-    ? 'REMOTE_LOGIN'
-    : cause === 'REMOTE_LOGIN' || cause === 'TOKEN_EXPIRED' || cause === 'BANNED_BY_SERVER' || cause === 'LOGIN_FAILURE'
-      ? cause
-      : 'BANNED_BY_SERVER';
+export type { AbortCause, Credentials } from '../src/core/login.js';
+export { abortCauseOf } from '../src/core/login.js';
+export type { SessionEvent } from '../src/protocol/events-codec.js';
 
 /** The hub's answer about an upload. The media ID is the upload ID; it is downloadable once `complete`. */
 export interface UploadState {

@@ -11,34 +11,16 @@
  * @module
  */
 import * as E from 'fp-ts/lib/Either.js';
-import { abortFault } from '../src/abort.js';
-import { type Clock, type TimerHandle, unrefTimer } from '../src/clock.js';
-import { decodeFailure } from '../src/codec.js';
-import { Failure, type FaultError, fault } from '../src/failure.js';
-import { IdMap } from '../src/id-map.js';
+import { abortFault } from '../src/core/abort.js';
+import { type Clock, type TimerHandle, unrefTimer } from '../src/core/clock.js';
+import { decodeFailure } from '../src/protocol/codec.js';
+import { Failure, type FaultError, fault } from '../src/core/failure.js';
+import { IdMap } from '../src/core/id-map.js';
 import { retryDelay } from '../machines/retry.js';
 import type { AbortCause, Credentials } from './transport.js';
-import { textBatcher } from './ws-batch.js';
-import { type ClientFrame, CloseCode, type DataFrame, decodeData, decodeServerFrame, decodeServerFrames, type ServerFrame, WS_PROTOCOL_VERSION } from './ws-protocol.js';
-
-/**
- * The part of the standard `WebSocket` the transport uses. Handlers take `never` so that both the DOM's
- * `WebSocket` and `ws`'s (whose event types differ) fit; the link types the events it reads itself.
- */
-export interface WebSocketLike {
-  binaryType: string;
-  readonly readyState: number;
-  readonly bufferedAmount: number;
-  onopen: ((event: never) => void) | null;
-  onmessage: ((event: never) => void) | null;
-  onclose: ((event: never) => void) | null;
-  onerror: ((event: never) => void) | null;
-  send(data: string | Uint8Array<ArrayBuffer>): void;
-  close(code?: number, reason?: string): void;
-}
-
-/** A standard `WebSocket` constructor: the global one in browsers, `ws`'s in Node. */
-export type WebSocketConstructor = new (url: string) => WebSocketLike;
+import { textBatcher } from '../src/protocol/ws-batch.js';
+import type { WebSocketConstructor, WebSocketLike } from '../src/platform/websocket.js';
+import { type ClientFrame, CloseCode, type DataFrame, decodeData, decodeServerFrame, decodeServerFrames, type ServerFrame, WS_PROTOCOL_VERSION } from '../src/protocol/ws-frames.js';
 
 /** A call's body: the `call` frame without `type` and `id`. */
 export type CallBody = { readonly op: string } & Readonly<Record<string, unknown>>;

@@ -8,11 +8,11 @@
  * its failure contract (a dropped socket is `Network`).
  * @module
  */
-import { abortable, abortFault } from '../src/abort.js';
-import { Failure, type FaultError, fault } from '../src/failure.js';
+import { abortable, abortFault } from '../src/core/abort.js';
+import { Failure, type FaultError, fault } from '../src/core/failure.js';
 import type { ByteSource } from './transport.js';
 import type { Link } from './ws-link.js';
-import { encodeData, WS_CHUNK_SIZE, WS_MAX_FRAME, WS_DOWNLOAD_WINDOW } from './ws-protocol.js';
+import { encodeData, WS_CHUNK_SIZE, WS_MAX_FRAME, WS_DOWNLOAD_WINDOW } from '../src/protocol/ws-frames.js';
 
 /** A promise that the next `wake` resolves; loops re-check their condition after it. */
 const signalled = () => {

@@ -7,17 +7,19 @@
  */
 import * as E from 'fp-ts/lib/Either.js';
 import * as t from 'io-ts';
-import { abortable, abortFault, throwIfAborted } from '../src/abort.js';
-import { type Clock, systemClock } from '../src/clock.js';
-import { encodeMessage } from '../src/codec.js';
-import { decodeSessionEvent } from '../src/events-codec.js';
-import { Failure, failureOf, fault } from '../src/failure.js';
+import { abortable, abortFault, throwIfAborted } from '../src/core/abort.js';
+import { type Clock, systemClock } from '../src/core/clock.js';
+import { encodeMessage } from '../src/protocol/codec.js';
+import { decodeSessionEvent } from '../src/protocol/events-codec.js';
+import { Failure, failureOf, fault } from '../src/core/failure.js';
 import { sessionEvents } from './session-events.js';
 import type { MediaState, Session, Transport, UploadState } from './transport.js';
-import { type Link, openLink, type WebSocketConstructor } from './ws-link.js';
+import { type Link, openLink } from './ws-link.js';
+import { platformWebSocket } from '../src/platform/defaults.js';
+import type { WebSocketConstructor } from '../src/platform/websocket.js';
 import { wsDownload, wsUpload } from './ws-transfers.js';
 
-export type { WebSocketConstructor, WebSocketLike } from './ws-link.js';
+export type { WebSocketConstructor, WebSocketLike } from '../src/platform/websocket.js';
 
 /** Options of {@link wsTransport}. */
 export interface WsTransportOptions {
@@ -37,17 +39,6 @@ export interface WsTransportOptions {
   /** Time for reconnect delays and the heartbeat. Default: the system clock. */
   readonly clock?: Clock;
 }
-
-let nodeWebSocket: Promise<WebSocketConstructor> | undefined;
-
-/** The default constructor: `ws`'s on Node (loaded on first use), the global one elsewhere. */
-const platformWebSocket = (): Promise<WebSocketConstructor> => {
-  const onNode = typeof (globalThis as { process?: { versions?: { node?: string } } }).process?.versions?.node === 'string';
-  const global = (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
-  if (!onNode && global) return Promise.resolve(global);
-  nodeWebSocket ??= import('./ws-node.js').then((module) => module.NodeWebSocket);
-  return nodeWebSocket;
-};
 
 const UploadStateWire = t.type({ uploadId: t.string, size: t.number, offset: t.number, complete: t.boolean });
 const MediaStateWire = t.type({ mediaId: t.string, size: t.number, sha256: t.string });

@@ -2,8 +2,8 @@
  * What the transport contract suite needs from a transport under test. Each transport's spec builds one
  * (the memory transport over an in-process hub; HTTP and WebSocket over a real server on loopback).
  */
-import type { Clock } from '../../src/clock.js';
-import type { ClientOptions } from '../../src/client-options.js';
+import type { Clock } from '../../src/core/clock.js';
+import type { ClientOptions } from '../../src/client/client-options.js';
 import type { Transport } from '../../transports/transport.js';
 
 export interface ContractFixture {

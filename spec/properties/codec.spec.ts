@@ -6,8 +6,8 @@
 import * as E from 'fp-ts/lib/Either.js';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { MessageWireCodec, messageOf, reportErrors } from '../../src/codec.js';
-import { EventWire, sessionEventOf } from '../../src/events-codec.js';
+import { MessageWireCodec, messageOf, reportErrors } from '../../src/protocol/codec.js';
+import { EventWire, sessionEventOf } from '../../src/protocol/events-codec.js';
 import { decodeMessage, encodeMessage, MAX_FILE_SIZE, type Message, type MessageType } from '../../src/index.js';
 import { fcOptions, messageArb, messageArbs, textArb } from './support.js';
 

@@ -5,7 +5,7 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { IdMap } from '../../src/id-map.js';
+import { IdMap } from '../../src/core/id-map.js';
 import { fcOptions } from './support.js';
 
 type Op = { readonly op: 'set'; readonly id: number; readonly value: string } | { readonly op: 'delete'; readonly id: number } | { readonly op: 'clear' };

@@ -6,10 +6,10 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { abortFault } from '../../src/abort.js';
+import { abortFault } from '../../src/core/abort.js';
 import { type Client, createClient, createHub, type FerryError, type Hub, memoryStore, type MemoryStore, memoryTransport, type TransferState, virtualClock, type VirtualClock } from '../../src/index.js';
-import { Failure, fault } from '../../src/failure.js';
-import { nobleSha256 } from '../../src/hash.js';
+import { Failure, fault } from '../../src/core/failure.js';
+import { nobleSha256 } from '../../src/core/hash.js';
 import type { Session, Transport } from '../../transports/transport.js';
 import { fcOptions } from './support.js';
 

@@ -16,7 +16,7 @@ import {
   UploadError,
   virtualClock,
 } from '../../src/index.js';
-import { throttleByClock } from '../../src/progress.js';
+import { throttleByClock } from '../../src/client/progress.js';
 import { chunksOf, fcOptions, nodeSha256, settle, world } from './support.js';
 
 // ---- throttleByClock on its own ----------------------------------------------------------------

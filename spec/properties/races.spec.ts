@@ -6,7 +6,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { createClient, createHub, type FerryError, memoryStore, memoryTransport, type TransferState, virtualClock } from '../../src/index.js';
-import { nobleSha256 } from '../../src/hash.js';
+import { nobleSha256 } from '../../src/core/hash.js';
 import { fcOptions } from './support.js';
 
 const count = async (store: ReturnType<typeof memoryStore>): Promise<number> => {

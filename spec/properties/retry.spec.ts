@@ -8,8 +8,8 @@ import { describe, expect, it } from 'vitest';
 import { createActor } from 'xstate';
 import { DEFAULT_RETRY_DELAYS, retryDelay, shouldRetry } from '../../machines/retry.js';
 import { type TransferEffects, transferMachine, transferState } from '../../machines/transfer.js';
-import { virtualClock } from '../../src/clock.js';
-import { Failure, fault } from '../../src/failure.js';
+import { virtualClock } from '../../src/core/clock.js';
+import { Failure, fault } from '../../src/core/failure.js';
 import { fcOptions } from './support.js';
 
 /** One failure of every kind. */

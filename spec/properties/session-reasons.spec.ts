@@ -7,8 +7,8 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { createActor } from 'xstate';
 import { type ConnectionChangeReason, type ConnectionState, connectionChangeOf, sessionMachine } from '../../machines/session.js';
-import { virtualClock } from '../../src/clock.js';
-import { Failure, fault } from '../../src/failure.js';
+import { virtualClock } from '../../src/core/clock.js';
+import { Failure, fault } from '../../src/core/failure.js';
 import type { AbortCause, Session, Transport } from '../../transports/transport.js';
 import { fcOptions } from './support.js';
 

@@ -18,7 +18,7 @@ import {
   type TransferState,
   UploadError,
 } from '../../src/index.js';
-import { failureOf } from '../../src/failure.js';
+import { failureOf } from '../../src/core/failure.js';
 import { chunksOf, fcOptions, nodeSha256, settle, world } from './support.js';
 
 type SourceKind = 'Uint8Array' | 'Blob';

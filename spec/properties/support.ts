@@ -156,7 +156,7 @@ export const messageArbs: { readonly [K in MessageType]: fc.Arbitrary<Extract<Me
 /** Any valid message. */
 export const messageArb: fc.Arbitrary<Message> = fc.oneof(messageArbs.TEXT, messageArbs.RAW, messageArbs.FILE, messageArbs.IMAGE);
 
-export { nodeSha256 } from '../../src/node-hash.js';
+export { nodeSha256 } from '../../src/platform/node-hash.js';
 
 // ---- a hub and logged-in clients on virtual time -----------------------------------------------
 

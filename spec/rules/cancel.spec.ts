@@ -10,7 +10,7 @@ import { getEventListeners } from 'node:events';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { type FileAccess, type FileSink, type MediaStore, memoryStore, type Task } from '../../src/index.js';
-import { nodeFiles } from '../../src/node-files.js';
+import { nodeFiles } from '../../src/platform/node-files.js';
 import {
   bytes,
   flush,

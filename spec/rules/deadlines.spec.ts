@@ -3,7 +3,7 @@
  * cleanup after a cancel all end with TIMEOUT instead of hanging when the other side never answers.
  */
 import { describe, expect, it } from 'vitest';
-import { SHARED_CALLS, withDeadline } from '../../src/deadline.js';
+import { SHARED_CALLS, withDeadline } from '../../src/client/deadline.js';
 import { createClient, createHub, type FerryError, memoryTransport, textMessage, type Transport, virtualClock } from '../../src/index.js';
 import { bytes, flush } from './support.js';
 

@@ -7,8 +7,8 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { createHub, type HubSession, memoryStore, textMessage } from '../../src/index.js';
-import { DEFAULT_HUB_LIMITS, RateLimiter, SlidingWindow } from '../../src/hub/limits.js';
-import { failureOf } from '../../src/failure.js';
+import { DEFAULT_HUB_LIMITS, RateLimiter, SlidingWindow } from '../../src/hub/hub-limits.js';
+import { failureOf } from '../../src/core/failure.js';
 import * as E from 'fp-ts/lib/Either.js';
 import { fcOptions } from '../properties/support.js';
 import { bytes, rejectsWith, world } from './support.js';

@@ -4,7 +4,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { type Progress, type Task, type TaskProgress } from '../../src/index.js';
-import { Failure, fault } from '../../src/failure.js';
+import { Failure, fault } from '../../src/core/failure.js';
 import type { ChunkStep } from '../../src/index.js';
 import { advanceUntil, bytes, expectSameBytes, flush, gate, record, stateOf, until, uploaded, world, type World } from './support.js';
 

@@ -6,7 +6,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:https';
-import { directGet } from '../../transports/node-direct-get.js';
+import { directGet } from '../../src/platform/node-direct-get.js';
 
 const fixture = (name: string): Buffer => readFileSync(new URL(`../fixtures/tls/${name}`, import.meta.url));
 const body = randomBytes(Number(process.argv[2]));

@@ -14,7 +14,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { createServer, type Server, type Socket } from 'node:net';
 import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
-import { bodyLength, DIRECT_BUFFER, directGet, type DirectResponse, MAX_HEAD, parseHead } from '../../transports/node-direct-get.js';
+import { bodyLength, DIRECT_BUFFER, directGet, type DirectResponse, MAX_HEAD, parseHead } from '../../src/platform/node-direct-get.js';
 import { fcOptions } from '../properties/support.js';
 
 const sha = (bytes: Uint8Array): string => createHash('sha256').update(bytes).digest('hex');

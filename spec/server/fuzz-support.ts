@@ -11,7 +11,7 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { connect } from 'node:net';
-import { utf8 } from '../../src/bytes.js';
+import { utf8 } from '../../src/core/bytes.js';
 import { signToken } from '../../src/hub/tokens.js';
 
 const entry = new URL('./fuzz-server-child.ts', import.meta.url).pathname;

@@ -9,7 +9,7 @@
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
-import { decodeServerFrames, encodeData, WS_MAX_FRAME } from '../../transports/ws-protocol.js';
+import { decodeServerFrames, encodeData, WS_MAX_FRAME } from '../../src/protocol/ws-frames.js';
 import { fcOptions } from '../properties/support.js';
 import { type Child, clip, crashCause, describeHostile, exchange, exitsWithin, exploring, faultsLogged, foreignToken, mark, type Mark, type Hostile, jsonOf, survey, tail, target, tokenFor, type Violation } from './fuzz-support.js';
 

@@ -3,7 +3,7 @@
  * keeps serving afterwards (checked after every spec).
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { virtualClock } from '../../src/clock.js';
+import { virtualClock } from '../../src/core/clock.js';
 import type { FerryServer } from '../../src/server/server.js';
 import { b64, bearer, bytesOf, create, mediaUrl, OFFSET_STREAM, patch, send, start, tus, upload } from './http-support.js';
 

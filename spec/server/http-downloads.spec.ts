@@ -4,7 +4,7 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { contentDisposition, parseRange, safeFileName } from '../../src/server/downloads.js';
+import { contentDisposition, parseRange, safeFileName } from '../../src/server/http-downloads.js';
 import { bearer, bytesOf, mediaUrl, send, sha256, start, upload } from './http-support.js';
 
 const SIZE = 100_000;

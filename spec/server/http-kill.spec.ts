@@ -19,7 +19,7 @@ const MiB = 1024 * 1024;
 /** Starts `npm start`'s entry as a child on any free port; resolves with its URL once it listens. */
 const launch = (dataDir: string): Promise<{ child: ChildProcess; url: string }> =>
   new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', join(root, 'src/server/main.ts')], {
+    const child = spawn(process.execPath, ['--import', 'tsx', join(root, 'src/cli/serve-main.ts')], {
       cwd: root,
       env: { ...process.env, FERRY_DATA_DIR: dataDir, PORT: '0', FERRY_SECRET: SECRET },
       stdio: ['ignore', 'pipe', 'pipe'],

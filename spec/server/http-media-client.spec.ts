@@ -7,12 +7,12 @@
 import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { Failure, type FailureTag, failureOf } from '../../src/failure.js';
-import { MAX_FILE_SIZE } from '../../src/limits.js';
+import { Failure, type FailureTag, failureOf } from '../../src/core/failure.js';
+import { MAX_FILE_SIZE } from '../../src/core/limits.js';
 import { retryAfterMs } from '../../transports/http-failure.js';
 import { httpMedia, nextWindow, uploadIdOf, WINDOW } from '../../transports/http-media.js';
-import { directGet } from '../../transports/node-direct-get.js';
-import { nodeFetch } from '../../transports/node-fetch.js';
+import { directGet } from '../../src/platform/node-direct-get.js';
+import { nodeFetch } from '../../src/platform/node-fetch.js';
 import type { ByteSource } from '../../transports/transport.js';
 import { fcOptions } from '../properties/support.js';
 import { b64, bytesOf, eventually, OFFSET_STREAM, sha256, start, tus } from './http-support.js';

@@ -8,8 +8,8 @@ import { type IncomingHttpHeaders, request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, expect } from 'vitest';
-import { decodeFailure } from '../../src/codec.js';
-import type { Failure } from '../../src/failure.js';
+import { decodeFailure } from '../../src/protocol/codec.js';
+import type { Failure } from '../../src/core/failure.js';
 import { type FerryServer, type ServerOptions, startServer } from '../../src/server/server.js';
 
 const root = mkdtempSync(join(tmpdir(), 'ferry-http-spec-'));

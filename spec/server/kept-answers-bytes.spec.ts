@@ -8,7 +8,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { KeptAnswers, sizeOfAnswer } from '../../src/server/ws-sessions.js';
-import type { ServerFrame } from '../../transports/ws-protocol.js';
+import type { ServerFrame } from '../../src/protocol/ws-frames.js';
 import { fcOptions } from '../properties/support.js';
 
 /** An answer with a string of `length` characters in it: a result, or an error quoting a long text. */

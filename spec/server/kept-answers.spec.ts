@@ -5,7 +5,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { KeptAnswers } from '../../src/server/ws-sessions.js';
-import type { ServerFrame } from '../../transports/ws-protocol.js';
+import type { ServerFrame } from '../../src/protocol/ws-frames.js';
 import { fcOptions } from '../properties/support.js';
 
 const frame = (id: number, n: number): ServerFrame => ({ type: 'result', id, value: n });

@@ -11,7 +11,7 @@ import { Agent, request } from 'node:http';
 import { connect, type Socket } from 'node:net';
 import { createInterface, type Interface } from 'node:readline';
 import { WebSocket } from 'ws';
-import { utf8 } from '../../src/bytes.js';
+import { utf8 } from '../../src/core/bytes.js';
 import { signToken } from '../../src/hub/tokens.js';
 import type { MemoryReading, MemoryServerOptions } from './memory-server-child.js';
 

@@ -6,7 +6,7 @@
 import { request } from 'node:http';
 import { rmSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { createClient } from '../../src/client.js';
+import { createClient } from '../../src/client/client.js';
 import { encodeMessage, textMessage } from '../../src/index.js';
 import { memoryStore } from '../../src/hub/media-store.js';
 import { readinessCheck } from '../../src/server/health.js';

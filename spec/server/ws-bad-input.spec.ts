@@ -8,7 +8,7 @@ import { createClient, textMessage } from '../../src/index.js';
 import { startServer, type FerryServer } from '../../src/server/server.js';
 import { collectGarbage } from '../../bench/harness.js';
 import { wsTransport } from '../../transports/ws.js';
-import { encodeData, WS_MAX_FRAME } from '../../transports/ws-protocol.js';
+import { encodeData, WS_MAX_FRAME } from '../../src/protocol/ws-frames.js';
 import { type Raw, raw, stillServing } from './ws-raw.js';
 
 describe('the WebSocket endpoint under bad input', () => {

@@ -7,7 +7,7 @@
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startServer, type FerryServer } from '../../src/server/server.js';
-import { encodeData, WS_MIN_UPLOAD_WINDOW, WS_UPLOAD_WINDOW } from '../../transports/ws-protocol.js';
+import { encodeData, WS_MIN_UPLOAD_WINDOW, WS_UPLOAD_WINDOW } from '../../src/protocol/ws-frames.js';
 import { fcOptions } from '../properties/support.js';
 import { type Raw, raw } from './ws-raw.js';
 

@@ -8,7 +8,7 @@ import type { AddressInfo } from 'node:net';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createHub, type Hub } from '../../src/index.js';
 import { type FerryServer, startServer } from '../../src/server/server.js';
-import { wsRoute } from '../../src/server/ws.js';
+import { wsRoute } from '../../src/server/ws-endpoint.js';
 import { raw, rawLoggedIn, stillServing } from './ws-raw.js';
 
 /** An array nested `depth` deep: `String` and `JSON.stringify` overflow the stack on it. */

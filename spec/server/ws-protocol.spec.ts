@@ -7,7 +7,7 @@
 import fc from 'fast-check';
 import * as E from 'fp-ts/lib/Either.js';
 import { describe, expect, it } from 'vitest';
-import { textBatcher } from '../../transports/ws-batch.js';
+import { textBatcher } from '../../src/protocol/ws-batch.js';
 import {
   ClientFrameCodec,
   decodeClientFrames,
@@ -16,7 +16,7 @@ import {
   isServerFrame,
   MAX_BATCH_CHARS,
   ServerFrameCodec,
-} from '../../transports/ws-protocol.js';
+} from '../../src/protocol/ws-frames.js';
 import { fcOptions } from '../properties/support.js';
 
 /** Values that sit on every boundary the codecs draw: integers, fractions, negatives, huge, wrong types. */

@@ -5,13 +5,13 @@
  * @module
  */
 import { Option, type Command } from 'commander';
-import type { Client } from '../client-api.js';
-import { createClient } from '../client.js';
+import type { Client } from '../client/client-api.js';
+import { createClient } from '../client/client.js';
 import { ExitCode, type ExitCodeValue, UsageError, withHint } from './exit.js';
 import { type Interruption, listenForInterrupt } from './interrupt.js';
-import { createReporter, type Reporter, type ReporterIo, reporterMode } from './progress.js';
-import { defaultDataDir, findSecret, mintToken } from './token.js';
-import { TRANSPORTS, type TransportKind, transportFor } from './transport.js';
+import { createReporter, type Reporter, type ReporterIo, reporterMode } from './progress-bars.js';
+import { defaultDataDir, findSecret, mintToken } from './token-command.js';
+import { TRANSPORTS, type TransportKind, transportFor } from './transport-flag.js';
 
 /** The server `ferry serve` listens on by default. */
 export const DEFAULT_SERVER_URL = 'http://127.0.0.1:8080';

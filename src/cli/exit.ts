@@ -3,7 +3,7 @@
  * in one line naming the problem; a ferry failure also names its operation and DESIGN §4 code.
  * @module
  */
-import { FerryError } from '../errors.js';
+import { FerryError } from '../core/errors.js';
 
 /**
  * The exit codes, also listed by `ferry --help` and in the README.

@@ -2,8 +2,8 @@
  * How the CLI prints sizes, rates, durations and messages for people (`--json` prints wire JSON instead).
  * @module
  */
-import { encodeMessage } from '../codec.js';
-import type { Message } from '../messages.js';
+import { encodeMessage } from '../protocol/codec.js';
+import type { Message } from '../core/messages.js';
 
 const UNITS = ['B', 'KiB', 'MiB', 'GiB'] as const;
 

@@ -6,8 +6,8 @@
  */
 import { stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import type { Client } from '../client-api.js';
-import { baseName } from '../files.js';
+import type { Client } from '../client/client-api.js';
+import { baseName } from '../core/files.js';
 import type { CommandContext } from './connect.js';
 import { ExitCode, type ExitCodeValue } from './exit.js';
 import { formatBytes, jsonLine } from './format.js';

@@ -7,8 +7,8 @@
  */
 import { resolve } from 'node:path';
 import { filter, map, merge, type Observable } from 'rxjs';
-import type { Client } from '../client-api.js';
-import type { Message } from '../messages.js';
+import type { Client } from '../client/client-api.js';
+import type { Message } from '../core/messages.js';
 import type { CommandContext } from './connect.js';
 import { type ExitCodeValue, describeError, errorJson } from './exit.js';
 import { describeMessage, jsonLine } from './format.js';

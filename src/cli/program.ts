@@ -10,10 +10,10 @@ import { type ConnectionOptions, runAsClient, withConnectionOptions } from './co
 import { ExitCode, type ExitCodeValue, describeError, errorJson, exitCodeOf } from './exit.js';
 import { getCommand } from './get.js';
 import { type ListenOptions, listenCommand } from './listen.js';
-import type { ReporterIo } from './progress.js';
+import type { ReporterIo } from './progress-bars.js';
 import { checkSendOptions, type SendOptions, sendCommand } from './send.js';
 import { type ServeOptions, serveCommand } from './serve.js';
-import { defaultDataDir, tokenCommand } from './token.js';
+import { defaultDataDir, tokenCommand } from './token-command.js';
 
 const EXIT_CODES = `
 Exit codes:

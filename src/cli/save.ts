@@ -8,9 +8,9 @@
  */
 import { mkdir, open, unlink } from 'node:fs/promises';
 import { extname, join } from 'node:path';
-import type { Client } from '../client-api.js';
-import { baseName } from '../files.js';
-import { errnoOf } from '../node-fs.js';
+import type { Client } from '../client/client-api.js';
+import { baseName } from '../core/files.js';
+import { errnoOf } from '../platform/node-fs.js';
 import type { CommandContext } from './connect.js';
 
 const MAX_NAME_BYTES = 200;

@@ -8,11 +8,11 @@
  */
 import { open } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import type { Client } from '../client-api.js';
-import { baseName } from '../files.js';
-import { IMAGE_PROBE_BYTES, probeImage } from '../image-probe.js';
-import type { FileMessage, ImageMessage } from '../messages.js';
-import type { Task } from '../task.js';
+import type { Client } from '../client/client-api.js';
+import { baseName } from '../core/files.js';
+import { IMAGE_PROBE_BYTES, probeImage } from '../client/image-probe.js';
+import type { FileMessage, ImageMessage } from '../core/messages.js';
+import type { Task } from '../client/task.js';
 import type { CommandContext } from './connect.js';
 import { ExitCode, type ExitCodeValue, describeError, errorJson, UsageError } from './exit.js';
 import { describeMessage, jsonLine } from './format.js';

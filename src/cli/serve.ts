@@ -10,9 +10,9 @@
 import { resolve } from 'node:path';
 import { createLogger, isLogLevel, LOG_LEVELS } from '../server/log.js';
 import { DevModeUnavailableError, startServer } from '../server/server.js';
-import { errnoOf } from '../node-fs.js';
+import { errnoOf } from '../platform/node-fs.js';
 import { ExitCode, type ExitCodeValue, UsageError } from './exit.js';
-import { parseLimits } from './limits.js';
+import { parseLimits } from './limit-flags.js';
 
 /** Options of `ferry serve`, as commander parses them. */
 export interface ServeOptions {

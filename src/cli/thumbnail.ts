@@ -6,7 +6,7 @@
  * thumbnail, which messages allow.
  * @module
  */
-import { probeImage } from '../image-probe.js';
+import { probeImage } from '../client/image-probe.js';
 
 /** The largest embedded thumbnail reused: a quarter of the 32 KiB message budget. */
 export const MAX_THUMBNAIL_BYTES = 8 * 1024;

@@ -8,11 +8,11 @@
  * @module
  */
 import * as E from 'fp-ts/lib/Either.js';
-import { isWellFormed, utf8, utf8Length } from '../bytes.js';
-import { type Clock, type TimerHandle, systemClock, unrefTimer } from '../clock.js';
-import { decodeMessage, encodeMessage, type WireMessage } from '../codec.js';
-import { Failure, failureOf, fault } from '../failure.js';
-import { cryptoRandomBytes, isMediaId, isValidId, newMediaId, type RandomBytes } from '../ids.js';
+import { isWellFormed, utf8, utf8Length } from '../core/bytes.js';
+import { type Clock, type TimerHandle, systemClock, unrefTimer } from '../core/clock.js';
+import { decodeMessage, encodeMessage, type WireMessage } from '../protocol/codec.js';
+import { Failure, failureOf, fault } from '../core/failure.js';
+import { cryptoRandomBytes, isMediaId, isValidId, newMediaId, type RandomBytes } from '../core/ids.js';
 import {
   DEFAULT_PARTIAL_TTL_MS,
   DEFAULT_RETENTION_MS,
@@ -21,11 +21,11 @@ import {
   MAX_MESSAGE_SIZE,
   MAX_TIMER_MS,
   MIN_FILE_SIZE,
-} from '../limits.js';
-import { checkMessageSize } from '../messages.js';
-import { describeUntrusted, untrustedText } from '../untrusted.js';
+} from '../core/limits.js';
+import { checkMessageSize } from '../core/messages.js';
+import { describeUntrusted, untrustedText } from '../core/untrusted.js';
 import { type MediaStore, memoryStore, type StoredEntry } from './media-store.js';
-import { type HubLimits, RateLimiter, resolveHubLimits, SlidingWindow } from './limits.js';
+import { type HubLimits, RateLimiter, resolveHubLimits, SlidingWindow } from './hub-limits.js';
 import { type HubMonitor, silentMonitor, type TransferOutcome } from './monitor.js';
 import { createRouter, type RoutedSession } from './router.js';
 import { usageOf } from './usage.js';

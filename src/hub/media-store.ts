@@ -4,9 +4,9 @@
  * here; the durable file store lives with the server.
  * @module
  */
-import { concatBytes } from '../bytes.js';
-import { Failure, fault } from '../failure.js';
-import { type CreateHasher, type Hasher, nobleSha256 } from '../hash.js';
+import { concatBytes } from '../core/bytes.js';
+import { Failure, fault } from '../core/failure.js';
+import { type CreateHasher, type Hasher, nobleSha256 } from '../core/hash.js';
 
 /** What is recorded about an upload when it is created. */
 export interface MediaMeta {

@@ -5,7 +5,7 @@
  * @module
  */
 import { Observable, Subject } from 'rxjs';
-import type { WireMessage } from '../codec.js';
+import type { WireMessage } from '../protocol/codec.js';
 
 /** What the hub tells a session. */
 export type HubEvent =

@@ -6,10 +6,10 @@
 import * as E from 'fp-ts/lib/Either.js';
 import { pipe } from 'fp-ts/lib/function.js';
 import * as t from 'io-ts';
-import { fromBase64Url, timingSafeEqual, toBase64Url, utf8 } from '../bytes.js';
-import { Failure } from '../failure.js';
-import { hmacSha256 } from '../hash.js';
-import { isValidId } from '../ids.js';
+import { fromBase64Url, timingSafeEqual, toBase64Url, utf8 } from '../core/bytes.js';
+import { Failure } from '../core/failure.js';
+import { hmacSha256 } from '../core/hash.js';
+import { isValidId } from '../core/ids.js';
 
 const Payload = t.type({ u: t.string, e: t.number });
 

@@ -2,10 +2,10 @@
  * Browser builds of `ferry`, `ferry/http` and `ferry/ws` (and the demo page's script), made with esbuild
  * for `platform: 'browser'`, ESM, code-split so the entries share one copy of the engine.
  *
- * The engine loads five Node-only modules on demand, behind its own "are we on Node?" checks:
- * `src/node-hash.ts`, `src/node-files.ts`, `transports/node-fetch.ts`, `transports/node-direct-get.ts`
- * and `transports/ws-node.ts`. A bundler follows those `import()` calls anyway, and they import `node:*`
- * or `ws`, so the build replaces exactly those five with a stub that throws (decision 47). Any other Node built-in reaching the browser
+ * The engine loads its Node-only defaults on demand from one module, `src/platform/node.ts`, behind the
+ * one "are we on Node?" check of `src/platform/defaults.ts`. A bundler follows that `import()` anyway,
+ * and what it imports reaches `node:*` and `ws`, so the build replaces exactly that module with a stub
+ * that throws (decision 47). Any other Node built-in reaching the browser
  * graph is an esbuild error ("Could not resolve"), which is what `spec/browser/bundle.spec.ts` checks.
  *
  * esbuild is a development dependency: it is loaded only when a build is asked for (dev mode, the
@@ -19,7 +19,7 @@ import type { Plugin } from 'esbuild';
 export const repositoryRoot = fileURLToPath(new URL('../../', import.meta.url));
 
 /** The modules the engine imports only on Node, by the name they are imported with. */
-export const NODE_ONLY_MODULES: readonly string[] = ['./node-hash.js', './node-files.js', './node-fetch.js', './node-direct-get.js', './ws-node.js'];
+export const NODE_ONLY_MODULES: readonly string[] = ['./node.js'];
 
 /** Output name (without `.js`) → source, relative to the repository root. */
 export const BROWSER_ENTRIES: Readonly<Record<string, string>> = {
@@ -29,7 +29,7 @@ export const BROWSER_ENTRIES: Readonly<Record<string, string>> = {
 };
 
 /** The demo page's script, built with the library entries so that it shares their chunks. */
-export const PAGE_ENTRY: Readonly<Record<string, string>> = { app: 'web/main.ts' };
+export const PAGE_ENTRY: Readonly<Record<string, string>> = { app: 'web/page.ts' };
 
 /** One built file: its path relative to the output folder, and its bytes. */
 export interface BuiltFile {
@@ -50,8 +50,8 @@ const nodeOnlyStub: Plugin = {
   name: 'ferry-node-only',
   setup(build) {
     const names = new Set(NODE_ONLY_MODULES);
-    build.onResolve({ filter: /^\.\/(node-hash|node-files|node-fetch|node-direct-get|ws-node)\.js$/ }, (args) =>
-      names.has(args.path) ? { path: args.path, namespace: 'ferry-node-only' } : undefined,
+    build.onResolve({ filter: /^\.\/node\.js$/ }, (args) =>
+      names.has(args.path) && /[\\/]src[\\/]platform[\\/]defaults\.ts$/.test(args.importer) ? { path: args.path, namespace: 'ferry-node-only' } : undefined,
     );
     build.onLoad({ filter: /.*/, namespace: 'ferry-node-only' }, (args) => ({
       contents: `throw new Error(${JSON.stringify(`ferry: ${args.path} is Node-only and is not part of browser builds`)});`,

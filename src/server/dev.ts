@@ -9,7 +9,7 @@
  */
 import { access, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Failure } from '../failure.js';
+import { Failure } from '../core/failure.js';
 import type { Hub } from '../hub/hub.js';
 import { type BuiltFile, buildBrowserBundles, repositoryRoot } from './dev-bundle.js';
 import { type Exchange, HttpFault, type Route, answering, sendFailure } from './http-util.js';

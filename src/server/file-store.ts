@@ -32,15 +32,15 @@
 import { createReadStream } from 'node:fs';
 import { type FileHandle, mkdir, open, readdir, rename, statfs, truncate } from 'node:fs/promises';
 import { join } from 'node:path';
-import { abortable, throwIfAborted } from '../abort.js';
-import { Failure, FaultError, failureOf, fault } from '../failure.js';
-import type { CreateHasher, Hasher } from '../hash.js';
+import { abortable, throwIfAborted } from '../core/abort.js';
+import { Failure, FaultError, failureOf, fault } from '../core/failure.js';
+import type { CreateHasher, Hasher } from '../core/hash.js';
 import type { MediaMeta, MediaStore, StoredEntry } from '../hub/media-store.js';
-import { isMediaId } from '../ids.js';
-import { DEFAULT_PARTIAL_TTL_MS } from '../limits.js';
-import { describeUntrusted } from '../untrusted.js';
-import { errnoOf, fsyncFolder, removeFile, sizeOf, writeBehind } from '../node-fs.js';
-import { nodeSha256 } from '../node-hash.js';
+import { isMediaId } from '../core/ids.js';
+import { DEFAULT_PARTIAL_TTL_MS } from '../core/limits.js';
+import { describeUntrusted } from '../core/untrusted.js';
+import { errnoOf, fsyncFolder, removeFile, sizeOf, writeBehind } from '../platform/node-fs.js';
+import { nodeSha256 } from '../platform/node-hash.js';
 import { type Recovered, recoverStore } from './store-recovery.js';
 import { entryOf, recordsIn, type Sidecar, SidecarCodec } from './store-records.js';
 

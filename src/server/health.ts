@@ -5,7 +5,7 @@
  * @module
  */
 import type { ServerResponse } from 'node:http';
-import { Failure } from '../failure.js';
+import { Failure } from '../core/failure.js';
 import { type Route, sendFailure } from './http-util.js';
 import type { ServerMetrics } from './metrics.js';
 

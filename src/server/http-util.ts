@@ -8,8 +8,9 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import * as E from 'fp-ts/lib/Either.js';
-import { describeFailure, Failure, failureOf, foldFailure } from '../failure.js';
+import { describeFailure, Failure, failureOf, foldFailure } from '../core/failure.js';
 import type { Hub } from '../hub/hub.js';
+import { FAILURE_HEADER } from '../protocol/http-wire.js';
 
 /** One request as a route module sees it. */
 export interface Exchange {
@@ -118,7 +119,7 @@ export const sendFailure = (
     'Cache-Control': 'no-store',
     ...(status === 401 ? { 'WWW-Authenticate': 'Bearer' } : {}),
     ...(req.complete ? {} : { Connection: 'close' }),
-    ...(carried.length <= 2048 ? { 'Ferry-Failure': carried } : {}),
+    ...(carried.length <= 2048 ? { [FAILURE_HEADER]: carried } : {}),
     ...retryAfter(failure),
     ...extra,
   });

@@ -11,7 +11,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { hostname } from 'node:os';
 import { type DestinationStream, type Logger, pino } from 'pino';
-import { describeFailure } from '../failure.js';
+import { describeFailure } from '../core/failure.js';
 import { failureAnswered } from './http-util.js';
 
 /** The logger `startServer` takes: pino's, so an application passes the one it already has. */

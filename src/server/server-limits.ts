@@ -3,7 +3,7 @@
  * buffers and sockets. Every buffer a client can make the server hold is bounded by one of these.
  * @module
  */
-import { DEFAULT_HUB_LIMITS, type HubLimits, resolveHubLimits } from '../hub/limits.js';
+import { DEFAULT_HUB_LIMITS, type HubLimits, resolveHubLimits } from '../hub/hub-limits.js';
 
 /** The limits of `startServer`: the hub's and the server's own. */
 export interface ServerLimits extends HubLimits {

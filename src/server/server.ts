@@ -13,29 +13,30 @@ import type { AddressInfo, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type Clock, systemClock } from '../clock.js';
-import { Failure, fault } from '../failure.js';
+import { type Clock, systemClock } from '../core/clock.js';
+import { Failure, fault } from '../core/failure.js';
 import { createHub, type Hub } from '../hub/hub.js';
 import { PerKeyCount } from './per-key-count.js';
 import { resolveServerLimits, type ServerLimits } from './server-limits.js';
-import { describeUntrusted } from '../untrusted.js';
-import { DEFAULT_IDLE_TIMEOUT_MS } from '../limits.js';
+import { describeUntrusted } from '../core/untrusted.js';
+import { DEFAULT_IDLE_TIMEOUT_MS } from '../core/limits.js';
 import { devModeUnavailable, devRoute } from './dev.js';
-import { downloadsRoute } from './downloads.js';
+import { downloadsRoute } from './http-downloads.js';
 import { type FileStore, fileStore } from './file-store.js';
 import { opsRoutes, readinessCheck } from './health.js';
 import { type Route, sendFailure, setCorsHeaders } from './http-util.js';
 import { createLogger, type Logger, type LogLevel, logRequest, pathOf } from './log.js';
 import { serverMetrics } from './metrics.js';
-import { errnoOf } from '../node-fs.js';
+import { errnoOf } from '../platform/node-fs.js';
 import { sessionsRoute } from './sessions.js';
 import { tusRoute } from './tus.js';
-import { wsRoute } from './ws.js';
+import { wsRoute } from './ws-endpoint.js';
+import { HTTP_PATHS, wsUrlOfBase } from '../protocol/http-wire.js';
 
 /** For `ServerOptions.logger` and `logLevel`: a redacting pino logger, and its levels (`log.ts`). */
 export { createLogger, type Logger, type LogLevel } from './log.js';
 export { DEFAULT_SERVER_LIMITS, type ServerLimits } from './server-limits.js';
-export { DEFAULT_HUB_LIMITS, type HubLimits, type Rate } from '../hub/limits.js';
+export { DEFAULT_HUB_LIMITS, type HubLimits, type Rate } from '../hub/hub-limits.js';
 
 /** `startServer({ dev: true })` where development mode cannot run (no checkout); the message says why. */
 export class DevModeUnavailableError extends Error {
@@ -145,10 +146,6 @@ export interface FerryServer {
   drain(options?: DrainOptions): Promise<void>;
 }
 
-const UPLOADS = '/v1/uploads';
-const MEDIA = '/v1/media';
-const SESSIONS = '/v1/sessions';
-const WS = '/v1/ws';
 /** Probes and scrapes come every few seconds: logged at `debug`, so `info` keeps to real traffic. */
 const OPS_PATHS = new Set(['/healthz', '/readyz', '/metrics']);
 
@@ -255,7 +252,7 @@ export const startServer = async (options: ServerOptions = {}): Promise<FerrySer
   const inflight = new Set<Promise<void>>();
   const ws = wsRoute({
     hub: theHub,
-    path: WS,
+    path: HTTP_PATHS.ws,
     limits,
     onSlowReader: () => metrics.monitor.refused('slowReader'),
     onLimit: (limit) => metrics.monitor.refused(limit),
@@ -358,10 +355,10 @@ export const startServer = async (options: ServerOptions = {}): Promise<FerrySer
     return `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
   };
   const url = urlOf(server);
-  const uploadsUrl = `${url}${UPLOADS}`;
+  const uploadsUrl = `${url}${HTTP_PATHS.uploads}`;
   const sessions = sessionsRoute({
     hub: theHub,
-    prefix: SESSIONS,
+    prefix: HTTP_PATHS.sessions,
     // A heartbeat at least twice per idle timeout, so an event stream with nothing to say is never idle-cut.
     heartbeatMs: Math.min(15_000, Math.max(1, Math.floor(idleTimeoutMs / 2))),
     sessionsPerUser: limits.sessionsPerUser,
@@ -371,8 +368,8 @@ export const startServer = async (options: ServerOptions = {}): Promise<FerrySer
     onSessionEvicted: () => metrics.monitor.refused('sessionsPerUser'),
   });
   routes = [
-    tusRoute({ hub: theHub, prefix: UPLOADS, uploadsUrl, guard: sessions.guard }),
-    downloadsRoute({ hub: theHub, prefix: MEDIA, guard: sessions.guard }),
+    tusRoute({ hub: theHub, prefix: HTTP_PATHS.uploads, uploadsUrl, guard: sessions.guard }),
+    downloadsRoute({ hub: theHub, prefix: HTTP_PATHS.media, guard: sessions.guard }),
     sessions,
     ...(options.dev ? [devRoute({ hub: theHub, url })] : []),
     ...(opsServer ? [] : ops),
@@ -399,7 +396,7 @@ export const startServer = async (options: ServerOptions = {}): Promise<FerrySer
   return {
     url,
     uploadsUrl,
-    wsUrl: `${url.replace(/^http/, 'ws')}${WS}`,
+    wsUrl: wsUrlOfBase(url) as string,
     metricsUrl: opsServer ? urlOf(opsServer) : url,
     hub: theHub,
     issueToken: (userId, ttlMs) => theHub.issueToken(userId, ttlMs),

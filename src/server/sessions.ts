@@ -9,15 +9,19 @@
  */
 import type { ServerResponse } from 'node:http';
 import * as E from 'fp-ts/lib/Either.js';
-import { toBase64Url } from '../bytes.js';
-import { type TimerHandle, unrefTimer } from '../clock.js';
-import { Failure, fault } from '../failure.js';
+import { toBase64Url } from '../core/bytes.js';
+import { type TimerHandle, unrefTimer } from '../core/clock.js';
+import { Failure, fault } from '../core/failure.js';
 import type { Hub, HubSession } from '../hub/hub.js';
 import type { HubEvent } from '../hub/router.js';
 import { Replay } from './replay.js';
 import { Tombstones } from './tombstones.js';
-import { cryptoRandomBytes } from '../ids.js';
+import { cryptoRandomBytes } from '../core/ids.js';
 import { answering, authenticate, bodyOf, decodeSegment, type Exchange, HttpFault, mediaTypeOf, type Route, type SessionGuard } from './http-util.js';
+import { SESSION_HEADER } from '../protocol/http-wire.js';
+
+/** Node's lower-case key of the session header. */
+const SESSION_HEADER_KEY = SESSION_HEADER.toLowerCase();
 
 /** Options of {@link sessionsRoute}. */
 export interface SessionsRouteOptions {
@@ -277,7 +281,7 @@ export const sessionsRoute = (options: SessionsRouteOptions): Route & { close():
   return {
     prefix,
     guard(req, userId) {
-      const id = req.headers['ferry-session'];
+      const id = req.headers[SESSION_HEADER_KEY];
       if (id === undefined) return;
       const session = typeof id === 'string' ? sessions.get(id) : undefined;
       if (!session || session.hub.userId !== userId || session.ended) {

@@ -9,10 +9,10 @@ import { open, readFile, rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as E from 'fp-ts/lib/Either.js';
 import * as t from 'io-ts';
-import { MediaId, reportErrors, WellFormedString } from '../codec.js';
+import { MediaId, reportErrors, WellFormedString } from '../protocol/codec.js';
 import type { MediaMeta, StoredEntry } from '../hub/media-store.js';
-import { MAX_FILE_SIZE } from '../limits.js';
-import { fsyncFolder, ifMissing, removeFile } from '../node-fs.js';
+import { MAX_FILE_SIZE } from '../core/limits.js';
+import { fsyncFolder, ifMissing, removeFile } from '../platform/node-fs.js';
 
 const ByteCount = new t.Type<number, number, unknown>(
   'ByteCount',

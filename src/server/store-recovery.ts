@@ -4,9 +4,9 @@
  */
 import { readdir, truncate } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Hasher } from '../hash.js';
-import { isMediaId } from '../ids.js';
-import { fsyncFolder, removeFile, sizeOf } from '../node-fs.js';
+import type { Hasher } from '../core/hash.js';
+import { isMediaId } from '../core/ids.js';
+import { fsyncFolder, removeFile, sizeOf } from '../platform/node-fs.js';
 import type { recordsIn, Sidecar } from './store-records.js';
 
 /** One thing the start-up sweep removed or repaired, and why. */

@@ -12,9 +12,9 @@
  * @module
  */
 import * as E from 'fp-ts/lib/Either.js';
-import { onAbort } from '../abort.js';
-import { fromBase64, toBase64, utf8 } from '../bytes.js';
-import { Failure, fault } from '../failure.js';
+import { onAbort } from '../core/abort.js';
+import { fromBase64, toBase64, utf8 } from '../core/bytes.js';
+import { Failure, fault } from '../core/failure.js';
 import type { Hub, UploadStatus } from '../hub/hub.js';
 import {
   answering,
@@ -30,12 +30,10 @@ import {
   sendPreflight,
   singleHeader,
 } from './http-util.js';
-import { describeUntrusted } from '../untrusted.js';
+import { describeUntrusted } from '../core/untrusted.js';
+import { OFFSET_STREAM, TUS_RESUMABLE as TUS, TUS_VERSION } from '../protocol/http-wire.js';
 
-const TUS_VERSION = '1.0.0';
 const EXTENSIONS = 'creation,creation-with-upload,termination,expiration';
-const OFFSET_STREAM = 'application/offset+octet-stream';
-const TUS = { 'Tus-Resumable': TUS_VERSION } as const;
 
 /** Options of {@link tusRoute}. */
 export interface TusRouteOptions {

@@ -13,10 +13,10 @@
  * @module
  */
 import type { WebSocket } from 'ws';
-import { abortFault } from '../abort.js';
-import { Failure, fault } from '../failure.js';
-import { type TextBatcher, textBatcher } from '../../transports/ws-batch.js';
-import { CloseCode, type ServerFrame } from '../../transports/ws-protocol.js';
+import { abortFault } from '../core/abort.js';
+import { Failure, fault } from '../core/failure.js';
+import { type TextBatcher, textBatcher } from '../protocol/ws-batch.js';
+import { CloseCode, type ServerFrame } from '../protocol/ws-frames.js';
 
 /** A data frame that can no longer go: the link dropped, as the transfer contract says (`Network`). */
 const socketClosed = (): Error => fault(Failure.network('the socket closed'));

@@ -5,15 +5,15 @@
  * answered once (from the kept answer) rather than run twice. The HTTP equivalent is `sessions.ts`.
  * @module
  */
-import { type TimerHandle, unrefTimer } from '../clock.js';
+import { type TimerHandle, unrefTimer } from '../core/clock.js';
 import type { Hub, HubSession } from '../hub/hub.js';
 import type { HubEvent } from '../hub/router.js';
-import { toBase64Url } from '../bytes.js';
-import { cryptoRandomBytes } from '../ids.js';
-import { IdMap } from '../id-map.js';
+import { toBase64Url } from '../core/bytes.js';
+import { cryptoRandomBytes } from '../core/ids.js';
+import { IdMap } from '../core/id-map.js';
 import { Replay } from './replay.js';
 import { type Tombstone, Tombstones } from './tombstones.js';
-import type { ServerFrame } from '../../transports/ws-protocol.js';
+import type { ServerFrame } from '../protocol/ws-frames.js';
 
 /** About the bytes of a frame kept for resends: strings counted by length, never walked deeply. */
 export const sizeOfAnswer = (frame: ServerFrame): number => {

@@ -1,0 +1,160 @@
+/**
+ * Progress of the CLI's transfers, on stderr so stdout keeps only results (and the bytes of `get -o -`).
+ * Three modes: `bars` on a terminal (one `cli-progress` bar per transfer: size, rate, ETA; queued ones
+ * say `waiting`), `lines` otherwise (one line per event, progress at most once a second), `quiet` for
+ * `--json`. A reporter only watches: unsubscribing never cancels a transfer.
+ * @module
+ */
+import { MultiBar, type SingleBar } from 'cli-progress';
+import type { Subscription } from 'rxjs';
+import type { TransferState } from '../../machines/transfer.js';
+import type { Task } from '../client/task.js';
+import { formatBytes, formatDuration } from './format.js';
+
+/** How progress is shown. */
+export type ReporterMode = 'bars' | 'lines' | 'quiet';
+
+/** Shows transfers and prints lines without breaking the bars. */
+export interface Reporter {
+  /** Shows `task` under `label` until it ends. */
+  watch(task: Task<unknown>, label: string, direction: 'upload' | 'download'): void;
+  /** A result line on stdout. */
+  out(line: string): void;
+  /** A diagnostic line on stderr. */
+  note(line: string): void;
+  /** Draws the last frame and stops watching. Idempotent. */
+  stop(): void;
+}
+
+/** Where a reporter writes and what time it is. */
+export interface ReporterIo {
+  readonly stdout: NodeJS.WritableStream & { isTTY?: boolean };
+  readonly stderr: NodeJS.WritableStream & { isTTY?: boolean };
+  /** Milliseconds, for rates. Default: `performance.now`. */
+  readonly now?: () => number;
+}
+
+/** The mode for this process: `quiet` with `--json`, `bars` when stderr is a terminal, else `lines`. */
+export const reporterMode = (json: boolean, stderr: { isTTY?: boolean }): ReporterMode =>
+  json ? 'quiet' : stderr.isTTY ? 'bars' : 'lines';
+
+/** Rate and ETA of one transfer, measured from its first progress. */
+const meter = (now: () => number) => {
+  let start: { at: number; bytes: number } | undefined;
+  return (current: number, total: number): { rate: number; eta: number; elapsed: number } => {
+    start ??= { at: now(), bytes: current };
+    const elapsed = (now() - start.at) / 1000;
+    const rate = elapsed > 0 ? (current - start.bytes) / elapsed : 0;
+    return { rate, eta: rate > 0 ? (total - current) / rate : Number.NaN, elapsed };
+  };
+};
+
+interface BarPayload {
+  label: string;
+  arrow: string;
+  state: TransferState;
+  rate: number;
+  eta: number;
+}
+
+const barLine = (value: number, total: number, p: BarPayload): string => {
+  const name = p.label.length > 16 ? `${p.label.slice(0, 15)}…` : p.label.padEnd(16);
+  if (p.state === 'pending') return `${p.arrow} ${name} waiting`;
+  const fraction = total > 0 ? Math.min(1, value / total) : 0;
+  const filled = Math.round(fraction * 14);
+  const bar = `${'█'.repeat(filled)}${'░'.repeat(14 - filled)}`;
+  const size = `${formatBytes(value)}/${formatBytes(total)}`;
+  const tail = p.state === 'transferring' ? `${formatBytes(p.rate)}/s ETA ${formatDuration(p.eta)}` : p.state;
+  return `${p.arrow} ${name} ${bar} ${String(Math.round(fraction * 100)).padStart(3)}% ${size} ${tail}`;
+};
+
+/** A reporter writing to `io` in `mode`. */
+export const createReporter = (mode: ReporterMode, io: ReporterIo): Reporter => {
+  const now = io.now ?? (() => performance.now());
+  const subscriptions = new Set<Subscription>();
+  const multibar =
+    mode === 'bars'
+      ? new MultiBar({
+          stream: io.stderr as NodeJS.WriteStream,
+          format: (_options, params, payload: BarPayload) => barLine(params.value, params.total, payload),
+          hideCursor: true,
+          clearOnComplete: false,
+          stopOnComplete: false,
+          fps: 10,
+        })
+      : undefined;
+  const note = (line: string): void => {
+    if (multibar) multibar.log(`${line}\n`);
+    else io.stderr.write(`${line}\n`);
+  };
+  let stopped = false;
+
+  const watchBar = (bars: MultiBar, task: Task<unknown>, label: string, direction: 'upload' | 'download'): void => {
+    const payload: BarPayload = { label, arrow: direction === 'upload' ? '↑' : '↓', state: 'pending', rate: 0, eta: Number.NaN };
+    const bar: SingleBar = bars.create(1, 0, payload);
+    const measure = meter(now);
+    let last = { current: 0, total: 1 };
+    const states = task.state$.subscribe((state) => {
+      payload.state = state;
+      bar.update(last.current, payload);
+    });
+    const progress = task.progress$.subscribe(({ currentSize, totalSize }) => {
+      last = { current: currentSize, total: totalSize };
+      Object.assign(payload, measure(currentSize, totalSize));
+      bar.setTotal(totalSize);
+      bar.update(currentSize, payload);
+    });
+    subscriptions.add(states).add(progress);
+  };
+
+  const watchLines = (task: Task<unknown>, label: string, direction: 'upload' | 'download'): void => {
+    const say = (text: string): void => note(`${direction} ${label}: ${text}`);
+    const measure = meter(now);
+    let lastLine = Number.NEGATIVE_INFINITY;
+    let last: { current: number; total: number } | undefined;
+    let state: TransferState = 'pending';
+    // Whether a task is queued is known once the scheduler has had its turn: report it after this tick.
+    setImmediate(() => {
+      if (state === 'pending' && !stopped) say('waiting (all transfer slots busy)');
+    });
+    const progress = task.progress$.subscribe(({ currentSize, totalSize }) => {
+      last = { current: currentSize, total: totalSize };
+      const { rate } = measure(currentSize, totalSize);
+      // The first and last bytes are told by "started" and "done"; between them, a line a second at most.
+      if (currentSize === 0 || currentSize === totalSize || now() - lastLine < 1000) return;
+      lastLine = now();
+      const percent = Math.floor((currentSize / totalSize) * 100);
+      say(`${formatBytes(currentSize)} of ${formatBytes(totalSize)} (${percent}%)${rate > 0 ? `, ${formatBytes(rate)}/s` : ''}`);
+    });
+    const states = task.state$.subscribe((next) => {
+      state = next;
+      if (next === 'transferring') say('started');
+      else if (next === 'done') {
+        const { elapsed } = last ? measure(last.current, last.total) : { elapsed: 0 };
+        say(`done${last ? `, ${formatBytes(last.total)} in ${elapsed.toFixed(1)}s` : ''}`);
+      } else if (next === 'cancelled') say('cancelled');
+      // A failure is told by the command's error line, which names the code.
+    });
+    subscriptions.add(states).add(progress);
+  };
+
+  return {
+    watch(task, label, direction) {
+      if (stopped || mode === 'quiet') return;
+      if (multibar) watchBar(multibar, task, label, direction);
+      else watchLines(task, label, direction);
+    },
+    out(line) {
+      // On a shared terminal, a line written past the bars would be overdrawn by the next frame.
+      if (multibar && io.stdout.isTTY) multibar.log(`${line}\n`);
+      else io.stdout.write(`${line}\n`);
+    },
+    note,
+    stop() {
+      if (stopped) return;
+      stopped = true;
+      for (const subscription of subscriptions) subscription.unsubscribe();
+      multibar?.stop();
+    },
+  };
+};

@@ -1,0 +1,204 @@
+/**
+ * A task: one transfer actor with its scheduling, its observables, its result and its cancellation.
+ * The client creates tasks; this file owns their life from `pending` to a final state, and the cleanup
+ * after it (terminating a cancelled upload, removing a partial download) before the result settles.
+ * @module
+ */
+import { distinctUntilChanged, filter, map, Observable, takeWhile } from 'rxjs';
+import { createActor } from 'xstate';
+import {
+  type TransferEffects,
+  type TransferSnapshot,
+  type TransferState,
+  transferMachine,
+  transferState,
+} from '../../machines/transfer.js';
+import { onAbort } from '../core/abort.js';
+import { withDeadline } from './deadline.js';
+import type { Clock } from '../core/clock.js';
+import { type FerryError, toPublicError } from '../core/errors.js';
+import { Failure } from '../core/failure.js';
+import { type Progress, throttleByClock } from './progress.js';
+import { type Admission, isRefusal, type Scheduler } from './scheduler.js';
+
+/** An upload or a download in flight. Subscribing is optional; unsubscribing never cancels. */
+export interface Task<T> {
+  /** Unique within the client. */
+  readonly requestId: number;
+  /** `pending` → `transferring` → `done` | `cancelled` | `failed`; starts with the current state, completes at the end. */
+  readonly state$: Observable<TransferState>;
+  /**
+   * Acknowledged bytes of the total: monotonic, throttled (per subscriber), ending at the total when
+   * `done`. Starts with the current progress once the total is known; a cancelled or failed task emits
+   * nothing more.
+   */
+  readonly progress$: Observable<Progress>;
+  /**
+   * The outcome. Rejects with an `UploadError` or `DownloadError` carrying the code. It is pre-handled:
+   * ignoring it never raises an unhandled rejection (the failure is on `state$` and here).
+   */
+  readonly result: Promise<T>;
+  /**
+   * Cancels the task (same as the client's cancel by request ID). Resolves once the task has ended
+   * `cancelled` and its slot is free; `result` rejects (code 6) after the cleanup — the upload terminated
+   * on the hub, the temporary file removed. Rejects with code 2 if the task is already over.
+   */
+  cancel(): Promise<void>;
+}
+
+/** Everything a task needs from its client. */
+export interface TaskSpec<T> {
+  readonly requestId: number;
+  readonly operation: 'upload' | 'download';
+  readonly effects: TransferEffects<T>;
+  /** A failure known before starting (bad arguments, not logged in): the task fails without a slot. */
+  readonly preflight: Failure | undefined;
+  readonly signal: AbortSignal | undefined;
+  readonly scheduler: Scheduler;
+  readonly clock: Clock;
+  readonly idleTimeoutMs: number;
+  readonly progressIntervalMs: number;
+  readonly retryDelays?: readonly number[];
+  /** Undo after `cancelled` or `failed` (terminate the upload, remove the temp file); awaited, with a deadline. */
+  readonly cleanup: (signal: AbortSignal) => Promise<void>;
+  /** How long cleanup may take before the result settles anyway. */
+  readonly cleanupTimeoutMs: number;
+  /** Cancel was refused: the error to reject `cancel()` with. */
+  readonly notCancellable: () => FerryError;
+}
+
+/** A task, plus the hooks its client uses to interrupt it. */
+export interface RunningTask<T> extends Task<T> {
+  /** Ends the task `failed` with the failure, if it is not over (logout, session aborted). */
+  interrupt(failure: Failure): void;
+  /** Whether the task has reached a final state. */
+  readonly finished: boolean;
+  /** Cancels with a reason that becomes the `cause` of the result's error. */
+  cancelWith(reason: unknown): Promise<void>;
+}
+
+const isFinal = (state: TransferState): boolean => state === 'done' || state === 'cancelled' || state === 'failed';
+
+/** Creates and schedules a task. Never throws: every problem ends the task `failed`. */
+export const startTask = <T>(spec: TaskSpec<T>): RunningTask<T> => {
+  const actor = createActor(transferMachine, {
+    input: {
+      requestId: spec.requestId,
+      idleTimeoutMs: spec.idleTimeoutMs,
+      clock: spec.clock,
+      effects: spec.effects as TransferEffects<unknown>,
+      ...(spec.retryDelays ? { retryDelays: spec.retryDelays } : {}),
+    },
+    clock: spec.clock,
+  });
+  // Cold streams over the actor, which always holds the current snapshot: a subscriber gets the current
+  // value first, then changes. Nothing is kept per task until someone subscribes, so a deep queue of
+  // tasks costs little memory, and a task nobody watches does no stream work per chunk.
+  const snapshots = new Observable<TransferSnapshot>((subscriber) => {
+    subscriber.next(actor.getSnapshot());
+    return actor.subscribe({
+      next: (snapshot) => subscriber.next(snapshot),
+      complete: () => subscriber.complete(),
+      error: (error: unknown) => subscriber.error(error),
+    });
+  });
+  const state$ = snapshots.pipe(
+    map(transferState),
+    distinctUntilChanged(),
+    takeWhile((state) => !isFinal(state), true),
+  );
+  const progress$ = snapshots.pipe(
+    takeWhile((snapshot) => snapshot.status === 'active', true),
+    filter((snapshot) => snapshot.context.total !== undefined && transferState(snapshot) !== 'cancelled' && transferState(snapshot) !== 'failed'),
+    map((snapshot): Progress => ({ currentSize: snapshot.context.progress, totalSize: snapshot.context.total ?? 0 })),
+    distinctUntilChanged((a, b) => a.currentSize === b.currentSize && a.totalSize === b.totalSize),
+    throttleByClock(spec.clock, spec.progressIntervalMs, (p) => p.currentSize === p.totalSize),
+  );
+
+  let ended: () => void = () => undefined;
+  const end = new Promise<void>((resolve) => {
+    ended = resolve;
+  });
+  let admission: Admission | undefined;
+  // Set when the task ends; resolves once its slot has been handed on. `cancel()` waits for it, and the
+  // result settles after it and after cleanup.
+  let slotFreed: Promise<void> | undefined;
+  let disposeSignal: () => void = () => undefined;
+  let cancelReason: unknown;
+  let settle: { resolve: (value: T) => void; reject: (error: unknown) => void } | undefined;
+  const result = new Promise<T>((resolve, reject) => {
+    settle = { resolve, reject };
+  });
+  result.catch(() => undefined);
+
+  /** Runs once, when the actor stops: releases the slot, cleans up, then settles the result. */
+  const finish = (crash?: unknown): void => {
+    if (slotFreed) return;
+    slotFreed = admission?.release() ?? Promise.resolve();
+    ended();
+    disposeSignal();
+    const snapshot = actor.getSnapshot();
+    const state = crash === undefined ? transferState(snapshot) : 'failed';
+    if (state === 'done') {
+      slotFreed.then(() => settle?.resolve(snapshot.output as T));
+      return;
+    }
+    const failure =
+      crash !== undefined
+        ? Failure.unknown(`the transfer machine stopped: ${String(crash)}`)
+        : state === 'cancelled'
+          ? Failure.interrupted('cancelled by the caller')
+          : (snapshot.context.failure ?? Failure.unknown('failed'));
+    const cleaned = withDeadline(spec.clock, spec.cleanupTimeoutMs, spec.cleanup).then(
+      () => undefined,
+      (error: unknown) => error,
+    );
+    void Promise.all([cleaned, slotFreed]).then(([cleanupError]) => {
+      const causes = [state === 'cancelled' ? cancelReason : crash, cleanupError].filter((c) => c !== undefined);
+      settle?.reject(toPublicError(spec.operation, failure, causes.length > 1 ? new AggregateError(causes) : causes[0]));
+    });
+  };
+  actor.subscribe({ complete: () => finish(), error: (error: unknown) => finish(error ?? 'error') });
+
+  const finished = (): boolean => slotFreed !== undefined;
+  const cancelWith = async (reason: unknown): Promise<void> => {
+    if (finished()) throw spec.notCancellable();
+    cancelReason = reason;
+    actor.send({ type: 'CANCEL' });
+    await slotFreed;
+  };
+
+  actor.start();
+  if (spec.preflight) {
+    // Bad arguments and "not logged in" win over an already-aborted signal: the task fails, it is not cancelled.
+    actor.send({ type: 'INTERRUPT', failure: spec.preflight });
+  } else {
+    disposeSignal = onAbort(spec.signal, () => {
+      // The caller asked through its signal; a task already over has nothing to cancel.
+      if (!finished()) void cancelWith(spec.signal?.reason);
+    });
+    if (!finished()) {
+      const submitted = spec.scheduler.submit({
+        run: () => {
+          actor.send({ type: 'START' });
+          return end;
+        },
+      });
+      if (isRefusal(submitted)) actor.send({ type: 'INTERRUPT', failure: submitted });
+      else admission = submitted;
+    }
+  }
+
+  return {
+    requestId: spec.requestId,
+    state$,
+    progress$,
+    result,
+    cancel: () => cancelWith(undefined),
+    cancelWith,
+    interrupt: (failure) => actor.send({ type: 'INTERRUPT', failure }),
+    get finished() {
+      return finished();
+    },
+  };
+};

@@ -1,0 +1,135 @@
+/**
+ * The effects of one upload: open the source (probing an image's size from its first bytes), create
+ * the upload at the hub, send chunks from an offset, ask the hub's offset to resume, and terminate the
+ * upload if the task is cancelled or fails, so no partial or orphaned bytes remain.
+ * @module
+ */
+import type { TransferEffects } from '../../machines/transfer.js';
+import { isSignal } from '../core/abort.js';
+import type { Session } from '../../transports/transport.js';
+import { Failure, fault } from '../core/failure.js';
+import { baseName, type FileAccess } from '../core/files.js';
+import { IMAGE_PROBE_BYTES, probeImage } from './image-probe.js';
+import { MAX_MESSAGE_SIZE } from '../core/limits.js';
+import {
+  checkFileFields,
+  checkImageFields,
+  type FileMessage,
+  fileMessage,
+  type ImageFields,
+  type ImageMessage,
+  imageMessage,
+  messageSize,
+} from '../core/messages.js';
+import { checkSource, openSource, type UploadSource } from './sources.js';
+
+/** Options of `createFileMessageByUploading`. */
+export interface FileUploadOptions {
+  /** Name shown to receivers. Default: the path's last segment, a `File`'s name, or '' for bytes. */
+  readonly fileName?: string;
+  /** A small preview; counts toward the 32 KiB message limit. */
+  readonly thumbnail?: Uint8Array;
+  readonly description?: string;
+  /** Aborting it cancels the upload, as `task.cancel()` does. */
+  readonly signal?: AbortSignal;
+}
+
+/** Options of `createImageMessageByUploading`: width and height given here win over detection. */
+export interface ImageUploadOptions extends FileUploadOptions {
+  readonly width?: number;
+  readonly height?: number;
+  readonly thumbnailWidth?: number;
+  readonly thumbnailHeight?: number;
+}
+
+/** The name a source has before it is opened (a path's last segment, a `File`'s name). */
+const sourceName = (source: UploadSource): string =>
+  typeof source === 'string' ? baseName(source) : typeof Blob !== 'undefined' && source instanceof Blob && 'name' in source && typeof source.name === 'string' ? source.name : '';
+
+const fields = (options: ImageUploadOptions, source: UploadSource): ImageFields => {
+  const { signal: _signal, ...rest } = options;
+  return { ...rest, fileName: options.fileName === undefined ? sourceName(source) : options.fileName };
+};
+
+/**
+ * What can be known before any I/O: the source's shape and the options, including that the message the
+ * upload will produce fits in 32 KiB (an upload whose message could never be sent is refused up front).
+ */
+export const checkUpload = (kind: 'FILE' | 'IMAGE', source: unknown, options: unknown): Failure | undefined => {
+  if (options === null || typeof options !== 'object') return Failure.invalidArgument('options', 'expected an object');
+  const { signal } = options as FileUploadOptions;
+  if (signal !== undefined && !isSignal(signal)) return Failure.invalidArgument('signal', 'expected an AbortSignal');
+  const sourceFailure = checkSource(source);
+  if (sourceFailure) return sourceFailure;
+  const draft = fields(options as ImageUploadOptions, source as UploadSource);
+  const fieldFailure = kind === 'IMAGE' ? checkImageFields(draft) : checkFileFields(draft);
+  if (fieldFailure) return fieldFailure;
+  const size = messageSize(fileMessage('A'.repeat(22), draft));
+  return size > MAX_MESSAGE_SIZE
+    ? Failure.invalidArgument(
+        draft.thumbnail ? 'thumbnail' : draft.description ? 'description' : 'fileName',
+        `fileName, description and thumbnail take ${size} bytes, more than the ${MAX_MESSAGE_SIZE}-byte message limit`,
+      )
+    : undefined;
+};
+
+/** The effects and cleanup of one upload, producing the message to send. */
+export const uploadEffects = <M extends FileMessage | ImageMessage>(
+  kind: M['messageType'],
+  session: Session,
+  source: UploadSource,
+  options: ImageUploadOptions,
+  files: () => Promise<FileAccess>,
+): { readonly effects: TransferEffects<M>; readonly cleanup: (signal: AbortSignal) => Promise<void> } => {
+  let opened: Awaited<ReturnType<typeof openSource>> | undefined;
+  let uploadId: string | undefined;
+  // Set while the hub creates the upload, so a cleanup that comes first still terminates what it creates.
+  let creating: Promise<{ readonly uploadId: string }> | undefined;
+  let probed: { width: number; height: number } | undefined;
+  const draft = fields(options, source);
+
+  const build = (mediaId: string, size: number): M => {
+    if (kind === 'FILE') return fileMessage(mediaId, { ...draft, size }) as M;
+    return imageMessage(mediaId, {
+      ...draft,
+      size,
+      width: options.width ?? probed?.width ?? 0,
+      height: options.height ?? probed?.height ?? 0,
+    }) as M;
+  };
+
+  return {
+    effects: {
+      async open(signal) {
+        opened = await openSource(source, files);
+        if (kind === 'IMAGE' && (options.width === undefined || options.height === undefined)) {
+          // Content decides the format, never the file name; unknown formats are 0 × 0.
+          probed = probeImage(await opened.head(IMAGE_PROBE_BYTES, signal));
+        }
+        creating = session.createUpload({ size: opened.size, fileName: draft.fileName ?? '' }, { signal });
+        uploadId = (await creating).uploadId;
+        return { total: opened.size };
+      },
+      async move(offset, signal, onProgress) {
+        if (!opened || uploadId === undefined) throw fault(Failure.unknown('upload moved before it was opened'));
+        const state = await session.appendUpload(uploadId, offset, opened, { signal, onProgress });
+        if (!state.complete) {
+          throw fault(Failure.invalidArgument('source', `the file ended at ${state.offset} of ${opened.size} bytes: it changed during the upload`));
+        }
+        return build(uploadId, opened.size);
+      },
+      async locate(signal) {
+        if (!opened || uploadId === undefined) throw fault(Failure.unknown('upload located before it was opened'));
+        const state = await session.getUpload(uploadId, { signal });
+        return state.complete ? { done: build(uploadId, opened.size) } : { offset: state.offset };
+      },
+    },
+    cleanup: async (signal) => {
+      const id = uploadId ?? (await creating?.then(
+        (created) => created.uploadId,
+        () => undefined,
+      ));
+      if (id !== undefined) await session.terminateUpload(id, { signal });
+    },
+  };
+};

@@ -1,0 +1,296 @@
+/**
+ * The WebSocket wire protocol, shared by the client (`ws.ts`) and the server (`src/server/ws.ts`): the
+ * JSON control frames as io-ts codecs, the binary data frame header, the limits and the close codes.
+ * Isomorphic: no Node built-in. The prose version is `docs/protocol-ws.md`.
+ * @module
+ */
+import * as E from 'fp-ts/lib/Either.js';
+import { pipe } from 'fp-ts/lib/function.js';
+import * as t from 'io-ts';
+import { reportErrors } from './codec.js';
+import { Failure } from '../core/failure.js';
+import { CHUNK_SIZE } from '../core/limits.js';
+
+/** The protocol version a client announces in `hello`. */
+export const WS_PROTOCOL_VERSION = 1;
+
+/** Bytes of the binary frame header: kind (1), reserved (3), transfer ID (uint32), offset (uint64), big-endian. */
+export const DATA_HEADER_SIZE = 16;
+
+/** The most bytes of media in one data frame. */
+export const WS_CHUNK_SIZE = CHUNK_SIZE;
+
+/** The largest frame either side accepts: one chunk and its header (`maxPayload` of the server). */
+export const WS_MAX_FRAME = WS_CHUNK_SIZE + DATA_HEADER_SIZE;
+
+/**
+ * The most UTF-16 code units of control frames joined in one batch (a text frame holding a JSON array):
+ * even at 3 UTF-8 bytes each it stays under {@link WS_MAX_FRAME}.
+ */
+export const MAX_BATCH_CHARS = 16_384;
+
+/**
+ * Credit the server grants the uploads of one socket beyond what its store kept (the `window` of
+ * `welcome`), shared equally among them: bytes in flight and queued in server memory per socket are at
+ * most this (plus {@link WS_MIN_UPLOAD_WINDOW} per upload). One upload with 1 MiB of credit ran about 1.4×
+ * slower than with 4 MiB on loopback (it waited for acknowledgements), 8 MiB no faster; nine uploads
+ * with 4 MiB each made a chat message on the same socket wait behind their bytes (p99 144 ms).
+ */
+export const WS_UPLOAD_WINDOW = 4 * 1024 * 1024;
+
+/** The least credit an upload gets however many share the socket. */
+export const WS_MIN_UPLOAD_WINDOW = 256 * 1024;
+
+/** Credit the client grants a download beyond what its consumer took: its memory per download. */
+export const WS_DOWNLOAD_WINDOW = 1024 * 1024;
+
+/** The kind byte of a data frame. */
+export const DATA_KIND = 1;
+
+/** Close codes of the protocol (4000–4999 are application codes). */
+export const CloseCode = {
+  /** Logout, or the server closing. The client does not reconnect. */
+  normal: 1000,
+  /** Protocol violation: no or bad `hello`, data before auth, too many bad frames. */
+  policy: 1008,
+  /** The session ended at the hub (the same user logged in elsewhere, or logout). Do not reconnect. */
+  sessionEnded: 4000,
+  /** The login was refused (bad token, bad user ID). Do not reconnect. */
+  loginRefused: 4001,
+  /** The peer read too slowly: its outgoing buffer passed the limit. Reconnecting may resume. */
+  tooSlow: 4002,
+  /** A handler of the server failed on the handshake (a bug, logged there). Reconnecting may succeed. */
+  serverError: 1011,
+} as const;
+
+const Id = t.refinement(t.number, (n) => Number.isSafeInteger(n) && n >= 0, 'Id');
+const TransferId = t.refinement(t.number, (n) => Number.isInteger(n) && n >= 1 && n <= 0xffff_ffff, 'TransferId');
+const Offset = t.refinement(t.number, (n) => Number.isSafeInteger(n) && n >= 0, 'Offset');
+
+/** A request the client makes; answered by one `result` or `error` frame with the same `id`. */
+const Call = t.union([
+  t.type({ op: t.literal('createUpload'), size: t.unknown, fileName: t.unknown }),
+  t.type({ op: t.literal('getUpload'), uploadId: t.unknown }),
+  t.type({ op: t.literal('terminateUpload'), uploadId: t.unknown }),
+  t.type({ op: t.literal('getMedia'), mediaId: t.unknown }),
+  t.type({ op: t.literal('append'), transfer: TransferId, uploadId: t.unknown, offset: Offset }),
+  t.type({ op: t.literal('read'), transfer: TransferId, mediaId: t.unknown, offset: Offset, limit: Offset }),
+  t.type({ op: t.literal('sendToPeer'), peerId: t.unknown, message: t.unknown }),
+  t.type({ op: t.literal('join'), channelId: t.unknown }),
+  t.type({ op: t.literal('leave'), channelId: t.unknown }),
+  t.type({ op: t.literal('sendToChannel'), channelId: t.unknown, message: t.unknown }),
+  t.type({ op: t.literal('members'), channelId: t.unknown }),
+  t.type({ op: t.literal('logout') }),
+  // The new token is checked by the hub (`Hub.renewToken`), so any value decodes here.
+  t.type({ op: t.literal('renewToken'), token: t.unknown }),
+]);
+
+/** A call as decoded by the server. */
+export type CallFrame = t.TypeOf<typeof Call> & { readonly id: number };
+
+/** The io-ts codec of client frames: the definition; {@link isClientFrame} is its fast equivalent. */
+export const ClientFrameCodec = t.union([
+  t.intersection([
+    t.type({ type: t.literal('hello'), version: t.number, userId: t.unknown, token: t.unknown }),
+    // `batch`: the client reads text frames holding an array of control frames (protocol doc, *Batches*).
+    t.partial({ resume: t.type({ sessionId: t.string, lastSeq: Offset }), batch: t.boolean }),
+  ]),
+  t.intersection([t.type({ type: t.literal('call'), id: Id }), Call]),
+  t.type({ type: t.literal('cancel'), transfer: TransferId }),
+  t.type({ type: t.literal('credit'), transfer: TransferId, limit: Offset }),
+  t.type({ type: t.literal('ping') }),
+]);
+
+/** Every control frame a client sends. */
+export type ClientFrame = t.TypeOf<typeof ClientFrameCodec>;
+
+/** The io-ts codec of server frames: the definition; {@link isServerFrame} is its fast equivalent. */
+export const ServerFrameCodec = t.union([
+  // `expiresAt` (when the session's token expires, ms since the epoch) is optional, so older peers decode.
+  t.intersection([
+    t.type({ type: t.literal('welcome'), sessionId: t.string, resumed: t.boolean, chunkSize: t.number, window: t.number }),
+    t.partial({ expiresAt: t.number }),
+  ]),
+  t.type({ type: t.literal('result'), id: Id, value: t.unknown }),
+  t.intersection([t.type({ type: t.literal('error'), failure: t.unknown, message: t.string }), t.partial({ id: Id })]),
+  t.type({ type: t.literal('event'), seq: Offset, event: t.unknown }),
+  t.type({ type: t.literal('ack'), transfer: TransferId, offset: Offset, limit: Offset }),
+  t.type({ type: t.literal('pong') }),
+]);
+
+/** Every control frame a server sends. */
+export type ServerFrame = t.TypeOf<typeof ServerFrameCodec>;
+
+type Record_ = Readonly<Record<string, unknown>>;
+const isRecord = (u: unknown): u is Record_ => typeof u === 'object' && u !== null && !Array.isArray(u);
+const isId = (u: unknown): boolean => typeof u === 'number' && Number.isSafeInteger(u) && u >= 0;
+const isTransferId = (u: unknown): boolean => typeof u === 'number' && Number.isInteger(u) && u >= 1 && u <= 0xffff_ffff;
+
+/**
+ * What {@link ClientFrameCodec} accepts, without building io-ts contexts and `Either`s for every frame
+ * (decoding was a tenth of the relay's CPU). The codec stays the definition and reports what is wrong
+ * with a frame this refuses; `spec/server/ws-protocol.spec.ts` checks that both agree.
+ */
+export const isClientFrame = (u: unknown): u is ClientFrame => {
+  if (!isRecord(u)) return false;
+  switch (u['type']) {
+    case 'call':
+      if (!isId(u['id'])) return false;
+      switch (u['op']) {
+        case 'append':
+          return isTransferId(u['transfer']) && isId(u['offset']);
+        case 'read':
+          return isTransferId(u['transfer']) && isId(u['offset']) && isId(u['limit']);
+        case 'createUpload':
+        case 'getUpload':
+        case 'terminateUpload':
+        case 'getMedia':
+        case 'sendToPeer':
+        case 'join':
+        case 'leave':
+        case 'sendToChannel':
+        case 'members':
+        case 'logout':
+        case 'renewToken':
+          return true;
+        default:
+          return false;
+      }
+    case 'cancel':
+      return isTransferId(u['transfer']);
+    case 'credit':
+      return isTransferId(u['transfer']) && isId(u['limit']);
+    case 'ping':
+      return true;
+    case 'hello': {
+      if (typeof u['version'] !== 'number') return false;
+      const resume = u['resume'];
+      if (resume !== undefined && !(isRecord(resume) && typeof resume['sessionId'] === 'string' && isId(resume['lastSeq']))) return false;
+      return u['batch'] === undefined || typeof u['batch'] === 'boolean';
+    }
+    default:
+      return false;
+  }
+};
+
+/** What {@link ServerFrameCodec} accepts; the fast path of a client's decoding, as {@link isClientFrame}. */
+export const isServerFrame = (u: unknown): u is ServerFrame => {
+  if (!isRecord(u)) return false;
+  switch (u['type']) {
+    case 'result':
+      return isId(u['id']);
+    case 'event':
+      return isId(u['seq']);
+    case 'ack':
+      return isTransferId(u['transfer']) && isId(u['offset']) && isId(u['limit']);
+    case 'error':
+      return typeof u['message'] === 'string' && (u['id'] === undefined || isId(u['id']));
+    case 'pong':
+      return true;
+    case 'welcome':
+      return (
+        typeof u['sessionId'] === 'string' &&
+        typeof u['resumed'] === 'boolean' &&
+        typeof u['chunkSize'] === 'number' &&
+        typeof u['window'] === 'number' &&
+        (u['expiresAt'] === undefined || typeof u['expiresAt'] === 'number')
+      );
+    default:
+      return false;
+  }
+};
+
+/** One parsed frame: the fast guard, and only if it refuses, the codec (for its report). */
+const check = <A, L>(codec: t.Decoder<unknown, A>, is: (u: unknown) => u is A, u: unknown, refuse: (failure: Failure, u: unknown) => L): E.Either<L, A> =>
+  is(u)
+    ? E.right(u)
+    : pipe(
+        codec.decode(u),
+        E.mapLeft((errors) => refuse(Failure.invalidArgument('frame', reportErrors(errors)), u)),
+      );
+
+const asIs = (failure: Failure): Failure => failure;
+const notJson = Failure.invalidArgument('frame', 'not JSON');
+
+const parse = <A>(codec: t.Decoder<unknown, A>, is: (u: unknown) => u is A, text: string): E.Either<Failure, A> => {
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    return E.left(notJson);
+  }
+  return check(codec, is, json, asIs);
+};
+
+/** A text frame: one control frame, or a non-empty array of them (a batch); each is decoded on its own. */
+const parseBatch = <A, L>(codec: t.Decoder<unknown, A>, is: (u: unknown) => u is A, text: string, refuse: (failure: Failure, u: unknown) => L): E.Either<L, A>[] => {
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    return [E.left(refuse(notJson, undefined))];
+  }
+  if (!Array.isArray(json)) return [check(codec, is, json, refuse)];
+  if (json.length === 0) return [E.left(refuse(Failure.invalidArgument('frame', 'an empty batch'), undefined))];
+  return json.map((u: unknown) => check(codec, is, u, refuse));
+};
+
+/**
+ * A client frame the server could not decode, with the call ID it carried if it had a valid one: an
+ * unknown `op` or a bad field is then answered to that call, so its caller does not wait forever.
+ */
+export interface BadClientFrame {
+  readonly failure: Failure;
+  readonly id?: number;
+}
+
+const badClientFrame = (failure: Failure, u: unknown): BadClientFrame =>
+  isRecord(u) && isId(u['id']) ? { failure, id: u['id'] as number } : { failure };
+
+/** Decodes a client's text frame holding one frame (`hello`); a failure names the offending path. */
+export const decodeClientFrame = (text: string): E.Either<Failure, ClientFrame> => parse(ClientFrameCodec, isClientFrame, text);
+
+/** Decodes a client's text frame, one frame or a batch: one result per frame, in order. */
+export const decodeClientFrames = (text: string): E.Either<BadClientFrame, ClientFrame>[] => parseBatch(ClientFrameCodec, isClientFrame, text, badClientFrame);
+
+/** Decodes a server's text frame holding one frame; a failure names the offending path. */
+export const decodeServerFrame = (text: string): E.Either<Failure, ServerFrame> => parse(ServerFrameCodec, isServerFrame, text);
+
+/** Decodes a server's text frame, one frame or a batch: one result per frame, in order. */
+export const decodeServerFrames = (text: string): E.Either<Failure, ServerFrame>[] => parseBatch(ServerFrameCodec, isServerFrame, text, asIs);
+
+/**
+ * A data frame: header then the chunk. Written into `into` (at least {@link WS_MAX_FRAME} bytes) when given,
+ * and then a view of it: a sender that reuses one buffer per transfer allocates nothing per frame, which
+ * is safe because `WebSocket.send` copies the bytes before it returns. Otherwise in one new buffer. The
+ * chunk is copied either way, so the caller may reuse it.
+ */
+export const encodeData = (transfer: number, offset: number, chunk: Uint8Array, into?: Uint8Array<ArrayBuffer>): Uint8Array<ArrayBuffer> => {
+  const frame = into ? into.subarray(0, DATA_HEADER_SIZE + chunk.length) : new Uint8Array(DATA_HEADER_SIZE + chunk.length);
+  const view = new DataView(frame.buffer, frame.byteOffset, DATA_HEADER_SIZE);
+  view.setUint32(0, DATA_KIND << 24);
+  view.setUint32(4, transfer);
+  view.setUint32(8, Math.floor(offset / 0x1_0000_0000));
+  view.setUint32(12, offset >>> 0);
+  frame.set(chunk, DATA_HEADER_SIZE);
+  return frame;
+};
+
+/** A decoded data frame; `chunk` is a view into the frame. */
+export interface DataFrame {
+  readonly transfer: number;
+  readonly offset: number;
+  readonly chunk: Uint8Array;
+}
+
+/** Decodes a binary frame; `Left` if it is shorter than the header, of another kind, or too big. */
+export const decodeData = (frame: Uint8Array): E.Either<Failure, DataFrame> => {
+  if (frame.length < DATA_HEADER_SIZE) return E.left(Failure.invalidArgument('frame', `binary frame of ${frame.length} bytes is shorter than its header`));
+  if (frame.length > WS_MAX_FRAME) return E.left(Failure.invalidArgument('frame', `binary frame of ${frame.length} bytes exceeds ${WS_MAX_FRAME}`));
+  const view = new DataView(frame.buffer, frame.byteOffset, frame.byteLength);
+  if (view.getUint8(0) !== DATA_KIND) return E.left(Failure.invalidArgument('frame', `unknown binary frame kind ${view.getUint8(0)}`));
+  const transfer = view.getUint32(4);
+  const offset = view.getUint32(8) * 0x1_0000_0000 + view.getUint32(12);
+  if (transfer === 0 || !Number.isSafeInteger(offset)) return E.left(Failure.invalidArgument('frame', 'bad transfer ID or offset'));
+  return E.right({ transfer, offset, chunk: frame.subarray(DATA_HEADER_SIZE) });
+};

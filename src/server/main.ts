@@ -1,8 +1,0 @@
-/**
- * The server entry kept for `node --import tsx src/server/main.ts` (specs start it this way): the same as
- * `ferry serve`, whose defaults read `PORT`, `HOST`, `FERRY_DATA_DIR` and `FERRY_SECRET`.
- * @module
- */
-import { runCli } from '../cli/program.js';
-
-process.exit(await runCli(['serve', ...process.argv.slice(2)]));
