@@ -17,7 +17,7 @@ import { cpus, platform, release, arch } from 'node:os';
 import { resolve as resolvePath } from 'node:path';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
-import { utf8 } from '../src/bytes.js';
+import { utf8 } from '../src/core/bytes.js';
 import { signToken } from '../src/hub/tokens.js';
 
 /**

@@ -40,7 +40,7 @@ import * as tus from 'tus-js-client';
 import { type Client, createClient, type CreateHasher } from '../src/index.js';
 import { startServer } from '../src/server/server.js';
 import { httpTransport } from '../transports/http.js';
-import { fsyncFolder, writeAll } from '../src/node-fs.js';
+import { fsyncFolder, writeAll } from '../src/platform/node-fs.js';
 import { BENCH_LIMITS, BENCH_SECRET, benchToken, childMode, measureUploadMemory, serveUntilStdinEnds, startServersChild, type UploadMemorySample, checkTarget, fixed, formatRatio, interleave, markdownTable, mib, type RunInfo, runNodeScript, type ScenarioReport } from './harness.js';
 
 /** Options of {@link runHttpTransfer}. */
