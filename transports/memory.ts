@@ -108,7 +108,7 @@ export const memoryTransport = (hub: Hub, options: MemoryTransportOptions = {}):
       userId: hubSession.userId,
       events$: bufferedEvents(hubSession),
       ...(expiresAt === undefined ? {} : { expiresAt }),
-      renewToken: (token, { signal }) => call(signal, () => orReject(hub.renewToken(hubSession, token))),
+      renewToken: (token, { signal }) => call(signal, async () => orReject(await hub.renewToken(hubSession, token))),
       async createUpload(request, { signal }) {
         throwIfAborted(signal);
         if (!hub.isOnline(hubSession)) throw fault(Failure.notLoggedIn());
@@ -154,14 +154,14 @@ export const memoryTransport = (hub: Hub, options: MemoryTransportOptions = {}):
         yield* paced('download', mediaId, offset, hub.readMedia(mediaId, offset, signal), signal);
       },
       sendToPeer: (peerId, message, { signal }) =>
-        call(signal, () => orReject(hub.sendToPeer(hubSession, peerId, encodeMessage(message)))).then(() => undefined),
-      joinChannel: (channelId, { signal }) => call(signal, () => orReject(hub.joinChannel(hubSession, channelId))),
-      leaveChannel: (channelId, { signal }) => call(signal, () => orReject(hub.leaveChannel(hubSession, channelId))),
+        call(signal, async () => orReject(await hub.sendToPeer(hubSession, peerId, encodeMessage(message)))).then(() => undefined),
+      joinChannel: (channelId, { signal }) => call(signal, async () => orReject(await hub.joinChannel(hubSession, channelId))),
+      leaveChannel: (channelId, { signal }) => call(signal, async () => orReject(await hub.leaveChannel(hubSession, channelId))),
       sendToChannel: (channelId, message, { signal }) =>
-        call(signal, () => orReject(hub.sendToChannel(hubSession, channelId, encodeMessage(message)))).then(() => undefined),
-      channelMembers: (channelId, { signal }) => call(signal, () => orReject(hub.channelMembers(hubSession, channelId))),
+        call(signal, async () => orReject(await hub.sendToChannel(hubSession, channelId, encodeMessage(message)))).then(() => undefined),
+      channelMembers: (channelId, { signal }) => call(signal, async () => orReject(await hub.channelMembers(hubSession, channelId))),
       async close() {
-        hub.logout(hubSession);
+        await hub.logout(hubSession);
       },
     };
   };
@@ -169,7 +169,7 @@ export const memoryTransport = (hub: Hub, options: MemoryTransportOptions = {}):
   return {
     async connect({ userId, token }, { signal }) {
       throwIfAborted(signal);
-      return session(await orReject(hub.login(userId, token)));
+      return session(await orReject(await hub.login(userId, token)));
     },
   };
 };

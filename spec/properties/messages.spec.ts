@@ -181,16 +181,16 @@ describe('the 32 KiB message rule', () => {
       bobChannel.messages$.subscribe(({ message }) => bobRoom.push(message));
       await aliceRoom.join();
       await bobChannel.join();
-      const login = (userId: string): HubSession => {
-        const session = w.hub.login(userId, w.hub.issueToken(userId));
+      const login = async (userId: string): Promise<HubSession> => {
+        const session = await w.hub.login(userId, w.hub.issueToken(userId));
         if (E.isLeft(session)) throw new Error(`login ${userId}: ${session.left._tag}`);
         return session.right;
       };
-      carol = login('carol');
-      dave = login('dave');
+      carol = await login('carol');
+      dave = await login('dave');
       dave.events$.subscribe((event) => daveHears.push(event));
       for (const session of [carol, dave]) {
-        const joined = w.hub.joinChannel(session, 'hall');
+        const joined = await w.hub.joinChannel(session, 'hall');
         if (E.isLeft(joined)) throw new Error(`join: ${joined.left._tag}`);
       }
     });
@@ -233,19 +233,19 @@ describe('the 32 KiB message rule', () => {
       );
     });
 
-    it('the hub itself accepts a wire message of 32,768 bytes and refuses 32,769 with InvalidMessage', () => {
-      fc.assert(
-        fc.property(atLimit, ({ draft, grownField }) => {
+    it('the hub itself accepts a wire message of 32,768 bytes and refuses 32,769 with InvalidMessage', async () => {
+      await fc.assert(
+        fc.asyncProperty(atLimit, async ({ draft, grownField }) => {
           // As a server would see them: JSON text parsed back, not objects shared with the sender.
           const wire = (message: Message): unknown => JSON.parse(JSON.stringify(encodeMessage(message)));
           const exact = wire(build(draft));
           const over = wire(build(grow(draft, grownField)));
           const heard = daveHears.length;
-          expect(E.isRight(w.hub.sendToPeer(carol, 'dave', exact))).toBe(true);
-          expect(E.isRight(w.hub.sendToChannel(carol, 'hall', exact))).toBe(true);
+          expect(E.isRight(await w.hub.sendToPeer(carol, 'dave', exact))).toBe(true);
+          expect(E.isRight(await w.hub.sendToChannel(carol, 'hall', exact))).toBe(true);
           expect(daveHears.length).toBe(heard + 2);
-          expect(w.hub.sendToPeer(carol, 'dave', over)).toMatchObject({ _tag: 'Left', left: { _tag: 'InvalidMessage' } });
-          expect(w.hub.sendToChannel(carol, 'hall', over)).toMatchObject({ _tag: 'Left', left: { _tag: 'InvalidMessage' } });
+          expect(await w.hub.sendToPeer(carol, 'dave', over)).toMatchObject({ _tag: 'Left', left: { _tag: 'InvalidMessage' } });
+          expect(await w.hub.sendToChannel(carol, 'hall', over)).toMatchObject({ _tag: 'Left', left: { _tag: 'InvalidMessage' } });
           expect(daveHears.length).toBe(heard + 2);
         }),
         fcOptions(1000),

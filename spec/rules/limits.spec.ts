@@ -237,24 +237,24 @@ describe('limits, as properties (virtual time)', () => {
     );
   });
 
-  it('the hub refuses a join exactly when a model of channels held and joins per window says so', () => {
+  it('the hub refuses a join exactly when a model of channels held and joins per window says so', async () => {
     const step = fc.oneof(
       fc.record({ join: fc.integer({ min: 0, max: 5 }) }),
       fc.record({ leave: fc.integer({ min: 0, max: 5 }) }),
       fc.record({ advance: fc.integer({ min: 1, max: 2_000 }) }),
     );
-    fc.assert(
-      fc.property(fc.array(step, { maxLength: 80 }), (steps) => {
+    await fc.assert(
+      fc.asyncProperty(fc.array(step, { maxLength: 80 }), async (steps) => {
         const limits = { channels: 3, joinRate: { limit: 4, windowMs: 3_000 } };
         const w = world({ hub: { limits } });
-        const login = w.hub.login('alice', w.hub.issueToken('alice'));
+        const login = await w.hub.login('alice', w.hub.issueToken('alice'));
         if (E.isLeft(login)) throw new Error('login failed');
         const joined = new Set<number>();
         const joins: number[] = [];
         for (const s of steps) {
           if ('advance' in s) w.clock.advance(s.advance);
           else if ('leave' in s) {
-            w.hub.leaveChannel(login.right, `c${s.leave}`);
+            await w.hub.leaveChannel(login.right, `c${s.leave}`);
             joined.delete(s.leave);
           } else {
             const now = w.clock.now();
@@ -266,7 +266,7 @@ describe('limits, as properties (virtual time)', () => {
                 : joins.filter((at) => at > now - 3_000).length >= limits.joinRate.limit
                   ? 'TooOften'
                   : 'ok';
-            const result = w.hub.joinChannel(login.right, `c${s.join}`);
+            const result = await w.hub.joinChannel(login.right, `c${s.join}`);
             expect(E.isRight(result) ? 'ok' : result.left._tag).toBe(expected);
             if (expected === 'ok') joins.push(now);
             if (expected === 'ok') joined.add(s.join);
@@ -278,9 +278,9 @@ describe('limits, as properties (virtual time)', () => {
     );
   });
 
-  it('the hub refuses a login exactly when a model of logins per user per window says so', () => {
-    fc.assert(
-      fc.property(fc.array(fc.oneof(fc.constantFrom('alice', 'bob'), fc.integer({ min: 1, max: 800 })), { maxLength: 60 }), (steps) => {
+  it('the hub refuses a login exactly when a model of logins per user per window says so', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.array(fc.oneof(fc.constantFrom('alice', 'bob'), fc.integer({ min: 1, max: 800 })), { maxLength: 60 }), async (steps) => {
         const w = world();
         const logins = new Map<string, number[]>();
         for (const s of steps) {
@@ -291,7 +291,7 @@ describe('limits, as properties (virtual time)', () => {
           const now = w.clock.now();
           const mine = logins.get(s) ?? [];
           const allowed = mine.filter((at) => at > now - 1_000).length < 2;
-          const result = w.hub.login(s, w.hub.issueToken(s));
+          const result = await w.hub.login(s, w.hub.issueToken(s));
           expect(E.isRight(result) ? 'ok' : result.left._tag).toBe(allowed ? 'ok' : 'TooOften');
           if (allowed) logins.set(s, [...mine, now]);
         }
@@ -301,15 +301,15 @@ describe('limits, as properties (virtual time)', () => {
     );
   });
 
-  it('the hub counts each message against its sender, peer and channel alike, per window', () => {
-    fc.assert(
-      fc.property(fc.array(fc.oneof(fc.constant('peer' as const), fc.constant('channel' as const), fc.integer({ min: 1, max: 1_500 })), { maxLength: 60 }), (steps) => {
+  it('the hub counts each message against its sender, peer and channel alike, per window', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.array(fc.oneof(fc.constant('peer' as const), fc.constant('channel' as const), fc.integer({ min: 1, max: 1_500 })), { maxLength: 60 }), async (steps) => {
         const w = world({ hub: { limits: { messageRate: { limit: 5, windowMs: 3_000 } } } });
-        const alice = w.hub.login('alice', w.hub.issueToken('alice'));
-        const bob = w.hub.login('bob', w.hub.issueToken('bob'));
+        const alice = await w.hub.login('alice', w.hub.issueToken('alice'));
+        const bob = await w.hub.login('bob', w.hub.issueToken('bob'));
         if (E.isLeft(alice) || E.isLeft(bob)) throw new Error('login failed');
         const session: HubSession = alice.right;
-        w.hub.joinChannel(session, 'room');
+        await w.hub.joinChannel(session, 'room');
         const sent: number[] = [];
         for (const s of steps) {
           if (typeof s === 'number') {
@@ -318,7 +318,7 @@ describe('limits, as properties (virtual time)', () => {
           }
           const now = w.clock.now();
           const allowed = sent.filter((at) => at > now - 3_000).length < 5;
-          const result = s === 'peer' ? w.hub.sendToPeer(session, 'bob', { messageType: 'TEXT', text: 'x' }) : w.hub.sendToChannel(session, 'room', { messageType: 'TEXT', text: 'x' });
+          const result = s === 'peer' ? await w.hub.sendToPeer(session, 'bob', { messageType: 'TEXT', text: 'x' }) : await w.hub.sendToChannel(session, 'room', { messageType: 'TEXT', text: 'x' });
           expect(E.isRight(result) ? 'ok' : result.left._tag).toBe(allowed ? 'ok' : 'TooOften');
           if (allowed) sent.push(now);
         }

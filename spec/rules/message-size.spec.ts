@@ -182,12 +182,12 @@ describe('message size', () => {
       expect(received).toEqual([]);
     });
 
-    it('the hub refuses an oversize wire message handed to it directly', () => {
+    it('the hub refuses an oversize wire message handed to it directly', async () => {
       w = world();
-      const login = w.hub.login('mallory', w.hub.issueToken('mallory'));
-      w.hub.login('bob', w.hub.issueToken('bob'));
+      const login = await w.hub.login('mallory', w.hub.issueToken('mallory'));
+      await w.hub.login('bob', w.hub.issueToken('bob'));
       if (login._tag !== 'Right') throw new Error('login failed');
-      const result = w.hub.sendToPeer(login.right, 'bob', { messageType: 'TEXT', text: 'a'.repeat(LIMIT + 1) });
+      const result = await w.hub.sendToPeer(login.right, 'bob', { messageType: 'TEXT', text: 'a'.repeat(LIMIT + 1) });
       expect(result).toMatchObject({ _tag: 'Left', left: { _tag: 'InvalidMessage' } });
     });
   });

@@ -50,9 +50,9 @@ describe('an event stream ended while its reader is behind', () => {
     stalled.pause();
     await delay(50);
     // Fill the kernel's buffers (a few MiB on loopback) and leave bytes unsent in the response itself.
-    const sender = hub.login('sender', hub.issueToken('sender'));
+    const sender = await hub.login('sender', hub.issueToken('sender'));
     if (E.isLeft(sender)) throw new Error('login failed');
-    for (let i = 0; i < 1_000; i++) hub.sendToPeer(sender.right, 'slow', { messageType: 'TEXT', text: 'x'.repeat(30_000) });
+    for (let i = 0; i < 1_000; i++) await hub.sendToPeer(sender.right, 'slow', { messageType: 'TEXT', text: 'x'.repeat(30_000) });
     await delay(50);
     // The client reconnects (a half-open link): the old stream is replaced while bytes are stuck in it.
     const fresh = events();
@@ -66,7 +66,7 @@ describe('an event stream ended while its reader is behind', () => {
     await delay(120);
     let received = '';
     fresh.on('data', (chunk: Buffer) => (received += chunk.toString('latin1')));
-    hub.sendToPeer(sender.right, 'slow', { messageType: 'TEXT', text: 'after' });
+    await hub.sendToPeer(sender.right, 'slow', { messageType: 'TEXT', text: 'after' });
     await expect.poll(() => received.includes('after'), { timeout: 5_000 }).toBe(true);
     fresh.destroy();
     route.close();

@@ -98,9 +98,9 @@ export interface Hub {
   /** Verifies a token (signature, shape, expiry). */
   authenticate(token: unknown): E.Either<Failure, TokenClaims>;
   /** Opens a session; a previous session of the same user is aborted. */
-  login(userId: unknown, token: unknown): E.Either<Failure, HubSession>;
+  login(userId: unknown, token: unknown): Promise<E.Either<Failure, HubSession>>;
   /** Ends a session: it leaves its channels. Idempotent. */
-  logout(session: HubSession): void;
+  logout(session: HubSession): Promise<void>;
   isOnline(session: HubSession): boolean;
   /**
    * Gives a session a new token: it must verify (`InvalidToken`, `TokenExpired`) and be the session
@@ -108,7 +108,7 @@ export interface Hub {
    * the new token's expiry instead of the old one's: a session whose token expires without renewal is
    * aborted (`aborted` event, cause `TOKEN_EXPIRED`).
    */
-  renewToken(session: HubSession, token: unknown): E.Either<Failure, { readonly expiresAt: number }>;
+  renewToken(session: HubSession, token: unknown): Promise<E.Either<Failure, { readonly expiresAt: number }>>;
   /** When the session's current token expires (ms since the epoch); `undefined` once it ended. */
   tokenExpiresAt(session: HubSession): number | undefined;
 
@@ -135,11 +135,11 @@ export interface Hub {
   mediaInfo(mediaId: unknown): Promise<MediaInfo>;
   readMedia(mediaId: string, offset: number, signal?: AbortSignal): AsyncIterable<Uint8Array>;
 
-  sendToPeer(from: HubSession, peerId: unknown, message: unknown): E.Either<Failure, { serverReceivedTs: number }>;
-  joinChannel(session: HubSession, channelId: unknown): E.Either<Failure, void>;
-  leaveChannel(session: HubSession, channelId: unknown): E.Either<Failure, void>;
-  sendToChannel(from: HubSession, channelId: unknown, message: unknown): E.Either<Failure, { serverReceivedTs: number }>;
-  channelMembers(session: HubSession, channelId: unknown): E.Either<Failure, string[]>;
+  sendToPeer(from: HubSession, peerId: unknown, message: unknown): Promise<E.Either<Failure, { serverReceivedTs: number }>>;
+  joinChannel(session: HubSession, channelId: unknown): Promise<E.Either<Failure, void>>;
+  leaveChannel(session: HubSession, channelId: unknown): Promise<E.Either<Failure, void>>;
+  sendToChannel(from: HubSession, channelId: unknown, message: unknown): Promise<E.Either<Failure, { serverReceivedTs: number }>>;
+  channelMembers(session: HubSession, channelId: unknown): Promise<E.Either<Failure, string[]>>;
 
   /** Deletes expired media and stale partial uploads now; resolves with how many entries went. */
   sweep(): Promise<number>;
@@ -351,7 +351,7 @@ export const createHub = (options: HubOptions = {}): Hub => {
       return signToken(secret, { userId, expiresAt: clock.now() + ttlMs });
     },
     authenticate: (token) => verifyToken(secret, token, clock.now()),
-    login(userId, token) {
+    async login(userId, token) {
       if (!isValidId(userId)) return E.left(Failure.invalidUserId(untrustedText(userId)));
       const claims = verifyToken(secret, token, clock.now());
       if (E.isLeft(claims)) return claims;
@@ -362,7 +362,7 @@ export const createHub = (options: HubOptions = {}): Hub => {
       watchToken(session, claims.right.expiresAt);
       return E.right(session);
     },
-    renewToken(session, token) {
+    async renewToken(session, token) {
       const watched = tokens.get(session.sessionId);
       if (!watched || !router.isOpen(session)) return E.left(Failure.notLoggedIn());
       const claims = verifyToken(secret, token, clock.now());
@@ -375,7 +375,7 @@ export const createHub = (options: HubOptions = {}): Hub => {
       return E.right({ expiresAt: watched.expiresAt });
     },
     tokenExpiresAt: (session) => (router.isOpen(session) ? tokens.get(session.sessionId)?.expiresAt : undefined),
-    logout: (session) => router.close(session),
+    logout: async (session) => router.close(session),
     isOnline: (session) => router.isOpen(session),
 
     async createUpload(uploader, { size, fileName }) {
@@ -475,7 +475,7 @@ export const createHub = (options: HubOptions = {}): Hub => {
     },
     readMedia: (mediaId, offset, signal) => metered(mediaId, offset, signal),
 
-    sendToPeer(from, peerId, message) {
+    async sendToPeer(from, peerId, message) {
       if (E.isLeft(online(from))) return E.left(Failure.notLoggedIn());
       if (!isValidId(peerId)) return E.left(Failure.invalidUserId(untrustedText(peerId)));
       const wire = wireOf(message);
@@ -487,7 +487,7 @@ export const createHub = (options: HubOptions = {}): Hub => {
       monitor.messageDelivered('peer', 1);
       return E.right({ serverReceivedTs: now });
     },
-    joinChannel(session, channelId) {
+    async joinChannel(session, channelId) {
       if (E.isLeft(online(session))) return E.left(Failure.notLoggedIn());
       const id = channelIdOf(channelId);
       if (E.isLeft(id)) return id;
@@ -500,13 +500,13 @@ export const createHub = (options: HubOptions = {}): Hub => {
       if (wait > 0) return E.left(refuse('joinRate', Failure.tooOften('channel joins per user', limits.joinRate.limit, limits.joinRate.windowMs, wait)));
       return router.join(session, id.right) ? E.right(undefined) : E.left(Failure.alreadyInChannel(id.right));
     },
-    leaveChannel(session, channelId) {
+    async leaveChannel(session, channelId) {
       if (E.isLeft(online(session))) return E.left(Failure.notLoggedIn());
       const id = channelIdOf(channelId);
       if (E.isLeft(id)) return E.left(Failure.notInChannel(untrustedText(channelId)));
       return router.leave(session, id.right) ? E.right(undefined) : E.left(Failure.notInChannel(id.right));
     },
-    sendToChannel(from, channelId, message) {
+    async sendToChannel(from, channelId, message) {
       if (E.isLeft(online(from))) return E.left(Failure.notLoggedIn());
       const id = channelIdOf(channelId);
       if (E.isLeft(id)) return E.left(Failure.notInChannel(untrustedText(channelId)));
@@ -522,7 +522,7 @@ export const createHub = (options: HubOptions = {}): Hub => {
       monitor.messageDelivered('channel', receivers);
       return E.right({ serverReceivedTs: now });
     },
-    channelMembers(session, channelId) {
+    async channelMembers(session, channelId) {
       if (E.isLeft(online(session))) return E.left(Failure.notLoggedIn());
       const id = channelIdOf(channelId);
       if (E.isLeft(id)) return E.left(Failure.notInChannel(untrustedText(channelId)));

@@ -141,8 +141,8 @@ export const sessionsRoute = (options: SessionsRouteOptions): Route & { close():
     unrefTimer(session.grace);
   };
 
-  const open = (userId: string, token: string): ServerSession => {
-    const login = hub.login(userId, token);
+  const open = async (userId: string, token: string): Promise<ServerSession> => {
+    const login = await hub.login(userId, token);
     if (E.isLeft(login)) throw fault(login.left);
     const session: ServerSession = {
       id: toBase64Url(cryptoRandomBytes(16)),
@@ -302,7 +302,7 @@ export const sessionsRoute = (options: SessionsRouteOptions): Route & { close():
           const claimed = body !== null && typeof body === 'object' ? (body as { userId?: unknown }).userId : undefined;
           if (claimed !== userId) throw fault(Failure.invalidToken('the token was issued to another user'));
           const token = /^Bearer +(\S+)/i.exec(exchange.req.headers.authorization ?? '')?.[1] ?? '';
-          const opened = open(userId, token);
+          const opened = await open(userId, token);
           return send(exchange, 201, { sessionId: opened.id, expiresAt: hub.tokenExpiresAt(opened.hub) });
         }
         const session = sessions.get(id);
@@ -310,7 +310,7 @@ export const sessionsRoute = (options: SessionsRouteOptions): Route & { close():
         if (kind === 'token' && target === undefined && method === 'PUT') {
           if (!session || session.ended) throw fault(Failure.notLoggedIn());
           const token = /^Bearer +(\S+)/i.exec(exchange.req.headers.authorization ?? '')?.[1] ?? '';
-          return send(exchange, 200, either(hub.renewToken(session.hub, token)));
+          return send(exchange, 200, either(await hub.renewToken(session.hub, token)));
         }
         // A session the hub ended and this route forgot since: its events say why, once more, so a client
         // back after the grace learns it was taken instead of logging in afresh and taking it back.
@@ -325,13 +325,13 @@ export const sessionsRoute = (options: SessionsRouteOptions): Route & { close():
         if (kind === 'events' && target === undefined && method === 'GET') return events(exchange, session);
         if (session.ended) throw fault(Failure.notLoggedIn());
         if (kind === 'peers' && target !== undefined && tail === 'messages' && rest.length === 0 && method === 'POST') {
-          return send(exchange, 200, either(hub.sendToPeer(session.hub, target, await readJson(exchange))));
+          return send(exchange, 200, either(await hub.sendToPeer(session.hub, target, await readJson(exchange))));
         }
         if (kind === 'channels' && target !== undefined && rest.length === 0) {
-          if (tail === undefined && method === 'PUT') return send(exchange, 204, either(hub.joinChannel(session.hub, target)));
-          if (tail === undefined && method === 'DELETE') return send(exchange, 204, either(hub.leaveChannel(session.hub, target)));
-          if (tail === 'messages' && method === 'POST') return send(exchange, 200, either(hub.sendToChannel(session.hub, target, await readJson(exchange))));
-          if (tail === 'members' && method === 'GET') return send(exchange, 200, { members: either(hub.channelMembers(session.hub, target)) });
+          if (tail === undefined && method === 'PUT') return send(exchange, 204, either(await hub.joinChannel(session.hub, target)));
+          if (tail === undefined && method === 'DELETE') return send(exchange, 204, either(await hub.leaveChannel(session.hub, target)));
+          if (tail === 'messages' && method === 'POST') return send(exchange, 200, either(await hub.sendToChannel(session.hub, target, await readJson(exchange))));
+          if (tail === 'members' && method === 'GET') return send(exchange, 200, { members: either(await hub.channelMembers(session.hub, target)) });
         }
         throw fault(Failure.notExist(`route ${exchange.req.url ?? ''}`));
       }),

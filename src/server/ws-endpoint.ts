@@ -57,6 +57,11 @@ const serverFault = Failure.unknown('the server failed on this request (logged);
 
 /** Bad frames tolerated per socket (each answered with an error frame) before it is closed. */
 const MAX_BAD_FRAMES = 100;
+/**
+ * Frames a client may send before its welcome (while the hub logs it in): a client that pipelines calls
+ * behind its hello is served in order; more than this is not a client waiting for an answer.
+ */
+const MAX_EARLY_FRAMES = 64;
 
 const errorFrame = (failure: Failure, id?: number): ServerFrame => ({
   type: 'error',
@@ -162,7 +167,7 @@ export const wsRoute = (options: WsRouteOptions): WsRoute => {
     }, pingIntervalMs);
     pinger.unref();
 
-    const hello = (text: string): void => {
+    const hello = async (text: string): Promise<void> => {
       const decoded = decodeClientFrame(text);
       if (E.isLeft(decoded) || decoded.right.type !== 'hello') {
         return refuse(E.isLeft(decoded) ? decoded.left : Failure.notLoggedIn(), CloseCode.policy);
@@ -194,8 +199,10 @@ export const wsRoute = (options: WsRouteOptions): WsRoute => {
         output.sendText({ type: 'event', seq: frame.resume.lastSeq + 1, event: ended.event });
         return output.end(CloseCode.sessionEnded, 'the session ended');
       }
-      const login = hub.login(frame.userId, frame.token);
+      const login = await hub.login(frame.userId, frame.token);
       if (E.isLeft(login)) return refuse(login.left, CloseCode.loginRefused);
+      // The socket went while the hub logged it in: nobody is there to hold the session.
+      if (ws.readyState !== ws.OPEN) return hub.logout(login.right);
       session = sessions.open(login.right);
       sessions.attach(session, sink);
       const expiresAt = hub.tokenExpiresAt(session.hub);
@@ -324,17 +331,17 @@ export const wsRoute = (options: WsRouteOptions): WsRoute => {
             return { mediaId, size, sha256 };
           });
         case 'sendToPeer':
-          return answer(s, c.id, () => either(hub.sendToPeer(who, c.peerId, c.message)));
+          return answer(s, c.id, async () => either(await hub.sendToPeer(who, c.peerId, c.message)));
         case 'join':
-          return answer(s, c.id, () => either(hub.joinChannel(who, c.channelId)));
+          return answer(s, c.id, async () => either(await hub.joinChannel(who, c.channelId)));
         case 'leave':
-          return answer(s, c.id, () => either(hub.leaveChannel(who, c.channelId)));
+          return answer(s, c.id, async () => either(await hub.leaveChannel(who, c.channelId)));
         case 'sendToChannel':
-          return answer(s, c.id, () => either(hub.sendToChannel(who, c.channelId, c.message)));
+          return answer(s, c.id, async () => either(await hub.sendToChannel(who, c.channelId, c.message)));
         case 'members':
-          return answer(s, c.id, () => ({ members: either(hub.channelMembers(who, c.channelId)) }));
+          return answer(s, c.id, async () => ({ members: either(await hub.channelMembers(who, c.channelId)) }));
         case 'renewToken':
-          return answer(s, c.id, () => either(hub.renewToken(who, c.token)));
+          return answer(s, c.id, async () => either(await hub.renewToken(who, c.token)));
         case 'logout':
           output.sendText({ type: 'result', id: c.id, value: null });
           return sessions.logout(s);
@@ -371,17 +378,30 @@ export const wsRoute = (options: WsRouteOptions): WsRoute => {
       }
     };
 
-    ws.on('message', (raw: Buffer | ArrayBuffer | Buffer[], isBinary: boolean) => {
-      alive = true;
-      const bytes = bytesOf(raw);
+    /** Frames that came while the hello was being answered, handled after it in order; `undefined` otherwise. */
+    let early: { readonly bytes: Buffer; readonly isBinary: boolean }[] | undefined;
+    const greet = (text: string): void => {
+      early = [];
+      void hello(text)
+        .catch((error: unknown) => {
+          onFault(error, 'hello');
+          refuse(serverFault, CloseCode.serverError);
+        })
+        .finally(() => {
+          const waiting = early ?? [];
+          early = undefined;
+          for (const frame of waiting) if (ws.readyState === ws.OPEN) receive(frame.bytes, frame.isBinary);
+        });
+    };
+    const receive = (bytes: Buffer, isBinary: boolean): void => {
+      if (early) {
+        if (early.length >= MAX_EARLY_FRAMES) return refuse(Failure.invalidArgument('frame', `at most ${MAX_EARLY_FRAMES} frames before the welcome`), CloseCode.policy);
+        early.push({ bytes, isBinary });
+        return;
+      }
       if (!session) {
         if (isBinary) return refuse(Failure.notLoggedIn(), CloseCode.policy);
-        try {
-          return hello(bytes.toString('utf8'));
-        } catch (error) {
-          onFault(error, 'hello');
-          return refuse(serverFault, CloseCode.serverError);
-        }
+        return greet(bytes.toString('utf8'));
       }
       const s = session;
       if (isBinary) return guarded(undefined, () => data(bytes));
@@ -391,6 +411,10 @@ export const wsRoute = (options: WsRouteOptions): WsRoute => {
         if (E.isLeft(decoded)) bad(decoded.left.failure, decoded.left.id);
         else guarded(decoded.right.type === 'call' ? decoded.right.id : undefined, () => control(s, decoded.right));
       }
+    };
+    ws.on('message', (raw: Buffer | ArrayBuffer | Buffer[], isBinary: boolean) => {
+      alive = true;
+      receive(bytesOf(raw), isBinary);
     });
     ws.on('pong', () => {
       alive = true;
