@@ -38,7 +38,7 @@ export interface EngineOverheadOptions {
 
 const UPLOADER = 'bench';
 const PAYLOAD_BYTES = 16;
-// The client's default cap (DESIGN §3); the baseline gets the same parallelism.
+// The client's default cap (docs/contract.md §3); the baseline gets the same parallelism.
 const CONCURRENCY = 9;
 /** Flatness target: µs per transfer at the largest N over the smallest. */
 const FLATNESS_LIMIT = 1.5;

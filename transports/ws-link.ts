@@ -154,7 +154,7 @@ export const openLink = async (options: LinkOptions, signal: AbortSignal): Promi
   let nextTransfer = 1;
   let lastHeard = clock.now();
   let closing = false;
-  // Not a `Map`: its churn would make the young GC promote every call's objects (`src/id-map.ts`).
+  // Not a `Map`: its churn would make the young GC promote every call's objects (`src/core/id-map.ts`).
   const pending = new IdMap<Pending>();
   const transfers = new Map<number, TransferHandler>();
   const outbox: { readonly frame: Uint8Array<ArrayBuffer>; readonly resolve: () => void }[] = [];

@@ -1,6 +1,6 @@
 /**
  * Image thumbnails made in the page with a canvas, sized so that the whole message (file name,
- * description and thumbnail) stays within the 32 KiB budget of DESIGN §3.
+ * description and thumbnail) stays within the 32 KiB budget (`docs/contract.md` §3).
  * @module
  */
 import { MAX_MESSAGE_SIZE } from '../src/index.js';

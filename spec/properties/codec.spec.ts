@@ -172,7 +172,7 @@ describe('the message codec', () => {
   // bytes: a wire message that decodes must encode back to exactly itself.
   //
   // FAILS (seed 20261126). Shrunk counterexample: { messageType: 'RAW', rawMessage: 'Ax==' } decodes
-  // to the byte [3] and encodes back as 'Aw=='. fromBase64 (src/bytes.ts) accepts non-zero unused bits
+  // to the byte [3] and encodes back as 'Aw=='. fromBase64 (src/core/bytes.ts) accepts non-zero unused bits
   // in the last quantum, so 'Aw==' … 'A/==' (16 texts) all decode to the same byte.
   it('re-encodes a wire message that decodes to exactly the same wire text (base64 is canonical)', () => {
     const wireRaw = fc.record({ messageType: fc.constant('RAW'), rawMessage: fc.base64String({ maxLength: 40 }) });
@@ -238,7 +238,7 @@ describe('the message codec', () => {
     });
 
     // FAILS (seed 20261126). Shrunk counterexample: { messageType: 'RAW', rawMessage: 'A' } → detail
-    // "expected canonical base64", with no path. reportErrors (src/codec.ts) returns `error.message`
+    // "expected canonical base64", with no path. reportErrors (src/protocol/codec.ts) returns `error.message`
     // alone when a codec gave one (Base64Bytes does), dropping the path it just computed.
     it('for the byte fields rawMessage and thumbnail', () => {
       fc.assert(fc.property(brokenWire(['rawMessage', 'thumbnail']), expectNamed), fcOptions(1000));

@@ -1,5 +1,5 @@
 /**
- * `IdMap` (`src/id-map.ts`) stands in for a `Map<number, V>` where IDs churn: any sequence of sets,
+ * `IdMap` (`src/core/id-map.ts`) stands in for a `Map<number, V>` where IDs churn: any sequence of sets,
  * deletes and clears leaves it agreeing with a `Map` on every read, whether IDs fit its slots or spill
  * into its side map, and it lists its entries in ascending ID order.
  */

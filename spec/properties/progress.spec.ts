@@ -317,7 +317,7 @@ describe('task progress', () => {
   // size: 24577, readChunkSize: 4096, advances: [0], yields: [0], progressIntervalMs: 0 }, cancelAt 0
   // → all 6 remaining chunks are still moved after cancel() returned (and xstate logs "Event PROGRESS
   // was sent to stopped actor" for each). Uploads never fail it.
-  // Cause: src/downloads.ts `open` starts the stream with the *open* actor's signal and `move` reuses
+  // Cause: src/client/downloads.ts `open` starts the stream with the *open* actor's signal and `move` reuses
   // that stream (`started`) at offset 0 without ever looking at its own signal. The open actor ended
   // normally, so that signal never aborts: cancelling stops the move actor but not the loop, which keeps
   // reading, writing to the (discarded) memory sink, hashing and reporting progress to a stopped actor.

@@ -1,7 +1,7 @@
 /**
  * A download whose file cannot be written (here: the kernel's file-size limit, EFBIG, standing in for a
  * full disk) fails with a code and leaves nothing at the path, not even its temporary file, although
- * its writes run behind the bytes it receives (`src/node-files.ts`). An upload whose part file cannot
+ * its writes run behind the bytes it receives (`src/platform/node-files.ts`). An upload whose part file cannot
  * grow fails the same way, whether the store copied its chunks or kept them (`owned`), with nothing
  * visible, and the store keeps serving.
  */

@@ -1,5 +1,5 @@
 /**
- * `directGet` (`transports/node-direct-get.ts`): the Node media GET that reads into one reused buffer and
+ * `directGet` (`src/platform/node-direct-get.ts`): the Node media GET that reads into one reused buffer and
  * lends its chunks. The servers here are real sockets on loopback. A raw `net` server writes the answer
  * in pieces fast-check chooses; an `http` server is used where the answer is ordinary; a TLS server runs
  * in a child process that trusts the test certificate. The checks:

@@ -1,6 +1,6 @@
 /**
  * Exit codes of the `ferry` command and the one-line reports of what went wrong. Every failure is told
- * in one line naming the problem; a ferry failure also names its operation and DESIGN §4 code.
+ * in one line naming the problem; a ferry failure also names its operation and code (`docs/contract.md` §4).
  * @module
  */
 import { FerryError } from '../core/errors.js';

@@ -1,5 +1,5 @@
 /**
- * The client's public shape: the `Client` interface of DESIGN §2 with the codes each method fails with,
+ * The client's public shape: the `Client` interface of `docs/contract.md` §2 with the codes each method fails with,
  * and the event types of its streams. `client.ts` implements it.
  * @module
  */

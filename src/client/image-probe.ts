@@ -1,6 +1,6 @@
 /**
  * Reads the pixel dimensions of a JPEG, PNG, BMP, GIF or WebP image from the first bytes of its file,
- * so an image message can carry `width`/`height` without decoding the image (DESIGN.md §3, "image size").
+ * so an image message can carry `width`/`height` without decoding the image (`docs/contract.md` §3, rules).
  *
  * Written here rather than taken from `image-size` (docs/decisions.md): that package misreads
  * BITMAPCOREHEADER bitmaps, rejects JPEG fill bytes, can report 1×1 for a truncated VP8L header and reads

@@ -1,6 +1,6 @@
 /**
  * The public errors of ferry: one `Error` subclass per operation, each with a literal `name`, the numeric
- * `code` of that operation (numbering of Agora RTM 1.x, see DESIGN §4), the `operation`, the `failure`
+ * `code` of that operation (numbering of Agora RTM 1.x, `docs/contract.md` §4), the `operation`, the `failure`
  * as data and the original error in `cause`.
  * @module
  */
@@ -166,7 +166,7 @@ export const codeOf = (operation: Operation, failure: Failure): number => codes[
 
 /** The base of every ferry error. Catch this to catch them all; narrow by `name` or `instanceof`. */
 export abstract class FerryError extends Error {
-  /** The numeric code of {@link FerryError.operation}, from DESIGN §4. */
+  /** The numeric code of {@link FerryError.operation}, from `docs/contract.md` §4. */
   readonly code: number;
   constructor(
     /** The operation that failed. */

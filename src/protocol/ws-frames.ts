@@ -1,5 +1,5 @@
 /**
- * The WebSocket wire protocol, shared by the client (`ws.ts`) and the server (`src/server/ws.ts`): the
+ * The WebSocket wire protocol, shared by the client (`ws.ts`) and the server (`src/server/ws-endpoint.ts`): the
  * JSON control frames as io-ts codecs, the binary data frame header, the limits and the close codes.
  * Isomorphic: no Node built-in. The prose version is `docs/protocol-ws.md`.
  * @module

@@ -8,7 +8,7 @@
  * peer that reads so slowly that control frames alone pass `maxBufferedBytes` is cut (`tooSlow`).
  *
  * For a client that reads batches (`hello.batch`), control frames of one turn go out together as one
- * text frame (`transports/ws-batch.ts`); a data frame or a close first writes what is queued, so frames
+ * text frame (`src/protocol/ws-batch.ts`); a data frame or a close first writes what is queued, so frames
  * leave in the order they were sent.
  * @module
  */
