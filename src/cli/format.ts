@@ -7,7 +7,7 @@ import type { Message } from '../core/messages.js';
 
 const UNITS = ['B', 'KiB', 'MiB', 'GiB'] as const;
 
-/** `1536` → `1.5 KiB`; whole bytes below 1 KiB. */
+/** `1536` → `1.5 KiB`; whole bytes below 1 KiB (a rate of `180.11` B/s is `180 B`). */
 export const formatBytes = (bytes: number): string => {
   let value = bytes;
   let unit = 0;
@@ -15,7 +15,7 @@ export const formatBytes = (bytes: number): string => {
     value /= 1024;
     unit += 1;
   }
-  return unit === 0 ? `${bytes} B` : `${value.toFixed(1)} ${UNITS[unit]}`;
+  return unit === 0 ? `${Math.round(bytes)} B` : `${value.toFixed(1)} ${UNITS[unit]}`;
 };
 
 /** Seconds as `42s`, `3m05s` or `1h02m`; `?` when not finite. */

@@ -1,7 +1,8 @@
 /**
  * Progress of the CLI's transfers, on stderr so stdout keeps only results (and the bytes of `get -o -`).
- * Three modes: `bars` on a terminal (one `cli-progress` bar per transfer: size, rate, ETA; queued ones
- * say `waiting`), `lines` otherwise (one line per event, progress at most once a second), `quiet` for
+ * Three modes: `bars` on a terminal (one `cli-progress` bar per transfer while it runs: size, rate,
+ * ETA; queued ones say `waiting`; a finished one gives way to its one-line result, so bars never pile
+ * up), `lines` otherwise (one line per event, progress at most once a second), `quiet` for
  * `--json`. A reporter only watches: unsubscribing never cancels a transfer.
  * @module
  */
@@ -53,6 +54,8 @@ interface BarPayload {
   label: string;
   arrow: string;
   state: TransferState;
+  /** Whether the size is known yet (the first progress tells it). */
+  sized: boolean;
   rate: number;
   eta: number;
 }
@@ -60,6 +63,7 @@ interface BarPayload {
 const barLine = (value: number, total: number, p: BarPayload): string => {
   const name = p.label.length > 16 ? `${p.label.slice(0, 15)}…` : p.label.padEnd(16);
   if (p.state === 'pending') return `${p.arrow} ${name} waiting`;
+  if (!p.sized) return `${p.arrow} ${name} starting`;
   const fraction = total > 0 ? Math.min(1, value / total) : 0;
   const filled = Math.round(fraction * 14);
   const bar = `${'█'.repeat(filled)}${'░'.repeat(14 - filled)}`;
@@ -83,24 +87,40 @@ export const createReporter = (mode: ReporterMode, io: ReporterIo): Reporter => 
           fps: 10,
         })
       : undefined;
+  let stopped = false;
+  /**
+   * Writes a whole line on the terminal above the bars. `cli-progress` only buffers a logged line until its
+   * next redraw, and never flushes it when it stops or before its first bar: so the line is logged and
+   * the bars redrawn at once while they run, and written directly when none are drawn.
+   */
+  const aboveBars = (bars: MultiBar, stream: NodeJS.WritableStream, line: string): void => {
+    if (bars.isActive && !stopped) {
+      bars.log(`${line}\n`);
+      bars.update();
+    } else stream.write(`${line}\n`);
+  };
   const note = (line: string): void => {
-    if (multibar) multibar.log(`${line}\n`);
+    if (multibar) aboveBars(multibar, io.stderr, line);
     else io.stderr.write(`${line}\n`);
   };
-  let stopped = false;
 
   const watchBar = (bars: MultiBar, task: Task<unknown>, label: string, direction: 'upload' | 'download'): void => {
-    const payload: BarPayload = { label, arrow: direction === 'upload' ? '↑' : '↓', state: 'pending', rate: 0, eta: Number.NaN };
+    const payload: BarPayload = { label, arrow: direction === 'upload' ? '↑' : '↓', state: 'pending', sized: false, rate: 0, eta: Number.NaN };
     const bar: SingleBar = bars.create(1, 0, payload);
     const measure = meter(now);
     let last = { current: 0, total: 1 };
     const states = task.state$.subscribe((state) => {
       payload.state = state;
-      bar.update(last.current, payload);
+      if (state === 'pending' || state === 'transferring') return bar.update(last.current, payload);
+      // A finished transfer's bar gives way to one line saying how it ended.
+      bars.remove(bar);
+      const { elapsed } = measure(last.current, last.total);
+      const how = state === 'done' ? `done, ${formatBytes(last.total)} in ${elapsed.toFixed(1)}s` : state;
+      aboveBars(bars, io.stderr, `${payload.arrow} ${label}: ${how}`);
     });
     const progress = task.progress$.subscribe(({ currentSize, totalSize }) => {
       last = { current: currentSize, total: totalSize };
-      Object.assign(payload, measure(currentSize, totalSize));
+      Object.assign(payload, measure(currentSize, totalSize), { sized: true });
       bar.setTotal(totalSize);
       bar.update(currentSize, payload);
     });
@@ -146,7 +166,7 @@ export const createReporter = (mode: ReporterMode, io: ReporterIo): Reporter => 
     },
     out(line) {
       // On a shared terminal, a line written past the bars would be overdrawn by the next frame.
-      if (multibar && io.stdout.isTTY) multibar.log(`${line}\n`);
+      if (multibar && io.stdout.isTTY) aboveBars(multibar, io.stdout, line);
       else io.stdout.write(`${line}\n`);
     },
     note,
