@@ -144,7 +144,7 @@ describe('ferry failures: one line with the ferry code, and the documented exit 
     const missing = join(work, 'no-such-file.png');
     const run = await ferry(['send', missing, '--to', 'bob'], { env: as('gina') }).exited;
     expect(run.code).toBe(1);
-    expect(run.stderr).toMatch(/ferry send: .*no-such-file\.png: upload failed \(code 2\): invalid argument 'source'.*ENOENT/);
+    expect(run.stderr).toMatch(/ferry send: .*no-such-file\.png: upload failed \(code 2\): invalid argument 'source': cannot use ".*no-such-file\.png": no such file$/m);
   });
 
   it('a bad token exits 1 with login code 5, and JSON says the same with --json', async () => {
@@ -166,6 +166,30 @@ describe('ferry failures: one line with the ferry code, and the documented exit 
     expect(noDestination.stderr).toMatch(/give exactly one destination, --to <peer> or --channel <id>/);
     expect(noToken.stderr).toMatch(/no token for "ivy": pass --token or set FERRY_TOKEN/);
     expect(unknownOption.stderr).toMatch(/unknown option '--frobnicate'/);
+  });
+
+  it('checks its arguments before uploading: a bad peer or user ID and a server that is not a URL exit 2 saying what is allowed', async () => {
+    const [badPeer, badUser, notUrl] = await Promise.all([
+      ferry(['send', image, '--to', 'zoë'], { env: as('ivy') }).exited,
+      ferry(['send', image, '--to', 'bob', '--user', 'zoë'], { env: { ...as('ivy'), FERRY_USER: 'zoë' } }).exited,
+      ferry(['send', image, '--to', 'bob', '--server', 'localhost:8080'], { env: as('ivy') }).exited,
+    ]);
+    expect([badPeer.code, badUser.code, notUrl.code]).toEqual([2, 2, 2]);
+    expect(badPeer.stderr).toMatch(/^ferry send: --to "zoë": an ID is 1 to 64 characters of printable ASCII/m);
+    expect(badPeer.stderr).not.toMatch(/upload|started/);
+    expect(badUser.stderr).toMatch(/^ferry send: --user "zoë": an ID is 1 to 64 characters of printable ASCII/m);
+    expect(notUrl.stderr).toMatch(/^ferry send: --server "localhost:8080": expected a URL such as http:\/\/127\.0\.0\.1:8080/m);
+  });
+
+  it('a server that cannot be reached gets the same hint over HTTP and WebSocket', async () => {
+    const runs = await Promise.all(
+      (['http', 'ws'] as const).map((transport) => ferry(['send', image, '--to', 'bob', '--transport', transport, '--server', 'http://127.0.0.1:1'], { env: as('ivy') }).exited),
+    );
+    expect(runs).toHaveLength(2);
+    for (const run of runs) {
+      expect(run.code).toBe(1);
+      expect(lastLine(run.stderr)).toMatch(/^ferry send: login failed \(code 1\): .*\(is "ferry serve" running at http:\/\/127\.0\.0\.1:1\?\)$/);
+    }
   });
 
   it('ferry token mints a token that logs in; without a secret it exits 2', async () => {

@@ -7,6 +7,8 @@
 import { Option, type Command } from 'commander';
 import type { Client } from '../client/client-api.js';
 import { createClient } from '../client/client.js';
+import { FerryError } from '../core/errors.js';
+import { isValidId } from '../core/ids.js';
 import { ExitCode, type ExitCodeValue, UsageError, withHint } from './exit.js';
 import { type Interruption, listenForInterrupt } from './interrupt.js';
 import { createReporter, type Reporter, type ReporterIo, reporterMode } from './progress-bars.js';
@@ -45,9 +47,32 @@ export const withConnectionOptions = (command: Command): Command =>
     .option('--json', 'machine-readable output: one JSON object per line');
 
 /** The token to log in with: the one given, else one minted from the secret on this machine. */
+/**
+ * Refuses a user or channel ID the server would refuse, before anything is sent, saying what is allowed.
+ * @throws {UsageError} naming `flag`.
+ */
+export const checkIdOption = (flag: string, value: string): void => {
+  if (isValidId(value)) return;
+  throw new UsageError(
+    `${flag} ${JSON.stringify(value)}: an ID is 1 to 64 characters of printable ASCII (letters, digits, spaces and punctuation; no accents, emoji or control characters), not only spaces`,
+  );
+};
+
+/**
+ * Refuses a server address that is not a URL, showing what one looks like.
+ * @throws {UsageError} naming `--server`.
+ */
+const checkServerUrl = (server: string): void => {
+  const url = URL.canParse(server) ? new URL(server) : undefined;
+  if (url && ['http:', 'https:', 'ws:', 'wss:'].includes(url.protocol)) return;
+  throw new UsageError(`--server ${JSON.stringify(server)}: expected a URL such as http://127.0.0.1:8080 (the one "ferry serve" prints)`);
+};
+
 const credentials = async (options: ConnectionOptions): Promise<{ userId: string; token: string; minted?: string }> => {
   const userId = options.user;
   if (!userId) throw new UsageError('no user: pass --user <id> or set FERRY_USER');
+  checkIdOption('--user', userId);
+  checkServerUrl(options.server);
   if (options.token) return { userId, token: options.token };
   const found = await findSecret(options.dataDir);
   if (!found) {
@@ -81,7 +106,10 @@ export const runAsClient = async (
         loggedIn = true;
       },
       (error: unknown) => {
-        if (isConnectionRefused(error)) throw withHint(error, `is "ferry serve" running at ${options.server}?`);
+        // Over either transport: a server that cannot be reached at all.
+        if (isConnectionRefused(error) || (error instanceof FerryError && error.failure._tag === 'Network')) {
+          throw withHint(error, `is "ferry serve" running at ${options.server}?`);
+        }
         const code = (error as { code?: unknown }).code;
         if (minted && (code === 5 || code === 6)) throw withHint(error, `the token was minted from ${minted}: is the server using that secret?`);
         throw error;

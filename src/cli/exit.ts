@@ -3,7 +3,25 @@
  * in one line naming the problem; a ferry failure also names its operation and code (`docs/contract.md` §4).
  * @module
  */
-import { FerryError } from '../core/errors.js';
+import { FerryError, type Operation } from '../core/errors.js';
+import { describeFailure } from '../core/failure.js';
+
+/** Each operation as a person would name it (the library's names, such as `peerSend`, stay in `--json`). */
+const OPERATION_WORDS: Readonly<Record<Operation, string>> = {
+  upload: 'upload',
+  download: 'download',
+  cancel: 'cancel',
+  peerSend: 'sending to the peer',
+  channelSend: 'sending to the channel',
+  login: 'login',
+  logout: 'logout',
+  join: 'joining the channel',
+  leave: 'leaving the channel',
+  getMembers: 'listing the members',
+  renewToken: 'token renewal',
+  message: 'the message',
+  client: 'the command',
+};
 
 /**
  * The exit codes, also listed by `ferry --help` and in the README.
@@ -32,7 +50,8 @@ export const exitCodeOf = (error: unknown): ExitCodeValue =>
 export const describeError = (error: unknown): string => {
   if (error instanceof Error) {
     const hint = (error as { hint?: unknown }).hint;
-    return typeof hint === 'string' ? `${error.message} (${hint})` : error.message;
+    const message = error instanceof FerryError ? `${OPERATION_WORDS[error.operation]} failed (code ${error.code}): ${describeFailure(error.failure)}` : error.message;
+    return typeof hint === 'string' ? `${message} (${hint})` : message;
   }
   return String(error);
 };

@@ -13,7 +13,7 @@ import { baseName } from '../core/files.js';
 import { IMAGE_PROBE_BYTES, probeImage } from '../client/image-probe.js';
 import type { FileMessage, ImageMessage } from '../core/messages.js';
 import type { Task } from '../client/task.js';
-import type { CommandContext } from './connect.js';
+import { checkIdOption, type CommandContext } from './connect.js';
 import { ExitCode, type ExitCodeValue, describeError, errorJson, UsageError } from './exit.js';
 import { describeMessage, jsonLine } from './format.js';
 import { exifThumbnail } from './thumbnail.js';
@@ -25,11 +25,13 @@ export interface SendOptions {
   readonly text?: string;
 }
 
-/** Checks what can be checked before logging in: exactly one destination. */
+/** Checks what can be checked before logging in or uploading: exactly one destination, a valid ID. */
 export const checkSendOptions = (options: SendOptions): void => {
   if ((options.to === undefined) === (options.channel === undefined)) {
-    throw new UsageError('send: give exactly one destination, --to <peer> or --channel <id>');
+    throw new UsageError('give exactly one destination, --to <peer> or --channel <id>');
   }
+  if (options.to !== undefined) checkIdOption('--to', options.to);
+  if (options.channel !== undefined) checkIdOption('--channel', options.channel);
 };
 
 /** The first bytes of a file, or `undefined` if it cannot be read (the upload then reports why). */

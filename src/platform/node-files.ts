@@ -13,8 +13,22 @@ import { cryptoRandomBytes } from '../core/ids.js';
 import { errnoOf, fsyncFolder, writeBehind } from './node-fs.js';
 
 
-const invalidPath = (argument: string, path: string, error: unknown) =>
-  fault(Failure.invalidArgument(argument, `cannot use ${JSON.stringify(path)} (${errnoOf(error) ?? String(error)})`), error);
+/** What a file-system error means for a person, in words; the code itself stays on the failure's cause. */
+const ERRNO_WORDS: Readonly<Record<string, string>> = {
+  ENOENT: 'no such file',
+  EACCES: 'permission denied',
+  EPERM: 'permission denied',
+  EISDIR: 'it is a folder',
+  ENOTDIR: 'a folder in its path is a file',
+  ELOOP: 'too many symbolic links',
+  ENAMETOOLONG: 'the name is too long',
+};
+
+const invalidPath = (argument: string, path: string, error: unknown) => {
+  const errno = errnoOf(error);
+  const why = (errno && ERRNO_WORDS[errno]) ?? errno ?? String(error);
+  return fault(Failure.invalidArgument(argument, `cannot use ${JSON.stringify(path)}: ${why}`), error);
+};
 
 
 /** Bytes accepted but not yet written before `write` waits: the most a download holds for its file. */
