@@ -7,7 +7,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'n
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createClient } from '../../src/index.js';
+import { createClient, textMessage } from '../../src/index.js';
 import { type FerryServer, startServer } from '../../src/server/server.js';
 import { httpTransport } from '../../transports/http.js';
 import { ferry, ferryBytes, killLeftovers, slowProxy } from './support.js';
@@ -189,6 +189,44 @@ describe('ferry failures: one line with the ferry code, and the documented exit 
     for (const run of runs) {
       expect(run.code).toBe(1);
       expect(lastLine(run.stderr)).toMatch(/^ferry send: login failed \(code 1\): .*\(is "ferry serve" running at http:\/\/127\.0\.0\.1:1\?\)$/);
+    }
+  });
+
+  it('get -o refuses to replace an existing file without --force, and replaces it with --force', async () => {
+    const mediaId = await upload(randomBytes(1000));
+    const target = join(folderOf('existing'), 'kept.bin');
+    writeFileSync(target, 'mine');
+    const refused = await ferry(['get', mediaId, '-o', target], { env: as('nora') }).exited;
+    expect(refused.code).toBe(2);
+    expect(lastLine(refused.stderr)).toMatch(/^ferry get: -o ".*kept\.bin": the file exists; pass --force to replace it$/);
+    expect(readFileSync(target, 'utf8')).toBe('mine');
+    const forced = await ferry(['get', mediaId, '-o', target, '--force'], { env: as('nora') }).exited;
+    expect(forced.code).toBe(0);
+    expect(readFileSync(target).length).toBe(1000);
+  });
+
+  it('listen says when the connection is lost and when it is back after a server restart, and goes on receiving', async () => {
+    const folder = folderOf('restart');
+    const first = await startServer({ port: 0, dataDir: folder });
+    const port = Number(new URL(first.url).port);
+    const env = { FERRY_URL: first.url, FERRY_USER: 'otto', FERRY_TOKEN: first.issueToken('otto') };
+    const listener = ferry(['listen'], { env });
+    await listener.waitFor('stderr', /listening as otto/);
+    await first.close();
+    await listener.waitFor('stderr', /connection to the server lost; reconnecting…/);
+    const second = await startServer({ port, dataDir: folder });
+    try {
+      await listener.waitFor('stderr', /connected again; listening/);
+      const sender = createClient({ transport: httpTransport({ url: second.url }) });
+      await sender.login({ userId: 'pia', token: second.issueToken('pia') });
+      await sender.sendMessageToPeer('otto', textMessage('after the restart'));
+      await listener.waitFor('stdout', /^pia: TEXT "after the restart"$/m);
+      await sender.logout();
+      expect(listener.stderr()).not.toMatch(/logged in elsewhere|was ended|refused/);
+      listener.child.kill('SIGINT');
+      expect((await listener.exited).code).toBe(130);
+    } finally {
+      await second.close();
     }
   });
 

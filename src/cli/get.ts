@@ -1,7 +1,8 @@
 /**
  * `ferry get <mediaId> [-o <file>]`: downloads by media ID, verified by SHA-256. `-o <file>` writes the
  * file atomically (nothing at the path unless the whole verified file); `-o -` writes the bytes to
- * stdout only once verified; without `-o`, a new file named after the media ID in the current folder.
+ * stdout only once verified; without `-o`, a new file named after the media ID in the current folder. An
+ * existing file at `-o` is replaced only with `--force`.
  * @module
  */
 import { stat } from 'node:fs/promises';
@@ -9,7 +10,7 @@ import { resolve } from 'node:path';
 import type { Client } from '../client/client-api.js';
 import { baseName } from '../core/files.js';
 import type { CommandContext } from './connect.js';
-import { ExitCode, type ExitCodeValue } from './exit.js';
+import { ExitCode, type ExitCodeValue, UsageError } from './exit.js';
 import { formatBytes, jsonLine } from './format.js';
 import { saveMedia } from './save.js';
 
@@ -18,6 +19,20 @@ const writeOut = (stream: NodeJS.WritableStream, bytes: Uint8Array): Promise<voi
   new Promise((done, fail) => {
     stream.write(bytes, (error) => (error ? fail(error) : done()));
   });
+
+/**
+ * Refuses to download over an existing file unless `--force` was given (checked before logging in; a
+ * file created at the path during the download is still replaced atomically by the verified one).
+ * @throws {UsageError} when something is at `output`.
+ */
+export const refuseExisting = async (output: string): Promise<void> => {
+  const path = resolve(output);
+  const found = await stat(path).then(
+    (stats) => stats,
+    () => undefined,
+  );
+  if (found) throw new UsageError(`-o ${JSON.stringify(output)}: ${found.isDirectory() ? 'is a folder' : 'the file exists'}; pass --force to replace it`);
+};
 
 /** Runs `ferry get` as a logged-in client. */
 export const getCommand = async (client: Client, context: CommandContext, mediaId: string, output: string | undefined): Promise<ExitCodeValue> => {

@@ -52,6 +52,20 @@ export const listenCommand = async (client: Client, context: CommandContext, use
     );
   };
   const subscription = merge(...streams).subscribe(onArrival);
+  // A lost link is told, and so is its return: the transport reconnects (and logs in afresh after a
+  // server restart) by itself, and listening goes on; only an ended session stops it (below).
+  let lost = false;
+  subscription.add(
+    client.connectionChange$.subscribe(({ state }) => {
+      if (state === 'RECONNECTING' && !lost) {
+        lost = true;
+        reporter.note(json ? jsonLine('connection', { state: 'RECONNECTING' }) : 'connection to the server lost; reconnecting…');
+      } else if (state === 'CONNECTED' && lost) {
+        lost = false;
+        reporter.note(json ? jsonLine('connection', { state: 'CONNECTED' }) : 'connected again; listening');
+      }
+    }),
+  );
 
   const where = channels.length > 0 ? ` and in ${channels.map((ch) => `#${ch.channelId}`).join(', ')}` : '';
   const saving = folder ? `, saving files to ${folder}` : '';

@@ -8,7 +8,7 @@ import { createRequire } from 'node:module';
 import { Command, CommanderError, Option } from 'commander';
 import { type ConnectionOptions, runAsClient, withConnectionOptions } from './connect.js';
 import { ExitCode, type ExitCodeValue, describeError, errorJson, exitCodeOf } from './exit.js';
-import { getCommand } from './get.js';
+import { getCommand, refuseExisting } from './get.js';
 import { type ListenOptions, listenCommand } from './listen.js';
 import type { ReporterIo } from './progress-bars.js';
 import { checkSendOptions, type SendOptions, sendCommand } from './send.js';
@@ -100,9 +100,11 @@ export const runCli = async (argv: readonly string[], io: ReporterIo = { stdout:
       .command('get')
       .description('download media by its ID')
       .argument('<mediaId>', 'the media ID of a FILE or IMAGE message')
-      .option('-o, --output <file>', 'where to write it; "-" for stdout (default: a new file named after the ID)'),
-  ).action(async (mediaId: string, options: { output?: string } & ConnectionOptions) => {
+      .option('-o, --output <file>', 'where to write it; "-" for stdout (default: a new file named after the ID)')
+      .option('-f, --force', 'replace the file at --output if there is one'),
+  ).action(async (mediaId: string, options: { output?: string; force?: boolean } & ConnectionOptions) => {
     json = options.json === true;
+    if (options.output !== undefined && options.output !== '-' && options.force !== true) await refuseExisting(options.output);
     code = await runAsClient(options, io, (client, context) => getCommand(client, context, mediaId, options.output));
   });
 
