@@ -12,6 +12,9 @@
 import { assign, type ActorRefFrom, fromPromise, type SnapshotFrom, setup } from 'xstate';
 import { Failure, failureOf } from '../src/core/failure.js';
 import type { AbortCause, Credentials } from '../src/core/login.js';
+import type { ConnectionChange, ConnectionChangeReason } from '../src/core/states.js';
+
+export type { ConnectionChange, ConnectionChangeReason, ConnectionState } from '../src/core/states.js';
 
 /**
  * What the machine needs of a transport: a login. The machine holds what it resolves with (the
@@ -19,27 +22,6 @@ import type { AbortCause, Credentials } from '../src/core/login.js';
  */
 export interface Connector {
   connect(credentials: Credentials, options: { readonly signal: AbortSignal }): Promise<unknown>;
-}
-
-/** The connection states, exactly. */
-export type ConnectionState = 'DISCONNECTED' | 'CONNECTING' | 'CONNECTED' | 'RECONNECTING' | 'ABORTED';
-
-/** Why the connection state changed: Agora RTM's reasons. */
-export type ConnectionChangeReason =
-  | 'LOGIN'
-  | 'LOGIN_SUCCESS'
-  | 'LOGIN_FAILURE'
-  | 'LOGIN_TIMEOUT'
-  | 'INTERRUPTED'
-  | 'LOGOUT'
-  | 'BANNED_BY_SERVER'
-  | 'REMOTE_LOGIN'
-  | 'TOKEN_EXPIRED';
-
-/** One change of the connection: the state reached and why. */
-export interface ConnectionChange {
-  readonly state: ConnectionState;
-  readonly reason: ConnectionChangeReason;
 }
 
 /** What the session machine hears. */

@@ -19,22 +19,9 @@ import { assign, type ActorRefFrom, fromPromise, type SnapshotFrom, setup } from
 import type { Clock, TimerHandle } from '../src/core/clock.js';
 import { Failure, failureOf } from '../src/core/failure.js';
 import { DEFAULT_RETRY_DELAYS, retryDelay, shouldRetry } from './retry.js';
+import type { Located, TransferEffects, TransferState } from '../src/core/states.js';
 
-/** The I/O of one transfer, supplied by the client for its direction and transport. */
-export interface TransferEffects<Output> {
-  /** Validates, prepares (creates the upload, opens the sink) and says how many bytes there are. */
-  open(signal: AbortSignal): Promise<{ readonly total: number }>;
-  /** Moves bytes from `offset` to the end, reporting acknowledged offsets; resolves with the result. */
-  move(offset: number, signal: AbortSignal, onProgress: (offset: number) => void): Promise<Output>;
-  /**
-   * After a transient failure: the offset to resume from (the hub's, for uploads), or the result when
-   * the transfer turns out to have completed (an upload whose last acknowledgement was lost).
-   */
-  locate(signal: AbortSignal): Promise<Located<Output>>;
-}
-
-/** Where a transfer stands after a drop. */
-export type Located<Output> = { readonly offset: number } | { readonly done: Output };
+export type { Located, TransferEffects, TransferState } from '../src/core/states.js';
 
 /** The most often the machine hears of bytes moving (on its clock). */
 export const PROGRESS_EVERY_MS = 10;
@@ -49,8 +36,6 @@ export interface TransferInput<Output = unknown> {
   readonly retryDelays?: readonly number[];
 }
 
-/** The top-level states, exactly. */
-export type TransferState = 'pending' | 'transferring' | 'done' | 'cancelled' | 'failed';
 
 interface TransferContext {
   readonly requestId: number;

@@ -10,8 +10,7 @@ export type { Task } from './client/task.js';
 export type { Progress } from './client/progress.js';
 export type { UploadSource } from './client/sources.js';
 export type { FileUploadOptions, ImageUploadOptions } from './client/uploads.js';
-export type { TransferState } from '../machines/transfer.js';
-export type { ConnectionState, ConnectionChange, ConnectionChangeReason } from '../machines/session.js';
+export type { TransferState, ConnectionState, ConnectionChange, ConnectionChangeReason } from './core/states.js';
 export {
   textMessage,
   rawMessage,

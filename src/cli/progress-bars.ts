@@ -8,7 +8,7 @@
  */
 import { MultiBar, type SingleBar } from 'cli-progress';
 import type { Subscription } from 'rxjs';
-import type { TransferState } from '../../machines/transfer.js';
+import type { TransferState } from '../core/states.js';
 import type { Task } from '../client/task.js';
 import { formatBytes, formatDuration } from './format.js';
 

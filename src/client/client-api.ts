@@ -4,7 +4,7 @@
  * @module
  */
 import type { Observable } from 'rxjs';
-import type { ConnectionChange, ConnectionState } from '../../machines/session.js';
+import type { ConnectionChange, ConnectionState } from '../core/states.js';
 import type { Channel } from './channel.js';
 import type { FileFields, FileMessage, ImageFields, ImageMessage, Message } from '../core/messages.js';
 import type { Progress } from './progress.js';

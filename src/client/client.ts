@@ -7,7 +7,7 @@ import { defer, distinctUntilChanged, filter, from, map, merge, mergeMap, Observ
 import { createActor, waitFor } from 'xstate';
 import { type ConnectionChange, type ConnectionState, connectionChangeOf, type SessionSnapshot, sessionMachine } from '../../machines/session.js';
 import { tokenMachine } from '../../machines/token.js';
-import type { TransferEffects } from '../../machines/transfer.js';
+import type { TransferEffects } from '../core/states.js';
 import { type AbortCause, abortCauseOf, type Session, type SessionEvent } from '../../transports/transport.js';
 import { isSignal } from '../core/abort.js';
 import { asPublic, createChannel } from './channel.js';

@@ -4,7 +4,7 @@
  * from the bytes already received with the same running hash. Cleanup removes the temporary file.
  * @module
  */
-import type { TransferEffects } from '../../machines/transfer.js';
+import type { TransferEffects } from '../core/states.js';
 import type { MediaState, Session } from '../../transports/transport.js';
 import { throwIfAborted } from '../core/abort.js';
 import { Failure, fault } from '../core/failure.js';

@@ -6,13 +6,8 @@
  */
 import { distinctUntilChanged, filter, map, Observable, takeWhile } from 'rxjs';
 import { createActor } from 'xstate';
-import {
-  type TransferEffects,
-  type TransferSnapshot,
-  type TransferState,
-  transferMachine,
-  transferState,
-} from '../../machines/transfer.js';
+import { type TransferSnapshot, transferMachine, transferState } from '../../machines/transfer.js';
+import type { TransferEffects, TransferState } from '../core/states.js';
 import { onAbort } from '../core/abort.js';
 import { withDeadline } from './deadline.js';
 import type { Clock } from '../core/clock.js';

@@ -4,7 +4,7 @@
  * upload if the task is cancelled or fails, so no partial or orphaned bytes remain.
  * @module
  */
-import type { TransferEffects } from '../../machines/transfer.js';
+import type { TransferEffects } from '../core/states.js';
 import { isSignal } from '../core/abort.js';
 import type { Session } from '../../transports/transport.js';
 import { Failure, fault } from '../core/failure.js';
