@@ -8,14 +8,14 @@
  * That is `server-sessions.ts`, shared with the WebSocket endpoint; this file keeps the wire.
  * @module
  */
-import type { ServerResponse } from 'node:http';
 import * as E from 'fp-ts/lib/Either.js';
 import { type Clock, systemClock } from '../core/clock.js';
 import { Failure, fault } from '../core/failure.js';
-import type { Hub } from '../hub/hub.js';
 import type { HubEvent } from '../hub/router.js';
+import type { Hub } from '../hub/hub.js';
 import { every } from './clock-interval.js';
 import { serverSessions, type SessionSink } from './server-sessions.js';
+import { sseFrame, sseSink } from './sse-sink.js';
 import { answering, authenticate, bodyOf, decodeSegment, type Exchange, HttpFault, mediaTypeOf, type Route, type SessionGuard } from './http-util.js';
 import { SESSION_HEADER } from '../protocol/http-wire.js';
 
@@ -55,13 +55,8 @@ export interface SessionsRouteOptions {
   readonly clock?: Clock;
 }
 
-/** Unsent bytes of an event stream beyond which no more events are handed to its socket until it drains. */
-const STREAM_HIGH_WATER = 64 * 1024;
-
 /** The biggest JSON body accepted: a 32 KiB message grows by a third in base64. */
 const MAX_JSON_BYTES = 64 * 1024;
-
-const frame = (seq: number, event: HubEvent): string => `id: ${seq}\nevent: ${event.type}\ndata: ${JSON.stringify(event)}\n\n`;
 
 /** The messaging route module. */
 export const sessionsRoute = (options: SessionsRouteOptions): Route & { close(): void; readonly guard: SessionGuard } => {
@@ -72,7 +67,7 @@ export const sessionsRoute = (options: SessionsRouteOptions): Route & { close():
   // Serialized once: the same text is sent live and kept for replay, and its length is its size.
   const sessions = serverSessions<string, SessionSink<string>>({
     hub,
-    encode: frame,
+    encode: sseFrame,
     sizeOf: (text) => text.length,
     graceMs: options.graceMs ?? 60_000,
     ...(options.replayEvents === undefined ? {} : { replayEvents: options.replayEvents }),
@@ -82,29 +77,6 @@ export const sessionsRoute = (options: SessionsRouteOptions): Route & { close():
     ...(options.onFault === undefined ? {} : { onFault: options.onFault }),
   });
   type Session = NonNullable<ReturnType<typeof sessions.get>>;
-
-  /**
-   * The sink of one event stream. No more is handed to its socket while more than
-   * {@link STREAM_HIGH_WATER} bytes are unsent ('drain' pumps again), so a stream holds at most that plus
-   * one event, and the replay is the one buffer of a slow reader. A reader that falls behind the replay
-   * is cut: its client reconnects with `Last-Event-ID` and resumes from what the replay still has.
-   */
-  const sseSink = (res: ServerResponse): SessionSink<string> => ({
-    get open() {
-      return !res.destroyed && !res.writableEnded;
-    },
-    get full() {
-      return res.writableLength > STREAM_HIGH_WATER;
-    },
-    write: (text) => res.write(text),
-    fellBehind: () => {
-      options.onSlowReader?.();
-      res.destroy();
-    },
-    end: () => res.end(),
-    // The old stream is cut at once if its reader is behind (the new one replays what it missed), else ended.
-    replaced: () => (res.writableLength > 0 ? res.destroy() : res.end()),
-  });
 
   const open = async (userId: string, token: string): Promise<Session> => {
     const login = await hub.login(userId, token);
@@ -153,7 +125,7 @@ export const sessionsRoute = (options: SessionsRouteOptions): Route & { close():
     const asked = Number(req.headers['last-event-id'] ?? 0);
     // A reader that asks for events the replay no longer has gets what it has (the gap is lost, as
     // before): only a stream that falls behind while open is cut, so a reconnect never loops on its cut.
-    const sink = sseSink(res);
+    const sink = sseSink(res, options.onSlowReader);
     sessions.attach(session, sink, Number.isSafeInteger(asked) && asked >= 0 ? asked : 0);
     // An ended session's stream is its last events, then the end.
     sessions.pump(session);

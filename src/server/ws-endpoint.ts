@@ -18,7 +18,8 @@ import { type CallFrame, type ClientFrame, CloseCode, decodeClientFrame, decodeC
 import { DEFAULT_SERVER_LIMITS, type ServerLimits } from './server-limits.js';
 import { PerKeyCount } from './per-key-count.js';
 import { wsOutput } from './ws-output.js';
-import { type WsSession, type WsSink, wsSessions } from './ws-sessions.js';
+import { type WsSession, wsSessions } from './ws-sessions.js';
+import { wsSink } from './ws-sink.js';
 import { every } from './clock-interval.js';
 import { type ServerTransfer, serverRead, serverUpload } from './ws-transfer-calls.js';
 
@@ -147,23 +148,7 @@ export const wsRoute = (options: WsRouteOptions): WsRoute => {
     let badFrames = 0;
     let alive = true;
 
-    const endSession = (): void => output.end(CloseCode.sessionEnded, 'the session ended');
-    /** A socket never pushes back on events: what waits is bounded by `slowReaderBytes` in `output`. */
-    const sink: WsSink = {
-      get open() {
-        return ws.readyState === ws.OPEN;
-      },
-      full: false,
-      write: (frame) => output.sendText(frame),
-      send: (frame) => output.sendText(frame),
-      fellBehind: () => {
-        options.onSlowReader?.();
-        output.end(CloseCode.tooSlow, 'reading too slowly');
-      },
-      end: endSession,
-      // A socket the client gave up on (half-open) loses the session to the newer one.
-      replaced: endSession,
-    };
+    const sink = wsSink(ws, output, options.onSlowReader);
     const refuse = (failure: Failure, code: number): void => {
       output.sendText(errorFrame(failure));
       output.end(code, describeFailure(failure).slice(0, 120));

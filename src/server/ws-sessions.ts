@@ -9,7 +9,8 @@ import type { Hub, HubSession } from '../hub/hub.js';
 import type { HubEvent } from '../hub/router.js';
 import { IdMap } from '../core/id-map.js';
 import type { ServerFrame } from '../protocol/ws-frames.js';
-import { type ServerSession, type ServerSessions, serverSessions, type SessionSink } from './server-sessions.js';
+import { type ServerSession, type ServerSessions, serverSessions } from './server-sessions.js';
+import type { WsSink } from './ws-sink.js';
 
 /** About the bytes of a frame kept for resends: strings counted by length, never walked deeply. */
 export const sizeOfAnswer = (frame: ServerFrame): number => {
@@ -87,12 +88,6 @@ export class KeptAnswers {
   }
 }
 
-/** A socket of a session: events and answers go to it as control frames. */
-export interface WsSink extends SessionSink<ServerFrame> {
-  /** Sends an answer (or any control frame) on this socket. */
-  send(frame: ServerFrame): void;
-}
-
 /** What a WebSocket session keeps of its own. */
 export interface WsSessionState {
   /** Uploads created in this session and not complete: terminated if the session is kicked or logs out. */
@@ -138,8 +133,11 @@ export interface WsSessionsOptions {
   readonly onFault?: (error: unknown, where: string) => void;
 }
 
+/** Event `seq` as the frame a socket is sent: live, and kept for replay. */
+export const wsEventFrame = (seq: number, event: HubEvent): ServerFrame => ({ type: 'event', seq, event });
+
 /** About the bytes an event holds: its message's strings (text, base64 fields), plus a little. */
-const sizeOf = (event: HubEvent): number => {
+export const sizeOfEvent = (event: HubEvent): number => {
   if (event.type !== 'peerMessage' && event.type !== 'channelMessage') return 100;
   let bytes = 100;
   for (const value of Object.values(event.message)) if (typeof value === 'string') bytes += value.length;
@@ -152,8 +150,8 @@ export const wsSessions = (options: WsSessionsOptions): WsSessions => {
   const keptAnswerBytes = options.keptAnswerBytes ?? 256 * 1024;
   const sessions = serverSessions<ServerFrame, WsSink, WsSessionState>({
     hub: options.hub,
-    encode: (seq, event) => ({ type: 'event', seq, event }),
-    sizeOf: (_frame, event) => sizeOf(event),
+    encode: wsEventFrame,
+    sizeOf: (_frame, event) => sizeOfEvent(event),
     onEnded: options.onEnded,
     ...(options.graceMs === undefined ? {} : { graceMs: options.graceMs }),
     ...(options.replayEvents === undefined ? {} : { replayEvents: options.replayEvents }),
