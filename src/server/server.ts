@@ -1,7 +1,7 @@
 /**
  * `startServer`: the hub over HTTP on `node:http`, with the durable file store. Route modules own one
- * path prefix each (`tus.ts` for uploads, `downloads.ts` for media, `sessions.ts` for messaging,
- * `health.ts` for the operator's endpoints), and `ws.ts` serves the WebSocket endpoint on the same
+ * path prefix each (`tus.ts` for uploads, `http-downloads.ts` for media, `sessions.ts` for messaging,
+ * `health.ts` for the operator's endpoints), and `ws-endpoint.ts` serves the WebSocket endpoint on the same
  * server's `upgrade`; this file wires them, the timeouts, the secret, metrics and logs, and the teardown
  * (an immediate `close()` or a `drain()`).
  * @module
@@ -366,6 +366,7 @@ export const startServer = async (options: ServerOptions = {}): Promise<FerrySer
     idleTimeoutMs,
     onSlowReader: () => metrics.monitor.refused('slowReader'),
     onSessionEvicted: () => metrics.monitor.refused('sessionsPerUser'),
+    onFault: (error, where) => log.error({ err: error, where }, 'session failed'),
   });
   routes = [
     tusRoute({ hub: theHub, prefix: HTTP_PATHS.uploads, uploadsUrl, guard: sessions.guard }),

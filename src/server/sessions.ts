@@ -5,18 +5,17 @@
  *
  * A session outlives a dropped event stream for `graceMs`, keeping its recent events, so a client that
  * reconnects within it misses nothing; after that the hub forgets the session (its channels are left).
+ * That is `server-sessions.ts`, shared with the WebSocket endpoint; this file keeps the wire.
  * @module
  */
-import type { ServerResponse } from 'node:http';
 import * as E from 'fp-ts/lib/Either.js';
-import { toBase64Url } from '../core/bytes.js';
-import { type TimerHandle, unrefTimer } from '../core/clock.js';
+import { type Clock, systemClock } from '../core/clock.js';
 import { Failure, fault } from '../core/failure.js';
-import type { Hub, HubSession } from '../hub/hub.js';
 import type { HubEvent } from '../hub/router.js';
-import { Replay } from './replay.js';
-import { Tombstones } from './tombstones.js';
-import { cryptoRandomBytes } from '../core/ids.js';
+import type { Hub } from '../hub/hub.js';
+import { every } from './clock-interval.js';
+import { serverSessions, type SessionSink } from './server-sessions.js';
+import { sseFrame, sseSink } from './sse-sink.js';
 import { answering, authenticate, bodyOf, decodeSegment, type Exchange, HttpFault, mediaTypeOf, type Route, type SessionGuard } from './http-util.js';
 import { SESSION_HEADER } from '../protocol/http-wire.js';
 
@@ -46,142 +45,43 @@ export interface SessionsRouteOptions {
   readonly onSlowReader?: () => void;
   /** Told when a session is forgotten before its grace ended, beyond `sessionsPerUser` (metrics). */
   readonly onSessionEvicted?: () => void;
+  /** Told when the hub fails to log a forgotten session out. Default: `console.error`. */
+  readonly onFault?: (error: unknown, where: string) => void;
+  /**
+   * The clock of the stream timers (heartbeat, stall check). Default: the system clock: they keep a socket
+   * alive, or cut it, in real time whatever time the hub is told (decision 82). The grace runs on the hub's.
+   * @example { clock: virtualClock() } // a spec that drives heartbeats itself
+   */
+  readonly clock?: Clock;
 }
-
-/** Unsent bytes of an event stream beyond which no more events are handed to its socket until it drains. */
-const STREAM_HIGH_WATER = 64 * 1024;
 
 /** The biggest JSON body accepted: a 32 KiB message grows by a third in base64. */
 const MAX_JSON_BYTES = 64 * 1024;
 
-interface ServerSession {
-  readonly id: string;
-  readonly hub: HubSession;
-  /** Recent events as the frames sent, numbered. */
-  readonly recent: Replay<string>;
-  nextSeq: number;
-  /** The event stream open now, and the last event written to it. */
-  stream: { readonly res: ServerResponse; sent: number } | undefined;
-  grace: TimerHandle | undefined;
-  ended: boolean;
-  /** The event the hub ended it with (a login elsewhere, an expired token), remembered once it is forgotten. */
-  aborted: Extract<HubEvent, { type: 'aborted' }> | undefined;
-}
-
-const frame = (seq: number, event: HubEvent): string => `id: ${seq}\nevent: ${event.type}\ndata: ${JSON.stringify(event)}\n\n`;
-
 /** The messaging route module. */
 export const sessionsRoute = (options: SessionsRouteOptions): Route & { close(): void; readonly guard: SessionGuard } => {
   const { hub, prefix } = options;
-  const graceMs = options.graceMs ?? 60_000;
-  const replayEvents = options.replayEvents ?? 1_000;
-  const replayBytes = options.replayBytes ?? 1024 * 1024;
-  const sessionsPerUser = options.sessionsPerUser ?? 4;
   const heartbeatMs = options.heartbeatMs ?? 15_000;
   const idleTimeoutMs = options.idleTimeoutMs ?? 120_000;
-  const sessions = new Map<string, ServerSession>();
-  /** Each user's sessions, oldest first. */
-  const byUser = new Map<string, ServerSession[]>();
+  const clock = options.clock ?? systemClock;
+  // Serialized once: the same text is sent live and kept for replay, and its length is its size.
+  const sessions = serverSessions<string, SessionSink<string>>({
+    hub,
+    encode: sseFrame,
+    sizeOf: (text) => text.length,
+    graceMs: options.graceMs ?? 60_000,
+    ...(options.replayEvents === undefined ? {} : { replayEvents: options.replayEvents }),
+    ...(options.replayBytes === undefined ? {} : { replayBytes: options.replayBytes }),
+    ...(options.sessionsPerUser === undefined ? {} : { sessionsPerUser: options.sessionsPerUser }),
+    ...(options.onSessionEvicted === undefined ? {} : { onEvicted: options.onSessionEvicted }),
+    ...(options.onFault === undefined ? {} : { onFault: options.onFault }),
+  });
+  type Session = NonNullable<ReturnType<typeof sessions.get>>;
 
-  const tombstones = new Tombstones({ now: () => hub.clock.now() });
-  const forget = (session: ServerSession): void => {
-    hub.clock.clearTimeout(session.grace);
-    sessions.delete(session.id);
-    if (session.aborted) tombstones.add(session.id, { userId: session.hub.userId, event: session.aborted });
-    const mine = byUser.get(session.hub.userId);
-    const at = mine?.indexOf(session) ?? -1;
-    if (at >= 0) mine?.splice(at, 1);
-    if (mine?.length === 0) byUser.delete(session.hub.userId);
-    session.stream?.res.end();
-    hub.logout(session.hub);
-  };
-  /**
-   * Writes the events its stream has not had, while its reader keeps up: no more is handed to the socket
-   * while more than {@link STREAM_HIGH_WATER} bytes are unsent ('drain' calls this again), so a stream
-   * holds at most that plus one event, and the replay is the one buffer of a slow reader. A reader that
-   * falls behind the replay (the next event it needs is gone) is cut: its client reconnects with
-   * `Last-Event-ID` and resumes from what the replay still has.
-   */
-  const pump = (session: ServerSession): void => {
-    const stream = session.stream;
-    if (!stream || stream.res.destroyed || stream.res.writableEnded) return;
-    const { res } = stream;
-    const oldest = session.recent.oldest;
-    if (oldest !== undefined && oldest > stream.sent + 1) {
-      options.onSlowReader?.();
-      res.destroy();
-      return;
-    }
-    session.recent.after(stream.sent, (seq, text) => {
-      if (res.writableLength > STREAM_HIGH_WATER) return false;
-      res.write(text);
-      stream.sent = seq;
-      return true;
-    });
-  };
-  /**
-   * Ends a stream whose session ended after writing every event it has not had (at most the replay), so
-   * its client reads why. Never written again after (`pump` checks), its timers stop when it closes.
-   */
-  const finish = (session: ServerSession): void => {
-    const stream = session.stream;
-    if (!stream || stream.res.destroyed || stream.res.writableEnded) return;
-    session.recent.after(stream.sent, (seq, text) => {
-      stream.res.write(text);
-      stream.sent = seq;
-      return true;
-    });
-    stream.res.end();
-  };
-  const startGrace = (session: ServerSession): void => {
-    hub.clock.clearTimeout(session.grace);
-    // Only a session still known waits out its grace; the timer never keeps the process alive.
-    if (!sessions.has(session.id)) return;
-    session.grace = hub.clock.setTimeout(() => forget(session), graceMs);
-    unrefTimer(session.grace);
-  };
-
-  const open = async (userId: string, token: string): Promise<ServerSession> => {
+  const open = async (userId: string, token: string): Promise<Session> => {
     const login = await hub.login(userId, token);
     if (E.isLeft(login)) throw fault(login.left);
-    const session: ServerSession = {
-      id: toBase64Url(cryptoRandomBytes(16)),
-      hub: login.right,
-      recent: new Replay({ events: replayEvents, bytes: replayBytes }),
-      nextSeq: 1,
-      stream: undefined,
-      grace: undefined,
-      ended: false,
-      aborted: undefined,
-    };
-    sessions.set(session.id, session);
-    const mine = byUser.get(userId) ?? [];
-    byUser.set(userId, mine);
-    mine.push(session);
-    // The oldest go first: kicked or dropped ones waiting out their grace (the hub keeps one live per user).
-    while (mine.length > sessionsPerUser) {
-      options.onSessionEvicted?.();
-      forget(mine[0] as ServerSession);
-    }
-    login.right.events$.subscribe({
-      next: (event) => {
-        if (event.type === 'aborted') session.aborted = event;
-        const seq = session.nextSeq++;
-        // Serialized once: the same text is sent live and kept for replay, and its length is its size.
-        const text = frame(seq, event);
-        session.recent.push(seq, text, text.length);
-        pump(session);
-      },
-      complete: () => {
-        // The hub ended the session (aborted, or logged out): the stream ends after its last event, and
-        // the session stays findable for the grace period so a reconnecting client still learns why.
-        session.ended = true;
-        finish(session);
-        startGrace(session);
-      },
-    });
-    startGrace(session);
-    return session;
+    return sessions.open(login.right, {});
   };
 
   const readJson = async (exchange: Exchange): Promise<unknown> => {
@@ -218,63 +118,47 @@ export const sessionsRoute = (options: SessionsRouteOptions): Route & { close():
     exchange.res.end(`retry: 1000\n\nevent: ${event.type}\ndata: ${JSON.stringify(event)}\n\n`);
   };
 
-  const events = (exchange: Exchange, session: ServerSession): void => {
+  const events = (exchange: Exchange, session: Session): void => {
     const { req, res } = exchange;
-    // A newer stream replaces this session's: the old one is cut at once if its reader is behind (the new
-    // one replays what it missed), else ended.
-    const replaced = session.stream?.res;
-    if (replaced && replaced.writableLength > 0) replaced.destroy();
-    else replaced?.end();
-    hub.clock.clearTimeout(session.grace);
     res.writeHead(200, { 'Content-Type': 'text/event-stream; charset=utf-8', 'Cache-Control': 'no-store', 'X-Accel-Buffering': 'no' });
     res.write('retry: 1000\n\n');
     const asked = Number(req.headers['last-event-id'] ?? 0);
-    const last = Number.isSafeInteger(asked) && asked >= 0 ? asked : 0;
     // A reader that asks for events the replay no longer has gets what it has (the gap is lost, as
     // before): only a stream that falls behind while open is cut, so a reconnect never loops on its cut.
-    const stream = { res, sent: Math.max(last, (session.recent.oldest ?? 1) - 1) };
-    session.stream = stream;
-    if (session.ended) {
-      finish(session);
-      session.stream = undefined;
-      return;
-    }
-    pump(session);
+    const sink = sseSink(res, options.onSlowReader);
+    sessions.attach(session, sink, Number.isSafeInteger(asked) && asked >= 0 ? asked : 0);
+    // An ended session's stream is its last events, then the end.
+    sessions.pump(session);
+    if (session.sink !== sink) return;
     res.on('drain', () => {
-      if (session.stream === stream) pump(session);
+      if (session.sink === sink) sessions.pump(session);
     });
-    // Real timers, not the hub's clock: they keep a socket alive, or cut it, whatever time the hub is told.
-    const heartbeat = setInterval(() => {
-      // Only when nothing waits: bytes that are moving keep the connection alive themselves.
+    // Only when nothing waits: bytes that are moving keep the connection alive themselves.
+    const stopHeartbeat = every(clock, heartbeatMs, () => {
       if (!res.destroyed && !res.writableEnded && res.writableLength === 0) res.write(': hb\n\n');
-    }, heartbeatMs);
-    heartbeat.unref();
+    });
     // A reader that takes nothing for the idle timeout is gone or hostile: a stream whose unsent bytes do
     // not shrink (what we wrote minus what is still unsent: the bytes the kernel took) is cut. Checked
     // twice per timeout, so the cut comes within 1.5 timeouts; a slow reader that keeps taking is not cut.
     let taken = 0;
-    let progressed = Date.now();
-    const stall = setInterval(() => {
+    let progressed = clock.now();
+    const stopStallCheck = every(clock, Math.max(1, Math.floor(idleTimeoutMs / 2)), () => {
       const now = res.socket?.bytesWritten ?? 0;
       const unsent = res.writableLength;
       if (unsent === 0 || now - unsent > taken) {
         taken = now - unsent;
-        progressed = Date.now();
-      } else if (Date.now() - progressed >= idleTimeoutMs) {
+        progressed = clock.now();
+      } else if (clock.now() - progressed >= idleTimeoutMs) {
         options.onSlowReader?.();
         res.destroy();
       }
-    }, Math.max(1, Math.floor(idleTimeoutMs / 2)));
-    stall.unref();
+    });
     // Errors of a response (a reset mid-write) end it; 'close' follows and tears down.
     res.on('error', () => undefined);
     res.on('close', () => {
-      clearInterval(heartbeat);
-      clearInterval(stall);
-      if (session.stream === stream) {
-        session.stream = undefined;
-        if (sessions.has(session.id)) startGrace(session);
-      }
+      stopHeartbeat();
+      stopStallCheck();
+      sessions.detach(session, sink);
     });
   };
 
@@ -288,9 +172,7 @@ export const sessionsRoute = (options: SessionsRouteOptions): Route & { close():
         throw new HttpFault(401, Failure.interrupted('the session ended: the same user logged in elsewhere, or logged out'));
       }
     },
-    close() {
-      for (const session of [...sessions.values()]) forget(session);
-    },
+    close: () => sessions.close(),
     handle: (exchange) =>
       answering(exchange, {}, async () => {
         const userId = either(authenticate(hub, exchange.req));
@@ -314,12 +196,12 @@ export const sessionsRoute = (options: SessionsRouteOptions): Route & { close():
         }
         // A session the hub ended and this route forgot since: its events say why, once more, so a client
         // back after the grace learns it was taken instead of logging in afresh and taking it back.
-        const ended = session ? undefined : tombstones.get(id, userId);
+        const ended = session ? undefined : sessions.tombstone(id, userId);
         if (ended && kind === 'events' && target === undefined && method === 'GET') return tombstoneStream(exchange, ended.event);
         // Someone else's session is reported as missing, like an unknown one.
         if (!session || session.hub.userId !== userId) throw fault(Failure.notLoggedIn());
         if (kind === undefined && method === 'DELETE') {
-          forget(session);
+          sessions.logout(session);
           return send(exchange, 204);
         }
         if (kind === 'events' && target === undefined && method === 'GET') return events(exchange, session);

@@ -2,21 +2,25 @@
  * The WebSocket endpoint of the server (`/v1/ws`, upgraded on the same `node:http` server, same hub):
  * one socket per client carrying JSON control frames and binary data frames (`docs/protocol-ws.md`).
  * This file owns a socket's life: authentication by the first frame within `authTimeoutMs`, ping/pong,
- * decoding and dispatch, and teardown; `ws-sessions.ts` keeps sessions across sockets, `ws-transfers.ts`
- * moves bytes with credit, `ws-output.ts` bounds what waits to be sent.
+ * decoding and dispatch, and teardown; `ws-sessions.ts` keeps sessions across sockets (grace, replay and
+ * eviction in `server-sessions.ts`, shared with the event streams), `ws-transfer-calls.ts` moves bytes
+ * with credit, `ws-output.ts` bounds what waits to be sent.
  * @module
  */
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import * as E from 'fp-ts/lib/Either.js';
 import { type WebSocket, WebSocketServer } from 'ws';
+import { type Clock, systemClock, unrefTimer } from '../core/clock.js';
 import { describeFailure, Failure, FaultError, failureOf, fault } from '../core/failure.js';
 import type { Hub } from '../hub/hub.js';
 import { type CallFrame, type ClientFrame, CloseCode, decodeClientFrame, decodeClientFrames, decodeData, type ServerFrame, WS_CHUNK_SIZE, WS_MAX_FRAME, WS_MIN_UPLOAD_WINDOW, WS_PROTOCOL_VERSION, WS_UPLOAD_WINDOW } from '../protocol/ws-frames.js';
 import { DEFAULT_SERVER_LIMITS, type ServerLimits } from './server-limits.js';
 import { PerKeyCount } from './per-key-count.js';
 import { wsOutput } from './ws-output.js';
-import { type SessionSink, type WsSession, wsSessions } from './ws-sessions.js';
+import { type WsSession, wsSessions } from './ws-sessions.js';
+import { wsSink } from './ws-sink.js';
+import { every } from './clock-interval.js';
 import { type ServerTransfer, serverRead, serverUpload } from './ws-transfer-calls.js';
 
 /** Options of {@link wsRoute}. */
@@ -28,8 +32,15 @@ export interface WsRouteOptions {
   readonly authTimeoutMs?: number;
   /** A ping goes out this often; a socket that answered nothing since the previous one is cut. Default: 15 s. */
   readonly pingIntervalMs?: number;
-  /** How long a session outlives its socket, for the client to resume it. Default: 60 s. */
+  /** How long a session outlives its socket, for the client to resume it (on the hub's clock). Default: 60 s. */
   readonly graceMs?: number;
+  /**
+   * The clock of the socket timers (the hello deadline, pings, the cut of a peer that does not close).
+   * Default: the system clock: they watch real sockets, whose peers answer in real time, so a hub on
+   * virtual time (a spec fast-forwarding days) must not cut them (decision 82).
+   * @example { clock: virtualClock() } // a spec that drives pings itself
+   */
+  readonly clock?: Clock;
   /**
    * Told of an exception a handler threw (a bug: it was answered as a server fault to that call alone).
    * Default: `console.error`. @example { onFault: (error, where) => logger.error({ err: error, where }, 'ws handler failed') }
@@ -79,6 +90,7 @@ export const wsRoute = (options: WsRouteOptions): WsRoute => {
   const { hub, path } = options;
   const authTimeoutMs = options.authTimeoutMs ?? 10_000;
   const pingIntervalMs = options.pingIntervalMs ?? 15_000;
+  const clock = options.clock ?? systemClock;
   const onFault = options.onFault ?? ((error: unknown, where: string) => console.error(`ferry server: ws ${where} failed`, error));
   /**
    * The failure a call answers with: the one it was refused with (a `FaultError`), or for anything else
@@ -105,6 +117,7 @@ export const wsRoute = (options: WsRouteOptions): WsRoute => {
     hub,
     ...(options.limits ? { sessionsPerUser: options.limits.sessionsPerUser, replayBytes: options.limits.replayBytes } : {}),
     onEvicted: () => options.onLimit?.('sessionsPerUser'),
+    onFault,
     ...(options.graceMs === undefined ? {} : { graceMs: options.graceMs }),
     onEnded: (session) => {
       const userId = session.hub.userId;
@@ -125,6 +138,7 @@ export const wsRoute = (options: WsRouteOptions): WsRoute => {
   const connection = (ws: WebSocket): void => {
     sockets.add(ws);
     const output = wsOutput(ws, {
+      clock,
       ...(options.limits ? { maxBufferedBytes: options.limits.slowReaderBytes } : {}),
       ...(options.onSlowReader ? { onTooSlow: options.onSlowReader } : {}),
     });
@@ -134,10 +148,7 @@ export const wsRoute = (options: WsRouteOptions): WsRoute => {
     let badFrames = 0;
     let alive = true;
 
-    const sink: SessionSink = {
-      send: (frame) => output.sendText(frame),
-      ended: () => output.end(CloseCode.sessionEnded, 'the session ended'),
-    };
+    const sink = wsSink(ws, output, options.onSlowReader);
     const refuse = (failure: Failure, code: number): void => {
       output.sendText(errorFrame(failure));
       output.end(code, describeFailure(failure).slice(0, 120));
@@ -158,14 +169,13 @@ export const wsRoute = (options: WsRouteOptions): WsRoute => {
         if (ws.readyState === ws.OPEN) output.sendText(errorFrame(serverFault, id));
       }
     };
-    const authTimer = setTimeout(() => refuse(Failure.invalidToken(`no hello within ${authTimeoutMs} ms`), CloseCode.policy), authTimeoutMs);
-    authTimer.unref();
-    const pinger = setInterval(() => {
+    const authTimer = clock.setTimeout(() => refuse(Failure.invalidToken(`no hello within ${authTimeoutMs} ms`), CloseCode.policy), authTimeoutMs);
+    unrefTimer(authTimer);
+    const stopPinger = every(clock, pingIntervalMs, () => {
       if (!alive) return ws.terminate();
       alive = false;
       ws.ping();
-    }, pingIntervalMs);
-    pinger.unref();
+    });
 
     const hello = async (text: string): Promise<void> => {
       const decoded = decodeClientFrame(text);
@@ -176,19 +186,17 @@ export const wsRoute = (options: WsRouteOptions): WsRoute => {
       if (frame.version !== WS_PROTOCOL_VERSION) return refuse(Failure.invalidArgument('version', `expected ${WS_PROTOCOL_VERSION}`), CloseCode.policy);
       const claims = hub.authenticate(frame.token);
       if (E.isLeft(claims)) return refuse(claims.left, CloseCode.loginRefused);
-      clearTimeout(authTimer);
+      clock.clearTimeout(authTimer);
       const known = frame.resume ? sessions.get(frame.resume.sessionId) : undefined;
       if (known && frame.resume && known.hub.userId === frame.userId && claims.right.userId === frame.userId) {
-        // A socket the client gave up on (half-open) loses the session to this one.
-        known.sink?.ended();
         session = known;
-        sessions.attach(known, sink);
+        sessions.attach(known, sink, frame.resume.lastSeq);
         const expiresAt = hub.tokenExpiresAt(known.hub);
         output.sendText({ type: 'welcome', sessionId: known.id, resumed: true, chunkSize: WS_CHUNK_SIZE, window: WS_UPLOAD_WINDOW, ...(expiresAt === undefined ? {} : { expiresAt }) });
         // After the welcome, which so always goes alone: a client reads it before it reads anything else.
         if (frame.batch === true) output.batch();
-        known.replay(frame.resume.lastSeq);
-        if (known.ended) sink.ended();
+        // The events after `lastSeq`; an ended session's last ones, then the close that says it ended.
+        sessions.pump(known);
         return;
       }
       // A session the hub ended (a login elsewhere) and that was forgotten since: the client is told so, as
@@ -202,12 +210,16 @@ export const wsRoute = (options: WsRouteOptions): WsRoute => {
       const login = await hub.login(frame.userId, frame.token);
       if (E.isLeft(login)) return refuse(login.left, CloseCode.loginRefused);
       // The socket went while the hub logged it in: nobody is there to hold the session.
-      if (ws.readyState !== ws.OPEN) return hub.logout(login.right);
+      if (ws.readyState !== ws.OPEN) {
+        hub.logout(login.right).catch((error: unknown) => onFault(error, 'logout'));
+        return;
+      }
       session = sessions.open(login.right);
-      sessions.attach(session, sink);
+      sessions.attach(session, sink, 0);
       const expiresAt = hub.tokenExpiresAt(session.hub);
       output.sendText({ type: 'welcome', sessionId: session.id, resumed: false, chunkSize: WS_CHUNK_SIZE, window: WS_UPLOAD_WINDOW, ...(expiresAt === undefined ? {} : { expiresAt }) });
       if (frame.batch === true) output.batch();
+      sessions.pump(session);
     };
 
     /**
@@ -240,7 +252,7 @@ export const wsRoute = (options: WsRouteOptions): WsRoute => {
     /** A call's answer: kept for resends, sent to whichever socket the session has now. */
     const settle = (s: WsSession, id: number, frame: ServerFrame): void => {
       s.running.delete(id);
-      sessions.keep(s, id, frame);
+      s.answers.keep(id, frame);
       s.sink?.send(frame);
     };
     const either = <T>(result: E.Either<Failure, T>): T => {
@@ -423,8 +435,8 @@ export const wsRoute = (options: WsRouteOptions): WsRoute => {
     ws.on('error', () => undefined);
     ws.on('close', () => {
       sockets.delete(ws);
-      clearTimeout(authTimer);
-      clearInterval(pinger);
+      clock.clearTimeout(authTimer);
+      stopPinger();
       output.close();
       for (const entry of transfers.values()) entry.controller.abort(fault(Failure.network('the socket closed')));
       if (session) sessions.detach(session, sink);

@@ -14,6 +14,7 @@
  */
 import type { WebSocket } from 'ws';
 import { abortFault } from '../core/abort.js';
+import { type Clock, systemClock, unrefTimer } from '../core/clock.js';
 import { Failure, fault } from '../core/failure.js';
 import { type TextBatcher, textBatcher } from '../protocol/ws-batch.js';
 import { CloseCode, type ServerFrame } from '../protocol/ws-frames.js';
@@ -38,6 +39,8 @@ export interface WsOutputOptions {
   readonly maxBufferedBytes?: number;
   /** Told when the peer is cut as too slow (metrics). */
   readonly onTooSlow?: () => void;
+  /** The clock of the cut of a too-slow peer that does not complete the close. Default: the system clock. */
+  readonly clock?: Clock;
 }
 
 /** What transfers and the session layer use to send on one socket. */
@@ -68,6 +71,7 @@ interface Waiting {
 export const wsOutput = (ws: WebSocket, options: WsOutputOptions = {}): WsOutput => {
   const highWaterMark = options.highWaterMark ?? 256 * 1024;
   const maxBufferedBytes = options.maxBufferedBytes ?? 8 * 1024 * 1024;
+  const clock = options.clock ?? systemClock;
   const queue: Waiting[] = [];
   let pending = 0;
   let closed = false;
@@ -89,7 +93,7 @@ export const wsOutput = (ws: WebSocket, options: WsOutputOptions = {}): WsOutput
       options.onTooSlow?.();
       ws.close(CloseCode.tooSlow, 'reading too slowly');
       // A peer that does not read will not complete a closing handshake either.
-      setTimeout(() => ws.terminate(), 1_000).unref();
+      unrefTimer(clock.setTimeout(() => ws.terminate(), 1_000));
     }
   };
   const pump = (): void => {

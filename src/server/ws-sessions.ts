@@ -1,19 +1,16 @@
 /**
- * WebSocket sessions, server side: a hub session that outlives its socket for `graceMs`, keeping its
- * recent events (numbered) and its recent answers, so a client that reconnects within the grace resumes
- * the same session — channels kept, missed events replayed after the last `seq` it saw, calls it resends
- * answered once (from the kept answer) rather than run twice. The HTTP equivalent is `sessions.ts`.
+ * What a WebSocket session keeps beyond what every server session keeps (`server-sessions.ts`: grace,
+ * numbered replay, sessions per user, tombstones): its recent answers, so a call resent after a reconnect
+ * is answered once (from the kept answer) rather than run twice, and its unfinished uploads, removed if
+ * it is kicked or logs out. Its events are kept as the `event` frames sent.
  * @module
  */
-import { type TimerHandle, unrefTimer } from '../core/clock.js';
 import type { Hub, HubSession } from '../hub/hub.js';
 import type { HubEvent } from '../hub/router.js';
-import { toBase64Url } from '../core/bytes.js';
-import { cryptoRandomBytes } from '../core/ids.js';
 import { IdMap } from '../core/id-map.js';
-import { Replay } from './replay.js';
-import { type Tombstone, Tombstones } from './tombstones.js';
 import type { ServerFrame } from '../protocol/ws-frames.js';
+import { type ServerSession, type ServerSessions, serverSessions } from './server-sessions.js';
+import type { WsSink } from './ws-sink.js';
 
 /** About the bytes of a frame kept for resends: strings counted by length, never walked deeply. */
 export const sizeOfAnswer = (frame: ServerFrame): number => {
@@ -91,29 +88,23 @@ export class KeptAnswers {
   }
 }
 
-/** Where a session's frames go while it has a socket. */
-export interface SessionSink {
-  send(frame: ServerFrame): void;
-  /** The hub ended the session (kick or logout): close the socket with `sessionEnded`. */
-  ended(): void;
-}
-
-/** One session as the WebSocket server keeps it. */
-export interface WsSession {
-  readonly id: string;
-  readonly hub: HubSession;
-  /** The socket attached now, if any. */
-  sink: SessionSink | undefined;
-  /** Whether the hub ended it (kick, logout, or the grace ran out). */
-  ended: boolean;
+/** What a WebSocket session keeps of its own. */
+export interface WsSessionState {
   /** Uploads created in this session and not complete: terminated if the session is kicked or logs out. */
   readonly uploads: Set<string>;
   /** Answers kept by call ID, and the calls still running. */
   readonly answers: KeptAnswers;
   readonly running: Set<number>;
-  /** Sends the events after `lastSeq` to the attached sink. */
-  replay(lastSeq: number): void;
 }
+
+/** One session as the WebSocket endpoint keeps it. */
+export type WsSession = ServerSession<WsSink> & WsSessionState;
+
+/** The registry of WebSocket sessions. */
+export type WsSessions = Omit<ServerSessions<ServerFrame, WsSink, WsSessionState>, 'open'> & {
+  /** A new session for a successful hub login, with no answers kept yet; its grace runs until a socket attaches. */
+  open(login: HubSession): WsSession;
+};
 
 /** Options of {@link wsSessions}. */
 export interface WsSessionsOptions {
@@ -138,148 +129,39 @@ export interface WsSessionsOptions {
   readonly onEvicted?: () => void;
   /** Told when a session ends by kick or logout, to stop its transfers and remove its partial uploads. */
   readonly onEnded: (session: WsSession) => void;
+  /** Told when the hub fails to log a forgotten session out. Default: `console.error`. */
+  readonly onFault?: (error: unknown, where: string) => void;
 }
 
+/** Event `seq` as the frame a socket is sent: live, and kept for replay. */
+export const wsEventFrame = (seq: number, event: HubEvent): ServerFrame => ({ type: 'event', seq, event });
+
 /** About the bytes an event holds: its message's strings (text, base64 fields), plus a little. */
-const sizeOf = (event: HubEvent): number => {
+export const sizeOfEvent = (event: HubEvent): number => {
   if (event.type !== 'peerMessage' && event.type !== 'channelMessage') return 100;
   let bytes = 100;
   for (const value of Object.values(event.message)) if (typeof value === 'string') bytes += value.length;
   return bytes;
 };
 
-/** The registry of WebSocket sessions. */
-export interface WsSessions {
-  /** A new session for a successful hub login. */
-  open(login: HubSession): WsSession;
-  get(id: string): WsSession | undefined;
-  /** What ended session `id` of `userId` if the hub ended it and it has been forgotten since. */
-  tombstone(id: string, userId: string): Tombstone | undefined;
-  /** Keeps an answer for resent calls (oldest dropped beyond the bound). */
-  keep(session: WsSession, id: number, frame: ServerFrame): void;
-  /** A socket takes the session over (at login or resume): the grace period, if running, stops. */
-  attach(session: WsSession, sink: SessionSink): void;
-  /** The socket went away: the grace period starts. */
-  detach(session: WsSession, sink: SessionSink): void;
-  /** Ends a session now (logout): the hub forgets it. */
-  logout(session: WsSession): void;
-  /** Forgets every session (server closing). */
-  close(): void;
-}
-
-/** A registry over one hub. */
+/** The WebSocket sessions over one hub: server sessions whose events are `event` frames, with kept answers. */
 export const wsSessions = (options: WsSessionsOptions): WsSessions => {
-  const { hub, onEnded } = options;
-  const graceMs = options.graceMs ?? 60_000;
-  const replayEvents = options.replayEvents ?? 1_000;
   const keptAnswers = options.keptAnswers ?? 1_000;
-  const replayBytes = options.replayBytes ?? 1024 * 1024;
   const keptAnswerBytes = options.keptAnswerBytes ?? 256 * 1024;
-  const sessionsPerUser = options.sessionsPerUser ?? 4;
-  /** `final`: kicked or logged out, so the client will not resume it. */
-  type Kept = WsSession & { grace: TimerHandle | undefined; final: boolean; aborted?: Tombstone['event'] };
-  const tombstones = new Tombstones({ now: () => hub.clock.now() });
-  const sessions = new Map<string, Kept>();
-  /** Each user's sessions, oldest first. */
-  const byUser = new Map<string, Kept[]>();
-  const unlist = (session: WsSession): void => {
-    const list = byUser.get(session.hub.userId);
-    const at = list?.indexOf(session as Kept) ?? -1;
-    if (at >= 0) list?.splice(at, 1);
-    if (list?.length === 0) byUser.delete(session.hub.userId);
-  };
-
-  const forget = (session: Kept): void => {
-    hub.clock.clearTimeout(session.grace);
-    sessions.delete(session.id);
-    if (session.aborted) tombstones.add(session.id, { userId: session.hub.userId, event: session.aborted });
-    unlist(session);
-    hub.logout(session.hub);
-  };
-  const startGrace = (session: Kept): void => {
-    hub.clock.clearTimeout(session.grace);
-    if (!sessions.has(session.id)) return;
-    session.grace = hub.clock.setTimeout(() => forget(session), graceMs);
-    unrefTimer(session.grace);
-  };
-
+  const sessions = serverSessions<ServerFrame, WsSink, WsSessionState>({
+    hub: options.hub,
+    encode: wsEventFrame,
+    sizeOf: (_frame, event) => sizeOfEvent(event),
+    onEnded: options.onEnded,
+    ...(options.graceMs === undefined ? {} : { graceMs: options.graceMs }),
+    ...(options.replayEvents === undefined ? {} : { replayEvents: options.replayEvents }),
+    ...(options.replayBytes === undefined ? {} : { replayBytes: options.replayBytes }),
+    ...(options.sessionsPerUser === undefined ? {} : { sessionsPerUser: options.sessionsPerUser }),
+    ...(options.onEvicted === undefined ? {} : { onEvicted: options.onEvicted }),
+    ...(options.onFault === undefined ? {} : { onFault: options.onFault }),
+  });
   return {
-    open(login) {
-      const recent = new Replay<HubEvent>({ events: replayEvents, bytes: replayBytes });
-      let nextSeq = 1;
-      const session: Kept = {
-        id: toBase64Url(cryptoRandomBytes(16)),
-        hub: login,
-        sink: undefined,
-        ended: false,
-        uploads: new Set(),
-        answers: new KeptAnswers(keptAnswers, keptAnswerBytes),
-        running: new Set(),
-        grace: undefined,
-        final: false,
-        replay(lastSeq) {
-          recent.since(lastSeq, (seq, event) => session.sink?.send({ type: 'event', seq, event }));
-        },
-      };
-      sessions.set(session.id, session);
-      const mine = byUser.get(login.userId) ?? [];
-      byUser.set(login.userId, mine);
-      mine.push(session);
-      // The oldest go first: kicked or dropped ones waiting out their grace (the hub keeps one live per user).
-      while (mine.length > sessionsPerUser) {
-        options.onEvicted?.();
-        forget(mine[0] as Kept);
-      }
-      login.events$.subscribe({
-        next: (event) => {
-          const seq = nextSeq++;
-          recent.push(seq, event, sizeOf(event));
-          if (event.type === 'aborted') {
-            session.final = true;
-            session.aborted = event;
-          }
-          session.sink?.send({ type: 'event', seq, event });
-        },
-        complete: () => {
-          session.ended = true;
-          // Kicked or logged out: the client will not resume, so its partial uploads go. A session that
-          // merely outlived its grace keeps them: the client may resume them after a fresh login.
-          if (session.final) onEnded(session);
-          session.sink?.ended();
-          // Kept for the grace period so a reconnecting client still learns that it was aborted.
-          startGrace(session);
-        },
-      });
-      return session;
-    },
-    get: (id) => sessions.get(id),
-    tombstone: (id, userId) => (sessions.has(id) ? undefined : tombstones.get(id, userId)),
-    keep(session, id, frame) {
-      session.answers.keep(id, frame);
-    },
-    attach(session, sink) {
-      const kept = sessions.get(session.id);
-      if (kept) hub.clock.clearTimeout(kept.grace);
-      session.sink = sink;
-    },
-    detach(session, sink) {
-      if (session.sink !== sink) return;
-      session.sink = undefined;
-      const kept = sessions.get(session.id);
-      if (kept) startGrace(kept);
-    },
-    logout(session) {
-      const kept = sessions.get(session.id);
-      if (kept) {
-        kept.final = true;
-        hub.clock.clearTimeout(kept.grace);
-      }
-      sessions.delete(session.id);
-      unlist(session);
-      hub.logout(session.hub);
-    },
-    close() {
-      for (const session of [...sessions.values()]) forget(session);
-    },
+    ...sessions,
+    open: (login) => sessions.open(login, { uploads: new Set(), answers: new KeptAnswers(keptAnswers, keptAnswerBytes), running: new Set() }),
   };
 };

@@ -1,0 +1,263 @@
+/**
+ * Server sessions that outlive their connection, for every transport: a hub session kept for `graceMs`
+ * after its connection drops, with its recent events numbered in a replay bounded by count and bytes, so
+ * a client that reconnects within the grace resumes after the last event it saw and misses nothing. One
+ * connection (a {@link SessionSink}) is attached at a time: a newer one replaces it. Sessions are kept per
+ * user up to `sessionsPerUser`, the oldest forgotten first; a session the hub ended is remembered once
+ * forgotten (`tombstones.ts`). Grace timers run on the hub's clock.
+ *
+ * Each transport keeps only its wire: `sessions.ts` (server-sent events, written only while the reader
+ * keeps up) and `ws-endpoint.ts` (WebSocket frames). See decision 81.
+ * @module
+ */
+import { toBase64Url } from '../core/bytes.js';
+import { type TimerHandle, unrefTimer } from '../core/clock.js';
+import { cryptoRandomBytes } from '../core/ids.js';
+import type { Hub, HubSession } from '../hub/hub.js';
+import type { HubEvent } from '../hub/router.js';
+import { Replay } from './replay.js';
+import { type Tombstone, Tombstones } from './tombstones.js';
+
+/**
+ * One connection of a session, as its transport writes to it. The registry hands it the events it has
+ * not had, in order, while it is `open` and not `full`; the transport calls {@link ServerSessions.pump}
+ * when it drains.
+ */
+export interface SessionSink<T> {
+  /** Whether it can still be written (false once its connection ended or broke). */
+  readonly open: boolean;
+  /** Whether it holds as much unsent as it may: no more events are handed to it until the next `pump`. */
+  readonly full: boolean;
+  /** Writes one event (its frame as the transport encoded it). */
+  write(item: T): void;
+  /** The next event it needs left the replay while it was full: cut it (its client resumes with what is kept). */
+  fellBehind(): void;
+  /** The session ended or was forgotten: close, after what was written. */
+  end(): void;
+  /** A newer connection took the session over: close this one. */
+  replaced(): void;
+}
+
+/** One session as the server keeps it, across its connections. */
+export interface ServerSession<S> {
+  readonly id: string;
+  readonly hub: HubSession;
+  /** The connection attached now, if any. */
+  readonly sink: S | undefined;
+  /** Whether it ended: the hub ended it (kick, logout, expiry), or the server forgot it. */
+  readonly ended: boolean;
+}
+
+/** Options of {@link serverSessions}. */
+export interface ServerSessionsOptions<T, S extends SessionSink<T>, X extends object> {
+  readonly hub: Hub;
+  /** Encodes event `seq` as its transport's frame: sent live and kept for replay, so encoded once. */
+  readonly encode: (seq: number, event: HubEvent) => T;
+  /** The bytes a frame counts for in the replay's bound. */
+  readonly sizeOf: (item: T, event: HubEvent) => number;
+  /** How long a session without a connection is kept. Default: 60 s. */
+  readonly graceMs?: number;
+  /** Recent events kept per session for replay. Default: 1,000. */
+  readonly replayEvents?: number;
+  /** Bytes of recent events kept per session (as `sizeOf` counts them). Default: 1 MiB. */
+  readonly replayBytes?: number;
+  /**
+   * Sessions kept per user, the live one and those kicked or dropped waiting out their grace; beyond it the
+   * oldest is forgotten, so one user's replay is at most this many times `replayBytes`. Default: 4.
+   */
+  readonly sessionsPerUser?: number;
+  /** Told when a session is forgotten before its grace ended, beyond `sessionsPerUser` (metrics). */
+  readonly onEvicted?: () => void;
+  /**
+   * Told when the hub ends a session that was kicked or logged out (its client will not resume it), to
+   * stop its work; not told for one that outlived its grace. Default: none.
+   */
+  readonly onEnded?: (session: ServerSession<S> & X) => void;
+  /** Told when the hub fails to log a forgotten session out. Default: `console.error`. */
+  readonly onFault?: (error: unknown, where: string) => void;
+}
+
+/** The sessions of one endpoint over one hub. */
+export interface ServerSessions<T, S extends SessionSink<T>, X extends object> {
+  /** A new session for a successful hub login, with the transport's own fields `local`; its grace runs until a sink attaches. */
+  open(login: HubSession, local: X): ServerSession<S> & X;
+  /** The session `id`, while it is kept. */
+  get(id: string): (ServerSession<S> & X) | undefined;
+  /** What ended session `id` of `userId` if the hub ended it and it has been forgotten since. */
+  tombstone(id: string, userId: string): Tombstone | undefined;
+  /**
+   * `sink` takes the session over, resuming after event `lastSeq` (clamped to what the replay holds and
+   * what was numbered): the sink it replaces is told so, and the grace period stops. Nothing is written
+   * until {@link pump}, so the transport may first answer the connection.
+   */
+  attach(session: ServerSession<S>, sink: S, lastSeq: number): void;
+  /**
+   * Writes what the attached sink has not had while it takes more; once the session ended, writes the rest
+   * and ends the sink (a reconnecting client so reads why its session ended).
+   */
+  pump(session: ServerSession<S>): void;
+  /** `sink`'s connection went away: if it is still the session's, the grace period starts. */
+  detach(session: ServerSession<S>, sink: S): void;
+  /** Ends a session now, at its client's request: the hub forgets it. */
+  logout(session: ServerSession<S>): void;
+  /** Forgets every session (the server is closing). */
+  close(): void;
+}
+
+/** What the registry holds of a session beyond what transports read. */
+interface Held<T, S> {
+  readonly session: { id: string; hub: HubSession; sink: S | undefined; ended: boolean };
+  readonly recent: Replay<T>;
+  nextSeq: number;
+  /** The last event written to the attached sink. */
+  sent: number;
+  grace: TimerHandle | undefined;
+  /** Kicked or logged out: its client will not resume it. */
+  final: boolean;
+  /** The event the hub ended it with, remembered once it is forgotten. */
+  aborted: Tombstone['event'] | undefined;
+}
+
+/**
+ * A registry of sessions over `options.hub`, whose events are encoded as `T` and written to sinks `S`;
+ * each session carries its transport's fields `X`.
+ * @example
+ * const sessions = serverSessions<string, SseSink>({ hub, encode: (seq, e) => `id: ${seq}\n…`, sizeOf: (text) => text.length });
+ */
+export const serverSessions = <T, S extends SessionSink<T>, X extends object = Record<never, never>>(options: ServerSessionsOptions<T, S, X>): ServerSessions<T, S, X> => {
+  const { hub } = options;
+  const graceMs = options.graceMs ?? 60_000;
+  const limits = { events: options.replayEvents ?? 1_000, bytes: options.replayBytes ?? 1024 * 1024 };
+  const sessionsPerUser = options.sessionsPerUser ?? 4;
+  const onFault = options.onFault ?? ((error: unknown, where: string) => console.error(`ferry server: ${where} failed`, error));
+  const tombstones = new Tombstones({ now: () => hub.clock.now() });
+  const held = new Map<string, Held<T, S>>();
+  /** Each user's sessions, oldest first. */
+  const byUser = new Map<string, Held<T, S>[]>();
+  /** The state behind a session handed out (forgotten ones too: their hub session may still end). */
+  const states = new WeakMap<object, Held<T, S>>();
+  const stateOf = (session: ServerSession<S>): Held<T, S> => states.get(session) as Held<T, S>;
+
+  const unlist = (state: Held<T, S>): void => {
+    const userId = state.session.hub.userId;
+    const mine = byUser.get(userId);
+    const at = mine?.indexOf(state) ?? -1;
+    if (at >= 0) mine?.splice(at, 1);
+    if (mine?.length === 0) byUser.delete(userId);
+  };
+  const startGrace = (state: Held<T, S>): void => {
+    hub.clock.clearTimeout(state.grace);
+    // Only a session still kept waits out its grace; the timer never keeps the process alive.
+    if (held.get(state.session.id) !== state) return;
+    state.grace = hub.clock.setTimeout(() => forget(state), graceMs);
+    unrefTimer(state.grace);
+  };
+  /** Ends the attached sink after every event it has not had (at most the replay), whatever its pushback. */
+  const finish = (state: Held<T, S>): void => {
+    const sink = state.session.sink;
+    if (!sink) return;
+    state.session.sink = undefined;
+    if (sink.open) {
+      state.recent.after(state.sent, (seq, item) => {
+        sink.write(item);
+        state.sent = seq;
+        return true;
+      });
+      sink.end();
+    }
+    startGrace(state);
+  };
+  const pump = (state: Held<T, S>): void => {
+    if (state.session.ended) return finish(state);
+    const sink = state.session.sink;
+    if (!sink?.open) return;
+    const oldest = state.recent.oldest;
+    if (oldest !== undefined && oldest > state.sent + 1) return sink.fellBehind();
+    state.recent.after(state.sent, (seq, item) => {
+      if (sink.full) return false;
+      sink.write(item);
+      state.sent = seq;
+      return true;
+    });
+  };
+  const forget = (state: Held<T, S>): void => {
+    const { session } = state;
+    hub.clock.clearTimeout(state.grace);
+    if (held.get(session.id) === state) held.delete(session.id);
+    if (state.aborted) tombstones.add(session.id, { userId: session.hub.userId, event: state.aborted });
+    unlist(state);
+    session.ended = true;
+    const sink = session.sink;
+    session.sink = undefined;
+    if (sink?.open) sink.end();
+    hub.logout(session.hub).catch((error: unknown) => onFault(error, 'logout'));
+  };
+
+  return {
+    open(login, local) {
+      const session = { ...local, id: toBase64Url(cryptoRandomBytes(16)), hub: login, sink: undefined as S | undefined, ended: false };
+      const state: Held<T, S> = { session, recent: new Replay<T>(limits), nextSeq: 1, sent: 0, grace: undefined, final: false, aborted: undefined };
+      states.set(session, state);
+      held.set(session.id, state);
+      const mine = byUser.get(login.userId) ?? [];
+      byUser.set(login.userId, mine);
+      mine.push(state);
+      // The oldest go first: kicked or dropped ones waiting out their grace (the hub keeps one live per user).
+      while (mine.length > sessionsPerUser) {
+        options.onEvicted?.();
+        forget(mine[0] as Held<T, S>);
+      }
+      login.events$.subscribe({
+        next: (event) => {
+          if (event.type === 'aborted') {
+            state.final = true;
+            state.aborted = event;
+          }
+          const seq = state.nextSeq++;
+          const item = options.encode(seq, event);
+          state.recent.push(seq, item, options.sizeOf(item, event));
+          pump(state);
+        },
+        complete: () => {
+          // Kept for the grace period, so a reconnecting client still learns why it ended.
+          session.ended = true;
+          // Kicked or logged out: its work stops. One that merely outlived its grace keeps it (its partial
+          // uploads may be resumed after a fresh login).
+          if (state.final) options.onEnded?.(session);
+          finish(state);
+          startGrace(state);
+        },
+      });
+      startGrace(state);
+      return session;
+    },
+    get: (id) => held.get(id)?.session as (ServerSession<S> & X) | undefined,
+    tombstone: (id, userId) => (held.has(id) ? undefined : tombstones.get(id, userId)),
+    attach(session, sink, lastSeq) {
+      const state = stateOf(session);
+      const replaced = state.session.sink;
+      if (replaced && replaced !== sink) replaced.replaced();
+      hub.clock.clearTimeout(state.grace);
+      state.session.sink = sink;
+      // A client that asks for events the replay no longer has gets what it has (the gap is lost); one
+      // cannot have seen an event not yet numbered.
+      const newest = state.nextSeq - 1;
+      state.sent = Math.min(newest, Math.max(lastSeq, (state.recent.oldest ?? newest + 1) - 1));
+    },
+    pump: (session) => pump(stateOf(session)),
+    detach(session, sink) {
+      const state = stateOf(session);
+      if (state.session.sink !== sink) return;
+      state.session.sink = undefined;
+      startGrace(state);
+    },
+    logout(session) {
+      const state = stateOf(session);
+      state.final = true;
+      forget(state);
+    },
+    close() {
+      for (const state of [...held.values()]) forget(state);
+    },
+  };
+};
