@@ -34,6 +34,56 @@ const failing = (error: FaultError): AsyncIterable<Uint8Array> => ({
   }),
 });
 
+/** The two media calls whose duties do not depend on a session: creation and termination. */
+export type MediaDutyCalls = Pick<Session, 'createUpload' | 'terminateUpload'>;
+
+/**
+ * `media` whose `createUpload` stops waiting at once on abort and terminates an upload created after it
+ * in the background, and whose `terminateUpload` resolves when the upload is already gone (`NotExist`,
+ * or `NotLoggedIn`: the ended session took its uploads with it). Both reject at once on an aborted signal.
+ * Used by {@link withSessionDuties}; on its own for a media client without a session (`httpMedia`).
+ * @example const media = withMediaDuties(httpMedia({ url, token, fetch }));
+ */
+export const withMediaDuties = <M extends MediaDutyCalls>(media: M): M => {
+  /** The rejection of an aborted creation; the upload, if the server creates it anyway, is terminated. */
+  const abandon = (creating: Promise<{ readonly uploadId: string }>, signal: AbortSignal): FaultError => {
+    creating.then((created) => media.terminateUpload(created.uploadId, { signal: UNABORTED })).catch(ignore);
+    return abortFault(signal);
+  };
+  return {
+    ...media,
+    createUpload(request, { signal }) {
+      if (signal.aborted) return Promise.reject(abortFault(signal));
+      // Not given the caller's signal: an abort could land after the server created the upload but before
+      // its ID is known, leaving a record nobody could remove.
+      const creating = media.createUpload(request, { signal: UNABORTED });
+      return new Promise((resolve, reject) => {
+        const onAbort = (): void => reject(abandon(creating, signal));
+        signal.addEventListener('abort', onAbort, { once: true });
+        creating.then(
+          (created) => {
+            signal.removeEventListener('abort', onAbort);
+            resolve(created);
+          },
+          (error: unknown) => {
+            signal.removeEventListener('abort', onAbort);
+            reject(error);
+          },
+        );
+      });
+    },
+    async terminateUpload(uploadId, options) {
+      throwIfAborted(options.signal);
+      try {
+        await media.terminateUpload(uploadId, options);
+      } catch (error) {
+        const tag = failureOf(error)._tag;
+        if (tag !== 'NotExist' && tag !== 'NotLoggedIn') throw error;
+      }
+    },
+  } satisfies MediaDutyCalls;
+};
+
 /**
  * `session` with the duties of every transport (see the module). Its events are the session's own, in
  * order, buffered until the first subscriber; they complete when the session's complete or when `close`
@@ -56,44 +106,18 @@ export const withSessionDuties = (session: Session): Session => {
     return refused ? Promise.reject(refused) : run();
   };
   const { renewToken } = session;
+  const media = withMediaDuties({ createUpload: session.createUpload.bind(session), terminateUpload: session.terminateUpload.bind(session) });
 
   return {
     userId: session.userId,
     events$: events.events$,
     ...(session.expiresAt === undefined ? {} : { expiresAt: session.expiresAt }),
     ...(renewToken ? { renewToken: (token: string, options: CallOptions) => guarded(options.signal, () => renewToken.call(session, token, options)) } : {}),
-    async createUpload(request, { signal }) {
-      throwIfAborted(signal);
-      if (events.ended) throw fault(Failure.notLoggedIn());
-      const creating = session.createUpload(request, { signal: UNABORTED });
-      if (signal.aborted) throw abandon(creating, signal);
-      return new Promise((resolve, reject) => {
-        const onAbort = (): void => reject(abandon(creating, signal));
-        signal.addEventListener('abort', onAbort, { once: true });
-        creating.then(
-          (created) => {
-            signal.removeEventListener('abort', onAbort);
-            resolve(created);
-          },
-          (error: unknown) => {
-            signal.removeEventListener('abort', onAbort);
-            reject(error);
-          },
-        );
-      });
-    },
+    createUpload: (request, options) => guarded(options.signal, () => media.createUpload(request, options)),
     getUpload: (uploadId, options) => guarded(options.signal, () => session.getUpload(uploadId, options)),
     appendUpload: (uploadId, offset, source, options) => guarded(options.signal, () => session.appendUpload(uploadId, offset, source, options)),
     // Cleanup after a logout or a kick must still work: no refusal for an ended session.
-    async terminateUpload(uploadId, options) {
-      throwIfAborted(options.signal);
-      try {
-        await session.terminateUpload(uploadId, options);
-      } catch (error) {
-        const tag = failureOf(error)._tag;
-        if (tag !== 'NotExist' && tag !== 'NotLoggedIn') throw error;
-      }
-    },
+    terminateUpload: media.terminateUpload,
     getMedia: (mediaId, options) => guarded(options.signal, () => session.getMedia(mediaId, options)),
     // Checked when reading starts, as the transport's own generator would; then the transport's iterator itself.
     readMedia: (mediaId, offset, options) => ({
@@ -113,12 +137,6 @@ export const withSessionDuties = (session: Session): Session => {
       return session.close(options);
     },
   };
-
-  /** The rejection of an aborted creation; the upload, if the server creates it anyway, is terminated. */
-  function abandon(creating: Promise<{ readonly uploadId: string }>, signal: AbortSignal): FaultError {
-    creating.then((created) => session.terminateUpload(created.uploadId, { signal: UNABORTED })).catch(ignore);
-    return abortFault(signal);
-  }
 };
 
 /**
