@@ -64,7 +64,7 @@ describe('the link machine', () => {
           if (actor.getSnapshot().status === 'active') actor.send(event);
         };
 
-        let state: ModelState = 'open';
+        let state = 'open' as ModelState;
         let attempt = 0;
         let due = 0;
         let expectedAttempts = 0;
