@@ -10,7 +10,9 @@
  *   404/410 `NotExist`, 413 `SizeOverflow`, 401 `InvalidToken`, 400 `InvalidArgument`, else `Unknown`.
  * @module
  */
-import { abortable, abortFault } from '../src/core/abort.js';
+import { abortable, abortFault, onAbort } from '../src/core/abort.js';
+import { type Clock, systemClock } from '../src/core/clock.js';
+import { MAX_RETRY_AFTER_MS } from '../machines/retry.js';
 import { decodeFailure } from '../src/protocol/codec.js';
 import { Failure } from '../src/core/failure.js';
 import { MAX_FILE_SIZE } from '../src/core/limits.js';
@@ -25,10 +27,9 @@ export interface Subject {
   readonly size?: number;
   /** The caller's signal: reading the error body and waiting for `Retry-After` stop when it aborts. */
   readonly signal: AbortSignal | undefined;
+  /** The clock the `Retry-After` wait runs on (the transport's). Default: the system clock. */
+  readonly clock?: Clock;
 }
-
-/** The longest `Retry-After` waited for before reporting `Network`; the machine's own delays follow. */
-const MAX_RETRY_AFTER_MS = 10_000;
 
 /**
  * For promises nobody awaits whose failure changes nothing: cancelling a stream that already failed,
@@ -88,12 +89,19 @@ export const retryAfterMs = (header: string | null, now = Date.now()): number | 
   return Number.isNaN(date) ? undefined : Math.max(0, date - now);
 };
 
-/** Waits `ms`, or rejects with the abort as soon as the signal aborts. */
-const pause = (ms: number, signal: AbortSignal | undefined): Promise<void> => {
-  const waited = new Promise<void>((resolve) => setTimeout(resolve, ms));
-  if (!signal) return waited;
-  // The timer is left to run out on abort: it holds nothing, and clearing it would need a second listener.
-  return abortable(waited, signal);
+/** Waits `ms` on the clock, or rejects with the abort as soon as the signal aborts (the timer cleared). */
+const pause = (clock: Clock, ms: number, signal: AbortSignal | undefined): Promise<void> => {
+  if (signal?.aborted) return Promise.reject(abortFault(signal));
+  return new Promise<void>((resolve, reject) => {
+    const dispose = onAbort(signal, () => {
+      clock.clearTimeout(timer);
+      reject(abortFault(signal as AbortSignal));
+    });
+    const timer = clock.setTimeout(() => {
+      dispose();
+      resolve();
+    }, ms);
+  });
 };
 
 /** Failures a ferry server answers when a limit refuses a request: never retried by the transport. */
@@ -110,8 +118,9 @@ export const failureOfResponse = async (response: Response, subject: Subject): P
   if (status === 408 || status === 429 || status >= 500) {
     // The transfer machine retries `Network` with its own delays and knows nothing of `Retry-After`, so
     // a server asking for a pause (429, 503) gets it here, bounded so the idle watchdog is not starved.
-    const wait = status === 429 || status === 503 ? retryAfterMs(response.headers.get('Retry-After')) : undefined;
-    if (wait !== undefined && wait > 0) await pause(Math.min(wait, MAX_RETRY_AFTER_MS), subject.signal);
+    const clock = subject.clock ?? systemClock;
+    const wait = status === 429 || status === 503 ? retryAfterMs(response.headers.get('Retry-After'), clock.now()) : undefined;
+    if (wait !== undefined && wait > 0) await pause(clock, Math.min(wait, MAX_RETRY_AFTER_MS), subject.signal);
     return Failure.network(detail);
   }
   if (body.failure) return body.failure;

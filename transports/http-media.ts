@@ -11,6 +11,9 @@
  * On Node (`streamUploads`) each window is a streamed body read from the source as the socket takes
  * it, so windows can grow to 16 MiB without a buffer; elsewhere a window is copied into one buffer.
  *
+ * Creating without leaving a record on abort, and terminating what is already gone, are duties of every
+ * transport (`transport-duties.ts`): this file does only the requests.
+ *
  * Failures follow the transport's failure contract (`http-failure.ts`): every rejection is a
  * `FaultError`; a dropped link, 5xx, 408 and 429 are `Network`, 409 and 423 are `Conflict` (both mean
  * "ask the offset and try again"), and the rest is final.
@@ -20,8 +23,9 @@ import { abortable, abortFault, throwIfAborted } from '../src/core/abort.js';
 import { toBase64, utf8 } from '../src/core/bytes.js';
 import { Failure, FaultError, fault } from '../src/core/failure.js';
 import { CHUNK_SIZE } from '../src/core/limits.js';
+import { type Clock, systemClock } from '../src/core/clock.js';
 import { describeError, failureOfResponse, ignore, type Subject } from './http-failure.js';
-import type { ByteSource, Session, UploadState } from './transport.js';
+import type { ByteSource, Session } from './transport.js';
 import type { DirectGet } from '../src/platform/defaults.js';
 import { HTTP_PATHS, OFFSET_STREAM, SESSION_HEADER, TUS_RESUMABLE } from '../src/protocol/http-wire.js';
 
@@ -52,6 +56,8 @@ export interface HttpContext {
   readonly directGet?: DirectGet;
   /** The smallest read (bytes from the offset to the end) that goes through `directGet`. Default: 1 MiB. */
   readonly directReadsFrom?: number;
+  /** The clock a server's `Retry-After` is waited on. Default: the system clock. */
+  readonly clock?: Clock;
 }
 
 
@@ -233,6 +239,7 @@ export const httpMedia = (ctx: HttpContext): HttpMedia => {
   const uploadUrl = (uploadId: string): string => `${uploadsUrl}/${segment('uploadId', uploadId)}`;
   const mediaUrl = (mediaId: string): string => `${base}${HTTP_PATHS.media}/${segment('mediaId', mediaId)}`;
   const { token, sessionId } = ctx;
+  const clock = ctx.clock ?? systemClock;
 
   /** The headers of every request: the current token, the current session, then the request's own. */
   const headersOf = (ask: Ask): Record<string, string> => ({
@@ -267,7 +274,7 @@ export const httpMedia = (ctx: HttpContext): HttpMedia => {
       throw abortFault(signal);
     }
     if (response.ok || ask.pass?.includes(response.status)) return response;
-    throw fault(await failureOfResponse(response, ask));
+    throw fault(await failureOfResponse(response, { ...ask, clock }));
   };
 
   /** A `GET` through `fetch`, its body read with the stream's reader. */
@@ -283,7 +290,7 @@ export const httpMedia = (ctx: HttpContext): HttpMedia => {
         return reader ? ((await reader.read()).value ?? undefined) : undefined;
       },
       close: () => void (reader ?? response.body)?.cancel().catch(ignore),
-      failure: () => failureOfResponse(response, ask),
+      failure: () => failureOfResponse(response, { ...ask, clock }),
     };
   };
 
@@ -316,7 +323,7 @@ export const httpMedia = (ctx: HttpContext): HttpMedia => {
       answer.close();
     }
     const response = new Response(size === 0 ? null : new Blob(chunks as Uint8Array<ArrayBuffer>[]), { status: answer.status, headers: answer.headers });
-    const failure = (): Promise<Failure> => failureOfResponse(response, ask);
+    const failure = (): Promise<Failure> => failureOfResponse(response, { ...ask, clock });
     if (ask.pass?.includes(answer.status)) return { status: answer.status, headers: answer.headers, next: async () => undefined, close: ignore, failure };
     throw fault(await failure());
   };
@@ -333,45 +340,23 @@ export const httpMedia = (ctx: HttpContext): HttpMedia => {
     return { uploadId, size, offset, complete: offset === size };
   };
 
-  const terminate = async (uploadId: string, signal: AbortSignal | undefined): Promise<void> => {
-    try {
-      discard(await send({ method: 'DELETE', url: uploadUrl(uploadId), headers: TUS_RESUMABLE, signal, what: `upload ${uploadId}` }));
-    } catch (error) {
-      // Terminating what is already gone is the goal reached.
-      if (!(error instanceof FaultError && error.failure._tag === 'NotExist')) throw error;
-    }
-  };
-
   return {
     async createUpload({ size, fileName }, { signal }) {
       throwIfAborted(signal);
       const metadata = fileName === '' ? {} : { 'Upload-Metadata': `filename ${toBase64(utf8(fileName))}` };
-      // The creation request is not given the caller's signal: an abort could land after the server
-      // created the upload but before we learn its ID, leaving a record nobody can remove. Instead the
-      // call stops waiting at once, and an upload created after the abort is terminated in the background.
-      const creating = send({
+      const response = await send({
         method: 'POST',
         url: uploadsUrl,
         headers: { ...TUS_RESUMABLE, 'Upload-Length': String(size), ...metadata },
-        signal: undefined,
+        signal,
         what: 'the uploads endpoint',
         size,
-      }).then((response): UploadState => {
-        discard(response);
-        const location = response.headers.get('Location');
-        const uploadId = location === null ? undefined : uploadIdOf(location, uploadsUrl);
-        if (uploadId === undefined) throw fault(Failure.unknown(`the server's answer to POST lacks a valid Location (${String(location)})`));
-        return { uploadId, size, offset: 0, complete: false };
       });
-      try {
-        return await abortable(creating, signal);
-      } catch (error) {
-        if (signal.aborted) {
-          // Best effort: if this fails too, the server's sweep of unfinished uploads removes the record.
-          creating.then((created) => terminate(created.uploadId, undefined)).catch(ignore);
-        }
-        throw error;
-      }
+      discard(response);
+      const location = response.headers.get('Location');
+      const uploadId = location === null ? undefined : uploadIdOf(location, uploadsUrl);
+      if (uploadId === undefined) throw fault(Failure.unknown(`the server's answer to POST lacks a valid Location (${String(location)})`));
+      return { uploadId, size, offset: 0, complete: false };
     },
 
     getUpload,
@@ -430,9 +415,9 @@ export const httpMedia = (ctx: HttpContext): HttpMedia => {
       return { uploadId, size, offset: at, complete: true };
     },
 
-    terminateUpload: async (uploadId, { signal }) => {
+    async terminateUpload(uploadId, { signal }) {
       throwIfAborted(signal);
-      return terminate(uploadId, signal);
+      discard(await send({ method: 'DELETE', url: uploadUrl(uploadId), headers: TUS_RESUMABLE, signal, what: `upload ${uploadId}` }));
     },
 
     async getMedia(mediaId, { signal }) {

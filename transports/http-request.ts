@@ -6,6 +6,7 @@
  * @module
  */
 import { abortFault, throwIfAborted } from '../src/core/abort.js';
+import type { Clock } from '../src/core/clock.js';
 import { Failure, fault } from '../src/core/failure.js';
 import { describeError, failureOfResponse } from './http-failure.js';
 
@@ -18,11 +19,12 @@ export interface RequestOptions {
 }
 
 /**
- * A request function bound to a `fetch` and a token (or where to read the current one, as it changes
- * on renewal); resolves with the JSON body, or `undefined`.
+ * A request function bound to a `fetch`, a token (or where to read the current one, as it changes on
+ * renewal) and the clock a `Retry-After` is waited on (default: the system clock); resolves with the
+ * JSON body, or `undefined`.
  */
 export const httpRequest =
-  (context: { readonly fetch: typeof globalThis.fetch; readonly token: string | (() => string) }) =>
+  (context: { readonly fetch: typeof globalThis.fetch; readonly token: string | (() => string); readonly clock?: Clock }) =>
   async (url: string, options: RequestOptions): Promise<unknown> => {
     const { method, json, headers, signal } = options;
     throwIfAborted(signal);
@@ -42,7 +44,7 @@ export const httpRequest =
       if (signal.aborted) throw abortFault(signal);
       throw fault(Failure.network(`${method} failed: ${describeError(error)}`), error);
     }
-    if (!response.ok) throw fault(await failureOfResponse(response, { method, what: url, signal }));
+    if (!response.ok) throw fault(await failureOfResponse(response, { method, what: url, signal, ...(context.clock ? { clock: context.clock } : {}) }));
     if (response.status === 204) return undefined;
     const text = await response.text();
     try {

@@ -9,12 +9,13 @@ import * as E from 'fp-ts/lib/Either.js';
 import type { Observable } from 'rxjs';
 import { abortable, throwIfAborted } from '../src/core/abort.js';
 import { decodeMessage, encodeMessage } from '../src/protocol/codec.js';
-import { Failure, failureOf, fault } from '../src/core/failure.js';
+import { Failure, fault } from '../src/core/failure.js';
 import type { Hub, HubSession } from '../src/hub/hub.js';
 import type { HubEvent } from '../src/hub/router.js';
 import { CHUNK_SIZE } from '../src/core/limits.js';
 import { sessionEvents } from './session-events.js';
 import type { Session, SessionEvent, Transport } from './transport.js';
+import { withTransportDuties } from './transport-duties.js';
 
 /** Where a chunk is about to move: what the gate of {@link MemoryTransportOptions} is told. */
 export interface ChunkStep {
@@ -97,30 +98,15 @@ export const memoryTransport = (hub: Hub, options: MemoryTransportOptions = {}):
   }
 
   const session = (hubSession: HubSession): Session => {
-    /** Every call: the signal is honoured before and after the hub answers, and only a live session may call. */
-    const call = async <T>(signal: AbortSignal, run: () => Promise<T>): Promise<T> => {
-      throwIfAborted(signal);
-      if (!hub.isOnline(hubSession)) throw fault(Failure.notLoggedIn());
-      return abortable(run(), signal);
-    };
+    /** A hub call, raced against the signal: the hub's answers take no signal, but the caller stops waiting. */
+    const call = <T>(signal: AbortSignal, run: () => Promise<T>): Promise<T> => abortable(run(), signal);
     const expiresAt = hub.tokenExpiresAt(hubSession);
     return {
       userId: hubSession.userId,
       events$: bufferedEvents(hubSession),
       ...(expiresAt === undefined ? {} : { expiresAt }),
       renewToken: (token, { signal }) => call(signal, async () => orReject(await hub.renewToken(hubSession, token))),
-      async createUpload(request, { signal }) {
-        throwIfAborted(signal);
-        if (!hub.isOnline(hubSession)) throw fault(Failure.notLoggedIn());
-        // Creation is not raced against the signal: an upload created after an abort is terminated here,
-        // so an aborted call leaves no record behind.
-        const created = await hub.createUpload(hubSession.userId, request);
-        if (signal.aborted) {
-          await hub.terminateUpload(hubSession.userId, created.uploadId);
-          throwIfAborted(signal);
-        }
-        return created;
-      },
+      createUpload: (request) => hub.createUpload(hubSession.userId, request),
       getUpload: (uploadId, { signal }) => call(signal, () => hub.uploadStatus(hubSession.userId, uploadId)),
       appendUpload: (uploadId, offset, source, { signal, onProgress }) =>
         call(signal, () =>
@@ -131,16 +117,7 @@ export const memoryTransport = (hub: Hub, options: MemoryTransportOptions = {}):
             },
           }),
         ),
-      // Cleanup after a logout or a kick must still work, so termination does not require a live session.
-      async terminateUpload(uploadId, { signal }) {
-        throwIfAborted(signal);
-        try {
-          await abortable(hub.terminateUpload(hubSession.userId, uploadId), signal);
-        } catch (error) {
-          // Terminating what is already gone is the goal reached.
-          if (failureOf(error)._tag !== 'NotExist') throw error;
-        }
-      },
+      terminateUpload: (uploadId, { signal }) => call(signal, () => hub.terminateUpload(hubSession.userId, uploadId)),
       getMedia: (mediaId, { signal }) =>
         call(signal, async () => {
           const { size, sha256 } = await hub.mediaInfo(mediaId);
@@ -166,10 +143,7 @@ export const memoryTransport = (hub: Hub, options: MemoryTransportOptions = {}):
     };
   };
 
-  return {
-    async connect({ userId, token }, { signal }) {
-      throwIfAborted(signal);
-      return session(await orReject(await hub.login(userId, token)));
-    },
-  };
+  return withTransportDuties({
+    connect: async ({ userId, token }) => session(await orReject(await hub.login(userId, token))),
+  });
 };

@@ -10,6 +10,10 @@
  *
  * Failure contract: every rejection is a `FaultError` carrying a `Failure`. `Network` and `Conflict`
  * mean "ask the offset and try again"; any other failure is final for that transfer.
+ *
+ * The duties these contracts share across transports (signal first, `NotLoggedIn` after the end, an
+ * aborted creation leaves no record, terminating what is gone) are written once in
+ * `transport-duties.ts`; every built-in transport goes through it (decision 78).
  * @module
  */
 import type { Observable } from 'rxjs';

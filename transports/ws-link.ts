@@ -3,7 +3,8 @@
  * matched to answers by ID, events in order, transfers' frames routed by transfer ID, data frames sent
  * in one FIFO gated by `bufferedAmount`, a heartbeat, and reconnection.
  *
- * On a dropped socket the link reconnects with backoff and resumes the same server session (missed
+ * On a dropped socket the link reconnects (when, and how often, is the link machine's: `machines/link.ts`,
+ * the delay table on the injected clock) and resumes the same server session (missed
  * events replayed after the last `seq`); calls waiting for an answer are resent with their IDs, which the
  * server answers once. If the server no longer knows the session, the link logs in afresh and rejoins
  * its channels (`onFreshLogin`). Transfers in flight fail with `Network`: the transfer machine asks the
@@ -16,8 +17,9 @@ import { type Clock, type TimerHandle, unrefTimer } from '../src/core/clock.js';
 import { decodeFailure } from '../src/protocol/codec.js';
 import { Failure, type FaultError, fault } from '../src/core/failure.js';
 import { IdMap } from '../src/core/id-map.js';
-import { retryDelay } from '../machines/retry.js';
-import type { AbortCause, Credentials } from './transport.js';
+import { createActor } from 'xstate';
+import { type LinkAttemptOutcome, type LinkEnding, type LinkEvent, type LinkState, linkMachine, linkStateOf } from '../machines/link.js';
+import type { Credentials } from './transport.js';
 import { textBatcher } from '../src/protocol/ws-batch.js';
 import type { WebSocketConstructor, WebSocketLike } from '../src/platform/websocket.js';
 import { type ClientFrame, CloseCode, type DataFrame, decodeData, decodeServerFrame, decodeServerFrames, type ServerFrame, WS_PROTOCOL_VERSION } from '../src/protocol/ws-frames.js';
@@ -44,14 +46,14 @@ export interface LinkOptions {
   readonly onEvent: (event: unknown) => void;
   readonly onConnection: (state: 'RECONNECTING' | 'CONNECTED') => void;
   /** The session ended for good: why, unless we closed it ourselves. */
-  readonly onEnd: (ending: { readonly reason: string; readonly cause: AbortCause } | undefined) => void;
+  readonly onEnd: (ending: LinkEnding | undefined) => void;
   /** After a reconnect that had to log in afresh: the session must rejoin its channels. */
   readonly onFreshLogin: () => void;
 }
 
 /** An open link. */
 export interface Link {
-  readonly state: 'open' | 'reconnecting' | 'ended';
+  readonly state: LinkState;
   /** When the token of the first login expires, if the server said (`welcome.expiresAt`). */
   readonly expiresAt: number | undefined;
   /** Renews the token (`renewToken` call); later logins on a new socket use it. Resolves with the answer. */
@@ -132,28 +134,53 @@ const handshake = (options: LinkOptions, credentials: Credentials, resume: { ses
     };
   });
 
+/**
+ * {@link handshake}, stopped by `signal`: on abort it rejects at once, and the socket is closed once it
+ * has opened (closing one still connecting is not portable across WebSocket implementations).
+ */
+const opened = (
+  options: LinkOptions,
+  credentials: Credentials,
+  resume: { sessionId: string; lastSeq: number } | undefined,
+  signal: AbortSignal,
+): ReturnType<typeof handshake> => {
+  if (signal.aborted) return Promise.reject(abortFault(signal));
+  const opening = handshake(options, credentials, resume);
+  return new Promise((resolve, reject) => {
+    const onAbort = (): void => {
+      opening.then(({ socket }) => socket.close(CloseCode.normal), () => undefined);
+      reject(abortFault(signal));
+    };
+    signal.addEventListener('abort', onAbort, { once: true });
+    opening.then(
+      (value) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(value);
+      },
+      (error: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(error);
+      },
+    );
+  });
+};
+
 /** Logs in over a new socket; the link then keeps itself connected until `close` or the session ends. */
 export const openLink = async (options: LinkOptions, signal: AbortSignal): Promise<Link> => {
   const { clock } = options;
   let credentials = options.credentials;
-  const opening = handshake(options, credentials, undefined);
-  const onAbort = (): void => void opening.then(({ socket }) => socket.close(), () => undefined);
-  signal.addEventListener('abort', onAbort, { once: true });
-  let first: Awaited<typeof opening>;
-  try {
-    first = await Promise.race([opening, new Promise<never>((_, reject) => signal.addEventListener('abort', () => reject(abortFault(signal)), { once: true }))]);
-  } finally {
-    signal.removeEventListener('abort', onAbort);
-  }
+  const first = await opened(options, credentials, undefined, signal);
 
   let socket: WebSocketLike | undefined = first.socket;
   let sessionId = first.welcome.sessionId;
+  /** The link machine's state, mirrored for the per-call and per-frame paths (they never ask the actor). */
   let state: Link['state'] = 'open';
   let lastSeq = 0;
   let nextId = 1;
   let nextTransfer = 1;
   let lastHeard = clock.now();
-  let closing = false;
+  /** Whether the socket of the last reconnect is a fresh login (the server no longer knew the session). */
+  let freshLogin = false;
   // Not a `Map`: its churn would make the young GC promote every call's objects (`src/core/id-map.ts`).
   const pending = new IdMap<Pending>();
   const transfers = new Map<number, TransferHandler>();
@@ -185,9 +212,8 @@ export const openLink = async (options: LinkOptions, signal: AbortSignal): Promi
     // The standard API has no drain event: poll while frames wait.
     if (outbox.length > 0 && socket?.readyState === OPEN) pumpTimer = clock.setTimeout(pump, 1);
   };
-  const end = (reason: { readonly reason: string; readonly cause: AbortCause } | undefined): void => {
-    if (state === 'ended') return;
-    state = 'ended';
+  /** The link ended (closed, or the session ended for good): nothing more will move. */
+  const release = (ending: LinkEnding | undefined): void => {
     clock.clearTimeout(heartbeat);
     clock.clearTimeout(pumpTimer);
     batch.clear();
@@ -196,7 +222,7 @@ export const openLink = async (options: LinkOptions, signal: AbortSignal): Promi
     const all = pending.snapshot();
     pending.clear();
     for (const [, entry] of all) entry.reject(fault(Failure.notLoggedIn()));
-    options.onEnd(reason);
+    options.onEnd(ending);
   };
 
   const onFrame = (frame: ServerFrame): void => {
@@ -238,11 +264,11 @@ export const openLink = async (options: LinkOptions, signal: AbortSignal): Promi
     next.onclose = (event: { code: number; reason: string }) => {
       if (socket !== next) return;
       socket = undefined;
-      if (closing || state === 'ended') return end(undefined);
       // The hub's `aborted` event, with its cause, came before this close when the hub ended the session.
-      if (event.code === CloseCode.sessionEnded) return end({ reason: event.reason || 'the server ended the session', cause: 'BANNED_BY_SERVER' });
-      if (event.code === CloseCode.loginRefused) return end({ reason: event.reason || 'the server refused the login', cause: 'LOGIN_FAILURE' });
-      void reconnect();
+      if (event.code === CloseCode.sessionEnded) return tell({ type: 'END', ending: { reason: event.reason || 'the server ended the session', cause: 'BANNED_BY_SERVER' } });
+      if (event.code === CloseCode.loginRefused) return tell({ type: 'END', ending: { reason: event.reason || 'the server refused the login', cause: 'LOGIN_FAILURE' } });
+      dropped();
+      tell({ type: 'DROPPED' });
     };
     for (const message of early) onMessage(message);
   };
@@ -259,40 +285,49 @@ export const openLink = async (options: LinkOptions, signal: AbortSignal): Promi
     }
     for (const waiting of outbox.splice(0)) waiting.resolve();
   };
-  const reconnect = async (): Promise<void> => {
-    state = 'reconnecting';
-    dropped();
-    options.onConnection('RECONNECTING');
-    for (let attempt = 1; !closing; attempt++) {
-      await new Promise<void>((resolve) => clock.setTimeout(resolve, retryDelay(attempt, options.reconnectDelays)));
-      if (closing) break;
-      try {
-        const { socket: next, welcome, early } = await handshake(options, credentials, { sessionId, lastSeq });
-        if (closing) {
-          next.close(CloseCode.normal);
-          break;
-        }
-        sessionId = welcome.sessionId;
-        state = 'open';
-        if (!welcome.resumed) lastSeq = 0;
-        attach(next, early);
-        if (!welcome.resumed) options.onFreshLogin();
-        options.onConnection('CONNECTED');
-        for (const [id, entry] of pending.snapshot()) if (!entry.sent) sendCall(id, entry);
-        return;
-      } catch (error) {
-        const failure = (error as FaultError).failure;
-        // A server back from a restart may refuse for a while (login rate); any other refusal is final.
-        if (failure && failure._tag !== 'Network' && failure._tag !== 'Unknown' && failure._tag !== 'TooOften') {
-          return end({
-            reason: `the server refused the login: ${failure._tag}`,
-            cause: failure._tag === 'TokenExpired' ? 'TOKEN_EXPIRED' : 'LOGIN_FAILURE',
-          });
-        }
-      }
+  /** One reconnect attempt (the link machine decides when): a new socket resuming the session. */
+  const reconnect = async (attemptSignal: AbortSignal): Promise<LinkAttemptOutcome> => {
+    let next: Awaited<ReturnType<typeof handshake>>;
+    try {
+      next = await opened(options, credentials, { sessionId, lastSeq }, attemptSignal);
+    } catch (error) {
+      const failure = (error as FaultError).failure;
+      // A server back from a restart may refuse for a while (login rate); any other refusal is final.
+      if (failure?._tag === 'TooOften') return { type: 'retry', afterMs: failure.retryAfterMs };
+      if (!failure || failure._tag === 'Network' || failure._tag === 'Unknown' || failure._tag === 'Interrupted') throw error;
+      return {
+        type: 'ended',
+        ending: { reason: `the server refused the login: ${failure._tag}`, cause: failure._tag === 'TokenExpired' ? 'TOKEN_EXPIRED' : 'LOGIN_FAILURE' },
+      };
     }
-    end(undefined);
+    if (attemptSignal.aborted) {
+      // Closing began while the socket opened: it is not taken.
+      next.socket.close(CloseCode.normal);
+      throw abortFault(attemptSignal);
+    }
+    sessionId = next.welcome.sessionId;
+    freshLogin = !next.welcome.resumed;
+    if (freshLogin) lastSeq = 0;
+    attach(next.socket, next.early);
+    return { type: 'restored' };
   };
+
+  const actor = createActor(linkMachine, { clock, input: { delays: options.reconnectDelays, reconnect } });
+  /** Tells the link machine, unless it has finished (an ended link takes nothing more). */
+  const tell = (event: LinkEvent): void => {
+    if (actor.getSnapshot().status === 'active') actor.send(event);
+  };
+  actor.subscribe((snapshot) => {
+    state = linkStateOf(snapshot.value);
+  });
+  actor.on('dropped', () => options.onConnection('RECONNECTING'));
+  actor.on('restored', () => {
+    if (freshLogin) options.onFreshLogin();
+    options.onConnection('CONNECTED');
+    for (const [id, entry] of pending.snapshot()) if (!entry.sent) sendCall(id, entry);
+  });
+  actor.on('ended', ({ ending }) => release(ending));
+  actor.start();
 
   const beat = (): void => {
     const silent = clock.now() - lastHeard;
@@ -318,7 +353,7 @@ export const openLink = async (options: LinkOptions, signal: AbortSignal): Promi
       return answer;
     },
     call(body, callSignal, transfer) {
-      if (state === 'ended') return Promise.reject(fault(Failure.notLoggedIn()));
+      if (state === 'ended' || state === 'closing') return Promise.reject(fault(Failure.notLoggedIn()));
       if (callSignal?.aborted) return Promise.reject(abortFault(callSignal));
       const id = nextId++;
       return new Promise<unknown>((resolve, reject) => {
@@ -354,14 +389,16 @@ export const openLink = async (options: LinkOptions, signal: AbortSignal): Promi
       return { id, end: () => transfers.delete(id) };
     },
     async close(closeSignal) {
-      if (state === 'ended' || closing) return;
-      closing = true;
+      if (state === 'ended' || state === 'closing') return;
+      // The logout leaves before the machine closes: from `closing` on, no call starts.
+      const logout = state === 'open' ? link.call({ op: 'logout' }, closeSignal) : undefined;
+      tell({ type: 'CLOSE' });
       try {
-        if (state === 'open') await link.call({ op: 'logout' }, closeSignal);
+        await logout;
       } catch {
         // The server forgets the session when its grace runs out anyway; the goal is a closed link.
       } finally {
-        end(undefined);
+        tell({ type: 'CLOSED' });
       }
     },
   };

@@ -98,13 +98,10 @@ export const wsUpload = async (
 /** The bytes of `mediaId` from `offset` to its end, as the server sends them within the granted credit. */
 export async function* wsDownload(
   link: Link,
-  ended: () => boolean,
   mediaId: string,
   offset: number,
   signal: AbortSignal,
 ): AsyncIterable<Uint8Array> {
-  if (signal.aborted) throw abortFault(signal);
-  if (ended()) throw fault(Failure.notLoggedIn());
   if (link.state !== 'open') throw fault(Failure.network('reconnecting'));
   const chunks: Uint8Array[] = [];
   const arrived = signalled();

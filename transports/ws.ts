@@ -7,13 +7,14 @@
  */
 import * as E from 'fp-ts/lib/Either.js';
 import * as t from 'io-ts';
-import { abortable, abortFault, throwIfAborted } from '../src/core/abort.js';
 import { type Clock, systemClock } from '../src/core/clock.js';
 import { encodeMessage } from '../src/protocol/codec.js';
 import { decodeSessionEvent } from '../src/protocol/events-codec.js';
 import { Failure, failureOf, fault } from '../src/core/failure.js';
 import { sessionEvents } from './session-events.js';
-import type { MediaState, Session, Transport, UploadState } from './transport.js';
+import type { MediaState, Session, Transport } from './transport.js';
+import { withTransportDuties } from './transport-duties.js';
+import { DEFAULT_RETRY_DELAYS } from '../machines/retry.js';
 import { type Link, openLink } from './ws-link.js';
 import { platformWebSocket } from '../src/platform/defaults.js';
 import type { WebSocketConstructor } from '../src/platform/websocket.js';
@@ -57,123 +58,88 @@ const decoded = <A>(codec: t.Decoder<unknown, A>, value: unknown, what: string):
  * @example
  * const client = createClient({ transport: wsTransport({ url: server.wsUrl }) });
  */
-export const wsTransport = (options: WsTransportOptions): Transport => ({
-  async connect(credentials, { signal }) {
-    throwIfAborted(signal);
-    const WebSocket = options.WebSocket ?? (await platformWebSocket());
-    // Events are buffered from now until the first subscriber (the Session contract).
-    const stream = sessionEvents();
-    const joined = new Set<string>();
-    let link: Link | undefined;
-    // The hub's own `aborted` event (with its cause) comes before the socket closes: it is the one kept.
-    let abortedSeen = false;
-    link = await openLink(
-      {
-        url: options.url,
-        WebSocket,
-        credentials,
-        clock: options.clock ?? systemClock,
-        reconnectDelays: options.reconnectDelays ?? [0, 1_000, 3_000, 5_000],
-        heartbeatMs: options.heartbeatMs ?? 15_000,
-        highWaterMark: options.highWaterMark ?? 256 * 1024,
-        onEvent: (wire) => {
-          const event = decodeSessionEvent(wire);
-          // An event this client does not know is skipped, as over HTTP.
-          if (E.isLeft(event)) return;
-          if (event.right.type === 'aborted') abortedSeen = true;
-          stream.emit(event.right);
-        },
-        onConnection: (state) => stream.emit({ type: 'connection', state }),
-        onEnd: (ending) => {
-          if (ending !== undefined && !abortedSeen) stream.emit({ type: 'aborted', reason: ending.reason, cause: ending.cause });
-          stream.end();
-        },
-        onFreshLogin: () => {
-          for (const channelId of joined) {
-            void link?.call({ op: 'join', channelId }, undefined).catch((error: unknown) => {
-              // Rejoining failed (the session ended meanwhile): the channel's calls will say so.
-              if (failureOf(error)._tag !== 'AlreadyInChannel') joined.delete(channelId);
-            });
-          }
-        },
-      },
-      signal,
-    );
-    const theLink = link;
-    // The aborted event comes as an event frame before the close; the link ends the stream after it.
-    // Not `async`: messages go through here, and each wrapping promise is a cost per message.
-    const ask = (body: Parameters<Link['call']>[0], s: AbortSignal): Promise<unknown> => {
-      if (s.aborted) return Promise.reject(abortFault(s));
-      if (stream.ended) return Promise.reject(fault(Failure.notLoggedIn()));
-      return theLink.call(body, s);
-    };
-    const nothing = (): void => undefined;
-    /** A message call: resolves with nothing once the server took the message. */
-    const post = (body: (wire: ReturnType<typeof encodeMessage>) => Parameters<Link['call']>[0], message: Parameters<typeof encodeMessage>[0], s: AbortSignal): Promise<void> => {
-      let wire: ReturnType<typeof encodeMessage>;
-      try {
-        wire = encodeMessage(message);
-      } catch (error) {
-        return Promise.reject(error);
-      }
-      return ask(body(wire), s).then(nothing);
-    };
-
-    const session: Session = {
-      userId: credentials.userId,
-      events$: stream.events$,
-      ...(theLink.expiresAt === undefined ? {} : { expiresAt: theLink.expiresAt }),
-      renewToken: async (token, { signal: s }) => {
-        throwIfAborted(s);
-        if (stream.ended) throw fault(Failure.notLoggedIn());
-        return decoded(RenewWire, await theLink.renew(token, s), 'renewToken');
-      },
-      async createUpload({ size, fileName }, { signal: s }) {
-        throwIfAborted(s);
-        if (stream.ended) throw fault(Failure.notLoggedIn());
-        // Not raced against the signal at the server: an upload created after an abort is terminated, so
-        // an aborted call leaves no record behind.
-        const created = theLink.call({ op: 'createUpload', size, fileName }, undefined);
-        void created.then(
-          (value) => {
-            if (s.aborted) void theLink.call({ op: 'terminateUpload', uploadId: (value as UploadState).uploadId }, undefined).catch(() => undefined);
+export const wsTransport = (options: WsTransportOptions): Transport =>
+  withTransportDuties({
+    async connect(credentials, { signal }) {
+      const WebSocket = options.WebSocket ?? (await platformWebSocket());
+      // Events are buffered from now until the first subscriber (the Session contract).
+      const stream = sessionEvents();
+      const joined = new Set<string>();
+      let link: Link | undefined;
+      // The hub's own `aborted` event (with its cause) comes before the socket closes: it is the one kept.
+      let abortedSeen = false;
+      link = await openLink(
+        {
+          url: options.url,
+          WebSocket,
+          credentials,
+          clock: options.clock ?? systemClock,
+          reconnectDelays: options.reconnectDelays ?? DEFAULT_RETRY_DELAYS,
+          heartbeatMs: options.heartbeatMs ?? 15_000,
+          highWaterMark: options.highWaterMark ?? 256 * 1024,
+          onEvent: (wire) => {
+            const event = decodeSessionEvent(wire);
+            // An event this client does not know is skipped, as over HTTP.
+            if (E.isLeft(event)) return;
+            if (event.right.type === 'aborted') abortedSeen = true;
+            stream.emit(event.right);
           },
-          () => undefined,
-        );
-        return decoded(UploadStateWire, await abortable(created, s), 'createUpload');
-      },
-      getUpload: async (uploadId, { signal: s }) => decoded(UploadStateWire, await ask({ op: 'getUpload', uploadId }, s), 'getUpload'),
-      appendUpload: (uploadId, offset, source, { signal: s, onProgress }) => {
-        if (s.aborted) return Promise.reject(abortFault(s));
-        if (stream.ended) return Promise.reject(fault(Failure.notLoggedIn()));
-        return wsUpload(theLink, uploadId, offset, source, s, onProgress).then((value) => decoded(UploadStateWire, value, 'append'));
-      },
-      async terminateUpload(uploadId, { signal: s }) {
-        throwIfAborted(s);
-        // After a logout or a kick the server removed the session's partial uploads itself.
-        if (stream.ended) return;
+          onConnection: (state) => stream.emit({ type: 'connection', state }),
+          onEnd: (ending) => {
+            if (ending !== undefined && !abortedSeen) stream.emit({ type: 'aborted', reason: ending.reason, cause: ending.cause });
+            stream.end();
+          },
+          onFreshLogin: () => {
+            for (const channelId of joined) {
+              void link?.call({ op: 'join', channelId }, undefined).catch((error: unknown) => {
+                // Rejoining failed (the session ended meanwhile): the channel's calls will say so.
+                if (failureOf(error)._tag !== 'AlreadyInChannel') joined.delete(channelId);
+              });
+            }
+          },
+        },
+        signal,
+      );
+      const theLink = link;
+      const nothing = (): void => undefined;
+      /** A message call: resolves with nothing once the server took the message. Not `async`: a cost per message. */
+      const post = (body: (wire: ReturnType<typeof encodeMessage>) => Parameters<Link['call']>[0], message: Parameters<typeof encodeMessage>[0], s: AbortSignal): Promise<void> => {
+        let wire: ReturnType<typeof encodeMessage>;
         try {
-          await theLink.call({ op: 'terminateUpload', uploadId }, s);
+          wire = encodeMessage(message);
         } catch (error) {
-          const tag = failureOf(error)._tag;
-          if (tag !== 'NotExist' && tag !== 'NotLoggedIn') throw error;
+          return Promise.reject(error);
         }
-      },
-      getMedia: async (mediaId, { signal: s }): Promise<MediaState> => decoded(MediaStateWire, await ask({ op: 'getMedia', mediaId }, s), 'getMedia'),
-      readMedia: (mediaId, offset, { signal: s }) => wsDownload(theLink, () => stream.ended, mediaId, offset, s),
-      sendToPeer: (peerId, message, { signal: s }) => post((wire) => ({ op: 'sendToPeer', peerId, message: wire }), message, s),
-      joinChannel: async (channelId, { signal: s }) => {
-        await ask({ op: 'join', channelId }, s);
-        joined.add(channelId);
-      },
-      leaveChannel: async (channelId, { signal: s }) => {
-        await ask({ op: 'leave', channelId }, s);
-        joined.delete(channelId);
-      },
-      sendToChannel: (channelId, message, { signal: s }) => post((wire) => ({ op: 'sendToChannel', channelId, message: wire }), message, s),
-      channelMembers: async (channelId, { signal: s }) => decoded(MembersWire, await ask({ op: 'members', channelId }, s), 'members').members,
-      close: ({ signal: s }) => theLink.close(s),
-    };
-    return session;
-  },
-});
+        return theLink.call(body(wire), s).then(nothing);
+      };
+
+      const session: Session = {
+        userId: credentials.userId,
+        events$: stream.events$,
+        ...(theLink.expiresAt === undefined ? {} : { expiresAt: theLink.expiresAt }),
+        renewToken: async (token, { signal: s }) => decoded(RenewWire, await theLink.renew(token, s), 'renewToken'),
+        createUpload: async ({ size, fileName }, { signal: s }) => decoded(UploadStateWire, await theLink.call({ op: 'createUpload', size, fileName }, s), 'createUpload'),
+        getUpload: async (uploadId, { signal: s }) => decoded(UploadStateWire, await theLink.call({ op: 'getUpload', uploadId }, s), 'getUpload'),
+        appendUpload: (uploadId, offset, source, { signal: s, onProgress }) =>
+          wsUpload(theLink, uploadId, offset, source, s, onProgress).then((value) => decoded(UploadStateWire, value, 'append')),
+        terminateUpload: async (uploadId, { signal: s }) => {
+          await theLink.call({ op: 'terminateUpload', uploadId }, s);
+        },
+        getMedia: async (mediaId, { signal: s }): Promise<MediaState> => decoded(MediaStateWire, await theLink.call({ op: 'getMedia', mediaId }, s), 'getMedia'),
+        readMedia: (mediaId, offset, { signal: s }) => wsDownload(theLink, mediaId, offset, s),
+        sendToPeer: (peerId, message, { signal: s }) => post((wire) => ({ op: 'sendToPeer', peerId, message: wire }), message, s),
+        joinChannel: async (channelId, { signal: s }) => {
+          await theLink.call({ op: 'join', channelId }, s);
+          joined.add(channelId);
+        },
+        leaveChannel: async (channelId, { signal: s }) => {
+          await theLink.call({ op: 'leave', channelId }, s);
+          joined.delete(channelId);
+        },
+        sendToChannel: (channelId, message, { signal: s }) => post((wire) => ({ op: 'sendToChannel', channelId, message: wire }), message, s),
+        channelMembers: async (channelId, { signal: s }) => decoded(MembersWire, await theLink.call({ op: 'members', channelId }, s), 'members').members,
+        close: ({ signal: s }) => theLink.close(s),
+      };
+      return session;
+    },
+  });

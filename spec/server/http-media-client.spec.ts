@@ -14,6 +14,7 @@ import { httpMedia, nextWindow, uploadIdOf, WINDOW } from '../../transports/http
 import { directGet } from '../../src/platform/node-direct-get.js';
 import { nodeFetch } from '../../src/platform/node-fetch.js';
 import type { ByteSource } from '../../transports/transport.js';
+import { withMediaDuties } from '../../transports/transport-duties.js';
 import { fcOptions } from '../properties/support.js';
 import { b64, bytesOf, eventually, OFFSET_STREAM, sha256, start, tus } from './http-support.js';
 
@@ -64,12 +65,16 @@ const recording = (under: typeof globalThis.fetch = fetch): { fetch: typeof glob
   return { fetch: wrapped, seen };
 };
 
-/** A server and alice's media client on it; `streamed`: windows as streamed bodies through `nodeFetch`. */
+/**
+ * A server and alice's media client on it, with the media duties every transport has (creation that
+ * leaves no record on abort, terminating what is gone); `streamed`: windows as streamed bodies through
+ * `nodeFetch`.
+ */
 const setUp = async ({ streamed = false }: { streamed?: boolean } = {}) => {
   const server = await start();
   const token = server.issueToken('alice');
   const { fetch: recorded, seen } = recording(streamed ? (nodeFetch as typeof globalThis.fetch) : fetch);
-  const media = httpMedia({ url: server.url, token, fetch: recorded, streamUploads: streamed });
+  const media = withMediaDuties(httpMedia({ url: server.url, token, fetch: recorded, streamUploads: streamed }));
   return { server, token, media, seen };
 };
 
@@ -537,7 +542,7 @@ describe('httpMedia abort contract', () => {
       answered();
       return response;
     };
-    const media = httpMedia({ url: server.url, token, fetch: slow });
+    const media = withMediaDuties(httpMedia({ url: server.url, token, fetch: slow }));
     const controller = new AbortController();
     const creating = media.createUpload({ size: 10, fileName: '' }, { signal: controller.signal });
     controller.abort(new Error('cancelled'));
