@@ -29,7 +29,7 @@ export interface OffsetWord {
 }
 
 /** One unfinished upload's shared state. */
-export interface UploadState extends OffsetWord {
+export interface UnfinishedUpload extends OffsetWord {
   readonly uploadId: string;
   /** The uploader's user ID. */
   readonly owner: string;
@@ -45,9 +45,9 @@ export interface UploadState extends OffsetWord {
  */
 export interface UploadStates {
   /** The state of an upload, or `undefined`. */
-  get(uploadId: string): Promise<UploadState | undefined>;
+  get(uploadId: string): Promise<UnfinishedUpload | undefined>;
   /** Records a new state; resolves `false` (changing nothing) if the upload already has one. */
-  create(state: UploadState): Promise<boolean>;
+  create(state: UnfinishedUpload): Promise<boolean>;
   /**
    * Sets `{ offset, claim }` and `expiresAt` to `next` only if the stored word equals `expected`: the same
    * offset and the same claim holder (`claim.by`, or both without a claim; `until` is not compared, so
@@ -75,8 +75,8 @@ const sameWord = (a: OffsetWord, b: OffsetWord): boolean => a.offset === b.offse
  */
 export const memoryUploadStates = (options: MemoryUploadStatesOptions = {}): UploadStates => {
   const clock = options.clock ?? systemClock;
-  const states = new Map<string, UploadState>();
-  const current = (uploadId: string): UploadState | undefined => {
+  const states = new Map<string, UnfinishedUpload>();
+  const current = (uploadId: string): UnfinishedUpload | undefined => {
     const state = states.get(uploadId);
     if (state && state.expiresAt <= clock.now()) {
       states.delete(uploadId);
@@ -84,7 +84,7 @@ export const memoryUploadStates = (options: MemoryUploadStatesOptions = {}): Upl
     }
     return state;
   };
-  const copy = (state: UploadState): UploadState => ({ ...state, claim: state.claim && { ...state.claim } });
+  const copy = (state: UnfinishedUpload): UnfinishedUpload => ({ ...state, claim: state.claim && { ...state.claim } });
   return {
     get: async (uploadId) => {
       const state = current(uploadId);
