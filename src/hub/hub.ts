@@ -29,7 +29,7 @@ import { type HubLimits, RateLimiter, resolveHubLimits, SlidingWindow } from './
 import { type HubMonitor, silentMonitor, type TransferOutcome } from './monitor.js';
 import { type HubSession, hubSessions } from './hub-sessions.js';
 import { memoryBus, type MessageBus } from './message-bus.js';
-import { type ClaimRelease, claimUpload } from './upload-claim.js';
+import { type ClaimRelease, claimUpload, type HeldClaim } from './upload-claim.js';
 import { memoryUploadStates, type UploadStates } from './upload-states.js';
 import { soleLease, type SweepLease } from './sweep-lease.js';
 import { usageOf } from './usage.js';
@@ -271,11 +271,12 @@ export const createHub = (options: HubOptions = {}): Hub => {
     return entry;
   };
 
-  async function* limited(chunks: AsyncIterable<Uint8Array>, from: number, size: number): AsyncIterable<Uint8Array> {
+  async function* limited(chunks: AsyncIterable<Uint8Array>, from: number, size: number, claim: HeldClaim): AsyncIterable<Uint8Array> {
     let at = from;
     for await (const chunk of chunks) {
       if (!(chunk instanceof Uint8Array)) throw fault(Failure.invalidArgument('chunk', 'expected bytes'));
       if (at + chunk.length > size) throw fault(Failure.sizeOverflow(at + chunk.length, size));
+      claim.assertHeld();
       at += chunk.length;
       yield chunk;
     }
@@ -486,7 +487,7 @@ export const createHub = (options: HubOptions = {}): Hub => {
       let outcome: TransferOutcome = 'failed';
       let moved = 0;
       try {
-        const reached = await store.append(id, entry.offset, limited(chunks, entry.offset, entry.meta.size), {
+        const reached = await store.append(id, entry.offset, limited(chunks, entry.offset, entry.meta.size, claim), {
           signal: claim.signal,
           now: () => clock.now(),
           onAppended: (at: number) => {

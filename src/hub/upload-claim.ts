@@ -29,6 +29,11 @@ export interface HeldClaim {
   readonly signal: AbortSignal;
   /** Why the claim was lost, if it was (the caller's abort is not a loss). */
   readonly lost: unknown;
+  /**
+   * Throws `Conflict` (and aborts `signal`) if the claim ran out on this hub's clock: from then another
+   * append may have taken the upload over, so no further byte may reach the store. Call before each chunk.
+   */
+  assertHeld(): void;
   /** Bytes arrived: renews the claim in the background when half its TTL has passed. */
   progress(): void;
   /** Releases the claim, recording where the upload stands (waits for a renewal in flight). Idempotent. */
@@ -60,7 +65,8 @@ export const claimUpload = async (entry: StoredEntry & { readonly state: 'partia
   if (!state) {
     await uploads.create({ uploadId: id, owner: entry.meta.uploader, size: entry.meta.size, offset: entry.offset, claim: null, expiresAt: entry.updatedAt + partialTtlMs });
     state = await uploads.get(id);
-    if (!state) throw fault(Failure.notExist(`upload ${id}`));
+    // Completed or removed by another request between the two calls: a retry sees which.
+    if (!state) throw fault(Failure.conflict(`upload ${id} changed while this request claimed it`));
   }
   const start = clock.now();
   if (state.claim && state.claim.until > start) throw busy();
@@ -81,6 +87,13 @@ export const claimUpload = async (entry: StoredEntry & { readonly state: 'partia
     signal: controller.signal,
     get lost() {
       return lost;
+    },
+    assertHeld() {
+      if (lost !== undefined) throw lost;
+      if (clock.now() < (word.claim?.until ?? 0)) return;
+      const expired = fault(Failure.conflict(`upload ${id}: this request received nothing for ${CLAIM_TTL_MS} ms and lost its claim`));
+      lose(expired);
+      throw expired;
     },
     progress() {
       const now = clock.now();
