@@ -609,6 +609,8 @@ export const createHub = (options: HubOptions = {}): Hub => {
     close() {
       closed = true;
       clock.clearTimeout(timer);
+      // Given up rather than left to run out, so a hub sharing the store sweeps from its next tick.
+      lease.release(holder).catch(onSweepError);
       for (const watched of tokens.values()) clock.clearTimeout(watched.timer);
       tokens.clear();
     },
