@@ -102,12 +102,16 @@ export interface MessageBus {
 /** Options of {@link memoryBus}. */
 export interface MemoryBusOptions {
   /**
-   * Deliveries kept per session for a subscriber that resumes with `after`, and kept for the last
-   * `replayLimit` ended sessions (so a subscriber that comes late still sees the `aborted`). Default: 16.
-   * @example memoryBus({ replayLimit: 64 })
+   * Deliveries kept per open session for a subscriber that resumes with `after`. An ended session keeps
+   * only its last delivery (the `aborted`, if it was aborted), for the last 16 ended sessions, so a
+   * subscriber that comes a moment late still learns why. Messages are up to 32 KiB, so a session holds at
+   * most about `replayLimit × 44 KiB` here (base64 included). Default: 4. @example memoryBus({ replayLimit: 64 })
    */
   readonly replayLimit?: number;
 }
+
+/** Ended sessions whose last delivery is kept. */
+const ENDED_KEPT = 16;
 
 interface Entry {
   readonly session: BusSession;
@@ -126,7 +130,7 @@ interface Entry {
  * @example const bus = memoryBus(); const a = createHub({ bus }); const b = createHub({ bus });
  */
 export const memoryBus = (options: MemoryBusOptions = {}): MessageBus => {
-  const replayLimit = options.replayLimit ?? 16;
+  const replayLimit = options.replayLimit ?? 4;
   if (!(Number.isSafeInteger(replayLimit) && replayLimit >= 1)) throw new RangeError(`replayLimit must be a positive integer, got ${String(replayLimit)}`);
   let nextSessionId = 1;
   const byUser = new Map<string, Entry>();
@@ -162,9 +166,10 @@ export const memoryBus = (options: MemoryBusOptions = {}): MessageBus => {
     if (byUser.get(entry.session.userId) === entry) byUser.delete(entry.session.userId);
     for (const channelId of [...entry.channels]) leaveChannel(entry, channelId);
     entry.ended = true;
+    entry.kept.splice(0, entry.kept.length - 1);
     ended.set(entry.session.sessionId, entry);
     for (const first of ended.keys()) {
-      if (ended.size <= replayLimit) break;
+      if (ended.size <= ENDED_KEPT) break;
       ended.delete(first);
     }
     for (const subscriber of [...entry.subscribers]) subscriber.complete();
