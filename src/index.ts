@@ -71,6 +71,25 @@ export { systemClock, virtualClock, type Clock, type VirtualClock } from './core
 export { createHub, type Hub, type HubOptions, type HubSession, type MediaInfo, type UploadStatus } from './hub/hub.js';
 export { DEFAULT_HUB_LIMITS, type HubLimits, type Rate } from './hub/hub-limits.js';
 export { memoryStore, type MediaStore, type MemoryStore, type MemoryStoreOptions, type MediaMeta, type StoredEntry } from './hub/media-store.js';
+export {
+  memoryBus,
+  type MessageBus,
+  type MemoryBusOptions,
+  type BusSession,
+  type Delivery,
+  type JoinOutcome,
+  type HubEvent,
+  type HubAbortCause,
+} from './hub/message-bus.js';
+export {
+  memoryUploadStates,
+  type UploadStates,
+  type UnfinishedUpload,
+  type UploadClaim,
+  type OffsetWord,
+  type MemoryUploadStatesOptions,
+} from './hub/upload-states.js';
+export { soleLease, memoryLease, type SweepLease, type MemoryLeaseOptions } from './hub/sweep-lease.js';
 export { memoryTransport, type MemoryTransportOptions, type ChunkStep } from '../transports/memory.js';
 export type { Transport, Session, SessionEvent, AbortCause, Credentials, UploadState, MediaState, ByteSource, CallOptions } from '../transports/transport.js';
 export type { FileAccess, FileSink } from './core/files.js';

@@ -11,7 +11,7 @@ import { abortable, throwIfAborted } from '../src/core/abort.js';
 import { decodeMessage, encodeMessage } from '../src/protocol/codec.js';
 import { Failure, fault } from '../src/core/failure.js';
 import type { Hub, HubSession } from '../src/hub/hub.js';
-import type { HubEvent } from '../src/hub/router.js';
+import type { HubEvent } from '../src/hub/message-bus.js';
 import { CHUNK_SIZE } from '../src/core/limits.js';
 import { sessionEvents } from './session-events.js';
 import type { Session, SessionEvent, Transport } from './transport.js';

@@ -1,10 +1,10 @@
 /**
  * The hub: the one place that decides what is allowed. It owns tokens, the media store (limits,
- * retention, ownership, integrity) and the message router. The memory transport calls it directly; the
+ * retention, ownership, integrity) and the message bus. The memory transport calls it directly; the
  * server exposes the same hub over HTTP and WebSocket, so every transport behaves the same.
  *
  * Longer than most files because the `Hub` interface documents every operation the servers call; the
- * media store, the router and the tokens live in their own files.
+ * media store, the message bus, the upload states, the sweep lease and the tokens live in their own files.
  * @module
  */
 import * as E from 'fp-ts/lib/Either.js';
@@ -27,7 +27,11 @@ import { describeUntrusted, untrustedText } from '../core/untrusted.js';
 import { type MediaStore, memoryStore, type StoredEntry } from './media-store.js';
 import { type HubLimits, RateLimiter, resolveHubLimits, SlidingWindow } from './hub-limits.js';
 import { type HubMonitor, silentMonitor, type TransferOutcome } from './monitor.js';
-import { createRouter, type RoutedSession } from './router.js';
+import { type HubSession, hubSessions } from './hub-sessions.js';
+import { memoryBus, type MessageBus } from './message-bus.js';
+import { type ClaimRelease, claimUpload, type HeldClaim } from './upload-claim.js';
+import { memoryUploadStates, type UploadStates } from './upload-states.js';
+import { soleLease, type SweepLease } from './sweep-lease.js';
 import { usageOf } from './usage.js';
 import { signToken, type TokenClaims, verifyToken } from './tokens.js';
 
@@ -55,16 +59,38 @@ export interface HubOptions {
    */
   readonly onSweepError?: (error: unknown) => void;
   /**
+   * Told when the message bus fails in the background (a session's deliveries, an abort at token
+   * expiry); the session then ends. Failures of a call (a send, a join) reject that call instead.
+   * Default: `console.error`. @example { onBusError: (error) => logger.error({ error }, 'bus failed') }
+   */
+  readonly onBusError?: (error: unknown) => void;
+  /**
    * What one user may consume: uploads, bytes, message, login and join rates, channels (`limits.ts`).
    * Given fields override the defaults. @example { limits: { storedBytes: 512 * 1024 ** 2 } }
    */
   readonly limits?: Partial<HubLimits>;
   /** Told of sessions, transfers, messages and refusals (the server's metrics). Default: nothing. */
   readonly monitor?: HubMonitor;
+  /**
+   * Who is online, channels, and the deliveries of messages and presence. Hubs sharing one bus (in one
+   * process, or over Redis) see each other's users. Default: a `memoryBus()` of this hub's own.
+   * @example const bus = memoryBus(); createHub({ bus }); createHub({ bus });
+   */
+  readonly bus?: MessageBus;
+  /**
+   * The state of unfinished uploads (offset, owner, expiry, who is appending): share it between hubs that
+   * share a store. Default: `memoryUploadStates()` on this hub's clock, rebuilt from the store after a restart.
+   * @example createHub({ store, uploads: memoryUploadStates({ clock }) })
+   */
+  readonly uploads?: UploadStates;
+  /**
+   * Whose background sweep runs when hubs share a store: only the lease holder's. `hub.sweep()` called
+   * directly always runs. Default: `soleLease`, always held. @example createHub({ lease: memoryLease({ clock }) })
+   */
+  readonly lease?: SweepLease;
 }
 
-/** A logged-in session at the hub. */
-export type HubSession = RoutedSession;
+export type { HubSession } from './hub-sessions.js';
 
 /** What the hub says about an upload. `complete` is true once the media is downloadable. */
 export interface UploadStatus {
@@ -152,6 +178,9 @@ const MAX_FILE_NAME_BYTES = MAX_MESSAGE_SIZE;
 /** When to try again after the unfinished-upload limit: nobody knows when an upload finishes; a minute. */
 const UNFINISHED_RETRY_MS = 60_000;
 
+/** The sweep lease lasts this many sweep intervals from each tick's renewal: one missed tick keeps it. */
+const LEASE_INTERVALS = 1.5;
+
 /** Token renewals allowed per session: Agora's two per second. */
 const RENEWAL_RATE = { limit: 2, windowMs: 1_000 } as const;
 
@@ -181,7 +210,13 @@ export const createHub = (options: HubOptions = {}): Hub => {
   const onSweepError = options.onSweepError ?? ((error: unknown) => console.error('ferry hub: sweep failed', error));
   const limits = resolveHubLimits(options.limits);
   const monitor = options.monitor ?? silentMonitor;
-  const router = createRouter({ opened: () => monitor.sessionOpened(), closed: () => monitor.sessionClosed() });
+  const bus = options.bus ?? memoryBus();
+  const uploads = options.uploads ?? memoryUploadStates({ clock });
+  const lease = options.lease ?? soleLease;
+  const onBusError = options.onBusError ?? ((error: unknown) => console.error('ferry hub: message bus failed', error));
+  const sessions = hubSessions(bus, monitor, onBusError);
+  // Names this hub as the lease's holder; random, as the hubs sharing a lease do not know each other.
+  const holder = newMediaId(random);
   const usage = usageOf(store);
   const messageRate = new RateLimiter(limits.messageRate);
   const loginRate = new RateLimiter(limits.loginRate);
@@ -199,9 +234,18 @@ export const createHub = (options: HubOptions = {}): Hub => {
     await usage.ready();
     const removed = await store.delete(entry.meta.mediaId);
     if (removed) usage.released(entry.meta.uploader, entry.meta.size, removed);
+    if (entry.state === 'partial' || removed === 'partial') await uploads.delete(entry.meta.mediaId);
   };
-  // One append at a time per upload: a second concurrent one gets `Conflict` (tus answers 423/409).
-  const appending = new Set<string>();
+  /** Releases an append's claim after a failure, at the offset the store kept (the bytes that arrived stay). */
+  const releaseAfter = async (mediaId: string, release: (at: ClaimRelease) => Promise<void>): Promise<void> => {
+    const entry = await store.stat(mediaId);
+    await release(entry?.state === 'partial' ? { offset: entry.offset, updatedAt: entry.updatedAt } : 'gone');
+  };
+  /** Whether an append (of any hub sharing the upload states) holds a live claim on an upload. */
+  const claimed = async (mediaId: string): Promise<boolean> => {
+    const claim = (await uploads.get(mediaId))?.claim;
+    return claim !== null && claim !== undefined && claim.until > clock.now();
+  };
 
   const expiresAt = (entry: StoredEntry): number =>
     entry.state === 'complete' ? entry.completedAt + retentionMs : entry.updatedAt + partialTtlMs;
@@ -227,11 +271,12 @@ export const createHub = (options: HubOptions = {}): Hub => {
     return entry;
   };
 
-  async function* limited(chunks: AsyncIterable<Uint8Array>, from: number, size: number): AsyncIterable<Uint8Array> {
+  async function* limited(chunks: AsyncIterable<Uint8Array>, from: number, size: number, claim: HeldClaim): AsyncIterable<Uint8Array> {
     let at = from;
     for await (const chunk of chunks) {
       if (!(chunk instanceof Uint8Array)) throw fault(Failure.invalidArgument('chunk', 'expected bytes'));
       if (at + chunk.length > size) throw fault(Failure.sizeOverflow(at + chunk.length, size));
+      claim.assertHeld();
       at += chunk.length;
       yield chunk;
     }
@@ -241,7 +286,7 @@ export const createHub = (options: HubOptions = {}): Hub => {
   const sweepNow = async (): Promise<number> => {
     let removed = 0;
     for await (const entry of store.list()) {
-      if (isExpired(entry) && !appending.has(entry.meta.mediaId)) {
+      if (isExpired(entry) && !(entry.state === 'partial' && (await claimed(entry.meta.mediaId)))) {
         await remove(entry);
         removed++;
       }
@@ -256,13 +301,18 @@ export const createHub = (options: HubOptions = {}): Hub => {
   };
   let timer: TimerHandle | undefined;
   let closed = false;
+  // Asked and renewed at every tick: a holder that misses one tick keeps the lease, one that stops loses it.
+  const leaseTtlMs = sweepIntervalMs * LEASE_INTERVALS;
   const scheduleSweep = (): void => {
     // The sweep is background work: it never keeps a process alive on its own.
     timer = clock.setTimeout(() => {
       if (closed) return;
       scheduleSweep();
       // A failed sweep is retried at the next tick; nobody awaits this one, so its failure is reported.
-      sweep().catch(onSweepError);
+      lease
+        .acquire(holder, leaseTtlMs)
+        .then((held) => (held && !closed ? sweep() : 0))
+        .catch(onSweepError);
     }, sweepIntervalMs);
     unrefTimer(timer);
   };
@@ -277,7 +327,7 @@ export const createHub = (options: HubOptions = {}): Hub => {
     watched.timer = clock.setTimeout(() => {
       if (tokens.get(session.sessionId) !== watched) return;
       if (clock.now() < watched.expiresAt) return armExpiry(session, watched);
-      router.abort(session, 'TOKEN_EXPIRED', 'the token expired without renewal');
+      sessions.abort(session, 'TOKEN_EXPIRED', 'the token expired without renewal');
     }, Math.min(Math.max(0, watched.expiresAt - clock.now()), MAX_TIMER_MS));
     unrefTimer(watched.timer);
   };
@@ -295,7 +345,7 @@ export const createHub = (options: HubOptions = {}): Hub => {
   };
 
   const online = (session: HubSession): E.Either<Failure, HubSession> =>
-    router.isOpen(session) ? E.right(session) : E.left(Failure.notLoggedIn());
+    sessions.isOpen(session) ? E.right(session) : E.left(Failure.notLoggedIn());
   const channelIdOf = (channelId: unknown): E.Either<Failure, string> =>
     isValidId(channelId)
       ? E.right(channelId)
@@ -358,13 +408,13 @@ export const createHub = (options: HubOptions = {}): Hub => {
       if (claims.right.userId !== userId) return E.left(Failure.invalidToken('token was issued to another user'));
       const wait = loginRate.take(userId, clock.now());
       if (wait > 0) return E.left(refuse('loginRate', Failure.tooOften('logins per user', limits.loginRate.limit, limits.loginRate.windowMs, wait)));
-      const session = router.open(userId);
+      const session = await sessions.open(userId);
       watchToken(session, claims.right.expiresAt);
       return E.right(session);
     },
     async renewToken(session, token) {
       const watched = tokens.get(session.sessionId);
-      if (!watched || !router.isOpen(session)) return E.left(Failure.notLoggedIn());
+      if (!watched || !sessions.isOpen(session)) return E.left(Failure.notLoggedIn());
       const claims = verifyToken(secret, token, clock.now());
       if (E.isLeft(claims)) return claims;
       if (claims.right.userId !== session.userId) return E.left(Failure.rejected('the token was issued to another user than the session\'s'));
@@ -374,9 +424,9 @@ export const createHub = (options: HubOptions = {}): Hub => {
       armExpiry(session, watched);
       return E.right({ expiresAt: watched.expiresAt });
     },
-    tokenExpiresAt: (session) => (router.isOpen(session) ? tokens.get(session.sessionId)?.expiresAt : undefined),
-    logout: async (session) => router.close(session),
-    isOnline: (session) => router.isOpen(session),
+    tokenExpiresAt: (session) => (sessions.isOpen(session) ? tokens.get(session.sessionId)?.expiresAt : undefined),
+    logout: (session) => sessions.close(session),
+    isOnline: (session) => sessions.isOpen(session),
 
     async createUpload(uploader, { size, fileName }) {
       if (typeof size !== 'number' || !Number.isSafeInteger(size) || size < 0) {
@@ -408,6 +458,14 @@ export const createHub = (options: HubOptions = {}): Hub => {
         usage.released(uploader, size, 'partial');
         throw error;
       }
+      const state = { uploadId: meta.mediaId, owner: uploader, size, offset: 0, claim: null, expiresAt: meta.createdAt + partialTtlMs };
+      await uploads.create(state).catch(async (error: unknown) => {
+        // Without its state nobody could append: the upload goes, and the uploader is told.
+        await remove({ state: 'partial', meta, offset: 0, updatedAt: meta.createdAt }).catch((teardown: unknown) => {
+          throw fault(failureOf(error), new AggregateError([error, teardown], 'recording the upload failed, then removing it failed'));
+        });
+        throw error;
+      });
       return status({ state: 'partial', meta, offset: 0, updatedAt: meta.createdAt });
     },
     async uploadStatus(uploader, uploadId) {
@@ -422,39 +480,45 @@ export const createHub = (options: HubOptions = {}): Hub => {
         throw fault(Failure.conflict(`offset ${describeUntrusted(offset)} is not the upload's offset ${entry.offset}`));
       }
       const id = entry.meta.mediaId;
-      if (appending.has(id)) throw fault(Failure.conflict(`upload ${id} is receiving bytes from another request`));
-      appending.add(id);
+      // One append at a time per upload, across every hub sharing the upload states: the loser of the
+      // claim gets `Conflict` (tus answers 409) before it touches the store.
+      const claim = await claimUpload(entry, { uploads, clock, partialTtlMs, by: newMediaId(random), signal });
       monitor.transferStarted('upload');
       let outcome: TransferOutcome = 'failed';
       let moved = 0;
       try {
-        const reached = await store
-          .append(id, entry.offset, limited(chunks, entry.offset, entry.meta.size), {
-            ...(signal ? { signal } : {}),
-            now: () => clock.now(),
-            onAppended: (at: number) => {
-              moved = at - entry.offset;
-              onProgress?.(at);
-            },
-            ...(owned ? { owned } : {}),
-          })
-          .catch(async (error: unknown) => {
-            if (signal?.aborted) outcome = 'cancelled';
-            // A client that sends more than it declared is not trusted with the rest of the upload.
-            if (failureOf(error)._tag === 'SizeOverflow') await remove(entry);
-            throw error;
-          });
+        const reached = await store.append(id, entry.offset, limited(chunks, entry.offset, entry.meta.size, claim), {
+          signal: claim.signal,
+          now: () => clock.now(),
+          onAppended: (at: number) => {
+            moved = at - entry.offset;
+            claim.progress();
+            onProgress?.(at);
+          },
+          ...(owned ? { owned } : {}),
+        });
         moved = reached - entry.offset;
         if (reached !== entry.meta.size) {
+          await claim.release({ offset: reached, updatedAt: clock.now() });
           outcome = 'partial';
           return status({ ...entry, offset: reached });
         }
         const completed = await store.complete(id, clock.now());
         usage.completed(uploader, entry.meta.size);
+        await claim.release('gone');
         outcome = 'done';
         return status(completed);
+      } catch (thrown: unknown) {
+        if (signal?.aborted) outcome = 'cancelled';
+        // A claim lost mid-way stopped the store through its signal: say why, not `Interrupted`.
+        const error = !signal?.aborted && claim.lost !== undefined ? claim.lost : thrown;
+        // A client that sends more than it declared is not trusted with the rest of the upload.
+        if (failureOf(error)._tag === 'SizeOverflow') await remove(entry);
+        await releaseAfter(id, claim.release).catch((teardown: unknown) => {
+          throw fault(failureOf(error), new AggregateError([error, teardown], 'append failed, then releasing its claim failed'));
+        });
+        throw error;
       } finally {
-        appending.delete(id);
         monitor.transferEnded('upload', outcome, moved);
       }
     },
@@ -483,7 +547,7 @@ export const createHub = (options: HubOptions = {}): Hub => {
       const now = clock.now();
       const tooOften = rateOfMessages(from, now);
       if (tooOften) return E.left(tooOften);
-      if (!router.toPeer(from, peerId, wire.right, now)) return E.left(Failure.peerUnreachable(peerId));
+      if (!(await bus.toUser(from.userId, peerId, wire.right, now))) return E.left(Failure.peerUnreachable(peerId));
       monitor.messageDelivered('peer', 1);
       return E.right({ serverReceivedTs: now });
     },
@@ -492,19 +556,30 @@ export const createHub = (options: HubOptions = {}): Hub => {
       const id = channelIdOf(channelId);
       if (E.isLeft(id)) return id;
       // Refusals that cost nothing come first: a join that changes nothing does not spend the join rate.
-      if (router.inChannel(session, id.right)) return E.left(Failure.alreadyInChannel(id.right));
-      if (router.channelCount(session) >= limits.channels) {
-        return E.left(refuse('channelsJoined', Failure.limitExceeded('channels joined at once per session', limits.channels)));
-      }
+      const joined = await bus.channelsOf(session.sessionId);
+      if (!joined) return E.left(Failure.notLoggedIn());
+      if (joined.includes(id.right)) return E.left(Failure.alreadyInChannel(id.right));
+      const full = (): E.Either<Failure, void> => E.left(refuse('channelsJoined', Failure.limitExceeded('channels joined at once per session', limits.channels)));
+      if (joined.length >= limits.channels) return full();
       const wait = joinRate.take(session.userId, clock.now());
       if (wait > 0) return E.left(refuse('joinRate', Failure.tooOften('channel joins per user', limits.joinRate.limit, limits.joinRate.windowMs, wait)));
-      return router.join(session, id.right) ? E.right(undefined) : E.left(Failure.alreadyInChannel(id.right));
+      // Checked again where the membership lives: of two joins racing for the last channel, one is refused.
+      switch (await bus.join(session.sessionId, id.right, limits.channels)) {
+        case 'joined':
+          return E.right(undefined);
+        case 'member':
+          return E.left(Failure.alreadyInChannel(id.right));
+        case 'full':
+          return full();
+        case 'closed':
+          return E.left(Failure.notLoggedIn());
+      }
     },
     async leaveChannel(session, channelId) {
       if (E.isLeft(online(session))) return E.left(Failure.notLoggedIn());
       const id = channelIdOf(channelId);
       if (E.isLeft(id)) return E.left(Failure.notInChannel(untrustedText(channelId)));
-      return router.leave(session, id.right) ? E.right(undefined) : E.left(Failure.notInChannel(id.right));
+      return (await bus.leave(session.sessionId, id.right)) ? E.right(undefined) : E.left(Failure.notInChannel(id.right));
     },
     async sendToChannel(from, channelId, message) {
       if (E.isLeft(online(from))) return E.left(Failure.notLoggedIn());
@@ -513,11 +588,11 @@ export const createHub = (options: HubOptions = {}): Hub => {
       const wire = wireOf(message);
       if (E.isLeft(wire)) return wire;
       // A send to a channel one is not in is refused before it spends the message rate.
-      if (!router.inChannel(from, id.right)) return E.left(Failure.notInChannel(id.right));
+      if (!(await bus.inChannel(from.sessionId, id.right))) return E.left(Failure.notInChannel(id.right));
       const now = clock.now();
       const tooOften = rateOfMessages(from, now);
       if (tooOften) return E.left(tooOften);
-      const receivers = router.toChannel(from, id.right, wire.right, now);
+      const receivers = await bus.toChannel(from.sessionId, id.right, wire.right, now);
       if (receivers === false) return E.left(Failure.notInChannel(id.right));
       monitor.messageDelivered('channel', receivers);
       return E.right({ serverReceivedTs: now });
@@ -526,14 +601,16 @@ export const createHub = (options: HubOptions = {}): Hub => {
       if (E.isLeft(online(session))) return E.left(Failure.notLoggedIn());
       const id = channelIdOf(channelId);
       if (E.isLeft(id)) return E.left(Failure.notInChannel(untrustedText(channelId)));
-      const members = router.members(session, id.right);
-      return members ? E.right(members) : E.left(Failure.notInChannel(id.right));
+      const members = await bus.members(session.sessionId, id.right);
+      return members ? E.right([...members]) : E.left(Failure.notInChannel(id.right));
     },
 
     sweep,
     close() {
       closed = true;
       clock.clearTimeout(timer);
+      // Given up rather than left to run out, so a hub sharing the store sweeps from its next tick.
+      lease.release(holder).catch(onSweepError);
       for (const watched of tokens.values()) clock.clearTimeout(watched.timer);
       tokens.clear();
     },

@@ -14,7 +14,7 @@ import { toBase64Url } from '../core/bytes.js';
 import { type TimerHandle, unrefTimer } from '../core/clock.js';
 import { cryptoRandomBytes } from '../core/ids.js';
 import type { Hub, HubSession } from '../hub/hub.js';
-import type { HubEvent } from '../hub/router.js';
+import type { HubEvent } from '../hub/message-bus.js';
 import { Replay } from './replay.js';
 import { type Tombstone, Tombstones } from './tombstones.js';
 

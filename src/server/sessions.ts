@@ -11,7 +11,7 @@
 import * as E from 'fp-ts/lib/Either.js';
 import { type Clock, systemClock } from '../core/clock.js';
 import { Failure, fault } from '../core/failure.js';
-import type { HubEvent } from '../hub/router.js';
+import type { HubEvent } from '../hub/message-bus.js';
 import type { Hub } from '../hub/hub.js';
 import { every } from './clock-interval.js';
 import { serverSessions, type SessionSink } from './server-sessions.js';

@@ -4,7 +4,7 @@
  * only while its reader keeps up (decision 76). Grace, replay and resumption are `server-sessions.ts`.
  * @module
  */
-import type { HubEvent } from '../hub/router.js';
+import type { HubEvent } from '../hub/message-bus.js';
 import type { SessionSink } from './server-sessions.js';
 
 /** Unsent bytes of an event stream beyond which no more events are handed to its socket until it drains. */

@@ -6,7 +6,7 @@
  * other device's session is gone too).
  * @module
  */
-import type { HubEvent } from '../hub/router.js';
+import type { HubEvent } from '../hub/message-bus.js';
 
 /** What is remembered of an ended session: its user and the event that ended it. */
 export interface Tombstone {

@@ -6,7 +6,7 @@
  * @module
  */
 import type { Hub, HubSession } from '../hub/hub.js';
-import type { HubEvent } from '../hub/router.js';
+import type { HubEvent } from '../hub/message-bus.js';
 import { IdMap } from '../core/id-map.js';
 import type { ServerFrame } from '../protocol/ws-frames.js';
 import { type ServerSession, type ServerSessions, serverSessions } from './server-sessions.js';
