@@ -5,7 +5,7 @@
  * @module
  */
 import type { TransferEffects } from '../core/states.js';
-import { abortFault, isSignal, onAbort } from '../core/abort.js';
+import { isSignal } from '../core/abort.js';
 import type { Session } from '../../transports/transport.js';
 import { Failure, fault } from '../core/failure.js';
 import { baseName, type FileAccess } from '../core/files.js';
@@ -85,10 +85,6 @@ export const uploadEffects = <M extends FileMessage | ImageMessage>(
   let uploadId: string | undefined;
   // Set while the hub creates the upload, so a cleanup that comes first still terminates what it creates.
   let creating: Promise<{ readonly uploadId: string }> | undefined;
-  // The creation is not aborted by a cancel (a transport answers an aborted creation at once and leaves
-  // the upload to a background termination, which would still be visible when `result` rejects): the
-  // cleanup waits for it, terminates what it created, and aborts it only at its own deadline.
-  const creation = new AbortController();
   let probed: { width: number; height: number } | undefined;
   const draft = fields(options, source);
 
@@ -110,8 +106,7 @@ export const uploadEffects = <M extends FileMessage | ImageMessage>(
           // Content decides the format, never the file name; unknown formats are 0 × 0.
           probed = probeImage(await opened.head(IMAGE_PROBE_BYTES, signal));
         }
-        if (signal.aborted) throw abortFault(signal);
-        creating = session.createUpload({ size: opened.size, fileName: draft.fileName ?? '' }, { signal: creation.signal });
+        creating = session.createUpload({ size: opened.size, fileName: draft.fileName ?? '' }, { signal });
         uploadId = (await creating).uploadId;
         return { total: opened.size };
       },
@@ -130,16 +125,11 @@ export const uploadEffects = <M extends FileMessage | ImageMessage>(
       },
     },
     cleanup: async (signal) => {
-      const stop = onAbort(signal, () => creation.abort(signal.reason));
-      try {
-        const id = uploadId ?? (await creating?.then(
-          (created) => created.uploadId,
-          () => undefined,
-        ));
-        if (id !== undefined) await session.terminateUpload(id, { signal });
-      } finally {
-        stop();
-      }
+      const id = uploadId ?? (await creating?.then(
+        (created) => created.uploadId,
+        () => undefined,
+      ));
+      if (id !== undefined) await session.terminateUpload(id, { signal });
     },
   };
 };
