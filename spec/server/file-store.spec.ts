@@ -446,6 +446,9 @@ describe('the hub on the file store', () => {
     await until(() => readdirSync(join(dataDir, 'parts')).length === 1, 'the upload to start');
     await up.cancel();
     await expect(up.result).rejects.toMatchObject({ name: 'UploadError', code: 6 });
+    // A cancel may land while the hub is still creating the upload: the caller is answered at once and the
+    // upload is terminated once created (decision 78), within a few turns here, never left behind.
+    await until(() => filesIn(dataDir).length === 0, 'the cancelled upload to be terminated');
     expect(filesIn(dataDir)).toEqual([]);
     await alice.logout();
     hub.close();

@@ -6,7 +6,7 @@
  * deliveries complete or this hub closed it.
  * @module
  */
-import { type Observable, Subject, type Subscription } from 'rxjs';
+import { Observable, Subject, type Subscription } from 'rxjs';
 import type { HubAbortCause, HubEvent, MessageBus } from './message-bus.js';
 import type { HubMonitor } from './monitor.js';
 
@@ -32,12 +32,45 @@ export interface HubSessions {
    * told and ended here anyway (the failure goes to `onError`): a session must not outlive its token.
    */
   abort(session: HubSession, cause: HubAbortCause, reason: string): void;
+  /**
+   * Calls `callback` once when the session ends (at once if it already has), for the hub's own
+   * bookkeeping: unlike subscribing to `events$`, it takes nothing from the session's consumer.
+   */
+  onEnded(session: HubSession, callback: () => void): void;
+  /** Ends every session opened here, on the bus too (a closing hub leaves nobody online in its name). */
+  closeAll(): Promise<void>;
 }
+
+/**
+ * Events delivered before the session's consumer subscribed (it does after `open` resolves, some turns
+ * later): kept, at most this many, the oldest dropped first, and handed to the first subscriber.
+ */
+const EARLY_EVENTS = 1_000;
 
 interface Local {
   readonly events: Subject<HubEvent>;
+  /** Until the first subscriber: what came before it. */
+  early: HubEvent[] | undefined;
+  ended: boolean;
+  readonly onEnded: (() => void)[];
   subscription?: Subscription;
 }
+
+/** The events of `local`: what came early to the first subscriber, then live; completes when it ended. */
+const eventsOf = (local: Local): Observable<HubEvent> =>
+  new Observable<HubEvent>((subscriber) => {
+    const early = local.early ?? [];
+    local.early = undefined;
+    for (const event of early) subscriber.next(event);
+    if (local.ended) return subscriber.complete();
+    return local.events.subscribe(subscriber);
+  });
+
+const deliver = (local: Local, event: HubEvent): void => {
+  if (!local.early) return local.events.next(event);
+  if (local.early.length >= EARLY_EVENTS) local.early.shift();
+  local.early.push(event);
+};
 
 /** The sessions a hub opens on `bus`, counted for `monitor`. `onError` is told of deliveries that failed. */
 export const hubSessions = (bus: MessageBus, monitor: HubMonitor, onError: (error: unknown) => void): HubSessions => {
@@ -48,16 +81,18 @@ export const hubSessions = (bus: MessageBus, monitor: HubMonitor, onError: (erro
     locals.delete(sessionId);
     local.subscription?.unsubscribe();
     monitor.sessionClosed();
+    local.ended = true;
     local.events.complete();
+    for (const callback of local.onEnded.splice(0)) callback();
   };
   return {
     async open(userId) {
       const { sessionId } = await bus.open(userId);
-      const local: Local = { events: new Subject<HubEvent>() };
+      const local: Local = { events: new Subject<HubEvent>(), early: [], ended: false, onEnded: [] };
       locals.set(sessionId, local);
       monitor.sessionOpened();
       const subscription = bus.deliveries(sessionId).subscribe({
-        next: ({ event }) => local.events.next(event),
+        next: ({ event }) => deliver(local, event),
         complete: () => end(sessionId),
         error: (error: unknown) => {
           onError(error);
@@ -67,22 +102,38 @@ export const hubSessions = (bus: MessageBus, monitor: HubMonitor, onError: (erro
       // Already ended (replaced before its deliveries were asked for): `end` ran before this was known.
       if (locals.get(sessionId) === local) local.subscription = subscription;
       else subscription.unsubscribe();
-      return { sessionId, userId, events$: local.events.asObservable() };
+      return { sessionId, userId, events$: eventsOf(local) };
     },
     isOpen: (session) => locals.has(session.sessionId),
+    onEnded(session, callback) {
+      const local = locals.get(session.sessionId);
+      if (local) local.onEnded.push(callback);
+      else callback();
+    },
     async close(session) {
-      await bus.close(session.sessionId);
-      end(session.sessionId);
+      try {
+        await bus.close(session.sessionId);
+      } finally {
+        // Ended here whatever the bus answered: nobody is served in this session's name any more.
+        end(session.sessionId);
+      }
+    },
+    async closeAll() {
+      const ids = [...locals.keys()];
+      for (const id of ids) end(id);
+      const closed = await Promise.allSettled(ids.map((id) => bus.close(id)));
+      for (const outcome of closed) if (outcome.status === 'rejected') onError(outcome.reason);
     },
     abort(session, cause, reason) {
       const told = (): void => {
         const local = locals.get(session.sessionId);
-        local?.events.next({ type: 'aborted', reason, cause });
+        if (local) deliver(local, { type: 'aborted', reason, cause });
         end(session.sessionId);
       };
       bus.abort(session.sessionId, cause, reason).then(
         // A bus that knew the session delivers the `aborted`, then completes the deliveries, which ends it here.
-        (known) => (known ? undefined : told()),
+        // A bus that no longer knew it had ended it already, and said why itself: nothing is invented here.
+        (known) => (known ? undefined : end(session.sessionId)),
         (error: unknown) => {
           onError(error);
           told();

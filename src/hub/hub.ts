@@ -169,7 +169,7 @@ export interface Hub {
 
   /** Deletes expired media and stale partial uploads now; resolves with how many entries went. */
   sweep(): Promise<number>;
-  /** Stops the sweep timer. Sessions and media stay as they are. */
+  /** Stops the sweep timer, gives the sweep lease up and ends this hub's sessions (on the bus too). Media stay. */
   close(): void;
 }
 
@@ -336,11 +336,9 @@ export const createHub = (options: HubOptions = {}): Hub => {
     tokens.set(session.sessionId, watched);
     armExpiry(session, watched);
     // However the session ends (logout, a login elsewhere, expiry), its timer goes with it.
-    session.events$.subscribe({
-      complete: () => {
-        clock.clearTimeout(watched.timer);
-        if (tokens.get(session.sessionId) === watched) tokens.delete(session.sessionId);
-      },
+    sessions.onEnded(session, () => {
+      clock.clearTimeout(watched.timer);
+      if (tokens.get(session.sessionId) === watched) tokens.delete(session.sessionId);
     });
   };
 
@@ -613,6 +611,8 @@ export const createHub = (options: HubOptions = {}): Hub => {
       lease.release(holder).catch(onSweepError);
       for (const watched of tokens.values()) clock.clearTimeout(watched.timer);
       tokens.clear();
+      // Its sessions end, on the bus too: a hub sharing the bus must not see them online, unexpiring.
+      void sessions.closeAll();
     },
   };
 };

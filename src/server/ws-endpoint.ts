@@ -186,9 +186,10 @@ export const wsRoute = (options: WsRouteOptions): WsRoute => {
       if (frame.version !== WS_PROTOCOL_VERSION) return refuse(Failure.invalidArgument('version', `expected ${WS_PROTOCOL_VERSION}`), CloseCode.policy);
       const claims = hub.authenticate(frame.token);
       if (E.isLeft(claims)) return refuse(claims.left, CloseCode.loginRefused);
-      clock.clearTimeout(authTimer);
+      // The hello deadline runs until a session is held: a login the hub never answers is cut by it too.
       const known = frame.resume ? sessions.get(frame.resume.sessionId) : undefined;
       if (known && frame.resume && known.hub.userId === frame.userId && claims.right.userId === frame.userId) {
+        clock.clearTimeout(authTimer);
         session = known;
         sessions.attach(known, sink, frame.resume.lastSeq);
         const expiresAt = hub.tokenExpiresAt(known.hub);
@@ -214,6 +215,7 @@ export const wsRoute = (options: WsRouteOptions): WsRoute => {
         hub.logout(login.right).catch((error: unknown) => onFault(error, 'logout'));
         return;
       }
+      clock.clearTimeout(authTimer);
       session = sessions.open(login.right);
       sessions.attach(session, sink, 0);
       const expiresAt = hub.tokenExpiresAt(session.hub);
