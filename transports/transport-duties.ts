@@ -15,16 +15,13 @@
  * promise per message; `readMedia` hands back the transport's own iterator, nothing per chunk.
  * @module
  */
-import { abortFault, throwIfAborted } from '../src/core/abort.js';
+import { abortableReleasing, abortFault, throwIfAborted } from '../src/core/abort.js';
 import { Failure, type FaultError, failureOf, fault } from '../src/core/failure.js';
 import { sessionEvents } from './session-events.js';
 import type { CallOptions, Session, Transport } from './transport.js';
 
 /** For calls the caller can no longer abort: the background termination after an aborted creation. */
 const UNABORTED = new AbortController().signal;
-
-/** Nothing to do with a failure of best-effort cleanup: the server's sweep removes what it leaves. */
-const ignore = (): void => undefined;
 
 /** An iterable that fails with `error` on the first read. */
 const failing = (error: FaultError): AsyncIterable<Uint8Array> => ({
@@ -45,32 +42,15 @@ export type MediaDutyCalls = Pick<Session, 'createUpload' | 'terminateUpload'>;
  * @example const media = withMediaDuties(httpMedia({ url, token, fetch }));
  */
 export const withMediaDuties = <M extends MediaDutyCalls>(media: M): M => {
-  /** The rejection of an aborted creation; the upload, if the server creates it anyway, is terminated. */
-  const abandon = (creating: Promise<{ readonly uploadId: string }>, signal: AbortSignal): FaultError => {
-    creating.then((created) => media.terminateUpload(created.uploadId, { signal: UNABORTED })).catch(ignore);
-    return abortFault(signal);
-  };
   return {
     ...media,
     createUpload(request, { signal }) {
       if (signal.aborted) return Promise.reject(abortFault(signal));
       // Not given the caller's signal: an abort could land after the server created the upload but before
-      // its ID is known, leaving a record nobody could remove.
-      const creating = media.createUpload(request, { signal: UNABORTED });
-      return new Promise((resolve, reject) => {
-        const onAbort = (): void => reject(abandon(creating, signal));
-        signal.addEventListener('abort', onAbort, { once: true });
-        creating.then(
-          (created) => {
-            signal.removeEventListener('abort', onAbort);
-            resolve(created);
-          },
-          (error: unknown) => {
-            signal.removeEventListener('abort', onAbort);
-            reject(error);
-          },
-        );
-      });
+      // its ID is known, leaving a record nobody could remove. One created after the abort is terminated.
+      return abortableReleasing(media.createUpload(request, { signal: UNABORTED }), signal, (created) =>
+        media.terminateUpload(created.uploadId, { signal: UNABORTED }),
+      );
     },
     async terminateUpload(uploadId, options) {
       throwIfAborted(options.signal);

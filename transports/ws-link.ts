@@ -12,7 +12,7 @@
  * @module
  */
 import * as E from 'fp-ts/lib/Either.js';
-import { abortFault } from '../src/core/abort.js';
+import { abortableReleasing, abortFault } from '../src/core/abort.js';
 import { type Clock, type TimerHandle, unrefTimer } from '../src/core/clock.js';
 import { decodeFailure } from '../src/protocol/codec.js';
 import { Failure, type FaultError, fault } from '../src/core/failure.js';
@@ -145,24 +145,7 @@ const opened = (
   signal: AbortSignal,
 ): ReturnType<typeof handshake> => {
   if (signal.aborted) return Promise.reject(abortFault(signal));
-  const opening = handshake(options, credentials, resume);
-  return new Promise((resolve, reject) => {
-    const onAbort = (): void => {
-      opening.then(({ socket }) => socket.close(CloseCode.normal), () => undefined);
-      reject(abortFault(signal));
-    };
-    signal.addEventListener('abort', onAbort, { once: true });
-    opening.then(
-      (value) => {
-        signal.removeEventListener('abort', onAbort);
-        resolve(value);
-      },
-      (error: unknown) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(error);
-      },
-    );
-  });
+  return abortableReleasing(handshake(options, credentials, resume), signal, ({ socket }) => socket.close(CloseCode.normal));
 };
 
 /** Logs in over a new socket; the link then keeps itself connected until `close` or the session ends. */

@@ -36,6 +36,17 @@ export const abortable = <T>(promise: Promise<T>, signal: AbortSignal): Promise<
 };
 
 /**
+ * {@link abortable}, for work whose result must be released if it still comes after the caller gave up:
+ * on abort the call rejects at once, and what `promise` resolves with afterwards goes to `release`
+ * (terminate the upload created anyway, close the socket opened anyway). Failures of either are ignored.
+ */
+export const abortableReleasing = <T>(promise: Promise<T>, signal: AbortSignal, release: (late: T) => unknown): Promise<T> =>
+  abortable(promise, signal).catch((error: unknown) => {
+    if (signal.aborted) promise.then(release).catch(() => undefined);
+    throw error;
+  });
+
+/**
  * Calls `onAbort` once when `signal` aborts (at once if it already has). Returns the disposer that
  * removes the listener; call it when the work ends, so no listener outlives it.
  */
