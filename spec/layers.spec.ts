@@ -28,9 +28,10 @@ const LAYERS: readonly Layer[] = [
   { folder: 'src/hub', may: ['src/core', 'src/protocol'] },
   { folder: 'transports', may: ['src/core', 'src/protocol', 'src/platform', 'machines', 'src/hub'] },
   { folder: 'src/client', may: ['src/core', 'src/protocol', 'src/platform', 'machines', 'transports'] },
-  { folder: 'src/server', may: ['src/core', 'src/protocol', 'src/platform', 'src/hub'] },
+  { folder: 'src/cluster', may: ['src/core', 'src/protocol', 'src/hub'] },
+  { folder: 'src/server', may: ['src/core', 'src/protocol', 'src/platform', 'src/hub', 'src/cluster'] },
   { folder: 'src', may: ['src/core', 'src/protocol', 'src/platform', 'machines', 'transports', 'src/client', 'src/hub'] },
-  { folder: 'src/cli', may: ['src/core', 'src/protocol', 'src/platform', 'machines', 'transports', 'src/client', 'src/hub', 'src/server', 'src'] },
+  { folder: 'src/cli', may: ['src/core', 'src/protocol', 'src/platform', 'machines', 'transports', 'src/client', 'src/hub', 'src/cluster', 'src/server', 'src'] },
   { folder: 'web', may: ['src/core', 'src/protocol', 'src/platform', 'machines', 'transports', 'src/client', 'src/hub', 'src'] },
 ];
 

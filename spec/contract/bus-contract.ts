@@ -24,7 +24,7 @@ interface Recording {
   stop(): void;
 }
 
-const record = (bus: MessageBus, sessionId: number, after?: number): Recording => {
+const record = (bus: MessageBus, sessionId: number, after?: number, owner?: string): Recording => {
   const recording: Recording = {
     deliveries: [],
     events: () => recording.deliveries.map((delivery) => delivery.event),
@@ -32,7 +32,7 @@ const record = (bus: MessageBus, sessionId: number, after?: number): Recording =
     error: undefined,
     stop: () => subscription.unsubscribe(),
   };
-  const subscription = bus.deliveries(sessionId, after).subscribe({
+  const subscription = bus.deliveries(sessionId, after, owner).subscribe({
     next: (delivery) => recording.deliveries.push(delivery),
     complete: () => {
       recording.completed = true;
@@ -217,6 +217,37 @@ export const describeBusContract = (name: string, makeBuses: () => Promise<BusFi
       const late = record(a, first.sessionId);
       await eventually(() => expect(late.completed).toBe(true));
       expect(late.events()).toEqual([{ type: 'aborted', reason: expect.any(String), cause: 'REMOTE_LOGIN' }]);
+    });
+
+    it('moves a session to the owner that resumes it: the old owner\'s deliveries complete and its close changes nothing', async () => {
+      const { a, b } = await buses();
+      const alice = await a.open('alice', 'node-a');
+      const before = record(a, alice.sessionId, 0, 'node-a');
+      await b.toUser('bob', 'alice', hello, 1);
+      await eventually(() => expect(before.deliveries.map((d) => d.seq)).toEqual([1]));
+      expect(await b.resume(alice.sessionId, 'alice', 'node-b')).toBe(true);
+      await eventually(() => expect(before.completed).toBe(true));
+      const after = record(b, alice.sessionId, 1, 'node-b');
+      await a.toUser('bob', 'alice', hello, 2);
+      await eventually(() => expect(after.deliveries.map((d) => d.seq)).toEqual([2]));
+      // The node the client left ends its own copy of the session at its grace: the bus keeps it open.
+      expect(await a.close(alice.sessionId, 'node-a')).toBe(false);
+      expect(await a.isOnline('alice')).toBe(true);
+      // A late subscriber of the old owner is told at once that the session is no longer its.
+      const stale = record(a, alice.sessionId, 0, 'node-a');
+      await eventually(() => expect(stale.completed).toBe(true));
+      expect(await b.close(alice.sessionId, 'node-b')).toBe(true);
+      await eventually(() => expect(after.completed).toBe(true));
+      expect(await a.isOnline('alice')).toBe(false);
+    });
+
+    it('refuses to resume a session that is not open or not the user\'s', async () => {
+      const { a, b } = await buses();
+      const alice = await a.open('alice', 'node-a');
+      expect(await b.resume(alice.sessionId, 'mallory', 'node-b')).toBe(false);
+      expect(await b.resume(123_456_789, 'alice', 'node-b')).toBe(false);
+      await a.close(alice.sessionId);
+      expect(await b.resume(alice.sessionId, 'alice', 'node-b')).toBe(false);
     });
   });
 };

@@ -57,24 +57,34 @@ export type JoinOutcome = 'joined' | 'member' | 'full' | 'closed';
  */
 export interface MessageBus {
   /**
-   * Opens a session for `userId`. The user's previous session, wherever it was opened, is told
-   * `aborted` (cause `REMOTE_LOGIN`) and then ends as by {@link MessageBus.close}.
+   * Opens a session for `userId`, served by `owner` (the hub that opens it: in a cluster, one node; default
+   * `''`). The user's previous session, wherever it was opened, is told `aborted` (cause `REMOTE_LOGIN`) and
+   * then ends as by {@link MessageBus.close}.
    */
-  open(userId: string): Promise<BusSession>;
+  open(userId: string, owner?: string): Promise<BusSession>;
+  /**
+   * Moves an open session of `userId` to `owner` (its client came back through another node): from now on
+   * only `owner` may close it by {@link MessageBus.close} with an owner, and the deliveries subscribed by
+   * any other owner complete (the session moved; it did not end). Resolves `false` when the session is not
+   * open or is not `userId`'s.
+   */
+  resume(sessionId: number, userId: string, owner: string): Promise<boolean>;
   /**
    * Ends a session: it leaves its channels (their other members are told `memberLeft`) and its
-   * deliveries complete. Resolves with whether it was open; idempotent.
+   * deliveries complete. With `owner`, only if the session is still that owner's (a node whose client
+   * left for another node does not end it there). Resolves with whether it ended it; idempotent.
    */
-  close(sessionId: number): Promise<boolean>;
+  close(sessionId: number, owner?: string): Promise<boolean>;
   /** Tells the session `aborted` with `cause` and `reason`, then ends it as `close`. Idempotent. */
   abort(sessionId: number, cause: HubAbortCause, reason: string): Promise<boolean>;
   /**
    * The deliveries of a session numbered above `after` (default 0: all): first those the bus still keeps,
    * then each as it happens; completes when the session ends. A session the bus no longer knows completes
    * at once. If deliveries above `after` were already dropped, the stream errors with `Conflict` (the
-   * caller starts afresh) rather than skipping them silently.
+   * caller starts afresh) rather than skipping them silently. With `owner`, it also completes when the
+   * session is, or comes to be, another owner's ({@link MessageBus.resume}).
    */
-  deliveries(sessionId: number, after?: number): Observable<Delivery>;
+  deliveries(sessionId: number, after?: number, owner?: string): Observable<Delivery>;
   /** Delivers `peerMessage` from `fromUserId` to the open session of `userId`; resolves `false` if none. */
   toUser(fromUserId: string, userId: string, message: WireMessage, serverReceivedTs: number): Promise<boolean>;
   /**
@@ -115,10 +125,12 @@ const ENDED_KEPT = 16;
 
 interface Entry {
   readonly session: BusSession;
+  owner: string;
   readonly channels: Set<string>;
   /** The last `replayLimit` deliveries, oldest first. */
   readonly kept: Delivery[];
-  readonly subscribers: Set<Subscriber<Delivery>>;
+  /** Each subscriber, with the owner it subscribed for (`undefined`: any). */
+  readonly subscribers: Map<Subscriber<Delivery>, string | undefined>;
   seq: number;
   ended: boolean;
 }
@@ -143,7 +155,7 @@ export const memoryBus = (options: MemoryBusOptions = {}): MessageBus => {
     const delivery: Delivery = { seq: ++entry.seq, event };
     entry.kept.push(delivery);
     if (entry.kept.length > replayLimit) entry.kept.shift();
-    for (const subscriber of [...entry.subscribers]) subscriber.next(delivery);
+    for (const subscriber of [...entry.subscribers.keys()]) subscriber.next(delivery);
   };
   const broadcast = (channelId: string, except: Entry, event: HubEvent): number => {
     let receivers = 0;
@@ -172,7 +184,7 @@ export const memoryBus = (options: MemoryBusOptions = {}): MessageBus => {
       if (ended.size <= ENDED_KEPT) break;
       ended.delete(first);
     }
-    for (const subscriber of [...entry.subscribers]) subscriber.complete();
+    for (const subscriber of [...entry.subscribers.keys()]) subscriber.complete();
     entry.subscribers.clear();
   };
   const abort = (entry: Entry, cause: HubAbortCause, reason: string): void => {
@@ -181,36 +193,48 @@ export const memoryBus = (options: MemoryBusOptions = {}): MessageBus => {
   };
 
   return {
-    async open(userId) {
+    async open(userId, owner = '') {
       const previous = byUser.get(userId);
       if (previous) abort(previous, 'REMOTE_LOGIN', 'the same user logged in elsewhere');
       const session: BusSession = { sessionId: nextSessionId++, userId };
-      const entry: Entry = { session, channels: new Set(), kept: [], subscribers: new Set(), seq: 0, ended: false };
+      const entry: Entry = { session, owner, channels: new Set(), kept: [], subscribers: new Map(), seq: 0, ended: false };
       byUser.set(userId, entry);
       bySession.set(session.sessionId, entry);
       return session;
     },
-    async close(sessionId) {
+    async resume(sessionId, userId, owner) {
       const entry = bySession.get(sessionId);
-      if (entry) end(entry);
-      return entry !== undefined;
+      if (entry?.session.userId !== userId) return false;
+      entry.owner = owner;
+      for (const [subscriber, by] of [...entry.subscribers]) {
+        if (by === undefined || by === owner) continue;
+        entry.subscribers.delete(subscriber);
+        subscriber.complete();
+      }
+      return true;
+    },
+    async close(sessionId, owner) {
+      const entry = bySession.get(sessionId);
+      if (!entry || (owner !== undefined && entry.owner !== owner)) return false;
+      end(entry);
+      return true;
     },
     async abort(sessionId, cause, reason) {
       const entry = bySession.get(sessionId);
       if (entry) abort(entry, cause, reason);
       return entry !== undefined;
     },
-    deliveries: (sessionId, after = 0) =>
+    deliveries: (sessionId, after = 0, owner) =>
       new Observable<Delivery>((subscriber) => {
         const entry = bySession.get(sessionId) ?? ended.get(sessionId);
-        if (!entry) return subscriber.complete();
+        if (!entry || (owner !== undefined && !entry.ended && entry.owner !== owner)) return subscriber.complete();
         const oldest = entry.kept[0]?.seq ?? entry.seq + 1;
         if (after < oldest - 1) {
           return subscriber.error(fault(Failure.conflict(`deliveries ${after + 1} to ${oldest - 1} of session ${sessionId} are no longer kept`)));
         }
         for (const delivery of entry.kept) if (delivery.seq > after) subscriber.next(delivery);
         if (entry.ended) return subscriber.complete();
-        entry.subscribers.add(subscriber);
+        entry.subscribers.set(subscriber, owner);
         return () => entry.subscribers.delete(subscriber);
       }),
     async toUser(fromUserId, userId, message, serverReceivedTs) {
