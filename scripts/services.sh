@@ -55,7 +55,7 @@ wait_for() { # what, tries, command…
 start_redis() {
   mkdir -p "$dir/redis"
   redis-server --port "$redis_port" --bind 127.0.0.1 --daemonize yes --pidfile "$dir/redis/redis.pid" \
-    --appendonly yes --appendfsync everysec --dir "$dir/redis" --logfile "$dir/redis/redis.log" --save ''
+    --appendonly yes --appendfsync always --dir "$dir/redis" --logfile "$dir/redis/redis.log" --save ''
   wait_for redis 40 redis-cli -p "$redis_port" ping
 }
 

@@ -16,6 +16,10 @@ import { join } from 'node:path';
 import { type Clock, systemClock } from '../core/clock.js';
 import { Failure, fault } from '../core/failure.js';
 import { createHub, type Hub } from '../hub/hub.js';
+import type { MediaStore } from '../hub/media-store.js';
+import type { MessageBus } from '../hub/message-bus.js';
+import type { SweepLease } from '../hub/sweep-lease.js';
+import type { UploadStates } from '../hub/upload-states.js';
 import { PerKeyCount } from './per-key-count.js';
 import { resolveServerLimits, type ServerLimits } from './server-limits.js';
 import { describeUntrusted } from '../core/untrusted.js';
@@ -113,6 +117,22 @@ export interface ServerOptions {
    * `messageRate`, and say so. @example { limits: { storedBytes: 512 * 1024 ** 2, unfinishedUploads: 5 } }
    */
   readonly limits?: Partial<ServerLimits>;
+  /**
+   * State this server shares with others (several servers in one process, or another implementation of a
+   * cluster's seams): the hub's message bus, upload states and sweep lease, and the media store. Each
+   * defaults to the server's own: a memory bus, memory upload states, a sole lease, the durable file
+   * store in `dataDir`. What is given here is the caller's to close. @example { shared: { bus } }
+   */
+  readonly shared?: SharedState;
+}
+
+/** What {@link ServerOptions.shared} may give. */
+export interface SharedState {
+  readonly bus?: MessageBus;
+  readonly uploads?: UploadStates;
+  readonly lease?: SweepLease;
+  /** A media store; `probe` (proves it writable, for `/readyz`) is used when present. */
+  readonly store?: MediaStore & { probe?(): Promise<void> };
 }
 
 /** Options of {@link FerryServer.drain}. */
@@ -214,6 +234,7 @@ export const startServer = async (options: ServerOptions = {}): Promise<FerrySer
   const metrics = serverMetrics();
 
   let store: FileStore | undefined;
+  let mediaStore: SharedState['store'] | undefined;
   let hub: Hub | undefined;
   const servers: Server[] = [];
   const release = async (): Promise<void> => {
@@ -227,10 +248,19 @@ export const startServer = async (options: ServerOptions = {}): Promise<FerrySer
     await mkdir(dataDir, { recursive: true, mode: 0o700 });
     const secret = options.secret ?? (tempDir ? undefined : await keptSecret(dataDir));
     const partialTtlMs = options.partialTtlMs;
-    store = metrics.meter(await fileStore({ dataDir, now: () => clock.now(), ...(partialTtlMs === undefined ? {} : { partialTtlMs }) }));
-    for (const { mediaId, action, reason } of store.recovered) log.info({ mediaId, action, reason }, 'store recovery');
+    const shared = options.shared ?? {};
+    if (shared.store) {
+      mediaStore = metrics.meter(shared.store);
+    } else {
+      store = metrics.meter(await fileStore({ dataDir, now: () => clock.now(), ...(partialTtlMs === undefined ? {} : { partialTtlMs }) }));
+      for (const { mediaId, action, reason } of store.recovered) log.info({ mediaId, action, reason }, 'store recovery');
+      mediaStore = store;
+    }
     hub = createHub({
-      store,
+      store: mediaStore,
+      ...(shared.bus ? { bus: shared.bus } : {}),
+      ...(shared.uploads ? { uploads: shared.uploads } : {}),
+      ...(shared.lease ? { lease: shared.lease } : {}),
       clock,
       limits,
       monitor: metrics.monitor,
@@ -244,7 +274,7 @@ export const startServer = async (options: ServerOptions = {}): Promise<FerrySer
     throw error;
   }
   const theHub = hub;
-  const theStore = store;
+  const theStore = mediaStore as NonNullable<SharedState['store']>;
 
   /** Serving, then draining (refusing readiness, letting requests finish), then closing. */
   let phase: 'serving' | 'draining' | 'closing' = 'serving';
@@ -263,7 +293,7 @@ export const startServer = async (options: ServerOptions = {}): Promise<FerrySer
     ...(options.wsGraceMs === undefined ? {} : { graceMs: options.wsGraceMs }),
   });
   const ops = opsRoutes({
-    readiness: readinessCheck({ probe: () => theStore.probe() }),
+    readiness: readinessCheck({ probe: async () => theStore.probe?.() }),
     metrics,
     stopping: () => (phase === 'serving' ? undefined : 'the server is shutting down'),
   });
