@@ -23,7 +23,9 @@ Exit codes:
   130  interrupted by Ctrl-C: running transfers were cancelled and cleaned up first
 
 Environment: FERRY_URL, FERRY_USER, FERRY_TOKEN, FERRY_DATA_DIR, FERRY_SECRET, PORT, HOST,
-  FERRY_LOG_LEVEL, FERRY_METRICS_PORT, FERRY_DRAIN_TIMEOUT_MS, FERRY_LIMITS (serve; see docs/deploy.md).`;
+  FERRY_LOG_LEVEL, FERRY_METRICS_PORT, FERRY_DRAIN_TIMEOUT_MS, FERRY_LIMITS, FERRY_RETENTION, FERRY_REDIS_URL,
+  FERRY_REDIS_PREFIX, FERRY_S3_ENDPOINT, FERRY_S3_BUCKET, FERRY_S3_REGION, FERRY_S3_PREFIX, AWS_ACCESS_KEY_ID,
+  AWS_SECRET_ACCESS_KEY (serve; see docs/deploy.md).`;
 
 /** The package's version, read through its own `ferry/package.json` export (checkout and install alike). */
 const version = (): string => (createRequire(import.meta.url)('ferry/package.json') as { version: string }).version;
@@ -56,6 +58,13 @@ export const runCli = async (argv: readonly string[], io: ReporterIo = { stdout:
         .argParser((value: string, previous: string[] | undefined) => [...(previous ?? []), value]),
     )
     .addOption(new Option('--drain-timeout <ms>', 'on SIGTERM or Ctrl-C, time given to requests in flight before sessions are told to reconnect').env('FERRY_DRAIN_TIMEOUT_MS').default('10000'))
+    .addOption(new Option('--retention <duration>', 'how long media is kept after its upload: 90s, 30m, 24h, 7d (default 7d)').env('FERRY_RETENTION'))
+    .addOption(new Option('--redis <url>', 'Redis shared by every node of a cluster: messages, presence, unfinished uploads, quotas (docs/deploy.md)').env('FERRY_REDIS_URL'))
+    .addOption(new Option('--redis-prefix <prefix>', 'prefix of every Redis key (default ferry:)').env('FERRY_REDIS_PREFIX'))
+    .addOption(new Option('--s3-endpoint <url>', 'S3 store for media instead of the data folder (e.g. Ceph RGW); credentials from AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY').env('FERRY_S3_ENDPOINT'))
+    .addOption(new Option('--s3-bucket <name>', 'the S3 bucket (created if missing)').env('FERRY_S3_BUCKET'))
+    .addOption(new Option('--s3-region <region>', 'the S3 region (default us-east-1)').env('FERRY_S3_REGION'))
+    .addOption(new Option('--s3-prefix <prefix>', 'prefix of every object key').env('FERRY_S3_PREFIX'))
     .action(async (options: ServeOptions) => {
       code = await serveCommand(options, (line) => io.stdout.write(`${line}\n`));
     });

@@ -13,6 +13,8 @@ import { DevModeUnavailableError, startServer } from '../server/server.js';
 import { errnoOf } from '../platform/node-fs.js';
 import { ExitCode, type ExitCodeValue, UsageError } from './exit.js';
 import { parseLimits } from './limit-flags.js';
+import { parseDuration } from './token-command.js';
+import type { RedisOptions, S3Options } from '../server/backends.js';
 
 /** Options of `ferry serve`, as commander parses them. */
 export interface ServeOptions {
@@ -29,7 +31,57 @@ export interface ServeOptions {
   readonly drainTimeout?: string;
   /** `--limit name=value` (repeatable), `FERRY_LIMITS` (comma-separated): limits other than the defaults. */
   readonly limit?: readonly string[] | string;
+  /** `--retention`, `FERRY_RETENTION`: how long media is kept after its upload (`7d`, `24h`, …). */
+  readonly retention?: string;
+  /** `--redis`, `FERRY_REDIS_URL`: the Redis every node shares. */
+  readonly redis?: string;
+  /** `--redis-prefix`, `FERRY_REDIS_PREFIX`: prefix of every key. */
+  readonly redisPrefix?: string;
+  /** `--s3-endpoint`, `FERRY_S3_ENDPOINT`: the S3 store of media; credentials from `AWS_*`. */
+  readonly s3Endpoint?: string;
+  /** `--s3-bucket`, `FERRY_S3_BUCKET`. */
+  readonly s3Bucket?: string;
+  /** `--s3-region`, `FERRY_S3_REGION`. Default: `us-east-1`. */
+  readonly s3Region?: string;
+  /** `--s3-prefix`, `FERRY_S3_PREFIX`: prefix of every object key. */
+  readonly s3Prefix?: string;
 }
+
+/** `--redis`'s URL, checked: `redis://` or `rediss://`. */
+const redisOf = (options: ServeOptions): RedisOptions | undefined => {
+  if (options.redis === undefined || options.redis === '') return undefined;
+  let url: URL;
+  try {
+    url = new URL(options.redis);
+  } catch {
+    throw new UsageError(`--redis ${JSON.stringify(options.redis)}: expected a URL such as redis://127.0.0.1:6379`);
+  }
+  if (url.protocol !== 'redis:' && url.protocol !== 'rediss:') throw new UsageError(`--redis ${JSON.stringify(options.redis)}: expected a redis:// or rediss:// URL`);
+  return { url: options.redis, ...(options.redisPrefix ? { keyPrefix: options.redisPrefix } : {}) };
+};
+
+/** The S3 options, checked: an http(s) endpoint, a bucket, and credentials from the environment. */
+const s3Of = (options: ServeOptions, env: NodeJS.ProcessEnv): S3Options | undefined => {
+  const { s3Endpoint: endpoint, s3Bucket: bucket } = options;
+  if (!endpoint) {
+    if (bucket) throw new UsageError('--s3-bucket needs --s3-endpoint (FERRY_S3_ENDPOINT)');
+    return undefined;
+  }
+  if (!/^https?:\/\/[^/]/.test(endpoint) || !URL.canParse(endpoint)) {
+    throw new UsageError(`--s3-endpoint ${JSON.stringify(endpoint)}: expected a URL such as http://127.0.0.1:7480`);
+  }
+  if (!bucket) throw new UsageError('--s3-endpoint needs --s3-bucket (FERRY_S3_BUCKET)');
+  const { AWS_ACCESS_KEY_ID: accessKeyId, AWS_SECRET_ACCESS_KEY: secretAccessKey } = env;
+  if (!accessKeyId || !secretAccessKey) throw new UsageError('--s3-endpoint needs AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY in the environment');
+  return {
+    endpoint,
+    bucket,
+    accessKeyId,
+    secretAccessKey,
+    ...(options.s3Region ? { region: options.s3Region } : {}),
+    ...(options.s3Prefix ? { prefix: options.s3Prefix } : {}),
+  };
+};
 
 const portOf = (flag: string, value: string): number => {
   const port = Number(value);
@@ -46,6 +98,9 @@ export const serveCommand = async (options: ServeOptions, out: (line: string) =>
   const drainTimeout = options.drainTimeout ?? '10000';
   if (!/^\d{1,9}$/.test(drainTimeout)) throw new UsageError(`--drain-timeout ${JSON.stringify(drainTimeout)}: expected a number of milliseconds`);
   const limits = parseLimits(typeof options.limit === 'string' ? [options.limit] : (options.limit ?? []));
+  const retentionMs = options.retention === undefined || options.retention === '' ? undefined : parseDuration('--retention', options.retention);
+  const redis = redisOf(options);
+  const s3 = s3Of(options, process.env);
   const dataDir = resolve(options.dataDir);
   const secret = process.env.FERRY_SECRET;
   const dev = options.dev === true || (typeof options.dev === 'string' && options.dev !== '' && options.dev !== '0');
@@ -59,6 +114,9 @@ export const serveCommand = async (options: ServeOptions, out: (line: string) =>
     limits,
     ...(metricsPort === undefined ? {} : { metricsPort }),
     ...(secret ? { secret } : {}),
+    ...(retentionMs === undefined ? {} : { retentionMs }),
+    ...(redis ? { redis } : {}),
+    ...(s3 ? { s3 } : {}),
   }).catch((error: unknown) => {
     if (error instanceof DevModeUnavailableError) throw new UsageError(`--dev: ${error.message}`);
     // A limit out of range (startServer checks them all) is a usage error, named.
@@ -69,7 +127,10 @@ export const serveCommand = async (options: ServeOptions, out: (line: string) =>
     throw error;
   });
   out(`ferry server listening on ${server.url}`);
-  out(`  data folder:   ${dataDir}`);
+  out(`  data folder:   ${dataDir}${s3 ? ' (the secret only: media are in S3)' : ''}`);
+  if (redis) out(`  redis:         ${new URL(redis.url).host} (shared by every node)`);
+  if (redis && !secret) out('  note:          the token secret is this data folder\'s: every node of a cluster must share FERRY_SECRET');
+  if (s3) out(`  media:         ${s3.endpoint} bucket ${s3.bucket}`);
   out(`  uploads (tus): ${server.uploadsUrl}`);
   out(`  mint a token:  npx ferry token <userId>`);
   out(`  protocol:      docs/protocol-http.md, docs/protocol-ws.md (${server.wsUrl})`);

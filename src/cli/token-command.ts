@@ -51,16 +51,20 @@ const UNIT_MS = { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
 
 /**
  * A duration as `90s`, `30m`, `24h`, `7d`; a bare number is hours (as the former `npm run token -- <user> <hours>`).
- * @throws {UsageError} when it is not one.
+ * `flag` names the option in the error. @throws {UsageError} when it is not one.
+ * @example parseDuration('--retention', '7d') // 604800000
  */
-export const parseTtl = (text: string): number => {
+export const parseDuration = (flag: string, text: string): number => {
   const match = /^(\d+(?:\.\d+)?)([smhd]?)$/.exec(text.trim());
   const ms = match ? Number(match[1]) * UNIT_MS[(match[2] || 'h') as keyof typeof UNIT_MS] : Number.NaN;
   if (!(ms >= 1_000 && Number.isSafeInteger(Math.round(ms)))) {
-    throw new UsageError(`--ttl ${JSON.stringify(text)}: expected a duration such as 90s, 30m, 24h or 7d (at least 1s)`);
+    throw new UsageError(`${flag} ${JSON.stringify(text)}: expected a duration such as 90s, 30m, 24h or 7d (at least 1s)`);
   }
   return Math.round(ms);
 };
+
+/** `--ttl`'s duration (see {@link parseDuration}). */
+export const parseTtl = (text: string): number => parseDuration('--ttl', text);
 
 /** `ferry token <userId> [--ttl] [--data-dir]`: the token, or why there is none. */
 export const tokenCommand = async (userId: string, options: { readonly ttl?: string; readonly dataDir: string }): Promise<string> => {

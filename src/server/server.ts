@@ -20,6 +20,7 @@ import type { MediaStore } from '../hub/media-store.js';
 import type { MessageBus } from '../hub/message-bus.js';
 import type { SweepLease } from '../hub/sweep-lease.js';
 import type { UploadStates } from '../hub/upload-states.js';
+import type { RedisOptions, S3Options } from './backends.js';
 import { PerKeyCount } from './per-key-count.js';
 import { resolveServerLimits, type ServerLimits } from './server-limits.js';
 import { describeUntrusted } from '../core/untrusted.js';
@@ -124,6 +125,18 @@ export interface ServerOptions {
    * store in `dataDir`. What is given here is the caller's to close. @example { shared: { bus } }
    */
   readonly shared?: SharedState;
+  /**
+   * Redis shared by every node of a cluster: the message bus (messages, presence, sessions that move between
+   * nodes), the state of unfinished uploads, the sweep lease, and quotas and rates per user across nodes.
+   * Alone it suits one node with the local file store. `docs/deploy.md`. @example { redis: { url: 'redis://127.0.0.1:6379' } }
+   */
+  readonly redis?: RedisOptions;
+  /**
+   * An S3-compatible store (Ceph RGW, AWS S3, …) for media and unfinished uploads' bytes instead of
+   * `dataDir`, so any node serves any media and a dead node loses none.
+   * @example { s3: { endpoint: 'http://127.0.0.1:7480', bucket: 'ferry', accessKeyId, secretAccessKey } }
+   */
+  readonly s3?: S3Options;
 }
 
 /** What {@link ServerOptions.shared} may give. */
