@@ -24,7 +24,7 @@ Exit codes:
 
 Environment: FERRY_URL, FERRY_USER, FERRY_TOKEN, FERRY_DATA_DIR, FERRY_SECRET, PORT, HOST,
   FERRY_LOG_LEVEL, FERRY_METRICS_PORT, FERRY_DRAIN_TIMEOUT_MS, FERRY_LIMITS, FERRY_RETENTION, FERRY_REDIS_URL,
-  FERRY_REDIS_PREFIX, FERRY_S3_ENDPOINT, FERRY_S3_BUCKET, FERRY_S3_REGION, FERRY_S3_PREFIX, AWS_ACCESS_KEY_ID,
+  FERRY_REDIS_PREFIX, FERRY_NODE_LEASE, FERRY_S3_ENDPOINT, FERRY_S3_BUCKET, FERRY_S3_REGION, FERRY_S3_PREFIX, AWS_ACCESS_KEY_ID,
   AWS_SECRET_ACCESS_KEY (serve; see docs/deploy.md).`;
 
 /** The package's version, read through its own `ferry/package.json` export (checkout and install alike). */
@@ -61,6 +61,7 @@ export const runCli = async (argv: readonly string[], io: ReporterIo = { stdout:
     .addOption(new Option('--retention <duration>', 'how long media is kept after its upload: 90s, 30m, 24h, 7d (default 7d)').env('FERRY_RETENTION'))
     .addOption(new Option('--redis <url>', 'Redis shared by every node of a cluster: messages, presence, unfinished uploads, quotas (docs/deploy.md)').env('FERRY_REDIS_URL'))
     .addOption(new Option('--redis-prefix <prefix>', 'prefix of every Redis key (default ferry:)').env('FERRY_REDIS_PREFIX'))
+    .addOption(new Option('--node-lease <duration>', "with --redis: a dead node's sessions end (their members reported left) within about this (default 15s)").env('FERRY_NODE_LEASE'))
     .addOption(new Option('--s3-endpoint <url>', 'S3 store for media instead of the data folder (e.g. Ceph RGW); credentials from AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY').env('FERRY_S3_ENDPOINT'))
     .addOption(new Option('--s3-bucket <name>', 'the S3 bucket (created if missing)').env('FERRY_S3_BUCKET'))
     .addOption(new Option('--s3-region <region>', 'the S3 region (default us-east-1)').env('FERRY_S3_REGION'))

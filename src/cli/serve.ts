@@ -37,6 +37,8 @@ export interface ServeOptions {
   readonly redis?: string;
   /** `--redis-prefix`, `FERRY_REDIS_PREFIX`: prefix of every key. */
   readonly redisPrefix?: string;
+  /** `--node-lease`, `FERRY_NODE_LEASE`: how soon a dead node's sessions end. Default: 15 s. */
+  readonly nodeLease?: string;
   /** `--s3-endpoint`, `FERRY_S3_ENDPOINT`: the S3 store of media; credentials from `AWS_*`. */
   readonly s3Endpoint?: string;
   /** `--s3-bucket`, `FERRY_S3_BUCKET`. */
@@ -49,7 +51,10 @@ export interface ServeOptions {
 
 /** `--redis`'s URL, checked: `redis://` or `rediss://`. */
 const redisOf = (options: ServeOptions): RedisOptions | undefined => {
-  if (options.redis === undefined || options.redis === '') return undefined;
+  if (options.redis === undefined || options.redis === '') {
+    if (options.nodeLease) throw new UsageError('--node-lease needs --redis (FERRY_REDIS_URL)');
+    return undefined;
+  }
   let url: URL;
   try {
     url = new URL(options.redis);
@@ -57,7 +62,11 @@ const redisOf = (options: ServeOptions): RedisOptions | undefined => {
     throw new UsageError(`--redis ${JSON.stringify(options.redis)}: expected a URL such as redis://127.0.0.1:6379`);
   }
   if (url.protocol !== 'redis:' && url.protocol !== 'rediss:') throw new UsageError(`--redis ${JSON.stringify(options.redis)}: expected a redis:// or rediss:// URL`);
-  return { url: options.redis, ...(options.redisPrefix ? { keyPrefix: options.redisPrefix } : {}) };
+  return {
+    url: options.redis,
+    ...(options.redisPrefix ? { keyPrefix: options.redisPrefix } : {}),
+    ...(options.nodeLease ? { nodeLeaseMs: parseDuration('--node-lease', options.nodeLease) } : {}),
+  };
 };
 
 /** The S3 options, checked: an http(s) endpoint, a bucket, and credentials from the environment. */

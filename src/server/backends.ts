@@ -13,6 +13,12 @@ export interface RedisOptions {
   readonly url: string;
   /** Prefix of every key ferry writes, so several deployments can share one Redis. Default: `ferry:`. */
   readonly keyPrefix?: string;
+  /**
+   * Each node's lease in Redis, renewed while it runs: when a node dies, its sessions that no client
+   * resumed elsewhere end (their channels' members are told they left) within about this. Shorter reports
+   * faster and risks ending the sessions of a node that paused (a long GC, a stalled VM). Default: 15 s.
+   */
+  readonly nodeLeaseMs?: number;
 }
 
 /** `startServer({ s3 })`: the S3-compatible object store every node of a cluster shares. */
