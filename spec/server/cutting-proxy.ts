@@ -60,6 +60,10 @@ export const cuttingProxy = async (target: string) => {
     setDown: (value: boolean) => {
       refusing = value;
     },
+    /** Resets every open connection (with `setDown(true)`: the target is out of reach, kept connections too). */
+    dropAll: () => {
+      for (const socket of open) socket.resetAndDestroy();
+    },
     get cuts() {
       return cuts;
     },

@@ -39,6 +39,8 @@ export type Failure =
   | { readonly _tag: 'InsufficientStorage'; readonly detail: string }
   /** The server refused a valid request (e.g. a token renewal for another user). */
   | { readonly _tag: 'Rejected'; readonly detail: string }
+  /** A service the server runs on (its S3 store, its Redis) is out of reach: try again later (HTTP 503). */
+  | { readonly _tag: 'Unavailable'; readonly what: string }
   | { readonly _tag: 'Unknown'; readonly detail: string };
 
 /** The tag of a failure. */
@@ -70,6 +72,7 @@ export const Failure = {
   quotaExceeded: (used: number, requested: number, quota: number): Failure => ({ _tag: 'QuotaExceeded', used, requested, quota }),
   insufficientStorage: (detail: string): Failure => ({ _tag: 'InsufficientStorage', detail }),
   rejected: (detail: string): Failure => ({ _tag: 'Rejected', detail }),
+  unavailable: (what: string): Failure => ({ _tag: 'Unavailable', what }),
   unknown: (detail: string): Failure => ({ _tag: 'Unknown', detail }),
 } as const;
 
@@ -109,6 +112,7 @@ export const describeFailure: (failure: Failure) => string = foldFailure({
     `storage quota exceeded: ${mib(f.used)} stored or reserved plus ${mib(f.requested)} would pass the quota of ${mib(f.quota)} per user`,
   InsufficientStorage: (f) => `the server is out of space: ${f.detail}`,
   Rejected: (f) => `rejected: ${f.detail}`,
+  Unavailable: (f) => `unavailable, try again later: ${f.what}`,
   Unknown: (f) => f.detail,
 });
 
@@ -138,5 +142,5 @@ export const failureOf = (error: unknown): Failure => {
   return Failure.unknown(error instanceof Error ? error.message : String(error));
 };
 
-/** Failures worth another attempt after a delay: the link dropped, or the server's offset moved. */
-export const isTransient = (failure: Failure): boolean => failure._tag === 'Network' || failure._tag === 'Conflict';
+/** Failures worth another attempt after a delay: the link dropped, the server's offset moved, or a service it runs on is away. */
+export const isTransient = (failure: Failure): boolean => failure._tag === 'Network' || failure._tag === 'Conflict' || failure._tag === 'Unavailable';

@@ -55,6 +55,7 @@ export const statusOf: (failure: Failure) => number = foldFailure({
   // The client went away or the server is closing: nobody reads this status, but it must be something.
   Interrupted: () => 503,
   Network: () => 502,
+  Unavailable: () => 503,
   Integrity: () => 500,
   Unknown: () => 500,
 });
