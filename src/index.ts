@@ -69,7 +69,8 @@ export {
 export { probeImage, IMAGE_PROBE_BYTES, type ImageInfo, type ImageFormat } from './client/image-probe.js';
 export { systemClock, virtualClock, type Clock, type VirtualClock } from './core/clock.js';
 export { createHub, type Hub, type HubOptions, type HubSession, type MediaInfo, type UploadStatus } from './hub/hub.js';
-export { DEFAULT_HUB_LIMITS, type HubLimits, type Rate } from './hub/hub-limits.js';
+export { DEFAULT_HUB_LIMITS, memoryRates, type HubLimits, type Rate, type RateName, type Rates } from './hub/hub-limits.js';
+export { memoryUsage, type Usage, type Holdings, type Quota, type Reservation } from './hub/usage.js';
 export { memoryStore, type MediaStore, type MemoryStore, type MemoryStoreOptions, type MediaMeta, type StoredEntry } from './hub/media-store.js';
 export {
   memoryBus,

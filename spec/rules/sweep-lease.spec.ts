@@ -1,129 +1,18 @@
 /**
- * The background sweeps of hubs sharing one store run at the lease holder only; on virtual time, the
- * lease passes to another hub when its holder stops renewing it (a crash: no release) or gives it up
- * (closed). Nothing here sleeps.
+ * The sweep lease in one process: the cases of `sweep-lease-cases.ts` on `memoryLease` (only the holder
+ * sweeps; the lease passes after a crash once its TTL ran out, at once after a close), and `soleLease`,
+ * the default. `spec/cluster/redis-lease.spec.ts` runs the same cases on Redis.
  */
 import { describe, expect, it } from 'vitest';
-import { createHub, type MediaStore, memoryLease, memoryStore, type SweepLease, soleLease, virtualClock } from '../../src/index.js';
-
-const MINUTE = 60_000;
-
-/** Lets promise chains settle without moving time. */
-const flush = async (): Promise<void> => {
-  for (let i = 0; i < 5; i++) await new Promise((resolve) => setImmediate(resolve));
-};
-
-/** The shared store seen by one hub, counting the listings that hub's sweeps make. */
-const counted = (store: MediaStore): { readonly store: MediaStore; listings: number } => {
-  const view = {
-    listings: 0,
-    store: {
-      create: (...args) => store.create(...args),
-      append: (...args) => store.append(...args),
-      complete: (...args) => store.complete(...args),
-      stat: (...args) => store.stat(...args),
-      read: (...args) => store.read(...args),
-      delete: (...args) => store.delete(...args),
-      list: () => {
-        view.listings++;
-        return store.list();
-      },
-    } satisfies MediaStore,
-  };
-  return view;
-};
-
-/** A lease as seen by a process that can crash: once crashed, it neither renews nor releases. */
-const crashable = (lease: SweepLease): SweepLease & { crash(): void } => {
-  let crashed = false;
-  return {
-    acquire: async (holder, ttlMs) => !crashed && lease.acquire(holder, ttlMs),
-    release: async (holder) => (crashed ? undefined : lease.release(holder)),
-    crash: () => {
-      crashed = true;
-    },
-  };
-};
+import { memoryLease, soleLease } from '../../src/index.js';
+import { sweepLeaseCases } from './sweep-lease-cases.js';
 
 describe('the sweep lease', () => {
-  const twoHubs = () => {
-    const clock = virtualClock(0);
-    const shared = memoryStore();
-    const lease = memoryLease({ clock });
-    const [viewA, viewB] = [counted(shared), counted(shared)];
-    const leaseA = crashable(lease);
-    const a = createHub({ clock, store: viewA.store, lease: leaseA, sweepIntervalMs: MINUTE, retentionMs: 10 * MINUTE });
-    // B's ticks fall a quarter of an interval after A's, as two processes started apart.
-    clock.advance(MINUTE / 4);
-    const b = createHub({ clock, store: viewB.store, lease, sweepIntervalMs: MINUTE, retentionMs: 10 * MINUTE });
-    /** Moves time to `minutes` (past both hubs' ticks up to then), letting each tick's promises settle. */
-    const until = async (minutes: number): Promise<void> => {
-      while (clock.now() < minutes * MINUTE) {
-        clock.advance(Math.min(MINUTE / 4, minutes * MINUTE - clock.now()));
-        await flush();
-      }
-    };
-    return { clock, shared, a, b, viewA, viewB, leaseA, until };
-  };
-
-  it('of two hubs sharing a store and a lease, only the holder sweeps, at every interval', async () => {
-    const { a, b, viewA, viewB, until } = twoHubs();
-    await until(10.5);
-    expect(viewA.listings).toBe(10);
-    expect(viewB.listings).toBe(0);
-    a.close();
-    b.close();
-  });
-
-  it('passes the lease when its holder stops renewing: the other hub sweeps once the TTL has run out', async () => {
-    const { shared, a, b, viewA, viewB, leaseA, until } = twoHubs();
-    await until(3.1);
-    expect([viewA.listings, viewB.listings]).toEqual([3, 0]);
-    // A crashes after renewing at 3 min (until 4.5 min, one and a half intervals): no release, no renewal.
-    leaseA.crash();
-    a.close();
-    const media = await b.createUpload('alice', { size: 1, fileName: 'x' });
-    await b.appendUpload('alice', media.uploadId, 0, (async function* () { yield new Uint8Array(1); })());
-    const before = viewB.listings;
-    await until(5); // B's ticks at 3.25 and 4.25 min: the lease is still A's
-    expect(viewB.listings).toBe(before);
-    await until(5.5); // B's tick at 5.25 min: the lease ran out, B takes it and sweeps
-    expect(viewB.listings).toBe(before + 1);
-    await until(16);
-    expect(viewB.listings).toBe(before + 11);
-    // B's sweeps do the work: the media, expired 10 minutes after its upload, is gone.
-    const entries: unknown[] = [];
-    for await (const entry of shared.list()) entries.push(entry);
-    expect(entries).toEqual([]);
-    expect(viewA.listings).toBe(3);
-    b.close();
-  });
-
-  it('a hub closed normally gives the lease up, so the other takes it at its next tick', async () => {
-    const { a, b, viewB, until } = twoHubs();
-    await until(2.1);
-    a.close(); // A renewed at 2 min, until 3.5 min
-    await flush();
-    await until(2.3); // B's next tick, at 2.25 min, long before the TTL would have run out
-    expect(viewB.listings).toBe(1);
-    b.close();
-  });
-
-  it('memoryLease: one holder at a time, renewed by its holder, free once its TTL ran out or it was released', async () => {
-    const clock = virtualClock(0);
-    const lease = memoryLease({ clock });
-    expect(await lease.acquire('a', 100)).toBe(true);
-    expect(await lease.acquire('b', 100)).toBe(false);
-    clock.advance(99);
-    expect(await lease.acquire('a', 100)).toBe(true); // renewed until 199
-    clock.advance(99);
-    expect(await lease.acquire('b', 100)).toBe(false);
-    clock.advance(1);
-    expect(await lease.acquire('b', 100)).toBe(true);
-    await lease.release('a'); // not a's: nothing changes
-    expect(await lease.acquire('a', 100)).toBe(false);
-    await lease.release('b');
-    expect(await lease.acquire('a', 100)).toBe(true);
+  describe('memoryLease', () => {
+    sweepLeaseCases((clock) => {
+      const lease = memoryLease({ clock });
+      return [lease, lease];
+    });
   });
 
   it('soleLease, the default, is always held', async () => {

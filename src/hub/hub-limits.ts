@@ -2,7 +2,8 @@
  * What one user may consume of a hub, and the sliding windows that count rates. The hub decides every
  * limit, so memory, HTTP and WebSocket clients meet the same ones with the same codes. Defaults follow
  * Agora RTM 1.x where it has a number (messages, logins, channels); the rest are sized for a server
- * shared by many users (`docs/contract.md` lists them all).
+ * shared by many users (`docs/contract.md` lists them all). The hub counts rates through {@link Rates},
+ * so hubs sharing one (over Redis) count a user's events across the cluster (decision 92).
  * @module
  */
 
@@ -146,3 +147,41 @@ export class RateLimiter {
     this.nextPrune = Math.max(1_024, this.windows.size);
   }
 }
+
+/** The per-user rates the hub counts through {@link Rates}: the fields of {@link HubLimits} that are rates. */
+export type RateName = 'messageRate' | 'loginRate' | 'joinRate';
+
+/**
+ * Where the hub counts rates per user. `take` counts one event or refuses it, in one atomic step, so
+ * hubs sharing a `Rates` allow a user `rate.limit` events per window in total, not per hub. It may
+ * reject (a shared counter's connection failed); the hub's call then rejects.
+ */
+export interface Rates {
+  /**
+   * Counts an event of `user` under `name` at `now` (the hub's clock) if fewer than `rate.limit` of
+   * theirs fall in the window `(now - rate.windowMs, now]`, and resolves 0; otherwise counts nothing
+   * and resolves the ms until one is allowed. A rate with `limit: Infinity` always resolves 0.
+   */
+  take(name: RateName, user: string, rate: Rate, now: number): Promise<number>;
+}
+
+/**
+ * Rates counted in this process: a {@link RateLimiter} per name and rate, exact and bounded. The
+ * default of `createHub`; hubs of one process may share one.
+ * @example const rates = memoryRates(); createHub({ rates }); createHub({ rates });
+ */
+export const memoryRates = (): Rates => {
+  const limiters = new Map<string, RateLimiter>();
+  return {
+    async take(name, user, rate, now) {
+      // Keyed by the rate too: hubs sharing this object with other limits each keep their own windows.
+      const key = `${name} ${rate.limit} ${rate.windowMs}`;
+      let limiter = limiters.get(key);
+      if (!limiter) {
+        limiter = new RateLimiter(rate);
+        limiters.set(key, limiter);
+      }
+      return limiter.take(user, now);
+    },
+  };
+};

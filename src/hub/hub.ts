@@ -4,7 +4,8 @@
  * server exposes the same hub over HTTP and WebSocket, so every transport behaves the same.
  *
  * Longer than most files because the `Hub` interface documents every operation the servers call; the
- * media store, the message bus, the upload states, the sweep lease and the tokens live in their own files.
+ * media store, the message bus, the upload states, the sweep lease, the usage ledger, the rates and the
+ * tokens live in their own files.
  * @module
  */
 import * as E from 'fp-ts/lib/Either.js';
@@ -25,14 +26,14 @@ import {
 import { checkMessageSize } from '../core/messages.js';
 import { describeUntrusted, untrustedText } from '../core/untrusted.js';
 import { type MediaStore, memoryStore, type StoredEntry } from './media-store.js';
-import { type HubLimits, RateLimiter, resolveHubLimits, SlidingWindow } from './hub-limits.js';
+import { type HubLimits, memoryRates, type Rates, resolveHubLimits, SlidingWindow } from './hub-limits.js';
 import { type HubMonitor, silentMonitor, type TransferOutcome } from './monitor.js';
 import { type HubSession, hubSessions } from './hub-sessions.js';
 import { memoryBus, type MessageBus } from './message-bus.js';
-import { type ClaimRelease, claimUpload, type HeldClaim } from './upload-claim.js';
+import { CLAIM_TTL_MS, type ClaimRelease, claimUpload, type HeldClaim } from './upload-claim.js';
 import { memoryUploadStates, type UploadStates } from './upload-states.js';
 import { soleLease, type SweepLease } from './sweep-lease.js';
-import { usageOf } from './usage.js';
+import { memoryUsage, type Usage } from './usage.js';
 import { signToken, type TokenClaims, verifyToken } from './tokens.js';
 
 /** Options of {@link createHub}. */
@@ -88,6 +89,25 @@ export interface HubOptions {
    * directly always runs. Default: `soleLease`, always held. @example createHub({ lease: memoryLease({ clock }) })
    */
   readonly lease?: SweepLease;
+  /**
+   * What each user holds (bytes, unfinished uploads), for the quotas: checked and reserved in one atomic
+   * step at each upload's creation. Share it between hubs that share a store, so a user's quotas count
+   * across them. Default: `memoryUsage(store)`, built from the store's listing once, then kept by this hub.
+   * @example createHub({ store, usage: memoryUsage(store) })
+   */
+  readonly usage?: Usage;
+  /**
+   * Where the message, login and join rates are counted per user. Share it between hubs, so a user's
+   * rates count across them. Default: `memoryRates()`, this hub's own. @example createHub({ rates: memoryRates() })
+   */
+  readonly rates?: Rates;
+  /**
+   * Told when shared state fails after the change it follows was made: an append's claim not released (it
+   * runs out after 60 s instead), the usage ledger not told of a completion or deletion (it counts the
+   * entry as it was until rebuilt, decision 92). The call's own outcome stands. Default: `console.error`.
+   * @example { onStateError: (error) => logger.warn({ error }, 'shared state failed') }
+   */
+  readonly onStateError?: (error: unknown) => void;
 }
 
 export type { HubSession } from './hub-sessions.js';
@@ -217,10 +237,9 @@ export const createHub = (options: HubOptions = {}): Hub => {
   const sessions = hubSessions(bus, monitor, onBusError);
   // Names this hub as the lease's holder; random, as the hubs sharing a lease do not know each other.
   const holder = newMediaId(random);
-  const usage = usageOf(store);
-  const messageRate = new RateLimiter(limits.messageRate);
-  const loginRate = new RateLimiter(limits.loginRate);
-  const joinRate = new RateLimiter(limits.joinRate);
+  const usage = options.usage ?? memoryUsage(store);
+  const rates = options.rates ?? memoryRates();
+  const onStateError = options.onStateError ?? ((error: unknown) => console.error('ferry hub: shared state failed', error));
   /** A refusal by a limit, counted. */
   const refuse = (limit: Parameters<HubMonitor['refused']>[0], failure: Failure): Failure => {
     monitor.refused(limit);
@@ -233,13 +252,26 @@ export const createHub = (options: HubOptions = {}): Hub => {
   const remove = async (entry: StoredEntry): Promise<void> => {
     await usage.ready();
     const removed = await store.delete(entry.meta.mediaId);
-    if (removed) usage.released(entry.meta.uploader, entry.meta.size, removed);
+    // The entry is gone whatever the ledger answers: a ledger that missed it is reported, and rebuilt.
+    if (removed) await usage.released(entry.meta.uploader, entry.meta.size, removed).catch(onStateError);
     if (entry.state === 'partial' || removed === 'partial') await uploads.delete(entry.meta.mediaId);
   };
-  /** Releases an append's claim after a failure, at the offset the store kept (the bytes that arrived stay). */
-  const releaseAfter = async (mediaId: string, release: (at: ClaimRelease) => Promise<void>): Promise<void> => {
-    const entry = await store.stat(mediaId);
-    await release(entry?.state === 'partial' ? { offset: entry.offset, updatedAt: entry.updatedAt } : 'gone');
+  /**
+   * Releases an append's claim at `at`, or, after a failure (`at` unknown), at the offset the store kept
+   * (the bytes that arrived stay). Never rejects: the append's own outcome stands; a release that fails
+   * is reported, and the claim runs out on its own.
+   */
+  const releaseClaim = async (mediaId: string, claim: HeldClaim, at: ClaimRelease | undefined): Promise<void> => {
+    try {
+      let where = at;
+      if (where === undefined) {
+        const entry = await store.stat(mediaId);
+        where = entry?.state === 'partial' ? { offset: entry.offset, updatedAt: entry.updatedAt } : 'gone';
+      }
+      await claim.release(where);
+    } catch (error) {
+      onStateError(fault(Failure.unknown(`releasing the claim on upload ${mediaId} failed; it runs out within ${CLAIM_TTL_MS} ms`), error));
+    }
   };
   /** Whether an append (of any hub sharing the upload states) holds a live claim on an upload. */
   const claimed = async (mediaId: string): Promise<boolean> => {
@@ -356,8 +388,8 @@ export const createHub = (options: HubOptions = {}): Hub => {
   };
 
   /** The message-rate refusal of a send, if it is one: peer and channel messages share the user's window. */
-  const rateOfMessages = (from: HubSession, now: number): Failure | undefined => {
-    const wait = messageRate.take(from.userId, now);
+  const rateOfMessages = async (from: HubSession, now: number): Promise<Failure | undefined> => {
+    const wait = await rates.take('messageRate', from.userId, limits.messageRate, now);
     return wait > 0 ? refuse('messageRate', Failure.tooOften('peer and channel messages per user', limits.messageRate.limit, limits.messageRate.windowMs, wait)) : undefined;
   };
 
@@ -404,7 +436,7 @@ export const createHub = (options: HubOptions = {}): Hub => {
       const claims = verifyToken(secret, token, clock.now());
       if (E.isLeft(claims)) return claims;
       if (claims.right.userId !== userId) return E.left(Failure.invalidToken('token was issued to another user'));
-      const wait = loginRate.take(userId, clock.now());
+      const wait = await rates.take('loginRate', userId, limits.loginRate, clock.now());
       if (wait > 0) return E.left(refuse('loginRate', Failure.tooOften('logins per user', limits.loginRate.limit, limits.loginRate.windowMs, wait)));
       const session = await sessions.open(userId);
       watchToken(session, claims.right.expiresAt);
@@ -436,24 +468,26 @@ export const createHub = (options: HubOptions = {}): Hub => {
         throw fault(Failure.invalidArgument('fileName', 'expected a well-formed string of at most 32 KiB'));
       }
       await usage.ready();
-      // From here to the reservation nothing awaits: creates at once (a batch of calls in one frame) are
-      // checked one after the other, each seeing those before it.
-      const held = usage.of(uploader);
-      if (held.unfinished >= limits.unfinishedUploads) {
-        throw fault(refuse('unfinishedUploads', Failure.limitExceeded('unfinished uploads per user', limits.unfinishedUploads, UNFINISHED_RETRY_MS)));
+      // Checked and counted in one step of the ledger: creates at once (a batch of calls in one frame, or
+      // calls on several hubs sharing the ledger) are checked one after the other, each seeing those before it.
+      const reservation = await usage.reserve(uploader, size, limits);
+      if (!reservation.reserved) {
+        const { over, held } = reservation;
+        if (over === 'unfinishedUploads') {
+          throw fault(refuse('unfinishedUploads', Failure.limitExceeded('unfinished uploads per user', limits.unfinishedUploads, UNFINISHED_RETRY_MS)));
+        }
+        throw fault(refuse('storedBytes', Failure.quotaExceeded(held.bytes, size, limits.storedBytes)));
       }
-      if (held.bytes + size > limits.storedBytes) throw fault(refuse('storedBytes', Failure.quotaExceeded(held.bytes, size, limits.storedBytes)));
-      usage.reserve(uploader, size);
       const meta = { mediaId: newMediaId(random), size, fileName, uploader, createdAt: clock.now() };
       try {
         const free = store.freeBytes ? await store.freeBytes() : Infinity;
         // What the disk must still take: every unfinished upload's declared size (this one's included), an upper bound.
-        if (free - usage.unfinishedBytes < limits.diskReserve) {
+        if (free - reservation.unfinishedBytes < limits.diskReserve) {
           throw fault(refuse('diskReserve', Failure.insufficientStorage(`the data folder keeps a reserve of ${limits.diskReserve} free bytes`)));
         }
         await store.create(meta, clock.now());
       } catch (error) {
-        usage.released(uploader, size, 'partial');
+        await usage.released(uploader, size, 'partial').catch(onStateError);
         throw error;
       }
       const state = { uploadId: meta.mediaId, owner: uploader, size, offset: 0, claim: null, expiresAt: meta.createdAt + partialTtlMs };
@@ -484,6 +518,8 @@ export const createHub = (options: HubOptions = {}): Hub => {
       monitor.transferStarted('upload');
       let outcome: TransferOutcome = 'failed';
       let moved = 0;
+      /** Where the upload stands for the claim's release; `undefined` after a failure (the store is asked). */
+      let at: ClaimRelease | undefined;
       try {
         const reached = await store.append(id, entry.offset, limited(chunks, entry.offset, entry.meta.size, claim), {
           signal: claim.signal,
@@ -497,14 +533,15 @@ export const createHub = (options: HubOptions = {}): Hub => {
         });
         moved = reached - entry.offset;
         if (reached !== entry.meta.size) {
-          await claim.release({ offset: reached, updatedAt: clock.now() });
+          at = { offset: reached, updatedAt: clock.now() };
           outcome = 'partial';
           return status({ ...entry, offset: reached });
         }
         const completed = await store.complete(id, clock.now());
-        usage.completed(uploader, entry.meta.size);
-        await claim.release('gone');
+        at = 'gone';
         outcome = 'done';
+        // The media is complete whatever the ledger answers: a ledger that missed it is reported, and rebuilt.
+        await usage.completed(uploader, entry.meta.size).catch(onStateError);
         return status(completed);
       } catch (thrown: unknown) {
         if (signal?.aborted) outcome = 'cancelled';
@@ -512,11 +549,11 @@ export const createHub = (options: HubOptions = {}): Hub => {
         const error = !signal?.aborted && claim.lost !== undefined ? claim.lost : thrown;
         // A client that sends more than it declared is not trusted with the rest of the upload.
         if (failureOf(error)._tag === 'SizeOverflow') await remove(entry);
-        await releaseAfter(id, claim.release).catch((teardown: unknown) => {
-          throw fault(failureOf(error), new AggregateError([error, teardown], 'append failed, then releasing its claim failed'));
-        });
         throw error;
       } finally {
+        // Released before the answer, so the client's next request finds the upload free; a release that
+        // fails never turns the append's outcome into another (it is reported; the claim runs out).
+        await releaseClaim(id, claim, at);
         monitor.transferEnded('upload', outcome, moved);
       }
     },
@@ -543,7 +580,7 @@ export const createHub = (options: HubOptions = {}): Hub => {
       const wire = wireOf(message);
       if (E.isLeft(wire)) return wire;
       const now = clock.now();
-      const tooOften = rateOfMessages(from, now);
+      const tooOften = await rateOfMessages(from, now);
       if (tooOften) return E.left(tooOften);
       if (!(await bus.toUser(from.userId, peerId, wire.right, now))) return E.left(Failure.peerUnreachable(peerId));
       monitor.messageDelivered('peer', 1);
@@ -559,7 +596,7 @@ export const createHub = (options: HubOptions = {}): Hub => {
       if (joined.includes(id.right)) return E.left(Failure.alreadyInChannel(id.right));
       const full = (): E.Either<Failure, void> => E.left(refuse('channelsJoined', Failure.limitExceeded('channels joined at once per session', limits.channels)));
       if (joined.length >= limits.channels) return full();
-      const wait = joinRate.take(session.userId, clock.now());
+      const wait = await rates.take('joinRate', session.userId, limits.joinRate, clock.now());
       if (wait > 0) return E.left(refuse('joinRate', Failure.tooOften('channel joins per user', limits.joinRate.limit, limits.joinRate.windowMs, wait)));
       // Checked again where the membership lives: of two joins racing for the last channel, one is refused.
       switch (await bus.join(session.sessionId, id.right, limits.channels)) {
@@ -588,7 +625,7 @@ export const createHub = (options: HubOptions = {}): Hub => {
       // A send to a channel one is not in is refused before it spends the message rate.
       if (!(await bus.inChannel(from.sessionId, id.right))) return E.left(Failure.notInChannel(id.right));
       const now = clock.now();
-      const tooOften = rateOfMessages(from, now);
+      const tooOften = await rateOfMessages(from, now);
       if (tooOften) return E.left(tooOften);
       const receivers = await bus.toChannel(from.sessionId, id.right, wire.right, now);
       if (receivers === false) return E.left(Failure.notInChannel(id.right));

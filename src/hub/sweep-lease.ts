@@ -2,8 +2,9 @@
  * Who runs the background sweeps (retention, stale uploads) when several hubs share one store: the hub
  * holding the lease. A hub asks for the lease at each sweep tick, which also renews it, for a TTL longer
  * than one interval; a holder that stops asking (closed, crashed) loses it when the TTL runs out, and
- * another hub takes it at its next tick. A Redis lease is `SET key holder NX PX ttl`, renewed by a Lua
- * script that extends the key only while it still names the holder. Decision 86.
+ * another hub takes it at its next tick. `redisLease` (`src/cluster/redis-lease.ts`) keeps the holder
+ * and its end on the hubs' clock in one hash, taken, renewed and released by Lua scripts that compare
+ * the holder. Decisions 86, 91.
  * @module
  */
 import { type Clock, systemClock } from '../core/clock.js';

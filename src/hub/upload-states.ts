@@ -4,9 +4,9 @@
  * changes only by {@link UploadStates.compareAndSetOffset}, so of two requests appending to one upload
  * (in one process or in two) exactly one claims it; the other is refused with `Conflict`. The media
  * store keeps the bytes and stays the authority on how many arrived; this state says who may add more.
- * A Redis implementation keeps each state in a hash with `PEXPIREAT` at `expiresAt`, and the
- * compare-and-set is one Lua script (compare `offset` and `claim.by`, then set the three fields).
- * Decision 85.
+ * `redisUploadStates` (`src/cluster/redis-upload-states.ts`) keeps each state in a hash whose expiry
+ * is compared with the hub's clock, and the compare-and-set is one Lua script (compare `offset` and
+ * `claim.by`, then set the three fields). Decisions 85, 91.
  * @module
  */
 import { type Clock, systemClock } from '../core/clock.js';
