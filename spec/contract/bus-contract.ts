@@ -152,8 +152,9 @@ export const describeBusContract = (name: string, makeBuses: () => Promise<BusFi
       expect(await b.members(bob.sessionId, 'room')).toEqual(['alice', 'bob']);
       expect(await b.members(bob.sessionId, 'hall')).toBeUndefined();
       await eventually(() => expect(theirs.events()).toEqual([{ type: 'memberJoined', channelId: 'room', userId: 'alice' }]));
-      // A member is not told of its own join.
-      expect(mine.events()).toEqual([]);
+      // A member is not told of its own join: a later delivery to it shows what came before.
+      await b.toUser('bob', 'alice', hello, 1);
+      await eventually(() => expect(mine.events()).toEqual([{ type: 'peerMessage', peerId: 'bob', message: hello, serverReceivedTs: 1 }]));
       expect(await a.leave(alice.sessionId, 'room')).toBe(true);
       expect(await a.leave(alice.sessionId, 'room')).toBe(false);
       await eventually(() => expect(theirs.events()).toContainEqual({ type: 'memberLeft', channelId: 'room', userId: 'alice' }));
@@ -169,8 +170,14 @@ export const describeBusContract = (name: string, makeBuses: () => Promise<BusFi
       await eventually(() =>
         expect(theirs.events()).toEqual([{ type: 'channelMessage', channelId: 'room', memberId: 'alice', message: hello, serverReceivedTs: 7 }]),
       );
-      // Alice is told of bob's join, never of her own message.
-      expect(mine.events()).toEqual([{ type: 'memberJoined', channelId: 'room', userId: 'bob' }]);
+      // Alice is told of bob's join, never of her own message: a later delivery to her shows what came between.
+      await b.toUser('bob', 'alice', hello, 8);
+      await eventually(() =>
+        expect(mine.events()).toEqual([
+          { type: 'memberJoined', channelId: 'room', userId: 'bob' },
+          { type: 'peerMessage', peerId: 'bob', message: hello, serverReceivedTs: 8 },
+        ]),
+      );
     });
 
     it('numbers each session\'s deliveries 1, 2, 3, … and replays those above a number to a late subscriber', async () => {
@@ -239,6 +246,26 @@ export const describeBusContract = (name: string, makeBuses: () => Promise<BusFi
       expect(await b.close(alice.sessionId, 'node-b')).toBe(true);
       await eventually(() => expect(after.completed).toBe(true));
       expect(await a.isOnline('alice')).toBe(false);
+    });
+
+    it('follows a session that moved away and came back: the owner it is with now keeps its deliveries', async () => {
+      const { a, b } = await buses();
+      const alice = await a.open('alice', 'node-a');
+      await b.toUser('bob', 'alice', hello, 1);
+      expect(await b.resume(alice.sessionId, 'alice', 'node-b')).toBe(true);
+      expect(await a.resume(alice.sessionId, 'alice', 'node-a')).toBe(true);
+      // Subscribed after both moves: the move away is history, not news.
+      const back = record(a, alice.sessionId, 0, 'node-a');
+      await eventually(() => expect(back.deliveries.map((d) => d.seq)).toEqual([1]));
+      await b.toUser('bob', 'alice', hello, 2);
+      await eventually(() => expect(back.deliveries.map((d) => d.seq)).toEqual([1, 2]));
+      expect(back.completed).toBe(false);
+      // The owner it left is told at once that the session is not its own.
+      const left = record(b, alice.sessionId, 0, 'node-b');
+      await eventually(() => expect(left.completed).toBe(true));
+      expect(await b.close(alice.sessionId, 'node-b')).toBe(false);
+      expect(await a.close(alice.sessionId, 'node-a')).toBe(true);
+      await eventually(() => expect(back.completed).toBe(true));
     });
 
     it('refuses to resume a session that is not open or not the user\'s', async () => {

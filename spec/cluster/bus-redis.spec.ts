@@ -1,0 +1,420 @@
+/**
+ * The Redis message bus: the bus contract with two instances on two connections (as two processes),
+ * then what only a shared bus must do — replay across instances with no gap and no duplicate while
+ * messages flow (a property), reaping the sessions of an owner whose lease ran out (once, on a virtual
+ * clock, with several reapers at once), a channel of 200 delivered atomically, bounds and expiries in
+ * Redis, the ledger that answers a change sent again, and two hubs over it. The relay rate across two
+ * instances and the cost of a 200-member fan-out are printed. Decisions 93 and 94.
+ */
+import { performance } from 'node:perf_hooks';
+import fc from 'fast-check';
+import * as E from 'fp-ts/lib/Either.js';
+import { Redis } from 'ioredis';
+import type { Subscription } from 'rxjs';
+import { afterEach, expect, it } from 'vitest';
+import { redisBus, type RedisBus, type RedisBusOptions } from '../../src/cluster/redis-bus.js';
+import * as scripts from '../../src/cluster/redis-bus-scripts.js';
+import { createHub, type Delivery, encodeMessage, type HubEvent, textMessage, virtualClock } from '../../src/index.js';
+import { describeBusContract } from '../contract/bus-contract.js';
+import { fcOptions } from '../properties/support.js';
+import { deleteKeys, eventually, keysUnder, record, uniquePrefix } from './bus-redis-support.js';
+import { describeWithServices } from './services.js';
+
+const hello = encodeMessage(textMessage('hello'));
+const text = (value: string) => encodeMessage(textMessage(value));
+type BusOptions = Partial<Omit<RedisBusOptions, 'redis'>>;
+
+const percentile = (sorted: readonly number[], p: number): number => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
+
+describeWithServices('redis message bus', ['redis'], ({ redisUrl }) => {
+  const disposals: (() => Promise<void>)[] = [];
+  afterEach(async () => {
+    for (const dispose of disposals.splice(0)) await dispose();
+  });
+
+  /** Bus instances on connections of their own (processes, as far as Redis can tell), on a fresh prefix. */
+  const buses = async (count: number, common: BusOptions = {}, each: readonly BusOptions[] = []) => {
+    const keyPrefix = uniquePrefix();
+    const connections = Array.from({ length: count }, () => new Redis(redisUrl));
+    const instances = connections.map((redis, i) => redisBus({ redis, keyPrefix, onError: (error) => console.error('bus', i, error), ...common, ...each[i] }));
+    let disposed = false;
+    const dispose = async (): Promise<void> => {
+      if (disposed) return;
+      disposed = true;
+      await Promise.all(instances.map((bus) => bus.shutdown()));
+      await deleteKeys(connections[0]!, keyPrefix);
+      for (const redis of connections) redis.disconnect();
+    };
+    disposals.push(dispose);
+    return { instances, connections, keyPrefix, dispose };
+  };
+  const twoBuses = async (common: BusOptions = {}, each: readonly BusOptions[] = []) => {
+    const made = await buses(2, common, each);
+    const [a, b] = made.instances as [RedisBus, RedisBus];
+    return { a, b, redis: made.connections[0]!, keyPrefix: made.keyPrefix, dispose: made.dispose };
+  };
+
+  describeBusContract('redis, two instances on two connections', async () => {
+    const { a, b, dispose } = await twoBuses();
+    return { a, b, dispose };
+  });
+
+  it('refuses options it cannot honour: a connection with its own key prefix, a lease or a replay limit that is not a positive integer', () => {
+    const prefixed = new Redis(redisUrl, { lazyConnect: true, keyPrefix: 'x:' });
+    const plain = new Redis(redisUrl, { lazyConnect: true });
+    expect(() => redisBus({ redis: prefixed })).toThrow(/keyPrefix/);
+    expect(() => redisBus({ redis: plain, leaseMs: 0 })).toThrow(/leaseMs/);
+    expect(() => redisBus({ redis: plain, replayLimit: 1.5 })).toThrow(/replayLimit/);
+    prefixed.disconnect();
+    plain.disconnect();
+  });
+
+  it('keeps the last replayLimit deliveries of a session, capped in its stream, and says Conflict below them', async () => {
+    const { a, b, redis, keyPrefix } = await twoBuses({ replayLimit: 3 });
+    const alice = await a.open('alice');
+    for (let i = 1; i <= 5; i++) await b.toUser('bob', 'alice', text(`m${i}`), i);
+    expect(await redis.xlen(`${keyPrefix}bus:x:${alice.sessionId}`)).toBe(3);
+    const kept = record(b, alice.sessionId, 2);
+    await eventually(() => expect(kept.deliveries.map((d) => d.seq)).toEqual([3, 4, 5]));
+    const below = record(a, alice.sessionId, 1);
+    await eventually(() => expect(below.error).toMatchObject({ failure: { _tag: 'Conflict' } }));
+    expect(below.deliveries).toEqual([]);
+    kept.stop();
+  });
+
+  it('keeps an ended session\'s last delivery after its stream expired, and lets both expire', async () => {
+    const { a, b, redis, keyPrefix } = await twoBuses({ endedTtlMs: 60_000 });
+    const first = await a.open('alice');
+    await b.toUser('bob', 'alice', hello, 1);
+    await b.open('alice');
+    const stream = `${keyPrefix}bus:x:${first.sessionId}`;
+    const hash = `${keyPrefix}bus:s:${first.sessionId}`;
+    const [streamTtl, hashTtl] = [await redis.pttl(stream), await redis.pttl(hash)];
+    expect(streamTtl).toBeGreaterThan(0);
+    expect(streamTtl).toBeLessThanOrEqual(60_000);
+    expect(hashTtl).toBeGreaterThan(0);
+    expect(hashTtl).toBeLessThanOrEqual(60_000);
+    // The stream goes first (it is kept only for readers still reading it): from then on, the hash says why.
+    await redis.del(stream);
+    const late = record(b, first.sessionId, 1);
+    await eventually(() => expect(late.completed).toBe(true));
+    expect(late.deliveries).toEqual([{ seq: 2, event: { type: 'aborted', reason: expect.any(String), cause: 'REMOTE_LOGIN' } }]);
+    const older = record(b, first.sessionId, 0);
+    await eventually(() => expect(older.error).toMatchObject({ failure: { _tag: 'Conflict' } }));
+  });
+
+  it('leaves nothing in Redis without an expiry once its sessions ended, but the session counter', async () => {
+    const { a, b, redis, keyPrefix } = await twoBuses();
+    const [alice, bob] = [await a.open('alice', 'node-a'), await b.open('bob', 'node-b')];
+    await a.join(alice.sessionId, 'room', 5);
+    await b.join(bob.sessionId, 'room', 5);
+    await a.toChannel(alice.sessionId, 'room', hello, 1);
+    await a.toUser('alice', 'bob', hello, 2);
+    const following = record(b, bob.sessionId);
+    await a.close(alice.sessionId);
+    await b.abort(bob.sessionId, 'BANNED_BY_SERVER', 'bye');
+    await eventually(() => expect(following.completed).toBe(true));
+    await a.shutdown();
+    await b.shutdown();
+    const lasting: string[] = [];
+    for (const key of await keysUnder(redis, keyPrefix)) if ((await redis.pttl(key)) < 0) lasting.push(key.slice(keyPrefix.length));
+    expect(lasting).toEqual(['bus:id']);
+  });
+
+  it('answers a change sent again (its reply was lost) from the ledger instead of applying it twice', async () => {
+    const { a, redis, keyPrefix } = await twoBuses();
+    const alice = await a.open('alice');
+    const args = (op: number): string[] => [
+      ...scripts.contextArgs({ prefix: keyPrefix, instance: 'resender', op, replayLimit: 100, now: Date.now(), leaseMs: 15_000, endedTtlMs: 60_000, endedStreamMs: 60_000 }),
+      'bob',
+      'alice',
+      JSON.stringify(hello),
+      '1',
+    ];
+    const stream = `${keyPrefix}bus:x:${alice.sessionId}`;
+    expect(await redis.eval(scripts.TO_USER, 0, ...args(7))).toBe('1');
+    expect(await redis.eval(scripts.TO_USER, 0, ...args(7))).toBe('1');
+    expect(await redis.xlen(stream)).toBe(1);
+    // A change older than the ledger remembers may or may not have been applied: refused, not guessed.
+    expect(await redis.eval(scripts.TO_USER, 0, ...args(7 + scripts.LEDGER_WINDOW + 1))).toBe('1');
+    await expect(redis.eval(scripts.TO_USER, 0, ...args(6))).rejects.toThrow(/FERRY_UNKNOWN/);
+    expect(await redis.xlen(stream)).toBe(2);
+    // The ledger keeps at most its window of answers.
+    expect(await redis.hlen(`${keyPrefix}bus:op:resender`)).toBeLessThanOrEqual(scripts.LEDGER_WINDOW + 1);
+  });
+
+  it('on shutdown: followers are interrupted, calls refused, leases without sessions given up, the given connection left open', async () => {
+    const { a, b, redis, keyPrefix } = await twoBuses();
+    const alice = await a.open('alice', 'node-a');
+    const gone = await a.open('bob', 'node-gone');
+    await a.close(gone.sessionId);
+    const following = record(a, alice.sessionId);
+    await a.shutdown();
+    expect(following.error).toMatchObject({ failure: { _tag: 'Interrupted' } });
+    await expect(a.open('carol')).rejects.toMatchObject({ failure: { _tag: 'Interrupted' } });
+    const refused = record(a, alice.sessionId);
+    expect(refused.error).toMatchObject({ failure: { _tag: 'Interrupted' } });
+    expect(await redis.ping()).toBe('PONG');
+    expect(await redis.zscore(`${keyPrefix}bus:leases`, 'node-gone')).toBeNull();
+    // Alice's client may resume through another node within the lease: her session stays.
+    expect(await redis.zscore(`${keyPrefix}bus:leases`, 'node-a')).not.toBeNull();
+    expect(await b.isOnline('alice')).toBe(true);
+    await a.shutdown();
+  });
+
+  it('reports a read Redis refuses and retries it after a pause on its clock, which shutdown does not wait out', async () => {
+    const clock = virtualClock(1_700_000_000_000);
+    const reported: unknown[] = [];
+    const { a, redis, keyPrefix } = await twoBuses({ clock, onError: (error) => reported.push(error) });
+    const alice = await a.open('alice');
+    const following = record(a, alice.sessionId);
+    // Something else writes a string where the session's stream belongs: every read of it is refused.
+    await redis.set(`${keyPrefix}bus:x:${alice.sessionId}`, 'not a stream');
+    await eventually(() => expect(String(reported[0])).toMatch(/WRONGTYPE/));
+    expect(reported).toHaveLength(1);
+    clock.advance(50);
+    await eventually(() => expect(reported).toHaveLength(2));
+    expect(following.error).toBeUndefined();
+    await a.shutdown();
+    expect(following.error).toMatchObject({ failure: { _tag: 'Interrupted' } });
+  });
+
+  it('reaps the sessions of an owner whose lease ran out, within the lease and one interval: members told once, a session resumed elsewhere untouched', async () => {
+    const start = 1_700_000_000_000;
+    const leaseMs = 3_000;
+    const [clockA, clockB] = [virtualClock(start), virtualClock(start)];
+    const { a, b } = await twoBuses({ leaseMs }, [{ clock: clockA }, { clock: clockB }]);
+    const alice = await a.open('alice', 'node-a');
+    const carol = await a.open('carol', 'node-a');
+    const bob = await b.open('bob', 'node-b');
+    for (const session of [alice, carol, bob]) expect(await b.join(session.sessionId, 'room', 5)).toBe('joined');
+    // Carol's client came back through node b before node a stopped.
+    expect(await b.resume(carol.sessionId, 'carol', 'node-b')).toBe(true);
+    const bobs = record(b, bob.sessionId);
+    const alices = record(a, alice.sessionId, 0, 'node-a');
+    // Node a stops: its clock never moves again, so nothing renews its lease. Node b's does.
+    clockB.advance(leaseMs - 1);
+    expect(await b.reap()).toBe(0);
+    expect(await b.isOnline('alice')).toBe(true);
+    clockB.advance(1 + leaseMs / 3);
+    await eventually(() => expect(bobs.events()).toEqual([{ type: 'memberLeft', channelId: 'room', userId: 'alice' }]));
+    await eventually(() => expect(alices.completed).toBe(true));
+    expect(await b.isOnline('alice')).toBe(false);
+    expect(await b.reap()).toBe(0);
+    expect(await b.isOnline('carol')).toBe(true);
+    expect(await b.members(bob.sessionId, 'room')).toEqual(['bob', 'carol']);
+    clockB.advance(leaseMs * 3);
+    expect(await b.reap()).toBe(0);
+    expect(bobs.events()).toEqual([{ type: 'memberLeft', channelId: 'room', userId: 'alice' }]);
+    expect(await b.isOnline('bob')).toBe(true);
+  });
+
+  it('ends each session of a dead owner once when several instances reap at the same moment', async () => {
+    const start = 1_700_000_000_000;
+    const leaseMs = 1_000;
+    // The reapers' clocks are past the dead owner's lease; they are never advanced, so only the calls below reap.
+    const later = start + 10 * leaseMs;
+    const made = await buses(3, { leaseMs }, [{ clock: virtualClock(start) }, { clock: virtualClock(later) }, { clock: virtualClock(later) }]);
+    const [dead, b, c] = made.instances as [RedisBus, RedisBus, RedisBus];
+    const watcher = await b.open('watcher', 'node-b');
+    await b.join(watcher.sessionId, 'room', 5);
+    const users = Array.from({ length: 40 }, (_, i) => `u${i}`);
+    for (const user of users) {
+      const session = await dead.open(user, 'node-dead');
+      await dead.join(session.sessionId, 'room', 5);
+    }
+    const seen = record(b, watcher.sessionId);
+    await eventually(() => expect(seen.deliveries).toHaveLength(40));
+    const counts = await Promise.all([b.reap(), c.reap(), b.reap(), c.reap()]);
+    expect(counts.reduce((sum, n) => sum + n, 0)).toBe(40);
+    await eventually(() => expect(seen.deliveries).toHaveLength(80));
+    const left = seen.events().filter((event) => event.type === 'memberLeft');
+    expect(left.map((event) => (event.type === 'memberLeft' ? event.userId : '')).sort()).toEqual([...users].sort());
+    for (const user of users) expect(await c.isOnline(user)).toBe(false);
+    expect(await b.reap()).toBe(0);
+  });
+
+  it('delivers every acknowledged message once, in order per sender, while the receiver drops and resumes through either instance (property)', async () => {
+    const { a, b } = await twoBuses();
+    const via = { a, b } as const;
+    type Step =
+      | { readonly kind: 'send'; readonly from: 'a' | 'b'; readonly count: number }
+      | { readonly kind: 'drop' }
+      | { readonly kind: 'resume'; readonly to: 'a' | 'b' };
+    const step: fc.Arbitrary<Step> = fc.oneof(
+      fc.record({ kind: fc.constant('send' as const), from: fc.constantFrom('a' as const, 'b' as const), count: fc.integer({ min: 1, max: 8 }) }),
+      fc.constant({ kind: 'drop' as const }),
+      fc.record({ kind: fc.constant('resume' as const), to: fc.constantFrom('a' as const, 'b' as const) }),
+    );
+    let run = 0;
+    await fc.assert(
+      fc.asyncProperty(fc.array(step, { minLength: 1, maxLength: 14 }), async (steps) => {
+        const user = `rx${++run}`;
+        const { sessionId } = await a.open(user, 'node-a');
+        const seen: Delivery[] = [];
+        let failure: unknown;
+        let listening: Subscription | undefined;
+        const listen = (node: 'a' | 'b'): void => {
+          listening = via[node].deliveries(sessionId, seen.at(-1)?.seq ?? 0, `node-${node}`).subscribe({
+            next: (delivery) => seen.push(delivery),
+            error: (error: unknown) => (failure = error),
+          });
+        };
+        listen('a');
+        const sent: Promise<boolean>[] = [];
+        const next = { a: 0, b: 0 };
+        for (const s of steps) {
+          if (s.kind === 'send') {
+            // Not awaited: the messages are in flight through the drops and resumes that follow.
+            for (let i = 0; i < s.count; i++) sent.push(via[s.from].toUser(`s${s.from}`, user, text(`${s.from}${next[s.from]++}`), 1));
+          } else {
+            listening?.unsubscribe();
+            listening = undefined;
+            if (s.kind === 'resume') {
+              expect(await via[s.to].resume(sessionId, user, `node-${s.to}`)).toBe(true);
+              listen(s.to);
+            }
+          }
+        }
+        expect(await Promise.all(sent)).toEqual(sent.map(() => true));
+        if (!listening) {
+          expect(await a.resume(sessionId, user, 'node-a')).toBe(true);
+          listen('a');
+        }
+        await eventually(() => expect(seen.length).toBeGreaterThanOrEqual(sent.length));
+        expect(failure).toBeUndefined();
+        expect(seen.map((d) => d.seq)).toEqual(sent.map((_, i) => i + 1));
+        for (const from of ['a', 'b'] as const) {
+          const texts = seen.flatMap(({ event }) => (event.type === 'peerMessage' && event.peerId === `s${from}` ? [(event.message as { text?: string }).text] : []));
+          expect(texts).toEqual(Array.from({ length: next[from] }, (_, i) => `${from}${i}`));
+        }
+        listening?.unsubscribe();
+        await a.close(sessionId);
+      }),
+      fcOptions(25),
+    );
+  });
+
+  it('delivers a channel message to each of 200 members once, to exactly the members of that moment (cost printed)', async () => {
+    const { a, b } = await twoBuses();
+    const sessions = await Promise.all(Array.from({ length: 200 }, (_, i) => (i % 2 === 0 ? a : b).open(`m${i}`)));
+    for (const [i, session] of sessions.entries()) expect(await (i % 2 === 0 ? a : b).join(session.sessionId, 'big', 5)).toBe('joined');
+    const recordings = sessions.map((session, i) => record(i % 2 === 0 ? a : b, session.sessionId));
+    // Each member was told of the joins after its own; timed once they have all read them.
+    await eventually(() => recordings.forEach((recording, i) => expect(recording.deliveries).toHaveLength(199 - i)), 15_000);
+    const sender = sessions[0]!;
+    const timings: number[] = [];
+    const rounds = 20;
+    for (let k = 0; k < rounds; k++) {
+      const began = performance.now();
+      expect(await a.toChannel(sender.sessionId, 'big', text(`all ${k}`), k)).toBe(199);
+      timings.push(performance.now() - began);
+    }
+    const messages = (events: readonly HubEvent[]): string[] =>
+      events.flatMap((event) => (event.type === 'channelMessage' ? [(event.message as { text?: string }).text ?? ''] : []));
+    await eventually(() => {
+      for (const recording of recordings.slice(1)) expect(messages(recording.events())).toHaveLength(rounds);
+    }, 15_000);
+    for (const recording of recordings.slice(1)) expect(messages(recording.events())).toEqual(Array.from({ length: rounds }, (_, k) => `all ${k}`));
+    expect(messages(recordings[0]!.events())).toEqual([]);
+
+    // Messages racing with leaves: each reaches exactly the members of its moment, as every stream agrees.
+    const leavers = sessions.slice(190);
+    // Issued interleaved, the leaves half through the other instance's connection, so they race.
+    const racing: Promise<unknown>[] = [];
+    for (const [k, leaver] of leavers.entries()) {
+      racing.push(a.toChannel(sender.sessionId, 'big', text(`race ${k}`), k));
+      racing.push(((190 + k) % 2 === 0 ? a : b).leave(leaver.sessionId, 'big'));
+    }
+    const raced = (await Promise.all(racing)).filter((_, i) => i % 2 === 0);
+    const observer = recordings[1]!;
+    const receivers = (k: number): number => 1 + recordings.slice(2).filter((r) => messages(r.events()).includes(`race ${k}`)).length;
+    await eventually(() => {
+      const events = observer.events();
+      expect(events.filter((e) => e.type === 'memberLeft')).toHaveLength(10);
+      expect(messages(events).filter((m) => m.startsWith('race'))).toHaveLength(10);
+      for (let k = 0; k < 10; k++) expect(receivers(k)).toBe(raced[k]);
+    });
+    expect(new Set(raced).size).toBeGreaterThan(1);
+    for (let k = 0; k < 10; k++) {
+      const order = observer.events();
+      const at = order.findIndex((e) => e.type === 'channelMessage' && (e.message as { text?: string }).text === `race ${k}`);
+      for (const [i, leaver] of leavers.entries()) {
+        const leftAt = order.findIndex((e) => e.type === 'memberLeft' && e.userId === leaver.userId);
+        const got = messages(recordings[190 + i]!.events()).includes(`race ${k}`);
+        expect(got).toBe(at < leftAt);
+      }
+    }
+    const sorted = [...timings].sort((x, y) => x - y);
+    console.log(
+      `channel fan-out to 199 of 200 members (one Lua script, shared Redis with appendfsync always): ` +
+        `median ${percentile(sorted, 50).toFixed(2)} ms, max ${sorted.at(-1)!.toFixed(2)} ms per message over ${rounds} messages`,
+    );
+    for (const recording of recordings) recording.stop();
+  });
+
+  it('relays peer messages from one instance to a receiver on another (rate printed)', async () => {
+    const { a, b } = await twoBuses();
+    const rx = await a.open('rx');
+    const total = 4_000;
+    const inFlight = 64;
+    const sentAt = new Float64Array(total);
+    const latencies: number[] = [];
+    const seqs: number[] = [];
+    const subscription = a.deliveries(rx.sessionId).subscribe((delivery) => {
+      seqs.push(delivery.seq);
+      const event = delivery.event;
+      if (event.type === 'peerMessage') latencies.push(performance.now() - sentAt[event.serverReceivedTs]!);
+    });
+    const began = performance.now();
+    let next = 0;
+    const sender = async (): Promise<void> => {
+      while (next < total) {
+        const i = next++;
+        sentAt[i] = performance.now();
+        expect(await b.toUser('tx', 'rx', hello, i)).toBe(true);
+      }
+    };
+    await Promise.all(Array.from({ length: inFlight }, sender));
+    await eventually(() => expect(seqs).toHaveLength(total), 30_000);
+    const seconds = (performance.now() - began) / 1_000;
+    expect(seqs).toEqual(Array.from({ length: total }, (_, i) => i + 1));
+    const sorted = latencies.sort((x, y) => x - y);
+    console.log(
+      `peer relay across two Redis bus instances (shared Redis, appendfsync always, ${inFlight} in flight): ` +
+        `${total} messages in ${seconds.toFixed(2)} s = ${Math.round(total / seconds)} msg/s; ` +
+        `latency p50 ${percentile(sorted, 50).toFixed(1)} ms, p99 ${percentile(sorted, 99).toFixed(1)} ms`,
+    );
+    subscription.unsubscribe();
+  });
+
+  it('carries two hubs: a login at one ends the session at the other, and messages and channels cross', async () => {
+    const { a, b } = await twoBuses();
+    const clock = virtualClock(Date.now());
+    const secret = 'shared secret of both hubs';
+    const hubA = createHub({ clock, bus: a, secret });
+    const hubB = createHub({ clock, bus: b, secret });
+    const loggedIn = async (hub: typeof hubA, userId: string) => {
+      const session = await hub.login(userId, hub.issueToken(userId));
+      if (E.isLeft(session)) throw new Error(`login failed: ${session.left._tag}`);
+      const events: HubEvent[] = [];
+      let ended = false;
+      session.right.events$.subscribe({ next: (event) => events.push(event), complete: () => (ended = true) });
+      return { session: session.right, events, ended: () => ended };
+    };
+    const first = await loggedIn(hubA, 'alice');
+    const bob = await loggedIn(hubB, 'bob');
+    const second = await loggedIn(hubB, 'alice');
+    await eventually(() => expect(first.ended()).toBe(true));
+    expect(first.events).toEqual([{ type: 'aborted', reason: 'the same user logged in elsewhere', cause: 'REMOTE_LOGIN' }]);
+    expect(E.isRight(await hubB.sendToPeer(bob.session, 'alice', textMessage('hi')))).toBe(true);
+    await eventually(() => expect(second.events).toEqual([{ type: 'peerMessage', peerId: 'bob', message: text('hi'), serverReceivedTs: clock.now() }]));
+    expect(await hubB.joinChannel(bob.session, 'room')).toEqual(E.right(undefined));
+    expect(await hubB.joinChannel(second.session, 'room')).toEqual(E.right(undefined));
+    expect(await hubB.channelMembers(bob.session, 'room')).toEqual(E.right(['alice', 'bob']));
+    await hubB.logout(second.session);
+    await eventually(() => expect(bob.events.at(-1)).toEqual({ type: 'memberLeft', channelId: 'room', userId: 'alice' }));
+    hubA.close();
+    hubB.close();
+  });
+});
