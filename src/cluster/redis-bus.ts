@@ -17,7 +17,7 @@
  * Decisions 93 and 94.
  * @module
  */
-import { createHash, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { Observable, type Subscriber } from 'rxjs';
 import { type Clock, systemClock, type TimerHandle, unrefTimer } from '../core/clock.js';
@@ -26,6 +26,7 @@ import type { BusSession, Delivery, JoinOutcome, MessageBus } from '../hub/messa
 import { followDeliveries } from './redis-bus-deliveries.js';
 import { streamReader } from './redis-bus-reader.js';
 import * as scripts from './redis-bus-scripts.js';
+import { type LuaScript, luaScript, runLua } from './redis-lua.js';
 
 /** Options of {@link redisBus}. */
 export interface RedisBusOptions {
@@ -102,7 +103,7 @@ const redisFailure = (error: unknown): FaultError => {
   if (error instanceof FaultError) return error;
   const message = error instanceof Error ? error.message : String(error);
   if (message.includes('FERRY_UNKNOWN')) return fault(Failure.unknown(message), error);
-  return fault(Failure.network(`Redis: ${message}`), error);
+  return fault(Failure.unavailable(`redis: ${message}`), error);
 };
 
 /**
@@ -141,22 +142,16 @@ export const redisBus = (options: RedisBusOptions): RedisBus => {
 
   const context = (): string[] =>
     scripts.contextArgs({ prefix, instance, op: ++op, replayLimit, now: clock.now(), leaseMs, endedTtlMs, endedStreamMs: ENDED_STREAM_MS });
-  const shas = new Map<string, string>();
+  const compiled = new Map<string, LuaScript>();
   const run = async (lua: string, args: readonly string[]): Promise<unknown> => {
-    let sha = shas.get(lua);
-    if (sha === undefined) {
-      sha = createHash('sha1').update(lua).digest('hex');
-      shas.set(lua, sha);
+    let script = compiled.get(lua);
+    if (script === undefined) {
+      script = luaScript(lua);
+      compiled.set(lua, script);
     }
-    try {
-      return await redis.evalsha(sha, 0, ...args);
-    } catch (error) {
-      if (!(error instanceof Error && error.message.startsWith('NOSCRIPT'))) throw redisFailure(error);
-      // Not cached (first use, or Redis restarted): EVAL runs it and caches it.
-      return redis.eval(lua, 0, ...args).catch((again: unknown) => {
-        throw redisFailure(again);
-      });
-    }
+    return runLua(redis, script, [], args).catch((error: unknown) => {
+      throw redisFailure(error);
+    });
   };
   const change = async (lua: string, ...args: string[]): Promise<string> => {
     if (closed) throw fault(Failure.interrupted('the Redis bus is closed'));
