@@ -5,6 +5,17 @@
  * S3 without Redis on one node). `docs/deploy.md` says what each holds and what survives which failure.
  * @module
  */
+import { Redis } from 'ioredis';
+import type { Clock } from '../core/clock.js';
+import { redisBus } from '../cluster/redis-bus.js';
+import { unavailableOnRejection } from '../cluster/redis-faults.js';
+import { redisLease } from '../cluster/redis-lease.js';
+import { redisRates } from '../cluster/redis-rates.js';
+import { redisUploadStates } from '../cluster/redis-upload-states.js';
+import { redisUsage } from '../cluster/redis-usage.js';
+import { s3Store } from '../cluster/s3-store.js';
+import type { MediaStore } from '../hub/media-store.js';
+import type { Usage } from '../hub/usage.js';
 import type { SharedState } from './server.js';
 
 /** `startServer({ redis })`: the Redis every node of a cluster shares. */
@@ -40,7 +51,85 @@ export interface S3Options {
 /** What the server runs on: the shared state, how to prove each part reachable, and how to let go. */
 export interface Backends {
   readonly shared: SharedState;
-  /** Each rejects with a message naming the part (`redis: …`, `s3: …`) when it is unreachable. */
+  /** The usage ledger over the store the server settles on (it counts what that store holds). */
+  readonly usageFor?: (store: MediaStore) => Usage;
+  /** Each rejects with a message naming the part (`redis: …`) when it is unreachable (the store has its own `probe`). */
   readonly probes: readonly (() => Promise<void>)[];
   close(): Promise<void>;
 }
+
+/** What {@link connectBackends} needs besides the options. */
+export interface BackendContext {
+  readonly redis?: RedisOptions;
+  readonly s3?: S3Options;
+  readonly clock: Clock;
+  readonly retentionMs: number;
+  readonly partialTtlMs: number;
+  /** Told of failures in the background (a lost connection, a reconnect). */
+  readonly onError: (error: unknown, where: string) => void;
+}
+
+/** How long a probe of Redis or S3 may take before `/readyz` says it is out of reach. */
+const PROBE_TIMEOUT_MS = 3_000;
+
+const withTimeout = <T>(what: string, promise: Promise<T>): Promise<T> => {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what}: no answer within ${PROBE_TIMEOUT_MS} ms`)), PROBE_TIMEOUT_MS);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+};
+
+/**
+ * Connects what the options name: nothing for a single node on its data folder. Rejects (having freed what
+ * it opened) when Redis or the S3 store cannot be reached at start.
+ */
+export const connectBackends = async (context: BackendContext): Promise<Backends> => {
+  const closers: (() => Promise<unknown>)[] = [];
+  const probes: (() => Promise<void>)[] = [];
+  const shared: { -readonly [K in keyof SharedState]: SharedState[K] } = {};
+  let usageFor: ((store: MediaStore) => Usage) | undefined;
+  const close = async (): Promise<void> => {
+    for (const closer of closers.splice(0).reverse()) await closer().catch((error: unknown) => context.onError(error, 'close'));
+  };
+  try {
+    if (context.s3) {
+      const store = s3Store({ ...context.s3, now: () => context.clock.now(), retentionMs: context.retentionMs, partialTtlMs: context.partialTtlMs });
+      closers.push(async () => store.close());
+      await store.ensureBucket();
+      // Probed as the server's store (`/readyz` says "the store is not writable: …").
+      shared.store = Object.assign(Object.create(store) as typeof store, { probe: () => withTimeout('s3', store.probe()).catch((error: unknown) => Promise.reject(new Error(`s3: ${error instanceof Error ? error.message : String(error)}`))) });
+    }
+    if (context.redis) {
+      const { url, keyPrefix = 'ferry:' } = context.redis;
+      const redis = new Redis(url, {
+        lazyConnect: true,
+        // A command waits for at most two reconnects while Redis is away, then fails (503 to its caller).
+        maxRetriesPerRequest: 2,
+        connectTimeout: 5_000,
+        retryStrategy: (times) => Math.min(100 * times, 2_000),
+      });
+      redis.on('error', (error: unknown) => context.onError(error, 'redis'));
+      closers.push(async () => redis.quit().catch(() => redis.disconnect()));
+      await redis.connect();
+      const clock = context.clock;
+      const bus = redisBus({ redis, keyPrefix, clock, ...(context.redis.nodeLeaseMs === undefined ? {} : { leaseMs: context.redis.nodeLeaseMs }), onError: (error) => context.onError(error, 'redis bus') });
+      closers.push(() => bus.close());
+      shared.bus = unavailableOnRejection('redis', bus);
+      shared.uploads = unavailableOnRejection('redis', redisUploadStates({ redis, keyPrefix, clock }));
+      shared.lease = unavailableOnRejection('redis', redisLease({ redis, keyPrefix, clock }));
+      shared.rates = unavailableOnRejection('redis', redisRates({ redis, keyPrefix }));
+      usageFor = (store) => unavailableOnRejection('redis', redisUsage({ redis, keyPrefix, store }));
+      probes.push(() =>
+        withTimeout('redis', redis.ping()).then(
+          () => undefined,
+          (error: unknown) => Promise.reject(new Error(`redis: ${error instanceof Error ? error.message : String(error)}`)),
+        ),
+      );
+    }
+  } catch (error) {
+    await close();
+    throw error;
+  }
+  return { shared, probes, close, ...(usageFor ? { usageFor } : {}) };
+};

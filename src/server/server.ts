@@ -20,11 +20,13 @@ import type { MediaStore } from '../hub/media-store.js';
 import type { MessageBus } from '../hub/message-bus.js';
 import type { SweepLease } from '../hub/sweep-lease.js';
 import type { UploadStates } from '../hub/upload-states.js';
-import type { RedisOptions, S3Options } from './backends.js';
+import type { Rates } from '../hub/hub-limits.js';
+import type { Usage } from '../hub/usage.js';
+import { type Backends, connectBackends, type RedisOptions, type S3Options } from './backends.js';
 import { PerKeyCount } from './per-key-count.js';
 import { resolveServerLimits, type ServerLimits } from './server-limits.js';
 import { describeUntrusted } from '../core/untrusted.js';
-import { DEFAULT_IDLE_TIMEOUT_MS } from '../core/limits.js';
+import { DEFAULT_IDLE_TIMEOUT_MS, DEFAULT_PARTIAL_TTL_MS, DEFAULT_RETENTION_MS } from '../core/limits.js';
 import { devModeUnavailable, devRoute } from './dev.js';
 import { downloadsRoute } from './http-downloads.js';
 import { type FileStore, fileStore } from './file-store.js';
@@ -144,6 +146,10 @@ export interface SharedState {
   readonly bus?: MessageBus;
   readonly uploads?: UploadStates;
   readonly lease?: SweepLease;
+  /** Where the message, login and join rates are counted per user. */
+  readonly rates?: Rates;
+  /** The usage ledger (quotas); it must count what `store` holds. */
+  readonly usage?: Usage;
   /** A media store; `probe` (proves it writable, for `/readyz`) is used when present. */
   readonly store?: MediaStore & { probe?(): Promise<void> };
 }
@@ -247,6 +253,7 @@ export const startServer = async (options: ServerOptions = {}): Promise<FerrySer
   const metrics = serverMetrics();
 
   let store: FileStore | undefined;
+  let backends: Backends | undefined;
   let mediaStore: SharedState['store'] | undefined;
   let hub: Hub | undefined;
   const servers: Server[] = [];
@@ -255,13 +262,23 @@ export const startServer = async (options: ServerOptions = {}): Promise<FerrySer
     await Promise.all(servers.map((server) => new Promise<void>((resolve) => server.close(() => resolve()))));
     hub?.close();
     await store?.close();
+    await backends?.close();
     if (tempDir) await rm(tempDir, { recursive: true, force: true });
   };
   try {
     await mkdir(dataDir, { recursive: true, mode: 0o700 });
     const secret = options.secret ?? (tempDir ? undefined : await keptSecret(dataDir));
     const partialTtlMs = options.partialTtlMs;
-    const shared = options.shared ?? {};
+    if ((options.redis || options.s3) && options.shared) throw new RangeError('give either redis/s3 or shared, not both');
+    backends = await connectBackends({
+      ...(options.redis ? { redis: options.redis } : {}),
+      ...(options.s3 ? { s3: options.s3 } : {}),
+      clock,
+      retentionMs: options.retentionMs ?? DEFAULT_RETENTION_MS,
+      partialTtlMs: partialTtlMs ?? DEFAULT_PARTIAL_TTL_MS,
+      onError: (error, where) => log.warn({ err: error, where }, 'shared state'),
+    });
+    const shared = options.shared ?? backends.shared;
     if (shared.store) {
       mediaStore = metrics.meter(shared.store);
     } else {
@@ -274,6 +291,9 @@ export const startServer = async (options: ServerOptions = {}): Promise<FerrySer
       ...(shared.bus ? { bus: shared.bus } : {}),
       ...(shared.uploads ? { uploads: shared.uploads } : {}),
       ...(shared.lease ? { lease: shared.lease } : {}),
+      ...(shared.rates ? { rates: shared.rates } : {}),
+      ...(shared.usage ? { usage: shared.usage } : backends.usageFor ? { usage: backends.usageFor(mediaStore) } : {}),
+      onStateError: (error) => log.warn({ err: error }, 'shared upload state failed (the claim runs out by itself)'),
       clock,
       limits,
       monitor: metrics.monitor,
@@ -306,7 +326,12 @@ export const startServer = async (options: ServerOptions = {}): Promise<FerrySer
     ...(options.wsGraceMs === undefined ? {} : { graceMs: options.wsGraceMs }),
   });
   const ops = opsRoutes({
-    readiness: readinessCheck({ probe: async () => theStore.probe?.() }),
+    readiness: readinessCheck({
+      probe: async () => {
+        await theStore.probe?.();
+        await Promise.all((backends?.probes ?? []).map((probe) => probe()));
+      },
+    }),
     metrics,
     stopping: () => (phase === 'serving' ? undefined : 'the server is shutting down'),
   });
