@@ -115,7 +115,8 @@ describe('the replay buffers of one user', () => {
     expect(grew.rss).toBeLessThan(RSS_BOUND_MIB);
     expect(grew.peakRss).toBeLessThan(PEAK_BOUND_MIB);
     // The newest, dropped within its grace, resumes with its replay; one beyond the newest four was
-    // forgotten: resuming it only tells that it was taken (no replay, the socket closes with 4000).
+    // forgotten: resuming it only tells that it was taken (no replay, the socket closes with 4000), with
+    // the number the bus gave that event: after its 100 messages.
     const resumed = await wsLogin(running.wsUrl, 'alice', { sessionId: last.sessionId, lastSeq: PER_SESSION });
     expect(resumed.resumed).toBe(true);
     await wsClose(resumed.ws);
@@ -123,7 +124,7 @@ describe('the replay buffers of one user', () => {
     const told = await wsLogin(running.wsUrl, 'alice', { sessionId: forgotten.sessionId, lastSeq: 0 });
     const code = await new Promise<number>((resolve) => told.ws.once('close', (closeCode: number) => resolve(closeCode)));
     expect(code).toBe(4000);
-    expect(told.seqs).toEqual([1]);
+    expect(told.seqs).toEqual([PER_SESSION + 1]);
     await wsClose(bob.ws);
   });
 });

@@ -1,13 +1,23 @@
 /**
- * The sessions opened through one hub: each is opened on the message bus, and its `events$` is fed by
- * the bus's deliveries to it, so a session ends (its `events$` completes) however the bus ends it: a
- * logout here, a login of the same user at another hub, an abort. Whether a session is open is known
- * here without asking the bus (`Hub.isOnline` answers synchronously): from its opening until its
- * deliveries complete or this hub closed it.
+ * The sessions served through one hub: each is opened (or resumed) on the message bus with this hub as
+ * its owner, and its events are the bus's numbered deliveries to it, so a session ends here (its
+ * `events$` completes) however the bus ends it — a logout here, a login of the same user at another
+ * hub, an abort — or when it moves to another hub that its client resumed it through. Whether a session
+ * is served here is known without asking the bus (`Hub.isOnline` answers synchronously): from its
+ * opening or resumption until its deliveries complete or this hub closed it.
+ *
+ * A session has a key: its name for clients, which any hub holding the same secret can verify without
+ * asking anyone (decision 95): `<bus session ID>.<user ID>.<nonce>.<HMAC>`, the user ID and the nonce in
+ * base64url. The nonce makes the keys of two sessions differ even where a bus numbers them alike (two
+ * processes, each with its own memory bus, sharing a secret kept in the data folder).
  * @module
  */
-import { Observable, Subject, type Subscription } from 'rxjs';
-import type { HubAbortCause, HubEvent, MessageBus } from './message-bus.js';
+import { map, Observable, Subject, type Subscription } from 'rxjs';
+import { fromBase64Url, timingSafeEqual, toBase64Url, utf8 } from '../core/bytes.js';
+import { failureOf } from '../core/failure.js';
+import { hmacSha256 } from '../core/hash.js';
+import { isValidId, type RandomBytes } from '../core/ids.js';
+import type { BusSession, Delivery, HubAbortCause, HubEvent, MessageBus } from './message-bus.js';
 import type { HubMonitor } from './monitor.js';
 
 /** A logged-in session at the hub. */
@@ -15,17 +25,44 @@ export interface HubSession {
   /** Unique among the sessions of every hub sharing the bus. */
   readonly sessionId: number;
   readonly userId: string;
-  /** What the hub tells the session; completes when the session ends. */
+  /**
+   * The session's name for its clients, signed with the hub's secret, the same on every hub sharing the
+   * bus and secret: a server gives it as the session ID, and a hub that does not serve the session takes
+   * it back with `Hub.resume`.
+   */
+  readonly key: string;
+  /** What the hub tells the session; completes when the session ends here. */
   readonly events$: Observable<HubEvent>;
+  /**
+   * The same events with their numbers (`Delivery.seq`, the bus's numbering of the session's
+   * deliveries, so the same on every hub): a client resuming after number n, here or at another hub,
+   * misses nothing. An `aborted` the hub adds itself (the bus failed to abort) takes the next number.
+   */
+  readonly deliveries$: Observable<Delivery>;
 }
 
 /** The sessions of one hub. */
 export interface HubSessions {
   /** Opens a session on the bus (replacing the user's previous one, anywhere) and starts its events. */
   open(userId: string): Promise<HubSession>;
-  /** Whether the session was opened here and has not ended. */
+  /**
+   * Serves here a session of the bus that a client resumes through this hub, with its deliveries after
+   * `after`: the bus moves it to this hub (the hub that served it so far sees its events complete). A
+   * session already served here is taken over by the new handle. `undefined` when the bus does not have
+   * it open for its user.
+   */
+  resume(session: BusSession, key: string, after: number): Promise<HubSession | undefined>;
+  /**
+   * The `aborted` delivery a session that is no longer open ended with, if the bus still keeps it above
+   * `after`; `undefined` when it keeps none (the session was closed, not aborted, or too long ago, or the
+   * deliveries above `after` are gone: `Conflict`). Rejects when the bus fails.
+   */
+  endingOf(sessionId: number, after: number): Promise<Ending | undefined>;
+  /** The bus session a key names, if this hub's secret signed it. */
+  verifyKey(key: unknown): BusSession | undefined;
+  /** Whether the session is served here and has not ended. */
   isOpen(session: HubSession): boolean;
-  /** Ends the session on the bus; it is closed here once the bus has. Idempotent. */
+  /** Ends the session on the bus unless it moved to another hub; it is closed here at once. Idempotent. */
   close(session: HubSession): Promise<void>;
   /**
    * Ends the session with an `aborted` event, in the background. If the bus fails to, the session is
@@ -33,12 +70,38 @@ export interface HubSessions {
    */
   abort(session: HubSession, cause: HubAbortCause, reason: string): void;
   /**
-   * Calls `callback` once when the session ends (at once if it already has), for the hub's own
+   * Calls `callback` once when the session ends here (at once if it already has), for the hub's own
    * bookkeeping: unlike subscribing to `events$`, it takes nothing from the session's consumer.
    */
   onEnded(session: HubSession, callback: () => void): void;
-  /** Ends every session opened here, on the bus too (a closing hub leaves nobody online in its name). */
+  /** Ends every session served here, on the bus too (a closing hub leaves nobody online in its name). */
   closeAll(): Promise<void>;
+  /**
+   * Stops serving every session here and leaves them open on the bus, for their clients to resume at
+   * another hub sharing it (a bus that tracks its owners' liveness reaps those nobody resumes).
+   */
+  handOver(): void;
+}
+
+/** How a session that is no longer open ended: its last delivery, an `aborted`. */
+export interface Ending {
+  readonly seq: number;
+  readonly event: Extract<HubEvent, { type: 'aborted' }>;
+}
+
+/** Options of {@link hubSessions}. */
+export interface HubSessionsOptions {
+  readonly bus: MessageBus;
+  /** Counts sessions opened and closed here. */
+  readonly monitor: HubMonitor;
+  /** Told of deliveries that failed (the session then ends) and of closes that failed. */
+  readonly onError: (error: unknown) => void;
+  /** The owner of the sessions served here, on the bus: the hub's random holder ID. */
+  readonly owner: string;
+  /** The key that signs session keys: the hub's secret. */
+  readonly secret: Uint8Array;
+  /** Randomness of the keys' nonces. */
+  readonly random: RandomBytes;
 }
 
 /**
@@ -47,93 +110,168 @@ export interface HubSessions {
  */
 const EARLY_EVENTS = 1_000;
 
+/** Longest key read: a 16-digit session ID, a 64-character user ID in base64url, a nonce and a MAC. */
+const MAX_KEY_LENGTH = 256;
+
+/** Bytes of a key's nonce. */
+const NONCE_BYTES = 12;
+
+/** What a key's MAC covers: its first three parts, after a label no login token's payload can start with. */
+const macOf = (secret: Uint8Array, signed: string): Uint8Array => hmacSha256(secret, utf8(`ferry-session:${signed}`));
+
 interface Local {
-  readonly events: Subject<HubEvent>;
+  readonly sessionId: number;
+  readonly events: Subject<Delivery>;
   /** Until the first subscriber: what came before it. */
-  early: HubEvent[] | undefined;
+  early: Delivery[] | undefined;
   ended: boolean;
   readonly onEnded: (() => void)[];
   subscription?: Subscription;
+  /** The number of the newest delivery: an event added here is numbered after it. */
+  newest: number;
 }
 
-/** The events of `local`: what came early to the first subscriber, then live; completes when it ended. */
-const eventsOf = (local: Local): Observable<HubEvent> =>
-  new Observable<HubEvent>((subscriber) => {
+/** The deliveries of `local`: what came early to the first subscriber, then live; completes when it ended. */
+const deliveriesOf = (local: Local): Observable<Delivery> =>
+  new Observable<Delivery>((subscriber) => {
     const early = local.early ?? [];
     local.early = undefined;
-    for (const event of early) subscriber.next(event);
+    for (const delivery of early) subscriber.next(delivery);
     if (local.ended) return subscriber.complete();
     return local.events.subscribe(subscriber);
   });
 
-const deliver = (local: Local, event: HubEvent): void => {
-  if (!local.early) return local.events.next(event);
+const deliver = (local: Local, delivery: Delivery): void => {
+  local.newest = Math.max(local.newest, delivery.seq);
+  if (!local.early) return local.events.next(delivery);
   if (local.early.length >= EARLY_EVENTS) local.early.shift();
-  local.early.push(event);
+  local.early.push(delivery);
 };
 
-/** The sessions a hub opens on `bus`, counted for `monitor`. `onError` is told of deliveries that failed. */
-export const hubSessions = (bus: MessageBus, monitor: HubMonitor, onError: (error: unknown) => void): HubSessions => {
+/** The sessions a hub serves on `options.bus` as `options.owner`. */
+export const hubSessions = (options: HubSessionsOptions): HubSessions => {
+  const { bus, monitor, onError, owner, secret, random } = options;
+  /** The session served here under each bus session ID. */
   const locals = new Map<number, Local>();
-  const end = (sessionId: number): void => {
-    const local = locals.get(sessionId);
-    if (!local) return;
-    locals.delete(sessionId);
+  /** The local state behind each handle given out (an old handle of a session taken over keeps its own). */
+  const handles = new WeakMap<HubSession, Local>();
+  const current = (session: HubSession): Local | undefined => {
+    const local = handles.get(session);
+    return local !== undefined && locals.get(session.sessionId) === local ? local : undefined;
+  };
+  const end = (local: Local): void => {
+    if (local.ended) return;
+    local.ended = true;
+    if (locals.get(local.sessionId) === local) locals.delete(local.sessionId);
     local.subscription?.unsubscribe();
     monitor.sessionClosed();
-    local.ended = true;
     local.events.complete();
     for (const callback of local.onEnded.splice(0)) callback();
   };
+  const keyOf = (session: BusSession): string => {
+    const signed = `${session.sessionId}.${toBase64Url(utf8(session.userId))}.${toBase64Url(random(NONCE_BYTES))}`;
+    return `${signed}.${toBase64Url(macOf(secret, signed))}`;
+  };
+  /** Serves `session` here from its deliveries after `after`, replacing what served it here before. */
+  const serve = (session: BusSession, key: string, after: number): HubSession => {
+    const { sessionId, userId } = session;
+    const previous = locals.get(sessionId);
+    if (previous) end(previous);
+    const local: Local = { sessionId, events: new Subject<Delivery>(), early: [], ended: false, onEnded: [], newest: after };
+    locals.set(sessionId, local);
+    monitor.sessionOpened();
+    const subscription = bus.deliveries(sessionId, after, owner).subscribe({
+      next: (delivery) => deliver(local, delivery),
+      // Ended on the bus, or moved to another owner: either way no longer served here.
+      complete: () => end(local),
+      error: (error: unknown) => {
+        // `Conflict`: the deliveries its client has not seen are no longer kept (it resumed too late). Not
+        // a fault of the bus: the session is lost, and its client logs in afresh.
+        if (failureOf(error)._tag !== 'Conflict') onError(error);
+        end(local);
+        // Nobody is served in its name any more: it ends on the bus too, unless it moved meanwhile.
+        bus.close(sessionId, owner).catch(onError);
+      },
+    });
+    // Already ended (replaced before its deliveries were asked for): `end` ran before this was known.
+    if (local.ended) subscription.unsubscribe();
+    else local.subscription = subscription;
+    const deliveries$ = deliveriesOf(local);
+    const handle: HubSession = { sessionId, userId, key, deliveries$, events$: deliveries$.pipe(map((delivery) => delivery.event)) };
+    handles.set(handle, local);
+    return handle;
+  };
+
   return {
     async open(userId) {
-      const { sessionId } = await bus.open(userId);
-      const local: Local = { events: new Subject<HubEvent>(), early: [], ended: false, onEnded: [] };
-      locals.set(sessionId, local);
-      monitor.sessionOpened();
-      const subscription = bus.deliveries(sessionId).subscribe({
-        next: ({ event }) => deliver(local, event),
-        complete: () => end(sessionId),
-        error: (error: unknown) => {
-          onError(error);
-          end(sessionId);
-        },
-      });
-      // Already ended (replaced before its deliveries were asked for): `end` ran before this was known.
-      if (locals.get(sessionId) === local) local.subscription = subscription;
-      else subscription.unsubscribe();
-      return { sessionId, userId, events$: eventsOf(local) };
+      const session = await bus.open(userId, owner);
+      return serve(session, keyOf(session), 0);
     },
-    isOpen: (session) => locals.has(session.sessionId),
+    async resume(session, key, after) {
+      if (!(await bus.resume(session.sessionId, session.userId, owner))) return undefined;
+      return serve(session, key, after);
+    },
+    endingOf: (sessionId, after) =>
+      new Promise<Ending | undefined>((resolve, reject) => {
+        let last: Delivery | undefined;
+        // A session that is not open completes at once after what the bus keeps of it.
+        bus.deliveries(sessionId, after).subscribe({
+          next: (delivery) => {
+            last = delivery;
+          },
+          complete: () => {
+            const event = last?.event;
+            resolve(last !== undefined && event?.type === 'aborted' ? { seq: last.seq, event } : undefined);
+          },
+          error: (error: unknown) => (failureOf(error)._tag === 'Conflict' ? resolve(undefined) : reject(error)),
+        });
+      }),
+    verifyKey(key) {
+      if (typeof key !== 'string' || key.length > MAX_KEY_LENGTH) return undefined;
+      const parts = key.split('.');
+      if (parts.length !== 4) return undefined;
+      const [id = '', user = '', nonce = '', mac = ''] = parts;
+      const given = fromBase64Url(mac);
+      if (given === undefined || !timingSafeEqual(given, macOf(secret, `${id}.${user}.${nonce}`))) return undefined;
+      const sessionId = Number(id);
+      const userBytes = fromBase64Url(user);
+      const userId = userBytes === undefined ? undefined : new TextDecoder().decode(userBytes);
+      if (!/^[1-9][0-9]{0,15}$/.test(id) || !Number.isSafeInteger(sessionId) || !isValidId(userId)) return undefined;
+      return { sessionId, userId };
+    },
+    isOpen: (session) => current(session) !== undefined,
     onEnded(session, callback) {
-      const local = locals.get(session.sessionId);
+      const local = current(session);
       if (local) local.onEnded.push(callback);
       else callback();
     },
     async close(session) {
-      try {
-        await bus.close(session.sessionId);
-      } finally {
-        // Ended here whatever the bus answered: nobody is served in this session's name any more.
-        end(session.sessionId);
-      }
+      const local = current(session);
+      // Ended here first, whatever the bus answers: nobody is served in this session's name any more.
+      if (local) end(local);
+      // Only if it is still this hub's: a session whose client resumed it elsewhere stays open there.
+      await bus.close(session.sessionId, owner);
     },
     async closeAll() {
-      const ids = [...locals.keys()];
-      for (const id of ids) end(id);
-      const closed = await Promise.allSettled(ids.map((id) => bus.close(id)));
+      const served = [...locals.values()];
+      for (const local of served) end(local);
+      const closed = await Promise.allSettled(served.map((local) => bus.close(local.sessionId, owner)));
       for (const outcome of closed) if (outcome.status === 'rejected') onError(outcome.reason);
     },
+    handOver() {
+      for (const local of [...locals.values()]) end(local);
+    },
     abort(session, cause, reason) {
+      const local = current(session);
       const told = (): void => {
-        const local = locals.get(session.sessionId);
-        if (local) deliver(local, { type: 'aborted', reason, cause });
-        end(session.sessionId);
+        if (!local || local.ended) return;
+        deliver(local, { seq: local.newest + 1, event: { type: 'aborted', reason, cause } });
+        end(local);
       };
       bus.abort(session.sessionId, cause, reason).then(
         // A bus that knew the session delivers the `aborted`, then completes the deliveries, which ends it here.
         // A bus that no longer knew it had ended it already, and said why itself: nothing is invented here.
-        (known) => (known ? undefined : end(session.sessionId)),
+        (known) => (known || !local ? undefined : end(local)),
         (error: unknown) => {
           onError(error);
           told();

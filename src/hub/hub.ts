@@ -28,8 +28,8 @@ import { describeUntrusted, untrustedText } from '../core/untrusted.js';
 import { type MediaStore, memoryStore, type StoredEntry } from './media-store.js';
 import { type HubLimits, memoryRates, type Rates, resolveHubLimits, SlidingWindow } from './hub-limits.js';
 import { type HubMonitor, silentMonitor, type TransferOutcome } from './monitor.js';
-import { type HubSession, hubSessions } from './hub-sessions.js';
-import { memoryBus, type MessageBus } from './message-bus.js';
+import { type Ending, type HubSession, hubSessions } from './hub-sessions.js';
+import { type BusSession, memoryBus, type MessageBus } from './message-bus.js';
 import { CLAIM_TTL_MS, type ClaimRelease, claimUpload, type HeldClaim } from './upload-claim.js';
 import { memoryUploadStates, type UploadStates } from './upload-states.js';
 import { soleLease, type SweepLease } from './sweep-lease.js';
@@ -110,7 +110,26 @@ export interface HubOptions {
   readonly onStateError?: (error: unknown) => void;
 }
 
-export type { HubSession } from './hub-sessions.js';
+export type { Ending, HubSession } from './hub-sessions.js';
+
+/**
+ * What {@link Hub.resume} did: the session is `resumed` here, or it `ended` (its `ending` says why, as its
+ * client would have read it).
+ */
+export type Resumption =
+  | { readonly state: 'resumed'; readonly session: HubSession }
+  | { readonly state: 'ended'; readonly ending: Ending };
+
+/** Options of {@link Hub.close}. */
+export interface HubCloseOptions {
+  /**
+   * Leave this hub's sessions open on the bus instead of ending them, for their clients to resume at
+   * another hub sharing the bus (`Hub.resume`). A bus that tracks its owners' liveness (a Redis bus's
+   * owner lease) ends those nobody resumes; a `memoryBus` keeps them until resumed, replaced or closed.
+   * Default: `false` (a closing hub leaves nobody online in its name). @example hub.close({ handOver: true })
+   */
+  readonly handOver?: boolean;
+}
 
 /** What the hub says about an upload. `complete` is true once the media is downloadable. */
 export interface UploadStatus {
@@ -145,7 +164,28 @@ export interface Hub {
   authenticate(token: unknown): E.Either<Failure, TokenClaims>;
   /** Opens a session; a previous session of the same user is aborted. */
   login(userId: unknown, token: unknown): Promise<E.Either<Failure, HubSession>>;
-  /** Ends a session: it leaves its channels. Idempotent. */
+  /**
+   * Takes over a session whose client comes back through this hub after another hub sharing the bus and
+   * the secret served it (that hub died, closed, or the client moved): `key` is the session's
+   * {@link HubSession.key}, `token` a valid token of its user (`InvalidToken`, `TokenExpired`), `after` the
+   * number of the last delivery its client saw. The bus moves the session here; its deliveries after
+   * `after` follow, and it ends at `token`'s expiry unless renewed, as after a login. A session that
+   * ended is `ended` with the `aborted` it ended with; `NotLoggedIn` when there is nothing to resume: a
+   * key this hub's secret did not sign or of another user than the token's, a session the bus no longer
+   * has and cannot say why (closed, or gone too long ago), or one whose deliveries after `after` the bus
+   * no longer keeps (then it is closed rather than continued with a hole): its client logs in afresh.
+   * Takes no login rate: it opens nothing.
+   * @example
+   * const resumed = await hub.resume(sessionIdFromClient, token, lastSeq);
+   * if (E.isRight(resumed) && resumed.right.state === 'resumed') serve(resumed.right.session);
+   */
+  resume(key: unknown, token: unknown, after: unknown): Promise<E.Either<Failure, Resumption>>;
+  /** The bus session a session key names, if this hub's secret signed it (any hub sharing the secret did). */
+  sessionOfKey(key: unknown): BusSession | undefined;
+  /**
+   * Ends a session: it leaves its channels. Idempotent. A session that moved to another hub meanwhile (its
+   * client resumed it there) stays open there: this hub only stops serving it.
+   */
   logout(session: HubSession): Promise<void>;
   isOnline(session: HubSession): boolean;
   /**
@@ -189,8 +229,11 @@ export interface Hub {
 
   /** Deletes expired media and stale partial uploads now; resolves with how many entries went. */
   sweep(): Promise<number>;
-  /** Stops the sweep timer, gives the sweep lease up and ends this hub's sessions (on the bus too). Media stay. */
-  close(): void;
+  /**
+   * Stops the sweep timer, gives the sweep lease up and ends this hub's sessions, on the bus too unless
+   * `handOver` (then their clients may resume them at another hub sharing the bus). Media stay.
+   */
+  close(options?: HubCloseOptions): void;
 }
 
 const MAX_FILE_NAME_BYTES = MAX_MESSAGE_SIZE;
@@ -234,9 +277,10 @@ export const createHub = (options: HubOptions = {}): Hub => {
   const uploads = options.uploads ?? memoryUploadStates({ clock });
   const lease = options.lease ?? soleLease;
   const onBusError = options.onBusError ?? ((error: unknown) => console.error('ferry hub: message bus failed', error));
-  const sessions = hubSessions(bus, monitor, onBusError);
-  // Names this hub as the lease's holder; random, as the hubs sharing a lease do not know each other.
+  // Names this hub as the lease's holder and the bus's owner of its sessions; random, as the hubs sharing
+  // a lease or a bus do not know each other.
   const holder = newMediaId(random);
+  const sessions = hubSessions({ bus, monitor, onError: onBusError, owner: holder, secret, random });
   const usage = options.usage ?? memoryUsage(store);
   const rates = options.rates ?? memoryRates();
   const onStateError = options.onStateError ?? ((error: unknown) => console.error('ferry hub: shared state failed', error));
@@ -442,6 +486,27 @@ export const createHub = (options: HubOptions = {}): Hub => {
       watchToken(session, claims.right.expiresAt);
       return E.right(session);
     },
+    async resume(key, token, after) {
+      const claims = verifyToken(secret, token, clock.now());
+      if (E.isLeft(claims)) return claims;
+      const named = sessions.verifyKey(key);
+      // Another user's session is as unknown as a forged one: which sessions exist is not told.
+      if (typeof key !== 'string' || named?.userId !== claims.right.userId) return E.left(Failure.notLoggedIn());
+      if (!(typeof after === 'number' && Number.isSafeInteger(after) && after >= 0)) {
+        return E.left(Failure.invalidArgument('lastSeq', `expected a delivery number, got ${describeUntrusted(after)}`));
+      }
+      const session = await sessions.resume(named, key, after);
+      // Ended as soon as it was taken over: the bus no longer keeps what its client missed, so the session
+      // is closed rather than continued with a hole; its client logs in afresh.
+      if (session && !sessions.isOpen(session)) return E.left(Failure.notLoggedIn());
+      if (session) {
+        watchToken(session, claims.right.expiresAt);
+        return E.right({ state: 'resumed', session });
+      }
+      const ending = await sessions.endingOf(named.sessionId, after);
+      return ending ? E.right({ state: 'ended', ending }) : E.left(Failure.notLoggedIn());
+    },
+    sessionOfKey: (key) => sessions.verifyKey(key),
     async renewToken(session, token) {
       const watched = tokens.get(session.sessionId);
       if (!watched || !sessions.isOpen(session)) return E.left(Failure.notLoggedIn());
@@ -641,15 +706,18 @@ export const createHub = (options: HubOptions = {}): Hub => {
     },
 
     sweep,
-    close() {
+    close({ handOver = false } = {}) {
       closed = true;
       clock.clearTimeout(timer);
       // Given up rather than left to run out, so a hub sharing the store sweeps from its next tick.
       lease.release(holder).catch(onSweepError);
       for (const watched of tokens.values()) clock.clearTimeout(watched.timer);
       tokens.clear();
-      // Its sessions end, on the bus too: a hub sharing the bus must not see them online, unexpiring.
-      void sessions.closeAll();
+      // Its sessions end, on the bus too: a hub sharing the bus must not see them online, unexpiring. Handed
+      // over, they stay open there for their clients to resume elsewhere; their token timers go with this hub,
+      // and the hub that resumes one arms its own.
+      if (handOver) sessions.handOver();
+      else void sessions.closeAll();
     },
   };
 };

@@ -1,18 +1,27 @@
 /**
  * Server sessions that outlive their connection, for every transport: a hub session kept for `graceMs`
- * after its connection drops, with its recent events numbered in a replay bounded by count and bytes, so
- * a client that reconnects within the grace resumes after the last event it saw and misses nothing. One
- * connection (a {@link SessionSink}) is attached at a time: a newer one replaces it. Sessions are kept per
- * user up to `sessionsPerUser`, the oldest forgotten first; a session the hub ended is remembered once
- * forgotten (`tombstones.ts`). Grace timers run on the hub's clock.
+ * after its connection drops, with its recent events in a replay bounded by count and bytes, so a client
+ * that reconnects within the grace resumes after the last event it saw and misses nothing. One connection
+ * (a {@link SessionSink}) is attached at a time: a newer one replaces it. Sessions are kept per user up to
+ * `sessionsPerUser`, the oldest forgotten first; a session the hub ended is remembered once forgotten
+ * (`tombstones.ts`). Grace timers run on the hub's clock.
+ *
+ * Events are numbered as the bus numbers the session's deliveries, and a session's ID is its hub key, so
+ * both mean the same on every server sharing the bus and the secret: with `adopt`, a client whose server
+ * died or closed resumes its session through this one, after the last event it saw (decision 95). The
+ * replay here is the fast path of a client back on the same server; a server whose client left for
+ * another forgets its copy quietly (no logout: the session lives on there).
  *
  * Each transport keeps only its wire: `sessions.ts` (server-sent events, written only while the reader
  * keeps up) and `ws-endpoint.ts` (WebSocket frames). See decision 81.
+ *
+ * Longer than most files: grace, replay, eviction, tombstones and adoption are one registry's duties
+ * toward both transports, and splitting them would spread one session's state over several files.
  * @module
  */
-import { toBase64Url } from '../core/bytes.js';
+import * as E from 'fp-ts/lib/Either.js';
 import { type TimerHandle, unrefTimer } from '../core/clock.js';
-import { cryptoRandomBytes } from '../core/ids.js';
+import { fault } from '../core/failure.js';
 import type { Hub, HubSession } from '../hub/hub.js';
 import type { HubEvent } from '../hub/message-bus.js';
 import { Replay } from './replay.js';
@@ -34,12 +43,13 @@ export interface SessionSink<T> {
   fellBehind(): void;
   /** The session ended or was forgotten: close, after what was written. */
   end(): void;
-  /** A newer connection took the session over: close this one. */
+  /** A newer connection took the session over, here or at another server: close this one. */
   replaced(): void;
 }
 
 /** One session as the server keeps it, across its connections. */
 export interface ServerSession<S> {
+  /** The hub session's key: the same on every server sharing the bus and the secret. */
   readonly id: string;
   readonly hub: HubSession;
   /** The connection attached now, if any. */
@@ -75,7 +85,22 @@ export interface ServerSessionsOptions<T, S extends SessionSink<T>, X extends ob
   readonly onEnded?: (session: ServerSession<S> & X) => void;
   /** Told when the hub fails to log a forgotten session out. Default: `console.error`. */
   readonly onFault?: (error: unknown, where: string) => void;
+  /**
+   * Whether a session this registry does not hold may be taken over here ({@link ServerSessions.adopt}):
+   * on when the hub's bus is shared with other servers, whose clients come here when their server goes.
+   * Default: `false` (a session not held here is unknown). @example { adopt: true }
+   */
+  readonly adopt?: boolean;
 }
+
+/** What {@link ServerSessions.adopt} did. */
+export type Adoption<S> =
+  /** Taken over here: attach the client's connection. */
+  | { readonly state: 'resumed'; readonly session: S }
+  /** It ended: tell the client its last event (`seq`, an `aborted`), then that it must log in again. */
+  | { readonly state: 'ended'; readonly seq: number; readonly event: Tombstone['event'] }
+  /** Nothing to resume (adoption off, a forged or another user's ID, a session the bus no longer knows). */
+  | { readonly state: 'unknown' };
 
 /** The sessions of one endpoint over one hub. */
 export interface ServerSessions<T, S extends SessionSink<T>, X extends object> {
@@ -85,6 +110,21 @@ export interface ServerSessions<T, S extends SessionSink<T>, X extends object> {
   get(id: string): (ServerSession<S> & X) | undefined;
   /** What ended session `id` of `userId` if the hub ended it and it has been forgotten since. */
   tombstone(id: string, userId: string): Tombstone | undefined;
+  /**
+   * Takes over session `id` of `userId`, held by no session here, for a client resuming it after event
+   * `lastSeq` with `token` (verified by the caller: the hub checks it again): the hub moves it here and
+   * a session with the same ID is held, with the transport's fields `local()` and its grace running
+   * until a sink attaches. Calls for one ID at once share one adoption. Rejects with the hub's failure
+   * when it refuses the token, or when the bus fails.
+   */
+  adopt(id: string, userId: string, token: unknown, lastSeq: number, local: () => X): Promise<Adoption<ServerSession<S> & X>>;
+  /** The adoption of `id` under way, if any: a request for it waits for it. */
+  adopting(id: string): Promise<unknown> | undefined;
+  /**
+   * Whether `id` is a session ID of `userId` that another server sharing the bus may hold (it verifies
+   * with the hub's secret), when adoption is on: what is not held here may be alive there.
+   */
+  elsewhere(id: string, userId: string): boolean;
   /**
    * `sink` takes the session over, resuming after event `lastSeq` (clamped to what the replay holds and
    * what was numbered): the sink it replaces is told so, and the grace period stops. Nothing is written
@@ -100,22 +140,26 @@ export interface ServerSessions<T, S extends SessionSink<T>, X extends object> {
   detach(session: ServerSession<S>, sink: S): void;
   /** Ends a session now, at its client's request: the hub forgets it. */
   logout(session: ServerSession<S>): void;
-  /** Forgets every session (the server is closing). */
-  close(): void;
+  /**
+   * Forgets every session (the server is closing): logged out at the hub, or with `handOver` left for
+   * their clients to resume through another server sharing the bus. Their connections are ended.
+   */
+  close(options?: { readonly handOver?: boolean }): void;
 }
 
 /** What the registry holds of a session beyond what transports read. */
 interface Held<T, S> {
   readonly session: { id: string; hub: HubSession; sink: S | undefined; ended: boolean };
   readonly recent: Replay<T>;
-  nextSeq: number;
+  /** The number of the newest event (the bus's), or where the session was taken over. */
+  newest: number;
   /** The last event written to the attached sink. */
   sent: number;
   grace: TimerHandle | undefined;
   /** Kicked or logged out: its client will not resume it. */
   final: boolean;
-  /** The event the hub ended it with, remembered once it is forgotten. */
-  aborted: Tombstone['event'] | undefined;
+  /** The event the hub ended it with and its number, remembered once it is forgotten. */
+  aborted: { readonly seq: number; readonly event: Tombstone['event'] } | undefined;
 }
 
 /**
@@ -129,6 +173,7 @@ export const serverSessions = <T, S extends SessionSink<T>, X extends object = R
   const graceMs = options.graceMs ?? 60_000;
   const limits = { events: options.replayEvents ?? 1_000, bytes: options.replayBytes ?? 1024 * 1024 };
   const sessionsPerUser = options.sessionsPerUser ?? 4;
+  const adoption = options.adopt ?? false;
   const onFault = options.onFault ?? ((error: unknown, where: string) => console.error(`ferry server: ${where} failed`, error));
   const tombstones = new Tombstones({ now: () => hub.clock.now() });
   const held = new Map<string, Held<T, S>>();
@@ -137,6 +182,8 @@ export const serverSessions = <T, S extends SessionSink<T>, X extends object = R
   /** The state behind a session handed out (forgotten ones too: their hub session may still end). */
   const states = new WeakMap<object, Held<T, S>>();
   const stateOf = (session: ServerSession<S>): Held<T, S> => states.get(session) as Held<T, S>;
+  /** Adoptions under way, by session ID. */
+  const adoptions = new Map<string, Promise<Adoption<ServerSession<S> & X>>>();
 
   const unlist = (state: Held<T, S>): void => {
     const userId = state.session.hub.userId;
@@ -180,59 +227,95 @@ export const serverSessions = <T, S extends SessionSink<T>, X extends object = R
       return true;
     });
   };
-  const forget = (state: Held<T, S>): void => {
+  /**
+   * Stops holding a session here: its sink closed (`replaced` when its client went on elsewhere), nothing
+   * remembered, no logout (the session lives on, at the hub that took it over or for one to take it).
+   */
+  const letGo = (state: Held<T, S>, how: 'replaced' | 'end'): void => {
     const { session } = state;
     hub.clock.clearTimeout(state.grace);
     if (held.get(session.id) === state) held.delete(session.id);
-    if (state.aborted) tombstones.add(session.id, { userId: session.hub.userId, event: state.aborted });
     unlist(state);
     session.ended = true;
     const sink = session.sink;
     session.sink = undefined;
-    if (sink?.open) sink.end();
+    if (sink?.open) sink[how]();
+  };
+  const forget = (state: Held<T, S>): void => {
+    const { session } = state;
+    if (state.aborted) tombstones.add(session.id, { userId: session.hub.userId, event: state.aborted.event, seq: state.aborted.seq });
+    letGo(state, 'end');
     hub.logout(session.hub).catch((error: unknown) => onFault(error, 'logout'));
+  };
+  /** Holds hub session `login` here as session `id`, its events numbered after `after`. */
+  const hold = (login: HubSession, local: X, after: number): ServerSession<S> & X => {
+    const session = { ...local, id: login.key, hub: login, sink: undefined as S | undefined, ended: false };
+    const state: Held<T, S> = { session, recent: new Replay<T>(limits), newest: after, sent: after, grace: undefined, final: false, aborted: undefined };
+    states.set(session, state);
+    held.set(session.id, state);
+    const mine = byUser.get(login.userId) ?? [];
+    byUser.set(login.userId, mine);
+    mine.push(state);
+    // The oldest go first: kicked or dropped ones waiting out their grace (the hub keeps one live per user).
+    while (mine.length > sessionsPerUser) {
+      options.onEvicted?.();
+      forget(mine[0] as Held<T, S>);
+    }
+    login.deliveries$.subscribe({
+      next: ({ seq, event }) => {
+        if (event.type === 'aborted') {
+          state.final = true;
+          state.aborted = { seq, event };
+        }
+        state.newest = seq;
+        const item = options.encode(seq, event);
+        state.recent.push(seq, item, options.sizeOf(item, event));
+        pump(state);
+      },
+      complete: () => {
+        // Neither aborted nor let go here: its client resumed it through another server (or it ended
+        // there). Dropped quietly: a client back here asks the hub, which takes it back or says it ended.
+        if (!state.aborted && held.get(session.id) === state) return letGo(state, 'replaced');
+        // Kept for the grace period, so a reconnecting client still learns why it ended.
+        session.ended = true;
+        // Kicked or logged out: its work stops. One that merely outlived its grace keeps it (its partial
+        // uploads may be resumed after a fresh login).
+        if (state.final) options.onEnded?.(session);
+        finish(state);
+        startGrace(state);
+      },
+    });
+    startGrace(state);
+    return session;
   };
 
   return {
-    open(login, local) {
-      const session = { ...local, id: toBase64Url(cryptoRandomBytes(16)), hub: login, sink: undefined as S | undefined, ended: false };
-      const state: Held<T, S> = { session, recent: new Replay<T>(limits), nextSeq: 1, sent: 0, grace: undefined, final: false, aborted: undefined };
-      states.set(session, state);
-      held.set(session.id, state);
-      const mine = byUser.get(login.userId) ?? [];
-      byUser.set(login.userId, mine);
-      mine.push(state);
-      // The oldest go first: kicked or dropped ones waiting out their grace (the hub keeps one live per user).
-      while (mine.length > sessionsPerUser) {
-        options.onEvicted?.();
-        forget(mine[0] as Held<T, S>);
-      }
-      login.events$.subscribe({
-        next: (event) => {
-          if (event.type === 'aborted') {
-            state.final = true;
-            state.aborted = event;
-          }
-          const seq = state.nextSeq++;
-          const item = options.encode(seq, event);
-          state.recent.push(seq, item, options.sizeOf(item, event));
-          pump(state);
-        },
-        complete: () => {
-          // Kept for the grace period, so a reconnecting client still learns why it ended.
-          session.ended = true;
-          // Kicked or logged out: its work stops. One that merely outlived its grace keeps it (its partial
-          // uploads may be resumed after a fresh login).
-          if (state.final) options.onEnded?.(session);
-          finish(state);
-          startGrace(state);
-        },
-      });
-      startGrace(state);
-      return session;
-    },
+    open: (login, local) => hold(login, local, 0),
     get: (id) => held.get(id)?.session as (ServerSession<S> & X) | undefined,
     tombstone: (id, userId) => (held.has(id) ? undefined : tombstones.get(id, userId)),
+    adopt(id, userId, token, lastSeq, local) {
+      const running = adoptions.get(id);
+      if (running) return running;
+      if (!adoption) return Promise.resolve({ state: 'unknown' });
+      const adopting = (async (): Promise<Adoption<ServerSession<S> & X>> => {
+        if (hub.sessionOfKey(id)?.userId !== userId) return { state: 'unknown' };
+        const resumed = await hub.resume(id, token, lastSeq);
+        if (E.isLeft(resumed)) {
+          if (resumed.left._tag === 'NotLoggedIn') return { state: 'unknown' };
+          throw fault(resumed.left);
+        }
+        if (resumed.right.state === 'ended') {
+          const { seq, event } = resumed.right.ending;
+          tombstones.add(id, { userId, event, seq });
+          return { state: 'ended', seq, event };
+        }
+        return { state: 'resumed', session: hold(resumed.right.session, local(), lastSeq) };
+      })().finally(() => adoptions.delete(id));
+      adoptions.set(id, adopting);
+      return adopting;
+    },
+    adopting: (id) => adoptions.get(id),
+    elsewhere: (id, userId) => adoption && hub.sessionOfKey(id)?.userId === userId,
     attach(session, sink, lastSeq) {
       const state = stateOf(session);
       const replaced = state.session.sink;
@@ -241,7 +324,7 @@ export const serverSessions = <T, S extends SessionSink<T>, X extends object = R
       state.session.sink = sink;
       // A client that asks for events the replay no longer has gets what it has (the gap is lost); one
       // cannot have seen an event not yet numbered.
-      const newest = state.nextSeq - 1;
+      const newest = state.newest;
       state.sent = Math.min(newest, Math.max(lastSeq, (state.recent.oldest ?? newest + 1) - 1));
     },
     pump: (session) => pump(stateOf(session)),
@@ -256,8 +339,11 @@ export const serverSessions = <T, S extends SessionSink<T>, X extends object = R
       state.final = true;
       forget(state);
     },
-    close() {
-      for (const state of [...held.values()]) forget(state);
+    close({ handOver = false } = {}) {
+      for (const state of [...held.values()]) {
+        if (handOver) letGo(state, 'end');
+        else forget(state);
+      }
     },
   };
 };

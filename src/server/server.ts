@@ -124,7 +124,12 @@ export interface ServerOptions {
    * State this server shares with others (several servers in one process, or another implementation of a
    * cluster's seams): the hub's message bus, upload states and sweep lease, and the media store. Each
    * defaults to the server's own: a memory bus, memory upload states, a sole lease, the durable file
-   * store in `dataDir`. What is given here is the caller's to close. @example { shared: { bus } }
+   * store in `dataDir`. What is given here is the caller's to close. With a shared `bus`, the servers'
+   * sessions move between them: a client whose server goes resumes its session through another with the
+   * same session ID and last event number (every server must then share `secret`), and a closing or
+   * draining server hands its sessions over instead of logging them out (decision 95). Such a bus should
+   * keep as many deliveries per session as a client may miss while it moves (the server's own replay
+   * keeps 1,000): `memoryBus({ replayLimit: 1000 })`, or the Redis bus. @example { shared: { bus } }
    */
   readonly shared?: SharedState;
   /**
@@ -174,13 +179,18 @@ export interface FerryServer {
   issueToken(userId: string, ttlMs?: number): string;
   /** The hub behind the server. */
   readonly hub: Hub;
-  /** Stops accepting, aborts requests in flight (their bytes so far are kept), closes the hub and the store. Idempotent. */
+  /**
+   * Stops accepting, aborts requests in flight (their bytes so far are kept), closes the hub and the store.
+   * Its sessions are logged out, or with a shared bus handed over: left open there for their clients to
+   * resume through another server. Idempotent.
+   */
   close(): Promise<void>;
   /**
    * Stops gracefully: stops accepting connections and `/readyz` answers 503 at once; requests in flight
    * get `timeoutMs` to finish; then WebSockets are closed with 1001 (going away: clients reconnect),
    * event streams are ended (clients reconnect with `Last-Event-ID`), what still runs is aborted (an
-   * upload's bytes so far are recorded) and the server closes as `close()` does. Resolves once closed.
+   * upload's bytes so far are recorded) and the server closes as `close()` does: with a shared bus its
+   * sessions are handed over, so their clients resume them through another server. Resolves once closed.
    */
   drain(options?: DrainOptions): Promise<void>;
 }
@@ -260,7 +270,8 @@ export const startServer = async (options: ServerOptions = {}): Promise<FerrySer
   const release = async (): Promise<void> => {
     for (const server of servers) server.closeAllConnections();
     await Promise.all(servers.map((server) => new Promise<void>((resolve) => server.close(() => resolve()))));
-    hub?.close();
+    // With a bus shared by other servers, the sessions stay open there for their clients to resume elsewhere.
+    hub?.close({ handOver: options.shared?.bus !== undefined });
     await store?.close();
     await backends?.close();
     if (tempDir) await rm(tempDir, { recursive: true, force: true });
@@ -307,6 +318,11 @@ export const startServer = async (options: ServerOptions = {}): Promise<FerrySer
     throw error;
   }
   const theHub = hub;
+  /**
+   * Whether this server's sessions are handed over rather than logged out when it closes or drains, and
+   * sessions other servers held are taken over here: when its bus is shared with them (decision 95).
+   */
+  const handOver = options.shared?.bus !== undefined;
   const theStore = mediaStore as NonNullable<SharedState['store']>;
 
   /** Serving, then draining (refusing readiness, letting requests finish), then closing. */
@@ -324,6 +340,7 @@ export const startServer = async (options: ServerOptions = {}): Promise<FerrySer
     ...(options.wsAuthTimeoutMs === undefined ? {} : { authTimeoutMs: options.wsAuthTimeoutMs }),
     ...(options.wsPingIntervalMs === undefined ? {} : { pingIntervalMs: options.wsPingIntervalMs }),
     ...(options.wsGraceMs === undefined ? {} : { graceMs: options.wsGraceMs }),
+    adopt: handOver,
   });
   const ops = opsRoutes({
     readiness: readinessCheck({
@@ -435,6 +452,7 @@ export const startServer = async (options: ServerOptions = {}): Promise<FerrySer
     onSlowReader: () => metrics.monitor.refused('slowReader'),
     onSessionEvicted: () => metrics.monitor.refused('sessionsPerUser'),
     onFault: (error, where) => log.error({ err: error, where }, 'session failed'),
+    adopt: handOver,
   });
   routes = [
     tusRoute({ hub: theHub, prefix: HTTP_PATHS.uploads, uploadsUrl, guard: sessions.guard }),
@@ -450,8 +468,8 @@ export const startServer = async (options: ServerOptions = {}): Promise<FerrySer
     closing ??= (async () => {
       phase = 'closing';
       const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
-      sessions.close();
-      ws.close();
+      sessions.close({ handOver });
+      ws.close({ handOver });
       for (const controller of controllers) controller.abort(fault(Failure.interrupted('the server is closing')));
       server.closeAllConnections();
       await Promise.allSettled([...inflight]);

@@ -5,7 +5,8 @@
  *
  * A session outlives a dropped event stream for `graceMs`, keeping its recent events, so a client that
  * reconnects within it misses nothing; after that the hub forgets the session (its channels are left).
- * That is `server-sessions.ts`, shared with the WebSocket endpoint; this file keeps the wire.
+ * That is `server-sessions.ts`, shared with the WebSocket endpoint; this file keeps the wire. With
+ * `adopt`, the event stream of a session another server held (it died or closed) takes it over here.
  * @module
  */
 import * as E from 'fp-ts/lib/Either.js';
@@ -53,13 +54,21 @@ export interface SessionsRouteOptions {
    * @example { clock: virtualClock() } // a spec that drives heartbeats itself
    */
   readonly clock?: Clock;
+  /**
+   * Whether the event stream of a session another server sharing the hub's bus and secret held may take
+   * it over here (decision 95): on when the bus is shared. Default: `false`. @example { adopt: true }
+   */
+  readonly adopt?: boolean;
 }
+
+/** How long a request for a session held elsewhere is told to wait for its event stream to move it here. */
+const MOVING_RETRY_AFTER_S = 1;
 
 /** The biggest JSON body accepted: a 32 KiB message grows by a third in base64. */
 const MAX_JSON_BYTES = 64 * 1024;
 
 /** The messaging route module. */
-export const sessionsRoute = (options: SessionsRouteOptions): Route & { close(): void; readonly guard: SessionGuard } => {
+export const sessionsRoute = (options: SessionsRouteOptions): Route & { close(options?: { readonly handOver?: boolean }): void; readonly guard: SessionGuard } => {
   const { hub, prefix } = options;
   const heartbeatMs = options.heartbeatMs ?? 15_000;
   const idleTimeoutMs = options.idleTimeoutMs ?? 120_000;
@@ -75,6 +84,7 @@ export const sessionsRoute = (options: SessionsRouteOptions): Route & { close():
     ...(options.sessionsPerUser === undefined ? {} : { sessionsPerUser: options.sessionsPerUser }),
     ...(options.onSessionEvicted === undefined ? {} : { onEvicted: options.onSessionEvicted }),
     ...(options.onFault === undefined ? {} : { onFault: options.onFault }),
+    ...(options.adopt === undefined ? {} : { adopt: options.adopt }),
   });
   type Session = NonNullable<ReturnType<typeof sessions.get>>;
 
@@ -107,26 +117,39 @@ export const sessionsRoute = (options: SessionsRouteOptions): Route & { close():
     });
     exchange.res.end(json);
   };
+  /** The answer to a request for a session that another server may hold: its stream has not moved it here yet. */
+  const moving = (): HttpFault =>
+    new HttpFault(503, Failure.interrupted('the session is held by another server: its event stream moves it here'), { 'Retry-After': String(MOVING_RETRY_AFTER_S) });
   const either = <T>(result: E.Either<Failure, T>): T => {
     if (E.isLeft(result)) throw fault(result.left);
     return result.right;
   };
 
-  /** The stream of a forgotten ended session: the event that ended it, then the end. */
+  /**
+   * The stream of an ended session this route does not hold: the event that ended it, then the end. No
+   * `id:`: nothing follows it that a client could resume after.
+   */
   const tombstoneStream = (exchange: Exchange, event: HubEvent): void => {
     exchange.res.writeHead(200, { 'Content-Type': 'text/event-stream; charset=utf-8', 'Cache-Control': 'no-store' });
     exchange.res.end(`retry: 1000\n\nevent: ${event.type}\ndata: ${JSON.stringify(event)}\n\n`);
   };
+  /** The number a stream resumes after: `Last-Event-ID`, 0 when absent or not a number. */
+  const lastEventId = (exchange: Exchange): number => {
+    const asked = Number(exchange.req.headers['last-event-id'] ?? 0);
+    return Number.isSafeInteger(asked) && asked >= 0 ? asked : 0;
+  };
+  const tokenOf = (exchange: Exchange): string => /^Bearer +(\S+)/i.exec(exchange.req.headers.authorization ?? '')?.[1] ?? '';
 
   const events = (exchange: Exchange, session: Session): void => {
-    const { req, res } = exchange;
+    const { res } = exchange;
+    // Gone while its session was being taken over: nothing attaches, and the session's grace runs.
+    if (exchange.signal.aborted || res.destroyed) return;
     res.writeHead(200, { 'Content-Type': 'text/event-stream; charset=utf-8', 'Cache-Control': 'no-store', 'X-Accel-Buffering': 'no' });
     res.write('retry: 1000\n\n');
-    const asked = Number(req.headers['last-event-id'] ?? 0);
     // A reader that asks for events the replay no longer has gets what it has (the gap is lost, as
     // before): only a stream that falls behind while open is cut, so a reconnect never loops on its cut.
     const sink = sseSink(res, options.onSlowReader);
-    sessions.attach(session, sink, Number.isSafeInteger(asked) && asked >= 0 ? asked : 0);
+    sessions.attach(session, sink, lastEventId(exchange));
     // An ended session's stream is its last events, then the end.
     sessions.pump(session);
     if (session.sink !== sink) return;
@@ -168,11 +191,14 @@ export const sessionsRoute = (options: SessionsRouteOptions): Route & { close():
       const id = req.headers[SESSION_HEADER_KEY];
       if (id === undefined) return;
       const session = typeof id === 'string' ? sessions.get(id) : undefined;
+      // Not held here, not known to have ended, and possibly alive at another server sharing the bus: this
+      // guard cannot ask the bus synchronously, so the transfer goes on (its client moved here).
+      if (!session && typeof id === 'string' && !sessions.tombstone(id, userId) && sessions.elsewhere(id, userId)) return;
       if (!session || session.hub.userId !== userId || session.ended) {
         throw new HttpFault(401, Failure.interrupted('the session ended: the same user logged in elsewhere, or logged out'));
       }
     },
-    close: () => sessions.close(),
+    close: (closing) => sessions.close(closing),
     handle: (exchange) =>
       answering(exchange, {}, async () => {
         const userId = either(authenticate(hub, exchange.req));
@@ -183,28 +209,40 @@ export const sessionsRoute = (options: SessionsRouteOptions): Route & { close():
           const body = await readJson(exchange);
           const claimed = body !== null && typeof body === 'object' ? (body as { userId?: unknown }).userId : undefined;
           if (claimed !== userId) throw fault(Failure.invalidToken('the token was issued to another user'));
-          const token = /^Bearer +(\S+)/i.exec(exchange.req.headers.authorization ?? '')?.[1] ?? '';
-          const opened = await open(userId, token);
+          const opened = await open(userId, tokenOf(exchange));
           return send(exchange, 201, { sessionId: opened.id, expiresAt: hub.tokenExpiresAt(opened.hub) });
         }
-        const session = sessions.get(id);
+        const isEvents = kind === 'events' && target === undefined && method === 'GET';
+        // A request that comes while its session's stream is being taken over here waits for it.
+        const adopting = sessions.adopting(id);
+        if (adopting) await adopting.catch(() => undefined);
+        let session = sessions.get(id);
         // A renewal is authenticated by its new token; the hub refuses another user's (Rejected).
         if (kind === 'token' && target === undefined && method === 'PUT') {
+          if (!session && sessions.elsewhere(id, userId)) throw moving();
           if (!session || session.ended) throw fault(Failure.notLoggedIn());
-          const token = /^Bearer +(\S+)/i.exec(exchange.req.headers.authorization ?? '')?.[1] ?? '';
-          return send(exchange, 200, either(await hub.renewToken(session.hub, token)));
+          return send(exchange, 200, either(await hub.renewToken(session.hub, tokenOf(exchange))));
         }
         // A session the hub ended and this route forgot since: its events say why, once more, so a client
         // back after the grace learns it was taken instead of logging in afresh and taking it back.
         const ended = session ? undefined : sessions.tombstone(id, userId);
-        if (ended && kind === 'events' && target === undefined && method === 'GET') return tombstoneStream(exchange, ended.event);
+        if (ended && isEvents) return tombstoneStream(exchange, ended.event);
+        if (!session && !ended && isEvents) {
+          // Held by another server sharing the bus (it died, closed, or the client moved): its stream takes it over.
+          const adopted = await sessions.adopt(id, userId, tokenOf(exchange), lastEventId(exchange), () => ({}));
+          if (adopted.state === 'ended') return tombstoneStream(exchange, adopted.event);
+          if (adopted.state === 'resumed') session = adopted.session;
+        } else if (!session && !ended && kind !== undefined && sessions.elsewhere(id, userId)) {
+          // Its other requests wait for the stream: only the stream says from which event the client resumes.
+          throw moving();
+        }
         // Someone else's session is reported as missing, like an unknown one.
         if (!session || session.hub.userId !== userId) throw fault(Failure.notLoggedIn());
         if (kind === undefined && method === 'DELETE') {
           sessions.logout(session);
           return send(exchange, 204);
         }
-        if (kind === 'events' && target === undefined && method === 'GET') return events(exchange, session);
+        if (isEvents) return events(exchange, session);
         if (session.ended) throw fault(Failure.notLoggedIn());
         if (kind === 'peers' && target !== undefined && tail === 'messages' && rest.length === 0 && method === 'POST') {
           return send(exchange, 200, either(await hub.sendToPeer(session.hub, target, await readJson(exchange))));

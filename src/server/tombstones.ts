@@ -3,15 +3,18 @@
  * forgotten, so a client that comes back late — a laptop that slept through the grace period — learns
  * that its session was taken, instead of logging in afresh and taking it back from the other device.
  * Bounded by count and age; lost with the process, after which a fresh login is the right answer (the
- * other device's session is gone too).
+ * other device's session is gone too). With a shared bus, a server that never held the session learns the
+ * same from the bus (`ServerSessions.adopt`) and remembers it here too.
  * @module
  */
 import type { HubEvent } from '../hub/message-bus.js';
 
-/** What is remembered of an ended session: its user and the event that ended it. */
+/** What is remembered of an ended session: its user, the event that ended it and that event's number. */
 export interface Tombstone {
   readonly userId: string;
   readonly event: Extract<HubEvent, { type: 'aborted' }>;
+  /** The event's number in the session (the bus's delivery number), when known. */
+  readonly seq?: number;
 }
 
 /** Options of {@link Tombstones}. */

@@ -14,6 +14,7 @@ import { type WebSocket, WebSocketServer } from 'ws';
 import { type Clock, systemClock, unrefTimer } from '../core/clock.js';
 import { describeFailure, Failure, FaultError, failureOf, fault } from '../core/failure.js';
 import type { Hub } from '../hub/hub.js';
+import type { HubEvent } from '../hub/message-bus.js';
 import { type CallFrame, type ClientFrame, CloseCode, decodeClientFrame, decodeClientFrames, decodeData, type ServerFrame, WS_CHUNK_SIZE, WS_MAX_FRAME, WS_MIN_UPLOAD_WINDOW, WS_PROTOCOL_VERSION, WS_UPLOAD_WINDOW } from '../protocol/ws-frames.js';
 import { DEFAULT_SERVER_LIMITS, type ServerLimits } from './server-limits.js';
 import { PerKeyCount } from './per-key-count.js';
@@ -54,13 +55,22 @@ export interface WsRouteOptions {
   readonly limits?: Pick<ServerLimits, 'sessionsPerUser' | 'replayBytes' | 'slowReaderBytes' | 'transfersPerUser'>;
   /** Told of each call at debug level (`reqId` is `<sessionId>:<call id>`; never a token or a message). Default: none. */
   readonly logger?: { debug(fields: Readonly<Record<string, unknown>>, message: string): void };
+  /**
+   * Whether a `hello` may resume a session another server sharing the hub's bus and secret held (its
+   * server died or closed): on when the bus is shared. Default: `false`. @example { adopt: true }
+   */
+  readonly adopt?: boolean;
 }
 
 /** The WebSocket endpoint: hand it the server's `upgrade` events. */
 export interface WsRoute {
   upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void;
-  /** Closes every socket (code 1001, so clients may reconnect to a restarted server) and forgets the sessions. */
-  close(): void;
+  /**
+   * Closes every socket (code 1001, so clients may reconnect to a restarted server, or another one) and
+   * forgets the sessions: logged out at the hub, or with `handOver` left on the bus for their clients to
+   * resume through another server sharing it.
+   */
+  close(options?: { readonly handOver?: boolean }): void;
 }
 
 /** The answer to a call whose handler threw: a fault of the server, not of the call's arguments. */
@@ -119,6 +129,7 @@ export const wsRoute = (options: WsRouteOptions): WsRoute => {
     onEvicted: () => options.onLimit?.('sessionsPerUser'),
     onFault,
     ...(options.graceMs === undefined ? {} : { graceMs: options.graceMs }),
+    ...(options.adopt === undefined ? {} : { adopt: options.adopt }),
     onEnded: (session) => {
       const userId = session.hub.userId;
       for (const uploadId of session.uploads) {
@@ -186,27 +197,39 @@ export const wsRoute = (options: WsRouteOptions): WsRoute => {
       if (frame.version !== WS_PROTOCOL_VERSION) return refuse(Failure.invalidArgument('version', `expected ${WS_PROTOCOL_VERSION}`), CloseCode.policy);
       const claims = hub.authenticate(frame.token);
       if (E.isLeft(claims)) return refuse(claims.left, CloseCode.loginRefused);
-      // The hello deadline runs until a session is held: a login the hub never answers is cut by it too.
-      const known = frame.resume ? sessions.get(frame.resume.sessionId) : undefined;
-      if (known && frame.resume && known.hub.userId === frame.userId && claims.right.userId === frame.userId) {
+      const resume = claims.right.userId === frame.userId ? frame.resume : undefined;
+      /** The client resumes `resumed`: its events after `lastSeq`; an ended session's last ones, then the close that says it ended. */
+      const resumeOn = (resumed: WsSession, lastSeq: number): void => {
         clock.clearTimeout(authTimer);
-        session = known;
-        sessions.attach(known, sink, frame.resume.lastSeq);
-        const expiresAt = hub.tokenExpiresAt(known.hub);
-        output.sendText({ type: 'welcome', sessionId: known.id, resumed: true, chunkSize: WS_CHUNK_SIZE, window: WS_UPLOAD_WINDOW, ...(expiresAt === undefined ? {} : { expiresAt }) });
+        session = resumed;
+        sessions.attach(resumed, sink, lastSeq);
+        const expiresAt = hub.tokenExpiresAt(resumed.hub);
+        output.sendText({ type: 'welcome', sessionId: resumed.id, resumed: true, chunkSize: WS_CHUNK_SIZE, window: WS_UPLOAD_WINDOW, ...(expiresAt === undefined ? {} : { expiresAt }) });
         // After the welcome, which so always goes alone: a client reads it before it reads anything else.
         if (frame.batch === true) output.batch();
-        // The events after `lastSeq`; an ended session's last ones, then the close that says it ended.
-        sessions.pump(known);
-        return;
-      }
-      // A session the hub ended (a login elsewhere) and that was forgotten since: the client is told so, as
-      // if it had resumed an ended session, instead of logging in afresh and taking the session back.
-      const ended = frame.resume && claims.right.userId === frame.userId ? sessions.tombstone(frame.resume.sessionId, frame.userId) : undefined;
-      if (ended && frame.resume) {
-        output.sendText({ type: 'welcome', sessionId: frame.resume.sessionId, resumed: true, chunkSize: WS_CHUNK_SIZE, window: WS_UPLOAD_WINDOW });
-        output.sendText({ type: 'event', seq: frame.resume.lastSeq + 1, event: ended.event });
-        return output.end(CloseCode.sessionEnded, 'the session ended');
+        sessions.pump(resumed);
+      };
+      /**
+       * A session the hub ended (a login elsewhere) and that was forgotten since, or that ended while another
+       * server held it: the client is told so, as if it had resumed an ended session, instead of logging in
+       * afresh and taking the session back.
+       */
+      const endedOn = (sessionId: string, seq: number, event: HubEvent): void => {
+        output.sendText({ type: 'welcome', sessionId, resumed: true, chunkSize: WS_CHUNK_SIZE, window: WS_UPLOAD_WINDOW });
+        output.sendText({ type: 'event', seq, event });
+        output.end(CloseCode.sessionEnded, 'the session ended');
+      };
+      // The hello deadline runs until a session is held: a login the hub never answers is cut by it too.
+      const known = resume ? sessions.get(resume.sessionId) : undefined;
+      if (known && resume && known.hub.userId === frame.userId) return resumeOn(known, resume.lastSeq);
+      const ended = resume ? sessions.tombstone(resume.sessionId, claims.right.userId) : undefined;
+      if (ended && resume) return endedOn(resume.sessionId, ended.seq ?? resume.lastSeq + 1, ended.event);
+      // Held by another server sharing the bus (it died, closed, or the client moved): taken over here.
+      if (resume && !known) {
+        const adopted = await sessions.adopt(resume.sessionId, claims.right.userId, frame.token, resume.lastSeq);
+        if (adopted.state === 'ended') return endedOn(resume.sessionId, adopted.seq, adopted.event);
+        // A socket gone meanwhile leaves the session to its grace, as a drop does.
+        if (adopted.state === 'resumed') return ws.readyState === ws.OPEN ? resumeOn(adopted.session, resume.lastSeq) : undefined;
       }
       const login = await hub.login(frame.userId, frame.token);
       if (E.isLeft(login)) return refuse(login.left, CloseCode.loginRefused);
@@ -463,12 +486,12 @@ export const wsRoute = (options: WsRouteOptions): WsRoute => {
       }
       wss.handleUpgrade(req, socket, head, connection);
     },
-    close() {
+    close(closing) {
       for (const ws of sockets) {
         ws.close(1001, 'the server is closing');
         ws.terminate();
       }
-      sessions.close();
+      sessions.close(closing);
       wss.close();
     },
   };

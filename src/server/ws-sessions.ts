@@ -9,7 +9,7 @@ import type { Hub, HubSession } from '../hub/hub.js';
 import type { HubEvent } from '../hub/message-bus.js';
 import { IdMap } from '../core/id-map.js';
 import type { ServerFrame } from '../protocol/ws-frames.js';
-import { type ServerSession, type ServerSessions, serverSessions } from './server-sessions.js';
+import { type Adoption, type ServerSession, type ServerSessions, serverSessions } from './server-sessions.js';
 import type { WsSink } from './ws-sink.js';
 
 /** About the bytes of a frame kept for resends: strings counted by length, never walked deeply. */
@@ -101,9 +101,15 @@ export interface WsSessionState {
 export type WsSession = ServerSession<WsSink> & WsSessionState;
 
 /** The registry of WebSocket sessions. */
-export type WsSessions = Omit<ServerSessions<ServerFrame, WsSink, WsSessionState>, 'open'> & {
+export type WsSessions = Omit<ServerSessions<ServerFrame, WsSink, WsSessionState>, 'open' | 'adopt'> & {
   /** A new session for a successful hub login, with no answers kept yet; its grace runs until a socket attaches. */
   open(login: HubSession): WsSession;
+  /**
+   * Session `id` of `userId`, held by another server sharing the bus, taken over for a client resuming it
+   * after event `lastSeq` with `token` (`ServerSessions.adopt`), with no answers kept yet: calls it resends
+   * run here once, those answered at the other server run again only if they had not (decision 95).
+   */
+  adopt(id: string, userId: string, token: unknown, lastSeq: number): Promise<Adoption<WsSession>>;
 };
 
 /** Options of {@link wsSessions}. */
@@ -131,6 +137,8 @@ export interface WsSessionsOptions {
   readonly onEnded: (session: WsSession) => void;
   /** Told when the hub fails to log a forgotten session out. Default: `console.error`. */
   readonly onFault?: (error: unknown, where: string) => void;
+  /** Whether sessions held by other servers sharing the bus may be taken over here. Default: `false`. */
+  readonly adopt?: boolean;
 }
 
 /** Event `seq` as the frame a socket is sent: live, and kept for replay. */
@@ -159,9 +167,12 @@ export const wsSessions = (options: WsSessionsOptions): WsSessions => {
     ...(options.sessionsPerUser === undefined ? {} : { sessionsPerUser: options.sessionsPerUser }),
     ...(options.onEvicted === undefined ? {} : { onEvicted: options.onEvicted }),
     ...(options.onFault === undefined ? {} : { onFault: options.onFault }),
+    ...(options.adopt === undefined ? {} : { adopt: options.adopt }),
   });
+  const fresh = (): WsSessionState => ({ uploads: new Set(), answers: new KeptAnswers(keptAnswers, keptAnswerBytes), running: new Set() });
   return {
     ...sessions,
-    open: (login) => sessions.open(login, { uploads: new Set(), answers: new KeptAnswers(keptAnswers, keptAnswerBytes), running: new Set() }),
+    open: (login) => sessions.open(login, fresh()),
+    adopt: (id, userId, token, lastSeq) => sessions.adopt(id, userId, token, lastSeq, fresh),
   };
 };
