@@ -114,7 +114,7 @@ export const connectBackends = async (context: BackendContext): Promise<Backends
       await redis.connect();
       const clock = context.clock;
       const bus = redisBus({ redis, keyPrefix, clock, ...(context.redis.nodeLeaseMs === undefined ? {} : { leaseMs: context.redis.nodeLeaseMs }), onError: (error) => context.onError(error, 'redis bus') });
-      closers.push(() => bus.close());
+      closers.push(() => bus.shutdown());
       shared.bus = unavailableOnRejection('redis', bus);
       shared.uploads = unavailableOnRejection('redis', redisUploadStates({ redis, keyPrefix, clock }));
       shared.lease = unavailableOnRejection('redis', redisLease({ redis, keyPrefix, clock }));

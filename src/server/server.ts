@@ -264,6 +264,8 @@ export const startServer = async (options: ServerOptions = {}): Promise<FerrySer
 
   let store: FileStore | undefined;
   let backends: Backends | undefined;
+  // With a bus shared by other servers (given, or Redis), sessions move between them (decision 95).
+  const sharedBus = options.shared?.bus !== undefined || options.redis !== undefined;
   let mediaStore: SharedState['store'] | undefined;
   let hub: Hub | undefined;
   const servers: Server[] = [];
@@ -271,7 +273,7 @@ export const startServer = async (options: ServerOptions = {}): Promise<FerrySer
     for (const server of servers) server.closeAllConnections();
     await Promise.all(servers.map((server) => new Promise<void>((resolve) => server.close(() => resolve()))));
     // With a bus shared by other servers, the sessions stay open there for their clients to resume elsewhere.
-    hub?.close({ handOver: options.shared?.bus !== undefined });
+    hub?.close({ handOver: sharedBus });
     await store?.close();
     await backends?.close();
     if (tempDir) await rm(tempDir, { recursive: true, force: true });
@@ -322,7 +324,7 @@ export const startServer = async (options: ServerOptions = {}): Promise<FerrySer
    * Whether this server's sessions are handed over rather than logged out when it closes or drains, and
    * sessions other servers held are taken over here: when its bus is shared with them (decision 95).
    */
-  const handOver = options.shared?.bus !== undefined;
+  const handOver = sharedBus;
   const theStore = mediaStore as NonNullable<SharedState['store']>;
 
   /** Serving, then draining (refusing readiness, letting requests finish), then closing. */
