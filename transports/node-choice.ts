@@ -183,12 +183,13 @@ export const nodeUrls = (url: unknown, kind: keyof typeof SCHEMES): readonly str
   if (Array.isArray(url) && url.length === 0) invalid(`expected at least one URL (such as ${example}), got an empty list`);
   const seen = new Map<string, number>();
   list.forEach((item, index) => {
-    const where = Array.isArray(url) ? `url[${index}]` : 'url';
-    if (typeof item !== 'string') return invalid(`${where}: expected a URL string such as ${example}, got ${item === null ? 'null' : typeof item}`);
+    // In a list, the place of the bad entry; alone, the failure already names `url`.
+    const where = Array.isArray(url) ? `url[${index}]: ` : '';
+    if (typeof item !== 'string') return invalid(`${where}expected a URL string such as ${example}, got ${item === null ? 'null' : typeof item}`);
     const parsed = URL.canParse(item) ? new URL(item) : undefined;
-    if (!parsed) return invalid(`${where}: ${JSON.stringify(item.slice(0, 200))} is not an absolute URL (such as ${example})`);
+    if (!parsed) return invalid(`${where}${JSON.stringify(item.slice(0, 200))} is not an absolute URL (such as ${example})`);
     if (!schemes.includes(parsed.protocol)) {
-      return invalid(`${where}: ${JSON.stringify(item.slice(0, 200))} is not a ${schemes.map((s) => s.slice(0, -1)).join(' or ')} URL (such as ${example})`);
+      return invalid(`${where}${JSON.stringify(item.slice(0, 200))} is not a ${schemes.map((s) => s.slice(0, -1)).join(' or ')} URL (such as ${example})`);
     }
     const key = sameness(parsed);
     const earlier = seen.get(key);
