@@ -17,14 +17,21 @@
  * Failures follow the transport's failure contract (`http-failure.ts`): every rejection is a
  * `FaultError`; a dropped link, 5xx, 408 and 429 are `Network`, 409 and 423 are `Conflict` (both mean
  * "ask the offset and try again"), and the rest is final.
+ *
+ * With several nodes (`HttpContext.nodes`, decision 96) each request goes where the transport's node
+ * choice says, with the session ID valid there; a node that does not answer is reported, and `HEAD`,
+ * `GET` (before its first byte) and `DELETE` go again to the next node at once: they do nothing twice.
+ * A `PATCH` or a `POST` is not repeated here: its failure (`Network`) goes to the transfer machine,
+ * whose resume asks the new node's offset (`HEAD`) and sends from there.
  * @module
  */
 import { abortable, abortFault, throwIfAborted } from '../src/core/abort.js';
 import { toBase64, utf8 } from '../src/core/bytes.js';
-import { Failure, FaultError, fault } from '../src/core/failure.js';
+import { Failure, FaultError, failureOf, fault } from '../src/core/failure.js';
 import { CHUNK_SIZE } from '../src/core/limits.js';
 import { type Clock, systemClock } from '../src/core/clock.js';
 import { describeError, failureOfResponse, ignore, type Subject } from './http-failure.js';
+import { movedOn, type Nodes, onEachNode, type Reach, reachOf, timedOut, UNAVAILABLE_STATUSES } from './node-choice.js';
 import type { ByteSource, Session } from './transport.js';
 import type { DirectGet } from '../src/platform/defaults.js';
 import { HTTP_PATHS, OFFSET_STREAM, SESSION_HEADER, TUS_RESUMABLE } from '../src/protocol/http-wire.js';
@@ -58,6 +65,29 @@ export interface HttpContext {
   readonly directReadsFrom?: number;
   /** The clock a server's `Retry-After` is waited on. Default: the system clock. */
   readonly clock?: Clock;
+  /**
+   * The nodes of a cluster and where the session stands among them (`http.ts`): when given, every request
+   * goes to the node {@link HttpNodes.place} says, with its session ID, instead of `url` and `sessionId`.
+   */
+  readonly nodes?: HttpNodes;
+}
+
+/** Where one request goes: a node's index and base URL, and the session ID to send there, if any. */
+export interface Placement {
+  readonly node: number;
+  /** The node's base URL, without a trailing slash. */
+  readonly base: string;
+  readonly sessionId?: string;
+}
+
+/** The nodes of a transport with several, and where its session is among them. */
+export interface HttpNodes {
+  readonly nodes: Nodes;
+  /**
+   * Where the next request goes: the current node, once the session is known there (waits while it
+   * moves; rejects with `Interrupted` when `signal` aborts first).
+   */
+  place(signal: AbortSignal): Promise<Placement>;
 }
 
 
@@ -181,6 +211,8 @@ interface Ask extends Subject {
   readonly body?: Uint8Array<ArrayBuffer> | ReadableStream<Uint8Array>;
   /** Statuses besides 2xx that the caller handles itself. */
   readonly pass?: readonly number[];
+  /** The node it goes to, and the session ID sent there. */
+  readonly at: Placement;
 }
 
 /** A non-negative decimal integer header, `undefined` if absent or malformed. */
@@ -234,23 +266,67 @@ const sha256Of = (etag: string | null): string | undefined => /^(?:W\/)?"([0-9a-
  * const upload = await media.createUpload({ size: bytes.length, fileName: 'a.bin' }, { signal });
  */
 export const httpMedia = (ctx: HttpContext): HttpMedia => {
+  const { token, sessionId, nodes } = ctx;
   const base = ctx.url.replace(/\/+$/, '');
-  const uploadsUrl = `${base}${HTTP_PATHS.uploads}`;
-  const uploadUrl = (uploadId: string): string => `${uploadsUrl}/${segment('uploadId', uploadId)}`;
-  const mediaUrl = (mediaId: string): string => `${base}${HTTP_PATHS.media}/${segment('mediaId', mediaId)}`;
-  const { token, sessionId } = ctx;
+  const uploadsUrl = (at: Placement): string => `${at.base}${HTTP_PATHS.uploads}`;
+  const uploadUrl = (at: Placement, uploadId: string): string => `${uploadsUrl(at)}/${segment('uploadId', uploadId)}`;
+  const mediaUrl = (at: Placement, mediaId: string): string => `${at.base}${HTTP_PATHS.media}/${segment('mediaId', mediaId)}`;
   const clock = ctx.clock ?? systemClock;
+  const count = nodes ? nodes.nodes.urls.length : 1;
 
-  /** The headers of every request: the current token, the current session, then the request's own. */
+  /** Where the next request goes: the one server, or the node the transport's choice says. */
+  const place = (signal: AbortSignal): Promise<Placement> =>
+    nodes
+      ? nodes.place(signal)
+      : Promise.resolve({ node: 0, base, ...(sessionId === undefined ? {} : { sessionId: typeof sessionId === 'string' ? sessionId : sessionId() }) });
+  /** What a request to `at` tells the node choice (nothing with one node). */
+  const reach = (at: Placement): Reach | undefined => (nodes ? reachOf(nodes.nodes, at.node) : undefined);
+  /**
+   * `run` at the placed node; an idempotent request whose node stopped answering under it goes again
+   * to the next node, at most once per node.
+   */
+  const placed = <T>(signal: AbortSignal, idempotent: boolean, run: (at: Placement) => Promise<T>): Promise<T> => {
+    let node = 0;
+    return onEachNode(
+      idempotent ? count : 1,
+      async () => {
+        const at = await place(signal);
+        node = at.node;
+        return run(at);
+      },
+      (error) => !signal.aborted && nodes !== undefined && movedOn(nodes.nodes, node, error),
+    );
+  };
+
+  /** The headers of every request: the current token, the session at its node, then the request's own. */
   const headersOf = (ask: Ask): Record<string, string> => ({
     Authorization: `Bearer ${typeof token === 'string' ? token : token()}`,
-    ...(sessionId === undefined ? {} : { [SESSION_HEADER]: typeof sessionId === 'string' ? sessionId : sessionId() }),
+    ...(ask.at.sessionId === undefined ? {} : { [SESSION_HEADER]: ask.at.sessionId }),
     ...ask.headers,
   });
 
-  /** What a request that got no answer fails with: `Interrupted` if its signal aborted, else `Network`. */
-  const unsent = (ask: Ask, error: unknown): FaultError =>
-    ask.signal?.aborted ? abortFault(ask.signal) : fault(Failure.network(`${ask.method} failed: ${describeError(error)}`), error);
+  /**
+   * What a request that got no answer fails with: `Interrupted` if its signal aborted, else `Network`.
+   * Either way but a cancel, its node did not answer (a deadline's abort is a node too slow to answer).
+   */
+  const unsent = (ask: Ask, error: unknown): FaultError => {
+    if (!ask.signal?.aborted || timedOut(ask.signal)) reach(ask.at)?.unreachable();
+    return ask.signal?.aborted ? abortFault(ask.signal) : fault(Failure.network(`${ask.method} failed: ${describeError(error)}`), error);
+  };
+
+  /**
+   * A status from a node that is going away (or a gateway whose node is gone), with several nodes:
+   * `Network` at once, the node reported; `undefined` for any other status, the node reported as answering.
+   */
+  const unavailable = (ask: Ask, status: number): FaultError | undefined => {
+    const told = reach(ask.at);
+    if (told && UNAVAILABLE_STATUSES.has(status)) {
+      told.unreachable();
+      return fault(Failure.network(`HTTP ${status} from ${ask.method}: the node is unavailable`));
+    }
+    told?.answered();
+    return undefined;
+  };
 
   /** One request: 2xx (or a `pass` status) resolves, anything else rejects with its failure. */
   const send = async (ask: Ask): Promise<Response> => {
@@ -272,6 +348,11 @@ export const httpMedia = (ctx: HttpContext): HttpMedia => {
     if (signal?.aborted) {
       void response.body?.cancel().catch(ignore);
       throw abortFault(signal);
+    }
+    const gone = unavailable(ask, response.status);
+    if (gone) {
+      void response.body?.cancel().catch(ignore);
+      throw gone;
     }
     if (response.ok || ask.pass?.includes(response.status)) return response;
     throw fault(await failureOfResponse(response, { ...ask, clock }));
@@ -307,6 +388,11 @@ export const httpMedia = (ctx: HttpContext): HttpMedia => {
       throw unsent(ask, error);
     }
     if (answer === undefined) return undefined;
+    const gone = unavailable(ask, answer.status);
+    if (gone) {
+      answer.close();
+      throw gone;
+    }
     if (answer.status >= 200 && answer.status < 300) return { ...answer, failure: () => Promise.resolve(Failure.unknown(`unexpected HTTP ${answer.status}`)) };
     const chunks: Uint8Array[] = [];
     let size = 0;
@@ -333,7 +419,9 @@ export const httpMedia = (ctx: HttpContext): HttpMedia => {
 
   const getUpload: HttpMedia['getUpload'] = async (uploadId, { signal }) => {
     throwIfAborted(signal);
-    const response = await send({ method: 'HEAD', url: uploadUrl(uploadId), headers: TUS_RESUMABLE, signal, what: `upload ${uploadId}` });
+    const response = await placed(signal, true, (at) =>
+      send({ method: 'HEAD', url: uploadUrl(at, uploadId), headers: TUS_RESUMABLE, signal, what: `upload ${uploadId}`, at }),
+    );
     discard(response);
     const offset = requiredCount(response, 'Upload-Offset', 'HEAD');
     const size = requiredCount(response, 'Upload-Length', 'HEAD');
@@ -344,17 +432,19 @@ export const httpMedia = (ctx: HttpContext): HttpMedia => {
     async createUpload({ size, fileName }, { signal }) {
       throwIfAborted(signal);
       const metadata = fileName === '' ? {} : { 'Upload-Metadata': `filename ${toBase64(utf8(fileName))}` };
+      const at = await place(signal);
       const response = await send({
         method: 'POST',
-        url: uploadsUrl,
+        url: uploadsUrl(at),
         headers: { ...TUS_RESUMABLE, 'Upload-Length': String(size), ...metadata },
         signal,
         what: 'the uploads endpoint',
         size,
+        at,
       });
       discard(response);
       const location = response.headers.get('Location');
-      const uploadId = location === null ? undefined : uploadIdOf(location, uploadsUrl);
+      const uploadId = location === null ? undefined : uploadIdOf(location, uploadsUrl(at));
       if (uploadId === undefined) throw fault(Failure.unknown(`the server's answer to POST lacks a valid Location (${String(location)})`));
       return { uploadId, size, offset: 0, complete: false };
     },
@@ -363,13 +453,15 @@ export const httpMedia = (ctx: HttpContext): HttpMedia => {
 
     async appendUpload(uploadId, offset, source, { signal, onProgress }) {
       throwIfAborted(signal);
-      const url = uploadUrl(uploadId);
       const { size } = source;
       if (!Number.isSafeInteger(offset) || offset < 0 || offset > size) {
         throw fault(Failure.invalidArgument('offset', `expected 0 to ${size}, got ${offset}`));
       }
       // Nothing to send: the server's own state is the answer (it may already be complete).
       if (offset === size) return getUpload(uploadId, { signal });
+      // One node for the whole call: a node that stops answering fails it, and the resume asks the next.
+      const target = await place(signal);
+      const url = uploadUrl(target, uploadId);
 
       const streamed = ctx.streamUploads === true;
       const cursor = cursorOf(source, offset, streamed ? STREAM_PIECE : CHUNK_SIZE, signal);
@@ -399,6 +491,7 @@ export const httpMedia = (ctx: HttpContext): HttpMedia => {
             signal,
             what: `upload ${uploadId}`,
             size,
+            at: target,
           });
           discard(response);
           const acknowledged = requiredCount(response, 'Upload-Offset', 'PATCH');
@@ -417,12 +510,13 @@ export const httpMedia = (ctx: HttpContext): HttpMedia => {
 
     async terminateUpload(uploadId, { signal }) {
       throwIfAborted(signal);
-      discard(await send({ method: 'DELETE', url: uploadUrl(uploadId), headers: TUS_RESUMABLE, signal, what: `upload ${uploadId}` }));
+      // Idempotent: a node that does not answer leaves the removal to the next.
+      discard(await placed(signal, true, (at) => send({ method: 'DELETE', url: uploadUrl(at, uploadId), headers: TUS_RESUMABLE, signal, what: `upload ${uploadId}`, at })));
     },
 
     async getMedia(mediaId, { signal }) {
       throwIfAborted(signal);
-      const response = await send({ method: 'HEAD', url: mediaUrl(mediaId), signal, what: `media ${mediaId}` });
+      const response = await placed(signal, true, (at) => send({ method: 'HEAD', url: mediaUrl(at, mediaId), signal, what: `media ${mediaId}`, at }));
       discard(response);
       const size = requiredCount(response, 'Content-Length', 'HEAD');
       const sha256 = sha256Of(response.headers.get('ETag'));
@@ -433,16 +527,22 @@ export const httpMedia = (ctx: HttpContext): HttpMedia => {
     async *readMedia(mediaId, offset, { signal, expected }) {
       throwIfAborted(signal);
       if (!Number.isSafeInteger(offset) || offset < 0) throw fault(Failure.invalidArgument('offset', `expected a byte offset, got ${offset}`));
-      const ask: Ask & { readonly signal: AbortSignal } = {
-        method: 'GET',
-        url: mediaUrl(mediaId),
-        ...(offset === 0 ? {} : { headers: { Range: `bytes=${offset}-` } }),
-        signal,
-        what: `media ${mediaId}`,
-        pass: [416],
-      };
       const direct = ctx.directGet !== undefined && expected !== undefined && expected >= (ctx.directReadsFrom ?? DIRECT_READS_FROM);
-      const body = (direct ? await openDirect(ask) : undefined) ?? (await openFetched(ask));
+      let ask: Ask & { readonly signal: AbortSignal } | undefined;
+      // Until its first byte a GET does nothing twice: a node that does not answer leaves it to the next.
+      const body = await placed(signal, true, async (at) => {
+        ask = {
+          method: 'GET',
+          url: mediaUrl(at, mediaId),
+          ...(offset === 0 ? {} : { headers: { Range: `bytes=${offset}-` } }),
+          signal,
+          what: `media ${mediaId}`,
+          pass: [416],
+          at,
+        };
+        return (direct ? await openDirect(ask) : undefined) ?? (await openFetched(ask));
+      });
+      const { at } = ask as Ask;
       try {
         if (body.status === 416) {
           // A range starting at the end is unsatisfiable in HTTP but is simply nothing left to read here.
@@ -463,6 +563,9 @@ export const httpMedia = (ctx: HttpContext): HttpMedia => {
           try {
             bytes = await abortable(body.next(), signal);
           } catch (error) {
+            if (signal.aborted && !timedOut(signal)) throw abortFault(signal);
+            // The node stopped sending: the resume asks the next one for the rest (`Range`).
+            if (!(error instanceof FaultError) || failureOf(error)._tag === 'Network') reach(at)?.unreachable();
             if (signal.aborted) throw abortFault(signal);
             if (error instanceof FaultError) throw error;
             throw fault(Failure.network(`GET body: ${describeError(error)}`), error);

@@ -9,16 +9,22 @@
  * server answers once. If the server no longer knows the session, the link logs in afresh and rejoins
  * its channels (`onFreshLogin`). Transfers in flight fail with `Network`: the transfer machine asks the
  * hub's offset and resumes. Standard WebSocket API only: runs in Node (with `ws`) and in browsers.
+ *
+ * With the nodes of a cluster (decision 96) each socket opens at the node the transport's choice says
+ * (`node-choice.ts`): the first login and every reconnect try the current node, then the next while
+ * nodes do not answer (refused, cut before the welcome, or silent for `NODE_ANSWER_MS`), each at most
+ * once per attempt; a reconnect at another node sends the same `resume: { sessionId, lastSeq }`.
  * @module
  */
 import * as E from 'fp-ts/lib/Either.js';
 import { abortableReleasing, abortFault } from '../src/core/abort.js';
 import { type Clock, type TimerHandle, unrefTimer } from '../src/core/clock.js';
 import { decodeFailure } from '../src/protocol/codec.js';
-import { Failure, type FaultError, fault } from '../src/core/failure.js';
+import { Failure, type FaultError, failureOf, fault } from '../src/core/failure.js';
 import { IdMap } from '../src/core/id-map.js';
 import { createActor } from 'xstate';
 import { type LinkAttemptOutcome, type LinkEnding, type LinkEvent, type LinkState, linkMachine, linkStateOf } from '../machines/link.js';
+import { answeredWithin, movedOn, NODE_ANSWER_MS, type Nodes, onEachNode } from './node-choice.js';
 import type { Credentials } from './transport.js';
 import { textBatcher } from '../src/protocol/ws-batch.js';
 import type { WebSocketConstructor, WebSocketLike } from '../src/platform/websocket.js';
@@ -35,7 +41,8 @@ export interface TransferHandler {
 
 /** Options of {@link openLink}. */
 export interface LinkOptions {
-  readonly url: string;
+  /** The WebSocket URLs of the nodes (one for a single server) and the transport's choice among them. */
+  readonly nodes: Nodes;
   readonly WebSocket: WebSocketConstructor;
   readonly credentials: Credentials;
   readonly clock: Clock;
@@ -108,10 +115,13 @@ class Pending {
 
 const OPEN = 1;
 
-/** Opens a socket and logs in; rejects with the server's failure or `Network`. */
-const handshake = (options: LinkOptions, credentials: Credentials, resume: { sessionId: string; lastSeq: number } | undefined) =>
+/** A session to resume: its ID and the last event seen. */
+type Resume = { readonly sessionId: string; readonly lastSeq: number };
+
+/** Opens a socket to `url` and logs in; rejects with the server's failure or `Network`. */
+const handshake = (url: string, options: LinkOptions, credentials: Credentials, resume: Resume | undefined) =>
   new Promise<{ socket: WebSocketLike; welcome: Extract<ServerFrame, { type: 'welcome' }>; early: unknown[] }>((resolve, reject) => {
-    const socket = new options.WebSocket(options.url);
+    const socket = new options.WebSocket(url);
     socket.binaryType = 'arraybuffer';
     const { userId, token } = credentials;
     let welcomed = false;
@@ -138,21 +148,51 @@ const handshake = (options: LinkOptions, credentials: Credentials, resume: { ses
  * {@link handshake}, stopped by `signal`: on abort it rejects at once, and the socket is closed once it
  * has opened (closing one still connecting is not portable across WebSocket implementations).
  */
-const opened = (
-  options: LinkOptions,
-  credentials: Credentials,
-  resume: { sessionId: string; lastSeq: number } | undefined,
-  signal: AbortSignal,
-): ReturnType<typeof handshake> => {
+const opened = (url: string, options: LinkOptions, credentials: Credentials, resume: Resume | undefined, signal: AbortSignal): ReturnType<typeof handshake> => {
   if (signal.aborted) return Promise.reject(abortFault(signal));
-  return abortableReleasing(handshake(options, credentials, resume), signal, ({ socket }) => socket.close(CloseCode.normal));
+  return abortableReleasing(handshake(url, options, credentials, resume), signal, ({ socket }) => socket.close(CloseCode.normal));
+};
+
+/**
+ * {@link opened} at `node`, telling the node choice what came of it: a node that did not answer (the
+ * socket closed before the welcome, or, with another node to try, no welcome within `NODE_ANSWER_MS`)
+ * is unreachable; a welcome or a refusal is an answer.
+ */
+const openedAt = async (node: number, options: LinkOptions, credentials: Credentials, resume: Resume | undefined, signal: AbortSignal): ReturnType<typeof handshake> => {
+  const { nodes } = options;
+  const answerMs = nodes.urls.length > 1 ? NODE_ANSWER_MS : undefined;
+  try {
+    const result = await answeredWithin(options.clock, answerMs, signal, (within) => opened(nodes.urls[node] as string, options, credentials, resume, within));
+    nodes.answered(node);
+    return result;
+  } catch (error) {
+    if (!signal.aborted) {
+      if (failureOf(error)._tag === 'Network') nodes.unreachable(node);
+      else nodes.answered(node);
+    }
+    throw error;
+  }
+};
+
+/** {@link openedAt} the current node, and the next ones while nodes do not answer, each at most once. */
+const openedOnNodes = (options: LinkOptions, credentials: Credentials, resume: Resume | undefined, signal: AbortSignal): ReturnType<typeof handshake> => {
+  const { nodes } = options;
+  let node = nodes.current;
+  return onEachNode(
+    nodes.urls.length,
+    () => {
+      node = nodes.current;
+      return openedAt(node, options, credentials, resume, signal);
+    },
+    (error) => !signal.aborted && movedOn(nodes, node, error),
+  );
 };
 
 /** Logs in over a new socket; the link then keeps itself connected until `close` or the session ends. */
 export const openLink = async (options: LinkOptions, signal: AbortSignal): Promise<Link> => {
   const { clock } = options;
   let credentials = options.credentials;
-  const first = await opened(options, credentials, undefined, signal);
+  const first = await openedOnNodes(options, credentials, undefined, signal);
 
   let socket: WebSocketLike | undefined = first.socket;
   let sessionId = first.welcome.sessionId;
@@ -272,7 +312,7 @@ export const openLink = async (options: LinkOptions, signal: AbortSignal): Promi
   const reconnect = async (attemptSignal: AbortSignal): Promise<LinkAttemptOutcome> => {
     let next: Awaited<ReturnType<typeof handshake>>;
     try {
-      next = await opened(options, credentials, { sessionId, lastSeq }, attemptSignal);
+      next = await openedOnNodes(options, credentials, { sessionId, lastSeq }, attemptSignal);
     } catch (error) {
       const failure = (error as FaultError).failure;
       // A server back from a restart may refuse for a while (login rate); any other refusal is final.

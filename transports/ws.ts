@@ -16,6 +16,7 @@ import type { MediaState, Session, Transport } from './transport.js';
 import { withTransportDuties } from './transport-duties.js';
 import { DEFAULT_RETRY_DELAYS } from '../machines/retry.js';
 import { type Link, openLink } from './ws-link.js';
+import { nodeChoice, nodeUrls } from './node-choice.js';
 import { platformWebSocket } from '../src/platform/defaults.js';
 import type { WebSocketConstructor } from '../src/platform/websocket.js';
 import { wsDownload, wsUpload } from './ws-transfers.js';
@@ -24,8 +25,15 @@ export type { WebSocketConstructor, WebSocketLike } from '../src/platform/websoc
 
 /** Options of {@link wsTransport}. */
 export interface WsTransportOptions {
-  /** The server's WebSocket URL (`server.wsUrl`). @example { url: 'ws://127.0.0.1:8080/v1/ws' } */
-  readonly url: string;
+  /**
+   * The server's WebSocket URL (`server.wsUrl`), or those of the nodes of a cluster. With several, the
+   * transport talks to one node at a time: the first, then the next (round robin) when the one it is on
+   * stops answering, resuming the session there (`node-choice.ts`, decision 96). Each must be a `ws:` or
+   * `wss:` URL, each node named once: anything else throws `ClientError` 2.
+   * @example { url: 'ws://127.0.0.1:8080/v1/ws' }
+   * @example { url: ['ws://10.0.0.1:8080/v1/ws', 'ws://10.0.0.2:8080/v1/ws'] }
+   */
+  readonly url: string | readonly string[];
   /**
    * The WebSocket constructor. Default: on Node, the `ws` package's (loaded on first use); elsewhere the
    * global `WebSocket`. @example { WebSocket: globalThis.WebSocket }
@@ -54,12 +62,15 @@ const decoded = <A>(codec: t.Decoder<unknown, A>, value: unknown, what: string):
 };
 
 /**
- * A transport to a ferry server over one WebSocket.
+ * A transport to a ferry server (or to the nodes of a cluster) over one WebSocket at a time.
+ * @throws {ClientError} code 2 when `url` is not a ws(s) URL, or a list that is empty or names a node twice.
  * @example
  * const client = createClient({ transport: wsTransport({ url: server.wsUrl }) });
  */
-export const wsTransport = (options: WsTransportOptions): Transport =>
-  withTransportDuties({
+export const wsTransport = (options: WsTransportOptions): Transport => {
+  // One choice per transport: a client that logs in again stays on the node that worked.
+  const nodes = nodeChoice(nodeUrls(options.url, 'ws'));
+  return withTransportDuties({
     async connect(credentials, { signal }) {
       const WebSocket = options.WebSocket ?? (await platformWebSocket());
       // Events are buffered from now until the first subscriber (the Session contract).
@@ -70,7 +81,7 @@ export const wsTransport = (options: WsTransportOptions): Transport =>
       let abortedSeen = false;
       link = await openLink(
         {
-          url: options.url,
+          nodes,
           WebSocket,
           credentials,
           clock: options.clock ?? systemClock,
@@ -143,3 +154,4 @@ export const wsTransport = (options: WsTransportOptions): Transport =>
       return session;
     },
   });
+};
