@@ -87,10 +87,17 @@ admin_socket = $dir/run/\$name.asok
 pid_file = $dir/run/\$name.pid
 mon_data = $dir/mon/\$cluster-\$id
 osd_data = $dir/osd/\$cluster-\$id
+mon_data_avail_warn = 5
+mon_data_avail_crit = 1
+# An in-memory OSD: RAM is used only as objects are kept. A full OSD does not fail writes, it blocks them
+# (HEALTH_ERR "full osd"), so it is sized well above what the suite writes, and RGW's garbage collector
+# (which frees deleted objects' bytes, by default 2 h later) runs every minute on what is a minute old.
 osd_objectstore = memstore
-memstore_device_bytes = 2147483648
+memstore_device_bytes = 12884901888
 [client.rgw]
 rgw_frontends = beast endpoint=127.0.0.1:${rgw_port}
+rgw_gc_obj_min_wait = 60
+rgw_gc_processor_period = 60
 rgw_data = $dir/rgw
 CONF
   export CEPH_CONF=$conf

@@ -4,6 +4,7 @@
  * with two connections (two processes) exactly one claims the upload; a claim held by a node that died
  * runs out and the upload resumes elsewhere; expiry is the hub's clock, Redis's TTL only a backstop.
  */
+import { CLAIM_TTL_MS } from '../../src/hub/upload-claim.js';
 import { describe, expect, it } from 'vitest';
 import { createHub, failureOf, memoryStore, virtualClock } from '../../src/index.js';
 import { redisUploadStates, UPLOAD_STATE_GC_MARGIN_MS } from '../../src/cluster/redis-upload-states.js';
@@ -83,7 +84,7 @@ describeWithServices('upload states in Redis', ['redis'], ({ redisUrl }) => {
     await firstSent;
     const b = createHub({ clock, store, uploads: redisUploadStates({ redis: scope.connect(), keyPrefix, clock }) });
     await expect(b.appendUpload('alice', uploadId, 8, bytes(12, 2))).rejects.toMatchObject({ failure: { _tag: 'Conflict' } });
-    clock.advance(59_999);
+    clock.advance(CLAIM_TTL_MS - 1);
     await expect(b.appendUpload('alice', uploadId, 8, bytes(12, 2))).rejects.toMatchObject({ failure: { _tag: 'Conflict' } });
     clock.advance(1);
     expect(await b.appendUpload('alice', uploadId, 8, bytes(12, 2))).toMatchObject({ offset: 20, complete: true });

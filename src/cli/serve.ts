@@ -110,6 +110,9 @@ export const serveCommand = async (options: ServeOptions, out: (line: string) =>
   const retentionMs = options.retention === undefined || options.retention === '' ? undefined : parseDuration('--retention', options.retention);
   const redis = redisOf(options);
   const s3 = s3Of(options, process.env);
+  // The pinned AWS SDK runs on Node 20; its notice that later releases will not is for developers, not a
+  // line in every node's log (docs/deploy.md says which version is pinned and why).
+  if (s3) process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
   const dataDir = resolve(options.dataDir);
   const secret = process.env.FERRY_SECRET;
   const dev = options.dev === true || (typeof options.dev === 'string' && options.dev !== '' && options.dev !== '0');

@@ -103,7 +103,7 @@ export interface HubOptions {
   readonly rates?: Rates;
   /**
    * Told when shared state fails after the change it follows was made: an append's claim not released (it
-   * runs out after 60 s instead), the usage ledger not told of a completion or deletion (it counts the
+   * runs out after `CLAIM_TTL_MS`, 15 s, instead), the usage ledger not told of a completion or deletion (it counts the
    * entry as it was until rebuilt, decision 92). The call's own outcome stands. Default: `console.error`.
    * @example { onStateError: (error) => logger.warn({ error }, 'shared state failed') }
    */

@@ -13,9 +13,11 @@ import type { OffsetWord, UploadStates } from './upload-states.js';
 
 /**
  * How long a claim holds without renewal. It is renewed as bytes arrive (once half of it has passed), so
- * only an append that receives nothing for this long, or whose process died, loses it.
+ * only an append that receives nothing for this long, or whose process died, loses it. 15 s, as a node's
+ * lease: a node killed in the middle of an upload blocks it (409 to other nodes) at most this long, and a
+ * client that stalls longer gets a 409 and resumes from the offset (decision 97).
  */
-export const CLAIM_TTL_MS = 60_000;
+export const CLAIM_TTL_MS = 15_000;
 
 /** Where the upload stands when its claim is released: its offset and last write, or gone (completed or removed). */
 export type ClaimRelease = { readonly offset: number; readonly updatedAt: number } | 'gone';
