@@ -7,7 +7,7 @@
 import { createServer } from 'node:net';
 import { randomUUID } from 'node:crypto';
 import { DeleteBucketCommand, GetBucketLifecycleConfigurationCommand, GetObjectCommand, PutBucketLifecycleConfigurationCommand, PutObjectCommand, type S3Client, UploadPartCommand } from '@aws-sdk/client-s3';
-import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { failureOf, type StoredEntry } from '../../src/index.js';
 import { type S3Store, type S3StoreOptions, s3Store } from '../../src/cluster/s3-store.js';
 import { describeWithServices } from './services.js';
@@ -36,6 +36,30 @@ const tagOf = (promise: Promise<unknown>): Promise<string> =>
     () => 'resolved',
     (error: unknown) => failureOf(error)._tag,
   );
+
+describe('the S3 media store without an answering S3', () => {
+  it('fails within its timeouts, saying the store did not answer, when the endpoint accepts connections and stays silent', async () => {
+    const sockets = new Set<import('node:net').Socket>();
+    const silent = createServer((socket) => sockets.add(socket));
+    const port = await new Promise<number>((resolve) => silent.listen(0, '127.0.0.1', () => resolve((silent.address() as { port: number }).port)));
+    const endpoint = `http://127.0.0.1:${port}`;
+    const store = s3Store({ endpoint, bucket: 'nowhere', accessKeyId: 'a', secretAccessKey: 's', timeouts: { connectMs: 500, idleMs: 500, requestMs: 1_000 }, probeTimeoutMs: 700 });
+    try {
+      const started = Date.now();
+      const stat = await store.stat('AAAAAAAAAAAAAAAAAAAAAA').then(() => undefined, (error: unknown) => failureOf(error));
+      expect(stat).toMatchObject({ _tag: 'Network', detail: expect.stringContaining(`the S3 store at ${endpoint} did not answer in time`) });
+      // Two attempts of half a second each, and the SDK's short backoff between them.
+      expect(Date.now() - started).toBeLessThan(3_000);
+      const probe = await store.probe().then(() => undefined, (error: unknown) => failureOf(error));
+      expect(probe).toMatchObject({ _tag: 'Network', detail: expect.stringContaining('did not answer within 700 ms') });
+      expect(sockets.size).toBeGreaterThan(0);
+    } finally {
+      await store.close();
+      for (const socket of sockets) socket.destroy();
+      await new Promise((resolve) => silent.close(resolve));
+    }
+  });
+});
 
 describeWithServices('the S3 media store', ['s3'], ({ s3 }) => {
   let raw: S3Client;
@@ -173,7 +197,7 @@ describeWithServices('the S3 media store', ['s3'], ({ s3 }) => {
   it('lets a second store continue an upload the first abandoned midway, and hashes it by reading it back', async () => {
     const first = open();
     const id = newId();
-    const size = 30 * MiB;
+    const size = 16 * MiB;
     const bytes = randomContent(size);
     await first.create(metaOf(id, size), 1_000);
     // The first gives up after 12 MiB were sent (as if its process had died): 10 MiB were in whole parts.
@@ -229,7 +253,7 @@ describeWithServices('the S3 media store', ['s3'], ({ s3 }) => {
     const dying = watched(sharedPrefix, (request) =>
       armed && request.command === 'PutObjectCommand' && request.key?.endsWith('/record.json') ? new Error('process killed') : undefined,
     );
-    const bytes = randomContent(17 * MiB);
+    const bytes = randomContent(13 * MiB);
     await dying.store.create(metaOf(id, bytes.length), 1_000);
     await append(dying.store, id, 0, bytes.subarray(0, 7 * MiB)); // part 1 and a 2 MiB tail
     armed = true;
@@ -339,6 +363,38 @@ describeWithServices('the S3 media store', ['s3'], ({ s3 }) => {
     expect(await tagOf(readAll(reader, complete))).toBe('NotExist');
     expect(await keysUnder(raw, s3.bucket, prefix)).toEqual([]);
     expect(await reader.delete(newId())).toBeUndefined();
+  });
+
+  it.each([
+    ['before the copy that makes the media visible', 'CopyObjectCommand', undefined],
+    ['after that copy', 'HeadObjectCommand', '/record.json'],
+  ])('leaves no media when a deletion on another store runs %s', async (_when, command, keyEnd) => {
+    const sharedPrefix = freshPrefix();
+    prefixes.push(sharedPrefix);
+    prefix = sharedPrefix;
+    const other = open({}, sharedPrefix);
+    const id = newId();
+    let deleted: Promise<string | undefined> | undefined;
+    // Once the upload is complete in S3, the deletion runs to its end before the chosen request goes out.
+    let armed = false;
+    const completing = watched(sharedPrefix, async (request) => {
+      if (armed && !deleted && request.command === command && (keyEnd === undefined || request.key?.endsWith(keyEnd))) {
+        deleted = other.delete(id);
+        await deleted;
+      }
+      return undefined;
+    });
+    const bytes = randomContent(6 * MiB);
+    await completing.store.create(metaOf(id, bytes.length), 1_000);
+    await append(completing.store, id, 0, bytes);
+    armed = true;
+    expect(await tagOf(completing.store.complete(id, 2_000))).toBe('NotExist');
+    expect(await deleted).toBeDefined();
+    expect(await other.stat(id)).toBeUndefined();
+    await completing.store.close();
+    await other.close();
+    expect(await keysUnder(raw, s3.bucket, sharedPrefix)).toEqual([]);
+    expect(await uploadsUnder(raw, s3.bucket, sharedPrefix)).toEqual([]);
   });
 
   it('stops an append in this process when its upload is deleted', async () => {

@@ -76,17 +76,18 @@ export interface Seen {
 }
 
 /**
- * Adds a middleware to `client` that records every request (command and key) and lets `fail` reject one
- * before it is sent, as if the process had died there.
+ * Adds a middleware to `client` that records every request (command and key) and lets `before` run first:
+ * it may do other work before the request goes out, or reject it with an error, as if the process had died
+ * there.
  */
-export const watch = (client: S3Client, fail: (seen: Seen) => Error | undefined = () => undefined): Seen[] => {
+export const watch = (client: S3Client, before: (seen: Seen) => Error | undefined | Promise<Error | undefined> = () => undefined): Seen[] => {
   const seen: Seen[] = [];
   client.middlewareStack.add(
     (next, context) => async (args) => {
       const input = args.input as { Key?: string };
       const request = { command: String(context.commandName), key: input.Key };
       seen.push(request);
-      const error = fail(request);
+      const error = await before(request);
       if (error) throw error;
       return next(args);
     },
@@ -127,4 +128,32 @@ export const readAll = async (store: MediaStore, id: string, offset = 0, signal?
   const parts: Uint8Array[] = [];
   for await (const chunk of store.read(id, offset, signal)) parts.push(Buffer.from(chunk));
   return Buffer.concat(parts);
+};
+
+let killedBytes: Uint8Array | undefined;
+/**
+ * The upload `s3-store-kill.spec.ts` has a child process append and kill -9: 16 MiB (four parts, the last
+ * short), the same bytes in both processes (a fixed pseudo-random sequence, made on first use), in 64 KiB
+ * chunks from any offset.
+ */
+export const killedUpload = {
+  size: 16 * MiB,
+  bytes(): Uint8Array {
+    if (!killedBytes) {
+      killedBytes = new Uint8Array(killedUpload.size);
+      let x = 20261202;
+      for (let i = 0; i < killedBytes.length; i += 4) {
+        x = (Math.imul(x, 1103515245) + 12345) >>> 0;
+        killedBytes[i] = x >>> 24;
+        killedBytes[i + 1] = x >>> 16;
+        killedBytes[i + 2] = x >>> 8;
+        killedBytes[i + 3] = x;
+      }
+    }
+    return killedBytes;
+  },
+  async *chunks(from: number): AsyncIterable<Uint8Array> {
+    const bytes = killedUpload.bytes();
+    for (let at = from; at < bytes.length; at += 64 * 1024) yield bytes.subarray(at, Math.min(at + 64 * 1024, bytes.length));
+  },
 };
