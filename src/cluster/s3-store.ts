@@ -19,7 +19,9 @@
  *   deletions at once, on any nodes, one alone reports what it removed. It removes the record first and
  *   the media last; a completion checks, after its copy, that the record is still there, and otherwise
  *   removes the media it made: a deletion racing a completion on another node leaves no media behind.
- * The append itself is in `s3-append.ts`, the S3 calls in `s3-objects.ts`, the bucket in `s3-bucket.ts`.
+ * The append itself is in `s3-append.ts`, the S3 calls in `s3-objects.ts`, the bucket in `s3-bucket.ts`;
+ * the other operations stay together here (past the ~300-line habit) because each one's ordering is
+ * argued against the others' (stat's order of reads, completion against deletion).
  * @module
  */
 import { createHash, randomBytes } from 'node:crypto';
