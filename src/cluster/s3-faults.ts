@@ -1,8 +1,9 @@
 /**
  * What an S3 error means to ferry (decision 89): the store's failures are typed like every other.
  * - the caller's signal aborted: `Interrupted` (with the signal's reason);
- * - no answer (refused, reset, timed out) or a 5xx: `Network`, "the S3 store … is unreachable" or
- *   "… failed": the server answers 502 and clients resume later, since every acknowledged byte is in S3;
+ * - no answer (refused, reset, timed out) or a 5xx: `Network`, "the S3 store … is unreachable", "… did
+ *   not answer in time" or "… failed": the server answers 502 and clients resume later, since every
+ *   acknowledged byte is in S3;
  * - the store is out of room (`QuotaExceeded`, 507): `InsufficientStorage` (507, final for clients);
  * - any other refusal (wrong credentials, a missing bucket): `Unknown` naming the S3 error, a server fault.
  * Not-found and precondition failures are answered where they happen (`NotExist`, `Conflict`).
@@ -52,7 +53,10 @@ export const s3Fault = (error: unknown, what: string, endpoint: string, signal?:
   if (signal?.aborted) return abortFault(signal);
   const status = httpStatusOf(error);
   const detail = describeS3Error(error);
-  if (status === undefined) return fault(Failure.network(`the S3 store at ${endpoint} is unreachable (${what}: ${detail})`), error);
+  if (status === undefined) {
+    const timedOut = error instanceof Error && error.name === 'TimeoutError';
+    return fault(Failure.network(`the S3 store at ${endpoint} ${timedOut ? 'did not answer in time' : 'is unreachable'} (${what}: ${detail})`), error);
+  }
   if (status === 507 || nameOf(error) === 'QuotaExceeded') return fault(Failure.insufficientStorage(`the S3 store at ${endpoint} is full (${what}: ${detail})`), error);
   if (status >= 500) return fault(Failure.network(`the S3 store at ${endpoint} failed (${what}: ${detail})`), error);
   return fault(Failure.unknown(`the S3 store at ${endpoint} refused ${what}: ${detail}`), error);

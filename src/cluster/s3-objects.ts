@@ -215,22 +215,28 @@ export const objectsOf = ({ client, bucket, endpoint }: ObjectsOptions) => {
 
     /**
      * Copies `from` to `to` with new user metadata (`MetadataDirective: REPLACE`): the object appears at
-     * `to` at once, bytes and metadata together. RGW copies by reference within a pool.
+     * `to` at once, bytes and metadata together. RGW copies by reference within a pool. `'missing'` if
+     * there is no `from`.
      */
-    copy: async (from: string, to: string, metadata: Record<string, string>, what: string): Promise<void> => {
-      await call(what, undefined, () =>
-        client.send(
-          new CopyObjectCommand({
-            Bucket: bucket,
-            Key: to,
-            CopySource: copySource(bucket, from),
-            MetadataDirective: 'REPLACE',
-            Metadata: metadata,
-            ContentType: 'application/octet-stream',
-          }),
-        ),
-      );
-    },
+    copy: async (from: string, to: string, metadata: Record<string, string>, what: string): Promise<'done' | 'missing'> =>
+      call(
+        what,
+        undefined,
+        async () => {
+          await client.send(
+            new CopyObjectCommand({
+              Bucket: bucket,
+              Key: to,
+              CopySource: copySource(bucket, from),
+              MetadataDirective: 'REPLACE',
+              Metadata: metadata,
+              ContentType: 'application/octet-stream',
+            }),
+          );
+          return 'done' as const;
+        },
+        missing,
+      ),
   };
 };
 

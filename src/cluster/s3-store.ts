@@ -16,8 +16,12 @@
  * - The SHA-256 is computed by the process that appended every byte from 0, as they were acknowledged;
  *   otherwise completion reads the assembled object back and hashes it before the media becomes visible.
  * - A deletion holds `deleting/<id>` (created only if absent, taken over after a minute) so that of two
- *   deletions at once, on any nodes, one alone reports what it removed.
- * The append itself is in `s3-append.ts`, the S3 calls in `s3-objects.ts`, the bucket in `s3-bucket.ts`.
+ *   deletions at once, on any nodes, one alone reports what it removed. It removes the record first and
+ *   the media last; a completion checks, after its copy, that the record is still there, and otherwise
+ *   removes the media it made: a deletion racing a completion on another node leaves no media behind.
+ * The append itself is in `s3-append.ts`, the S3 calls in `s3-objects.ts`, the bucket in `s3-bucket.ts`;
+ * the other operations stay together here (past the ~300-line habit) because each one's ordering is
+ * argued against the others' (stat's order of reads, completion against deletion).
  * @module
  */
 import { createHash, randomBytes } from 'node:crypto';
@@ -68,15 +72,22 @@ const MARKER_STALE_MS = 60_000;
 /** The user-metadata key of a deletion marker's time. */
 const MARKER_AT = 'ferry-at';
 
-/** Timeouts of every S3 request, so an unreachable store fails in seconds rather than hanging. */
+/**
+ * Timeouts of every S3 request, so an unreachable store fails in seconds rather than hanging. A request
+ * is tried twice (the SDK's retry, for timeouts, resets and 5xx answers), so a store that accepts
+ * connections and never answers fails an operation after about twice `idleMs`.
+ */
 export interface S3Timeouts {
-  /** To establish a connection. Default: 3,000 ms. */
+  /** To establish a connection. Default: 3,000 ms. @example { connectMs: 1_000 } */
   readonly connectMs?: number;
-  /** Of silence on a connection, also while a response body is read. Default: 30,000 ms. */
+  /** Of silence on a connection, also while a response body is read. Default: 10,000 ms. */
   readonly idleMs?: number;
-  /** From sending a request to its response's headers. Default: 60,000 ms. */
+  /** From sending a request (its body included) to its response's headers. Default: 30,000 ms. */
   readonly requestMs?: number;
 }
+
+/** Attempts per S3 request (the SDK's standard retry: timeouts, resets, 5xx and throttling). */
+const ATTEMPTS = 2;
 
 /** Options of {@link s3Store}. */
 export interface S3StoreOptions {
@@ -166,11 +177,11 @@ export const s3Store = (options: S3StoreOptions): S3Store => {
       region: options.region ?? 'us-east-1',
       forcePathStyle: options.forcePathStyle ?? true,
       credentials: { accessKeyId: options.accessKeyId, secretAccessKey: options.secretAccessKey },
-      maxAttempts: 3,
+      maxAttempts: ATTEMPTS,
       requestHandler: {
         connectionTimeout: timeouts.connectMs ?? 3_000,
-        socketTimeout: timeouts.idleMs ?? 30_000,
-        requestTimeout: timeouts.requestMs ?? 60_000,
+        socketTimeout: timeouts.idleMs ?? 10_000,
+        requestTimeout: timeouts.requestMs ?? 30_000,
         throwOnRequestTimeout: true,
       },
     });
@@ -250,9 +261,17 @@ export const s3Store = (options: S3StoreOptions): S3Store => {
     return completeEntry(id, record, new TextDecoder().decode(name));
   };
 
+  /**
+   * Complete media first: it wins over a partial record a completion left behind, and a HEAD is what a
+   * download's stat costs (a GET of the record, with its body, is the slower request on RGW).
+   */
   const statOf = async (id: string): Promise<StoredEntry | undefined> => {
-    const [complete, partial] = await Promise.all([readComplete(id), readPartial(id)]);
-    return complete ?? (partial && partialEntry(partial.record));
+    const complete = await readComplete(id);
+    if (complete) return complete;
+    const partial = await readPartial(id);
+    if (partial) return partialEntry(partial.record);
+    // Completed (copied, then its record removed) between the two reads?
+    return readComplete(id);
   };
 
   /** Replaces a record by compare-and-set; `Conflict` if another writer replaced it, `NotExist` if it went. */
@@ -374,11 +393,13 @@ export const s3Store = (options: S3StoreOptions): S3Store => {
         appending.set(id, deleted);
         try {
           const read = await readPartial(id, appendOptions.signal);
-          if (!read) {
-            const complete = (await objects.head(keys.media(id), `look for media ${id}`)) !== 'missing';
-            throw fault(complete ? Failure.conflict(`upload ${id} is complete`) : Failure.notExist(`upload ${id}`));
+          const current = read && offsetOf(read.record);
+          // A full upload's record may outlive its completion for a moment (its clean-up runs after).
+          if (!read || current === read.record.size) {
+            const complete = (await objects.head(keys.media(id), `look for media ${id}`, appendOptions.signal)) !== 'missing';
+            if (complete) throw fault(Failure.conflict(`upload ${id} is complete`));
+            if (!read) throw fault(Failure.notExist(`upload ${id}`));
           }
-          const current = offsetOf(read.record);
           if (offset !== current) throw fault(Failure.conflict(`offset ${offset} is not the upload's offset ${current}`));
           let hash = hashes.get(id);
           if (hash?.at !== offset) {
@@ -417,7 +438,15 @@ export const s3Store = (options: S3StoreOptions): S3Store => {
             await objects.put(keys.name(id), name, `record the file name of media ${id}`, { contentType: 'text/plain; charset=utf-8' });
             mediaRecord = { ...common, fileNameSha256: createHash('sha256').update(name).digest('hex') };
           }
-          await objects.copy(source, keys.media(id), encodeMedia(mediaRecord), `make media ${id} visible`);
+          if ((await objects.copy(source, keys.media(id), encodeMedia(mediaRecord), `make media ${id} visible`)) === 'missing') {
+            throw fault(Failure.notExist(`upload ${id} (deleted while completing)`));
+          }
+          // A deletion elsewhere removes the record first and the media last: if the record is gone now, the
+          // deletion may have passed the media key before this copy landed, so the media is this one's to remove.
+          if ((await objects.head(keys.record(id), `look for the record of upload ${id}`)) === 'missing') {
+            await objects.remove(keys.media(id), `remove media ${id}, deleted while completing`);
+            throw fault(Failure.notExist(`upload ${id} (deleted while completing)`));
+          }
           track(removeUploadObjects(id).catch(leftForLater));
           return completeEntry(id, mediaRecord, fileName);
         }),
@@ -465,11 +494,12 @@ export const s3Store = (options: S3StoreOptions): S3Store => {
           hashes.delete(id);
           if (!(await takeMarker(id))) return undefined;
           try {
-            // What is there once the marker is ours is what this deletion removes.
+            // What is there once the marker is ours is what this deletion removes. The record goes first
+            // and the media last, so a completion running elsewhere notices (see `complete`).
             const entry = await statOf(id);
-            await objects.remove(keys.media(id), `remove media ${id}`);
-            await objects.remove(keys.name(id), `remove the file name of media ${id}`);
             await removeUploadObjects(id);
+            await objects.remove(keys.name(id), `remove the file name of media ${id}`);
+            await objects.remove(keys.media(id), `remove media ${id}`);
             return entry?.state;
           } finally {
             await objects.remove(keys.deleting(id), `unmark ${id}`).catch(leftForLater);
