@@ -47,11 +47,11 @@ describe('the S3 media store without an answering S3', () => {
     try {
       const started = Date.now();
       const stat = await store.stat('AAAAAAAAAAAAAAAAAAAAAA').then(() => undefined, (error: unknown) => failureOf(error));
-      expect(stat).toMatchObject({ _tag: 'Network', detail: expect.stringContaining(`the S3 store at ${endpoint} did not answer in time`) });
+      expect(stat).toMatchObject({ _tag: 'Unavailable', what: expect.stringContaining(`the S3 store at ${endpoint} did not answer in time`) });
       // Two attempts of half a second each, and the SDK's short backoff between them.
       expect(Date.now() - started).toBeLessThan(3_000);
       const probe = await store.probe().then(() => undefined, (error: unknown) => failureOf(error));
-      expect(probe).toMatchObject({ _tag: 'Network', detail: expect.stringContaining('did not answer within 700 ms') });
+      expect(probe).toMatchObject({ _tag: 'Unavailable', what: expect.stringContaining('did not answer within 700 ms') });
       expect(sockets.size).toBeGreaterThan(0);
     } finally {
       await store.close();
@@ -258,7 +258,7 @@ describeWithServices('the S3 media store', ['s3'], ({ s3 }) => {
     await append(dying.store, id, 0, bytes.subarray(0, 7 * MiB)); // part 1 and a 2 MiB tail
     armed = true;
     // Part 2 reaches S3, its record never does.
-    expect(await tagOf(append(dying.store, id, 7 * MiB, bytes.subarray(7 * MiB, 12 * MiB)))).toBe('Network');
+    expect(await tagOf(append(dying.store, id, 7 * MiB, bytes.subarray(7 * MiB, 12 * MiB)))).toBe('Unavailable');
     expect(dying.seen.some((request) => request.command === 'UploadPartCommand')).toBe(true);
 
     // Leftovers of crashes elsewhere: a tail no record names, and garbage as part 3 of the upload.
@@ -453,7 +453,7 @@ describeWithServices('the S3 media store', ['s3'], ({ s3 }) => {
     const started = Date.now();
     for (const attempt of [store.probe(), store.stat(newId()), store.create(metaOf(newId(), 1), 1_000)]) {
       const error = await attempt.then(() => undefined, (thrown: unknown) => thrown);
-      expect(failureOf(error)).toMatchObject({ _tag: 'Network', detail: expect.stringContaining(`the S3 store at http://127.0.0.1:${port} is unreachable`) });
+      expect(failureOf(error)).toMatchObject({ _tag: 'Unavailable', what: expect.stringContaining(`the S3 store at http://127.0.0.1:${port} is unreachable`) });
     }
     expect(Date.now() - started).toBeLessThan(10_000);
   });

@@ -55,9 +55,9 @@ export const s3Fault = (error: unknown, what: string, endpoint: string, signal?:
   const detail = describeS3Error(error);
   if (status === undefined) {
     const timedOut = error instanceof Error && error.name === 'TimeoutError';
-    return fault(Failure.network(`the S3 store at ${endpoint} ${timedOut ? 'did not answer in time' : 'is unreachable'} (${what}: ${detail})`), error);
+    return fault(Failure.unavailable(`the S3 store at ${endpoint} ${timedOut ? 'did not answer in time' : 'is unreachable'} (${what}: ${detail})`), error);
   }
   if (status === 507 || nameOf(error) === 'QuotaExceeded') return fault(Failure.insufficientStorage(`the S3 store at ${endpoint} is full (${what}: ${detail})`), error);
-  if (status >= 500) return fault(Failure.network(`the S3 store at ${endpoint} failed (${what}: ${detail})`), error);
+  if (status >= 500) return fault(Failure.unavailable(`the S3 store at ${endpoint} failed (${what}: ${detail})`), error);
   return fault(Failure.unknown(`the S3 store at ${endpoint} refused ${what}: ${detail}`), error);
 };

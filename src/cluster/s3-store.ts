@@ -535,7 +535,7 @@ export const s3Store = (options: S3StoreOptions): S3Store => {
           await objects.put(key, 'ferry readiness probe\n', what, { signal });
           await objects.remove(key, what, signal);
         } catch (error) {
-          if (signal.aborted) throw fault(Failure.network(`the S3 store at ${endpoint} did not answer within ${probeTimeoutMs} ms (${what})`), error);
+          if (signal.aborted) throw fault(Failure.unavailable(`the S3 store at ${endpoint} did not answer within ${probeTimeoutMs} ms (${what})`), error);
           throw error;
         }
       }),
