@@ -6,7 +6,8 @@
  */
 import { CLAIM_TTL_MS } from '../../src/hub/upload-claim.js';
 import { describe, expect, it } from 'vitest';
-import { createHub, failureOf, memoryStore, virtualClock } from '../../src/index.js';
+import { createHub, failureOf, memoryStore, memoryUsage, virtualClock } from '../../src/index.js';
+import type { Clock, TimerHandle } from '../../src/core/clock.js';
 import { redisUploadStates, UPLOAD_STATE_GC_MARGIN_MS } from '../../src/cluster/redis-upload-states.js';
 import { uploadClaimCases } from '../properties/upload-claims-cases.js';
 import { settle } from '../properties/support.js';
@@ -34,7 +35,9 @@ describeWithServices('upload states in Redis', ['redis'], ({ redisUrl }) => {
   it('of two appends racing on two hubs with two connections, exactly one claims the upload, every time', async () => {
     const clock = virtualClock(1_000);
     const store = memoryStore();
-    const [a, b] = [0, 1].map(() => createHub({ clock, store, uploads: redisUploadStates({ redis: scope.connect(), keyPrefix, clock }) })) as [ReturnType<typeof createHub>, ReturnType<typeof createHub>];
+    // One ledger for both hubs, as they share the store: whichever completes an upload releases it.
+    const usage = memoryUsage(store);
+    const [a, b] = [0, 1].map(() => createHub({ clock, store, usage, uploads: redisUploadStates({ redis: scope.connect(), keyPrefix, clock }) })) as [ReturnType<typeof createHub>, ReturnType<typeof createHub>];
     const wins = { a: 0, b: 0 };
     for (let round = 0; round < 40; round++) {
       const { uploadId } = await a.createUpload('alice', { size: 16, fileName: 'f' });
@@ -70,8 +73,10 @@ describeWithServices('upload states in Redis', ['redis'], ({ redisUrl }) => {
   it('a claim held by a node that died runs out, then the upload resumes through another node at the stored offset', async () => {
     const clock = virtualClock(1_000);
     const store = memoryStore();
-    const dying = redisUploadStates({ redis: scope.connect(), keyPrefix, clock });
-    const a = createHub({ clock, store, uploads: dying });
+    // The node that dies reads the same time but runs no timer any more (its claim is never renewed).
+    const dead: Clock = { now: () => clock.now(), setTimeout: (): TimerHandle => undefined, clearTimeout: () => undefined };
+    const dying = redisUploadStates({ redis: scope.connect(), keyPrefix, clock: dead });
+    const a = createHub({ clock: dead, store, uploads: dying });
     const { uploadId } = await a.createUpload('alice', { size: 20, fileName: 'f' });
     let sent: () => void = () => undefined;
     const firstSent = new Promise<void>((resolve) => (sent = resolve));

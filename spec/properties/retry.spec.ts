@@ -37,11 +37,15 @@ const EVERY_FAILURE: readonly Failure[] = [
   Failure.quotaExceeded(1, 2, 2),
   Failure.insufficientStorage('disk full'),
   Failure.rejected('another user'),
+  Failure.unavailable('redis: connection refused'),
   Failure.unknown('?'),
 ];
 
-/** The transport contract: `Network` and `Conflict` mean "ask the offset and try again"; all else is final. */
-const TRANSIENT = new Set(['Network', 'Conflict']);
+/**
+ * The transport contract: `Network` and `Conflict` mean "ask the offset and try again", as does `Unavailable`
+ * (a service the server runs on is away for a moment); all else is final.
+ */
+const TRANSIENT = new Set(['Network', 'Conflict', 'Unavailable']);
 
 const failureArb = fc.constantFrom(...EVERY_FAILURE);
 const tableArb = fc.array(fc.integer({ min: 0, max: 60_000 }), { maxLength: 8 });

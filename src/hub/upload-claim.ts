@@ -6,16 +6,16 @@
  * @module
  */
 import { onAbort } from '../core/abort.js';
-import type { Clock } from '../core/clock.js';
+import { type Clock, type TimerHandle, unrefTimer } from '../core/clock.js';
 import { Failure, FaultError, fault } from '../core/failure.js';
 import type { StoredEntry } from './media-store.js';
 import type { OffsetWord, UploadStates } from './upload-states.js';
 
 /**
- * How long a claim holds without renewal. It is renewed as bytes arrive (once half of it has passed), so
- * only an append that receives nothing for this long, or whose process died, loses it. 15 s, as a node's
- * lease: a node killed in the middle of an upload blocks it (409 to other nodes) at most this long, and a
- * client that stalls longer gets a 409 and resumes from the offset (decision 97).
+ * How long a claim holds without renewal. It is renewed every third of it on the hub's clock while its
+ * request lives (and as bytes arrive once half has passed), so only an append whose process died, or whose
+ * state store was out of reach for this long, loses it. 15 s, as a node's lease: a node killed in the
+ * middle of an upload blocks it (409 to other nodes) at most this long (decision 97).
  */
 export const CLAIM_TTL_MS = 15_000;
 
@@ -85,6 +85,41 @@ export const claimUpload = async (entry: StoredEntry & { readonly state: 'partia
   };
   let renewing: Promise<void> | undefined;
   let released: Promise<void> | undefined;
+  let timer: TimerHandle | undefined;
+  /**
+   * Moves the claim's end to `CLAIM_TTL_MS` after `now`, by compare-and-set. Renewals run one after the
+   * other, each with the time it was asked at (on a virtual clock several may be asked in one jump).
+   */
+  const renew = (now: number): void => {
+    if (released || controller.signal.aborted) return;
+    const previous = renewing ?? Promise.resolve();
+    const current: Promise<void> = previous.then(async () => {
+      if (released || controller.signal.aborted) return;
+      const next: OffsetWord = { offset: word.offset, claim: { by, until: now + CLAIM_TTL_MS } };
+      try {
+        if (await uploads.compareAndSetOffset(id, word, { ...next, expiresAt: now + partialTtlMs })) word = next;
+        else lose(fault(Failure.conflict(`upload ${id}: another request took it over while this one stalled`)));
+      } catch (error) {
+        lose(error instanceof FaultError ? error : fault(Failure.unknown(`renewing the claim on upload ${id} failed`), error));
+      } finally {
+        if (renewing === current) renewing = undefined;
+      }
+    });
+    renewing = current;
+  };
+  // Renewed on the hub's clock while the request lives, bytes or not: only a dead process (or a state
+  // store out of reach for a whole TTL) loses a claim; a client that stalls keeps it.
+  const tick = (): void => {
+    timer = clock.setTimeout(() => {
+      if (released || controller.signal.aborted) return;
+      renew(clock.now());
+      tick();
+    }, CLAIM_TTL_MS / 3);
+    unrefTimer(timer);
+  };
+  tick();
+  const stop = (): void => clock.clearTimeout(timer);
+  controller.signal.addEventListener('abort', stop, { once: true });
   return {
     signal: controller.signal,
     get lost() {
@@ -93,29 +128,17 @@ export const claimUpload = async (entry: StoredEntry & { readonly state: 'partia
     assertHeld() {
       if (lost !== undefined) throw lost;
       if (clock.now() < (word.claim?.until ?? 0)) return;
-      const expired = fault(Failure.conflict(`upload ${id}: this request received nothing for ${CLAIM_TTL_MS} ms and lost its claim`));
+      const expired = fault(Failure.conflict(`upload ${id}: this request could not renew its claim for ${CLAIM_TTL_MS} ms and lost it`));
       lose(expired);
       throw expired;
     },
     progress() {
       const now = clock.now();
-      if (renewing || released || controller.signal.aborted || now < (word.claim?.until ?? 0) - CLAIM_TTL_MS / 2) return;
-      const next: OffsetWord = { offset: word.offset, claim: { by, until: now + CLAIM_TTL_MS } };
-      renewing = uploads
-        .compareAndSetOffset(id, word, { ...next, expiresAt: now + partialTtlMs })
-        .then(
-          (renewed) => {
-            if (renewed) word = next;
-            else lose(fault(Failure.conflict(`upload ${id}: another request took it over while this one stalled`)));
-          },
-          (error: unknown) => lose(error instanceof FaultError ? error : fault(Failure.unknown(`renewing the claim on upload ${id} failed`), error)),
-        )
-        .finally(() => {
-          renewing = undefined;
-        });
+      if (!renewing && now >= (word.claim?.until ?? 0) - CLAIM_TTL_MS / 2) renew(now);
     },
     release(at) {
       released ??= (async () => {
+        stop();
         dispose();
         await renewing;
         if (at === 'gone') return uploads.delete(id);

@@ -15,8 +15,24 @@ import { redisUploadStates } from '../cluster/redis-upload-states.js';
 import { redisUsage } from '../cluster/redis-usage.js';
 import { s3Store } from '../cluster/s3-store.js';
 import type { MediaStore } from '../hub/media-store.js';
+import type { MessageBus } from '../hub/message-bus.js';
+import type { SweepLease } from '../hub/sweep-lease.js';
+import type { UploadStates } from '../hub/upload-states.js';
+import type { Rates } from '../hub/hub-limits.js';
 import type { Usage } from '../hub/usage.js';
-import type { SharedState } from './server.js';
+
+/** What `ServerOptions.shared` may give. */
+export interface SharedState {
+  readonly bus?: MessageBus;
+  readonly uploads?: UploadStates;
+  readonly lease?: SweepLease;
+  /** Where the message, login and join rates are counted per user. */
+  readonly rates?: Rates;
+  /** The usage ledger (quotas); it must count what `store` holds. */
+  readonly usage?: Usage;
+  /** A media store; `probe` (proves it writable, for `/readyz`) is used when present. */
+  readonly store?: MediaStore & { probe?(): Promise<void> };
+}
 
 /** `startServer({ redis })`: the Redis every node of a cluster shares. */
 export interface RedisOptions {

@@ -16,13 +16,8 @@ import { join } from 'node:path';
 import { type Clock, systemClock } from '../core/clock.js';
 import { Failure, fault } from '../core/failure.js';
 import { createHub, type Hub } from '../hub/hub.js';
-import type { MediaStore } from '../hub/media-store.js';
-import type { MessageBus } from '../hub/message-bus.js';
-import type { SweepLease } from '../hub/sweep-lease.js';
-import type { UploadStates } from '../hub/upload-states.js';
-import type { Rates } from '../hub/hub-limits.js';
-import type { Usage } from '../hub/usage.js';
-import { type Backends, connectBackends, type RedisOptions, type S3Options } from './backends.js';
+import { type Backends, connectBackends, type RedisOptions, type S3Options, type SharedState } from './backends.js';
+export type { RedisOptions, S3Options, SharedState } from './backends.js';
 import { PerKeyCount } from './per-key-count.js';
 import { resolveServerLimits, type ServerLimits } from './server-limits.js';
 import { describeUntrusted } from '../core/untrusted.js';
@@ -146,18 +141,6 @@ export interface ServerOptions {
   readonly s3?: S3Options;
 }
 
-/** What {@link ServerOptions.shared} may give. */
-export interface SharedState {
-  readonly bus?: MessageBus;
-  readonly uploads?: UploadStates;
-  readonly lease?: SweepLease;
-  /** Where the message, login and join rates are counted per user. */
-  readonly rates?: Rates;
-  /** The usage ledger (quotas); it must count what `store` holds. */
-  readonly usage?: Usage;
-  /** A media store; `probe` (proves it writable, for `/readyz`) is used when present. */
-  readonly store?: MediaStore & { probe?(): Promise<void> };
-}
 
 /** Options of {@link FerryServer.drain}. */
 export interface DrainOptions {
