@@ -6,9 +6,10 @@
 import { createHash } from 'node:crypto';
 import { firstValueFrom } from 'rxjs';
 import { afterEach, expect, it } from 'vitest';
-import { createClient, type Client } from '../../src/index.js';
+import { createClient, type Client, textMessage } from '../../src/index.js';
 import { CLAIM_TTL_MS } from '../../src/hub/upload-claim.js';
 import { httpTransport } from '../../transports/http.js';
+import { wsTransport } from '../../transports/ws.js';
 import { OFFSET_STREAM, send, tus } from '../server/http-support.js';
 import { type ProcessCluster, startProcessCluster } from './processes.js';
 import { describeWithServices } from './services.js';
@@ -31,8 +32,8 @@ describeWithServices('a cluster of ferry serve processes under faults', ['redis'
     await cluster?.close();
     cluster = undefined;
   });
-  const start = async (): Promise<ProcessCluster> => {
-    cluster = await startProcessCluster({ redisUrl, s3, flags: ['--node-lease', `${NODE_LEASE_MS / 1_000}s`] });
+  const start = async (leaseMs = NODE_LEASE_MS): Promise<ProcessCluster> => {
+    cluster = await startProcessCluster({ redisUrl, s3, flags: ['--node-lease', `${leaseMs / 1_000}s`] });
     return cluster;
   };
 
@@ -157,4 +158,45 @@ describeWithServices('a cluster of ferry serve processes under faults', ['redis'
     expect(left).toEqual(['alice']);
     expect(await bobs.getMembers()).toEqual(['bob']);
   }, 60_000);
+
+  for (const kind of ['http', 'ws'] as const) {
+    it(`kill -9 of the receiver's node while messages flow (${kind}): every acknowledged message arrives once, in order`, async () => {
+      const { nodes, issueToken } = await start(15_000);
+      const [a, b, c] = nodes as [(typeof nodes)[0], (typeof nodes)[0], (typeof nodes)[0]];
+      const transportOf = (urls: readonly string[]) =>
+        kind === 'http' ? httpTransport({ url: urls }) : wsTransport({ url: urls.map((url) => `${url.replace(/^http/, 'ws')}/v1/ws`) });
+      const login = async (userId: string, urls: readonly string[]): Promise<Client> => {
+        const client = createClient({ transport: transportOf(urls) });
+        clients.push(client);
+        await client.login({ userId, token: issueToken(userId) });
+        return client;
+      };
+      // Bob's client knows B first, then C; alice's only A.
+      const bob = await login('bob', [b.url, c.url]);
+      const alice = await login('alice', [a.url]);
+      const received: number[] = [];
+      bob.peerMessages$.subscribe((event) => {
+        if (event.message.messageType === 'TEXT') received.push(Number(event.message.text));
+      });
+      const acknowledged: number[] = [];
+      let killing: Promise<void> | undefined;
+      for (let i = 0; i < 120; i++) {
+        if (i === 40) killing = b.kill();
+        try {
+          await alice.sendMessageToPeer('bob', textMessage(String(i)));
+          acknowledged.push(i);
+        } catch {
+          // Refused while bob was between nodes (peer unreachable): not acknowledged, not owed.
+        }
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      await killing;
+      const deadline = Date.now() + 20_000;
+      while (Date.now() < deadline && acknowledged.some((i) => !received.includes(i))) await new Promise((resolve) => setTimeout(resolve, 50));
+      expect(acknowledged.filter((i) => !received.includes(i))).toEqual([]);
+      expect(received).toEqual([...new Set(received)].sort((x, y) => x - y));
+      // Most got through: the session moved, it was not logged out and in again.
+      expect(acknowledged.length).toBeGreaterThan(100);
+    }, 90_000);
+  }
 });
