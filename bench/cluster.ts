@@ -19,8 +19,7 @@
  * @module
  */
 import { randomFillSync, randomUUID } from 'node:crypto';
-import { createReadStream } from 'node:fs';
-import { mkdtemp, open, rm } from 'node:fs/promises';
+import { mkdtemp, open, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DeleteObjectCommand, GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
@@ -114,6 +113,8 @@ export const runCluster = async (options: ClusterOptions = {}): Promise<Scenario
   const started = performance.now();
   const services = clusterServices(options.env ?? process.env);
   if (typeof services === 'string') return notRun(services, started);
+  // As `ferry serve` does: the SDK's notice that its 2027 releases need Node 22 is not a result.
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 
   const id = randomUUID().slice(0, 8);
   const redisPrefix = `ferry-bench-${id}:`;
@@ -203,7 +204,10 @@ export const runCluster = async (options: ClusterOptions = {}): Promise<Scenario
       'raw PutObject': async () => {
         const key = `${rawPrefix}put-${++serial}`;
         const t0 = performance.now();
-        const put = await s3.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: createReadStream(source), ContentLength: SIZE }));
+        // The file read whole, then sent as one body: RGW refuses the SDK's streamed upload of a stream
+        // body (aws-chunked with a trailing checksum: MissingContentLength). As for the node's parts, the
+        // SDK signs the body's SHA-256 (plain http) and adds its CRC32.
+        const put = await s3.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: await readFile(source) }));
         const elapsed = performance.now() - t0;
         if (!put.ETag) throw new Error('PutObject answered no ETag');
         await s3.send(new DeleteObjectCommand({ Bucket: bucket, Key: key }));
@@ -278,7 +282,7 @@ export const runCluster = async (options: ClusterOptions = {}): Promise<Scenario
         const crossRatio = rate(cross) / rate(same);
         return [
           checkTarget({ name: `${transport} relay across nodes: A→A rate ÷ A→B rate must be ≤ ${fixed(1 / CROSS_RATIO, 2)} (A→B is ${fixed(crossRatio, 2)} of A→A)`, value: 1 / crossRatio, comparison: '<=', limit: 1 / CROSS_RATIO, unit: '×', digits: 2 }),
-          checkTarget({ name: `${transport} relay across nodes p99 latency (${IN_FLIGHT} in flight)`, value: p99(cross), comparison: '<', limit: CROSS_P99_MS, unit: ' ms', digits: 1 }),
+          checkTarget({ name: `${transport} relay p99 across nodes ÷ p99 on one node of the cluster (A→B ${fixed(p99(cross), 1)} ms, A→A ${fixed(p99(same), 1)} ms)`, value: p99(cross) / p99(same), comparison: '<=', limit: CROSS_P99_RATIO, unit: '×', digits: 2 }),
         ];
       }),
     ];
@@ -286,7 +290,7 @@ export const runCluster = async (options: ClusterOptions = {}): Promise<Scenario
       title: TITLE,
       method: [
         `Nodes: three \`ferry serve\` processes (\`node --import tsx src/cli/serve-main.ts --port 0 --data-dir <temp> ${LIMIT_FLAGS.join(' ')}\`, FERRY_SECRET shared, log level warn): A and B with \`--redis ${services.redisUrl} --redis-prefix <run prefix> --s3-endpoint ${services.s3.endpoint} --s3-bucket ${bucket} --s3-prefix <run prefix>\` (AWS_* credentials), and a single node without Redis or S3 (durable file store). \`messageRate=off\`: the relay sends thousands of messages at once where a user may send 180 per 3 s; \`storedBytes=1024GiB\` as the other scenarios' \`BENCH_LIMITS\`. Redis 7 with AOF \`appendfsync always\`; Ceph RGW with one in-memory OSD; all on this machine.`,
-        `Clients in the bench process. Upload: \`createFileMessageByUploading(<path of a 30 MiB random file>)\` through \`httpTransport({ url: A })\` vs a raw \`PutObject\` (@aws-sdk/client-s3, path-style, SDK defaults as the node's own client) with \`Body: createReadStream(<same path>)\`, in the bench process too; both objects removed after each run, untimed.`,
+        `Clients in the bench process. Upload: \`createFileMessageByUploading(<path of a 30 MiB random file>)\` through \`httpTransport({ url: A })\` vs a raw \`PutObject\` (@aws-sdk/client-s3, path-style, SDK defaults as the node's own client) with \`Body: await readFile(<same path>)\` (timed; RGW refuses the SDK's aws-chunked upload of a stream body), in the bench process too; the SDK signs the body's SHA-256 (plain http) and adds a CRC32, as it does for the node's parts; both objects removed after each run, untimed.`,
         `Download: \`downloadMediaToMemory(<that media>)\` through \`httpTransport({ url: B })\` (SHA-256 verified, the default) vs a raw \`GetObject\` of the very object the node serves (\`<prefix>media/<id>\`) read into one buffer.`,
         `Relay: ${MESSAGES.toLocaleString('en-US')} \`sendMessageToPeer\` with ${IN_FLIGHT} in flight, each timed from send to the receiver's \`peerMessages$\`: sender on A and receiver on B; both on A; both on the single node; over HTTP (\`httpTransport\`) and WebSocket (\`wsTransport\`), a pair of users per setup.`,
         `${runs} interleaved runs of all ${TRANSFERS.length + RELAYS.length} cases after 1 warm-up round, full GC before each; medians (rates and p99s: medians of the runs' figures). The run's Redis keys and S3 objects are removed at its end.`,
@@ -313,13 +317,37 @@ export const runCluster = async (options: ClusterOptions = {}): Promise<Scenario
   }
 };
 
-/** Upload speed through a node ÷ raw PutObject speed, at least. See {@link NOTES}. */
+/**
+ * Upload speed through a node ÷ raw PutObject speed, at least. What the design costs: the bytes cross
+ * one more process (client → node → RGW, on the same 2 cores as RGW), are hashed twice (SHA-256 in the
+ * client and in the node; the raw client's SigV4 payload hash is on both sides alike), and reach RGW
+ * about twice: 5 MiB parts, plus at the end of each tus PATCH window the rest as a tail object that the
+ * next window reads back, then the completion's `CopyObject` of the whole media to `media/<id>`; every
+ * part and tail is followed by a compare-and-set write of the record before the offset is acknowledged.
+ * With RGW the bottleneck, twice the bytes caps the ratio near 0.5; 0.4 leaves the hop's share.
+ */
 const UPLOAD_RATIO = 0.4;
-/** Download speed through a node ÷ raw GetObject speed, at least. See {@link NOTES}. */
+/**
+ * Download speed through a node ÷ raw GetObject speed, at least: the node streams the object (no
+ * copy in S3) and the client verifies the SHA-256; the extra hop shares 2 cores with RGW and the client.
+ */
 const DOWNLOAD_RATIO = 0.5;
-/** Cross-node relay rate ÷ same-node rate in the same cluster, at least: both go through the same Redis stream. */
+/**
+ * Cross-node relay rate ÷ same-node rate in the same cluster, at least: in a cluster every message goes
+ * through the receiver's Redis stream whichever node holds the receiver, so across nodes adds only that
+ * a second node process reads and delivers it.
+ */
 const CROSS_RATIO = 0.8;
-/** Cross-node relay p99 with 100 in flight, below. */
-const CROSS_P99_MS = 100;
+/**
+ * Cross-node p99 ÷ same-node p99 in the cluster, at most. Not an absolute figure: with 100 messages in
+ * flight the latency is mostly queueing (p50 ≈ window ÷ rate), so an absolute p99 would measure the
+ * window, not the hop.
+ */
+const CROSS_P99_RATIO = 1.5;
 
-const NOTES = 'TBD';
+const NOTES = [
+  'No target against the single node (information): a cluster makes each message durable in Redis before it acknowledges it (a Lua script appending to the receiver\'s stream, AOF with `appendfsync always`, then read by the receiver\'s node), where a single node keeps its queues in its own memory.',
+  'Over HTTP each message is one request, so the HTTP transport is the bottleneck everywhere and the cluster costs little in comparison; over WebSocket the Redis round trips and fsyncs are what is left.',
+  'The upload trails raw `PutObject` by design (see the upload target\'s reasoning in `bench/cluster.ts`: about twice the bytes into RGW, two SHA-256s, one more process); the download trails `GetObject` by the hop and the client\'s SHA-256.',
+  'The raw `PutObject` reads the file whole first (timed): RGW answers the SDK\'s aws-chunked upload of a stream body with `MissingContentLength`.',
+].join(' ');
