@@ -8,6 +8,7 @@
  *   npm run bench -- --only http-transfer  30 MiB over HTTP against raw node:http
  *   npm run bench -- --only ws-transfer    WebSocket: 30 MiB upload, message relay, chat under load
  *   npm run bench -- --only server-memory  the server's RSS under an unread event stream and 20 sessions' replay
+ *   npm run bench -- --only cluster        nodes on Redis and S3 (RGW) vs raw PutObject/GetObject; relay across nodes (needs FERRY_TEST_*)
  *   npm run bench -- --runs 7              more runs (at least 5 for figures worth quoting)
  *   npm run bench -- --quick               engine overhead at 2k/20k instead of 10k/100k, to iterate
  *
@@ -18,6 +19,7 @@ import { writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { runCluster } from './cluster.js';
 import { runEngineOverhead } from './engine-overhead.js';
 import { fixed, formatTarget, machineInfo, type ScenarioReport, sourceVersion } from './harness.js';
 import { runHttpTransfer } from './http-transfer.js';
@@ -49,6 +51,7 @@ const scenarios: Record<string, () => Promise<ScenarioReport>> = {
   'http-transfer': () => runHttpTransfer({ runs, log }),
   'ws-transfer': () => runWsTransfer({ runs, log }),
   'server-memory': () => runServerMemory({ runs, log }),
+  cluster: () => runCluster({ runs, log }),
 };
 const selected = values.only === undefined ? Object.keys(scenarios) : values.only.split(',').map((name) => name.trim());
 for (const name of selected) {
