@@ -12,7 +12,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { vi } from 'vitest';
-import type { Delivery, HubEvent, MessageBus } from '../../src/index.js';
 
 /** A key prefix no other spec (nor another run of this one) uses. */
 export const uniquePrefix = (): string => `ferry-test:${randomUUID()}:`;
@@ -39,35 +38,7 @@ export const keysUnder = async (redis: Redis, prefix: string): Promise<string[]>
   return found.sort();
 };
 
-/** What one subscriber to a session's deliveries saw. */
-export interface Recording {
-  readonly deliveries: Delivery[];
-  readonly events: () => HubEvent[];
-  completed: boolean;
-  error: unknown;
-  stop(): void;
-}
-
-/** Subscribes to a session's deliveries and records them. */
-export const record = (bus: MessageBus, sessionId: number, after?: number, owner?: string): Recording => {
-  const recording: Recording = {
-    deliveries: [],
-    events: () => recording.deliveries.map((delivery) => delivery.event),
-    completed: false,
-    error: undefined,
-    stop: () => subscription.unsubscribe(),
-  };
-  const subscription = bus.deliveries(sessionId, after, owner).subscribe({
-    next: (delivery) => recording.deliveries.push(delivery),
-    complete: () => {
-      recording.completed = true;
-    },
-    error: (error: unknown) => {
-      recording.error = error;
-    },
-  });
-  return recording;
-};
+export { type Recording, record } from '../contract/bus-contract.js';
 
 /** Waits (bounded) until `check` passes. */
 export const eventually = (check: () => void | Promise<void>, timeout = 5_000): Promise<void> => vi.waitFor(check, { timeout, interval: 5 });

@@ -16,7 +16,7 @@ export interface BusFixture {
 }
 
 /** What one subscriber to a session's deliveries saw. */
-interface Recording {
+export interface Recording {
   readonly deliveries: Delivery[];
   readonly events: () => HubEvent[];
   completed: boolean;
@@ -24,7 +24,8 @@ interface Recording {
   stop(): void;
 }
 
-const record = (bus: MessageBus, sessionId: number, after?: number, owner?: string): Recording => {
+/** Subscribes to a session's deliveries and records them. */
+export const record = (bus: MessageBus, sessionId: number, after?: number, owner?: string): Recording => {
   const recording: Recording = {
     deliveries: [],
     events: () => recording.deliveries.map((delivery) => delivery.event),

@@ -9,7 +9,9 @@ import { createHash, randomUUID } from 'node:crypto';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import * as E from 'fp-ts/lib/Either.js';
 import { WebSocket as WsSocket } from 'ws';
-import { memoryBus, memoryStore, memoryUploadStates } from '../../src/index.js';
+import { afterEach } from 'vitest';
+import { type Client, createClient, memoryBus, memoryStore, memoryUploadStates } from '../../src/index.js';
+import type { Transport } from '../../transports/transport.js';
 import { nodeFetch } from '../../src/platform/node-fetch.js';
 import type { WebSocketConstructor } from '../../src/platform/websocket.js';
 import { type ClientFrame, decodeClientFrames, decodeData, decodeServerFrames, type ServerFrame } from '../../src/protocol/ws-frames.js';
@@ -266,3 +268,43 @@ export const recordingWebSocket = (log: SocketLog[]): WebSocketConstructor =>
 /** The calls a socket sent with operation `op`. */
 export const callsOf = (socket: SocketLog, op: string): (ClientFrame & { readonly type: 'call' })[] =>
   socket.sent.filter((frame): frame is ClientFrame & { type: 'call' } => frame.type === 'call' && (frame as { op?: unknown }).op === op);
+
+/** What {@link failoverScope} gives a spec: servers, proxies and clients, all closed after each case. */
+export interface FailoverScope {
+  /** Two nodes sharing one state (see {@link twoNodes}). */
+  twoNodes(options?: Omit<ServerOptions, 'shared' | 'secret'>): Promise<TwoNodes>;
+  /** A proxy in front of `url` that a spec can freeze or cut. */
+  proxy(url: string): Promise<NodeProxy>;
+  /** A client on `transport`, logged in as `userId`, with quick retries. */
+  client(userId: string, transport: Transport, token: string): Promise<Client>;
+}
+
+/** Registers the clean-up of every failover spec (clients logged out, proxies and nodes closed) and returns the makers. */
+export const failoverScope = (): FailoverScope => {
+  const nodes: TwoNodes[] = [];
+  const proxies: NodeProxy[] = [];
+  const clients: Client[] = [];
+  afterEach(async () => {
+    await Promise.allSettled(clients.splice(0).map((c) => c.logout()));
+    await Promise.allSettled(proxies.splice(0).map((p) => p.close()));
+    await Promise.allSettled(nodes.splice(0).map((n) => n.close()));
+  });
+  return {
+    async twoNodes(options) {
+      const made = await twoNodes(options);
+      nodes.push(made);
+      return made;
+    },
+    async proxy(url) {
+      const made = await nodeProxy(url);
+      proxies.push(made);
+      return made;
+    },
+    async client(userId, transport, token) {
+      const made = createClient({ transport, retryDelays: [0, 50], requestTimeoutMs: 5_000 });
+      await made.login({ userId, token });
+      clients.push(made);
+      return made;
+    },
+  };
+};

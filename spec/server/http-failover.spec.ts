@@ -7,11 +7,11 @@
  * event; a client that moved stays on the node that works.
  */
 import { firstValueFrom, filter, take } from 'rxjs';
-import { afterEach, describe, expect, it } from 'vitest';
-import { type Client, createClient, textMessage } from '../../src/index.js';
+import { describe, expect, it } from 'vitest';
+import { textMessage } from '../../src/index.js';
 import { httpTransport } from '../../transports/http.js';
 import { NODE_ANSWER_MS } from '../../transports/node-choice.js';
-import { bytesOf, type Exchange, MiB, type NodeProxy, nodeProxy, recordingFetch, refusedUrl, sha256, type TwoNodes, twoNodes, until } from './failover-support.js';
+import { bytesOf, type Exchange, failoverScope, MiB, type NodeProxy, recordingFetch, refusedUrl, sha256, until } from './failover-support.js';
 
 /** The `Range` start of each media `GET` clients sent through `proxy` (`undefined`: no `Range`). */
 const rangesAsked = (proxy: NodeProxy): (number | undefined)[] =>
@@ -24,33 +24,14 @@ const rangesAsked = (proxy: NodeProxy): (number | undefined)[] =>
     });
 
 describe('HTTP failover between two nodes sharing a cluster state', () => {
-  let nodes: TwoNodes | undefined;
-  const proxies: NodeProxy[] = [];
-  const clients: Client[] = [];
-  afterEach(async () => {
-    await Promise.allSettled(clients.splice(0).map((c) => c.logout()));
-    await Promise.allSettled(proxies.splice(0).map((p) => p.close()));
-    await nodes?.close();
-    nodes = undefined;
-  });
-  const proxy = async (url: string): Promise<NodeProxy> => {
-    const made = await nodeProxy(url);
-    proxies.push(made);
-    return made;
-  };
-  const client = async (userId: string, transport: Parameters<typeof httpTransport>[0], token: string): Promise<Client> => {
-    const made = createClient({ transport: httpTransport({ reconnectDelays: [0, 50], ...transport }), retryDelays: [0, 50], requestTimeoutMs: 5_000 });
-    await made.login({ userId, token });
-    clients.push(made);
-    return made;
-  };
+  const scope = failoverScope();
 
   it('completes an upload through B after A closed midway: HEAD at B, then PATCH from the offset the cluster holds', async () => {
-    nodes = await twoNodes();
+    const nodes = await scope.twoNodes();
     const { a, b } = nodes;
-    const toA = await proxy(a.url);
+    const toA = await scope.proxy(a.url);
     const log: Exchange[] = [];
-    const alice = await client('alice', { url: [toA.url, b.url], fetch: recordingFetch(log), streamUploads: true }, a.issueToken('alice'));
+    const alice = await scope.client('alice', httpTransport({ reconnectDelays: [0, 50], url: [toA.url, b.url], fetch: recordingFetch(log), streamUploads: true }), a.issueToken('alice'));
     const data = bytesOf(12 * MiB, 1);
     const progress: number[] = [];
     const held = toA.holdAfter(5 * MiB, 'up');
@@ -94,13 +75,13 @@ describe('HTTP failover between two nodes sharing a cluster state', () => {
     ['read on its own connection', undefined],
     ['read through fetch', Infinity],
   ] as const)('finishes a download to memory through B with Range after A closed midway (%s)', async (_, directReadsFrom) => {
-    nodes = await twoNodes();
+    const nodes = await scope.twoNodes();
     const { a, b } = nodes;
-    const uploader = await client('uploader', { url: b.url }, b.issueToken('uploader'));
+    const uploader = await scope.client('uploader', httpTransport({ reconnectDelays: [0, 50], url: b.url }), b.issueToken('uploader'));
     const data = bytesOf(12 * MiB, 2);
     const { mediaId } = await uploader.createFileMessageByUploading(data).result;
-    const [toA, toB] = [await proxy(a.url), await proxy(b.url)];
-    const alice = await client('alice', { url: [toA.url, toB.url], ...(directReadsFrom === undefined ? {} : { directReadsFrom }) }, a.issueToken('alice'));
+    const [toA, toB] = [await scope.proxy(a.url), await scope.proxy(b.url)];
+    const alice = await scope.client('alice', httpTransport({ reconnectDelays: [0, 50], url: [toA.url, toB.url], ...(directReadsFrom === undefined ? {} : { directReadsFrom }) }), a.issueToken('alice'));
     const held = toA.holdAfter(4 * MiB, 'down');
     const task = alice.downloadMediaToMemory(mediaId);
     const progress: number[] = [];
@@ -121,11 +102,11 @@ describe('HTTP failover between two nodes sharing a cluster state', () => {
   }, 30_000);
 
   it('logs in, transfers and messages through the second URL when the first refuses connections', async () => {
-    nodes = await twoNodes();
+    const nodes = await scope.twoNodes();
     const { a, b } = nodes;
     const refused = await refusedUrl();
-    const alice = await client('alice', { url: [refused, b.url] }, b.issueToken('alice'));
-    const bob = await client('bob', { url: a.url }, a.issueToken('bob'));
+    const alice = await scope.client('alice', httpTransport({ reconnectDelays: [0, 50], url: [refused, b.url] }), b.issueToken('alice'));
+    const bob = await scope.client('bob', httpTransport({ reconnectDelays: [0, 50], url: a.url }), a.issueToken('bob'));
     const data = bytesOf(300_000, 3);
     const message = await alice.createFileMessageByUploading(data).result;
     expect(sha256(await alice.downloadMediaToMemory(message.mediaId).result)).toBe(sha256(data));
@@ -138,11 +119,11 @@ describe('HTTP failover between two nodes sharing a cluster state', () => {
   });
 
   it('moves its event stream to B with the same session ID and its last event ID, and goes on receiving there', async () => {
-    nodes = await twoNodes();
+    const nodes = await scope.twoNodes();
     const { a, b } = nodes;
     const log: Exchange[] = [];
-    const alice = await client('alice', { url: [a.url, b.url], fetch: recordingFetch(log) }, a.issueToken('alice'));
-    const bob = await client('bob', { url: b.url }, b.issueToken('bob'));
+    const alice = await scope.client('alice', httpTransport({ reconnectDelays: [0, 50], url: [a.url, b.url], fetch: recordingFetch(log) }), a.issueToken('alice'));
+    const bob = await scope.client('bob', httpTransport({ reconnectDelays: [0, 50], url: b.url }), b.issueToken('bob'));
     const first = firstValueFrom(alice.peerMessages$.pipe(take(1)));
     await bob.sendMessageToPeer('alice', textMessage('before'));
     expect((await first).message).toEqual(textMessage('before'));
@@ -167,11 +148,11 @@ describe('HTTP failover between two nodes sharing a cluster state', () => {
   }, 30_000);
 
   it('fails a message whose request died with its node (code 1: it may or may not have been delivered), and sends the next through B', async () => {
-    nodes = await twoNodes();
+    const nodes = await scope.twoNodes();
     const { a, b } = nodes;
-    const toA = await proxy(a.url);
-    const alice = await client('alice', { url: [toA.url, b.url] }, a.issueToken('alice'));
-    const bob = await client('bob', { url: b.url }, b.issueToken('bob'));
+    const toA = await scope.proxy(a.url);
+    const alice = await scope.client('alice', httpTransport({ reconnectDelays: [0, 50], url: [toA.url, b.url] }), a.issueToken('alice'));
+    const bob = await scope.client('bob', httpTransport({ reconnectDelays: [0, 50], url: b.url }), b.issueToken('bob'));
     const texts: string[] = [];
     bob.peerMessages$.subscribe(({ message }) => {
       if (message.messageType === 'TEXT') texts.push(message.text);
@@ -191,13 +172,13 @@ describe('HTTP failover between two nodes sharing a cluster state', () => {
   }, 30_000);
 
   it('leaves a first node that takes connections but never answers after NODE_ANSWER_MS, for the second', async () => {
-    nodes = await twoNodes();
+    const nodes = await scope.twoNodes();
     const { a, b } = nodes;
-    const silent = await proxy(a.url);
+    const silent = await scope.proxy(a.url);
     await silent.holdAfter(0, 'up');
     await silent.holdAfter(0, 'down');
     const started = Date.now();
-    const alice = await client('alice', { url: [silent.url, b.url] }, b.issueToken('alice'));
+    const alice = await scope.client('alice', httpTransport({ reconnectDelays: [0, 50], url: [silent.url, b.url] }), b.issueToken('alice'));
     const waited = Date.now() - started;
     expect(waited).toBeGreaterThanOrEqual(NODE_ANSWER_MS - 50);
     expect(waited).toBeLessThan(NODE_ANSWER_MS + 3_000);
@@ -208,10 +189,10 @@ describe('HTTP failover between two nodes sharing a cluster state', () => {
   }, 30_000);
 
   it('stays on the node that works: a node back after a failure gets nothing until the one in use fails', async () => {
-    nodes = await twoNodes();
+    const nodes = await scope.twoNodes();
     const { a, b } = nodes;
-    const [toA, toB] = [await proxy(a.url), await proxy(b.url)];
-    const alice = await client('alice', { url: [toA.url, toB.url] }, a.issueToken('alice'));
+    const [toA, toB] = [await scope.proxy(a.url), await scope.proxy(b.url)];
+    const alice = await scope.client('alice', httpTransport({ reconnectDelays: [0, 50], url: [toA.url, toB.url] }), a.issueToken('alice'));
     const data = bytesOf(200_000, 4);
     // A stops answering (its gateway refuses, open connections are cut): the client moves to B.
     toA.setDown(true);

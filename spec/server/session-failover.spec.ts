@@ -10,21 +10,18 @@
  *   for an ended session: `ABORTED` with its reason), not taken back by a fresh login.
  */
 import { firstValueFrom, filter, take, toArray } from 'rxjs';
-import { afterEach, describe, expect, it } from 'vitest';
-import { type Client, type ConnectionChange, createClient, textMessage } from '../../src/index.js';
+import { describe, expect, it } from 'vitest';
+import { type ConnectionChange, textMessage } from '../../src/index.js';
 import type { ServerFrame } from '../../src/protocol/ws-frames.js';
 import { httpTransport } from '../../transports/http.js';
 import type { Transport } from '../../transports/transport.js';
 import { wsTransport } from '../../transports/ws.js';
 import {
   type Exchange,
-  type NodeProxy,
-  nodeProxy,
+  failoverScope,
   recordingFetch,
   recordingWebSocket,
   type SocketLog,
-  type TwoNodes,
-  twoNodes,
   until,
   wsOf,
 } from './failover-support.js';
@@ -68,28 +65,14 @@ const kinds: readonly Kind[] = [
 ];
 
 describe.each(kinds)('a session moving between nodes over $name', (kind) => {
-  let nodes: TwoNodes | undefined;
-  const proxies: NodeProxy[] = [];
-  const clients: Client[] = [];
-  afterEach(async () => {
-    await Promise.allSettled(clients.splice(0).map((c) => c.logout()));
-    await Promise.allSettled(proxies.splice(0).map((p) => p.close()));
-    await nodes?.close();
-    nodes = undefined;
-  });
-  const client = async (userId: string, transport: Transport, token: string): Promise<Client> => {
-    const made = createClient({ transport, retryDelays: [0, 50], requestTimeoutMs: 5_000 });
-    await made.login({ userId, token });
-    clients.push(made);
-    return made;
-  };
+  const scope = failoverScope();
 
   it('delivers the messages sent while its node was down once each, in order, resuming the session at the next node', async () => {
-    nodes = await twoNodes();
+    const nodes = await scope.twoNodes();
     const { a, b } = nodes;
     const alice = kind.transport([a.url, b.url]);
-    const aliceClient = await client('alice', alice.transport, a.issueToken('alice'));
-    const bob = await client('bob', kind.transport([b.url]).transport, b.issueToken('bob'));
+    const aliceClient = await scope.client('alice', alice.transport, a.issueToken('alice'));
+    const bob = await scope.client('bob', kind.transport([b.url]).transport, b.issueToken('bob'));
     const changes: ConnectionChange[] = [];
     aliceClient.connectionChange$.subscribe((change) => changes.push(change));
     const texts: string[] = [];
@@ -118,22 +101,21 @@ describe.each(kinds)('a session moving between nodes over $name', (kind) => {
   }, 30_000);
 
   it('is told at the next node that its session ended while its node was out of reach, and does not take it back', async () => {
-    nodes = await twoNodes();
+    const nodes = await scope.twoNodes();
     const { a, b } = nodes;
-    const toA = await nodeProxy(a.url);
-    proxies.push(toA);
-    const first = await client('alice', kind.transport([toA.url, b.url]).transport, a.issueToken('alice'));
+    const toA = await scope.proxy(a.url);
+    const first = await scope.client('alice', kind.transport([toA.url, b.url]).transport, a.issueToken('alice'));
     const ended = firstValueFrom(first.connectionChange$.pipe(filter((c) => c.state === 'ABORTED' || c.state === 'DISCONNECTED'), take(1)));
     // A goes silent for this client and refuses it from now on; meanwhile alice logs in again at B.
     await toA.holdAfter(0, 'down');
     toA.setDown(true);
-    const second = await client('alice', kind.transport([b.url]).transport, b.issueToken('alice'));
+    const second = await scope.client('alice', kind.transport([b.url]).transport, b.issueToken('alice'));
     const secondChanges = firstValueFrom(second.connectionChange$.pipe(take(2), toArray()));
     await a.close();
     const timeout = new Promise((resolve) => setTimeout(() => resolve('no end within 10 s'), 10_000));
     expect(await Promise.race([ended, timeout])).toEqual({ state: 'ABORTED', reason: 'REMOTE_LOGIN' });
     // The second login keeps its session: the first did not log in afresh and take it back.
-    const bob = await client('bob', kind.transport([b.url]).transport, b.issueToken('bob'));
+    const bob = await scope.client('bob', kind.transport([b.url]).transport, b.issueToken('bob'));
     const toSecond = firstValueFrom(second.peerMessages$.pipe(take(1)));
     await bob.sendMessageToPeer('alice', textMessage('still here?'));
     expect((await toSecond).message).toEqual(textMessage('still here?'));

@@ -7,55 +7,33 @@
  * client that moved stays on the node that works.
  */
 import { firstValueFrom, filter, take } from 'rxjs';
-import { afterEach, describe, expect, it } from 'vitest';
-import { type Client, createClient, textMessage } from '../../src/index.js';
+import { describe, expect, it } from 'vitest';
+import { textMessage } from '../../src/index.js';
 import type { ClientFrame, ServerFrame } from '../../src/protocol/ws-frames.js';
 import { NODE_ANSWER_MS } from '../../transports/node-choice.js';
 import { wsTransport } from '../../transports/ws.js';
 import {
   bytesOf,
   callsOf,
+  failoverScope,
   MiB,
-  type NodeProxy,
-  nodeProxy,
   recordingWebSocket,
   refusedUrl,
   sha256,
   type SocketLog,
-  type TwoNodes,
-  twoNodes,
   until,
   wsOf,
 } from './failover-support.js';
 
 describe('WebSocket failover between two nodes sharing a cluster state', () => {
-  let nodes: TwoNodes | undefined;
-  const proxies: NodeProxy[] = [];
-  const clients: Client[] = [];
-  afterEach(async () => {
-    await Promise.allSettled(clients.splice(0).map((c) => c.logout()));
-    await Promise.allSettled(proxies.splice(0).map((p) => p.close()));
-    await nodes?.close();
-    nodes = undefined;
-  });
-  const proxy = async (url: string): Promise<NodeProxy> => {
-    const made = await nodeProxy(url);
-    proxies.push(made);
-    return made;
-  };
-  const client = async (userId: string, transport: Parameters<typeof wsTransport>[0], token: string): Promise<Client> => {
-    const made = createClient({ transport: wsTransport({ reconnectDelays: [0, 50], ...transport }), retryDelays: [0, 50], requestTimeoutMs: 5_000 });
-    await made.login({ userId, token });
-    clients.push(made);
-    return made;
-  };
+  const scope = failoverScope();
 
   it('completes an upload through B after A closed midway, from the offset the cluster holds', async () => {
-    nodes = await twoNodes();
+    const nodes = await scope.twoNodes();
     const { a, b } = nodes;
-    const toA = await proxy(a.url);
+    const toA = await scope.proxy(a.url);
     const log: SocketLog[] = [];
-    const alice = await client('alice', { url: [wsOf(toA.url), b.wsUrl], WebSocket: recordingWebSocket(log) }, a.issueToken('alice'));
+    const alice = await scope.client('alice', wsTransport({ reconnectDelays: [0, 50], url: [wsOf(toA.url), b.wsUrl], WebSocket: recordingWebSocket(log) }), a.issueToken('alice'));
     const data = bytesOf(12 * MiB, 5);
     const progress: number[] = [];
     const held = toA.holdAfter(5 * MiB, 'up');
@@ -89,14 +67,14 @@ describe('WebSocket failover between two nodes sharing a cluster state', () => {
   }, 30_000);
 
   it('finishes a download to memory through B from the bytes received after A closed midway', async () => {
-    nodes = await twoNodes();
+    const nodes = await scope.twoNodes();
     const { a, b } = nodes;
-    const uploader = await client('uploader', { url: b.wsUrl }, b.issueToken('uploader'));
+    const uploader = await scope.client('uploader', wsTransport({ reconnectDelays: [0, 50], url: b.wsUrl }), b.issueToken('uploader'));
     const data = bytesOf(12 * MiB, 6);
     const { mediaId } = await uploader.createFileMessageByUploading(data).result;
-    const toA = await proxy(a.url);
+    const toA = await scope.proxy(a.url);
     const log: SocketLog[] = [];
-    const alice = await client('alice', { url: [wsOf(toA.url), b.wsUrl], WebSocket: recordingWebSocket(log) }, a.issueToken('alice'));
+    const alice = await scope.client('alice', wsTransport({ reconnectDelays: [0, 50], url: [wsOf(toA.url), b.wsUrl], WebSocket: recordingWebSocket(log) }), a.issueToken('alice'));
     const held = toA.holdAfter(4 * MiB, 'down');
     const task = alice.downloadMediaToMemory(mediaId);
     await held;
@@ -116,10 +94,10 @@ describe('WebSocket failover between two nodes sharing a cluster state', () => {
   }, 30_000);
 
   it('logs in, transfers and messages through the second URL when the first refuses connections', async () => {
-    nodes = await twoNodes();
+    const nodes = await scope.twoNodes();
     const { a, b } = nodes;
-    const alice = await client('alice', { url: [wsOf(await refusedUrl()), b.wsUrl] }, b.issueToken('alice'));
-    const bob = await client('bob', { url: a.wsUrl }, a.issueToken('bob'));
+    const alice = await scope.client('alice', wsTransport({ reconnectDelays: [0, 50], url: [wsOf(await refusedUrl()), b.wsUrl] }), b.issueToken('alice'));
+    const bob = await scope.client('bob', wsTransport({ reconnectDelays: [0, 50], url: a.wsUrl }), a.issueToken('bob'));
     const data = bytesOf(300_000, 7);
     const message = await alice.createFileMessageByUploading(data).result;
     expect(sha256(await alice.downloadMediaToMemory(message.mediaId).result)).toBe(sha256(data));
@@ -132,11 +110,11 @@ describe('WebSocket failover between two nodes sharing a cluster state', () => {
   });
 
   it('resumes at B with the same session ID and the last seq it saw, and goes on receiving there', async () => {
-    nodes = await twoNodes();
+    const nodes = await scope.twoNodes();
     const { a, b } = nodes;
     const log: SocketLog[] = [];
-    const alice = await client('alice', { url: [a.wsUrl, b.wsUrl], WebSocket: recordingWebSocket(log) }, a.issueToken('alice'));
-    const bob = await client('bob', { url: b.wsUrl }, b.issueToken('bob'));
+    const alice = await scope.client('alice', wsTransport({ reconnectDelays: [0, 50], url: [a.wsUrl, b.wsUrl], WebSocket: recordingWebSocket(log) }), a.issueToken('alice'));
+    const bob = await scope.client('bob', wsTransport({ reconnectDelays: [0, 50], url: b.wsUrl }), b.issueToken('bob'));
     const first = firstValueFrom(alice.peerMessages$.pipe(take(1)));
     await bob.sendMessageToPeer('alice', textMessage('before'));
     expect((await first).message).toEqual(textMessage('before'));
@@ -157,11 +135,11 @@ describe('WebSocket failover between two nodes sharing a cluster state', () => {
   }, 30_000);
 
   it('sends a message whose call was in flight when its node died again through B, where it arrives once', async () => {
-    nodes = await twoNodes();
+    const nodes = await scope.twoNodes();
     const { a, b } = nodes;
-    const toA = await proxy(a.url);
-    const alice = await client('alice', { url: [wsOf(toA.url), b.wsUrl] }, a.issueToken('alice'));
-    const bob = await client('bob', { url: b.wsUrl }, b.issueToken('bob'));
+    const toA = await scope.proxy(a.url);
+    const alice = await scope.client('alice', wsTransport({ reconnectDelays: [0, 50], url: [wsOf(toA.url), b.wsUrl] }), a.issueToken('alice'));
+    const bob = await scope.client('bob', wsTransport({ reconnectDelays: [0, 50], url: b.wsUrl }), b.issueToken('bob'));
     const texts: string[] = [];
     bob.peerMessages$.subscribe(({ message }) => {
       if (message.messageType === 'TEXT') texts.push(message.text);
@@ -178,13 +156,13 @@ describe('WebSocket failover between two nodes sharing a cluster state', () => {
   }, 30_000);
 
   it('leaves a first node that takes connections but never answers after NODE_ANSWER_MS, for the second', async () => {
-    nodes = await twoNodes();
+    const nodes = await scope.twoNodes();
     const { a, b } = nodes;
-    const silent = await proxy(a.url);
+    const silent = await scope.proxy(a.url);
     await silent.holdAfter(0, 'up');
     await silent.holdAfter(0, 'down');
     const started = Date.now();
-    const alice = await client('alice', { url: [wsOf(silent.url), b.wsUrl] }, b.issueToken('alice'));
+    const alice = await scope.client('alice', wsTransport({ reconnectDelays: [0, 50], url: [wsOf(silent.url), b.wsUrl] }), b.issueToken('alice'));
     const waited = Date.now() - started;
     expect(waited).toBeGreaterThanOrEqual(NODE_ANSWER_MS - 50);
     expect(waited).toBeLessThan(NODE_ANSWER_MS + 3_000);
@@ -195,10 +173,10 @@ describe('WebSocket failover between two nodes sharing a cluster state', () => {
   }, 30_000);
 
   it('stays on the node that works: a node back after a failure gets nothing until the one in use fails', async () => {
-    nodes = await twoNodes();
+    const nodes = await scope.twoNodes();
     const { a, b } = nodes;
-    const [toA, toB] = [await proxy(a.url), await proxy(b.url)];
-    const alice = await client('alice', { url: [wsOf(toA.url), wsOf(toB.url)] }, a.issueToken('alice'));
+    const [toA, toB] = [await scope.proxy(a.url), await scope.proxy(b.url)];
+    const alice = await scope.client('alice', wsTransport({ reconnectDelays: [0, 50], url: [wsOf(toA.url), wsOf(toB.url)] }), a.issueToken('alice'));
     const data = bytesOf(200_000, 8);
     toA.setDown(true);
     toA.cutAll();

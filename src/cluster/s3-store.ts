@@ -24,6 +24,7 @@
  * argued against the others' (stat's order of reads, completion against deletion).
  * @module
  */
+import { keyedQueue } from '../core/keyed-queue.js';
 import { createHash, randomBytes } from 'node:crypto';
 import { S3Client } from '@aws-sdk/client-s3';
 import { abortFault, throwIfAborted } from '../core/abort.js';
@@ -205,19 +206,7 @@ export const s3Store = (options: S3StoreOptions): S3Store => {
 
   // Completion and deletion of one ID run one at a time in this process; across processes the record's
   // compare-and-set and the deletion marker decide.
-  const locks = new Map<string, Promise<void>>();
-  const exclusive = <T>(id: string, step: () => Promise<T>): Promise<T> => {
-    const result = (locks.get(id) ?? Promise.resolve()).then(step);
-    const tail = result.then(
-      () => undefined,
-      () => undefined,
-    );
-    locks.set(id, tail);
-    void tail.then(() => {
-      if (locks.get(id) === tail) locks.delete(id);
-    });
-    return result;
-  };
+  const exclusive = keyedQueue();
 
   let state: 'open' | 'closed' = 'open';
   const running = new Set<Promise<unknown>>();

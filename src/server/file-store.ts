@@ -29,6 +29,7 @@
  * argued against the invariants above.
  * @module
  */
+import { keyedQueue } from '../core/keyed-queue.js';
 import { createReadStream } from 'node:fs';
 import { type FileHandle, mkdir, open, readdir, rename, statfs, truncate } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -144,19 +145,7 @@ export const fileStore = async (options: FileStoreOptions): Promise<FileStore> =
   const receiving = new Map<string, Receiving>();
   // Record writes, completion and deletion of one ID run one at a time; appends stream outside the lock
   // and take it only to record progress, so a delete never waits for a stalled upload.
-  const locks = new Map<string, Promise<void>>();
-  const exclusive = <T>(id: string, step: () => Promise<T>): Promise<T> => {
-    const result = (locks.get(id) ?? Promise.resolve()).then(step);
-    const tail = result.then(
-      () => undefined,
-      () => undefined,
-    );
-    locks.set(id, tail);
-    void tail.then(() => {
-      if (locks.get(id) === tail) locks.delete(id);
-    });
-    return result;
-  };
+  const exclusive = keyedQueue();
 
   const hashFile = async (path: string, length: number): Promise<Hasher> => {
     const hasher = createHasher();
