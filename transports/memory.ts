@@ -130,13 +130,20 @@ export const memoryTransport = (hub: Hub, options: MemoryTransportOptions = {}):
         }
         yield* paced('download', mediaId, offset, hub.readMedia(mediaId, offset, signal), signal);
       },
-      sendToPeer: (peerId, message, { signal }) =>
-        call(signal, async () => orReject(await hub.sendToPeer(hubSession, peerId, encodeMessage(message)))).then(() => undefined),
+      sendToPeer: (peerId, message, { signal, messageId, enableOfflineMessaging }) =>
+        call(signal, async () => {
+          const { state } = await orReject(await hub.sendToPeer(hubSession, peerId, encodeMessage(message), { messageId, enableOfflineMessaging }));
+          return { state };
+        }),
       joinChannel: (channelId, { signal }) => call(signal, async () => orReject(await hub.joinChannel(hubSession, channelId))),
       leaveChannel: (channelId, { signal }) => call(signal, async () => orReject(await hub.leaveChannel(hubSession, channelId))),
-      sendToChannel: (channelId, message, { signal }) =>
-        call(signal, async () => orReject(await hub.sendToChannel(hubSession, channelId, encodeMessage(message)))).then(() => undefined),
+      sendToChannel: (channelId, message, { signal, messageId }) =>
+        call(signal, async () => orReject(await hub.sendToChannel(hubSession, channelId, encodeMessage(message), { messageId }))).then(() => undefined),
       channelMembers: (channelId, { signal }) => call(signal, async () => orReject(await hub.channelMembers(hubSession, channelId))),
+      channelMemberCounts: (channelIds, { signal }) => call(signal, async () => orReject(await hub.channelMemberCounts(hubSession, channelIds))),
+      queryPresence: (peerIds, { signal }) => call(signal, async () => orReject(await hub.queryPresence(hubSession, peerIds))),
+      subscribePresence: (peerIds, { signal }) => call(signal, async () => orReject(await hub.subscribePresence(hubSession, peerIds))),
+      unsubscribePresence: (peerIds, { signal }) => call(signal, async () => orReject(await hub.unsubscribePresence(hubSession, peerIds))),
       async close() {
         await hub.logout(hubSession);
       },

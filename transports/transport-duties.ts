@@ -111,6 +111,10 @@ export const withSessionDuties = (session: Session): Session => {
     leaveChannel: (channelId, options) => guarded(options.signal, () => session.leaveChannel(channelId, options)),
     sendToChannel: (channelId, message, options) => guarded(options.signal, () => session.sendToChannel(channelId, message, options)),
     channelMembers: (channelId, options) => guarded(options.signal, () => session.channelMembers(channelId, options)),
+    channelMemberCounts: (channelIds, options) => guarded(options.signal, () => session.channelMemberCounts(channelIds, options)),
+    queryPresence: (peerIds, options) => guarded(options.signal, () => session.queryPresence(peerIds, options)),
+    subscribePresence: (peerIds, options) => guarded(options.signal, () => session.subscribePresence(peerIds, options)),
+    unsubscribePresence: (peerIds, options) => guarded(options.signal, () => session.unsubscribePresence(peerIds, options)),
     close(options) {
       // The session is over for its caller from now on, whatever the transport's logout comes to.
       events.end();

@@ -19,6 +19,7 @@
 import type { Observable } from 'rxjs';
 import type { Credentials } from '../src/core/login.js';
 import type { Message } from '../src/core/messages.js';
+import type { PeerMessageState, PeerOnlineState } from '../src/core/states.js';
 import type { SessionEvent } from '../src/protocol/events-codec.js';
 
 export type { AbortCause, Credentials } from '../src/core/login.js';
@@ -55,6 +56,19 @@ export interface ByteSource {
 /** Options of every call: the signal that aborts it. */
 export interface CallOptions {
   readonly signal: AbortSignal;
+}
+
+/** Options of `sendToPeer`. */
+export interface PeerSendCallOptions extends CallOptions {
+  /** The send's ID: 1 to 64 printable ASCII characters, unique per sender. */
+  readonly messageId: string;
+  /** Keep the message for the peer if it is offline (`CACHED_BY_SERVER`) rather than refuse it. */
+  readonly enableOfflineMessaging?: boolean;
+}
+
+/** What a peer send did: `RECEIVED` by the peer's session, or `CACHED_BY_SERVER` for its next login. */
+export interface PeerSendAnswer {
+  readonly state: PeerMessageState;
 }
 
 /** Options of `readMedia`. */
@@ -113,11 +127,30 @@ export interface Session {
    */
   readMedia(mediaId: string, offset: number, options: ReadOptions): AsyncIterable<Uint8Array>;
 
-  sendToPeer(peerId: string, message: Message, options: CallOptions): Promise<void>;
+  /**
+   * Sends a message to a peer, named by `messageId`: the server delivers a send it already took with this
+   * ID (from this user, within 24 hours) once, and answers it as the first time, so a transport may send it
+   * again after a dropped link. Resolves with where it went. Rejects `PeerUnreachable` (offline, and not
+   * `enableOfflineMessaging`), `TooOften`, `LimitExceeded` (too many of this sender's offline messages
+   * kept), `InvalidUserId`, `InvalidMessage`, `InvalidArgument`, `NotLoggedIn`.
+   */
+  sendToPeer(peerId: string, message: Message, options: PeerSendCallOptions): Promise<PeerSendAnswer>;
   joinChannel(channelId: string, options: CallOptions): Promise<void>;
   leaveChannel(channelId: string, options: CallOptions): Promise<void>;
-  sendToChannel(channelId: string, message: Message, options: CallOptions): Promise<void>;
+  /** Sends a message to the other members of a channel, named by `messageId` as for `sendToPeer`. */
+  sendToChannel(channelId: string, message: Message, options: CallOptions & { readonly messageId: string }): Promise<void>;
   channelMembers(channelId: string, options: CallOptions): Promise<string[]>;
+  /** How many are in each channel (1 to 32), without joining. Rejects `InvalidArgument`, `LimitExceeded`, `TooOften`. */
+  channelMemberCounts(channelIds: readonly string[], options: CallOptions): Promise<Record<string, number>>;
+  /** Each peer's online status (1 to 256 user IDs). Rejects `InvalidArgument`, `TooOften`. */
+  queryPresence(peerIds: readonly string[], options: CallOptions): Promise<Record<string, PeerOnlineState>>;
+  /**
+   * Watches peers' online status: their status now, then each change, come as `presence` events. At most
+   * 512 watched per session (`LimitExceeded`); watches end with the session. Rejects `InvalidArgument`, `TooOften`.
+   */
+  subscribePresence(peerIds: readonly string[], options: CallOptions): Promise<void>;
+  /** Stops watching peers' online status. Rejects `InvalidArgument`, `TooOften`. */
+  unsubscribePresence(peerIds: readonly string[], options: CallOptions): Promise<void>;
 
   /** Ends the session (the hub forgets it, channels are left) and releases the link. Idempotent. */
   close(options: CallOptions): Promise<void>;

@@ -19,6 +19,9 @@ const OPERATION_WORDS: Readonly<Record<Operation, string>> = {
   leave: 'leaving the channel',
   getMembers: 'listing the members',
   renewToken: 'token renewal',
+  queryPresence: 'asking who is online',
+  subscribePresence: 'subscribing to online status',
+  memberCount: 'counting channel members',
   message: 'the message',
   client: 'the command',
 };

@@ -3,10 +3,13 @@
  * filtered from the client's event stream. Creating one does no I/O.
  * @module
  */
-import { filter, map, type Observable } from 'rxjs';
+import { filter, map, merge, Observable, Subject } from 'rxjs';
 import type { Session, SessionEvent } from '../../transports/transport.js';
 import { toPublicError } from '../core/errors.js';
-import { type Failure, failureOf } from '../core/failure.js';
+import { Failure, failureOf } from '../core/failure.js';
+import type { Clock, TimerHandle } from '../core/clock.js';
+import { isValidId, newMessageId } from '../core/ids.js';
+import { DEFAULT_REQUEST_TIMEOUT_MS } from '../core/limits.js';
 import type { Message } from '../core/messages.js';
 
 /** A message received in a channel. */
@@ -14,6 +17,17 @@ export interface ChannelMessageEvent {
   readonly memberId: string;
   readonly message: Message;
   readonly serverReceivedTs: number;
+  /** The sender's ID of the message (`''` from a server too old to carry one). */
+  readonly messageId: string;
+}
+
+/** Options of {@link Channel.sendMessage}. */
+export interface ChannelSendOptions {
+  /**
+   * The message's ID, 1 to 64 printable ASCII characters, unique among this user's messages: a send
+   * retried with the same ID within 24 hours is delivered once. Default: a new random ID per call.
+   */
+  readonly messageId?: string;
 }
 
 /** A channel of the client. */
@@ -30,7 +44,7 @@ export interface Channel {
    * Sends to every other member. Rejects `ChannelMessageError`: 2 no answer in time, 3 more than 180 peer
    * and channel messages in 3 s (`limits.messageRate`), 4 invalid message (or over 32 KiB), 5 not in channel, 102.
    */
-  sendMessage(message: Message): Promise<void>;
+  sendMessage(message: Message, options?: ChannelSendOptions): Promise<{ readonly messageId: string }>;
   /** Messages from other members, in arrival order. */
   readonly messages$: Observable<ChannelMessageEvent>;
   /** User IDs of members who joined after us. */
@@ -39,6 +53,12 @@ export interface Channel {
   readonly memberLeft$: Observable<string>;
   /** The user IDs in the channel, us included, sorted. Rejects `GetMembersError`: 5 not in channel, 102. */
   getMembers(): Promise<string[]>;
+  /**
+   * How many members the channel has, us included, while we are in it: once when `join()` succeeds, then
+   * as members join and leave, at most once a second (the latest count wins). Nothing is replayed to a
+   * late subscriber. @example channel.memberCount$.subscribe((n) => (badge.textContent = String(n)))
+   */
+  readonly memberCount$: Observable<number>;
 }
 
 /** What a channel needs from its client. */
@@ -51,19 +71,100 @@ export interface ChannelDeps {
     check?: () => Failure | undefined,
   ) => Promise<T>;
   readonly checkMessage: (message: unknown) => Failure | undefined;
+  /** The client's clock: `memberCount$` waits on it. */
+  readonly clock: Clock;
 }
+
+/** The most often `memberCount$` emits: once a second, as Agora's member-count callback. */
+const MEMBER_COUNT_INTERVAL_MS = 1_000;
+
+/**
+ * `counts` at most once per `intervalMs` on `clock`: the first at once, then the latest of each interval
+ * at its end; a count equal to the last emitted is not repeated.
+ */
+const throttledCounts = (counts: Observable<number>, clock: Clock, intervalMs: number): Observable<number> =>
+  new Observable<number>((subscriber) => {
+    let last: number | undefined;
+    let pending: number | undefined;
+    let timer: TimerHandle | undefined;
+    const emit = (count: number): void => {
+      if (count !== last) subscriber.next(count);
+      last = count;
+      timer = clock.setTimeout(() => {
+        timer = undefined;
+        if (pending === undefined) return;
+        const next = pending;
+        pending = undefined;
+        emit(next);
+      }, intervalMs);
+    };
+    const subscription = counts.subscribe({
+      next: (count) => {
+        if (timer === undefined) emit(count);
+        else pending = count;
+      },
+      error: (error: unknown) => subscriber.error(error),
+      complete: () => subscriber.complete(),
+    });
+    return () => {
+      subscription.unsubscribe();
+      clock.clearTimeout(timer);
+    };
+  });
 
 /** Creates a channel handle bound to a client. */
 export const createChannel = (channelId: string, deps: ChannelDeps): Channel => {
   const mine = <E extends SessionEvent['type']>(type: E) =>
     deps.events$.pipe(filter((event): event is Extract<SessionEvent, { type: E }> => event.type === type && 'channelId' in event && event.channelId === channelId));
+  /** Counts learnt at each join (the members then); the member events carry the rest. */
+  const joinedCounts = new Subject<number>();
+  /** Member events seen: a count asked at a join is stale if one came while it was asked. */
+  let changes = 0;
+  const memberCounts = merge(
+    joinedCounts,
+    merge(mine('memberJoined'), mine('memberLeft')).pipe(
+      map((event) => {
+        changes++;
+        return event.memberCount;
+      }),
+      filter((count): count is number => count !== undefined),
+    ),
+  );
   return {
     channelId,
-    join: () => deps.call('join', (s, signal) => s.joinChannel(channelId, { signal })),
+    join: () =>
+      deps.call('join', async (s, signal) => {
+        await s.joinChannel(channelId, { signal });
+        // The joiner is told no `memberJoined` of its own: its count comes from the members now. Best
+        // effort: the join stands whatever this answers.
+        const before = changes;
+        s.channelMembers(channelId, { signal: AbortSignal.timeout(DEFAULT_REQUEST_TIMEOUT_MS) }).then(
+          (members) => (changes === before ? joinedCounts.next(members.length) : undefined),
+          () => undefined,
+        );
+      }),
     leave: () => deps.call('leave', (s, signal) => s.leaveChannel(channelId, { signal })),
-    sendMessage: (message) => deps.call('channelSend', (s, signal) => s.sendToChannel(channelId, message, { signal }), () => deps.checkMessage(message)),
+    sendMessage: (message, options) => {
+      const messageId = (options as ChannelSendOptions | undefined)?.messageId ?? newMessageId();
+      return deps.call(
+        'channelSend',
+        async (s, signal) => {
+          await s.sendToChannel(channelId, message, { signal, messageId });
+          return { messageId };
+        },
+        () =>
+          options !== undefined && (options === null || typeof options !== 'object')
+            ? Failure.invalidArgument('options', 'expected an object')
+            : isValidId(messageId)
+              ? deps.checkMessage(message)
+              : Failure.invalidArgument('messageId', `expected 1 to 64 printable ASCII characters, got ${JSON.stringify(messageId)}`),
+      );
+    },
     getMembers: () => deps.call('getMembers', (s, signal) => s.channelMembers(channelId, { signal })),
-    messages$: mine('channelMessage').pipe(map(({ memberId, message, serverReceivedTs }) => ({ memberId, message, serverReceivedTs }))),
+    memberCount$: throttledCounts(memberCounts, deps.clock, MEMBER_COUNT_INTERVAL_MS),
+    messages$: mine('channelMessage').pipe(
+      map(({ memberId, message, serverReceivedTs, messageId }) => ({ memberId, message, serverReceivedTs, messageId: messageId ?? '' })),
+    ),
     memberJoined$: mine('memberJoined').pipe(map((event) => event.userId)),
     memberLeft$: mine('memberLeft').pipe(map((event) => event.userId)),
   };

@@ -4,7 +4,7 @@
  * @module
  */
 import type { Observable } from 'rxjs';
-import type { ConnectionChange, ConnectionState } from '../core/states.js';
+import type { ConnectionChange, ConnectionState, PeerMessageState, PeerOnlineState } from '../core/states.js';
 import type { Channel } from './channel.js';
 import type { FileFields, FileMessage, ImageFields, ImageMessage, Message } from '../core/messages.js';
 import type { Progress } from './progress.js';
@@ -22,6 +22,36 @@ export interface PeerMessageEvent {
   readonly peerId: string;
   readonly message: Message;
   readonly serverReceivedTs: number;
+  /** The sender's ID of the message (`''` from a server too old to carry one). */
+  readonly messageId: string;
+  /** Whether the server kept it while this user was offline (`enableOfflineMessaging`), delivered at login. */
+  readonly isOfflineMessage: boolean;
+}
+
+/** Options of {@link Client.sendMessageToPeer}. */
+export interface SendMessageOptions {
+  /**
+   * If the peer is offline, the server keeps the message (the newest 200 per receiver, for 7 days or the
+   * media retention, whichever is shorter) and delivers it at the peer's next login, marked
+   * `isOfflineMessage`; the call resolves `CACHED_BY_SERVER`. Default: `false` (an offline peer is code 3).
+   * @example client.sendMessageToPeer('bob', photo, { enableOfflineMessaging: true })
+   */
+  readonly enableOfflineMessaging?: boolean;
+  /**
+   * The message's ID, 1 to 64 printable ASCII characters, unique among this user's messages: a send
+   * retried with the same ID (after a timeout, or a restart of the app) within 24 hours is delivered once,
+   * and answers as the first did. Default: a new random ID per call (retries inside the SDK reuse it).
+   * @example const messageId = crypto.randomUUID(); await client.sendMessageToPeer('bob', m, { messageId })
+   */
+  readonly messageId?: string;
+}
+
+/** What {@link Client.sendMessageToPeer} did. */
+export interface PeerMessageSendResult {
+  /** `RECEIVED` (Agora's 0): the peer's session has it; `CACHED_BY_SERVER` (Agora's 4): kept for its next login. */
+  readonly state: PeerMessageState;
+  /** The message's ID: the one given, or the one chosen. */
+  readonly messageId: string;
 }
 
 /** Options of downloads. */
@@ -112,13 +142,44 @@ export interface Client {
   /** Progress of every download of this client, tagged with its request ID. */
   readonly downloadProgress$: Observable<TaskProgress>;
   /**
-   * Sends a message to an online peer. Rejects `PeerMessageError`: 2 no answer in time, 3 peer offline,
-   * 5 more than 180 peer and channel messages in 3 s (`limits.messageRate`), 6 invalid user ID,
-   * 7 invalid or over 32 KiB, 102 not logged in.
+   * Sends a message to a peer; with `enableOfflineMessaging`, to an offline one too. Resolves with where
+   * it went and its ID. Rejects `PeerMessageError`: 2 no answer in time (retry with the same `messageId`:
+   * it is delivered once), 3 peer offline (without `enableOfflineMessaging`), 5 more than 180 peer and
+   * channel messages in 3 s (`limits.messageRate`) or 1,000 offline messages of yours kept
+   * (`limits.offlineMessages`), 6 invalid user ID, 7 invalid message or message ID, or over 32 KiB, 102 not
+   * logged in. @example const { state } = await client.sendMessageToPeer('bob', textMessage('hi'), { enableOfflineMessaging: true })
    */
-  sendMessageToPeer(peerId: string, message: Message): Promise<void>;
-  /** Messages from peers, in arrival order, across logins. */
+  sendMessageToPeer(peerId: string, message: Message, options?: SendMessageOptions): Promise<PeerMessageSendResult>;
+  /** Messages from peers, in arrival order, across logins; offline ones first after a login. */
   readonly peerMessages$: Observable<PeerMessageEvent>;
   /** A handle on a channel; no I/O until `join()`. */
   createChannel(channelId: string): Channel;
+  /**
+   * The online status of 1 to 256 peers: `ONLINE`, `UNREACHABLE` (logged in, link down within its
+   * grace time) or `OFFLINE`. Rejects `QueryPeersOnlineStatusError`: 2 not 1 to 256 valid user IDs, 4 no
+   * answer in time, 5 more than 10 queries in 5 s (`limits.presenceQueryRate`), 102 not logged in.
+   * @example const status = await client.queryPeersOnlineStatus(['bob', 'carol']); status.bob === 'ONLINE'
+   */
+  queryPeersOnlineStatus(peerIds: readonly string[]): Promise<Record<string, PeerOnlineState>>;
+  /**
+   * Subscribes to peers' online status: {@link Client.peersOnlineStatus$} then tells each one's status, and
+   * every change. Subscriptions last across reconnects and fresh logins of the transport, until
+   * `unsubscribePeersOnlineStatus` or `logout`. Rejects `PeerSubscriptionStatusError`: 2 not valid user IDs,
+   * 4 no answer in time, 5 more than 10 subscribes and unsubscribes in 5 s (`limits.presenceSubscribeRate`),
+   * 6 more than 512 peers subscribed, 102 not logged in. @example await client.subscribePeersOnlineStatus(['bob'])
+   */
+  subscribePeersOnlineStatus(peerIds: readonly string[]): Promise<void>;
+  /** Unsubscribes from peers' online status; codes as {@link Client.subscribePeersOnlineStatus}. */
+  unsubscribePeersOnlineStatus(peerIds: readonly string[]): Promise<void>;
+  /**
+   * The online status of subscribed peers: each event maps the peers whose status it tells (one, as a
+   * rule) to it. Nothing is replayed to a late subscriber. @example client.peersOnlineStatus$.subscribe((s) => render(s))
+   */
+  readonly peersOnlineStatus$: Observable<Record<string, PeerOnlineState>>;
+  /**
+   * How many members each of 1 to 32 channels has, without joining. Rejects `GetChannelMemberCountError`:
+   * 2 invalid channel ID, 3 more than once a second (`limits.memberCountRate`), 4 no answer in time,
+   * 5 more than 32 channels, 102 not logged in. @example (await client.getChannelMemberCount(['lobby'])).lobby
+   */
+  getChannelMemberCount(channelIds: readonly string[]): Promise<Record<string, number>>;
 }

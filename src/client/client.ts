@@ -20,14 +20,22 @@ import { Failure, fault } from '../core/failure.js';
 import type { FileAccess } from '../core/files.js';
 import type { CreateHasher } from '../core/hash.js';
 import { platformFiles, platformHasher } from '../platform/defaults.js';
-import { isValidId } from '../core/ids.js';
-import { DEFAULT_IDLE_TIMEOUT_MS, DEFAULT_REQUEST_TIMEOUT_MS, MAX_CONCURRENT_TRANSFERS } from '../core/limits.js';
+import * as E from 'fp-ts/lib/Either.js';
+import { isValidId, newMessageId } from '../core/ids.js';
+import {
+  DEFAULT_IDLE_TIMEOUT_MS,
+  DEFAULT_REQUEST_TIMEOUT_MS,
+  MAX_CONCURRENT_TRANSFERS,
+  MAX_MEMBER_COUNT_CHANNELS,
+  MAX_PRESENCE_QUERY,
+  MAX_PRESENCE_SUBSCRIPTIONS,
+} from '../core/limits.js';
 import { checkMessageSize, type FileMessage, fileMessage, type ImageMessage, imageMessage } from '../core/messages.js';
 import { createScheduler } from './scheduler.js';
 import type { UploadSource } from './sources.js';
 import { type RunningTask, startTask, type Task } from './task.js';
 import { checkUpload, type ImageUploadOptions, uploadEffects } from './uploads.js';
-import type { Client, DownloadOptions, TaskProgress } from './client-api.js';
+import type { Client, DownloadOptions, SendMessageOptions, TaskProgress } from './client-api.js';
 import { checkClientOptions, type ClientOptions } from './client-options.js';
 
 /**
@@ -290,16 +298,72 @@ export const createClient = (options: ClientOptions): Client => {
     cancelMediaDownload: cancel('download'),
     uploadProgress$: progressOf('upload'),
     downloadProgress$: progressOf('download'),
-    sendMessageToPeer: (peerId, message) =>
-      call('peerSend', (s, signal) => s.sendToPeer(peerId, message, { signal }), () =>
-        isValidId(peerId) ? checkMessage(message) : Failure.invalidUserId(String(peerId)),
-      ),
+    sendMessageToPeer: (peerId, message, opts) => {
+      const sendOptions = sendOptionsOf(opts);
+      return call(
+        'peerSend',
+        async (s, signal) => {
+          if (E.isLeft(sendOptions)) throw fault(sendOptions.left);
+          const { messageId, enableOfflineMessaging } = sendOptions.right;
+          const { state } = await s.sendToPeer(peerId, message, { signal, messageId, ...(enableOfflineMessaging ? { enableOfflineMessaging } : {}) });
+          return { state, messageId };
+        },
+        () => (isValidId(peerId) ? (E.isLeft(sendOptions) ? sendOptions.left : checkMessage(message)) : Failure.invalidUserId(String(peerId))),
+      );
+    },
     peerMessages$: events$.pipe(
       filter((event): event is Extract<SessionEvent, { type: 'peerMessage' }> => event.type === 'peerMessage'),
-      map(({ peerId, message, serverReceivedTs }) => ({ peerId, message, serverReceivedTs })),
+      map(({ peerId, message, serverReceivedTs, messageId, isOfflineMessage }) => ({
+        peerId,
+        message,
+        serverReceivedTs,
+        messageId: messageId ?? '',
+        isOfflineMessage: isOfflineMessage === true,
+      })),
     ),
-    createChannel: (channelId) => createChannel(channelId, { events$, call, checkMessage }),
+    createChannel: (channelId) => createChannel(channelId, { events$, call, checkMessage, clock }),
+    queryPeersOnlineStatus: (peerIds) =>
+      call('queryPresence', (s, signal) => s.queryPresence([...peerIds], { signal }), () => checkIds('peerIds', peerIds, MAX_PRESENCE_QUERY)),
+    subscribePeersOnlineStatus: (peerIds) =>
+      call('subscribePresence', (s, signal) => s.subscribePresence([...peerIds], { signal }), () =>
+        checkIds('peerIds', peerIds, MAX_PRESENCE_SUBSCRIPTIONS, Failure.limitExceeded('peers subscribed', MAX_PRESENCE_SUBSCRIPTIONS)),
+      ),
+    unsubscribePeersOnlineStatus: (peerIds) =>
+      call('subscribePresence', (s, signal) => s.unsubscribePresence([...peerIds], { signal }), () => checkIds('peerIds', peerIds, MAX_PRESENCE_SUBSCRIPTIONS)),
+    peersOnlineStatus$: events$.pipe(
+      filter((event): event is Extract<SessionEvent, { type: 'presence' }> => event.type === 'presence'),
+      map(({ userId, state }) => ({ [userId]: state })),
+    ),
+    getChannelMemberCount: (channelIds) =>
+      call('memberCount', (s, signal) => s.channelMemberCounts([...channelIds], { signal }), () =>
+        checkIds('channelIds', channelIds, MAX_MEMBER_COUNT_CHANNELS, Failure.limitExceeded('channels per member-count query', MAX_MEMBER_COUNT_CHANNELS)),
+      ),
   };
+};
+
+/** The options of a peer send, checked, with the message ID chosen if none was given. */
+const sendOptionsOf = (options: unknown): E.Either<Failure, Required<SendMessageOptions>> => {
+  if (options === undefined) return E.right({ messageId: newMessageId(), enableOfflineMessaging: false });
+  if (options === null || typeof options !== 'object') return E.left(Failure.invalidArgument('options', 'expected an object'));
+  const { messageId, enableOfflineMessaging } = options as { messageId?: unknown; enableOfflineMessaging?: unknown };
+  if (messageId !== undefined && !isValidId(messageId)) {
+    return E.left(Failure.invalidArgument('messageId', `expected 1 to 64 printable ASCII characters, got ${JSON.stringify(messageId)}`));
+  }
+  if (enableOfflineMessaging !== undefined && typeof enableOfflineMessaging !== 'boolean') {
+    return E.left(Failure.invalidArgument('enableOfflineMessaging', 'expected a boolean'));
+  }
+  return E.right({ messageId: messageId ?? newMessageId(), enableOfflineMessaging: enableOfflineMessaging === true });
+};
+
+/**
+ * `undefined` when `ids` is an array of 1 to `max` valid IDs; else the failure: `tooMany` for more than
+ * `max` if given, `InvalidArgument` otherwise.
+ */
+const checkIds = (name: string, ids: unknown, max: number, tooMany?: Failure): Failure | undefined => {
+  if (!Array.isArray(ids) || ids.length === 0) return Failure.invalidArgument(name, 'expected a non-empty array of IDs');
+  if (ids.length > max) return tooMany ?? Failure.invalidArgument(name, `expected at most ${max} IDs, got ${ids.length}`);
+  const at = ids.findIndex((id) => !isValidId(id));
+  return at < 0 ? undefined : Failure.invalidArgument(name, `expected IDs of 1 to 64 printable ASCII characters, got ${JSON.stringify(ids[at])} at ${at}`);
 };
 
 /** Effects of a task refused before it starts: it never reaches `transferring`, so they never run. */

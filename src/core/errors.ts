@@ -95,6 +95,35 @@ export const LeaveChannelErrorCode = { FAILURE: 1, NOT_IN_CHANNEL: 3, NOT_LOGGED
 /** Codes of `channel.getMembers`. */
 export const GetMembersErrorCode = { FAILURE: 1, TIMEOUT: 3, NOT_IN_CHANNEL: 5, NOT_LOGGED_IN: 102 } as const;
 
+/** Codes of `queryPeersOnlineStatus` (Agora's `QueryPeersOnlineStatusError`). */
+export const QueryPeersOnlineStatusErrorCode = {
+  FAILURE: 1,
+  INVALID_ARGUMENT: 2,
+  TIMEOUT: 4,
+  TOO_OFTEN: 5,
+  NOT_LOGGED_IN: 102,
+} as const;
+
+/** Codes of `subscribePeersOnlineStatus` and `unsubscribePeersOnlineStatus` (Agora's `PeerSubscriptionStatusError`). */
+export const PeerSubscriptionStatusErrorCode = {
+  FAILURE: 1,
+  INVALID_ARGUMENT: 2,
+  TIMEOUT: 4,
+  TOO_OFTEN: 5,
+  OVERFLOW: 6,
+  NOT_LOGGED_IN: 102,
+} as const;
+
+/** Codes of `getChannelMemberCount` (Agora's `GetChannelMemberCountErrCode`). */
+export const GetChannelMemberCountErrorCode = {
+  FAILURE: 1,
+  INVALID_ARGUMENT: 2,
+  TOO_OFTEN: 3,
+  TIMEOUT: 4,
+  EXCEED_LIMIT: 5,
+  NOT_LOGGED_IN: 102,
+} as const;
+
 /** Codes of `createClient` (bad options). */
 export const ClientErrorCode = { INVALID_ARGUMENT: 2 } as const;
 
@@ -114,6 +143,9 @@ export type Operation =
   | 'leave'
   | 'getMembers'
   | 'renewToken'
+  | 'queryPresence'
+  | 'subscribePresence'
+  | 'memberCount'
   | 'message'
   | 'client';
 
@@ -146,17 +178,22 @@ const codes: { readonly [O in Operation]: Partial<Record<FailureTag, number>> } 
     Timeout: 2,
     PeerUnreachable: 3,
     TooOften: 5,
+    LimitExceeded: 5,
     InvalidUserId: 6,
     InvalidMessage: 7,
+    InvalidArgument: 7,
     NotLoggedIn: 102,
   },
-  channelSend: { Timeout: 2, TooOften: 3, InvalidMessage: 4, NotInChannel: 5, NotLoggedIn: 102 },
+  channelSend: { Timeout: 2, TooOften: 3, InvalidMessage: 4, InvalidArgument: 4, NotInChannel: 5, NotLoggedIn: 102 },
   login: { Rejected: 2, LimitExceeded: 2, InvalidArgument: 3, InvalidUserId: 3, InvalidToken: 5, TokenExpired: 6, AlreadyLoggedIn: 8, Timeout: 9, TooOften: 10 },
   logout: { NotLoggedIn: 102 },
   join: { InvalidArgument: 3, Timeout: 4, LimitExceeded: 5, AlreadyInChannel: 6, TooOften: 7, NotLoggedIn: 102 },
   leave: { NotInChannel: 3, NotLoggedIn: 102 },
   getMembers: { Timeout: 3, NotInChannel: 5, NotLoggedIn: 102 },
   renewToken: { InvalidArgument: 2, Rejected: 3, TooOften: 4, TokenExpired: 5, InvalidToken: 6, NotLoggedIn: 102 },
+  queryPresence: { InvalidArgument: 2, InvalidUserId: 2, Timeout: 4, TooOften: 5, NotLoggedIn: 102 },
+  subscribePresence: { InvalidArgument: 2, InvalidUserId: 2, Timeout: 4, TooOften: 5, LimitExceeded: 6, NotLoggedIn: 102 },
+  memberCount: { InvalidArgument: 2, TooOften: 3, Timeout: 4, LimitExceeded: 5, NotLoggedIn: 102 },
   message: { InvalidArgument: 2, InvalidMessage: 2 },
   client: { InvalidArgument: 2 },
 };
@@ -224,6 +261,18 @@ export class GetMembersError extends FerryError {
 export class RenewTokenError extends FerryError {
   override readonly name = 'RenewTokenError';
 }
+/** Querying peers' online status failed. */
+export class QueryPeersOnlineStatusError extends FerryError {
+  override readonly name = 'QueryPeersOnlineStatusError';
+}
+/** Subscribing to (or unsubscribing from) peers' online status failed. */
+export class PeerSubscriptionStatusError extends FerryError {
+  override readonly name = 'PeerSubscriptionStatusError';
+}
+/** Counting channels' members failed. */
+export class GetChannelMemberCountError extends FerryError {
+  override readonly name = 'GetChannelMemberCountError';
+}
 /** A message constructor was given bad fields. */
 export class MessageError extends FerryError {
   override readonly name = 'MessageError';
@@ -246,6 +295,9 @@ const classes = {
   leave: LeaveChannelError,
   getMembers: GetMembersError,
   renewToken: RenewTokenError,
+  queryPresence: QueryPeersOnlineStatusError,
+  subscribePresence: PeerSubscriptionStatusError,
+  memberCount: GetChannelMemberCountError,
   message: MessageError,
   client: ClientError,
 } as const;

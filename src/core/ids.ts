@@ -24,6 +24,9 @@ export const newMediaId = (random: RandomBytes = cryptoRandomBytes): string => {
   return id.startsWith('-') ? `A${id.slice(1)}` : id;
 };
 
+/** A new message ID: 22 URL-safe characters carrying 128 random bits, so two senders' IDs never meet. */
+export const newMessageId = (random: RandomBytes = cryptoRandomBytes): string => toBase64Url(random(MEDIA_ID_BYTES));
+
 const MEDIA_ID = /^[A-Za-z0-9_-]{22,64}$/;
 
 /**

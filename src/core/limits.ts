@@ -42,3 +42,28 @@ export const DEFAULT_REQUEST_TIMEOUT_MS = 10_000;
 
 /** The longest delay a timer can take (2^31 − 1 ms, about 24.8 days); longer ones would fire at once. */
 export const MAX_TIMER_MS = 2_147_483_647;
+
+/** Offline messages the server keeps per receiver (Agora's 200): the newest replaces the oldest. */
+export const OFFLINE_MESSAGES_PER_RECEIVER = 200;
+
+/** The longest an offline message is kept: 7 days, or the hub's media retention if that is shorter. */
+export const OFFLINE_MESSAGE_TTL_MS = 7 * 24 * 60 * 60 * 1000;
+
+/** Peers one `queryPeersOnlineStatus` may ask about (Agora's 256). */
+export const MAX_PRESENCE_QUERY = 256;
+
+/** Peers whose online status one session may be subscribed to at once (Agora's 512). */
+export const MAX_PRESENCE_SUBSCRIPTIONS = 512;
+
+/** Channels one `getChannelMemberCount` may ask about (Agora's 32). */
+export const MAX_MEMBER_COUNT_CHANNELS = 32;
+
+/**
+ * How long the hub remembers a sender's message IDs, so that a send retried with the same ID (after a
+ * dropped link, a failover, a timeout that in fact arrived, a restart of the app) is delivered once:
+ * 24 hours, and at most {@link MESSAGE_IDS_PER_SENDER} IDs per sender (the oldest forgotten first).
+ */
+export const MESSAGE_ID_TTL_MS = 24 * 60 * 60 * 1000;
+
+/** Message IDs remembered per sender; see {@link MESSAGE_ID_TTL_MS}. */
+export const MESSAGE_IDS_PER_SENDER = 4_096;

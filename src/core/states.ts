@@ -44,3 +44,15 @@ export interface ConnectionChange {
   readonly state: ConnectionState;
   readonly reason: ConnectionChangeReason;
 }
+
+/**
+ * A user's online status: `ONLINE` (logged in, link up), `UNREACHABLE` (logged in, its link down within
+ * the session's grace time), `OFFLINE` (not logged in). Agora RTM's `PeerOnlineState`.
+ */
+export type PeerOnlineState = 'ONLINE' | 'UNREACHABLE' | 'OFFLINE';
+
+/**
+ * Where a peer message went: `RECEIVED` (delivered to the peer's session) or `CACHED_BY_SERVER` (the peer
+ * was offline; the server keeps the message for its next login). Agora RTM's peer message states 0 and 4.
+ */
+export type PeerMessageState = 'RECEIVED' | 'CACHED_BY_SERVER';

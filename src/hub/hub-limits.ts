@@ -39,6 +39,18 @@ export interface HubLimits {
   readonly channels: number;
   /** Joins per user (Agora: 50 per 3 s); over → join code 7. */
   readonly joinRate: Rate;
+  /**
+   * Offline messages of one sender the server keeps at once, across every receiver; the next offline
+   * send to an offline peer is refused with peer code 5 until some are delivered, replaced or expired.
+   * It bounds what one user can make the server hold. Default: 1,000.
+   */
+  readonly offlineMessages: number;
+  /** Online-status queries per user (Agora: 10 per 5 s); over → query code 5. */
+  readonly presenceQueryRate: Rate;
+  /** Online-status subscribes and unsubscribes per user (Agora: 10 per 5 s); over → subscription code 5. */
+  readonly presenceSubscribeRate: Rate;
+  /** Channel member-count queries per user (Agora: 1 per second); over → member-count code 3. */
+  readonly memberCountRate: Rate;
 }
 
 /** The default limits. */
@@ -50,6 +62,10 @@ export const DEFAULT_HUB_LIMITS: HubLimits = Object.freeze({
   loginRate: { limit: 2, windowMs: 1_000 },
   channels: 20,
   joinRate: { limit: 50, windowMs: 3_000 },
+  offlineMessages: 1_000,
+  presenceQueryRate: { limit: 10, windowMs: 5_000 },
+  presenceSubscribeRate: { limit: 10, windowMs: 5_000 },
+  memberCountRate: { limit: 1, windowMs: 1_000 },
 });
 
 const isCount = (n: unknown): n is number => typeof n === 'number' && Number.isSafeInteger(n) && n >= 0;
@@ -68,10 +84,10 @@ const isRate = (r: unknown): r is Rate =>
  */
 export const resolveHubLimits = (given: Partial<HubLimits> = {}): HubLimits => {
   const limits = { ...DEFAULT_HUB_LIMITS, ...given };
-  for (const name of ['unfinishedUploads', 'storedBytes', 'diskReserve', 'channels'] as const) {
+  for (const name of ['unfinishedUploads', 'storedBytes', 'diskReserve', 'channels', 'offlineMessages'] as const) {
     if (!isCount(limits[name])) throw new RangeError(`limits.${name} must be a non-negative integer, got ${String(limits[name])}`);
   }
-  for (const name of ['messageRate', 'loginRate', 'joinRate'] as const) {
+  for (const name of ['messageRate', 'loginRate', 'joinRate', 'presenceQueryRate', 'presenceSubscribeRate', 'memberCountRate'] as const) {
     if (!isRate(limits[name])) throw new RangeError(`limits.${name} must be { limit: 1 to ${MAX_RATE_LIMIT} or Infinity, windowMs: integer ≥ 1 }`);
   }
   return limits;
@@ -149,7 +165,7 @@ export class RateLimiter {
 }
 
 /** The per-user rates the hub counts through {@link Rates}: the fields of {@link HubLimits} that are rates. */
-export type RateName = 'messageRate' | 'loginRate' | 'joinRate';
+export type RateName = 'messageRate' | 'loginRate' | 'joinRate' | 'presenceQueryRate' | 'presenceSubscribeRate' | 'memberCountRate';
 
 /**
  * Where the hub counts rates per user. `take` counts one event or refuses it, in one atomic step, so

@@ -13,15 +13,20 @@ import { isWellFormed, utf8, utf8Length } from '../core/bytes.js';
 import { type Clock, type TimerHandle, systemClock, unrefTimer } from '../core/clock.js';
 import { decodeMessage, encodeMessage, type WireMessage } from '../protocol/codec.js';
 import { Failure, failureOf, fault } from '../core/failure.js';
-import { cryptoRandomBytes, isMediaId, isValidId, newMediaId, type RandomBytes } from '../core/ids.js';
+import { cryptoRandomBytes, isMediaId, isValidId, newMediaId, newMessageId, type RandomBytes } from '../core/ids.js';
 import {
   DEFAULT_PARTIAL_TTL_MS,
   DEFAULT_RETENTION_MS,
   DEFAULT_TOKEN_TTL_MS,
   MAX_FILE_SIZE,
   MAX_MESSAGE_SIZE,
+  MAX_MEMBER_COUNT_CHANNELS,
+  MAX_PRESENCE_QUERY,
+  MAX_PRESENCE_SUBSCRIPTIONS,
   MAX_TIMER_MS,
+  MESSAGE_ID_TTL_MS,
   MIN_FILE_SIZE,
+  OFFLINE_MESSAGE_TTL_MS,
 } from '../core/limits.js';
 import { checkMessageSize } from '../core/messages.js';
 import { describeUntrusted, untrustedText } from '../core/untrusted.js';
@@ -30,6 +35,7 @@ import { type HubLimits, memoryRates, type Rates, resolveHubLimits, SlidingWindo
 import { type HubMonitor, silentMonitor, type TransferOutcome } from './monitor.js';
 import { type Ending, type HubSession, hubSessions } from './hub-sessions.js';
 import { type BusSession, memoryBus, type MessageBus } from './message-bus.js';
+import type { PeerMessageState, PeerOnlineState } from '../core/states.js';
 import { CLAIM_TTL_MS, type ClaimRelease, claimUpload, type HeldClaim } from './upload-claim.js';
 import { memoryUploadStates, type UploadStates } from './upload-states.js';
 import { soleLease, type SweepLease } from './sweep-lease.js';
@@ -131,6 +137,26 @@ export interface HubCloseOptions {
   readonly handOver?: boolean;
 }
 
+/** Options of {@link Hub.sendToPeer}, as a client sent them (checked by the hub). */
+export interface PeerSendOptions {
+  readonly messageId?: unknown;
+  readonly enableOfflineMessaging?: unknown;
+}
+
+/** What {@link Hub.sendToPeer} did. */
+export interface PeerSendResult {
+  readonly serverReceivedTs: number;
+  readonly state: PeerMessageState;
+  /** The send's message ID: the one given, or the one the hub chose. */
+  readonly messageId: string;
+}
+
+/** What {@link Hub.sendToChannel} did. */
+export interface ChannelSendResult {
+  readonly serverReceivedTs: number;
+  readonly messageId: string;
+}
+
 /** What the hub says about an upload. `complete` is true once the media is downloadable. */
 export interface UploadStatus {
   readonly uploadId: string;
@@ -221,11 +247,44 @@ export interface Hub {
   mediaInfo(mediaId: unknown): Promise<MediaInfo>;
   readMedia(mediaId: string, offset: number, signal?: AbortSignal): AsyncIterable<Uint8Array>;
 
-  sendToPeer(from: HubSession, peerId: unknown, message: unknown): Promise<E.Either<Failure, { serverReceivedTs: number }>>;
+  /**
+   * Sends a message to a peer's session. `messageId` (1 to 64 printable ASCII characters; a random one if
+   * absent) names the send: the same sender's send with an ID seen within 24 hours delivers nothing and
+   * answers as the first did. With `enableOfflineMessaging` and the peer offline, the message is kept for
+   * its next login (`CACHED_BY_SERVER`) for 7 days or the media retention, whichever is shorter, the newest
+   * 200 per receiver, at most `limits.offlineMessages` of the sender's at once (`LimitExceeded`); without
+   * it an offline peer is `PeerUnreachable`. Counts against the message rate (`TooOften`).
+   */
+  sendToPeer(from: HubSession, peerId: unknown, message: unknown, options?: PeerSendOptions): Promise<E.Either<Failure, PeerSendResult>>;
   joinChannel(session: HubSession, channelId: unknown): Promise<E.Either<Failure, void>>;
   leaveChannel(session: HubSession, channelId: unknown): Promise<E.Either<Failure, void>>;
-  sendToChannel(from: HubSession, channelId: unknown, message: unknown): Promise<E.Either<Failure, { serverReceivedTs: number }>>;
+  /** Sends a message to the other members of a channel; `messageId` as for {@link Hub.sendToPeer}. */
+  sendToChannel(from: HubSession, channelId: unknown, message: unknown, options?: { readonly messageId?: unknown }): Promise<E.Either<Failure, ChannelSendResult>>;
   channelMembers(session: HubSession, channelId: unknown): Promise<E.Either<Failure, string[]>>;
+  /**
+   * How many are in each channel (1 to 32 channel IDs; `InvalidArgument`, over 32 `LimitExceeded`),
+   * without joining; `limits.memberCountRate` (`TooOften`).
+   */
+  channelMemberCounts(session: HubSession, channelIds: unknown): Promise<E.Either<Failure, Record<string, number>>>;
+  /**
+   * The online status of each peer (1 to 256 user IDs; `InvalidArgument` or `InvalidUserId`);
+   * `limits.presenceQueryRate` (`TooOften`).
+   */
+  queryPresence(session: HubSession, peerIds: unknown): Promise<E.Either<Failure, Record<string, PeerOnlineState>>>;
+  /**
+   * Watches peers' online status (1 to 512 user IDs, at most 512 watched per session: `LimitExceeded`):
+   * the session is told each one's status now as `presence` events, then each change.
+   * `limits.presenceSubscribeRate` (`TooOften`), shared with {@link Hub.unsubscribePresence}.
+   */
+  subscribePresence(session: HubSession, peerIds: unknown): Promise<E.Either<Failure, void>>;
+  /** Stops watching peers' online status; peers not watched are ignored. */
+  unsubscribePresence(session: HubSession, peerIds: unknown): Promise<E.Either<Failure, void>>;
+  /**
+   * Tells the hub whether the session's link is up: a server calls it when its client's connection drops
+   * (the session waits out its grace: `UNREACHABLE`) and when one attaches again (`ONLINE`). Background:
+   * a bus failure goes to `onBusError`.
+   */
+  setReachable(session: HubSession, reachable: boolean): void;
 
   /** Deletes expired media and stale partial uploads now; resolves with how many entries went. */
   sweep(): Promise<number>;
@@ -273,7 +332,7 @@ export const createHub = (options: HubOptions = {}): Hub => {
   const onSweepError = options.onSweepError ?? ((error: unknown) => console.error('ferry hub: sweep failed', error));
   const limits = resolveHubLimits(options.limits);
   const monitor = options.monitor ?? silentMonitor;
-  const bus = options.bus ?? memoryBus();
+  const bus = options.bus ?? memoryBus({ clock });
   const uploads = options.uploads ?? memoryUploadStates({ clock });
   const lease = options.lease ?? soleLease;
   const onBusError = options.onBusError ?? ((error: unknown) => console.error('ferry hub: message bus failed', error));
@@ -435,6 +494,33 @@ export const createHub = (options: HubOptions = {}): Hub => {
   const rateOfMessages = async (from: HubSession, now: number): Promise<Failure | undefined> => {
     const wait = await rates.take('messageRate', from.userId, limits.messageRate, now);
     return wait > 0 ? refuse('messageRate', Failure.tooOften('peer and channel messages per user', limits.messageRate.limit, limits.messageRate.windowMs, wait)) : undefined;
+  };
+
+  /** How long an offline message is kept: 7 days, or the media retention if shorter (its media would be gone). */
+  const offlineTtlMs = Math.min(OFFLINE_MESSAGE_TTL_MS, retentionMs);
+  /** A send's message ID: the client's, checked, or a random one (a client that names none gets no retry safety). */
+  const messageIdOf = (messageId: unknown): E.Either<Failure, string> => {
+    if (messageId === undefined) return E.right(newMessageId(random));
+    return isValidId(messageId)
+      ? E.right(messageId)
+      : E.left(Failure.invalidArgument('messageId', `expected 1 to 64 printable ASCII characters, got ${describeUntrusted(messageId)}`));
+  };
+  /**
+   * A list of 1 to `max` user or channel IDs, each checked, duplicates dropped (the first kept). More than
+   * `max` is `tooMany(count)` if given, else `InvalidArgument`.
+   */
+  const idList = (name: string, value: unknown, max: number, tooMany?: (given: number) => Failure): E.Either<Failure, string[]> => {
+    if (!Array.isArray(value) || value.length === 0) return E.left(Failure.invalidArgument(name, `expected a non-empty array of IDs, got ${describeUntrusted(value)}`));
+    if (value.length > max) return E.left(tooMany ? tooMany(value.length) : Failure.invalidArgument(name, `expected at most ${max} IDs, got ${value.length}`));
+    const at = value.findIndex((id) => !isValidId(id));
+    if (at >= 0) return E.left(Failure.invalidArgument(name, `expected IDs of 1 to 64 printable ASCII characters, got ${describeUntrusted(value[at])} at ${at}`));
+    return E.right([...new Set(value as string[])]);
+  };
+  /** The subscription-rate refusal of a (un)subscribe, if it is one. */
+  const rateOfSubscriptions = async (session: HubSession): Promise<Failure | undefined> => {
+    const rate = limits.presenceSubscribeRate;
+    const wait = await rates.take('presenceSubscribeRate', session.userId, rate, clock.now());
+    return wait > 0 ? refuse('presenceSubscribeRate', Failure.tooOften('online-status subscribes and unsubscribes per user', rate.limit, rate.windowMs, wait)) : undefined;
   };
 
   /**
@@ -639,17 +725,33 @@ export const createHub = (options: HubOptions = {}): Hub => {
     },
     readMedia: (mediaId, offset, signal) => metered(mediaId, offset, signal),
 
-    async sendToPeer(from, peerId, message) {
+    async sendToPeer(from, peerId, message, { messageId, enableOfflineMessaging } = {}) {
       if (E.isLeft(online(from))) return E.left(Failure.notLoggedIn());
       if (!isValidId(peerId)) return E.left(Failure.invalidUserId(untrustedText(peerId)));
       const wire = wireOf(message);
       if (E.isLeft(wire)) return wire;
+      const id = messageIdOf(messageId);
+      if (E.isLeft(id)) return id;
+      if (enableOfflineMessaging !== undefined && typeof enableOfflineMessaging !== 'boolean') {
+        return E.left(Failure.invalidArgument('enableOfflineMessaging', `expected a boolean, got ${describeUntrusted(enableOfflineMessaging)}`));
+      }
       const now = clock.now();
       const tooOften = await rateOfMessages(from, now);
       if (tooOften) return E.left(tooOften);
-      if (!(await bus.toUser(from.userId, peerId, wire.right, now))) return E.left(Failure.peerUnreachable(peerId));
-      monitor.messageDelivered('peer', 1);
-      return E.right({ serverReceivedTs: now });
+      const sent = await bus.toUser(from.userId, peerId, wire.right, now, {
+        messageId: id.right,
+        rememberMs: MESSAGE_ID_TTL_MS,
+        ...(enableOfflineMessaging === true ? { offline: { expiresAt: now + offlineTtlMs, perSender: limits.offlineMessages } } : {}),
+      });
+      switch (sent.outcome) {
+        case 'unreachable':
+          return E.left(Failure.peerUnreachable(peerId));
+        case 'full':
+          return E.left(refuse('offlineMessages', Failure.limitExceeded('offline messages of one sender kept at once', limits.offlineMessages)));
+        default:
+          monitor.messageDelivered('peer', sent.outcome === 'delivered' ? 1 : 0);
+          return E.right({ serverReceivedTs: sent.serverReceivedTs, state: sent.outcome === 'delivered' ? 'RECEIVED' : 'CACHED_BY_SERVER', messageId: id.right });
+      }
     },
     async joinChannel(session, channelId) {
       if (E.isLeft(online(session))) return E.left(Failure.notLoggedIn());
@@ -681,21 +783,23 @@ export const createHub = (options: HubOptions = {}): Hub => {
       if (E.isLeft(id)) return E.left(Failure.notInChannel(untrustedText(channelId)));
       return (await bus.leave(session.sessionId, id.right)) ? E.right(undefined) : E.left(Failure.notInChannel(id.right));
     },
-    async sendToChannel(from, channelId, message) {
+    async sendToChannel(from, channelId, message, { messageId } = {}) {
       if (E.isLeft(online(from))) return E.left(Failure.notLoggedIn());
       const id = channelIdOf(channelId);
       if (E.isLeft(id)) return E.left(Failure.notInChannel(untrustedText(channelId)));
       const wire = wireOf(message);
       if (E.isLeft(wire)) return wire;
+      const named = messageIdOf(messageId);
+      if (E.isLeft(named)) return named;
       // A send to a channel one is not in is refused before it spends the message rate.
       if (!(await bus.inChannel(from.sessionId, id.right))) return E.left(Failure.notInChannel(id.right));
       const now = clock.now();
       const tooOften = await rateOfMessages(from, now);
       if (tooOften) return E.left(tooOften);
-      const receivers = await bus.toChannel(from.sessionId, id.right, wire.right, now);
-      if (receivers === false) return E.left(Failure.notInChannel(id.right));
-      monitor.messageDelivered('channel', receivers);
-      return E.right({ serverReceivedTs: now });
+      const sent = await bus.toChannel(from.sessionId, id.right, wire.right, now, { messageId: named.right, rememberMs: MESSAGE_ID_TTL_MS });
+      if (sent === false) return E.left(Failure.notInChannel(id.right));
+      monitor.messageDelivered('channel', sent.receivers);
+      return E.right({ serverReceivedTs: sent.serverReceivedTs, messageId: named.right });
     },
     async channelMembers(session, channelId) {
       if (E.isLeft(online(session))) return E.left(Failure.notLoggedIn());
@@ -703,6 +807,56 @@ export const createHub = (options: HubOptions = {}): Hub => {
       if (E.isLeft(id)) return E.left(Failure.notInChannel(untrustedText(channelId)));
       const members = await bus.members(session.sessionId, id.right);
       return members ? E.right([...members]) : E.left(Failure.notInChannel(id.right));
+    },
+
+    async channelMemberCounts(session, channelIds) {
+      if (E.isLeft(online(session))) return E.left(Failure.notLoggedIn());
+      const ids = idList('channelIds', channelIds, MAX_MEMBER_COUNT_CHANNELS, (given) =>
+        Failure.limitExceeded('channels per member-count query', MAX_MEMBER_COUNT_CHANNELS, given),
+      );
+      if (E.isLeft(ids)) return ids;
+      const wait = await rates.take('memberCountRate', session.userId, limits.memberCountRate, clock.now());
+      if (wait > 0) return E.left(refuse('memberCountRate', Failure.tooOften('member-count queries per user', limits.memberCountRate.limit, limits.memberCountRate.windowMs, wait)));
+      const counts = await bus.memberCounts(ids.right);
+      return E.right(Object.fromEntries(ids.right.map((channelId, at) => [channelId, counts[at] ?? 0])));
+    },
+    async queryPresence(session, peerIds) {
+      if (E.isLeft(online(session))) return E.left(Failure.notLoggedIn());
+      const ids = idList('peerIds', peerIds, MAX_PRESENCE_QUERY);
+      if (E.isLeft(ids)) return ids;
+      const wait = await rates.take('presenceQueryRate', session.userId, limits.presenceQueryRate, clock.now());
+      if (wait > 0) return E.left(refuse('presenceQueryRate', Failure.tooOften('online-status queries per user', limits.presenceQueryRate.limit, limits.presenceQueryRate.windowMs, wait)));
+      const states = await bus.presence(ids.right);
+      return E.right(Object.fromEntries(ids.right.map((peerId, at) => [peerId, states[at] ?? 'OFFLINE'])));
+    },
+    async subscribePresence(session, peerIds) {
+      if (E.isLeft(online(session))) return E.left(Failure.notLoggedIn());
+      const overflow = (): Failure => refuse('presenceSubscriptions', Failure.limitExceeded('peers whose online status one session watches', MAX_PRESENCE_SUBSCRIPTIONS));
+      const ids = idList('peerIds', peerIds, MAX_PRESENCE_SUBSCRIPTIONS, overflow);
+      if (E.isLeft(ids)) return ids;
+      const tooOften = await rateOfSubscriptions(session);
+      if (tooOften) return E.left(tooOften);
+      switch (await bus.watch(session.sessionId, ids.right, MAX_PRESENCE_SUBSCRIPTIONS)) {
+        case 'watching':
+          return E.right(undefined);
+        case 'full':
+          return E.left(overflow());
+        case 'closed':
+          return E.left(Failure.notLoggedIn());
+      }
+    },
+    async unsubscribePresence(session, peerIds) {
+      if (E.isLeft(online(session))) return E.left(Failure.notLoggedIn());
+      const ids = idList('peerIds', peerIds, MAX_PRESENCE_SUBSCRIPTIONS);
+      if (E.isLeft(ids)) return ids;
+      const tooOften = await rateOfSubscriptions(session);
+      if (tooOften) return E.left(tooOften);
+      await bus.unwatch(session.sessionId, ids.right);
+      return E.right(undefined);
+    },
+    setReachable(session, reachable) {
+      if (!sessions.isOpen(session)) return;
+      bus.setReachable(session.sessionId, reachable).catch(onBusError);
     },
 
     sweep,

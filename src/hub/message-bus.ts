@@ -8,23 +8,72 @@
  * @module
  */
 import { Observable, type Subscriber } from 'rxjs';
+import { type Clock, systemClock } from '../core/clock.js';
 import { Failure, fault } from '../core/failure.js';
+import { MESSAGE_IDS_PER_SENDER, OFFLINE_MESSAGES_PER_RECEIVER } from '../core/limits.js';
+import type { PeerOnlineState } from '../core/states.js';
 import type { WireMessage } from '../protocol/codec.js';
+
+export type { PeerOnlineState } from '../core/states.js';
 
 /** What the hub tells a session. */
 export type HubEvent =
-  | { readonly type: 'peerMessage'; readonly peerId: string; readonly message: WireMessage; readonly serverReceivedTs: number }
+  | {
+      readonly type: 'peerMessage';
+      readonly peerId: string;
+      readonly message: WireMessage;
+      readonly serverReceivedTs: number;
+      /** The sender's ID of the message: a send retried with it is delivered once. */
+      readonly messageId: string;
+      /** Present when the message was kept for the receiver while it was offline. */
+      readonly isOfflineMessage?: true;
+    }
   | {
       readonly type: 'channelMessage';
       readonly channelId: string;
       readonly memberId: string;
       readonly message: WireMessage;
       readonly serverReceivedTs: number;
+      readonly messageId: string;
     }
-  | { readonly type: 'memberJoined'; readonly channelId: string; readonly userId: string }
-  | { readonly type: 'memberLeft'; readonly channelId: string; readonly userId: string }
+  /** `memberCount`: the channel's members right after the change, this one included. */
+  | { readonly type: 'memberJoined'; readonly channelId: string; readonly userId: string; readonly memberCount: number }
+  | { readonly type: 'memberLeft'; readonly channelId: string; readonly userId: string; readonly memberCount: number }
+  /** A watched user's online status changed, or is told once as it is when the watch begins. */
+  | { readonly type: 'presence'; readonly userId: string; readonly state: PeerOnlineState }
   /** The hub ended the session; `cause` says why as data (optional on the wire, for older peers). */
   | { readonly type: 'aborted'; readonly reason: string; readonly cause?: HubAbortCause };
+
+/** How a peer message is sent: its ID, and whether and how long to keep it for a receiver who is offline. */
+export interface PeerSend {
+  /** The sender's ID of the message. A send with an ID of the same sender seen within its window delivers nothing again. */
+  readonly messageId: string;
+  /** How long the ID is remembered from this send (ms), at most `MESSAGE_IDS_PER_SENDER` per sender. */
+  readonly rememberMs: number;
+  /**
+   * Keep the message for a receiver with no session: until `expiresAt` (on the caller's clock), the newest
+   * `OFFLINE_MESSAGES_PER_RECEIVER` per receiver, at most `perSender` of this sender's kept at once.
+   */
+  readonly offline?: { readonly expiresAt: number; readonly perSender: number };
+}
+
+/**
+ * What {@link MessageBus.toUser} did: `delivered` to the receiver's session, or `cached` for it while it is
+ * offline (a send whose ID was seen gets the first send's outcome and time); `unreachable`: no session and
+ * not kept; `full`: not kept, as the sender already has `perSender` messages kept.
+ */
+export type PeerSendOutcome =
+  | { readonly outcome: 'delivered' | 'cached'; readonly serverReceivedTs: number }
+  | { readonly outcome: 'unreachable' | 'full' };
+
+/** What {@link MessageBus.toChannel} did: how many received it and when (those of the first send, for a repeated ID). */
+export interface ChannelSendOutcome {
+  readonly receivers: number;
+  readonly serverReceivedTs: number;
+}
+
+/** What {@link MessageBus.watch} did: `watching`; `full` (nothing added: it would pass `max`); `closed`. */
+export type WatchOutcome = 'watching' | 'full' | 'closed';
 
 /** Why the hub ends a session: the same user logged in elsewhere, or the token expired without renewal. */
 export type HubAbortCause = 'REMOTE_LOGIN' | 'TOKEN_EXPIRED' | 'BANNED_BY_SERVER';
@@ -85,13 +134,25 @@ export interface MessageBus {
    * session is, or comes to be, another owner's ({@link MessageBus.resume}).
    */
   deliveries(sessionId: number, after?: number, owner?: string): Observable<Delivery>;
-  /** Delivers `peerMessage` from `fromUserId` to the open session of `userId`; resolves `false` if none. */
-  toUser(fromUserId: string, userId: string, message: WireMessage, serverReceivedTs: number): Promise<boolean>;
+  /**
+   * Delivers `peerMessage` from `fromUserId` to the open session of `userId`, or, with `send.offline` and
+   * no session, keeps it and delivers it (`isOfflineMessage`) when the user next opens a session, before any
+   * other delivery to it. A `send.messageId` of the same sender seen within its window delivers nothing
+   * and answers as the first send did. Checked and done at once.
+   */
+  toUser(fromUserId: string, userId: string, message: WireMessage, serverReceivedTs: number, send: PeerSend): Promise<PeerSendOutcome>;
   /**
    * Delivers `channelMessage` to every other member of the channel; resolves with how many received it,
-   * or `false` when the sender's session is not in the channel.
+   * or `false` when the sender's session is not in the channel. A `messageId` of the same sender seen within
+   * `rememberMs` delivers nothing and answers as the first send did.
    */
-  toChannel(fromSessionId: number, channelId: string, message: WireMessage, serverReceivedTs: number): Promise<number | false>;
+  toChannel(
+    fromSessionId: number,
+    channelId: string,
+    message: WireMessage,
+    serverReceivedTs: number,
+    send: { readonly messageId: string; readonly rememberMs: number },
+  ): Promise<ChannelSendOutcome | false>;
   /**
    * Adds the session to a channel unless it is in it already or in `maxChannels` channels (checked and
    * changed at once); the other members are told `memberJoined`.
@@ -105,8 +166,25 @@ export interface MessageBus {
   inChannel(sessionId: number, channelId: string): Promise<boolean>;
   /** The user IDs in a channel, sorted, or `undefined` when the asking session is not in it. */
   members(sessionId: number, channelId: string): Promise<readonly string[] | undefined>;
+  /** How many sessions are in each channel (0 for one nobody is in), in the order asked. */
+  memberCounts(channelIds: readonly string[]): Promise<readonly number[]>;
   /** Whether a user has an open session. */
   isOnline(userId: string): Promise<boolean>;
+  /** Each user's online status, in the order asked. */
+  presence(userIds: readonly string[]): Promise<readonly PeerOnlineState[]>;
+  /**
+   * Records whether an open session's link is up (sessions open with it up). When its user's status
+   * changes, every session watching the user is told `presence`. A session that is not open is ignored.
+   */
+  setReachable(sessionId: number, reachable: boolean): Promise<void>;
+  /**
+   * Makes the session watch the users (it is told `presence` whenever their status changes) unless it
+   * would then watch more than `max` (checked and changed at once); then tells it each one's status now,
+   * in the order given. Watches end with the session.
+   */
+  watch(sessionId: number, userIds: readonly string[], max: number): Promise<WatchOutcome>;
+  /** Stops the session watching the users; users it did not watch are ignored. */
+  unwatch(sessionId: number, userIds: readonly string[]): Promise<void>;
 }
 
 /** Options of {@link memoryBus}. */
@@ -115,24 +193,62 @@ export interface MemoryBusOptions {
    * Deliveries kept per open session for a subscriber that resumes with `after`. An ended session keeps
    * only its last delivery (the `aborted`, if it was aborted), for the last 16 ended sessions, so a
    * subscriber that comes a moment late still learns why. Messages are up to 32 KiB, so a session holds at
-   * most about `replayLimit × 44 KiB` here (base64 included). Default: 4. @example memoryBus({ replayLimit: 64 })
+   * most about `replayLimit × 44 KiB` here (base64 included). Offline messages delivered when a session
+   * opens are kept besides, until its first subscriber. Default: 4. @example memoryBus({ replayLimit: 64 })
    */
   readonly replayLimit?: number;
+  /**
+   * The time offline messages expire by, when a session opens: give the hubs' clock. Default: the system
+   * clock. @example memoryBus({ clock: virtualClock() })
+   */
+  readonly clock?: Clock;
 }
 
 /** Ended sessions whose last delivery is kept. */
 const ENDED_KEPT = 16;
 
+/** Sends between two prunes of every sender's remembered message IDs, at least (amortized, as `RateLimiter`). */
+const PRUNE_EVERY = 1_024;
+
 interface Entry {
   readonly session: BusSession;
   owner: string;
   readonly channels: Set<string>;
-  /** The last `replayLimit` deliveries, oldest first. */
+  /** The last `replayLimit + keepAtLeast` deliveries, oldest first. */
   readonly kept: Delivery[];
+  /** Offline messages delivered at the opening, kept whatever `replayLimit` until the first subscriber. */
+  keepAtLeast: number;
   /** Each subscriber, with the owner it subscribed for (`undefined`: any). */
   readonly subscribers: Map<Subscriber<Delivery>, string | undefined>;
   seq: number;
   ended: boolean;
+  /** Whether its link is up (`setReachable`). */
+  reachable: boolean;
+  /** The users it watches. */
+  readonly watching: Set<string>;
+}
+
+/** A message kept for an offline receiver. */
+interface Kept {
+  readonly from: string;
+  readonly message: WireMessage;
+  readonly serverReceivedTs: number;
+  readonly messageId: string;
+  readonly expiresAt: number;
+  /** Until delivered, replaced or expired. */
+  alive: boolean;
+}
+
+/** What one sender has kept for offline receivers: `live` counted exactly, `queue` oldest first (with dead ones, compacted). */
+interface Holding {
+  live: number;
+  queue: Kept[];
+}
+
+/** An answer remembered for a sender's message ID, until `until`. */
+interface Remembered {
+  readonly until: number;
+  readonly answer: PeerSendOutcome | ChannelSendOutcome;
 }
 
 /**
@@ -143,6 +259,7 @@ interface Entry {
  */
 export const memoryBus = (options: MemoryBusOptions = {}): MessageBus => {
   const replayLimit = options.replayLimit ?? 4;
+  const clock = options.clock ?? systemClock;
   if (!(Number.isSafeInteger(replayLimit) && replayLimit >= 1)) throw new RangeError(`replayLimit must be a positive integer, got ${String(replayLimit)}`);
   let nextSessionId = 1;
   const byUser = new Map<string, Entry>();
@@ -150,12 +267,31 @@ export const memoryBus = (options: MemoryBusOptions = {}): MessageBus => {
   const channels = new Map<string, Set<Entry>>();
   /** Ended sessions whose last deliveries are kept, oldest first (a Map keeps insertion order). */
   const ended = new Map<number, Entry>();
+  /** The sessions watching each user. */
+  const watchers = new Map<string, Set<Entry>>();
+  /** Offline messages per receiver, oldest first, at most `OFFLINE_MESSAGES_PER_RECEIVER` alive. */
+  const inboxes = new Map<string, Kept[]>();
+  const holdings = new Map<string, Holding>();
+  /** Each sender's remembered message IDs, oldest first. */
+  const sent = new Map<string, Map<string, Remembered>>();
+  let sends = 0;
+  let nextPrune = PRUNE_EVERY;
 
   const deliver = (entry: Entry, event: HubEvent): void => {
     const delivery: Delivery = { seq: ++entry.seq, event };
     entry.kept.push(delivery);
-    if (entry.kept.length > replayLimit) entry.kept.shift();
+    if (entry.kept.length > replayLimit + entry.keepAtLeast) entry.kept.shift();
     for (const subscriber of [...entry.subscribers.keys()]) subscriber.next(delivery);
+  };
+  const stateOf = (userId: string): PeerOnlineState => {
+    const entry = byUser.get(userId);
+    return entry === undefined ? 'OFFLINE' : entry.reachable ? 'ONLINE' : 'UNREACHABLE';
+  };
+  /** Tells the user's watchers its status, if it is not `before` any more. */
+  const told = (userId: string, before: PeerOnlineState): void => {
+    const state = stateOf(userId);
+    if (state === before) return;
+    for (const watcher of [...(watchers.get(userId) ?? [])]) deliver(watcher, { type: 'presence', userId, state });
   };
   const broadcast = (channelId: string, except: Entry, event: HubEvent): number => {
     let receivers = 0;
@@ -171,12 +307,20 @@ export const memoryBus = (options: MemoryBusOptions = {}): MessageBus => {
     members?.delete(entry);
     if (members?.size === 0) channels.delete(channelId);
     entry.channels.delete(channelId);
-    broadcast(channelId, entry, { type: 'memberLeft', channelId, userId: entry.session.userId });
+    broadcast(channelId, entry, { type: 'memberLeft', channelId, userId: entry.session.userId, memberCount: members?.size ?? 0 });
   };
   const end = (entry: Entry): void => {
+    const { userId } = entry.session;
+    const before = stateOf(userId);
     bySession.delete(entry.session.sessionId);
-    if (byUser.get(entry.session.userId) === entry) byUser.delete(entry.session.userId);
+    if (byUser.get(userId) === entry) byUser.delete(userId);
     for (const channelId of [...entry.channels]) leaveChannel(entry, channelId);
+    for (const watched of entry.watching) {
+      const set = watchers.get(watched);
+      set?.delete(entry);
+      if (set?.size === 0) watchers.delete(watched);
+    }
+    entry.watching.clear();
     entry.ended = true;
     entry.kept.splice(0, entry.kept.length - 1);
     ended.set(entry.session.sessionId, entry);
@@ -186,20 +330,137 @@ export const memoryBus = (options: MemoryBusOptions = {}): MessageBus => {
     }
     for (const subscriber of [...entry.subscribers.keys()]) subscriber.complete();
     entry.subscribers.clear();
+    told(userId, before);
   };
   const abort = (entry: Entry, cause: HubAbortCause, reason: string): void => {
     deliver(entry, { type: 'aborted', reason, cause });
     end(entry);
   };
 
+  /** The first answer to a sender's message ID, if it is remembered at `now`. */
+  const recall = (userId: string, messageId: string, now: number): Remembered['answer'] | undefined => {
+    const remembered = sent.get(userId)?.get(messageId);
+    return remembered !== undefined && remembered.until > now ? remembered.answer : undefined;
+  };
+  const forgetExpired = (ids: Map<string, Remembered>, now: number): void => {
+    for (const [id, remembered] of ids) {
+      if (remembered.until > now) break;
+      ids.delete(id);
+    }
+  };
+  const remember = (userId: string, messageId: string, until: number, answer: Remembered['answer'], now: number): void => {
+    let ids = sent.get(userId);
+    if (!ids) {
+      ids = new Map();
+      sent.set(userId, ids);
+    }
+    ids.delete(messageId);
+    ids.set(messageId, { until, answer });
+    forgetExpired(ids, now);
+    for (const first of ids.keys()) {
+      if (ids.size <= MESSAGE_IDS_PER_SENDER) break;
+      ids.delete(first);
+    }
+    // Senders who stopped sending are forgotten now and then, so the map holds only recent senders.
+    if (++sends < nextPrune) return;
+    sends = 0;
+    for (const [user, theirs] of sent) {
+      forgetExpired(theirs, now);
+      if (theirs.size === 0) sent.delete(user);
+    }
+    nextPrune = Math.max(PRUNE_EVERY, sent.size);
+  };
+
+  /** Marks a kept message gone (delivered, replaced or expired) and releases it from its sender's count. */
+  const release = (kept: Kept): void => {
+    if (!kept.alive) return;
+    kept.alive = false;
+    const holding = holdings.get(kept.from);
+    if (holding) holding.live--;
+  };
+  /** The sender's holding at `now`: expired messages at its front released, dead ones compacted away. */
+  const holdingOf = (userId: string, now: number): Holding => {
+    let holding = holdings.get(userId);
+    if (!holding) {
+      holding = { live: 0, queue: [] };
+      holdings.set(userId, holding);
+    }
+    let drop = 0;
+    for (const kept of holding.queue) {
+      if (kept.alive && kept.expiresAt > now) break;
+      release(kept);
+      drop++;
+    }
+    if (drop > 0) holding.queue.splice(0, drop);
+    if (holding.queue.length > 2 * holding.live + 16) holding.queue = holding.queue.filter((kept) => kept.alive);
+    return holding;
+  };
+  const forgetHolding = (userId: string): void => {
+    const holding = holdings.get(userId);
+    if (holding?.live === 0) holdings.delete(userId);
+  };
+  /** Keeps a message for an offline receiver; the oldest of the receiver's goes beyond the limit. */
+  const keep = (userId: string, kept: Kept, holding: Holding, now: number): void => {
+    const inbox = (inboxes.get(userId) ?? []).filter((old) => old.alive && old.expiresAt > now);
+    inboxes.set(userId, inbox);
+    while (inbox.length >= OFFLINE_MESSAGES_PER_RECEIVER) {
+      const oldest = inbox.shift() as Kept;
+      release(oldest);
+      forgetHolding(oldest.from);
+    }
+    inbox.push(kept);
+    holding.live++;
+    holding.queue.push(kept);
+  };
+  /** Delivers a user's kept messages to its new session, in the order sent; answers how many. */
+  const deliverKept = (entry: Entry, now: number): number => {
+    const inbox = inboxes.get(entry.session.userId);
+    if (!inbox) return 0;
+    inboxes.delete(entry.session.userId);
+    let delivered = 0;
+    for (const kept of inbox) {
+      if (!kept.alive || kept.expiresAt <= now) {
+        release(kept);
+        forgetHolding(kept.from);
+        continue;
+      }
+      release(kept);
+      forgetHolding(kept.from);
+      entry.keepAtLeast++;
+      delivered++;
+      const { from: peerId, message, serverReceivedTs, messageId } = kept;
+      deliver(entry, { type: 'peerMessage', peerId, message, serverReceivedTs, messageId, isOfflineMessage: true });
+    }
+    return delivered;
+  };
+
   return {
     async open(userId, owner = '') {
+      const before = stateOf(userId);
       const previous = byUser.get(userId);
-      if (previous) abort(previous, 'REMOTE_LOGIN', 'the same user logged in elsewhere');
+      if (previous) {
+        deliver(previous, { type: 'aborted', reason: 'the same user logged in elsewhere', cause: 'REMOTE_LOGIN' });
+        // Replaced, not gone: watchers hear of the new session's status only, below.
+        byUser.delete(userId);
+        end(previous);
+      }
       const session: BusSession = { sessionId: nextSessionId++, userId };
-      const entry: Entry = { session, owner, channels: new Set(), kept: [], subscribers: new Map(), seq: 0, ended: false };
+      const entry: Entry = {
+        session,
+        owner,
+        channels: new Set(),
+        kept: [],
+        keepAtLeast: 0,
+        subscribers: new Map(),
+        seq: 0,
+        ended: false,
+        reachable: true,
+        watching: new Set(),
+      };
       byUser.set(userId, entry);
       bySession.set(session.sessionId, entry);
+      deliverKept(entry, clock.now());
+      told(userId, before);
       return session;
     },
     async resume(sessionId, userId, owner) {
@@ -235,18 +496,39 @@ export const memoryBus = (options: MemoryBusOptions = {}): MessageBus => {
         for (const delivery of entry.kept) if (delivery.seq > after) subscriber.next(delivery);
         if (entry.ended) return subscriber.complete();
         entry.subscribers.set(subscriber, owner);
+        // The offline messages of the opening reached a subscriber: from now on the usual replay.
+        entry.keepAtLeast = 0;
         return () => entry.subscribers.delete(subscriber);
       }),
-    async toUser(fromUserId, userId, message, serverReceivedTs) {
+    async toUser(fromUserId, userId, message, serverReceivedTs, send) {
+      const { messageId, rememberMs, offline } = send;
+      const first = recall(fromUserId, messageId, serverReceivedTs);
+      if (first) return first as PeerSendOutcome;
       const peer = byUser.get(userId);
-      if (!peer) return false;
-      deliver(peer, { type: 'peerMessage', peerId: fromUserId, message, serverReceivedTs });
-      return true;
+      let answer: PeerSendOutcome;
+      if (peer) {
+        deliver(peer, { type: 'peerMessage', peerId: fromUserId, message, serverReceivedTs, messageId });
+        answer = { outcome: 'delivered', serverReceivedTs };
+      } else {
+        if (!offline) return { outcome: 'unreachable' };
+        const holding = holdingOf(fromUserId, serverReceivedTs);
+        if (holding.live >= offline.perSender) return { outcome: 'full' };
+        keep(userId, { from: fromUserId, message, serverReceivedTs, messageId, expiresAt: offline.expiresAt, alive: true }, holding, serverReceivedTs);
+        answer = { outcome: 'cached', serverReceivedTs };
+      }
+      remember(fromUserId, messageId, serverReceivedTs + rememberMs, answer, serverReceivedTs);
+      return answer;
     },
-    async toChannel(fromSessionId, channelId, message, serverReceivedTs) {
+    async toChannel(fromSessionId, channelId, message, serverReceivedTs, { messageId, rememberMs }) {
       const entry = bySession.get(fromSessionId);
       if (!entry?.channels.has(channelId)) return false;
-      return broadcast(channelId, entry, { type: 'channelMessage', channelId, memberId: entry.session.userId, message, serverReceivedTs });
+      const memberId = entry.session.userId;
+      const first = recall(memberId, messageId, serverReceivedTs);
+      if (first) return first as ChannelSendOutcome;
+      const receivers = broadcast(channelId, entry, { type: 'channelMessage', channelId, memberId, message, serverReceivedTs, messageId });
+      const answer: ChannelSendOutcome = { receivers, serverReceivedTs };
+      remember(memberId, messageId, serverReceivedTs + rememberMs, answer, serverReceivedTs);
+      return answer;
     },
     async join(sessionId, channelId, maxChannels) {
       const entry = bySession.get(sessionId);
@@ -255,7 +537,7 @@ export const memoryBus = (options: MemoryBusOptions = {}): MessageBus => {
       if (entry.channels.size >= maxChannels) return 'full';
       const members = channels.get(channelId) ?? new Set<Entry>();
       channels.set(channelId, members);
-      broadcast(channelId, entry, { type: 'memberJoined', channelId, userId: entry.session.userId });
+      broadcast(channelId, entry, { type: 'memberJoined', channelId, userId: entry.session.userId, memberCount: members.size + 1 });
       members.add(entry);
       entry.channels.add(channelId);
       return 'joined';
@@ -276,6 +558,39 @@ export const memoryBus = (options: MemoryBusOptions = {}): MessageBus => {
       if (!entry?.channels.has(channelId)) return undefined;
       return [...(channels.get(channelId) ?? [])].map((member) => member.session.userId).sort();
     },
+    memberCounts: async (channelIds) => channelIds.map((channelId) => channels.get(channelId)?.size ?? 0),
     isOnline: async (userId) => byUser.has(userId),
+    presence: async (userIds) => userIds.map(stateOf),
+    async setReachable(sessionId, reachable) {
+      const entry = bySession.get(sessionId);
+      if (!entry || entry.reachable === reachable) return;
+      const before = stateOf(entry.session.userId);
+      entry.reachable = reachable;
+      told(entry.session.userId, before);
+    },
+    async watch(sessionId, userIds, max) {
+      const entry = bySession.get(sessionId);
+      if (!entry) return 'closed';
+      const adding = new Set(userIds.filter((userId) => !entry.watching.has(userId)));
+      if (entry.watching.size + adding.size > max) return 'full';
+      for (const userId of adding) {
+        entry.watching.add(userId);
+        const set = watchers.get(userId) ?? new Set<Entry>();
+        watchers.set(userId, set);
+        set.add(entry);
+      }
+      for (const userId of new Set(userIds)) deliver(entry, { type: 'presence', userId, state: stateOf(userId) });
+      return 'watching';
+    },
+    async unwatch(sessionId, userIds) {
+      const entry = bySession.get(sessionId);
+      if (!entry) return;
+      for (const userId of userIds) {
+        if (!entry.watching.delete(userId)) continue;
+        const set = watchers.get(userId);
+        set?.delete(entry);
+        if (set?.size === 0) watchers.delete(userId);
+      }
+    },
   };
 };

@@ -18,7 +18,12 @@ export type LimitName =
   | 'sessionsPerUser'
   | 'connectionsPerAddress'
   | 'transfersPerUser'
-  | 'slowReader';
+  | 'slowReader'
+  | 'offlineMessages'
+  | 'presenceQueryRate'
+  | 'presenceSubscribeRate'
+  | 'presenceSubscriptions'
+  | 'memberCountRate';
 
 /**
  * How one append or read ended at the hub: `done` reached the end of the media; `partial` stopped short

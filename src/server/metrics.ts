@@ -48,6 +48,11 @@ const LIMITS = Object.keys({
   connectionsPerAddress: 0,
   transfersPerUser: 0,
   slowReader: 0,
+  offlineMessages: 0,
+  presenceQueryRate: 0,
+  presenceSubscribeRate: 0,
+  presenceSubscriptions: 0,
+  memberCountRate: 0,
 } satisfies Record<LimitName, 0>) as LimitName[];
 
 const DIRECTIONS = ['upload', 'download'] as const;

@@ -443,8 +443,9 @@ export const startServer = async (options: ServerOptions = {}): Promise<FerrySer
     tusRoute({ hub: theHub, prefix: HTTP_PATHS.uploads, uploadsUrl, guard: sessions.guard }),
     downloadsRoute({ hub: theHub, prefix: HTTP_PATHS.media, guard: sessions.guard }),
     sessions,
-    ...(options.dev ? [devRoute({ hub: theHub, url })] : []),
+    // Before the demo page, whose prefix is every path: /healthz, /readyz and /metrics answer in dev mode too.
     ...(opsServer ? [] : ops),
+    ...(options.dev ? [devRoute({ hub: theHub, url })] : []),
   ];
   log.info({ url, ...(opsServer ? { metricsUrl: urlOf(opsServer) } : {}) }, 'listening');
 
