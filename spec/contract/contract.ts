@@ -150,11 +150,136 @@ export const describeTransportContract = (name: string, makeFixture: () => Promi
         await client('bob');
         expect((await rejection(alice.sendMessageToPeer('nobody', textMessage('x')))).code).toBe(3);
         expect((await rejection(alice.sendMessageToPeer('', textMessage('x')))).code).toBe(6);
-        expect(await alice.sendMessageToPeer('bob', textMessage('a'.repeat(MAX_MESSAGE_SIZE)))).toBeUndefined();
+        expect(await alice.sendMessageToPeer('bob', textMessage('a'.repeat(MAX_MESSAGE_SIZE)))).toMatchObject({ state: 'RECEIVED' });
         expect((await rejection(alice.sendMessageToPeer('bob', textMessage('a'.repeat(MAX_MESSAGE_SIZE + 1))))).code).toBe(7);
         const room = alice.createChannel('room');
         await room.join();
         expect((await rejection(room.sendMessage(rawMessage(new Uint8Array(MAX_MESSAGE_SIZE + 1))))).code).toBe(4);
+      });
+    });
+
+    describe('messaging that chat apps expect', () => {
+      const DAY = 24 * 3600_000;
+
+      it('keeps messages for an offline peer (CACHED_BY_SERVER) and delivers them in order at its login, marked offline', async () => {
+        const alice = await client('alice');
+        expect((await rejection(alice.sendMessageToPeer('bob', textMessage('not kept')))).code).toBe(3);
+        const kept = [textMessage('one'), textMessage('two'), rawMessage(bytesOf(40))];
+        const answers = [];
+        for (const message of kept) answers.push(await alice.sendMessageToPeer('bob', message, { enableOfflineMessaging: true }));
+        expect(answers.map((answer) => answer.state)).toEqual(['CACHED_BY_SERVER', 'CACHED_BY_SERVER', 'CACHED_BY_SERVER']);
+        const bob = createClient({ transport: fx.transport(), clock: fx.clock, ...fx.clientOptions });
+        clients.push(bob);
+        const received = firstValueFrom(bob.peerMessages$.pipe(take(4), toArray()));
+        await bob.login({ userId: 'bob', token: fx.issueToken('bob') });
+        const live = await alice.sendMessageToPeer('bob', textMessage('live'), { enableOfflineMessaging: true });
+        expect(live.state).toBe('RECEIVED');
+        const events = await received;
+        expect(events.map((e) => e.message)).toEqual([...kept, textMessage('live')]);
+        expect(events.map((e) => e.isOfflineMessage)).toEqual([true, true, true, false]);
+        expect(events.map((e) => e.messageId)).toEqual([...answers, live].map((answer) => answer.messageId));
+        expect(events.every((e) => e.peerId === 'alice')).toBe(true);
+      });
+
+      it('an image sent to a peer offline for two days arrives and downloads; past the media retention it arrives and the download fails with 4', async () => {
+        const alice = await client('alice');
+        const image = bytesOf(5_000, 3);
+        const first = await alice.createFileMessageByUploading(image, { fileName: 'cat.png' }).result;
+        expect((await alice.sendMessageToPeer('bob', first, { enableOfflineMessaging: true })).state).toBe('CACHED_BY_SERVER');
+        await fx.advance(2 * DAY);
+        const bob = createClient({ transport: fx.transport(), clock: fx.clock, ...fx.clientOptions });
+        clients.push(bob);
+        const arrived = firstValueFrom(bob.peerMessages$);
+        await bob.login({ userId: 'bob', token: fx.issueToken('bob') });
+        expect(await arrived).toMatchObject({ peerId: 'alice', isOfflineMessage: true, message: { mediaId: first.mediaId, fileName: 'cat.png' } });
+        expectSameBytes(await bob.downloadMediaToMemory(first.mediaId).result, image);
+        await bob.logout();
+        // Sent a day before the media expires: the message outlives its media (it is kept for the
+        // retention from its own send) and still arrives; the bytes are gone.
+        await fx.advance(fx.retentionMs - 3 * DAY);
+        const again = createClient({ transport: fx.transport(), clock: fx.clock, ...fx.clientOptions });
+        clients.push(again);
+        const sender = await client('carol');
+        expect((await sender.sendMessageToPeer('bob', first, { enableOfflineMessaging: true })).state).toBe('CACHED_BY_SERVER');
+        await fx.advance(2 * DAY);
+        const late = firstValueFrom(again.peerMessages$);
+        await again.login({ userId: 'bob', token: fx.issueToken('bob') });
+        expect(await late).toMatchObject({ peerId: 'carol', isOfflineMessage: true, message: { mediaId: first.mediaId } });
+        expect((await rejection(again.downloadMediaToMemory(first.mediaId).result)).code).toBe(4);
+      });
+
+      it('delivers a send retried with the same message ID once, to a peer and to a channel, even from a restarted app', async () => {
+        const alice = await client('alice');
+        const bob = await client('bob');
+        const peerEvents: string[] = [];
+        bob.peerMessages$.subscribe((e) => peerEvents.push(`${e.messageId}:${(e.message as { text: string }).text}`));
+        const first = await alice.sendMessageToPeer('bob', textMessage('once'), { messageId: 'photo-1' });
+        const retried = await alice.sendMessageToPeer('bob', textMessage('once'), { messageId: 'photo-1' });
+        expect(retried).toEqual(first);
+        const restarted = createClient({ transport: fx.transport(), clock: fx.clock, ...fx.clientOptions });
+        clients.push(restarted);
+        await alice.logout();
+        await restarted.login({ userId: 'alice', token: fx.issueToken('alice') });
+        expect(await restarted.sendMessageToPeer('bob', textMessage('once'), { messageId: 'photo-1' })).toEqual(first);
+        await restarted.sendMessageToPeer('bob', textMessage('next'), { messageId: 'photo-2' });
+        await settle();
+        expect(peerEvents).toEqual(['photo-1:once', 'photo-2:next']);
+        const a = restarted.createChannel('room');
+        const b = bob.createChannel('room');
+        await a.join();
+        await b.join();
+        const roomEvents: string[] = [];
+        b.messages$.subscribe((e) => roomEvents.push(e.messageId));
+        expect(await a.sendMessage(textMessage('hi'), { messageId: 'room-1' })).toEqual({ messageId: 'room-1' });
+        await a.sendMessage(textMessage('hi'), { messageId: 'room-1' });
+        await a.sendMessage(textMessage('hi again'));
+        await settle();
+        expect(roomEvents).toHaveLength(2);
+        expect(roomEvents[0]).toBe('room-1');
+        expect((await rejection(restarted.sendMessageToPeer('bob', textMessage('x'), { messageId: '' }))).code).toBe(7);
+        expect((await rejection(a.sendMessage(textMessage('x'), { messageId: 'é' }))).code).toBe(4);
+      });
+
+      it('tells who is online: query, subscribe, changes as peers log in and out, limits 256 and 512', async () => {
+        const bob = await client('bob');
+        expect(await bob.queryPeersOnlineStatus(['alice', 'bob'])).toEqual({ alice: 'OFFLINE', bob: 'ONLINE' });
+        const seen: Record<string, string>[] = [];
+        bob.peersOnlineStatus$.subscribe((change) => seen.push(change));
+        await bob.subscribePeersOnlineStatus(['alice']);
+        await settle();
+        const alice = await client('alice');
+        await settle();
+        await alice.logout();
+        await settle();
+        await bob.unsubscribePeersOnlineStatus(['alice']);
+        await client('alice');
+        await settle();
+        expect(seen).toEqual([{ alice: 'OFFLINE' }, { alice: 'ONLINE' }, { alice: 'OFFLINE' }]);
+        expect(await bob.queryPeersOnlineStatus(['alice'])).toEqual({ alice: 'ONLINE' });
+        const many = Array.from({ length: 513 }, (_, i) => `peer-${i}`);
+        expect((await rejection(bob.queryPeersOnlineStatus(many.slice(0, 257)))).code).toBe(2);
+        expect((await rejection(bob.queryPeersOnlineStatus(['']))).code).toBe(2);
+        expect((await rejection(bob.subscribePeersOnlineStatus(many))).code).toBe(6);
+      });
+
+      it('counts channel members without joining (limit 32) and tells a member the count as it changes', async () => {
+        const alice = await client('alice');
+        const bob = await client('bob');
+        const carol = await client('carol');
+        const room = alice.createChannel('room');
+        const counts: number[] = [];
+        room.memberCount$.subscribe((n) => counts.push(n));
+        await room.join();
+        await settle();
+        await bob.createChannel('room').join();
+        await settle();
+        expect(await carol.getChannelMemberCount(['room', 'empty'])).toEqual({ room: 2, empty: 0 });
+        const tooMany = Array.from({ length: 33 }, (_, i) => `c${i}`);
+        await fx.advance(1_000);
+        expect((await rejection(carol.getChannelMemberCount(tooMany))).code).toBe(5);
+        await fx.advance(1_000);
+        await settle();
+        expect(counts).toEqual([1, 2]);
       });
     });
 
@@ -297,8 +422,11 @@ export const describeTransportContract = (name: string, makeFixture: () => Promi
         const calls: Promise<unknown>[] = [
           session.createUpload({ size: 10, fileName: 'x' }, { signal }),
           session.getMedia('AAAAAAAAAAAAAAAAAAAAAA', { signal }),
-          session.sendToPeer('alice', textMessage('x'), { signal }),
+          session.sendToPeer('alice', textMessage('x'), { signal, messageId: 'm-1' }),
           session.joinChannel('room', { signal }),
+          session.queryPresence(['alice'], { signal }),
+          session.subscribePresence(['alice'], { signal }),
+          session.channelMemberCounts(['room'], { signal }),
         ];
         for (const call of calls) expect(await call.then(() => 'resolved', (e: { failure?: { _tag: string } }) => e.failure?._tag)).toBe('NotLoggedIn');
       });
