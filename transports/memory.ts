@@ -151,6 +151,13 @@ export const memoryTransport = (hub: Hub, options: MemoryTransportOptions = {}):
   };
 
   return withTransportDuties({
-    connect: async ({ userId, token }) => session(await orReject(await hub.login(userId, token))),
+    async connect({ userId, token }) {
+      const hubSession = await orReject(await hub.login(userId, token));
+      const opened = session(hubSession);
+      // The messages kept while this user was offline, all of them before the session is handed over:
+      // its events are buffered until the first subscriber, and there are at most 200.
+      while (await hub.deliverOffline(hubSession));
+      return opened;
+    },
   });
 };

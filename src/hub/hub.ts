@@ -280,6 +280,16 @@ export interface Hub {
   /** Stops watching peers' online status; peers not watched are ignored. */
   unsubscribePresence(session: HubSession, peerIds: unknown): Promise<E.Either<Failure, void>>;
   /**
+   * Delivers the next batch of the messages kept for the session's user while it was offline (at most 50,
+   * and 256 KiB of messages after the first), in the order sent, as `peerMessage` events with
+   * `isOfflineMessage`; resolves whether more are kept. Whoever serves the session calls it after the
+   * login and again each time its client has read the last batch, so a burst of 200 messages never has
+   * to sit in one buffer: the memory transport until none are left at connect, a server when its client's
+   * connection has taken every event so far. A session that is not open takes nothing (`false`).
+   * @example while (await hub.deliverOffline(session)); // memory transport
+   */
+  deliverOffline(session: HubSession): Promise<boolean>;
+  /**
    * Tells the hub whether the session's link is up: a server calls it when its client's connection drops
    * (the session waits out its grace: `UNREACHABLE`) and when one attaches again (`ONLINE`). Background:
    * a bus failure goes to `onBusError`.
@@ -296,6 +306,9 @@ export interface Hub {
 }
 
 const MAX_FILE_NAME_BYTES = MAX_MESSAGE_SIZE;
+
+/** The most offline messages one `deliverOffline` delivers: a batch a client reads in one go. */
+const OFFLINE_BATCH = { messages: 50, bytes: 256 * 1024 } as const;
 
 /** When to try again after the unfinished-upload limit: nobody knows when an upload finishes; a minute. */
 const UNFINISHED_RETRY_MS = 60_000;
@@ -332,7 +345,7 @@ export const createHub = (options: HubOptions = {}): Hub => {
   const onSweepError = options.onSweepError ?? ((error: unknown) => console.error('ferry hub: sweep failed', error));
   const limits = resolveHubLimits(options.limits);
   const monitor = options.monitor ?? silentMonitor;
-  const bus = options.bus ?? memoryBus({ clock });
+  const bus = options.bus ?? memoryBus();
   const uploads = options.uploads ?? memoryUploadStates({ clock });
   const lease = options.lease ?? soleLease;
   const onBusError = options.onBusError ?? ((error: unknown) => console.error('ferry hub: message bus failed', error));
@@ -853,6 +866,10 @@ export const createHub = (options: HubOptions = {}): Hub => {
       if (tooOften) return E.left(tooOften);
       await bus.unwatch(session.sessionId, ids.right);
       return E.right(undefined);
+    },
+    async deliverOffline(session) {
+      if (!sessions.isOpen(session)) return false;
+      return (await bus.takeOffline(session.sessionId, clock.now(), OFFLINE_BATCH)) > 0;
     },
     setReachable(session, reachable) {
       if (!sessions.isOpen(session)) return;

@@ -8,7 +8,6 @@
  * @module
  */
 import { Observable, type Subscriber } from 'rxjs';
-import { type Clock, systemClock } from '../core/clock.js';
 import { Failure, fault } from '../core/failure.js';
 import { MESSAGE_IDS_PER_SENDER, OFFLINE_MESSAGES_PER_RECEIVER } from '../core/limits.js';
 import type { PeerOnlineState } from '../core/states.js';
@@ -136,9 +135,9 @@ export interface MessageBus {
   deliveries(sessionId: number, after?: number, owner?: string): Observable<Delivery>;
   /**
    * Delivers `peerMessage` from `fromUserId` to the open session of `userId`, or, with `send.offline` and
-   * no session, keeps it and delivers it (`isOfflineMessage`) when the user next opens a session, before any
-   * other delivery to it. A `send.messageId` of the same sender seen within its window delivers nothing
-   * and answers as the first send did. Checked and done at once.
+   * no session, keeps it for the user until {@link MessageBus.takeOffline} delivers it. A `send.messageId`
+   * of the same sender seen within its window delivers nothing and answers as the first send did.
+   * Checked and done at once.
    */
   toUser(fromUserId: string, userId: string, message: WireMessage, serverReceivedTs: number, send: PeerSend): Promise<PeerSendOutcome>;
   /**
@@ -168,6 +167,15 @@ export interface MessageBus {
   members(sessionId: number, channelId: string): Promise<readonly string[] | undefined>;
   /** How many sessions are in each channel (0 for one nobody is in), in the order asked. */
   memberCounts(channelIds: readonly string[]): Promise<readonly number[]>;
+  /**
+   * Delivers to an open session the oldest messages kept for its user while offline (`peerMessage` with
+   * `isOfflineMessage`), in the order sent, up to `limit.messages` of them and, after the first, as long as
+   * their messages' JSON stays within `limit.bytes`; expired ones (by `now`) are dropped. Resolves with how
+   * many are still kept for the user (0: none left). The caller paces the batches (a server takes the next
+   * when its client has read the last), so no buffer between the bus and a client need hold 200 at once.
+   * A session that is not open takes nothing.
+   */
+  takeOffline(sessionId: number, now: number, limit: { readonly messages: number; readonly bytes: number }): Promise<number>;
   /** Whether a user has an open session. */
   isOnline(userId: string): Promise<boolean>;
   /** Each user's online status, in the order asked. */
@@ -193,15 +201,9 @@ export interface MemoryBusOptions {
    * Deliveries kept per open session for a subscriber that resumes with `after`. An ended session keeps
    * only its last delivery (the `aborted`, if it was aborted), for the last 16 ended sessions, so a
    * subscriber that comes a moment late still learns why. Messages are up to 32 KiB, so a session holds at
-   * most about `replayLimit × 44 KiB` here (base64 included). Offline messages delivered when a session
-   * opens are kept besides, until its first subscriber. Default: 4. @example memoryBus({ replayLimit: 64 })
+   * most about `replayLimit × 44 KiB` here (base64 included). Default: 4. @example memoryBus({ replayLimit: 64 })
    */
   readonly replayLimit?: number;
-  /**
-   * The time offline messages expire by, when a session opens: give the hubs' clock. Default: the system
-   * clock. @example memoryBus({ clock: virtualClock() })
-   */
-  readonly clock?: Clock;
 }
 
 /** Ended sessions whose last delivery is kept. */
@@ -214,10 +216,8 @@ interface Entry {
   readonly session: BusSession;
   owner: string;
   readonly channels: Set<string>;
-  /** The last `replayLimit + keepAtLeast` deliveries, oldest first. */
+  /** The last `replayLimit` deliveries, oldest first. */
   readonly kept: Delivery[];
-  /** Offline messages delivered at the opening, kept whatever `replayLimit` until the first subscriber. */
-  keepAtLeast: number;
   /** Each subscriber, with the owner it subscribed for (`undefined`: any). */
   readonly subscribers: Map<Subscriber<Delivery>, string | undefined>;
   seq: number;
@@ -237,6 +237,8 @@ interface Kept {
   readonly expiresAt: number;
   /** Until delivered, replaced or expired. */
   alive: boolean;
+  /** The message's JSON length, for the batches of `takeOffline`. */
+  readonly bytes: number;
 }
 
 /** What one sender has kept for offline receivers: `live` counted exactly, `queue` oldest first (with dead ones, compacted). */
@@ -259,7 +261,6 @@ interface Remembered {
  */
 export const memoryBus = (options: MemoryBusOptions = {}): MessageBus => {
   const replayLimit = options.replayLimit ?? 4;
-  const clock = options.clock ?? systemClock;
   if (!(Number.isSafeInteger(replayLimit) && replayLimit >= 1)) throw new RangeError(`replayLimit must be a positive integer, got ${String(replayLimit)}`);
   let nextSessionId = 1;
   const byUser = new Map<string, Entry>();
@@ -280,7 +281,7 @@ export const memoryBus = (options: MemoryBusOptions = {}): MessageBus => {
   const deliver = (entry: Entry, event: HubEvent): void => {
     const delivery: Delivery = { seq: ++entry.seq, event };
     entry.kept.push(delivery);
-    if (entry.kept.length > replayLimit + entry.keepAtLeast) entry.kept.shift();
+    if (entry.kept.length > replayLimit) entry.kept.shift();
     for (const subscriber of [...entry.subscribers.keys()]) subscriber.next(delivery);
   };
   const stateOf = (userId: string): PeerOnlineState => {
@@ -412,26 +413,30 @@ export const memoryBus = (options: MemoryBusOptions = {}): MessageBus => {
     holding.live++;
     holding.queue.push(kept);
   };
-  /** Delivers a user's kept messages to its new session, in the order sent; answers how many. */
-  const deliverKept = (entry: Entry, now: number): number => {
-    const inbox = inboxes.get(entry.session.userId);
+  /** Delivers the oldest of a user's kept messages to its session, as `takeOffline` says; answers how many are left. */
+  const deliverKept = (entry: Entry, now: number, limit: { readonly messages: number; readonly bytes: number }): number => {
+    const { userId } = entry.session;
+    const inbox = inboxes.get(userId);
     if (!inbox) return 0;
-    inboxes.delete(entry.session.userId);
     let delivered = 0;
+    let bytes = 0;
+    let taken = 0;
     for (const kept of inbox) {
-      if (!kept.alive || kept.expiresAt <= now) {
-        release(kept);
-        forgetHolding(kept.from);
-        continue;
+      if (kept.alive && kept.expiresAt > now) {
+        if (delivered >= limit.messages || (delivered > 0 && bytes + kept.bytes > limit.bytes)) break;
+        delivered++;
+        bytes += kept.bytes;
+        const { from: peerId, message, serverReceivedTs, messageId } = kept;
+        deliver(entry, { type: 'peerMessage', peerId, message, serverReceivedTs, messageId, isOfflineMessage: true });
       }
       release(kept);
       forgetHolding(kept.from);
-      entry.keepAtLeast++;
-      delivered++;
-      const { from: peerId, message, serverReceivedTs, messageId } = kept;
-      deliver(entry, { type: 'peerMessage', peerId, message, serverReceivedTs, messageId, isOfflineMessage: true });
+      taken++;
     }
-    return delivered;
+    inbox.splice(0, taken);
+    const left = inbox.filter((kept) => kept.alive && kept.expiresAt > now).length;
+    if (left === 0) inboxes.delete(userId);
+    return left;
   };
 
   return {
@@ -450,7 +455,6 @@ export const memoryBus = (options: MemoryBusOptions = {}): MessageBus => {
         owner,
         channels: new Set(),
         kept: [],
-        keepAtLeast: 0,
         subscribers: new Map(),
         seq: 0,
         ended: false,
@@ -459,7 +463,6 @@ export const memoryBus = (options: MemoryBusOptions = {}): MessageBus => {
       };
       byUser.set(userId, entry);
       bySession.set(session.sessionId, entry);
-      deliverKept(entry, clock.now());
       told(userId, before);
       return session;
     },
@@ -496,8 +499,6 @@ export const memoryBus = (options: MemoryBusOptions = {}): MessageBus => {
         for (const delivery of entry.kept) if (delivery.seq > after) subscriber.next(delivery);
         if (entry.ended) return subscriber.complete();
         entry.subscribers.set(subscriber, owner);
-        // The offline messages of the opening reached a subscriber: from now on the usual replay.
-        entry.keepAtLeast = 0;
         return () => entry.subscribers.delete(subscriber);
       }),
     async toUser(fromUserId, userId, message, serverReceivedTs, send) {
@@ -513,7 +514,8 @@ export const memoryBus = (options: MemoryBusOptions = {}): MessageBus => {
         if (!offline) return { outcome: 'unreachable' };
         const holding = holdingOf(fromUserId, serverReceivedTs);
         if (holding.live >= offline.perSender) return { outcome: 'full' };
-        keep(userId, { from: fromUserId, message, serverReceivedTs, messageId, expiresAt: offline.expiresAt, alive: true }, holding, serverReceivedTs);
+        const kept: Kept = { from: fromUserId, message, serverReceivedTs, messageId, expiresAt: offline.expiresAt, alive: true, bytes: JSON.stringify(message).length };
+        keep(userId, kept, holding, serverReceivedTs);
         answer = { outcome: 'cached', serverReceivedTs };
       }
       remember(fromUserId, messageId, serverReceivedTs + rememberMs, answer, serverReceivedTs);
@@ -559,6 +561,10 @@ export const memoryBus = (options: MemoryBusOptions = {}): MessageBus => {
       return [...(channels.get(channelId) ?? [])].map((member) => member.session.userId).sort();
     },
     memberCounts: async (channelIds) => channelIds.map((channelId) => channels.get(channelId)?.size ?? 0),
+    async takeOffline(sessionId, now, limit) {
+      const entry = bySession.get(sessionId);
+      return entry ? deliverKept(entry, now, limit) : 0;
+    },
     isOnline: async (userId) => byUser.has(userId),
     presence: async (userIds) => userIds.map(stateOf),
     async setReachable(sessionId, reachable) {
