@@ -160,6 +160,11 @@ interface Held<T, S> {
   final: boolean;
   /** The event the hub ended it with and its number, remembered once it is forgotten. */
   aborted: { readonly seq: number; readonly event: Tombstone['event'] } | undefined;
+  /**
+   * The messages kept for its user while offline: `pending` (more may be kept: the next batch is taken
+   * when the attached sink has had every event), `taking` (a batch is on its way), `done`.
+   */
+  offline: 'pending' | 'taking' | 'done';
 }
 
 /**
@@ -226,6 +231,28 @@ export const serverSessions = <T, S extends SessionSink<T>, X extends object = R
       state.sent = seq;
       return true;
     });
+    if (state.offline === 'pending' && state.sent === state.newest && !sink.full) takeOffline(state);
+  };
+  /**
+   * Asks the hub for the next batch of the user's offline messages (decision 98): only when the client's
+   * connection has had every event, so the replay never holds more than a batch of them unread. A batch
+   * that fails is asked again at the next pump (the next event, drain or attach).
+   */
+  const takeOffline = (state: Held<T, S>): void => {
+    state.offline = 'taking';
+    const asked = state.newest;
+    hub.deliverOffline(state.session.hub).then(
+      (more) => {
+        state.offline = more ? 'pending' : 'done';
+        // The batch's events arrive as deliveries, each pumping; if they came already (a bus in this
+        // process delivers at once), pump for the next batch here.
+        if (more && state.newest > asked) pump(state);
+      },
+      (error: unknown) => {
+        state.offline = 'pending';
+        onFault(error, 'delivering offline messages');
+      },
+    );
   };
   /**
    * Stops holding a session here: its sink closed (`replaced` when its client went on elsewhere), nothing
@@ -250,7 +277,16 @@ export const serverSessions = <T, S extends SessionSink<T>, X extends object = R
   /** Holds hub session `login` here as session `id`, its events numbered after `after`. */
   const hold = (login: HubSession, local: X, after: number): ServerSession<S> & X => {
     const session = { ...local, id: login.key, hub: login, sink: undefined as S | undefined, ended: false };
-    const state: Held<T, S> = { session, recent: new Replay<T>(limits), newest: after, sent: after, grace: undefined, final: false, aborted: undefined };
+    const state: Held<T, S> = {
+      session,
+      recent: new Replay<T>(limits),
+      newest: after,
+      sent: after,
+      grace: undefined,
+      final: false,
+      aborted: undefined,
+      offline: 'pending',
+    };
     states.set(session, state);
     held.set(session.id, state);
     const mine = byUser.get(login.userId) ?? [];
