@@ -4,7 +4,7 @@
  * too late (the caller's deadline passes on the virtual clock first: `Timeout`), as fast-check chooses,
  * and the app retries every failed send with the same `messageId` until it resolves; fast-check also
  * orders every request and answer among the app's concurrent sends. Whatever happens, each receiver gets
- * every message exactly once. Also a send retried with the same ID by a new client (an app restart):
+ * every message exactly once, online or (kept for it) at its next login. Also a send retried with the same ID by a new client (an app restart):
  * not delivered again within 24 hours, delivered again after.
  */
 import fc from 'fast-check';
@@ -124,18 +124,29 @@ const expectOnce = (log: readonly { messageId: string; text: string }[], count: 
 describe('sends that arrive once, whatever the link does', () => {
   it('peer messages: every message once, each messageId once, under lost requests, lost answers and late answers', async () => {
     await fc.assert(
-      fc.asyncProperty(fc.scheduler(), fc.integer({ min: 1, max: 5 }), fc.array(faultArb, { maxLength: 16 }), async (s, count, faults) => {
-        const { clock, hub, received } = await scene(['bob']);
-        const alice = createClient({ transport: faultyTransport(hub, s, clock, faults), clock });
-        await alice.login({ userId: 'alice', token: hub.issueToken('alice', 30 * DAY) });
-        const sends = Array.from({ length: count }, (_, i) =>
-          untilSent(() => alice.sendMessageToPeer('bob', textMessage(`message ${i}`), { messageId: idOf(i) })),
-        );
-        const results = await s.waitFor(Promise.all(sends));
-        expect(results).toEqual(Array.from({ length: count }, (_, i) => ({ state: 'RECEIVED', messageId: idOf(i) })));
-        expectOnce(received.get('bob') ?? [], count);
-        hub.close();
-      }),
+      fc.asyncProperty(
+        fc.scheduler(),
+        fc.integer({ min: 1, max: 5 }),
+        fc.array(faultArb, { maxLength: 16 }),
+        fc.boolean(),
+        async (s, count, faults, offline) => {
+          const { clock, hub, clients, received } = await scene(['bob']);
+          const bob = clients.get('bob') as Client;
+          // Offline, the messages are kept for bob's next login: a retry must not keep one twice.
+          if (offline) await bob.logout();
+          const alice = createClient({ transport: faultyTransport(hub, s, clock, faults), clock });
+          await alice.login({ userId: 'alice', token: hub.issueToken('alice', 30 * DAY) });
+          const sends = Array.from({ length: count }, (_, i) =>
+            untilSent(() => alice.sendMessageToPeer('bob', textMessage(`message ${i}`), { messageId: idOf(i), enableOfflineMessaging: offline })),
+          );
+          const results = await s.waitFor(Promise.all(sends));
+          const state = offline ? 'CACHED_BY_SERVER' : 'RECEIVED';
+          expect(results).toEqual(Array.from({ length: count }, (_, i) => ({ state, messageId: idOf(i) })));
+          if (offline) await bob.login({ userId: 'bob', token: hub.issueToken('bob', 30 * DAY) });
+          expectOnce(received.get('bob') ?? [], count);
+          hub.close();
+        },
+      ),
       fcOptions(150),
     );
     expect(seen.reachedTwice).toBeGreaterThan(0);
