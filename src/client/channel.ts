@@ -6,7 +6,8 @@
 import { filter, map, merge, Observable, Subject } from 'rxjs';
 import type { Session, SessionEvent } from '../../transports/transport.js';
 import { toPublicError } from '../core/errors.js';
-import { Failure, failureOf } from '../core/failure.js';
+import * as E from 'fp-ts/lib/Either.js';
+import { Failure, failureOf, fault } from '../core/failure.js';
 import type { Clock, TimerHandle } from '../core/clock.js';
 import { isValidId, newMessageId } from '../core/ids.js';
 import { DEFAULT_REQUEST_TIMEOUT_MS } from '../core/limits.js';
@@ -145,19 +146,27 @@ export const createChannel = (channelId: string, deps: ChannelDeps): Channel => 
       }),
     leave: () => deps.call('leave', (s, signal) => s.leaveChannel(channelId, { signal })),
     sendMessage: (message, options) => {
-      const messageId = (options as ChannelSendOptions | undefined)?.messageId ?? newMessageId();
+      // Only an absent ID is chosen here: a given one, `null` included, is checked (as a peer send's is).
+      const given: unknown = (options as { messageId?: unknown } | undefined)?.messageId;
+      const messageId: E.Either<Failure, string> =
+        given === undefined
+          ? E.right(newMessageId())
+          : isValidId(given)
+            ? E.right(given)
+            : E.left(Failure.invalidArgument('messageId', `expected 1 to 64 printable ASCII characters, got ${JSON.stringify(given)}`));
       return deps.call(
         'channelSend',
         async (s, signal) => {
-          await s.sendToChannel(channelId, message, { signal, messageId });
-          return { messageId };
+          if (E.isLeft(messageId)) throw fault(messageId.left);
+          await s.sendToChannel(channelId, message, { signal, messageId: messageId.right });
+          return { messageId: messageId.right };
         },
         () =>
           options !== undefined && (options === null || typeof options !== 'object')
             ? Failure.invalidArgument('options', 'expected an object')
-            : isValidId(messageId)
-              ? deps.checkMessage(message)
-              : Failure.invalidArgument('messageId', `expected 1 to 64 printable ASCII characters, got ${JSON.stringify(messageId)}`),
+            : E.isLeft(messageId)
+              ? messageId.left
+              : deps.checkMessage(message),
       );
     },
     getMembers: () => deps.call('getMembers', (s, signal) => s.channelMembers(channelId, { signal })),

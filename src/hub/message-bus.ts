@@ -402,6 +402,10 @@ export const memoryBus = (options: MemoryBusOptions = {}): MessageBus => {
   };
   /** Keeps a message for an offline receiver; the oldest of the receiver's goes beyond the limit. */
   const keep = (userId: string, kept: Kept, holding: Holding, now: number): void => {
+    // Counted first: when the oldest that goes is the sender's own last one, its holding (in the map, with
+    // this message in it) must not be forgotten, or the sender's next sends would count from zero.
+    holding.live++;
+    holding.queue.push(kept);
     const inbox = (inboxes.get(userId) ?? []).filter((old) => old.alive && old.expiresAt > now);
     inboxes.set(userId, inbox);
     while (inbox.length >= OFFLINE_MESSAGES_PER_RECEIVER) {
@@ -410,8 +414,6 @@ export const memoryBus = (options: MemoryBusOptions = {}): MessageBus => {
       forgetHolding(oldest.from);
     }
     inbox.push(kept);
-    holding.live++;
-    holding.queue.push(kept);
   };
   /** Delivers the oldest of a user's kept messages to its session, as `takeOffline` says; answers how many are left. */
   const deliverKept = (entry: Entry, now: number, limit: { readonly messages: number; readonly bytes: number }): number => {
