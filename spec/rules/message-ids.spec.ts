@@ -165,4 +165,16 @@ describe('message IDs', () => {
     expect(bob.seen).toHaveLength(MESSAGE_IDS_PER_SENDER + 2);
     expect(bob.seen.at(-1)?.messageId).toBe('id-0');
   });
+  it('remembers peer and channel sends apart: an ID reused across the two kinds names two sends', async () => {
+    const w = world();
+    const alice = await inRoom(w, 'alice');
+    const carol = await inRoom(w, 'carol');
+    const bob = await receiving(w, 'bob');
+    await alice.client.createChannel('room').sendMessage(textMessage('to the room'), { messageId: 'k' });
+    expect(await alice.client.sendMessageToPeer('bob', textMessage('to bob'), { messageId: 'k' })).toEqual({ state: 'RECEIVED', messageId: 'k' });
+    expect(await alice.client.createChannel('room').sendMessage(textMessage('to the room'), { messageId: 'k' })).toEqual({ messageId: 'k' });
+    await flush(2);
+    expect(bob.seen.map(({ messageId }) => messageId)).toEqual(['k']);
+    expect(carol.seen.map(({ messageId }) => messageId)).toEqual(['k']);
+  });
 });

@@ -273,7 +273,10 @@ export const memoryBus = (options: MemoryBusOptions = {}): MessageBus => {
   /** Offline messages per receiver, oldest first, at most `OFFLINE_MESSAGES_PER_RECEIVER` alive. */
   const inboxes = new Map<string, Kept[]>();
   const holdings = new Map<string, Holding>();
-  /** Each sender's remembered message IDs, oldest first. */
+  /**
+   * Each sender's remembered message IDs, oldest first, keyed `p <id>` for peer sends and `c <id>` for
+   * channel sends: an ID reused across the two kinds names two sends (neither answers for the other).
+   */
   const sent = new Map<string, Map<string, Remembered>>();
   let sends = 0;
   let nextPrune = PRUNE_EVERY;
@@ -505,7 +508,7 @@ export const memoryBus = (options: MemoryBusOptions = {}): MessageBus => {
       }),
     async toUser(fromUserId, userId, message, serverReceivedTs, send) {
       const { messageId, rememberMs, offline } = send;
-      const first = recall(fromUserId, messageId, serverReceivedTs);
+      const first = recall(fromUserId, `p ${messageId}`, serverReceivedTs);
       if (first) return first as PeerSendOutcome;
       const peer = byUser.get(userId);
       let answer: PeerSendOutcome;
@@ -520,18 +523,18 @@ export const memoryBus = (options: MemoryBusOptions = {}): MessageBus => {
         keep(userId, kept, holding, serverReceivedTs);
         answer = { outcome: 'cached', serverReceivedTs };
       }
-      remember(fromUserId, messageId, serverReceivedTs + rememberMs, answer, serverReceivedTs);
+      remember(fromUserId, `p ${messageId}`, serverReceivedTs + rememberMs, answer, serverReceivedTs);
       return answer;
     },
     async toChannel(fromSessionId, channelId, message, serverReceivedTs, { messageId, rememberMs }) {
       const entry = bySession.get(fromSessionId);
       if (!entry?.channels.has(channelId)) return false;
       const memberId = entry.session.userId;
-      const first = recall(memberId, messageId, serverReceivedTs);
+      const first = recall(memberId, `c ${messageId}`, serverReceivedTs);
       if (first) return first as ChannelSendOutcome;
       const receivers = broadcast(channelId, entry, { type: 'channelMessage', channelId, memberId, message, serverReceivedTs, messageId });
       const answer: ChannelSendOutcome = { receivers, serverReceivedTs };
-      remember(memberId, messageId, serverReceivedTs + rememberMs, answer, serverReceivedTs);
+      remember(memberId, `c ${messageId}`, serverReceivedTs + rememberMs, answer, serverReceivedTs);
       return answer;
     },
     async join(sessionId, channelId, maxChannels) {
