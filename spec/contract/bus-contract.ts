@@ -358,6 +358,21 @@ export const describeBusContract = (name: string, makeBuses: () => Promise<BusFi
       expect(seen.events().every((event) => event.type === 'peerMessage' && event.isOfflineMessage === true)).toBe(true);
     });
 
+    it('gives an expired kept message no place among the newest: one more message replaces none of the live ones', async () => {
+      const { a, b } = await buses();
+      const t = BUS_NOW - 10_000;
+      for (let i = 0; i < OFFLINE_MESSAGES_PER_RECEIVER; i++) {
+        const expiresAt = i === 100 ? t + 150 : BUS_NOW + DAY;
+        await (i % 2 === 0 ? a : b).toUser(`s${i % 5}`, 'bob', text(`m${i}`), t + i, offline(`r${i}`, expiresAt));
+      }
+      expect(await a.toUser('s0', 'bob', text('last'), t + OFFLINE_MESSAGES_PER_RECEIVER, offline('last'))).toEqual(cached(t + OFFLINE_MESSAGES_PER_RECEIVER));
+      const bob = await b.open('bob');
+      const seen = record(a, bob.sessionId);
+      await eventually(() => expect(seen.deliveries).toHaveLength(OFFLINE_MESSAGES_PER_RECEIVER));
+      const expected = Array.from({ length: OFFLINE_MESSAGES_PER_RECEIVER }, (_, i) => `m${i}`).filter((m) => m !== 'm100');
+      expect(seen.events().map(textOf)).toEqual([...expected, 'last']);
+    });
+
     it("counts a sender's kept messages against perSender across receivers, and releases them as they are delivered or expire by the sender's time", async () => {
       const { a, b } = await buses();
       const t = BUS_NOW - HOUR;
