@@ -15,7 +15,7 @@
 import { Failure, fault } from '../core/failure.js';
 import type { WireMessage } from '../protocol/codec.js';
 import type { ChannelSendOutcome, HubAbortCause, HubEvent, PeerOnlineState, PeerSendOutcome } from '../hub/message-bus.js';
-import { PRESENCE_LETTERS } from './redis-bus-scripts.js';
+import { PRESENCE_LETTERS } from './redis-bus-lua.js';
 
 /** A stream entry ID as two numbers: `seq-k`. */
 export interface EntryId {
