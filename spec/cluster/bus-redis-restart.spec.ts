@@ -38,7 +38,8 @@ describeWithServices('redis message bus across a Redis restart', ['redis'], () =
         for (let n = 0; sending; n++) {
           const body = `${lane}:${n}`;
           try {
-            if (await b.toUser(`s${lane}`, 'rx', encodeMessage(textMessage(body)), n)) acknowledged.push(body);
+            const sent = await b.toUser(`s${lane}`, 'rx', encodeMessage(textMessage(body)), n, { messageId: body, rememberMs: 60_000 });
+            if (sent.outcome === 'delivered') acknowledged.push(body);
           } catch {
             refused++;
           }

@@ -3,8 +3,10 @@
  * then what only a shared bus must do — replay across instances with no gap and no duplicate while
  * messages flow (a property), reaping the sessions of an owner whose lease ran out (once, on a virtual
  * clock, with several reapers at once), a channel of 200 delivered atomically, bounds and expiries in
- * Redis, the ledger that answers a change sent again, and two hubs over it. The relay rate across two
- * instances and the cost of a 200-member fan-out are printed. Decisions 93 and 94.
+ * Redis, the ledger that answers a change sent again, and two hubs over it; what Redis keeps of offline
+ * messages, message IDs and watches, and races of one message ID through both instances and of offline
+ * sends with the receiver's login. The relay rate across two instances, the cost of a 200-member
+ * fan-out and of 200 kept messages of 32 KiB are printed. Decisions 93, 94 and 102.
  */
 import { performance } from 'node:perf_hooks';
 import fc from 'fast-check';
@@ -14,14 +16,26 @@ import type { Subscription } from 'rxjs';
 import { afterEach, expect, it } from 'vitest';
 import { redisBus, type RedisBus, type RedisBusOptions } from '../../src/cluster/redis-bus.js';
 import * as scripts from '../../src/cluster/redis-bus-scripts.js';
-import { createHub, type Delivery, encodeMessage, type HubEvent, textMessage, virtualClock } from '../../src/index.js';
-import { describeBusContract } from '../contract/bus-contract.js';
+import {
+  createHub,
+  type Delivery,
+  encodeMessage,
+  type HubEvent,
+  OFFLINE_MESSAGES_PER_RECEIVER,
+  type PeerSendOutcome,
+  textMessage,
+  virtualClock,
+} from '../../src/index.js';
+import { BUS_NOW, describeBusContract } from '../contract/bus-contract.js';
 import { fcOptions } from '../properties/support.js';
 import { deleteKeys, eventually, keysUnder, record, uniquePrefix } from './bus-redis-support.js';
 import { describeWithServices } from './services.js';
 
 const hello = encodeMessage(textMessage('hello'));
 const text = (value: string) => encodeMessage(textMessage(value));
+let sends = 0;
+/** A send with an ID never used before. */
+const once = () => ({ messageId: `id-${++sends}`, rememberMs: 60_000 });
 type BusOptions = Partial<Omit<RedisBusOptions, 'redis'>>;
 
 const percentile = (sorted: readonly number[], p: number): number => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
@@ -55,27 +69,31 @@ describeWithServices('redis message bus', ['redis'], ({ redisUrl }) => {
   };
 
   describeBusContract('redis, two instances on two connections', async () => {
-    const { a, b, dispose } = await twoBuses();
+    // Both clocks stand still: no lease is renewed or reaped while a case runs.
+    const { a, b, dispose } = await twoBuses({}, [{ clock: virtualClock(BUS_NOW) }, { clock: virtualClock(BUS_NOW) }]);
     return { a, b, dispose };
   });
 
-  it('refuses options it cannot honour: a connection with its own key prefix, a lease or a replay limit that is not a positive integer', () => {
+  it('refuses options it cannot honour: a connection with its own key prefix, a lease that is not a positive integer, a replay limit below the offline messages a session may open with', () => {
     const prefixed = new Redis(redisUrl, { lazyConnect: true, keyPrefix: 'x:' });
     const plain = new Redis(redisUrl, { lazyConnect: true });
     expect(() => redisBus({ redis: prefixed })).toThrow(/keyPrefix/);
     expect(() => redisBus({ redis: plain, leaseMs: 0 })).toThrow(/leaseMs/);
     expect(() => redisBus({ redis: plain, replayLimit: 1.5 })).toThrow(/replayLimit/);
+    expect(() => redisBus({ redis: plain, replayLimit: OFFLINE_MESSAGES_PER_RECEIVER - 1 })).toThrow(RangeError);
+    expect(() => redisBus({ redis: plain, replayLimit: OFFLINE_MESSAGES_PER_RECEIVER - 1 })).toThrow(/replayLimit must be at least 200/);
     prefixed.disconnect();
     plain.disconnect();
   });
 
   it('keeps the last replayLimit deliveries of a session, capped in its stream, and says Conflict below them', async () => {
-    const { a, b, redis, keyPrefix } = await twoBuses({ replayLimit: 3 });
+    const limit = OFFLINE_MESSAGES_PER_RECEIVER;
+    const { a, b, redis, keyPrefix } = await twoBuses({ replayLimit: limit });
     const alice = await a.open('alice');
-    for (let i = 1; i <= 5; i++) await b.toUser('bob', 'alice', text(`m${i}`), i);
-    expect(await redis.xlen(`${keyPrefix}bus:x:${alice.sessionId}`)).toBe(3);
+    for (let i = 1; i <= limit + 2; i++) await b.toUser('bob', 'alice', text(`m${i}`), i, once());
+    expect(await redis.xlen(`${keyPrefix}bus:x:${alice.sessionId}`)).toBe(limit);
     const kept = record(b, alice.sessionId, 2);
-    await eventually(() => expect(kept.deliveries.map((d) => d.seq)).toEqual([3, 4, 5]));
+    await eventually(() => expect(kept.deliveries.map((d) => d.seq)).toEqual(Array.from({ length: limit }, (_, i) => i + 3)));
     const below = record(a, alice.sessionId, 1);
     await eventually(() => expect(below.error).toMatchObject({ failure: { _tag: 'Conflict' } }));
     expect(below.deliveries).toEqual([]);
@@ -85,7 +103,7 @@ describeWithServices('redis message bus', ['redis'], ({ redisUrl }) => {
   it('keeps an ended session\'s last delivery after its stream expired, and lets both expire', async () => {
     const { a, b, redis, keyPrefix } = await twoBuses({ endedTtlMs: 60_000 });
     const first = await a.open('alice');
-    await b.toUser('bob', 'alice', hello, 1);
+    await b.toUser('bob', 'alice', hello, 1, once());
     await b.open('alice');
     const stream = `${keyPrefix}bus:x:${first.sessionId}`;
     const hash = `${keyPrefix}bus:s:${first.sessionId}`;
@@ -108,36 +126,138 @@ describeWithServices('redis message bus', ['redis'], ({ redisUrl }) => {
     const [alice, bob] = [await a.open('alice', 'node-a'), await b.open('bob', 'node-b')];
     await a.join(alice.sessionId, 'room', 5);
     await b.join(bob.sessionId, 'room', 5);
-    await a.toChannel(alice.sessionId, 'room', hello, 1);
-    await a.toUser('alice', 'bob', hello, 2);
+    await a.toChannel(alice.sessionId, 'room', hello, 1, once());
+    await a.toUser('alice', 'bob', hello, 2, once());
+    // Kept messages, remembered IDs and watches, each way.
+    await a.toUser('alice', 'carol', hello, 3, { ...once(), offline: { expiresAt: 10_000, perSender: 5 } });
+    await a.toUser('bob', 'dave', hello, 3, { ...once(), offline: { expiresAt: 10_000, perSender: 5 } });
+    const dave = await b.open('dave');
+    expect(await a.watch(alice.sessionId, ['bob', 'erin'], 10)).toBe('watching');
+    expect(await b.watch(bob.sessionId, ['alice'], 10)).toBe('watching');
+    await b.setReachable(dave.sessionId, false);
     const following = record(b, bob.sessionId);
     await a.close(alice.sessionId);
     await b.abort(bob.sessionId, 'BANNED_BY_SERVER', 'bye');
+    await a.close(dave.sessionId);
     await eventually(() => expect(following.completed).toBe(true));
     await a.shutdown();
     await b.shutdown();
     const lasting: string[] = [];
-    for (const key of await keysUnder(redis, keyPrefix)) if ((await redis.pttl(key)) < 0) lasting.push(key.slice(keyPrefix.length));
+    const keys = await keysUnder(redis, keyPrefix);
+    for (const key of keys) if ((await redis.pttl(key)) < 0) lasting.push(key.slice(keyPrefix.length));
     expect(lasting).toEqual(['bus:id']);
+    // A watch ends both ways with its session; carol's kept message waits (to its expiry) for her.
+    expect(keys.filter((key) => /bus:w[rd]:/.test(key)).map((key) => key.slice(keyPrefix.length))).toEqual([]);
+    expect(await redis.llen(`${keyPrefix}bus:in:carol`)).toBe(1);
+    expect(await redis.exists(`${keyPrefix}bus:in:dave`, `${keyPrefix}bus:ib:dave`, `${keyPrefix}bus:h:bob`)).toBe(0);
+  });
+
+  it('keeps kept messages and remembered IDs in Redis only as a backstop past their expiry on the caller\'s time, a minute beyond', async () => {
+    const { a, redis, keyPrefix } = await twoBuses();
+    const t = 5_000_000;
+    const keepMs = 600_000;
+    await a.toUser('alice', 'bob', hello, t, { messageId: 'k', rememberMs: 120_000, offline: { expiresAt: t + keepMs, perSender: 5 } });
+    for (const key of ['bus:in:bob', 'bus:ib:bob', 'bus:h:alice']) {
+      const ttl = await redis.pttl(`${keyPrefix}${key}`);
+      expect(ttl).toBeGreaterThan(keepMs);
+      expect(ttl).toBeLessThanOrEqual(keepMs + scripts.GC_MARGIN_MS);
+    }
+    for (const key of ['bus:mt:alice', 'bus:mi:alice']) {
+      const ttl = await redis.pttl(`${keyPrefix}${key}`);
+      expect(ttl).toBeGreaterThan(120_000);
+      expect(ttl).toBeLessThanOrEqual(120_000 + scripts.GC_MARGIN_MS);
+    }
+    // A shorter-lived message after it never shortens what the keys hold.
+    await a.toUser('alice', 'bob', hello, t + 1, { messageId: 'k2', rememberMs: 1_000, offline: { expiresAt: t + 1_000, perSender: 5 } });
+    expect(await redis.pttl(`${keyPrefix}bus:in:bob`)).toBeGreaterThan(keepMs - 5_000);
+    expect(await redis.pttl(`${keyPrefix}bus:mi:alice`)).toBeGreaterThan(120_000 - 5_000);
+  });
+
+  it('delivers a message ID sent at once through both instances once, every send answered alike', async () => {
+    const { a, b } = await twoBuses();
+    const bob = await a.open('bob');
+    const seen = record(b, bob.sessionId);
+    const answers = await Promise.all(Array.from({ length: 20 }, (_, i) => (i % 2 === 0 ? a : b).toUser('alice', 'bob', text(`try ${i}`), 100 + i, { messageId: 'racing', rememberMs: 60_000 })));
+    expect(new Set(answers.map((answer) => JSON.stringify(answer))).size).toBe(1);
+    expect(answers[0]).toMatchObject({ outcome: 'delivered' });
+    await b.toUser('alice', 'bob', hello, 200, once());
+    await eventually(() => expect(seen.deliveries).toHaveLength(2));
+    expect(seen.events()[0]).toMatchObject({ type: 'peerMessage', messageId: 'racing', serverReceivedTs: (answers[0] as { serverReceivedTs: number }).serverReceivedTs });
+  });
+
+  it('loses no offline send racing with the receiver\'s login: each is delivered once, kept ones at the opening, the rest live', async () => {
+    const { a, b } = await twoBuses();
+    const sends = Array.from({ length: 60 }, (_, i) =>
+      (i % 2 === 0 ? a : b).toUser(`s${i % 3}`, 'bob', text(`m${i}`), 1_000 + i, { messageId: `race-${i}`, rememberMs: 60_000, offline: { expiresAt: Date.now() + 86_400_000, perSender: 100 } }),
+    );
+    const opening = (sends.length % 2 === 0 ? b : a).open('bob');
+    const answers = await Promise.all(sends);
+    const bob = await opening;
+    const seen = record(a, bob.sessionId);
+    await eventually(() => expect(seen.deliveries).toHaveLength(60));
+    const events = seen.events().filter((event) => event.type === 'peerMessage');
+    const cachedOnes = answers.flatMap((answer, i) => (answer.outcome === 'cached' ? [`m${i}`] : []));
+    const deliveredOnes = answers.flatMap((answer, i) => (answer.outcome === 'delivered' ? [`m${i}`] : []));
+    expect(cachedOnes.length + deliveredOnes.length).toBe(60);
+    const kept = events.filter((event) => event.type === 'peerMessage' && event.isOfflineMessage === true);
+    expect(kept.map((event) => (event.message as { text?: string }).text).sort()).toEqual([...cachedOnes].sort());
+    // Those kept come first, before any delivered live.
+    expect(events.slice(0, kept.length)).toEqual(kept);
+    expect(events.slice(kept.length).map((event) => (event.message as { text?: string }).text).sort()).toEqual([...deliveredOnes].sort());
+  });
+
+  it('keeps 200 messages of 32 KiB for an offline user and delivers them all as the session opens, in one script (cost printed)', async () => {
+    const { a, b } = await twoBuses();
+    const big = (i: number) => text(`${String(i).padStart(4, '0')}${'x'.repeat(32 * 1024 - 4)}`);
+    const later = Date.now() + 86_400_000;
+    const keep = { rememberMs: 60_000, offline: { expiresAt: later, perSender: 1_000 } };
+    for (let i = 0; i < OFFLINE_MESSAGES_PER_RECEIVER; i++) await b.toUser('alice', 'bob', big(i), 1_000 + i, { messageId: `b${i}`, ...keep });
+    // With the ring full, each send first looks for expired messages, then replaces the oldest.
+    const sends: number[] = [];
+    for (let i = OFFLINE_MESSAGES_PER_RECEIVER; i < OFFLINE_MESSAGES_PER_RECEIVER + 20; i++) {
+      const began = performance.now();
+      expect(await b.toUser('alice', 'bob', big(i), 1_000 + i, { messageId: `b${i}`, ...keep })).toMatchObject({ outcome: 'cached' });
+      sends.push(performance.now() - began);
+    }
+    const began = performance.now();
+    const bob = await a.open('bob');
+    const opening = performance.now() - began;
+    const seen = record(a, bob.sessionId);
+    await eventually(() => expect(seen.deliveries).toHaveLength(OFFLINE_MESSAGES_PER_RECEIVER), 15_000);
+    expect(seen.events().map((event) => (event.type === 'peerMessage' ? (event.message as { text?: string }).text?.slice(0, 4) : ''))).toEqual(
+      Array.from({ length: OFFLINE_MESSAGES_PER_RECEIVER }, (_, i) => String(i + 20).padStart(4, '0')),
+    );
+    const sorted = [...sends].sort((x, y) => x - y);
+    console.log(
+      `offline messages of 32 KiB (shared Redis, appendfsync always): a send with the ring of 200 full, median ${percentile(sorted, 50).toFixed(2)} ms, ` +
+        `max ${sorted.at(-1)!.toFixed(2)} ms; an open delivering the 200 kept, ${opening.toFixed(1)} ms`,
+    );
+    seen.stop();
   });
 
   it('answers a change sent again (its reply was lost) from the ledger instead of applying it twice', async () => {
     const { a, redis, keyPrefix } = await twoBuses();
     const alice = await a.open('alice');
-    const args = (op: number): string[] => [
-      ...scripts.contextArgs({ prefix: keyPrefix, instance: 'resender', op, replayLimit: 100, now: Date.now(), leaseMs: 15_000, endedTtlMs: 60_000, endedStreamMs: 60_000 }),
+    // Each with a message ID of its own, so that only the ledger can tell a change sent again.
+    const args = (op: number, messageId: string): string[] => [
+      ...scripts.contextArgs({ prefix: keyPrefix, instance: 'resender', op, replayLimit: 200, now: Date.now(), leaseMs: 15_000, endedTtlMs: 60_000, endedStreamMs: 60_000 }),
       'bob',
       'alice',
       JSON.stringify(hello),
       '1',
+      messageId,
+      '60000',
+      '0',
+      '0',
+      '0',
     ];
     const stream = `${keyPrefix}bus:x:${alice.sessionId}`;
-    expect(await redis.eval(scripts.TO_USER, 0, ...args(7))).toBe('1');
-    expect(await redis.eval(scripts.TO_USER, 0, ...args(7))).toBe('1');
+    expect(await redis.eval(scripts.TO_USER, 0, ...args(7, 'x'))).toBe('d 1');
+    expect(await redis.eval(scripts.TO_USER, 0, ...args(7, 'y'))).toBe('d 1');
     expect(await redis.xlen(stream)).toBe(1);
     // A change older than the ledger remembers may or may not have been applied: refused, not guessed.
-    expect(await redis.eval(scripts.TO_USER, 0, ...args(7 + scripts.LEDGER_WINDOW + 1))).toBe('1');
-    await expect(redis.eval(scripts.TO_USER, 0, ...args(6))).rejects.toThrow(/FERRY_UNKNOWN/);
+    expect(await redis.eval(scripts.TO_USER, 0, ...args(7 + scripts.LEDGER_WINDOW + 1, 'z'))).toBe('d 1');
+    await expect(redis.eval(scripts.TO_USER, 0, ...args(6, 'w'))).rejects.toThrow(/FERRY_UNKNOWN/);
     expect(await redis.xlen(stream)).toBe(2);
     // The ledger keeps at most its window of answers.
     expect(await redis.hlen(`${keyPrefix}bus:op:resender`)).toBeLessThanOrEqual(scripts.LEDGER_WINDOW + 1);
@@ -197,7 +317,7 @@ describeWithServices('redis message bus', ['redis'], ({ redisUrl }) => {
     expect(await b.reap()).toBe(0);
     expect(await b.isOnline('alice')).toBe(true);
     clockB.advance(1 + leaseMs / 3);
-    await eventually(() => expect(bobs.events()).toEqual([{ type: 'memberLeft', channelId: 'room', userId: 'alice' }]));
+    await eventually(() => expect(bobs.events()).toEqual([{ type: 'memberLeft', channelId: 'room', userId: 'alice', memberCount: 2 }]));
     await eventually(() => expect(alices.completed).toBe(true));
     expect(await b.isOnline('alice')).toBe(false);
     expect(await b.reap()).toBe(0);
@@ -205,7 +325,7 @@ describeWithServices('redis message bus', ['redis'], ({ redisUrl }) => {
     expect(await b.members(bob.sessionId, 'room')).toEqual(['bob', 'carol']);
     clockB.advance(leaseMs * 3);
     expect(await b.reap()).toBe(0);
-    expect(bobs.events()).toEqual([{ type: 'memberLeft', channelId: 'room', userId: 'alice' }]);
+    expect(bobs.events()).toEqual([{ type: 'memberLeft', channelId: 'room', userId: 'alice', memberCount: 2 }]);
     expect(await b.isOnline('bob')).toBe(true);
   });
 
@@ -261,12 +381,12 @@ describeWithServices('redis message bus', ['redis'], ({ redisUrl }) => {
           });
         };
         listen('a');
-        const sent: Promise<boolean>[] = [];
+        const sent: Promise<PeerSendOutcome>[] = [];
         const next = { a: 0, b: 0 };
         for (const s of steps) {
           if (s.kind === 'send') {
             // Not awaited: the messages are in flight through the drops and resumes that follow.
-            for (let i = 0; i < s.count; i++) sent.push(via[s.from].toUser(`s${s.from}`, user, text(`${s.from}${next[s.from]++}`), 1));
+            for (let i = 0; i < s.count; i++) sent.push(via[s.from].toUser(`s${s.from}`, user, text(`${s.from}${next[s.from]++}`), 1, once()));
           } else {
             listening?.unsubscribe();
             listening = undefined;
@@ -276,7 +396,7 @@ describeWithServices('redis message bus', ['redis'], ({ redisUrl }) => {
             }
           }
         }
-        expect(await Promise.all(sent)).toEqual(sent.map(() => true));
+        expect(await Promise.all(sent)).toEqual(sent.map(() => ({ outcome: 'delivered', serverReceivedTs: 1 })));
         if (!listening) {
           expect(await a.resume(sessionId, user, 'node-a')).toBe(true);
           listen('a');
@@ -307,7 +427,7 @@ describeWithServices('redis message bus', ['redis'], ({ redisUrl }) => {
     const rounds = 20;
     for (let k = 0; k < rounds; k++) {
       const began = performance.now();
-      expect(await a.toChannel(sender.sessionId, 'big', text(`all ${k}`), k)).toBe(199);
+      expect(await a.toChannel(sender.sessionId, 'big', text(`all ${k}`), k, once())).toEqual({ receivers: 199, serverReceivedTs: k });
       timings.push(performance.now() - began);
     }
     const messages = (events: readonly HubEvent[]): string[] =>
@@ -323,7 +443,7 @@ describeWithServices('redis message bus', ['redis'], ({ redisUrl }) => {
     // Issued interleaved, the leaves half through the other instance's connection, so they race.
     const racing: Promise<unknown>[] = [];
     for (const [k, leaver] of leavers.entries()) {
-      racing.push(a.toChannel(sender.sessionId, 'big', text(`race ${k}`), k));
+      racing.push(a.toChannel(sender.sessionId, 'big', text(`race ${k}`), k, once()).then((sent) => (sent === false ? -1 : sent.receivers)));
       racing.push(((190 + k) % 2 === 0 ? a : b).leave(leaver.sessionId, 'big'));
     }
     const raced = (await Promise.all(racing)).filter((_, i) => i % 2 === 0);
@@ -372,7 +492,7 @@ describeWithServices('redis message bus', ['redis'], ({ redisUrl }) => {
       while (next < total) {
         const i = next++;
         sentAt[i] = performance.now();
-        expect(await b.toUser('tx', 'rx', hello, i)).toBe(true);
+        expect(await b.toUser('tx', 'rx', hello, i, once())).toEqual({ outcome: 'delivered', serverReceivedTs: i });
       }
     };
     await Promise.all(Array.from({ length: inFlight }, sender));
@@ -407,13 +527,17 @@ describeWithServices('redis message bus', ['redis'], ({ redisUrl }) => {
     const second = await loggedIn(hubB, 'alice');
     await eventually(() => expect(first.ended()).toBe(true));
     expect(first.events).toEqual([{ type: 'aborted', reason: 'the same user logged in elsewhere', cause: 'REMOTE_LOGIN' }]);
-    expect(E.isRight(await hubB.sendToPeer(bob.session, 'alice', textMessage('hi')))).toBe(true);
-    await eventually(() => expect(second.events).toEqual([{ type: 'peerMessage', peerId: 'bob', message: text('hi'), serverReceivedTs: clock.now() }]));
+    expect(await hubB.sendToPeer(bob.session, 'alice', textMessage('hi'), { messageId: 'hi-1' })).toEqual(
+      E.right({ serverReceivedTs: clock.now(), state: 'RECEIVED', messageId: 'hi-1' }),
+    );
+    await eventually(() =>
+      expect(second.events).toEqual([{ type: 'peerMessage', peerId: 'bob', message: text('hi'), serverReceivedTs: clock.now(), messageId: 'hi-1' }]),
+    );
     expect(await hubB.joinChannel(bob.session, 'room')).toEqual(E.right(undefined));
     expect(await hubB.joinChannel(second.session, 'room')).toEqual(E.right(undefined));
     expect(await hubB.channelMembers(bob.session, 'room')).toEqual(E.right(['alice', 'bob']));
     await hubB.logout(second.session);
-    await eventually(() => expect(bob.events.at(-1)).toEqual({ type: 'memberLeft', channelId: 'room', userId: 'alice' }));
+    await eventually(() => expect(bob.events.at(-1)).toEqual({ type: 'memberLeft', channelId: 'room', userId: 'alice', memberCount: 1 }));
     hubA.close();
     hubB.close();
   });

@@ -5,10 +5,10 @@
 import { describe, expect, it } from 'vitest';
 import * as E from 'fp-ts/lib/Either.js';
 import { createHub, encodeMessage, type HubEvent, memoryBus, textMessage, virtualClock } from '../../src/index.js';
-import { describeBusContract } from './bus-contract.js';
+import { BUS_NOW, describeBusContract } from './bus-contract.js';
 
 describeBusContract('memory', async () => {
-  const bus = memoryBus();
+  const bus = memoryBus({ clock: virtualClock(BUS_NOW) });
   return { a: bus, b: bus, dispose: async () => undefined };
 });
 
@@ -21,7 +21,7 @@ describe('memoryBus', () => {
   it('keeps the last replayLimit deliveries of a session for a late subscriber, and says Conflict below them', async () => {
     const bus = memoryBus({ replayLimit: 3 });
     const alice = await bus.open('alice');
-    for (let i = 1; i <= 5; i++) await bus.toUser('bob', 'alice', encodeMessage(textMessage(`m${i}`)), i);
+    for (let i = 1; i <= 5; i++) await bus.toUser('bob', 'alice', encodeMessage(textMessage(`m${i}`)), i, { messageId: `m${i}`, rememberMs: 1_000 });
     const seqs: number[] = [];
     bus.deliveries(alice.sessionId, 2).subscribe((delivery) => seqs.push(delivery.seq));
     expect(seqs).toEqual([3, 4, 5]);
@@ -65,17 +65,19 @@ describe('two hubs sharing one bus', () => {
     const { a, b, close } = twoHubs();
     const alice = await loggedIn(a, 'alice');
     const bob = await loggedIn(b, 'bob');
-    expect(E.isRight(await a.sendToPeer(alice.session, 'bob', textMessage('hi')))).toBe(true);
-    expect(bob.events).toEqual([{ type: 'peerMessage', peerId: 'alice', message: encodeMessage(textMessage('hi')), serverReceivedTs: 1_000 }]);
+    expect(await a.sendToPeer(alice.session, 'bob', textMessage('hi'), { messageId: 'hi-1' })).toEqual(
+      E.right({ serverReceivedTs: 1_000, state: 'RECEIVED', messageId: 'hi-1' }),
+    );
+    expect(bob.events).toEqual([{ type: 'peerMessage', peerId: 'alice', message: encodeMessage(textMessage('hi')), serverReceivedTs: 1_000, messageId: 'hi-1' }]);
     expect(await b.joinChannel(bob.session, 'room')).toEqual(E.right(undefined));
     expect(await a.joinChannel(alice.session, 'room')).toEqual(E.right(undefined));
-    expect(bob.events.at(-1)).toEqual({ type: 'memberJoined', channelId: 'room', userId: 'alice' });
+    expect(bob.events.at(-1)).toEqual({ type: 'memberJoined', channelId: 'room', userId: 'alice', memberCount: 2 });
     expect(await b.channelMembers(bob.session, 'room')).toEqual(E.right(['alice', 'bob']));
     expect(E.isRight(await b.sendToChannel(bob.session, 'room', textMessage('all')))).toBe(true);
     expect(alice.events.at(-1)).toMatchObject({ type: 'channelMessage', channelId: 'room', memberId: 'bob' });
     await a.logout(alice.session);
     expect(alice.ended()).toBe(true);
-    expect(bob.events.at(-1)).toEqual({ type: 'memberLeft', channelId: 'room', userId: 'alice' });
+    expect(bob.events.at(-1)).toEqual({ type: 'memberLeft', channelId: 'room', userId: 'alice', memberCount: 1 });
     expect(await b.sendToPeer(bob.session, 'alice', textMessage('gone?'))).toEqual(E.left({ _tag: 'PeerUnreachable', peerId: 'alice' }));
     close();
   });

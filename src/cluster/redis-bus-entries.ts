@@ -1,15 +1,21 @@
 /**
  * What a session's stream entry holds, read back: a delivery (`n-0`, its event as flat fields) or a
- * marker (`n-k`, `k ≥ 1`: the session moved to another owner, or ended). The scripts write them
- * (`redis-bus-scripts.ts`); only ferry writes these keys, but what is read from Redis is still checked
- * field by field, and an entry that does not decode is a typed failure, never a crash. Hand-written
- * rather than io-ts: this runs once per delivery per subscriber on the relay path (as decision 56's
- * message decoders). Decision 93.
+ * marker (`n-k`, `k ≥ 1`: the session moved to another owner, or ended); and the scripts' answers to a
+ * send and to a presence query. The scripts write them (`redis-bus-scripts.ts`); only ferry writes these
+ * keys, but what is read from Redis is still checked field by field, and an entry that does not decode is
+ * a typed failure, never a crash. Hand-written rather than io-ts: this runs once per delivery per
+ * subscriber on the relay path (as decision 56's message decoders). Decisions 93 and 102.
+ *
+ * A delivery's fields: `t` its kind — `p` peer message (`f` sender, `m` message JSON, `s` server time,
+ * `i` message ID, `o` `1` if it was kept offline), `c` channel message (`c` channel and the same), `j` /
+ * `l` member joined / left (`c`, `f` the member, `n` the members after it), `v` presence (`u` user, `w`
+ * its status letter), `a` aborted (`x` cause, `r` reason).
  * @module
  */
 import { Failure, fault } from '../core/failure.js';
 import type { WireMessage } from '../protocol/codec.js';
-import type { HubAbortCause, HubEvent } from '../hub/message-bus.js';
+import type { ChannelSendOutcome, HubAbortCause, HubEvent, PeerOnlineState, PeerSendOutcome } from '../hub/message-bus.js';
+import { PRESENCE_LETTERS } from './redis-bus-lua.js';
 
 /** A stream entry ID as two numbers: `seq-k`. */
 export interface EntryId {
@@ -60,6 +66,40 @@ const number = (fields: ReadonlyMap<string, string>, name: string): number => {
   return Number.isFinite(value) ? value : malformed(`stream entry ('${name}' is not a number)`);
 };
 
+const count = (fields: ReadonlyMap<string, string>, name: string): number => {
+  const value = number(fields, name);
+  return Number.isSafeInteger(value) && value >= 0 ? value : malformed(`stream entry ('${name}' is not a count)`);
+};
+
+/** A status letter of the scripts as a status. */
+export const presenceOf = (letter: unknown): PeerOnlineState =>
+  typeof letter === 'string' && Object.hasOwn(PRESENCE_LETTERS, letter) ? PRESENCE_LETTERS[letter as keyof typeof PRESENCE_LETTERS] : malformed('presence');
+
+/** The `TO_USER` script's answer: `d <ts>`, `c <ts>`, `u` or `f`. */
+export const peerSendOutcomeOf = (reply: string): PeerSendOutcome => {
+  if (reply === 'u') return { outcome: 'unreachable' };
+  if (reply === 'f') return { outcome: 'full' };
+  const [kind, ...rest] = reply.split(' ');
+  const serverReceivedTs = Number(rest.at(-1));
+  if (rest.length === 0 || !Number.isFinite(serverReceivedTs)) return malformed('send answer');
+  // A channel send's ID used again for a peer send: its first answer says when, and nothing was delivered again.
+  if (kind === 'd' || kind === 'r') return { outcome: 'delivered', serverReceivedTs };
+  if (kind === 'c') return { outcome: 'cached', serverReceivedTs };
+  return malformed('send answer');
+};
+
+/** The `TO_CHANNEL` script's answer: `r <receivers> <ts>`, a peer send's `d <ts>` or `c <ts>` (no receivers), or `-1` (false). */
+export const channelSendOutcomeOf = (reply: string): ChannelSendOutcome | false => {
+  if (reply === '-1') return false;
+  const [kind, ...rest] = reply.split(' ');
+  const serverReceivedTs = Number(rest.at(-1));
+  const receivers = kind === 'r' && rest.length === 2 ? Number(rest[0]) : 0;
+  if ((kind === 'r' ? rest.length !== 2 : kind !== 'd' && kind !== 'c') || !Number.isFinite(serverReceivedTs) || !Number.isSafeInteger(receivers)) {
+    return malformed('send answer');
+  }
+  return { receivers, serverReceivedTs };
+};
+
 /** A message as `JSON.stringify` wrote it from a `WireMessage` the hub had validated. */
 const message = (fields: ReadonlyMap<string, string>): WireMessage => {
   let parsed: unknown;
@@ -75,8 +115,16 @@ const message = (fields: ReadonlyMap<string, string>): WireMessage => {
 export const eventOf = (flat: readonly unknown[]): HubEvent => {
   const fields = fieldsOf(flat);
   switch (fields.get('t')) {
-    case 'p':
-      return { type: 'peerMessage', peerId: text(fields, 'f'), message: message(fields), serverReceivedTs: number(fields, 's') };
+    case 'p': {
+      const event = {
+        type: 'peerMessage',
+        peerId: text(fields, 'f'),
+        message: message(fields),
+        serverReceivedTs: number(fields, 's'),
+        messageId: text(fields, 'i'),
+      } as const;
+      return fields.get('o') === '1' ? { ...event, isOfflineMessage: true as const } : event;
+    }
     case 'c':
       return {
         type: 'channelMessage',
@@ -84,11 +132,14 @@ export const eventOf = (flat: readonly unknown[]): HubEvent => {
         memberId: text(fields, 'f'),
         message: message(fields),
         serverReceivedTs: number(fields, 's'),
+        messageId: text(fields, 'i'),
       };
     case 'j':
-      return { type: 'memberJoined', channelId: text(fields, 'c'), userId: text(fields, 'f') };
+      return { type: 'memberJoined', channelId: text(fields, 'c'), userId: text(fields, 'f'), memberCount: count(fields, 'n') };
     case 'l':
-      return { type: 'memberLeft', channelId: text(fields, 'c'), userId: text(fields, 'f') };
+      return { type: 'memberLeft', channelId: text(fields, 'c'), userId: text(fields, 'f'), memberCount: count(fields, 'n') };
+    case 'v':
+      return { type: 'presence', userId: text(fields, 'u'), state: presenceOf(text(fields, 'w')) };
     case 'a': {
       const cause = text(fields, 'x');
       return CAUSES.has(cause) ? { type: 'aborted', reason: text(fields, 'r'), cause: cause as HubAbortCause } : malformed('abort cause');

@@ -14,7 +14,10 @@
  *   `leaseMs` plus a third of it. Lease times are data compared with the caller's clock.
  * - Each change carries this instance's change number: a change ioredis sends again after a lost reply
  *   (a reconnect, a Redis restart) is answered from a ledger, not applied twice.
- * Decisions 93 and 94.
+ * - Messages kept for offline users, the message IDs senders used, and who watches whose presence are
+ *   Redis keys changed by the same scripts; their expiries are data compared with the caller's time, and
+ *   Redis's TTLs on them only collect garbage.
+ * Decisions 93, 94 and 102.
  * @module
  */
 import { randomUUID } from 'node:crypto';
@@ -22,8 +25,10 @@ import type { Redis } from 'ioredis';
 import { Observable, type Subscriber } from 'rxjs';
 import { type Clock, systemClock, type TimerHandle, unrefTimer } from '../core/clock.js';
 import { Failure, fault, FaultError } from '../core/failure.js';
-import type { BusSession, Delivery, JoinOutcome, MessageBus } from '../hub/message-bus.js';
+import { OFFLINE_MESSAGES_PER_RECEIVER } from '../core/limits.js';
+import type { BusSession, Delivery, JoinOutcome, MessageBus, WatchOutcome } from '../hub/message-bus.js';
 import { followDeliveries } from './redis-bus-deliveries.js';
+import { channelSendOutcomeOf, peerSendOutcomeOf, presenceOf } from './redis-bus-entries.js';
 import { streamReader } from './redis-bus-reader.js';
 import * as scripts from './redis-bus-scripts.js';
 import { type LuaScript, luaScript, runLua } from './redis-lua.js';
@@ -52,8 +57,10 @@ export interface RedisBusOptions {
   readonly leaseMs?: number;
   /**
    * Deliveries kept per session for a subscriber that resumes from a number; below them it gets
-   * `Conflict`. Messages are up to 32 KiB, so a session holds at most about `replayLimit × 44 KiB` in
-   * Redis (base64 included). Default: 1,000. @example { replayLimit: 200 }
+   * `Conflict`. At least `OFFLINE_MESSAGES_PER_RECEIVER` (200): the messages kept for a user while it was
+   * offline are its new session's first deliveries, which its first subscriber reads from the start.
+   * Messages are up to 32 KiB, so a session holds at most about `replayLimit × 44 KiB` in Redis (base64
+   * included). Default: 1,000. @example { replayLimit: 200 }
    */
   readonly replayLimit?: number;
   /**
@@ -123,6 +130,9 @@ export const redisBus = (options: RedisBusOptions): RedisBus => {
   const clock = options.clock ?? systemClock;
   const leaseMs = positiveInteger('leaseMs', options.leaseMs ?? 15_000);
   const replayLimit = positiveInteger('replayLimit', options.replayLimit ?? 1_000);
+  if (replayLimit < OFFLINE_MESSAGES_PER_RECEIVER) {
+    throw new RangeError(`replayLimit must be at least ${OFFLINE_MESSAGES_PER_RECEIVER} (the offline messages a session may open with), got ${replayLimit}`);
+  }
   const endedTtlMs = positiveInteger('endedTtlMs', options.endedTtlMs ?? 3_600_000);
   const onError = options.onError ?? ((error: unknown) => console.error('ferry redis bus:', error));
   /** This instance: its ledger, its doorbell, and the owner of the sessions opened without one. */
@@ -268,11 +278,14 @@ export const redisBus = (options: RedisBusOptions): RedisBus => {
           stop?.();
         };
       }),
-    toUser: async (fromUserId, userId, message, serverReceivedTs) =>
-      (await change(scripts.TO_USER, fromUserId, userId, JSON.stringify(message), String(serverReceivedTs))) === '1',
-    async toChannel(fromSessionId, channelId, message, serverReceivedTs) {
-      const count = Number(await change(scripts.TO_CHANNEL, String(fromSessionId), channelId, JSON.stringify(message), String(serverReceivedTs)));
-      return count < 0 ? false : count;
+    async toUser(fromUserId, userId, message, serverReceivedTs, { messageId, rememberMs, offline }) {
+      const keep = offline ? ['1', String(offline.expiresAt), String(offline.perSender)] : ['0', '0', '0'];
+      const args = [fromUserId, userId, JSON.stringify(message), String(serverReceivedTs), messageId, String(rememberMs), ...keep];
+      return peerSendOutcomeOf(await change(scripts.TO_USER, ...args));
+    },
+    async toChannel(fromSessionId, channelId, message, serverReceivedTs, { messageId, rememberMs }) {
+      const args = [String(fromSessionId), channelId, JSON.stringify(message), String(serverReceivedTs), messageId, String(rememberMs)];
+      return channelSendOutcomeOf(await change(scripts.TO_CHANNEL, ...args));
     },
     async join(sessionId, channelId, maxChannels) {
       const outcome = await change(scripts.JOIN, String(sessionId), channelId, String(maxChannels));
@@ -289,7 +302,33 @@ export const redisBus = (options: RedisBusOptions): RedisBus => {
       const reply = await ask(scripts.MEMBERS, String(sessionId), channelId);
       return reply === null ? undefined : strings(reply).sort();
     },
+    async memberCounts(channelIds) {
+      if (channelIds.length === 0) return [];
+      const reply = await ask(scripts.MEMBER_COUNTS, ...channelIds);
+      const counts = Array.isArray(reply) ? reply : [];
+      if (counts.length !== channelIds.length || !counts.every((n) => Number.isSafeInteger(n) && n >= 0)) {
+        throw fault(Failure.unknown('the bus read malformed member counts from Redis'));
+      }
+      return counts as number[];
+    },
     isOnline: async (userId) => (await command(() => redis.exists(key.user(userId)))) === 1,
+    async presence(userIds) {
+      if (userIds.length === 0) return [];
+      const letters = strings(await ask(scripts.PRESENCE, ...userIds));
+      if (letters.length !== userIds.length) throw fault(Failure.unknown('the bus read malformed presence from Redis'));
+      return letters.map(presenceOf);
+    },
+    async setReachable(sessionId, reachable) {
+      await change(scripts.SET_REACHABLE, String(sessionId), reachable ? '1' : '0');
+    },
+    async watch(sessionId, userIds, max) {
+      const outcome = await change(scripts.WATCH, String(sessionId), String(max), ...userIds);
+      if (outcome === 'watching' || outcome === 'full' || outcome === 'closed') return outcome satisfies WatchOutcome;
+      throw fault(Failure.unknown('the bus read a malformed watch outcome from Redis'));
+    },
+    async unwatch(sessionId, userIds) {
+      if (userIds.length > 0) await change(scripts.UNWATCH, String(sessionId), ...userIds);
+    },
     reap: () => command(reap),
     shutdown() {
       closed ??= (async () => {
