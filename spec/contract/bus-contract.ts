@@ -87,6 +87,12 @@ const peerMessage = (peerId: string, message: WireMessage, serverReceivedTs: num
   ...(kept ? { isOfflineMessage: true as const } : {}),
 });
 const presence = (userId: string, state: 'ONLINE' | 'UNREACHABLE' | 'OFFLINE'): HubEvent => ({ type: 'presence', userId, state });
+/** A batch as the hub takes them: 50 messages, 256 KiB. */
+const BATCH = { messages: 50, bytes: 256 * 1024 } as const;
+/** Takes every message kept for a session's user, batch by batch, as a server does while its client reads. */
+const takeAll = async (bus: MessageBus, sessionId: number): Promise<void> => {
+  for (let left = 1; left > 0; ) left = await bus.takeOffline(sessionId, BUS_NOW, BATCH);
+};
 
 export const describeBusContract = (name: string, makeBuses: () => Promise<BusFixture>): void => {
   describe(`message-bus contract: ${name}`, () => {
@@ -315,13 +321,14 @@ export const describeBusContract = (name: string, makeBuses: () => Promise<BusFi
       expect(await b.resume(alice.sessionId, 'alice', 'node-b')).toBe(false);
     });
 
-    it('keeps a message for a user with no session and delivers what it kept first when the user opens one, marked offline, before a live message sent after', async () => {
+    it('keeps a message for a user with no session and delivers what it kept when its session takes them, marked offline, in the order sent', async () => {
       const { a, b } = await buses();
       expect(await a.toUser('alice', 'bob', text('one'), BUS_NOW - 20, offline('k1'))).toEqual(cached(BUS_NOW - 20));
       expect(await b.toUser('carol', 'bob', text('two'), BUS_NOW - 10, offline('k2'))).toEqual(cached(BUS_NOW - 10));
       // Without offline messaging a user with no session is unreachable, and nothing is kept.
       expect(await a.toUser('alice', 'bob', text('lost'), BUS_NOW - 5, named('k3'))).toEqual(unreachable);
       const bob = await b.open('bob');
+      await takeAll(b, bob.sessionId);
       expect(await a.toUser('alice', 'bob', text('live'), BUS_NOW, named('k4'))).toEqual(delivered(BUS_NOW));
       const seen = record(a, bob.sessionId);
       await eventually(() => expect(seen.deliveries).toHaveLength(3));
@@ -332,6 +339,7 @@ export const describeBusContract = (name: string, makeBuses: () => Promise<BusFi
       ]);
       // Delivered once: the next session of bob opens with nothing kept.
       const again = await a.open('bob');
+      await takeAll(a, again.sessionId);
       await b.toUser('alice', 'bob', text('next'), BUS_NOW + 1, named('k5'));
       const next = record(b, again.sessionId);
       await eventually(() => expect(next.events()).toEqual([peerMessage('alice', text('next'), BUS_NOW + 1, 'k5')]));
@@ -352,6 +360,7 @@ export const describeBusContract = (name: string, makeBuses: () => Promise<BusFi
       expect(await a.toUser('early', 'dave', text('early 3'), BUS_NOW - 9, offline('e3', BUS_NOW + DAY, 2))).toEqual(cached(BUS_NOW - 9));
       const bob = await a.open('bob');
       const seen = record(b, bob.sessionId);
+      await takeAll(a, bob.sessionId);
       await eventually(() => expect(seen.deliveries).toHaveLength(OFFLINE_MESSAGES_PER_RECEIVER));
       expect(seen.events().map(textOf)).toEqual(Array.from({ length: OFFLINE_MESSAGES_PER_RECEIVER }, (_, i) => `m${i}`));
       expect(seen.deliveries.map((d) => d.seq)).toEqual(Array.from({ length: OFFLINE_MESSAGES_PER_RECEIVER }, (_, i) => i + 1));
@@ -368,6 +377,7 @@ export const describeBusContract = (name: string, makeBuses: () => Promise<BusFi
       expect(await a.toUser('s0', 'bob', text('last'), t + OFFLINE_MESSAGES_PER_RECEIVER, offline('last'))).toEqual(cached(t + OFFLINE_MESSAGES_PER_RECEIVER));
       const bob = await b.open('bob');
       const seen = record(a, bob.sessionId);
+      await takeAll(b, bob.sessionId);
       await eventually(() => expect(seen.deliveries).toHaveLength(OFFLINE_MESSAGES_PER_RECEIVER));
       const expected = Array.from({ length: OFFLINE_MESSAGES_PER_RECEIVER }, (_, i) => `m${i}`).filter((m) => m !== 'm100');
       expect(seen.events().map(textOf)).toEqual([...expected, 'last']);
@@ -387,18 +397,40 @@ export const describeBusContract = (name: string, makeBuses: () => Promise<BusFi
       expect(await a.toUser('alice', 'frank', text('5'), t + 101, offline('p5', BUS_NOW + DAY, 2))).toEqual({ outcome: 'full' });
       // Carol's is delivered when she opens a session: released.
       const carol = await b.open('carol');
+      await takeAll(b, carol.sessionId);
       expect(await a.toUser('alice', 'frank', text('5'), t + 102, offline('p5', BUS_NOW + DAY, 2))).toEqual(cached(t + 102));
       expect(await a.toUser('alice', 'gina', text('6'), t + 103, offline('p6', BUS_NOW + DAY, 2))).toEqual({ outcome: 'full' });
       const seen = record(a, carol.sessionId);
       await eventually(() => expect(seen.events()).toEqual([peerMessage('alice', text('2'), t + 1, 'p2', true)]));
       // Bob's expired message is not delivered: he opens with nothing kept.
       const bob = await a.open('bob');
+      await takeAll(a, bob.sessionId);
       await b.toUser('alice', 'bob', text('now'), t + 200, named('p7'));
       const bobs = record(b, bob.sessionId);
       await eventually(() => expect(bobs.events()).toEqual([peerMessage('alice', text('now'), t + 200, 'p7')]));
     });
 
-    it("delivers at the opening only the kept messages whose expiry is after the bus's time then", async () => {
+    it('delivers what it kept in batches of at most the messages and bytes asked (the first always), says how many are left, and gives nothing to a closed session', async () => {
+      const { a, b } = await buses();
+      const big = encodeMessage(textMessage('x'.repeat(1_000)));
+      for (let i = 0; i < 120; i++) await (i % 2 === 0 ? a : b).toUser('alice', 'bob', i < 3 ? big : text(`m${i}`), BUS_NOW - 1_000 + i, offline(`b${i}`));
+      const closed = await a.open('bob');
+      await a.close(closed.sessionId);
+      expect(await b.takeOffline(closed.sessionId, BUS_NOW, BATCH)).toBe(0);
+      const bob = await b.open('bob');
+      const seen = record(a, bob.sessionId);
+      // The first big one always goes; the second would pass 1,500 bytes.
+      expect(await a.takeOffline(bob.sessionId, BUS_NOW, { messages: 50, bytes: 1_500 })).toBe(119);
+      expect(await b.takeOffline(bob.sessionId, BUS_NOW, { messages: 2, bytes: 1_000_000 })).toBe(117);
+      expect(await a.takeOffline(bob.sessionId, BUS_NOW, { messages: 50, bytes: 256 * 1024 })).toBe(67);
+      expect(await b.takeOffline(bob.sessionId, BUS_NOW, { messages: 50, bytes: 256 * 1024 })).toBe(17);
+      expect(await a.takeOffline(bob.sessionId, BUS_NOW, { messages: 50, bytes: 256 * 1024 })).toBe(0);
+      expect(await b.takeOffline(bob.sessionId, BUS_NOW, BATCH)).toBe(0);
+      await eventually(() => expect(seen.deliveries).toHaveLength(120));
+      expect(seen.events().map((event) => (event.type === 'peerMessage' ? event.messageId : '')).join()).toBe(Array.from({ length: 120 }, (_, i) => `b${i}`).join());
+    });
+
+    it('delivers only the kept messages whose expiry is after the time the taking passes', async () => {
       const { a, b } = await buses();
       const sent = BUS_NOW - DAY;
       await a.toUser('alice', 'bob', text('gone'), sent, offline('x1', BUS_NOW - 1));
@@ -406,6 +438,7 @@ export const describeBusContract = (name: string, makeBuses: () => Promise<BusFi
       await a.toUser('carol', 'bob', text('kept'), sent + 2, offline('x3', BUS_NOW + 1));
       await b.toUser('alice', 'bob', text('kept too'), sent + 3, offline('x4', BUS_NOW + DAY));
       const bob = await b.open('bob');
+      await takeAll(b, bob.sessionId);
       await a.toUser('alice', 'bob', text('marker'), BUS_NOW, named('x5'));
       const seen = record(a, bob.sessionId);
       await eventually(() => expect(seen.deliveries).toHaveLength(3));
@@ -447,6 +480,7 @@ export const describeBusContract = (name: string, makeBuses: () => Promise<BusFi
       expect(await a.toUser('alice', 'bob', text('photo'), t, offline('resent'))).toEqual(cached(t));
       expect(await b.toUser('alice', 'bob', text('photo'), t + 5, offline('resent'))).toEqual(cached(t));
       const bob = await b.open('bob');
+      await takeAll(b, bob.sessionId);
       expect(await a.toUser('alice', 'bob', text('photo'), t + 10, offline('resent'))).toEqual(cached(t));
       expect(await b.toUser('alice', 'bob', text('photo'), t + 11, named('resent'))).toEqual(cached(t));
       await a.toUser('alice', 'bob', text('marker'), t + 12, named('marker'));
@@ -455,7 +489,7 @@ export const describeBusContract = (name: string, makeBuses: () => Promise<BusFi
       expect(seen.events()).toEqual([peerMessage('alice', text('photo'), t, 'resent', true), peerMessage('alice', text('marker'), t + 12, 'marker')]);
     });
 
-    it('delivers a channel message ID once and answers with the first send\'s receivers and time; peer and channel sends share a sender\'s IDs', async () => {
+    it('delivers a channel message ID once and answers with the first send\'s receivers and time; peer and channel sends are remembered apart', async () => {
       const { a, b } = await buses();
       const [alice, bob] = [await a.open('alice'), await b.open('bob')];
       await a.join(alice.sessionId, 'room', 5);
@@ -465,18 +499,20 @@ export const describeBusContract = (name: string, makeBuses: () => Promise<BusFi
       expect(await b.toChannel(alice.sessionId, 'room', text('all again'), 11, named('c1'))).toEqual({ receivers: 1, serverReceivedTs: 10 });
       // Bob's own ID c1 is his, not alice's.
       expect(await b.toChannel(bob.sessionId, 'room', text('bob'), 12, named('c1'))).toEqual({ receivers: 1, serverReceivedTs: 12 });
-      // An ID alice used for a peer message delivers nothing to the channel.
+      // Peer and channel sends are remembered apart: an ID alice used for a peer message is another send in the channel.
       expect(await a.toUser('alice', 'bob', text('peer'), 13, named('shared'))).toEqual(delivered(13));
-      expect(await b.toChannel(alice.sessionId, 'room', text('channel'), 14, named('shared'))).not.toBe(false);
+      expect(await b.toChannel(alice.sessionId, 'room', text('channel'), 14, named('shared'))).toEqual({ receivers: 1, serverReceivedTs: 14 });
+      expect(await a.toUser('alice', 'bob', text('peer'), 15, named('shared'))).toEqual(delivered(13));
       // A sender not in the channel is refused before its ID counts.
       expect(await a.toChannel(alice.sessionId, 'hall', text('hall'), 15, named('c2'))).toBe(false);
       await a.join(alice.sessionId, 'hall', 5);
       await b.join(bob.sessionId, 'hall', 5);
       expect(await a.toChannel(alice.sessionId, 'hall', text('hall'), 16, named('c2'))).toEqual({ receivers: 1, serverReceivedTs: 16 });
-      await eventually(() => expect(seen.deliveries).toHaveLength(3));
+      await eventually(() => expect(seen.deliveries).toHaveLength(4));
       expect(seen.events()).toEqual([
         { type: 'channelMessage', channelId: 'room', memberId: 'alice', message: text('all'), serverReceivedTs: 10, messageId: 'c1' },
         peerMessage('alice', text('peer'), 13, 'shared'),
+        { type: 'channelMessage', channelId: 'room', memberId: 'alice', message: text('channel'), serverReceivedTs: 14, messageId: 'shared' },
         { type: 'channelMessage', channelId: 'hall', memberId: 'alice', message: text('hall'), serverReceivedTs: 16, messageId: 'c2' },
       ]);
     });

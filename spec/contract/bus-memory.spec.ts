@@ -5,10 +5,10 @@
 import { describe, expect, it } from 'vitest';
 import * as E from 'fp-ts/lib/Either.js';
 import { createHub, encodeMessage, type HubEvent, memoryBus, textMessage, virtualClock } from '../../src/index.js';
-import { BUS_NOW, describeBusContract } from './bus-contract.js';
+import { describeBusContract } from './bus-contract.js';
 
 describeBusContract('memory', async () => {
-  const bus = memoryBus({ clock: virtualClock(BUS_NOW) });
+  const bus = memoryBus();
   return { a: bus, b: bus, dispose: async () => undefined };
 });
 

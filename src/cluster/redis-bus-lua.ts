@@ -286,20 +286,36 @@ local function keep(to, from, message, ts, messageId, expiresAt, t)
   keepFor(box, ms)
   keepFor(hkey(from), ms)
 end
--- Delivers the user's kept messages unexpired at NOW to its session, in the order sent, and forgets them.
-local function deliverKept(id, user)
+-- Delivers to session id the oldest of its user's kept messages unexpired at time t, in the order sent,
+-- at most maxMessages and, after the first, maxBytes of message JSON; forgets what it took (and the
+-- expired before them). Answers how many unexpired are left.
+local function takeKept(id, user, t, maxMessages, maxBytes)
   local list, box = inkey(user), ibkey(user)
-  for _, k in ipairs(redis.call('LRANGE', list, 0, -1)) do
+  local delivered, bytes = 0, 0
+  while true do
+    local k = redis.call('LINDEX', list, 0)
+    if not k then break end
     local meta = redis.call('HGET', box, k)
     if meta then
       local m = cjson.decode(meta)
-      redis.call('ZREM', hkey(m.f), k .. ' ' .. user)
-      if tonumber(m.x) > NOW then
-        deliver(id, 't', 'p', 'f', m.f, 'm', redis.call('HGET', box, 'm' .. k), 's', m.t, 'i', m.i, 'o', '1')
+      if tonumber(m.x) > t then
+        local message = redis.call('HGET', box, 'm' .. k)
+        if delivered >= maxMessages or (delivered > 0 and bytes + #message > maxBytes) then break end
+        delivered = delivered + 1
+        bytes = bytes + #message
+        deliver(id, 't', 'p', 'f', m.f, 'm', message, 's', m.t, 'i', m.i, 'o', '1')
       end
+      drop(user, k, m)
     end
+    redis.call('LPOP', list)
   end
-  redis.call('DEL', list, box)
+  local left = 0
+  for _, k in ipairs(redis.call('LRANGE', list, 0, -1)) do
+    local meta = redis.call('HGET', box, k)
+    if meta and tonumber(cjson.decode(meta).x) > t then left = left + 1 end
+  end
+  if redis.call('LLEN', list) == 0 then redis.call('DEL', list, box) end
+  return left
 end
 `;
 

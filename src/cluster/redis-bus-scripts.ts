@@ -2,7 +2,7 @@
  * The Lua scripts of the Redis message bus: every change to the bus's state is one script, so what the
  * contract says is atomic (one session per user, the channel limit, a channel message reaching exactly the
  * members of the moment, a node's session reaped once, a message ID answered once, a user's kept messages
- * delivered as its session opens, a watch within its limit) is atomic in Redis. The keys they use and the
+ * delivered in batches, a watch within its limit) is atomic in Redis. The keys they use and the
  * helpers they share are in `redis-bus-lua.ts`; every script's arguments start with the eight of
  * {@link ScriptContext}. Decisions 93, 94 and 102.
  * @module
@@ -13,8 +13,8 @@ export { contextArgs, GC_MARGIN_MS, LEDGER_TTL_MS, LEDGER_WINDOW, PRESENCE_LETTE
 
 /**
  * ARGV 9.. = user, owner, reason. Replaces the user's open session (its watchers hear only of the new
- * session's status), delivers the user's kept messages to the new one before anything else can reach it,
- * and tells the user's watchers if its status changed. Answers the new session's ID.
+ * session's status) and tells the user's watchers if its status changed. Answers the new session's ID.
+ * The user's kept messages wait for `TAKE_OFFLINE`.
  */
 export const OPEN = script(`${LEDGERED}
 local user, owner = ARGV[9], ARGV[10]
@@ -29,9 +29,18 @@ redis.call('HSET', skey(id), 'u', user, 'o', owner, 'q', '0', 'k', '0', 'r', '1'
 redis.call('SET', ukey(user), id)
 redis.call('SADD', okey(owner), id)
 lease(owner)
-deliverKept(id, user)
 told(user, before)
 return record(id)`);
+
+/**
+ * ARGV 9.. = session, time, maxMessages, maxBytes. Delivers the next batch of the session's user's kept
+ * messages to it (`takeKept`) if it is open; answers how many unexpired are still kept ('0' if not open).
+ */
+export const TAKE_OFFLINE = script(`${LEDGERED}
+local id = ARGV[9]
+if not isOpen(id) then return record('0') end
+local user = redis.call('HGET', skey(id), 'u')
+return record(int(takeKept(id, user, tonumber(ARGV[10]), tonumber(ARGV[11]), tonumber(ARGV[12]))))`);
 
 /** ARGV 9.. = session, user, owner. Moves an open session of the user to the owner: '1', else '0'. */
 export const RESUME = script(`${LEDGERED}
@@ -72,7 +81,7 @@ return record('1')`);
 export const TO_USER = script(`${LEDGERED}
 local from, to, message, ts, messageId = ARGV[9], ARGV[10], ARGV[11], ARGV[12], ARGV[13]
 local t = tonumber(ts)
-local first = recall(from, messageId, t)
+local first = recall(from, 'p ' .. messageId, t)
 if first then return record(first) end
 local id = redis.call('GET', ukey(to))
 local answer
@@ -87,7 +96,7 @@ else
   keep(to, from, message, ts, messageId, ARGV[16], t)
   answer = 'c ' .. ts
 end
-remember(from, messageId, t + tonumber(ARGV[14]), answer, t)
+remember(from, 'p ' .. messageId, t + tonumber(ARGV[14]), answer, t)
 return record(answer)`);
 
 /**
@@ -101,11 +110,11 @@ local from, channel, ts, messageId = ARGV[9], ARGV[10], ARGV[12], ARGV[13]
 if redis.call('SISMEMBER', ckey(from), channel) == 0 then return record('-1') end
 local user = redis.call('HGET', skey(from), 'u')
 local t = tonumber(ts)
-local first = recall(user, messageId, t)
+local first = recall(user, 'c ' .. messageId, t)
 if first then return record(first) end
 local n = broadcast(channel, from, 't', 'c', 'c', channel, 'f', user, 'm', ARGV[11], 's', ts, 'i', messageId)
 local answer = 'r ' .. int(n) .. ' ' .. ts
-remember(user, messageId, t + tonumber(ARGV[14]), answer, t)
+remember(user, 'c ' .. messageId, t + tonumber(ARGV[14]), answer, t)
 return record(answer)`);
 
 /** ARGV 9.. = session, channel, maxChannels. A `JoinOutcome`; the others are told the new member count. */

@@ -57,8 +57,8 @@ export interface RedisBusOptions {
   readonly leaseMs?: number;
   /**
    * Deliveries kept per session for a subscriber that resumes from a number; below them it gets
-   * `Conflict`. At least `OFFLINE_MESSAGES_PER_RECEIVER` (200): the messages kept for a user while it was
-   * offline are its new session's first deliveries, which its first subscriber reads from the start.
+   * `Conflict`. At least `OFFLINE_MESSAGES_PER_RECEIVER` (200), so that any batch of the messages kept for a
+   * user while it was offline (`takeOffline`, one script) stays readable however late its subscriber reads.
    * Messages are up to 32 KiB, so a session holds at most about `replayLimit × 44 KiB` in Redis (base64
    * included). Default: 1,000. @example { replayLimit: 200 }
    */
@@ -310,6 +310,11 @@ export const redisBus = (options: RedisBusOptions): RedisBus => {
         throw fault(Failure.unknown('the bus read malformed member counts from Redis'));
       }
       return counts as number[];
+    },
+    async takeOffline(sessionId, now, limit) {
+      const left = Number(await change(scripts.TAKE_OFFLINE, String(sessionId), String(now), String(limit.messages), String(limit.bytes)));
+      if (!Number.isSafeInteger(left) || left < 0) throw fault(Failure.unknown('the bus read a malformed count of offline messages from Redis'));
+      return left;
     },
     isOnline: async (userId) => (await command(() => redis.exists(key.user(userId)))) === 1,
     async presence(userIds) {
