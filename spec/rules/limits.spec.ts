@@ -23,6 +23,10 @@ describe('limits, at their boundaries', () => {
       loginRate: { limit: 2, windowMs: 1_000 },
       channels: 20,
       joinRate: { limit: 50, windowMs: 3_000 },
+      offlineMessages: 1_000,
+      presenceQueryRate: { limit: 10, windowMs: 5_000 },
+      presenceSubscribeRate: { limit: 10, windowMs: 5_000 },
+      memberCountRate: { limit: 1, windowMs: 1_000 },
     });
   });
 
@@ -111,7 +115,7 @@ describe('limits, at their boundaries', () => {
     await rejectsWith(channel.sendMessage(textMessage('one too many')), { name: 'ChannelMessageError', code: 3 });
     // The window slides: 3 s after the first message, one more is allowed.
     w.clock.advance(3_000);
-    await expect(alice.sendMessageToPeer('bob', textMessage('later'))).resolves.toBeUndefined();
+    await expect(alice.sendMessageToPeer('bob', textMessage('later'))).resolves.toMatchObject({ state: 'RECEIVED' });
   });
 
   it('logs a user in twice in a second and refuses the third with login code 10', async () => {
