@@ -1,11 +1,12 @@
 /**
  * The engine in a real browser: the demo page served by `startServer({ dev: true })`, driven in headless
- * chromium. Set FERRY_SCREENSHOT=docs/demo.png to refresh the README's screenshot.
+ * chromium. Set FERRY_SCREENSHOT=docs/demo.png to refresh the README's screenshot, and
+ * FERRY_PRESENCE_SCREENSHOT=<file.png> for a picture of presence and offline messages.
  */
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import type { Browser } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type FerryServer, startServer } from '../../src/server/server.js';
 import { browserSpecsRun, type DemoPage, eventually, launchChromium, openConversation, signedInPage, storedFiles } from './support.js';
@@ -89,6 +90,54 @@ describe.runIf(browserSpecsRun)('the demo page in headless chromium', () => {
     });
   }
 
+  it('shows a dot for each peer\'s presence, keeps a file for an offline peer, and marks it as kept when it arrives', async () => {
+    const [aliceId, bobId] = ['alice-away', 'bob-away'];
+    const alice = await open(aliceId, 'ws');
+    await openConversation(alice.page, 'peer', bobId);
+    const bobDot = alice.page.locator(`#peers li[data-peer="${bobId}"] .presence`);
+    await presenceShown(alice.page, bobId, 'OFFLINE');
+    expect(await bobDot.getAttribute('title')).toBe(`${bobId} is offline: files sent now are kept for their next sign-in`);
+    expect(await colourOf(bobDot)).toBe(GREY);
+
+    // Sent while bob is offline: the server keeps it, and alice's row says for whom.
+    await alice.page.setInputFiles('#files', IMAGE);
+    const kept = alice.page.locator('#messages li[data-delivery="kept"]');
+    await kept.waitFor();
+    expect(await kept.locator('.note').textContent()).toBe(`kept for ${bobId}`);
+    expect(await kept.locator('.from').textContent()).toBe(`you → ${bobId}`);
+
+    // bob signs in: the image arrives marked, and alice's dot for him turns green.
+    const bob = await open(bobId, 'http');
+    const arrived = bob.page.locator('#messages li[data-delivery="offline"]');
+    await arrived.waitFor();
+    expect(await arrived.locator('.from').textContent()).toBe(`${aliceId} → you`);
+    expect(await arrived.locator('.note').textContent()).toMatch(/^sent while you were offline · \d{1,2}:\d\d/);
+    expect(await arrived.locator('.dims').textContent()).toBe('200 × 120');
+    await presenceShown(alice.page, bobId, 'ONLINE');
+    expect(await bobDot.getAttribute('title')).toBe(`${bobId} is online`);
+    expect(await colourOf(bobDot)).toBe(GREEN);
+    // bob lists alice, who sent it, and sees her online; his copy of the image is the one she sent.
+    await presenceShown(bob.page, aliceId, 'ONLINE');
+    const [download] = await Promise.all([bob.page.waitForEvent('download'), arrived.getByRole('button', { name: `Save ${IMAGE_NAME}` }).click()]);
+    expect(Buffer.compare(await readFile(await download.path()), await readFile(IMAGE))).toBe(0);
+
+    // Sent while bob is online: received at once, not kept, not marked on his side.
+    await alice.page.setInputFiles('#files', IMAGE);
+    await alice.page.locator('#messages li[data-delivery="received"]').waitFor();
+    expect(await alice.page.locator('#messages li[data-delivery="received"] .note').textContent()).toBe(`received by ${bobId}`);
+    await eventually('the second image at bob', async () => (await bob.page.locator('#messages li[data-type="IMAGE"]').count()) === 2);
+    expect(await bob.page.locator('#messages li[data-delivery="offline"]').count()).toBe(1);
+    if (process.env.FERRY_PRESENCE_SCREENSHOT) await sideBySide(alice, bob, process.env.FERRY_PRESENCE_SCREENSHOT);
+
+    // bob signs out: grey again.
+    await bob.page.getByRole('button', { name: 'Sign out' }).click();
+    await presenceShown(alice.page, bobId, 'OFFLINE');
+    expect(await colourOf(bobDot)).toBe(GREY);
+    expect(alice.errors).toEqual([]);
+    expect(bob.errors).toEqual([]);
+    expect(await alice.page.locator('#error').textContent()).toBe('');
+  });
+
   for (const transport of ['http', 'ws'] as const) {
     it(`cancels a 20 MiB upload in the page over ${transport} and leaves nothing on the server`, async () => {
       const alice = await open(`carol-${transport}`, transport);
@@ -119,6 +168,17 @@ describe.runIf(browserSpecsRun)('the demo page in headless chromium', () => {
     });
   }
 });
+
+/** The dot colours of `web/app.css`, as computed. */
+const GREEN = 'rgb(22, 163, 74)';
+const GREY = 'rgb(156, 163, 175)';
+
+/** Waits until `page` shows `peerId`'s dot in `state`. */
+const presenceShown = (page: Page, peerId: string, state: string): Promise<unknown> =>
+  page.waitForSelector(`#peers li[data-peer="${peerId}"][data-presence="${state}"]`, { timeout: 10_000 });
+
+/** The background colour a dot is drawn with. */
+const colourOf = (dot: ReturnType<Page['locator']>): Promise<string> => dot.evaluate((node) => getComputedStyle(node).backgroundColor);
 
 /** alice's and bob's pages side by side in one picture (a third page shows both screenshots). */
 const sideBySide = async (alice: DemoPage, bob: DemoPage, path: string): Promise<void> => {
