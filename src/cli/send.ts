@@ -19,6 +19,7 @@ import { Failure } from '../core/failure.js';
 import { baseName } from '../core/files.js';
 import { IMAGE_PROBE_BYTES, probeImage } from '../client/image-probe.js';
 import type { FileMessage, ImageMessage } from '../core/messages.js';
+import type { PeerOnlineState } from '../core/states.js';
 import type { Task } from '../client/task.js';
 import { checkIdOption, type CommandContext } from './connect.js';
 import { ExitCode, type ExitCodeValue, describeError, errorJson, UsageError, withHint } from './exit.js';
@@ -92,7 +93,7 @@ const offlineHint = (peerId: string, uploaded: boolean): string =>
  * @throws {PeerMessageError} code 3 when the peer is offline.
  */
 const refuseOfflinePeer = async (client: Client, context: CommandContext, peerId: string): Promise<void> => {
-  let state: string | undefined;
+  let state: PeerOnlineState | undefined;
   try {
     state = (await client.queryPeersOnlineStatus([peerId]))[peerId];
   } catch (error) {
