@@ -10,13 +10,14 @@
  *   404/410 `NotExist`, 413 `SizeOverflow`, 401 `InvalidToken`, 400 `InvalidArgument`, else `Unknown`.
  * @module
  */
-import { abortable, abortFault, onAbort } from '../src/core/abort.js';
+import { abortable, abortFault } from '../src/core/abort.js';
 import { type Clock, systemClock } from '../src/core/clock.js';
 import { MAX_RETRY_AFTER_MS } from '../machines/retry.js';
 import { decodeFailure } from '../src/protocol/codec.js';
 import { Failure } from '../src/core/failure.js';
 import { MAX_FILE_SIZE } from '../src/core/limits.js';
 import { FAILURE_HEADER } from '../src/protocol/http-wire.js';
+import { pause } from './pause.js';
 
 /** What a request was, to name it in failures. */
 export interface Subject {
@@ -87,21 +88,6 @@ export const retryAfterMs = (header: string | null, now = Date.now()): number | 
   if (/^\d+$/.test(header.trim())) return Number(header.trim()) * 1000;
   const date = Date.parse(header);
   return Number.isNaN(date) ? undefined : Math.max(0, date - now);
-};
-
-/** Waits `ms` on the clock, or rejects with the abort as soon as the signal aborts (the timer cleared). */
-const pause = (clock: Clock, ms: number, signal: AbortSignal | undefined): Promise<void> => {
-  if (signal?.aborted) return Promise.reject(abortFault(signal));
-  return new Promise<void>((resolve, reject) => {
-    const dispose = onAbort(signal, () => {
-      clock.clearTimeout(timer);
-      reject(abortFault(signal as AbortSignal));
-    });
-    const timer = clock.setTimeout(() => {
-      dispose();
-      resolve();
-    }, ms);
-  });
 };
 
 /** Failures a ferry server answers when a limit refuses a request: never retried by the transport. */

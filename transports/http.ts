@@ -31,7 +31,11 @@ import { sessionEvents } from './session-events.js';
 import { describeError, failureOfResponse, ignore, retryAfterMs } from './http-failure.js';
 import { withTransportDuties } from './transport-duties.js';
 import type { CallOptions, Session, Transport } from './transport.js';
-import { HTTP_PATHS } from '../src/protocol/http-wire.js';
+import { HTTP_PATHS, MESSAGING_PATHS, SEND_QUERY } from '../src/protocol/http-wire.js';
+import { memberCountsOf, peerSendStateOf, presenceOf } from '../src/protocol/messaging-codec.js';
+import { nextDelay } from '../machines/retry.js';
+import { pause } from './pause.js';
+import { watchedPeers } from './watched-peers.js';
 
 /** Options of {@link httpTransport}. */
 export interface HttpTransportOptions {
@@ -148,6 +152,7 @@ export const httpTransport = (options: HttpTransportOptions): Transport => {
       let streamCut: AbortController | undefined;
       const sessionUrl = (node: number): string => `${urls[node] as string}${HTTP_PATHS.sessions}/${encodeURIComponent(sessionId)}`;
       const joined = new Set<string>();
+      const watched = watchedPeers();
       /** Woken when the session's node or the link's state changes. */
       const moves = wakeups();
 
@@ -160,8 +165,8 @@ export const httpTransport = (options: HttpTransportOptions): Transport => {
       /**
        * The server no longer knows the session (it restarted, the session outlived its grace while we
        * were away, or this is another node that does not know it): log in afresh at `node` with the
-       * current token and rejoin the channels there. A session ended by the hub is still known, and its
-       * stream says why. `undefined` when logged in; else what the attempt came to.
+       * current token, rejoin the channels and watch the peers watched there. A session ended by the hub
+       * is still known, and its stream says why. `undefined` when logged in; else what the attempt came to.
        */
       const freshLogin = async (node: number): Promise<LinkAttemptOutcome | undefined> => {
         try {
@@ -186,6 +191,11 @@ export const httpTransport = (options: HttpTransportOptions): Transport => {
               joined.delete(channelId);
             }),
           ),
+        );
+        await watched.resubscribe(
+          (peerIds) => request(`${sessionUrl(node)}/${MESSAGING_PATHS.presence}/${MESSAGING_PATHS.subscribe}`, { method: 'POST', json: { peerIds }, signal: stream.signal }),
+          clock,
+          stream.signal,
         );
         return undefined;
       };
@@ -351,9 +361,10 @@ export const httpTransport = (options: HttpTransportOptions): Transport => {
         }
       };
       /**
-       * A request of the messaging half at the placed node. Only an idempotent one (`GET`) goes again to
-       * the next node when its node stops answering: a message whose request died may have been
-       * delivered, so it fails with `Network` and the caller decides (issue 15 adds message IDs).
+       * A request of the messaging half at the placed node. Only an idempotent one goes again to the next
+       * node when its node stops answering: queries, presence subscriptions, and messages, which carry
+       * their ID (a server delivers an ID it took once: decision 103). Joins and leaves do not: a join
+       * that did reach its node would be refused `AlreadyInChannel` the second time.
        */
       const call = (path: string, body: Call, s: AbortSignal, idempotent = false): Promise<unknown> => {
         let node = nodes.current;
@@ -366,6 +377,33 @@ export const httpTransport = (options: HttpTransportOptions): Transport => {
           },
           (error) => !s.aborted && movedOn(nodes, node, error),
         );
+      };
+
+      /**
+       * A message: its request, the same path, query and body, is sent again while it fails with `Network`
+       * (it, or its answer, died with the link), each time after the delay table's wait and once the
+       * event stream is back, until the caller's signal ends it (the client's request timeout). Its
+       * message ID makes that safe: a server delivers an ID it already took once, and answers as it did.
+       */
+      const message = async (path: string, json: unknown, s: AbortSignal): Promise<unknown> => {
+        for (let attempt = 1; ; attempt++) {
+          try {
+            return await call(path, { method: 'POST', json }, s, true);
+          } catch (error) {
+            if (s.aborted || failureOf(error)._tag !== 'Network') throw error;
+            await pause(clock, nextDelay(attempt, reconnectDelays), s);
+            // While the stream reconnects, a request would reach a server that may not know the session yet.
+            while (linkStateOf(link.getSnapshot().value) === 'reconnecting') await abortable(moves.next(), s);
+          }
+        }
+      };
+      /** `?messageId=…[&enableOfflineMessaging=true]`: the query of a send. */
+      const sendQuery = (messageId: string, offline?: boolean): string =>
+        `?${new URLSearchParams({ [SEND_QUERY.messageId]: messageId, ...(offline === true ? { [SEND_QUERY.enableOfflineMessaging]: 'true' } : {}) }).toString()}`;
+      /** A messaging call's answer read by a decoder of `messaging-codec.ts`. */
+      const decodedBy = <A>(decoded: E.Either<Failure, A>): A => {
+        if (E.isLeft(decoded)) throw fault(decoded.left);
+        return decoded.right;
       };
 
       const media = httpMedia({
@@ -394,8 +432,9 @@ export const httpTransport = (options: HttpTransportOptions): Transport => {
         terminateUpload: media.terminateUpload,
         getMedia: media.getMedia,
         readMedia: media.readMedia,
-        sendToPeer: (async (peerId, message, { signal: s }) => {
-          await call(`/peers/${encodeURIComponent(peerId)}/messages`, { method: 'POST', json: encodeMessage(message) }, s);
+        sendToPeer: (async (peerId, content, { signal: s, messageId, enableOfflineMessaging }) => {
+          const path = `/peers/${encodeURIComponent(peerId)}/messages${sendQuery(messageId, enableOfflineMessaging)}`;
+          return { state: decodedBy(peerSendStateOf(await message(path, encodeMessage(content), s))) };
         }),
         joinChannel: (async (channelId, { signal: s }) => {
           await call(`/channels/${encodeURIComponent(channelId)}`, { method: 'PUT' }, s);
@@ -405,8 +444,8 @@ export const httpTransport = (options: HttpTransportOptions): Transport => {
           await call(`/channels/${encodeURIComponent(channelId)}`, { method: 'DELETE' }, s);
           joined.delete(channelId);
         }),
-        sendToChannel: (async (channelId, message, { signal: s }) => {
-          await call(`/channels/${encodeURIComponent(channelId)}/messages`, { method: 'POST', json: encodeMessage(message) }, s);
+        sendToChannel: (async (channelId, content, { signal: s, messageId }) => {
+          await message(`/channels/${encodeURIComponent(channelId)}/messages${sendQuery(messageId)}`, encodeMessage(content), s);
         }),
         channelMembers: (async (channelId, { signal: s }) => {
           const body = await call(`/channels/${encodeURIComponent(channelId)}/members`, { method: 'GET' }, s, true);
@@ -414,12 +453,25 @@ export const httpTransport = (options: HttpTransportOptions): Transport => {
           if (E.isLeft(members)) throw fault(Failure.unknown('the server answered members without a list'));
           return members.right.members;
         }),
+        channelMemberCounts: async (channelIds, { signal: s }) =>
+          decodedBy(memberCountsOf(await call(`/${MESSAGING_PATHS.memberCounts}`, { method: 'POST', json: { channelIds } }, s, true), channelIds)),
+        queryPresence: async (peerIds, { signal: s }) =>
+          decodedBy(presenceOf(await call(`/${MESSAGING_PATHS.presence}`, { method: 'POST', json: { peerIds } }, s, true), peerIds)),
+        subscribePresence: async (peerIds, { signal: s }) => {
+          await call(`/${MESSAGING_PATHS.presence}/${MESSAGING_PATHS.subscribe}`, { method: 'POST', json: { peerIds } }, s, true);
+          watched.add(peerIds);
+        },
+        unsubscribePresence: async (peerIds, { signal: s }) => {
+          await call(`/${MESSAGING_PATHS.presence}/${MESSAGING_PATHS.unsubscribe}`, { method: 'POST', json: { peerIds } }, s, true);
+          watched.remove(peerIds);
+        },
         async close({ signal: s }) {
           const state = linkStateOf(link.getSnapshot().value);
           if (state === 'closing' || state === 'ended') return;
           tell({ type: 'CLOSE' });
-          stream.abort();
           // The logout goes where the session is; if that node does not answer, to the next (idempotent).
+          // The event stream is cut after it: a stream that went first would show the user's watchers an
+          // UNREACHABLE before the OFFLINE of the logout, as a dropped link does.
           let node = sessionNode;
           try {
             await onEachNode(
@@ -435,6 +487,7 @@ export const httpTransport = (options: HttpTransportOptions): Transport => {
             // A session the server already forgot is closed: the goal is reached.
             if (failureOf(error)._tag !== 'NotLoggedIn') throw error;
           } finally {
+            stream.abort();
             tell({ type: 'CLOSED' });
           }
         },

@@ -20,6 +20,8 @@ import { nodeChoice, nodeUrls } from './node-choice.js';
 import { platformWebSocket } from '../src/platform/defaults.js';
 import type { WebSocketConstructor } from '../src/platform/websocket.js';
 import { wsDownload, wsUpload } from './ws-transfers.js';
+import { memberCountsOf, peerSendStateOf, presenceOf } from '../src/protocol/messaging-codec.js';
+import { watchedPeers } from './watched-peers.js';
 
 export type { WebSocketConstructor, WebSocketLike } from '../src/platform/websocket.js';
 
@@ -54,6 +56,12 @@ const MediaStateWire = t.type({ mediaId: t.string, size: t.number, sha256: t.str
 const MembersWire = t.type({ members: t.array(t.string) });
 const RenewWire = t.partial({ expiresAt: t.number });
 
+/** A messaging call's answer read by a decoder of `messaging-codec.ts`. */
+const decodedBy = <A>(decoded: E.Either<Failure, A>): A => {
+  if (E.isLeft(decoded)) throw fault(decoded.left);
+  return decoded.right;
+};
+
 /** Decodes a call's answer; a server that answers nonsense is `Unknown`. */
 const decoded = <A>(codec: t.Decoder<unknown, A>, value: unknown, what: string): A => {
   const result = codec.decode(value);
@@ -76,6 +84,10 @@ export const wsTransport = (options: WsTransportOptions): Transport => {
       // Events are buffered from now until the first subscriber (the Session contract).
       const stream = sessionEvents();
       const joined = new Set<string>();
+      const watched = watchedPeers();
+      /** Aborted when the session ends: a renewed presence subscription stops waiting then. */
+      const ended = new AbortController();
+      const clock = options.clock ?? systemClock;
       let link: Link | undefined;
       // The hub's own `aborted` event (with its cause) comes before the socket closes: it is the one kept.
       let abortedSeen = false;
@@ -84,7 +96,7 @@ export const wsTransport = (options: WsTransportOptions): Transport => {
           nodes,
           WebSocket,
           credentials,
-          clock: options.clock ?? systemClock,
+          clock,
           reconnectDelays: options.reconnectDelays ?? DEFAULT_RETRY_DELAYS,
           heartbeatMs: options.heartbeatMs ?? 15_000,
           highWaterMark: options.highWaterMark ?? 256 * 1024,
@@ -97,6 +109,7 @@ export const wsTransport = (options: WsTransportOptions): Transport => {
           },
           onConnection: (state) => stream.emit({ type: 'connection', state }),
           onEnd: (ending) => {
+            ended.abort();
             if (ending !== undefined && !abortedSeen) stream.emit({ type: 'aborted', reason: ending.reason, cause: ending.cause });
             stream.end();
           },
@@ -107,22 +120,27 @@ export const wsTransport = (options: WsTransportOptions): Transport => {
                 if (failureOf(error)._tag !== 'AlreadyInChannel') joined.delete(channelId);
               });
             }
+            void watched.resubscribe((peerIds) => (link ? link.call({ op: 'subscribePresence', peerIds }, ended.signal) : Promise.resolve()), clock, ended.signal);
           },
         },
         signal,
       );
       const theLink = link;
       const nothing = (): void => undefined;
-      /** A message call: resolves with nothing once the server took the message. Not `async`: a cost per message. */
-      const post = (body: (wire: ReturnType<typeof encodeMessage>) => Parameters<Link['call']>[0], message: Parameters<typeof encodeMessage>[0], s: AbortSignal): Promise<void> => {
+      /**
+       * A message call: resolves with the server's answer once it took the message. Not `async`: a cost
+       * per message. The call's frame, its message ID in it, is what the link resends after a drop.
+       */
+      const post = (body: (wire: ReturnType<typeof encodeMessage>) => Parameters<Link['call']>[0], message: Parameters<typeof encodeMessage>[0], s: AbortSignal): Promise<unknown> => {
         let wire: ReturnType<typeof encodeMessage>;
         try {
           wire = encodeMessage(message);
         } catch (error) {
           return Promise.reject(error);
         }
-        return theLink.call(body(wire), s).then(nothing);
+        return theLink.call(body(wire), s);
       };
+      const peerSendAnswer = (value: unknown) => ({ state: decodedBy(peerSendStateOf(value)) });
 
       const session: Session = {
         userId: credentials.userId,
@@ -138,7 +156,10 @@ export const wsTransport = (options: WsTransportOptions): Transport => {
         },
         getMedia: async (mediaId, { signal: s }): Promise<MediaState> => decoded(MediaStateWire, await theLink.call({ op: 'getMedia', mediaId }, s), 'getMedia'),
         readMedia: (mediaId, offset, { signal: s }) => wsDownload(theLink, mediaId, offset, s),
-        sendToPeer: (peerId, message, { signal: s }) => post((wire) => ({ op: 'sendToPeer', peerId, message: wire }), message, s),
+        sendToPeer: (peerId, message, { signal: s, messageId, enableOfflineMessaging }) =>
+          post((wire) => ({ op: 'sendToPeer', peerId, message: wire, messageId, ...(enableOfflineMessaging === true ? { enableOfflineMessaging } : {}) }), message, s).then(
+            peerSendAnswer,
+          ),
         joinChannel: async (channelId, { signal: s }) => {
           await theLink.call({ op: 'join', channelId }, s);
           joined.add(channelId);
@@ -147,8 +168,19 @@ export const wsTransport = (options: WsTransportOptions): Transport => {
           await theLink.call({ op: 'leave', channelId }, s);
           joined.delete(channelId);
         },
-        sendToChannel: (channelId, message, { signal: s }) => post((wire) => ({ op: 'sendToChannel', channelId, message: wire }), message, s),
+        sendToChannel: (channelId, message, { signal: s, messageId }) =>
+          post((wire) => ({ op: 'sendToChannel', channelId, message: wire, messageId }), message, s).then(nothing),
         channelMembers: async (channelId, { signal: s }) => decoded(MembersWire, await theLink.call({ op: 'members', channelId }, s), 'members').members,
+        channelMemberCounts: async (channelIds, { signal: s }) => decodedBy(memberCountsOf(await theLink.call({ op: 'channelMemberCounts', channelIds }, s), channelIds)),
+        queryPresence: async (peerIds, { signal: s }) => decodedBy(presenceOf(await theLink.call({ op: 'queryPresence', peerIds }, s), peerIds)),
+        subscribePresence: async (peerIds, { signal: s }) => {
+          await theLink.call({ op: 'subscribePresence', peerIds }, s);
+          watched.add(peerIds);
+        },
+        unsubscribePresence: async (peerIds, { signal: s }) => {
+          await theLink.call({ op: 'unsubscribePresence', peerIds }, s);
+          watched.remove(peerIds);
+        },
         close: ({ signal: s }) => theLink.close(s),
       };
       return session;

@@ -162,9 +162,9 @@ describe('message size', () => {
       w = world();
       const { inbox } = await pair(w);
       const session = await memoryTransport(w.hub).connect({ userId: 'mallory', token: w.hub.issueToken('mallory') }, live);
-      const outcome = await session.sendToPeer('bob', textMessage('a'.repeat(LIMIT + 1)), live).catch((e: unknown) => e);
+      const outcome = await session.sendToPeer('bob', textMessage('a'.repeat(LIMIT + 1)), { ...live, messageId: 'over' }).catch((e: unknown) => e);
       expect(outcome).toMatchObject({ failure: { _tag: 'InvalidMessage' } });
-      await session.sendToPeer('bob', textMessage('a'.repeat(LIMIT)), live);
+      await session.sendToPeer('bob', textMessage('a'.repeat(LIMIT)), { ...live, messageId: 'at' });
       expect(inbox).toHaveLength(1);
     });
 
@@ -177,7 +177,7 @@ describe('message size', () => {
       theirs.messages$.subscribe((event) => received.push(event.message));
       const session = await memoryTransport(w.hub).connect({ userId: 'mallory', token: w.hub.issueToken('mallory') }, live);
       await session.joinChannel('lobby', live);
-      const outcome = await session.sendToChannel('lobby', rawMessage(bytes(LIMIT + 1)), live).catch((e: unknown) => e);
+      const outcome = await session.sendToChannel('lobby', rawMessage(bytes(LIMIT + 1)), { ...live, messageId: 'over' }).catch((e: unknown) => e);
       expect(outcome).toMatchObject({ failure: { _tag: 'InvalidMessage' } });
       expect(received).toEqual([]);
     });

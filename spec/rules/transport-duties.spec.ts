@@ -55,11 +55,15 @@ const everyCall = (session: Session, signal: AbortSignal): Record<string, Promis
   appendUpload: session.appendUpload(UNKNOWN, 0, sourceOf(bytes(10)), { signal, onProgress: () => undefined }),
   getMedia: session.getMedia(UNKNOWN, { signal }),
   readMedia: drain(session.readMedia(UNKNOWN, 0, { signal })),
-  sendToPeer: session.sendToPeer('bob', textMessage('x'), { signal }),
+  sendToPeer: session.sendToPeer('bob', textMessage('x'), { signal, messageId: 'm-1' }),
   joinChannel: session.joinChannel('room', { signal }),
   leaveChannel: session.leaveChannel('room', { signal }),
-  sendToChannel: session.sendToChannel('room', textMessage('x'), { signal }),
+  sendToChannel: session.sendToChannel('room', textMessage('x'), { signal, messageId: 'm-2' }),
   channelMembers: session.channelMembers('room', { signal }),
+  channelMemberCounts: session.channelMemberCounts(['room'], { signal }),
+  queryPresence: session.queryPresence(['bob'], { signal }),
+  subscribePresence: session.subscribePresence(['bob'], { signal }),
+  unsubscribePresence: session.unsubscribePresence(['bob'], { signal }),
 });
 
 describe('the duties of every transport (through the memory transport)', () => {
@@ -154,8 +158,8 @@ describe('the duties of every transport (through the memory transport)', () => {
     fresh();
     const alice = await connect('alice');
     const bob = await connect('bob');
-    await bob.sendToPeer('alice', textMessage('one'), { signal: live() });
-    await bob.sendToPeer('alice', textMessage('two'), { signal: live() });
+    await bob.sendToPeer('alice', textMessage('one'), { signal: live(), messageId: 'one' });
+    await bob.sendToPeer('alice', textMessage('two'), { signal: live(), messageId: 'two' });
     const events = firstValueFrom(alice.events$.pipe(toArray()));
     await alice.close({ signal: live() });
     expect((await events).map((event) => (event.type === 'peerMessage' && event.message.messageType === 'TEXT' ? event.message.text : event.type))).toEqual(['one', 'two']);

@@ -77,6 +77,7 @@ export type Direction = 'up' | 'down';
  * - `holdAfter(bytes, direction)`: once that many bytes went that way (over all connections), pass
  *   nothing more that way (what comes is dropped), as a node that froze mid-transfer; resolves then;
  * - refuse (`setDown(true)`): new connections are closed at once, as a gateway in front of a dead node;
+ * - `release(direction)`: pass that direction again after a hold;
  * - `cutAll()`: reset every open connection;
  * - keep the first 64 KiB each connection's client sent (held or not), as text (`sent()`), to read
  *   request heads.
@@ -145,6 +146,10 @@ export const nodeProxy = async (target: string) => {
         }
         hold = { after: moved[direction] + bytes, direction, reached };
       }),
+    /** Lets that direction pass again (what was held meanwhile is gone). */
+    release: (direction: Direction): void => {
+      holding[direction] = false;
+    },
     setDown: (value: boolean) => {
       refusing = value;
     },
@@ -182,6 +187,10 @@ export interface Exchange {
   readonly origin: string;
   readonly method: string;
   readonly path: string;
+  /** The query, with its `?` (`''` for none). */
+  readonly search: string;
+  /** The body, when it was text (a JSON request). */
+  readonly body?: string;
   readonly headers: Headers;
   status?: number;
   answer?: Headers;
@@ -198,7 +207,15 @@ export const recordingFetch =
   (log: Exchange[]): typeof globalThis.fetch =>
   async (input, init = {}) => {
     const url = new URL(String(input));
-    const exchange: Exchange = { origin: url.origin, method: init.method ?? 'GET', path: url.pathname, headers: new Headers(init.headers), ids: [] };
+    const exchange: Exchange = {
+      origin: url.origin,
+      method: init.method ?? 'GET',
+      path: url.pathname,
+      search: url.search,
+      ...(typeof init.body === 'string' ? { body: init.body } : {}),
+      headers: new Headers(init.headers),
+      ids: [],
+    };
     log.push(exchange);
     let response: Response;
     try {

@@ -97,7 +97,10 @@ const longRun = (alphabet: readonly string[], lengths: readonly number[]) =>
 
 const segmentArb: fc.Arbitrary<Text> = fc.oneof(
   { weight: 4, arbitrary: fc.record({ known: fc.constantFrom<Known>('upload', 'media', 'session', 'otherUpload') }) },
-  { weight: 3, arbitrary: fc.constantFrom('events', 'peers', 'channels', 'messages', 'members', 'token', 'owner', 'other', 'general', 'room-1') },
+  {
+    weight: 3,
+    arbitrary: fc.constantFrom('events', 'peers', 'channels', 'messages', 'members', 'token', 'owner', 'other', 'general', 'room-1', 'presence', 'subscribe', 'channel-member-counts'),
+  },
   {
     weight: 3,
     arbitrary: fc.constantFrom(
@@ -224,6 +227,7 @@ const jsonBodyArb: fc.Arbitrary<Hostile> = fc.oneof(
   hostileArb.map((h): Hostile => ({ text: `{"userId":${jsonOf(h)}}` })),
   hostileArb.map((h): Hostile => ({ text: `{"messageType":"TEXT","text":${jsonOf(h)}}` })),
   hostileArb.map((h): Hostile => ({ text: `{"messageType":"FILE","mediaId":${jsonOf(h)},"size":${jsonOf(h)}}` })),
+  hostileArb.map((h): Hostile => ({ text: `{"peerIds":${jsonOf(h)},"channelIds":${jsonOf(h)}}` })),
 );
 
 const bodyArb: fc.Arbitrary<Body> = fc.oneof(
@@ -296,6 +300,10 @@ const templateArb: fc.Arbitrary<Req> = fc
       ['DELETE', '/v1/sessions', [{ known: 'session' }, 'channels', 'general'], []],
       ['PUT', '/v1/sessions', [{ known: 'session' }, 'token'], []],
       ['DELETE', '/v1/sessions', [{ known: 'session' }], []],
+      ['POST', '/v1/sessions', [{ known: 'session' }, 'channel-member-counts'], [['Content-Type', 'application/json']]],
+      ['POST', '/v1/sessions', [{ known: 'session' }, 'presence'], [['Content-Type', 'application/json']]],
+      ['POST', '/v1/sessions', [{ known: 'session' }, 'presence', 'subscribe'], [['Content-Type', 'application/json']]],
+      ['POST', '/v1/sessions', [{ known: 'session' }, 'presence', 'unsubscribe'], [['Content-Type', 'application/json']]],
     ) as fc.Arbitrary<readonly [string, string, readonly Text[], readonly (readonly [string, Text])[]]>,
     segment: fc.option(fc.tuple(fc.nat({ max: 3 }), segmentArb), { nil: undefined }),
     extra: fc.array(headerArb, { maxLength: 3 }),

@@ -37,7 +37,25 @@ type Frame =
   | { readonly data: { readonly kind: number; readonly transfer: number | 'last'; readonly offset: number; readonly length: number } }
   | { readonly bytes: number };
 
-const OPS = ['createUpload', 'getUpload', 'terminateUpload', 'getMedia', 'append', 'read', 'sendToPeer', 'sendToChannel', 'join', 'leave', 'members', 'renewToken', 'logout'] as const;
+const OPS = [
+  'createUpload',
+  'getUpload',
+  'terminateUpload',
+  'getMedia',
+  'append',
+  'read',
+  'sendToPeer',
+  'sendToChannel',
+  'join',
+  'leave',
+  'members',
+  'channelMemberCounts',
+  'queryPresence',
+  'subscribePresence',
+  'unsubscribePresence',
+  'renewToken',
+  'logout',
+] as const;
 type Op = (typeof OPS)[number];
 
 /** The fields each op reads, with the values that make it succeed. */
@@ -63,14 +81,21 @@ const FIELDS: Readonly<Record<Op, readonly Field[]>> = {
   sendToPeer: [
     ['peerId', { known: 'self' }],
     ['message', { json: { messageType: 'TEXT', text: 'hi' } }],
+    ['messageId', { json: 'fuzz-1' }],
+    ['enableOfflineMessaging', { json: true }],
   ],
   sendToChannel: [
     ['channelId', { json: 'general' }],
     ['message', { json: { messageType: 'TEXT', text: 'hi' } }],
+    ['messageId', { json: 'fuzz-2' }],
   ],
   join: [['channelId', { json: 'general' }]],
   leave: [['channelId', { json: 'general' }]],
   members: [['channelId', { json: 'general' }]],
+  channelMemberCounts: [['channelIds', { json: ['general', 'other'] }]],
+  queryPresence: [['peerIds', { json: ['owner', 'other'] }]],
+  subscribePresence: [['peerIds', { json: ['owner'] }]],
+  unsubscribePresence: [['peerIds', { json: ['owner'] }]],
   renewToken: [['token', { known: 'token' }]],
   logout: [],
 };

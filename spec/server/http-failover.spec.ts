@@ -4,7 +4,8 @@
  * through B from the offset the cluster holds (tus HEAD there, then PATCH from it, no byte sent twice
  * beyond what A had not acknowledged); a download cut midway finishes through B with `Range`; a refused
  * first URL still works through the second; the session's event stream moves with its ID and its last
- * event; a client that moved stays on the node that works.
+ * event; a message whose request or answer died with A is sent again to B, the same request, and arrives
+ * once (its message ID); a client that moved stays on the node that works.
  */
 import { firstValueFrom, filter, take } from 'rxjs';
 import { describe, expect, it } from 'vitest';
@@ -147,7 +148,7 @@ describe('HTTP failover between two nodes sharing a cluster state', () => {
     expect(log.filter((e) => e.path.endsWith('/peers/bob/messages')).map((e) => e.origin)).toEqual([b.url]);
   }, 30_000);
 
-  it('fails a message whose request died with its node (code 1: it may or may not have been delivered), and sends the next through B', async () => {
+  it('sends a message whose request died with its node again through B, with its message ID: delivered once, and the send resolves', async () => {
     const nodes = await scope.twoNodes();
     const { a, b } = nodes;
     const toA = await scope.proxy(a.url);
@@ -159,16 +160,39 @@ describe('HTTP failover between two nodes sharing a cluster state', () => {
     });
     // A hears nothing more from alice: her message's request is in flight when A closes.
     await toA.holdAfter(0, 'up');
-    const lost = alice.sendMessageToPeer('bob', textMessage('in flight')).then(
-      () => undefined,
-      (error: unknown) => error,
-    );
-    await until(() => toA.sent().some((text) => text.includes('/peers/bob/messages')), 5_000, 'the request at A');
+    const sent = alice.sendMessageToPeer('bob', textMessage('in flight'), { messageId: 'in-flight-1' });
+    await until(() => toA.sent().some((text) => text.includes('/peers/bob/messages?messageId=in-flight-1')), 5_000, 'the request at A');
     await a.close();
-    expect(await lost).toMatchObject({ name: 'PeerMessageError', code: 1, failure: { _tag: 'Network' } });
+    // The transport sends it again once its session is at B (decision 103): same path, query and body.
+    expect(await sent).toEqual({ state: 'RECEIVED', messageId: 'in-flight-1' });
     await alice.sendMessageToPeer('bob', textMessage('next'));
     await until(() => texts.includes('next'), 5_000, '"next" at bob');
-    expect(texts).toEqual(['next']);
+    expect(texts).toEqual(['in flight', 'next']);
+  }, 30_000);
+
+  it('sends a message that A delivered but whose answer died with A again through B, where its message ID makes it arrive once', async () => {
+    const nodes = await scope.twoNodes();
+    const { a, b } = nodes;
+    const toA = await scope.proxy(a.url);
+    const log: Exchange[] = [];
+    const alice = await scope.client('alice', httpTransport({ reconnectDelays: [0, 50], url: [toA.url, b.url], fetch: recordingFetch(log) }), a.issueToken('alice'));
+    const bob = await scope.client('bob', httpTransport({ reconnectDelays: [0, 50], url: b.url }), b.issueToken('bob'));
+    const texts: string[] = [];
+    bob.peerMessages$.subscribe(({ message }) => {
+      if (message.messageType === 'TEXT') texts.push(message.text);
+    });
+    // Alice hears nothing more from A: A takes her message, delivers it, and its answer is lost with A.
+    await toA.holdAfter(0, 'down');
+    const sent = alice.sendMessageToPeer('bob', textMessage('answered by A'), { messageId: 'lost-answer-1' });
+    await until(() => texts.includes('answered by A'), 5_000, 'the message at bob');
+    await a.close();
+    expect(await sent).toEqual({ state: 'RECEIVED', messageId: 'lost-answer-1' });
+    const posts = log.filter((e) => e.method === 'POST' && e.path.endsWith('/peers/bob/messages'));
+    expect(posts.map((e) => e.origin)).toEqual([toA.url, b.url]);
+    expect(posts.map((e) => [e.path, e.search, e.body])).toEqual([0, 1].map(() => [posts[0]?.path, '?messageId=lost-answer-1', posts[0]?.body]));
+    await alice.sendMessageToPeer('bob', textMessage('next'));
+    await until(() => texts.includes('next'), 5_000, '"next" at bob');
+    expect(texts).toEqual(['answered by A', 'next']);
   }, 30_000);
 
   it('leaves a first node that takes connections but never answers after NODE_ANSWER_MS, for the second', async () => {

@@ -65,4 +65,13 @@ describe('the answers a session keeps, by bytes', () => {
     expect(kept.get(1_000)).toBeDefined();
     expect(kept.get(1)).toBeUndefined();
   });
+
+  it('counts a record answer (member counts, online statuses) by its keys and string values', () => {
+    const peers = Object.fromEntries(Array.from({ length: 256 }, (_, i) => [`peer-${'p'.repeat(50)}-${i}`, 'UNREACHABLE']));
+    const frame: ServerFrame = { type: 'result', id: 1, value: { peers } };
+    const text = JSON.stringify(peers).length;
+    expect(sizeOfAnswer(frame)).toBeGreaterThan(text);
+    const counts: ServerFrame = { type: 'result', id: 2, value: { counts: Object.fromEntries(Array.from({ length: 32 }, (_, i) => [`${'c'.repeat(60)}${i}`, i])) } };
+    expect(sizeOfAnswer(counts)).toBeGreaterThan(32 * 60);
+  });
 });

@@ -192,8 +192,9 @@ describe.each([sse, ws] as Flavour<SessionSink<unknown>>[])('a server session, w
   });
 
   it('replays the newest events that fit in its byte bound to a connection resuming from 0, numbered as they were sent', async () => {
-    // About 1.1 KB per event in either encoding: three fit in 3,500 bytes, four do not.
-    const { sessions, login, send } = await setup({ replayBytes: 3_500 });
+    // About 1.1 to 1.2 KB per event in either encoding (the event stream's frame carries the message ID
+    // too): three fit in 3,600 bytes, four do not.
+    const { sessions, login, send } = await setup({ replayBytes: 3_600 });
     const session = sessions.open(await login('alice'));
     await send(10, 'x'.repeat(1_000));
     const connection = flavour.connection();
@@ -225,6 +226,39 @@ describe.each([sse, ws] as Flavour<SessionSink<unknown>>[])('a server session, w
     // Attached again: the grace stopped.
     clock.advance(GRACE_MS * 2);
     expect(sessions.get(session.id)).toBe(session);
+  });
+
+  it('tells the hub its connection went (UNREACHABLE) and came back (ONLINE), and nothing at the first attach, a replacing attach or a replaced one’s late detach', async () => {
+    const w = world();
+    hubs.push(w.hub);
+    const told: boolean[] = [];
+    const hub: Hub = {
+      ...w.hub,
+      setReachable: (session, reachable) => {
+        told.push(reachable);
+        w.hub.setReachable(session, reachable);
+      },
+    };
+    const sessions = flavour.registry({ hub });
+    const bob = await w.login('bob');
+    const statusOfAlice = async () => E.map((peers: Record<string, string>) => peers['alice'])(await w.hub.queryPresence(bob, ['alice']));
+    const session = sessions.open(await w.login('alice'));
+    const first = flavour.connection();
+    sessions.attach(session, first.sink, 0);
+    const second = flavour.connection();
+    sessions.attach(session, second.sink, 0);
+    sessions.detach(session, first.sink);
+    expect(told).toEqual([]);
+    expect(await statusOfAlice()).toEqual(E.right('ONLINE'));
+    sessions.detach(session, second.sink);
+    expect(told).toEqual([false]);
+    expect(await statusOfAlice()).toEqual(E.right('UNREACHABLE'));
+    sessions.attach(session, flavour.connection().sink, 0);
+    expect(told).toEqual([false, true]);
+    expect(await statusOfAlice()).toEqual(E.right('ONLINE'));
+    sessions.logout(session);
+    expect(await statusOfAlice()).toEqual(E.right('OFFLINE'));
+    expect(told).toEqual([false, true]);
   });
 
   it('hands a session replaced mid-stream to the new connection: the old one is closed, and its late detach starts no grace', async () => {

@@ -4,6 +4,7 @@
  * completes through B from the offset the cluster holds (no byte sent twice beyond what A had not
  * acknowledged); a download cut midway finishes through B from the bytes received; a refused first URL
  * still works through the second; the socket to B resumes with the same session ID and last `seq`; a
+ * message whose answer died with A is resent to B as the same call and arrives once (its message ID); a
  * client that moved stays on the node that works.
  */
 import { firstValueFrom, filter, take } from 'rxjs';
@@ -153,6 +154,31 @@ describe('WebSocket failover between two nodes sharing a cluster state', () => {
     await alice.sendMessageToPeer('bob', textMessage('next'));
     await until(() => texts.includes('next'), 5_000, '"next" at bob');
     expect(texts).toEqual(['in flight', 'next']);
+  }, 30_000);
+
+  it('sends a message that A delivered but whose answer died with A again through B, where its message ID makes it arrive once', async () => {
+    const nodes = await scope.twoNodes();
+    const { a, b } = nodes;
+    const toA = await scope.proxy(a.url);
+    const log: SocketLog[] = [];
+    const alice = await scope.client('alice', wsTransport({ reconnectDelays: [0, 50], url: [wsOf(toA.url), b.wsUrl], WebSocket: recordingWebSocket(log) }), a.issueToken('alice'));
+    const bob = await scope.client('bob', wsTransport({ reconnectDelays: [0, 50], url: b.wsUrl }), b.issueToken('bob'));
+    const texts: string[] = [];
+    bob.peerMessages$.subscribe(({ message }) => {
+      if (message.messageType === 'TEXT') texts.push(message.text);
+    });
+    // Alice hears nothing more from A: A takes her message, delivers it, and its answer is lost with A.
+    await toA.holdAfter(0, 'down');
+    const sent = alice.sendMessageToPeer('bob', textMessage('answered by A'), { messageId: 'lost-answer-1' });
+    await until(() => texts.includes('answered by A'), 5_000, 'the message at bob');
+    await a.close();
+    // B keeps no answer of A's; the hub knows the message ID, and answers as A did.
+    expect(await sent).toEqual({ state: 'RECEIVED', messageId: 'lost-answer-1' });
+    const resent = log.filter((socket) => socket.url.startsWith(b.wsUrl)).flatMap((socket) => callsOf(socket, 'sendToPeer'));
+    expect(resent).toEqual(callsOf(log[0] as SocketLog, 'sendToPeer'));
+    await alice.sendMessageToPeer('bob', textMessage('next'));
+    await until(() => texts.includes('next'), 5_000, '"next" at bob');
+    expect(texts).toEqual(['answered by A', 'next']);
   }, 30_000);
 
   it('leaves a first node that takes connections but never answers after NODE_ANSWER_MS, for the second', async () => {

@@ -108,9 +108,14 @@ describe('faults: the WebSocket reset mid-transfer', () => {
   it('logs in afresh and rejoins its channels when the server forgot the session', async () => {
     const erin = await client('erin');
     const frank = await client('frank');
-    await erin.createChannel('lobby').join();
+    const erinsRoom = erin.createChannel('lobby');
+    await erinsRoom.join();
     const room = frank.createChannel('lobby');
     await room.join();
+    // Each join asks for the members in the background (for `memberCount$`); a call behind it on the same
+    // socket is answered after it, so the links are idle before the next bytes up cut one.
+    expect(await erinsRoom.getMembers()).toEqual(['erin', 'frank']);
+    expect(await room.getMembers()).toEqual(['erin', 'frank']);
     proxy.setDown(true);
     proxy.arm(0, 'up');
     void erin.sendMessageToPeer('frank', textMessage('cut')).catch(() => undefined);

@@ -43,3 +43,23 @@ export const wsUrlOfBase = (httpUrl: string): string | undefined => {
   url.pathname = `${url.pathname.replace(/\/+$/, '')}${HTTP_PATHS.ws}`;
   return url.href;
 };
+
+/**
+ * The messaging routes of issue 15 under a session (`/v1/sessions/:id/…`), each a `POST` with a JSON
+ * body (`docs/protocol-http.md`, decision 103).
+ */
+export const MESSAGING_PATHS = {
+  /** `{"channelIds": […]}` → `{"counts": {…}}`. */
+  memberCounts: 'channel-member-counts',
+  /** `{"peerIds": […]}` → `{"peers": {…}}`; `/subscribe` and `/unsubscribe` under it → 204. */
+  presence: 'presence',
+  subscribe: 'subscribe',
+  unsubscribe: 'unsubscribe',
+} as const;
+
+/**
+ * The query parameters of a peer or channel send: `messageId` (the send's ID) and, for a peer,
+ * `enableOfflineMessaging=true|false`. Query parameters rather than body fields, so the body stays
+ * the wire message and a server that predates them still takes the send (decision 103).
+ */
+export const SEND_QUERY = { messageId: 'messageId', enableOfflineMessaging: 'enableOfflineMessaging' } as const;

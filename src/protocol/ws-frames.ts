@@ -11,7 +11,11 @@ import { reportErrors } from './codec.js';
 import { Failure } from '../core/failure.js';
 import { CHUNK_SIZE } from '../core/limits.js';
 
-/** The protocol version a client announces in `hello`. */
+/**
+ * The protocol version a client announces in `hello`. Still 1 with issue 15's additions (decision 103):
+ * they are optional fields, which an older peer ignores, new event types, which it skips, and new ops,
+ * which an older server answers with an `error` frame naming the call (`InvalidArgument`).
+ */
 export const WS_PROTOCOL_VERSION = 1;
 
 /** Bytes of the binary frame header: kind (1), reserved (3), transfer ID (uint32), offset (uint64), big-endian. */
@@ -75,11 +79,20 @@ const Call = t.union([
   t.type({ op: t.literal('getMedia'), mediaId: t.unknown }),
   t.type({ op: t.literal('append'), transfer: TransferId, uploadId: t.unknown, offset: Offset }),
   t.type({ op: t.literal('read'), transfer: TransferId, mediaId: t.unknown, offset: Offset, limit: Offset }),
-  t.type({ op: t.literal('sendToPeer'), peerId: t.unknown, message: t.unknown }),
+  // `messageId` and `enableOfflineMessaging` are optional (decision 103): a client that predates them
+  // sends neither, and the hub picks the ID. The hub checks every field, so any value decodes here.
+  t.intersection([
+    t.type({ op: t.literal('sendToPeer'), peerId: t.unknown, message: t.unknown }),
+    t.partial({ messageId: t.unknown, enableOfflineMessaging: t.unknown }),
+  ]),
   t.type({ op: t.literal('join'), channelId: t.unknown }),
   t.type({ op: t.literal('leave'), channelId: t.unknown }),
-  t.type({ op: t.literal('sendToChannel'), channelId: t.unknown, message: t.unknown }),
+  t.intersection([t.type({ op: t.literal('sendToChannel'), channelId: t.unknown, message: t.unknown }), t.partial({ messageId: t.unknown })]),
   t.type({ op: t.literal('members'), channelId: t.unknown }),
+  t.type({ op: t.literal('channelMemberCounts'), channelIds: t.unknown }),
+  t.type({ op: t.literal('queryPresence'), peerIds: t.unknown }),
+  t.type({ op: t.literal('subscribePresence'), peerIds: t.unknown }),
+  t.type({ op: t.literal('unsubscribePresence'), peerIds: t.unknown }),
   t.type({ op: t.literal('logout') }),
   // The new token is checked by the hub (`Hub.renewToken`), so any value decodes here.
   t.type({ op: t.literal('renewToken'), token: t.unknown }),
@@ -150,6 +163,10 @@ export const isClientFrame = (u: unknown): u is ClientFrame => {
         case 'leave':
         case 'sendToChannel':
         case 'members':
+        case 'channelMemberCounts':
+        case 'queryPresence':
+        case 'subscribePresence':
+        case 'unsubscribePresence':
         case 'logout':
         case 'renewToken':
           return true;

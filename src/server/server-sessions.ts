@@ -4,7 +4,9 @@
  * that reconnects within the grace resumes after the last event it saw and misses nothing. One connection
  * (a {@link SessionSink}) is attached at a time: a newer one replaces it. Sessions are kept per user up to
  * `sessionsPerUser`, the oldest forgotten first; a session the hub ended is remembered once forgotten
- * (`tombstones.ts`). Grace timers run on the hub's clock.
+ * (`tombstones.ts`). Grace timers run on the hub's clock. The hub is told when a session's connection goes
+ * and when one attaches again (`Hub.setReachable`), so those watching its user see it `UNREACHABLE` while
+ * it waits out its grace, `ONLINE` when it is back, `OFFLINE` when the grace ends it.
  *
  * Events are numbered as the bus numbers the session's deliveries, and a session's ID is its hub key, so
  * both mean the same on every server sharing the bus and the secret: with `adopt`, a client whose server
@@ -184,6 +186,13 @@ export const serverSessions = <T, S extends SessionSink<T>, X extends object = R
   const stateOf = (session: ServerSession<S>): Held<T, S> => states.get(session) as Held<T, S>;
   /** Adoptions under way, by session ID. */
   const adoptions = new Map<string, Promise<Adoption<ServerSession<S> & X>>>();
+  /**
+   * Each held session's link as the hub was told it (`Hub.setReachable`): `fresh` from a login here until
+   * its first connection (online from the login on: nothing to tell), `up` while a connection is
+   * attached. Absent: its connection went and its grace runs, or it was taken over from another server
+   * (its link was down there, or that server died): told `up` when a connection attaches.
+   */
+  const links = new WeakMap<Held<T, S>, 'fresh' | 'up'>();
 
   const unlist = (state: Held<T, S>): void => {
     const userId = state.session.hub.userId;
@@ -290,7 +299,11 @@ export const serverSessions = <T, S extends SessionSink<T>, X extends object = R
   };
 
   return {
-    open: (login, local) => hold(login, local, 0),
+    open(login, local) {
+      const session = hold(login, local, 0);
+      links.set(stateOf(session), 'fresh');
+      return session;
+    },
     get: (id) => held.get(id)?.session as (ServerSession<S> & X) | undefined,
     tombstone: (id, userId) => (held.has(id) ? undefined : tombstones.get(id, userId)),
     adopt(id, userId, token, lastSeq, local) {
@@ -322,6 +335,10 @@ export const serverSessions = <T, S extends SessionSink<T>, X extends object = R
       if (replaced && replaced !== sink) replaced.replaced();
       hub.clock.clearTimeout(state.grace);
       state.session.sink = sink;
+      // Watchers see it back (ONLINE) only if they may have been told it was gone; a newer connection
+      // replacing an attached one changes nothing for them.
+      if (!links.has(state)) hub.setReachable(state.session.hub, true);
+      links.set(state, 'up');
       // A client that asks for events the replay no longer has gets what it has (the gap is lost); one
       // cannot have seen an event not yet numbered.
       const newest = state.newest;
@@ -332,6 +349,10 @@ export const serverSessions = <T, S extends SessionSink<T>, X extends object = R
       const state = stateOf(session);
       if (state.session.sink !== sink) return;
       state.session.sink = undefined;
+      // Waiting out its grace: its watchers see it UNREACHABLE until it attaches again (ONLINE) or the grace
+      // ends it (OFFLINE). The hub ignores a session that has ended.
+      if (links.get(state) === 'up') hub.setReachable(state.session.hub, false);
+      links.delete(state);
       startGrace(state);
     },
     logout(session) {

@@ -18,7 +18,8 @@ import { every } from './clock-interval.js';
 import { serverSessions, type SessionSink } from './server-sessions.js';
 import { sseFrame, sseSink } from './sse-sink.js';
 import { answering, authenticate, bodyOf, decodeSegment, type Exchange, HttpFault, mediaTypeOf, type Route, type SessionGuard } from './http-util.js';
-import { SESSION_HEADER } from '../protocol/http-wire.js';
+import { MESSAGING_PATHS, SEND_QUERY, SESSION_HEADER } from '../protocol/http-wire.js';
+import { memberCountsAnswer, presenceAnswer } from '../protocol/messaging-codec.js';
 
 /** Node's lower-case key of the session header. */
 const SESSION_HEADER_KEY = SESSION_HEADER.toLowerCase();
@@ -64,7 +65,10 @@ export interface SessionsRouteOptions {
 /** How long a request for a session held elsewhere is told to wait for its event stream to move it here. */
 const MOVING_RETRY_AFTER_S = 1;
 
-/** The biggest JSON body accepted: a 32 KiB message grows by a third in base64. */
+/**
+ * The biggest JSON body accepted: a 32 KiB message grows by a third in base64. It bounds the ID lists
+ * too: 512 IDs of 64 characters, quoted, fit in 34 KiB.
+ */
 const MAX_JSON_BYTES = 64 * 1024;
 
 /** The messaging route module. */
@@ -116,6 +120,37 @@ export const sessionsRoute = (options: SessionsRouteOptions): Route & { close(op
       ...(json ? { 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': String(json.length) } : {}),
     });
     exchange.res.end(json);
+  };
+  /**
+   * The query of a send (decision 103): `messageId` as given (the hub checks it), `enableOfflineMessaging`
+   * `true` or `false` (any other text is handed on, for the hub to refuse). A parameter given twice is
+   * `InvalidArgument`: which one the client meant cannot be told. Unknown parameters are ignored.
+   */
+  const sendQuery = (exchange: Exchange): { readonly messageId?: string; readonly enableOfflineMessaging?: boolean | string } => {
+    const url = exchange.req.url ?? '';
+    const at = url.indexOf('?');
+    const query = new URLSearchParams(at < 0 ? '' : url.slice(at + 1));
+    const one = (name: string): string | undefined => {
+      const values = query.getAll(name);
+      if (values.length > 1) throw fault(Failure.invalidArgument(name, 'given more than once'));
+      return values[0];
+    };
+    const messageId = one(SEND_QUERY.messageId);
+    const offline = one(SEND_QUERY.enableOfflineMessaging);
+    return {
+      ...(messageId === undefined ? {} : { messageId }),
+      ...(offline === undefined ? {} : { enableOfflineMessaging: offline === 'true' ? true : offline === 'false' ? false : offline }),
+    };
+  };
+  /** The field `name` of a JSON body that must be an object (the hub checks the field itself). */
+  const fieldOf = (body: unknown, name: string): unknown => {
+    if (body === null || typeof body !== 'object' || Array.isArray(body)) {
+      throw fault(Failure.invalidArgument('body', `expected a JSON object with "${name}"`));
+    }
+    return Object.hasOwn(body, name) ? (body as Readonly<Record<string, unknown>>)[name] : undefined;
+  };
+  const postOnly = (method: string): void => {
+    if (method !== 'POST') throw new HttpFault(405, Failure.invalidArgument('method', `${method} is not allowed here`), { Allow: 'POST' });
   };
   /** The answer to a request for a session that another server may hold: its stream has not moved it here yet. */
   const moving = (): HttpFault =>
@@ -245,13 +280,36 @@ export const sessionsRoute = (options: SessionsRouteOptions): Route & { close(op
         if (isEvents) return events(exchange, session);
         if (session.ended) throw fault(Failure.notLoggedIn());
         if (kind === 'peers' && target !== undefined && tail === 'messages' && rest.length === 0 && method === 'POST') {
-          return send(exchange, 200, either(await hub.sendToPeer(session.hub, target, await readJson(exchange))));
+          const { messageId, enableOfflineMessaging } = sendQuery(exchange);
+          return send(exchange, 200, either(await hub.sendToPeer(session.hub, target, await readJson(exchange), { messageId, enableOfflineMessaging })));
         }
         if (kind === 'channels' && target !== undefined && rest.length === 0) {
           if (tail === undefined && method === 'PUT') return send(exchange, 204, either(await hub.joinChannel(session.hub, target)));
           if (tail === undefined && method === 'DELETE') return send(exchange, 204, either(await hub.leaveChannel(session.hub, target)));
-          if (tail === 'messages' && method === 'POST') return send(exchange, 200, either(await hub.sendToChannel(session.hub, target, await readJson(exchange))));
+          if (tail === 'messages' && method === 'POST') {
+            const { messageId } = sendQuery(exchange);
+            return send(exchange, 200, either(await hub.sendToChannel(session.hub, target, await readJson(exchange), { messageId })));
+          }
           if (tail === 'members' && method === 'GET') return send(exchange, 200, { members: either(await hub.channelMembers(session.hub, target)) });
+        }
+        if (kind === MESSAGING_PATHS.memberCounts && target === undefined) {
+          postOnly(method);
+          const channelIds = fieldOf(await readJson(exchange), 'channelIds');
+          return send(exchange, 200, memberCountsAnswer(either(await hub.channelMemberCounts(session.hub, channelIds))));
+        }
+        if (kind === MESSAGING_PATHS.presence && tail === undefined) {
+          if (target === undefined) {
+            postOnly(method);
+            return send(exchange, 200, presenceAnswer(either(await hub.queryPresence(session.hub, fieldOf(await readJson(exchange), 'peerIds')))));
+          }
+          if (target === MESSAGING_PATHS.subscribe) {
+            postOnly(method);
+            return send(exchange, 204, either(await hub.subscribePresence(session.hub, fieldOf(await readJson(exchange), 'peerIds'))));
+          }
+          if (target === MESSAGING_PATHS.unsubscribe) {
+            postOnly(method);
+            return send(exchange, 204, either(await hub.unsubscribePresence(session.hub, fieldOf(await readJson(exchange), 'peerIds'))));
+          }
         }
         throw fault(Failure.notExist(`route ${exchange.req.url ?? ''}`));
       }),

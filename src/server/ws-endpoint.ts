@@ -16,6 +16,7 @@ import { describeFailure, Failure, FaultError, failureOf, fault } from '../core/
 import type { Hub } from '../hub/hub.js';
 import type { HubEvent } from '../hub/message-bus.js';
 import { type CallFrame, type ClientFrame, CloseCode, decodeClientFrame, decodeClientFrames, decodeData, type ServerFrame, WS_CHUNK_SIZE, WS_MAX_FRAME, WS_MIN_UPLOAD_WINDOW, WS_PROTOCOL_VERSION, WS_UPLOAD_WINDOW } from '../protocol/ws-frames.js';
+import { memberCountsAnswer, presenceAnswer } from '../protocol/messaging-codec.js';
 import { DEFAULT_SERVER_LIMITS, type ServerLimits } from './server-limits.js';
 import { PerKeyCount } from './per-key-count.js';
 import { wsOutput } from './ws-output.js';
@@ -368,15 +369,25 @@ export const wsRoute = (options: WsRouteOptions): WsRoute => {
             return { mediaId, size, sha256 };
           });
         case 'sendToPeer':
-          return answer(s, c.id, async () => either(await hub.sendToPeer(who, c.peerId, c.message)));
+          return answer(s, c.id, async () =>
+            either(await hub.sendToPeer(who, c.peerId, c.message, { messageId: c.messageId, enableOfflineMessaging: c.enableOfflineMessaging })),
+          );
         case 'join':
           return answer(s, c.id, async () => either(await hub.joinChannel(who, c.channelId)));
         case 'leave':
           return answer(s, c.id, async () => either(await hub.leaveChannel(who, c.channelId)));
         case 'sendToChannel':
-          return answer(s, c.id, async () => either(await hub.sendToChannel(who, c.channelId, c.message)));
+          return answer(s, c.id, async () => either(await hub.sendToChannel(who, c.channelId, c.message, { messageId: c.messageId })));
         case 'members':
           return answer(s, c.id, async () => ({ members: either(await hub.channelMembers(who, c.channelId)) }));
+        case 'channelMemberCounts':
+          return answer(s, c.id, async () => memberCountsAnswer(either(await hub.channelMemberCounts(who, c.channelIds))));
+        case 'queryPresence':
+          return answer(s, c.id, async () => presenceAnswer(either(await hub.queryPresence(who, c.peerIds))));
+        case 'subscribePresence':
+          return answer(s, c.id, async () => either(await hub.subscribePresence(who, c.peerIds)));
+        case 'unsubscribePresence':
+          return answer(s, c.id, async () => either(await hub.unsubscribePresence(who, c.peerIds)));
         case 'renewToken':
           return answer(s, c.id, async () => either(await hub.renewToken(who, c.token)));
         case 'logout':

@@ -15,9 +15,17 @@ import type { WsSink } from './ws-sink.js';
 /** About the bytes of a frame kept for resends: strings counted by length, never walked deeply. */
 export const sizeOfAnswer = (frame: ServerFrame): number => {
   let bytes = 64;
-  /** Strings count by length; an array's strings too (a `members` list), one level down from a field. */
-  const flat = (value: unknown): number =>
-    typeof value === 'string' ? value.length + 8 : Array.isArray(value) ? value.reduce<number>((n, item) => n + (typeof item === 'string' ? item.length + 4 : 16), 16) : 16;
+  const item = (value: unknown): number => (typeof value === 'string' ? value.length + 4 : 16);
+  /**
+   * Strings count by length; an array's strings too (a `members` list), and an object's keys and string
+   * values (`counts`, `peers`: up to 512 entries), one level down from a field.
+   */
+  const flat = (value: unknown): number => {
+    if (typeof value === 'string') return value.length + 8;
+    if (Array.isArray(value)) return value.reduce<number>((n, entry) => n + item(entry), 16);
+    if (typeof value === 'object' && value !== null) return Object.entries(value).reduce<number>((n, [key, entry]) => n + key.length + 4 + item(entry), 16);
+    return 16;
+  };
   const add = (value: unknown): void => {
     if (typeof value === 'object' && value !== null && !Array.isArray(value)) for (const field of Object.values(value)) bytes += flat(field);
     else bytes += flat(value);
