@@ -44,6 +44,7 @@ describe.skipIf(noTerminal !== undefined)('ferry on a terminal shows every resul
     expect(sent.code).toBe(0);
     const imageLine = sent.screen.find((row) => row.startsWith('sent IMAGE "jpeg-exif-thumbnail.jpg"'));
     const fileLine = sent.screen.find((row) => row.startsWith('sent FILE "notes.txt"'));
+    // 129 characters on a 120-column terminal: wrapped, not cut at the last column while the bars run.
     expect(imageLine).toMatch(/ media [A-Za-z0-9_-]{22} to carol: received by carol$/);
     expect(fileLine).toMatch(/^sent FILE "notes\.txt" \(3\.0 MiB\) media [A-Za-z0-9_-]{22} to carol: received by carol$/);
     // Each finished bar gave way to its line; no bar is left drawn.
