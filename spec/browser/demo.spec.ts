@@ -9,7 +9,7 @@ import { join, resolve } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type FerryServer, startServer } from '../../src/server/server.js';
-import { browserSpecsRun, type DemoPage, eventually, launchChromium, openConversation, signedInPage, storedFiles } from './support.js';
+import { browserSpecsRun, cuttableProxy, type DemoPage, eventually, launchChromium, openConversation, signedInPage, storedFiles } from './support.js';
 
 const IMAGE = resolve('spec/fixtures/images/jpeg-exif-thumbnail.jpg'); // 200 × 120
 const IMAGE_NAME = 'jpeg-exif-thumbnail.jpg';
@@ -106,8 +106,11 @@ describe.runIf(browserSpecsRun)('the demo page in headless chromium', () => {
     expect(await kept.locator('.note').textContent()).toBe(`kept for ${bobId}`);
     expect(await kept.locator('.from').textContent()).toBe(`you → ${bobId}`);
 
-    // bob signs in: the image arrives marked, and alice's dot for him turns green.
-    const bob = await open(bobId, 'http');
+    // bob signs in (through a proxy that can cut his link): the image arrives marked, and alice's dot for
+    // him turns green.
+    const proxy = await cuttableProxy(server.url);
+    const bob = await signedInPage(browser, proxy.url, bobId, 'http');
+    pages.push(bob);
     const arrived = bob.page.locator('#messages li[data-delivery="offline"]');
     await arrived.waitFor();
     expect(await arrived.locator('.from').textContent()).toBe(`${aliceId} → you`);
@@ -127,15 +130,26 @@ describe.runIf(browserSpecsRun)('the demo page in headless chromium', () => {
     expect(await alice.page.locator('#messages li[data-delivery="received"] .note').textContent()).toBe(`received by ${bobId}`);
     await eventually('the second image at bob', async () => (await bob.page.locator('#messages li[data-type="IMAGE"]').count()) === 2);
     expect(await bob.page.locator('#messages li[data-delivery="offline"]').count()).toBe(1);
-    if (process.env.FERRY_PRESENCE_SCREENSHOT) await sideBySide(alice, bob, process.env.FERRY_PRESENCE_SCREENSHOT);
+    if (process.env.FERRY_PRESENCE_SCREENSHOT) await sideBySide(alice, bob, process.env.FERRY_PRESENCE_SCREENSHOT, true);
+
+    // bob's link drops: amber while his session waits out its grace, green when he is back.
+    proxy.cut();
+    await presenceShown(alice.page, bobId, 'UNREACHABLE');
+    expect(await bobDot.getAttribute('title')).toBe(`${bobId} is unreachable: their connection dropped; messages reach them when it is back`);
+    expect(await colourOf(bobDot)).toBe(AMBER);
+    proxy.mend();
+    await presenceShown(alice.page, bobId, 'ONLINE');
 
     // bob signs out: grey again.
     await bob.page.getByRole('button', { name: 'Sign out' }).click();
     await presenceShown(alice.page, bobId, 'OFFLINE');
     expect(await colourOf(bobDot)).toBe(GREY);
+    await proxy.close();
     expect(alice.errors).toEqual([]);
-    expect(bob.errors).toEqual([]);
+    // The cut requests are logged by chromium itself; the page logged nothing and showed no error.
+    expect(bob.errors.filter((error) => !error.startsWith('Failed to load resource: net::'))).toEqual([]);
     expect(await alice.page.locator('#error').textContent()).toBe('');
+    expect(await bob.page.locator('#error').textContent()).toBe('');
   });
 
   for (const transport of ['http', 'ws'] as const) {
@@ -171,18 +185,22 @@ describe.runIf(browserSpecsRun)('the demo page in headless chromium', () => {
 
 /** The dot colours of `web/app.css`, as computed. */
 const GREEN = 'rgb(22, 163, 74)';
+const AMBER = 'rgb(217, 119, 6)';
 const GREY = 'rgb(156, 163, 175)';
 
 /** Waits until `page` shows `peerId`'s dot in `state`. */
 const presenceShown = (page: Page, peerId: string, state: string): Promise<unknown> =>
-  page.waitForSelector(`#peers li[data-peer="${peerId}"][data-presence="${state}"]`, { timeout: 10_000 });
+  page.waitForSelector(`#peers li[data-peer="${peerId}"][data-presence="${state}"]`, { timeout: 20_000 });
 
 /** The background colour a dot is drawn with. */
 const colourOf = (dot: ReturnType<Page['locator']>): Promise<string> => dot.evaluate((node) => getComputedStyle(node).backgroundColor);
 
-/** alice's and bob's pages side by side in one picture (a third page shows both screenshots). */
-const sideBySide = async (alice: DemoPage, bob: DemoPage, path: string): Promise<void> => {
-  const [left, right] = await Promise.all([alice.page.screenshot(), bob.page.screenshot()]);
+/**
+ * alice's and bob's pages side by side in one picture (a third page shows both screenshots): what each
+ * viewport shows, or with `fullPage` each whole page.
+ */
+const sideBySide = async (alice: DemoPage, bob: DemoPage, path: string, fullPage = false): Promise<void> => {
+  const [left, right] = await Promise.all([alice.page.screenshot({ fullPage }), bob.page.screenshot({ fullPage })]);
   const page = await alice.context.newPage();
   await page.setViewportSize({ width: 1816, height: 776 });
   await page.setContent(
@@ -190,6 +208,6 @@ const sideBySide = async (alice: DemoPage, bob: DemoPage, path: string): Promise
       .map((png) => `<img style="border:1px solid #9ca3af" src="data:image/png;base64,${png.toString('base64')}">`)
       .join('')}</body>`,
   );
-  await page.screenshot({ path });
+  await page.screenshot({ path, fullPage });
   await page.close();
 };
