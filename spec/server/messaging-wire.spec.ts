@@ -222,14 +222,15 @@ describe('over WebSocket', () => {
     await stillServing(server.wsUrl, (userId) => server.issueToken(userId));
   });
 
+  // Users of their own: the rates per user (member counts: 1 per second) are not shared with the HTTP cases.
   it('answers a peer send with its state and message ID, the same again for the same ID, and takes one without an ID', async () => {
-    const alice = await socket('alice');
-    await socket('bob');
-    const first = await ask(alice, { op: 'sendToPeer', peerId: 'bob', message: MESSAGE, messageId: 'photo-1' });
+    const alice = await socket('alice-ws');
+    await socket('bob-ws');
+    const first = await ask(alice, { op: 'sendToPeer', peerId: 'bob-ws', message: MESSAGE, messageId: 'photo-1' });
     expect(first).toMatchObject({ type: 'result', value: { serverReceivedTs: expect.any(Number), state: 'RECEIVED', messageId: 'photo-1' } });
-    const again = await ask(alice, { op: 'sendToPeer', peerId: 'bob', message: MESSAGE, messageId: 'photo-1' });
+    const again = await ask(alice, { op: 'sendToPeer', peerId: 'bob-ws', message: MESSAGE, messageId: 'photo-1' });
     expect(again.value).toEqual(first.value);
-    const unnamed = await ask(alice, { op: 'sendToPeer', peerId: 'bob', message: MESSAGE });
+    const unnamed = await ask(alice, { op: 'sendToPeer', peerId: 'bob-ws', message: MESSAGE });
     expect(unnamed.value).toMatchObject({ state: 'RECEIVED', messageId: expect.stringMatching(/^[\w-]{22}$/) });
     const kept = await ask(alice, { op: 'sendToPeer', peerId: 'nobody', message: MESSAGE, enableOfflineMessaging: true });
     expect(kept.value).toMatchObject({ state: 'CACHED_BY_SERVER' });
@@ -240,24 +241,24 @@ describe('over WebSocket', () => {
   });
 
   it('answers member counts, online statuses and (un)subscriptions with the documented shapes', async () => {
-    const carol = await socket('carol');
-    await socket('dave');
+    const carol = await socket('carol-ws');
+    await socket('dave-ws');
     await ask(carol, { op: 'join', channelId: 'ws-lounge' });
     expect((await ask(carol, { op: 'channelMemberCounts', channelIds: ['ws-lounge', 'empty'] })).value).toEqual({ counts: { 'ws-lounge': 1, empty: 0 } });
-    expect((await ask(carol, { op: 'queryPresence', peerIds: ['dave', 'nobody'] })).value).toEqual({ peers: { dave: 'ONLINE', nobody: 'OFFLINE' } });
-    expect(await ask(carol, { op: 'subscribePresence', peerIds: ['dave'] })).toMatchObject({ type: 'result', value: null });
-    expect(await carol.next('event')).toMatchObject({ event: { type: 'presence', userId: 'dave', state: 'ONLINE' } });
-    expect(await ask(carol, { op: 'unsubscribePresence', peerIds: ['dave'] })).toMatchObject({ type: 'result', value: null });
+    expect((await ask(carol, { op: 'queryPresence', peerIds: ['dave-ws', 'nobody'] })).value).toEqual({ peers: { 'dave-ws': 'ONLINE', nobody: 'OFFLINE' } });
+    expect(await ask(carol, { op: 'subscribePresence', peerIds: ['dave-ws'] })).toMatchObject({ type: 'result', value: null });
+    expect(await carol.next('event')).toMatchObject({ event: { type: 'presence', userId: 'dave-ws', state: 'ONLINE' } });
+    expect(await ask(carol, { op: 'unsubscribePresence', peerIds: ['dave-ws'] })).toMatchObject({ type: 'result', value: null });
   });
 
   it.each(HOSTILE_LISTS)('answers %s to %s with an error frame and its failure', async (_, op, ids, _status, tag) => {
-    const mallory = await socket('mallory');
+    const mallory = await socket('mallory-ws');
     const { field } = LIST_CALLS[op];
     expect(await ask(mallory, { op, [field]: ids })).toMatchObject({ type: 'error', failure: { _tag: tag } });
   });
 
   it('answers an ID-list call with its field missing or under __proto__ with InvalidArgument', async () => {
-    const mallory = await socket('mallory');
+    const mallory = await socket('mallory-ws');
     expect(await ask(mallory, { op: 'queryPresence' })).toMatchObject({ type: 'error', failure: { _tag: 'InvalidArgument' } });
     mallory.ws.send('{"type":"call","id":9000,"op":"subscribePresence","__proto__":{"peerIds":["bob"]}}');
     await until(() => mallory.frames.some((frame) => frame.id === 9000), 5_000, 'the answer to call 9000');
@@ -271,15 +272,15 @@ describe('over WebSocket', () => {
     ['an object for the message ID', { messageId: { toString: 'x' } }, 'messageId'],
     ['enableOfflineMessaging as text', { enableOfflineMessaging: 'true' }, 'enableOfflineMessaging'],
   ])('answers a peer send with %s with InvalidArgument', async (_, fields, argument) => {
-    const mallory = await socket('mallory');
-    expect(await ask(mallory, { op: 'sendToPeer', peerId: 'mallory', message: MESSAGE, ...fields })).toMatchObject({
+    const mallory = await socket('mallory-ws');
+    expect(await ask(mallory, { op: 'sendToPeer', peerId: 'mallory-ws', message: MESSAGE, ...fields })).toMatchObject({
       type: 'error',
       failure: { _tag: 'InvalidArgument', argument },
     });
   });
 
   it('takes __proto__ as the ID it is, in answers too', async () => {
-    const trent = await socket('trent');
+    const trent = await socket('trent-ws');
     const counts = await ask(trent, { op: 'channelMemberCounts', channelIds: ['__proto__'] });
     expect(Object.getOwnPropertyDescriptor((counts.value as { counts: object }).counts, '__proto__')?.value).toBe(0);
     const peers = await ask(trent, { op: 'queryPresence', peerIds: ['__proto__'] });
@@ -287,7 +288,7 @@ describe('over WebSocket', () => {
   });
 
   it('answers a second member-count query within the second with TooOften and its retryAfterMs', async () => {
-    const trudy = await socket('trudy');
+    const trudy = await socket('trudy-ws');
     expect(await ask(trudy, { op: 'channelMemberCounts', channelIds: ['room'] })).toMatchObject({ type: 'result' });
     const refused = await ask(trudy, { op: 'channelMemberCounts', channelIds: ['room'] });
     expect(refused).toMatchObject({ type: 'error', failure: { _tag: 'TooOften', limit: 1, windowMs: 1_000 } });
@@ -310,7 +311,7 @@ describe('over WebSocket', () => {
     try {
       const url = `ws://127.0.0.1:${(older.address() as AddressInfo).port}/v1/ws`;
       const alice = await loggedIn('alice-old', wsTransport({ url }));
-      expect(await alice.sendMessageToPeer('bob', textMessage('hi'), { messageId: 'old-1' })).toEqual({ state: 'RECEIVED', messageId: 'old-1' });
+      expect(await alice.sendMessageToPeer('bob-ws', textMessage('hi'), { messageId: 'old-1' })).toEqual({ state: 'RECEIVED', messageId: 'old-1' });
     } finally {
       for (const ws of older.clients) ws.terminate();
       await new Promise((resolve) => older.close(resolve));
