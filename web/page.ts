@@ -1,8 +1,10 @@
 /**
  * The demo page (served by `ferry serve --dev` at `/`): sign in as a user over HTTP or WebSocket, open a
  * conversation with a peer or a channel, send files and images (thumbnails made here with a canvas),
- * watch and cancel transfers, and save what arrives. It uses only the public entries `ferry`,
- * `ferry/http` and `ferry/ws`, through their browser builds.
+ * watch and cancel transfers, and save what arrives. Every peer talked to is listed with a dot for its
+ * online status; a file sent to a peer who is offline is kept by the server for the peer's next sign-in
+ * (offline messaging), and what was kept for us is marked when it arrives. It uses only the public
+ * entries `ferry`, `ferry/http` and `ferry/ws`, through their browser builds.
  * @module
  */
 import type { Subscription } from 'rxjs';
@@ -15,13 +17,14 @@ import {
   IMAGE_PROBE_BYTES,
   type ImageMessage,
   type Message,
+  type PeerMessageEvent,
   probeImage,
   type Task,
 } from '../src/index.js';
 import { httpTransport } from '../transports/http.js';
 import { wsTransport } from '../transports/ws.js';
 import { makeThumbnail, thumbnailBudget } from './canvas-thumbnail.js';
-import { showMessage, showTransfer } from './view.js';
+import { type Delivery, setPresence, showMessage, showPeer, showTransfer } from './view.js';
 
 const byId = <T extends HTMLElement>(id: string): T => {
   const found = document.getElementById(id);
@@ -39,15 +42,22 @@ const drop = byId<HTMLLabelElement>('drop');
 const picker = byId<HTMLInputElement>('files');
 const transfers = byId<HTMLOListElement>('transfers');
 const messages = byId<HTMLOListElement>('messages');
+const peerList = byId<HTMLUListElement>('peers');
 
 type Target = { readonly kind: 'peer'; readonly id: string } | { readonly kind: 'channel'; readonly id: string; readonly channel: Channel };
 
-/** The signed-in user: one client, its subscriptions, the open conversation and the page's blob URLs. */
+/**
+ * The signed-in user: one client, its subscriptions, the open conversation, the page's blob URLs, and
+ * the peers talked to (each row's dot follows that peer's online status).
+ */
 interface Signed {
   readonly userId: string;
   readonly client: Client;
   readonly subscriptions: Subscription[];
   readonly urls: string[];
+  readonly peers: Map<string, HTMLLIElement>;
+  /** Peers listed this turn, not yet subscribed to. */
+  readonly unsubscribed: string[];
   target?: Target | undefined;
 }
 
@@ -88,6 +98,7 @@ const signOut = async (): Promise<void> => {
   signed = undefined;
   setSignedIn(false);
   conversation.textContent = 'No conversation open';
+  peerList.replaceChildren();
   if (!leaving) return;
   for (const subscription of leaving.subscriptions) subscription.unsubscribe();
   try {
@@ -105,17 +116,63 @@ const signIn = async (userId: string, kind: string): Promise<void> => {
   errorLine.textContent = '';
   const client = createClient({ transport: transportOf(kind) });
   const label = kind === 'ws' ? 'WebSocket' : 'HTTP';
-  const me: Signed = { userId, client, subscriptions: [], urls: [] };
+  const me: Signed = { userId, client, subscriptions: [], urls: [], peers: new Map(), unsubscribed: [] };
   me.subscriptions.push(
     client.connectionState$.subscribe((state) => {
       status.textContent = `${userId} · ${label} · ${state}`;
       if (state === 'ABORTED') setSignedIn(false);
     }),
+    // Before the login: the messages kept for us while we were offline are delivered with it.
+    client.peerMessages$.subscribe((event) => receivePeerMessage(me, event)),
+    client.peersOnlineStatus$.subscribe((states) => {
+      for (const [peerId, state] of Object.entries(states)) {
+        const row = me.peers.get(peerId);
+        if (row) setPresence(row, state);
+      }
+    }),
   );
-  await client.login({ userId, token: await mintToken(userId) });
-  me.subscriptions.push(client.peerMessages$.subscribe(({ peerId, message }) => receive(me, `${peerId} → you`, message)));
+  try {
+    await client.login({ userId, token: await mintToken(userId) });
+  } catch (error) {
+    for (const subscription of me.subscriptions) subscription.unsubscribe();
+    throw error;
+  }
   signed = me;
   setSignedIn(true);
+};
+
+/**
+ * Lists `peerId` among the peers talked to, once, and subscribes to its online status: the server tells
+ * the status now, then each change, on `peersOnlineStatus$` (the subscription lasts until sign-out). The
+ * peers met in one turn are subscribed in one call (the offline messages of a sign-in come together, and
+ * more than 10 subscribe calls in 5 s are refused).
+ */
+const talkTo = (me: Signed, peerId: string): void => {
+  if (peerId === me.userId || me.peers.has(peerId)) return;
+  const row = showPeer(peerList, peerId, () => void openPeer(me, peerId).catch(showError));
+  me.peers.set(peerId, row);
+  if (me.unsubscribed.push(peerId) > 1) return;
+  queueMicrotask(() => {
+    const peerIds = me.unsubscribed.splice(0);
+    me.client.subscribePeersOnlineStatus(peerIds).catch((error: unknown) => {
+      // 102: signed out meanwhile, and the list is gone with the session.
+      if (!(error instanceof FerryError && error.code === 102)) showError(error);
+    });
+  });
+};
+
+/** Opens the conversation with a listed peer, as the form would. */
+const openPeer = async (me: Signed, peerId: string): Promise<void> => {
+  targetForm.querySelector<HTMLInputElement>('input[name="kind"][value="peer"]')?.click();
+  const field = targetForm.querySelector<HTMLInputElement>('input[name="targetId"]');
+  if (field) field.value = peerId;
+  await open(me, 'peer', peerId);
+};
+
+/** A message from a peer; one the server kept while we were offline says so, with when it was sent. */
+const receivePeerMessage = (me: Signed, { peerId, message, serverReceivedTs, isOfflineMessage }: PeerMessageEvent): void => {
+  talkTo(me, peerId);
+  receive(me, `${peerId} → you`, message, isOfflineMessage ? { kind: 'offline', serverReceivedTs } : undefined);
 };
 
 const open = async (me: Signed, kind: string, id: string): Promise<void> => {
@@ -130,17 +187,18 @@ const open = async (me: Signed, kind: string, id: string): Promise<void> => {
   } else {
     me.target = { kind: 'peer', id };
     conversation.textContent = `Sending to ${id}`;
+    talkTo(me, id);
   }
 };
 
 /** Lists a message; its thumbnail, if any, becomes a `blob:` URL kept until sign-out. */
-const receive = (me: Signed, from: string, message: Message): void => {
+const receive = (me: Signed, from: string, message: Message, delivery?: Delivery): void => {
   let thumbnailUrl: string | undefined;
   if ((message.messageType === 'FILE' || message.messageType === 'IMAGE') && message.thumbnail) {
     thumbnailUrl = URL.createObjectURL(new Blob([message.thumbnail as Uint8Array<ArrayBuffer>]));
     me.urls.push(thumbnailUrl);
   }
-  showMessage(messages, { from, message, ...(thumbnailUrl ? { thumbnailUrl } : {}), onSave: () => void save(me, message) });
+  showMessage(messages, { from, message, ...(thumbnailUrl ? { thumbnailUrl } : {}), ...(delivery ? { delivery } : {}), onSave: () => void save(me, message) });
 };
 
 /** Downloads the media of a message to memory (a transfer row of its own), then saves it through `<a download>`. */
@@ -190,9 +248,14 @@ const send = async (me: Signed, file: File): Promise<void> => {
     if (interrupted(error)) return;
     throw error;
   }
-  if (target.kind === 'peer') await me.client.sendMessageToPeer(target.id, message);
-  else await target.channel.sendMessage(message);
-  receive(me, `you → ${target.kind === 'peer' ? target.id : `#${target.id}`}`, message);
+  if (target.kind === 'channel') {
+    await target.channel.sendMessage(message);
+    receive(me, `you → #${target.id}`, message);
+    return;
+  }
+  // As a chat app does: a peer who is offline gets the file when it next signs in.
+  const { state } = await me.client.sendMessageToPeer(target.id, message, { enableOfflineMessaging: true });
+  receive(me, `you → ${target.id}`, message, { kind: state === 'CACHED_BY_SERVER' ? 'kept' : 'received', peerId: target.id });
 };
 
 const sendAll = (files: Iterable<File>): void => {

@@ -1,10 +1,12 @@
 /**
- * The demo page's lists: one row per transfer (progress bar, state, cancel button) and one per message
- * (sender, name, size, thumbnail with the image's width × height, save button). DOM only, no engine logic.
+ * The demo page's lists: one row per transfer (progress bar, state, cancel button), one per message
+ * (sender, name, size, thumbnail with the image's width × height, save button, and whether it was kept
+ * for an offline peer or kept for us while we were offline), and one per peer (a dot for its online
+ * status). DOM only, no engine logic.
  * @module
  */
 import type { Subscription } from 'rxjs';
-import type { Message, Task, TransferState } from '../src/index.js';
+import type { Message, PeerOnlineState, Task, TransferState } from '../src/index.js';
 
 /** `1.5 MiB`, `320 B`. */
 export const formatSize = (bytes: number): string => {
@@ -68,6 +70,16 @@ export const showTransfer = (list: HTMLElement, label: string, task: Task<unknow
   return row;
 };
 
+/**
+ * How a message travelled, when it is worth a word: `kept` for a peer who was offline (we sent it and
+ * the server keeps it for the peer's next sign-in), `received` by the peer at once, `offline`: kept for us
+ * while we were offline, delivered when we signed in.
+ */
+export type Delivery =
+  | { readonly kind: 'kept'; readonly peerId: string }
+  | { readonly kind: 'received'; readonly peerId: string }
+  | { readonly kind: 'offline'; readonly serverReceivedTs: number };
+
 /** What a message row shows and does. */
 export interface MessageRow {
   /** `alice → you`, `you → #general`. */
@@ -75,15 +87,41 @@ export interface MessageRow {
   readonly message: Message;
   /** A `blob:` URL of the thumbnail, if the message has one. */
   readonly thumbnailUrl?: string;
+  /** How it travelled; nothing is said of channel messages and online peer messages received. */
+  readonly delivery?: Delivery;
   /** Saves the media of a FILE or IMAGE message. */
   readonly onSave: () => void;
 }
 
+/** `14:02` in the browser's time zone, with the day when it is not today. */
+const timeOf = (ms: number): string => {
+  const at = new Date(ms);
+  const sameDay = at.toDateString() === new Date().toDateString();
+  return at.toLocaleString(undefined, sameDay ? { hour: '2-digit', minute: '2-digit' } : { day: 'numeric', month: 'short', hour: '2-digit', minute: '2-digit' });
+};
+
+/** The words and the longer title of a delivery note. */
+const deliveryNote = (delivery: Delivery): { readonly text: string; readonly title: string } => {
+  switch (delivery.kind) {
+    case 'kept':
+      return { text: `kept for ${delivery.peerId}`, title: `${delivery.peerId} is offline: the server keeps this message until ${delivery.peerId} signs in (up to 7 days)` };
+    case 'received':
+      return { text: `received by ${delivery.peerId}`, title: `${delivery.peerId} was online and has it` };
+    case 'offline':
+      return { text: `sent while you were offline · ${timeOf(delivery.serverReceivedTs)}`, title: 'The server kept this message for you until you signed in' };
+  }
+};
+
 /** Adds a message to the top of `list`. */
-export const showMessage = (list: HTMLElement, { from, message, thumbnailUrl, onSave }: MessageRow): HTMLLIElement => {
+export const showMessage = (list: HTMLElement, { from, message, thumbnailUrl, delivery, onSave }: MessageRow): HTMLLIElement => {
   const meta = element('div', { className: 'meta' }, element('span', { className: 'from' }, from));
   const row = element('li', {});
   row.dataset['type'] = message.messageType;
+  if (delivery) {
+    row.dataset['delivery'] = delivery.kind;
+    const { text, title } = deliveryNote(delivery);
+    meta.append(element('span', { className: `note ${delivery.kind}`, title }, text));
+  }
   switch (message.messageType) {
     case 'TEXT':
       meta.append(element('span', {}, message.text));
@@ -109,4 +147,49 @@ export const showMessage = (list: HTMLElement, { from, message, thumbnailUrl, on
   row.append(meta);
   list.prepend(row);
   return row;
+};
+
+/** What a peer's dot shows: its online status, or `UNKNOWN` until the server has told it. */
+export type PresenceShown = PeerOnlineState | 'UNKNOWN';
+
+/** The title (and accessible name) of a peer's dot. */
+export const presenceTitle = (peerId: string, state: PresenceShown): string => {
+  switch (state) {
+    case 'ONLINE':
+      return `${peerId} is online`;
+    case 'UNREACHABLE':
+      return `${peerId} is unreachable: their connection dropped; messages reach them when it is back`;
+    case 'OFFLINE':
+      return `${peerId} is offline: files sent now are kept for their next sign-in`;
+    case 'UNKNOWN':
+      return `${peerId}: online status not known yet`;
+  }
+};
+
+/**
+ * Adds a peer to `list`, in the order met: a dot for its online status (`UNKNOWN` until {@link setPresence})
+ * and its ID as a button that opens the conversation with it.
+ */
+export const showPeer = (list: HTMLElement, peerId: string, onOpen: () => void): HTMLLIElement => {
+  const dot = element('span', { className: 'presence' });
+  dot.setAttribute('role', 'img');
+  const open = element('button', { type: 'button', textContent: peerId });
+  open.setAttribute('aria-label', `Open the conversation with ${peerId}`);
+  open.addEventListener('click', onOpen);
+  const row = element('li', {}, dot, open);
+  row.dataset['peer'] = peerId;
+  setPresence(row, 'UNKNOWN');
+  list.append(row);
+  return row;
+};
+
+/** Shows a peer's online status on its row: the dot's colour (by `data-presence`) and its title. */
+export const setPresence = (row: HTMLElement, state: PresenceShown): void => {
+  const peerId = row.dataset['peer'] ?? '';
+  row.dataset['presence'] = state;
+  const dot = row.querySelector<HTMLElement>('.presence');
+  if (!dot) return;
+  const title = presenceTitle(peerId, state);
+  dot.title = title;
+  dot.setAttribute('aria-label', title);
 };

@@ -1,14 +1,15 @@
 /**
  * The engine in a real browser: the demo page served by `startServer({ dev: true })`, driven in headless
- * chromium. Set FERRY_SCREENSHOT=docs/demo.png to refresh the README's screenshot.
+ * chromium. Set FERRY_SCREENSHOT=docs/demo.png to refresh the README's screenshot, and
+ * FERRY_PRESENCE_SCREENSHOT=<file.png> for a picture of presence and offline messages.
  */
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import type { Browser } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type FerryServer, startServer } from '../../src/server/server.js';
-import { browserSpecsRun, type DemoPage, eventually, launchChromium, openConversation, signedInPage, storedFiles } from './support.js';
+import { browserSpecsRun, cuttableProxy, type DemoPage, eventually, launchChromium, openConversation, signedInPage, storedFiles } from './support.js';
 
 const IMAGE = resolve('spec/fixtures/images/jpeg-exif-thumbnail.jpg'); // 200 × 120
 const IMAGE_NAME = 'jpeg-exif-thumbnail.jpg';
@@ -89,6 +90,68 @@ describe.runIf(browserSpecsRun)('the demo page in headless chromium', () => {
     });
   }
 
+  it('shows a dot for each peer\'s presence, keeps a file for an offline peer, and marks it as kept when it arrives', async () => {
+    const [aliceId, bobId] = ['alice-away', 'bob-away'];
+    const alice = await open(aliceId, 'ws');
+    await openConversation(alice.page, 'peer', bobId);
+    const bobDot = alice.page.locator(`#peers li[data-peer="${bobId}"] .presence`);
+    await presenceShown(alice.page, bobId, 'OFFLINE');
+    expect(await bobDot.getAttribute('title')).toBe(`${bobId} is offline: files sent now are kept for their next sign-in`);
+    expect(await colourOf(bobDot)).toBe(GREY);
+
+    // Sent while bob is offline: the server keeps it, and alice's row says for whom.
+    await alice.page.setInputFiles('#files', IMAGE);
+    const kept = alice.page.locator('#messages li[data-delivery="kept"]');
+    await kept.waitFor();
+    expect(await kept.locator('.note').textContent()).toBe(`kept for ${bobId}`);
+    expect(await kept.locator('.from').textContent()).toBe(`you → ${bobId}`);
+
+    // bob signs in (through a proxy that can cut his link): the image arrives marked, and alice's dot for
+    // him turns green.
+    const proxy = await cuttableProxy(server.url);
+    const bob = await signedInPage(browser, proxy.url, bobId, 'http');
+    pages.push(bob);
+    const arrived = bob.page.locator('#messages li[data-delivery="offline"]');
+    await arrived.waitFor();
+    expect(await arrived.locator('.from').textContent()).toBe(`${aliceId} → you`);
+    expect(await arrived.locator('.note').textContent()).toMatch(/^sent while you were offline · \d{1,2}:\d\d/);
+    expect(await arrived.locator('.dims').textContent()).toBe('200 × 120');
+    await presenceShown(alice.page, bobId, 'ONLINE');
+    expect(await bobDot.getAttribute('title')).toBe(`${bobId} is online`);
+    expect(await colourOf(bobDot)).toBe(GREEN);
+    // bob lists alice, who sent it, and sees her online; his copy of the image is the one she sent.
+    await presenceShown(bob.page, aliceId, 'ONLINE');
+    const [download] = await Promise.all([bob.page.waitForEvent('download'), arrived.getByRole('button', { name: `Save ${IMAGE_NAME}` }).click()]);
+    expect(Buffer.compare(await readFile(await download.path()), await readFile(IMAGE))).toBe(0);
+
+    // Sent while bob is online: received at once, not kept, not marked on his side.
+    await alice.page.setInputFiles('#files', IMAGE);
+    await alice.page.locator('#messages li[data-delivery="received"]').waitFor();
+    expect(await alice.page.locator('#messages li[data-delivery="received"] .note').textContent()).toBe(`received by ${bobId}`);
+    await eventually('the second image at bob', async () => (await bob.page.locator('#messages li[data-type="IMAGE"]').count()) === 2);
+    expect(await bob.page.locator('#messages li[data-delivery="offline"]').count()).toBe(1);
+    if (process.env.FERRY_PRESENCE_SCREENSHOT) await sideBySide(alice, bob, process.env.FERRY_PRESENCE_SCREENSHOT, true);
+
+    // bob's link drops: amber while his session waits out its grace, green when he is back.
+    proxy.cut();
+    await presenceShown(alice.page, bobId, 'UNREACHABLE');
+    expect(await bobDot.getAttribute('title')).toBe(`${bobId} is unreachable: their connection dropped; messages reach them when it is back`);
+    expect(await colourOf(bobDot)).toBe(AMBER);
+    proxy.mend();
+    await presenceShown(alice.page, bobId, 'ONLINE');
+
+    // bob signs out: grey again.
+    await bob.page.getByRole('button', { name: 'Sign out' }).click();
+    await presenceShown(alice.page, bobId, 'OFFLINE');
+    expect(await colourOf(bobDot)).toBe(GREY);
+    await proxy.close();
+    expect(alice.errors).toEqual([]);
+    // The cut requests are logged by chromium itself; the page logged nothing and showed no error.
+    expect(bob.errors.filter((error) => !error.startsWith('Failed to load resource: net::'))).toEqual([]);
+    expect(await alice.page.locator('#error').textContent()).toBe('');
+    expect(await bob.page.locator('#error').textContent()).toBe('');
+  });
+
   for (const transport of ['http', 'ws'] as const) {
     it(`cancels a 20 MiB upload in the page over ${transport} and leaves nothing on the server`, async () => {
       const alice = await open(`carol-${transport}`, transport);
@@ -120,9 +183,24 @@ describe.runIf(browserSpecsRun)('the demo page in headless chromium', () => {
   }
 });
 
-/** alice's and bob's pages side by side in one picture (a third page shows both screenshots). */
-const sideBySide = async (alice: DemoPage, bob: DemoPage, path: string): Promise<void> => {
-  const [left, right] = await Promise.all([alice.page.screenshot(), bob.page.screenshot()]);
+/** The dot colours of `web/app.css`, as computed. */
+const GREEN = 'rgb(22, 163, 74)';
+const AMBER = 'rgb(217, 119, 6)';
+const GREY = 'rgb(156, 163, 175)';
+
+/** Waits until `page` shows `peerId`'s dot in `state`. */
+const presenceShown = (page: Page, peerId: string, state: string): Promise<unknown> =>
+  page.waitForSelector(`#peers li[data-peer="${peerId}"][data-presence="${state}"]`, { timeout: 20_000 });
+
+/** The background colour a dot is drawn with. */
+const colourOf = (dot: ReturnType<Page['locator']>): Promise<string> => dot.evaluate((node) => getComputedStyle(node).backgroundColor);
+
+/**
+ * alice's and bob's pages side by side in one picture (a third page shows both screenshots): what each
+ * viewport shows, or with `fullPage` each whole page.
+ */
+const sideBySide = async (alice: DemoPage, bob: DemoPage, path: string, fullPage = false): Promise<void> => {
+  const [left, right] = await Promise.all([alice.page.screenshot({ fullPage }), bob.page.screenshot({ fullPage })]);
   const page = await alice.context.newPage();
   await page.setViewportSize({ width: 1816, height: 776 });
   await page.setContent(
@@ -130,6 +208,6 @@ const sideBySide = async (alice: DemoPage, bob: DemoPage, path: string): Promise
       .map((png) => `<img style="border:1px solid #9ca3af" src="data:image/png;base64,${png.toString('base64')}">`)
       .join('')}</body>`,
   );
-  await page.screenshot({ path });
+  await page.screenshot({ path, fullPage });
   await page.close();
 };

@@ -1,10 +1,12 @@
 /**
  * Driving the demo page in Debian's `chromium` with `playwright-core`: launch, one signed-in page per
- * user, console errors collected, and a bounded wait for the server's data folder.
+ * user, console errors collected, a bounded wait for the server's data folder, and a proxy whose links
+ * can be cut (chromium's offline emulation leaves open connections open).
  * @module
  */
 import { existsSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
+import { connect, createServer, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
 
@@ -76,4 +78,61 @@ export const eventually = async (what: string, check: () => Promise<boolean>, ti
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
+};
+
+/** A TCP proxy in front of a server, whose links a spec can cut. */
+export interface CuttableProxy {
+  /** `http://[::1]:<the server's port>`: open the page here and it talks to the server through the proxy. */
+  readonly url: string;
+  /** Drops every connection through the proxy and refuses new ones until {@link CuttableProxy.mend}. */
+  cut(): void;
+  /** Lets connections through again. */
+  mend(): void;
+  close(): Promise<void>;
+}
+
+/**
+ * A proxy to `target`, a server on `127.0.0.1`. Development mode answers only a loopback host on its own
+ * port (decision 48's guard against rebound names), so the proxy listens on the other loopback address,
+ * `[::1]`, at the server's port: a page opened there is served and mints tokens as on the server itself.
+ */
+export const cuttableProxy = async (target: string): Promise<CuttableProxy> => {
+  const { hostname, port } = new URL(target);
+  const sockets = new Set<Socket>();
+  let cut = false;
+  const server = createServer((client) => {
+    if (cut) return void client.destroy();
+    const upstream = connect(Number(port), hostname);
+    for (const socket of [client, upstream]) {
+      sockets.add(socket);
+      socket.on('error', () => undefined).on('close', () => {
+        sockets.delete(socket);
+        client.destroy();
+        upstream.destroy();
+      });
+    }
+    client.pipe(upstream);
+    upstream.pipe(client);
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(Number(port), '::1', resolve);
+  });
+  const destroyAll = (): void => {
+    for (const socket of sockets) socket.destroy();
+  };
+  return {
+    url: `http://[::1]:${port}`,
+    cut() {
+      cut = true;
+      destroyAll();
+    },
+    mend() {
+      cut = false;
+    },
+    async close() {
+      destroyAll();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
 };

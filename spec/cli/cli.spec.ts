@@ -65,7 +65,7 @@ describe('ferry send and listen', () => {
     const sent = await sender.exited;
     expect(sent.stderr).toMatch(/upload jpeg-exif-thumbnail\.jpg: done/);
     expect(sent.code).toBe(0);
-    expect(sent.stdout).toMatch(/sent IMAGE "jpeg-exif-thumbnail\.jpg" \(3\.5 KiB, 200×120, thumbnail 367 B\) "hello" media \S+ to bob/);
+    expect(sent.stdout).toMatch(/^sent IMAGE "jpeg-exif-thumbnail\.jpg" \(3\.5 KiB, 200×120, thumbnail 367 B\) "hello" media \S+ to bob: received by bob$/m);
 
     await listener.waitFor('stdout', /"event":"saved".*notes \(1\)\.txt/);
     await listener.waitFor('stdout', /"event":"saved".*jpeg-exif-thumbnail\.jpg/);
@@ -142,7 +142,8 @@ describe('ferry failures: one line with the ferry code, and the documented exit 
 
   it('a missing file exits 1 with upload code 2 naming the file', async () => {
     const missing = join(work, 'no-such-file.png');
-    const run = await ferry(['send', missing, '--to', 'bob'], { env: as('gina') }).exited;
+    // --offline: bob is not listening, and without it the send would be refused before any upload.
+    const run = await ferry(['send', missing, '--to', 'bob', '--offline'], { env: as('gina') }).exited;
     expect(run.code).toBe(1);
     expect(run.stderr).toMatch(/ferry send: .*no-such-file\.png: upload failed \(code 2\): invalid argument 'source': cannot use ".*no-such-file\.png": no such file$/m);
   });
@@ -271,7 +272,7 @@ describe('Ctrl-C', () => {
     const before = partsAndMedia();
     const big = join(folderOf('big'), 'big.bin');
     writeFileSync(big, randomBytes(16 * MiB));
-    const sender = ferry(['send', big, '--to', 'bob'], { env: as('kate', proxy.url) });
+    const sender = ferry(['send', big, '--to', 'bob', '--offline'], { env: as('kate', proxy.url) });
     await sender.waitFor('stderr', /upload big\.bin: \d+(\.\d)? [KM]iB of 16\.0 MiB/);
     expect(partsAndMedia().length).toBeGreaterThan(before.length); // the partial upload is there
     sender.child.kill('SIGINT');

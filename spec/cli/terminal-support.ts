@@ -23,7 +23,10 @@ export const killTerminals = (): void => {
 
 /** A `ferry` process on a terminal. */
 export interface OnTerminal {
-  /** The screen now: scrollback and viewport, one string per row, trailing blanks trimmed, empty rows dropped. */
+  /**
+   * The screen now: scrollback and viewport, one string per line (a line the terminal wrapped over several
+   * rows is one), trailing blanks trimmed, empty lines dropped.
+   */
   screen(): Promise<string[]>;
   /** Resolves when a row of the screen matches `pattern`. */
   waitFor(pattern: RegExp, timeoutMs?: number): Promise<string>;
@@ -56,8 +59,14 @@ export const onTerminal = (args: readonly string[], env: Record<string, string>)
   const rows = (): string[] => {
     const buffer = terminal.buffer.active;
     const lines: string[] = [];
-    for (let i = 0; i < buffer.length; i++) lines.push(buffer.getLine(i)?.translateToString(true) ?? '');
-    return lines.filter((line) => line.trim() !== '');
+    for (let i = 0; i < buffer.length; i++) {
+      const line = buffer.getLine(i);
+      const text = line?.translateToString(false) ?? '';
+      // A row the terminal wrapped onto continues the line above: one line, as a person reads it.
+      if (line?.isWrapped && lines.length > 0) lines[lines.length - 1] += text;
+      else lines.push(text);
+    }
+    return lines.map((line) => line.trimEnd()).filter((line) => line !== '');
   };
   const screen = async (): Promise<string[]> => {
     await written;

@@ -44,15 +44,16 @@ describe.skipIf(noTerminal !== undefined)('ferry on a terminal shows every resul
     expect(sent.code).toBe(0);
     const imageLine = sent.screen.find((row) => row.startsWith('sent IMAGE "jpeg-exif-thumbnail.jpg"'));
     const fileLine = sent.screen.find((row) => row.startsWith('sent FILE "notes.txt"'));
-    expect(imageLine).toMatch(/ media [A-Za-z0-9_-]{22} to carol$/);
-    expect(fileLine).toMatch(/^sent FILE "notes\.txt" \(3\.0 MiB\) media [A-Za-z0-9_-]{22} to carol$/);
+    // 129 characters on a 120-column terminal: wrapped, not cut at the last column while the bars run.
+    expect(imageLine).toMatch(/ media [A-Za-z0-9_-]{22} to carol: received by carol$/);
+    expect(fileLine).toMatch(/^sent FILE "notes\.txt" \(3\.0 MiB\) media [A-Za-z0-9_-]{22} to carol: received by carol$/);
     // Each finished bar gave way to its line; no bar is left drawn.
     expect(sent.screen).toContainEqual(expect.stringMatching(/^↑ jpeg-exif-thumbnail\.jpg: done, 3\.5 KiB in \d+\.\ds$/));
     expect(sent.screen).toContainEqual(expect.stringMatching(/^↑ notes\.txt: done, 3\.0 MiB in \d+\.\ds$/));
     expect(sent.screen.filter((row) => /[█░]/.test(row))).toEqual([]);
 
     // The listener shows both messages and both saved files, and the media IDs the sender printed.
-    const mediaOf = (line: string | undefined): string => /media (\S+) to carol$/.exec(line ?? '')?.[1] ?? 'missing';
+    const mediaOf = (line: string | undefined): string => /media (\S+) to carol: /.exec(line ?? '')?.[1] ?? 'missing';
     await listener.waitFor(new RegExp(`^alice: IMAGE .* media ${mediaOf(imageLine)}$`));
     await listener.waitFor(new RegExp(`^alice: FILE "notes\\.txt" .* media ${mediaOf(fileLine)}$`));
     await listener.waitFor(/^saved .*jpeg-exif-thumbnail\.jpg$/);
@@ -67,7 +68,7 @@ describe.skipIf(noTerminal !== undefined)('ferry on a terminal shows every resul
   });
 
   it('a failure is shown with its reason, and rates are whole bytes', async () => {
-    const failed = await onTerminal(['send', join(work, 'no-such-file.bin'), '--to', 'carol'], as('alice')).exited;
+    const failed = await onTerminal(['send', join(work, 'no-such-file.bin'), '--to', 'carol', '--offline'], as('alice')).exited;
     expect(failed.code).toBe(1);
     expect(failed.screen.at(-1)).toMatch(/no-such-file\.bin.*code 2/);
     expect(failed.screen.join('\n')).not.toMatch(/\d\.\d{3,} B\/s/);

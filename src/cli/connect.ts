@@ -5,6 +5,7 @@
  * @module
  */
 import { Option, type Command } from 'commander';
+import type { Unsubscribable } from 'rxjs';
 import type { Client } from '../client/client-api.js';
 import { createClient } from '../client/client.js';
 import { FerryError } from '../core/errors.js';
@@ -46,7 +47,6 @@ export const withConnectionOptions = (command: Command): Command =>
     .addOption(new Option('--data-dir <dir>', "where to find the server's secret when no token is given").default(defaultDataDir()))
     .option('--json', 'machine-readable output: one JSON object per line');
 
-/** The token to log in with: the one given, else one minted from the secret on this machine. */
 /**
  * Refuses a user or channel ID the server would refuse, before anything is sent, saying what is allowed.
  * @throws {UsageError} naming `flag`.
@@ -68,6 +68,7 @@ const checkServerUrl = (server: string): void => {
   throw new UsageError(`--server ${JSON.stringify(server)}: expected a URL such as http://127.0.0.1:8080 (the one "ferry serve" prints)`);
 };
 
+/** The user and the token to log in with: the one given, else one minted from the secret on this machine. */
 const credentials = async (options: ConnectionOptions): Promise<{ userId: string; token: string; minted?: string }> => {
   const userId = options.user;
   if (!userId) throw new UsageError('no user: pass --user <id> or set FERRY_USER');
@@ -88,11 +89,16 @@ const isConnectionRefused = (error: unknown): boolean => /ECONNREFUSED|ENOTFOUND
 /**
  * Logs in, runs `body`, logs out. On the first Ctrl-C the transfers started with the interruption's
  * signal are cancelled, their cleanup awaited, and the result is 130. Errors are thrown to the caller.
+ *
+ * `beforeLogin` runs once the client exists and before it logs in, for a command that must hear what the
+ * server sends at login: the offline messages kept for the user are delivered then, and the client's
+ * streams replay nothing to a later subscriber. What it returns is unsubscribed when the command ends.
  */
 export const runAsClient = async (
   options: ConnectionOptions,
   io: ReporterIo,
   body: (client: Client, context: CommandContext) => Promise<ExitCodeValue>,
+  beforeLogin?: (client: Client, context: CommandContext) => Unsubscribable,
 ): Promise<ExitCodeValue> => {
   const json = options.json === true;
   const { userId, token, minted } = await credentials(options);
@@ -100,6 +106,8 @@ export const runAsClient = async (
   const interruption = listenForInterrupt();
   const reporter = createReporter(reporterMode(json, io.stderr), io);
   let loggedIn = false;
+  const context: CommandContext = { reporter, interruption, json, io };
+  const early = beforeLogin?.(client, context);
   try {
     const login = client.login({ userId, token }).then(
       () => {
@@ -115,7 +123,7 @@ export const runAsClient = async (
         throw error;
       },
     );
-    const work = login.then(() => body(client, { reporter, interruption, json, io }));
+    const work = login.then(() => body(client, context));
     const outcome = await Promise.race([work, interruption.interrupted.then(() => 'interrupted' as const)]);
     if (outcome !== 'interrupted') return outcome;
     // The work may still be unwinding; its transfers were cancelled by the signal.
@@ -125,6 +133,7 @@ export const runAsClient = async (
     reporter.note(active > 0 ? 'interrupted: transfers cancelled and cleaned up' : 'interrupted');
     return ExitCode.INTERRUPTED;
   } finally {
+    early?.unsubscribe();
     reporter.stop();
     interruption.dispose();
     if (loggedIn) await client.logout().catch(() => undefined);

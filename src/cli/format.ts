@@ -44,6 +44,20 @@ export const describeMessage = (message: Message): string => {
   }
 };
 
+/**
+ * When a message reached the server, in local time: `14:02` on the day of `now`, `2026-12-01 14:02` on
+ * another day (an offline message may have waited up to a week).
+ * @example formatSentAt(Date.parse('2026-12-02T14:02:30'), Date.parse('2026-12-02T18:00:00')) // '14:02'
+ */
+export const formatSentAt = (serverReceivedTs: number, now: number): string => {
+  const at = new Date(serverReceivedTs);
+  const two = (n: number): string => String(n).padStart(2, '0');
+  const time = `${two(at.getHours())}:${two(at.getMinutes())}`;
+  const today = new Date(now);
+  const sameDay = at.getFullYear() === today.getFullYear() && at.getMonth() === today.getMonth() && at.getDate() === today.getDate();
+  return sameDay ? time : `${at.getFullYear()}-${two(at.getMonth() + 1)}-${two(at.getDate())} ${time}`;
+};
+
 /** One JSON line for `--json` output: an event name, its fields, and a message as wire JSON (bytes in base64). */
 export const jsonLine = (event: string, fields: Record<string, unknown>, message?: Message): string =>
   JSON.stringify({ event, ...fields, ...(message ? { message: encodeMessage(message) } : {}) });

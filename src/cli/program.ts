@@ -85,9 +85,10 @@ export const runCli = async (argv: readonly string[], io: ReporterIo = { stdout:
       .command('send')
       .description('upload files (images with their size) and send them as messages')
       .argument('<file...>', 'files to send')
-      .option('--to <peer>', 'the user to send to (must be online)')
+      .option('--to <peer>', 'the user to send to (refused before uploading if offline, unless --offline)')
       .option('--channel <id>', 'the channel to send to (joined for the purpose)')
-      .option('--text <caption>', 'a caption, sent as each message\'s description'),
+      .option('--text <caption>', 'a caption, sent as each message\'s description')
+      .option('--offline', 'if the peer is offline, the server keeps the messages until it logs in (up to 7 days)'),
   ).action(async (files: string[], options: SendOptions & ConnectionOptions) => {
     json = options.json === true;
     checkSendOptions(options);
@@ -97,12 +98,13 @@ export const runCli = async (argv: readonly string[], io: ReporterIo = { stdout:
   withConnectionOptions(
     program
       .command('listen')
-      .description('print incoming messages; with --save, download their files')
+      .description('print incoming messages, those kept while you were offline first; with --save, download their files')
       .option('--channel <id...>', 'channels to join and listen to, besides peer messages')
       .option('--save <dir>', 'download every file and image into this folder'),
   ).action(async (options: ListenOptions & ConnectionOptions) => {
     json = options.json === true;
-    code = await runAsClient(options, io, (client, context) => listenCommand(client, context, options.user ?? '', options));
+    const listen = listenCommand(options.user ?? '', options);
+    code = await runAsClient(options, io, listen.run, listen.beforeLogin);
   });
 
   withConnectionOptions(

@@ -72,6 +72,12 @@ const barLine = (value: number, total: number, p: BarPayload): string => {
   return `${p.arrow} ${name} ${bar} ${String(Math.round(fraction * 100)).padStart(3)}% ${size} ${tail}`;
 };
 
+/** DECAWM: the terminal wraps a line at its last column, or (off) overwrites that column. */
+const WRAP_ON = '\x1b[?7h';
+const WRAP_OFF = '\x1b[?7l';
+/** ED 0: erases from the cursor to the end of the screen. */
+const ERASE_BELOW = '\x1b[J';
+
 /** A reporter writing to `io` in `mode`. */
 export const createReporter = (mode: ReporterMode, io: ReporterIo): Reporter => {
   const now = io.now ?? (() => performance.now());
@@ -91,11 +97,15 @@ export const createReporter = (mode: ReporterMode, io: ReporterIo): Reporter => 
   /**
    * Writes a whole line on the terminal above the bars. `cli-progress` only buffers a logged line until its
    * next redraw, and never flushes it when it stops or before its first bar: so the line is logged and
-   * the bars redrawn at once while they run, and written directly when none are drawn.
+   * the bars redrawn at once while they run, and written directly when none are drawn. While they run the
+   * bars turn the terminal's line wrapping off (DECAWM), which would cut a line wider than the terminal at
+   * its last column (a long file name, or a result's tail, lost): it is turned on for the line, and what
+   * is below is erased first, so the row a long line wraps onto shows no rest of an old bar. The bars'
+   * redraw counts only their own rows, so a line taking two rows does not disturb it.
    */
   const aboveBars = (bars: MultiBar, stream: NodeJS.WritableStream, line: string): void => {
     if (bars.isActive && !stopped) {
-      bars.log(`${line}\n`);
+      bars.log(`${WRAP_ON}${ERASE_BELOW}${line}\n${WRAP_OFF}`);
       bars.update();
     } else stream.write(`${line}\n`);
   };
