@@ -181,6 +181,15 @@ export const describeTransportContract = (name: string, makeFixture: () => Promi
         expect(events.every((e) => e.peerId === 'alice')).toBe(true);
       });
 
+      it('hands the offline messages of a login to a subscriber that comes after it', async () => {
+        const alice = await client('alice');
+        await alice.sendMessageToPeer('bob', textMessage('while you were away'), { enableOfflineMessaging: true });
+        const bob = await client('bob');
+        await settle();
+        const first = await firstValueFrom(bob.peerMessages$);
+        expect(first).toMatchObject({ peerId: 'alice', isOfflineMessage: true, message: { text: 'while you were away' } });
+      });
+
       it('an image sent to a peer offline for two days arrives and downloads; past the media retention it arrives and the download fails with 4', async () => {
         const alice = await client('alice');
         const image = bytesOf(5_000, 3);

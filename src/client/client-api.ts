@@ -150,7 +150,11 @@ export interface Client {
    * logged in. @example const { state } = await client.sendMessageToPeer('bob', textMessage('hi'), { enableOfflineMessaging: true })
    */
   sendMessageToPeer(peerId: string, message: Message, options?: SendMessageOptions): Promise<PeerMessageSendResult>;
-  /** Messages from peers, in arrival order, across logins; offline ones first after a login. */
+  /**
+   * Messages from peers, in arrival order, across logins; after a login, those kept while this user was
+   * offline (`isOfflineMessage`). While nobody subscribes, the latest 256 are kept and handed to the next
+   * subscriber first, so an app that subscribes after `await login()` misses none of them.
+   */
   readonly peerMessages$: Observable<PeerMessageEvent>;
   /** A handle on a channel; no I/O until `join()`. */
   createChannel(channelId: string): Channel;

@@ -35,7 +35,7 @@ import { createScheduler } from './scheduler.js';
 import type { UploadSource } from './sources.js';
 import { type RunningTask, startTask, type Task } from './task.js';
 import { checkUpload, type ImageUploadOptions, uploadEffects } from './uploads.js';
-import type { Client, DownloadOptions, SendMessageOptions, TaskProgress } from './client-api.js';
+import type { Client, DownloadOptions, PeerMessageEvent, SendMessageOptions, TaskProgress } from './client-api.js';
 import { checkClientOptions, type ClientOptions } from './client-options.js';
 
 /**
@@ -115,6 +115,31 @@ export const createClient = (options: ClientOptions): Client => {
 
   const events = new Subject<SessionEvent>();
   const events$ = events.asObservable();
+  /**
+   * Peer messages, kept while nobody listens (at most {@link UNHEARD_KEPT}, the oldest dropped) and handed
+   * to the next subscriber first: the messages kept for this user while offline arrive with the login,
+   * before an app that subscribes after `await login()` could listen.
+   */
+  const unheard: PeerMessageEvent[] = [];
+  const peerMessages = new Subject<PeerMessageEvent>();
+  let peerListeners = 0;
+  events$
+    .pipe(filter((event): event is Extract<SessionEvent, { type: 'peerMessage' }> => event.type === 'peerMessage'))
+    .subscribe(({ peerId, message, serverReceivedTs, messageId, isOfflineMessage }) => {
+      const event: PeerMessageEvent = { peerId, message, serverReceivedTs, messageId: messageId ?? '', isOfflineMessage: isOfflineMessage === true };
+      if (peerListeners > 0) return peerMessages.next(event);
+      unheard.push(event);
+      if (unheard.length > UNHEARD_KEPT) unheard.shift();
+    });
+  const peerMessages$ = new Observable<PeerMessageEvent>((subscriber) => {
+    peerListeners++;
+    for (const event of unheard.splice(0)) subscriber.next(event);
+    const subscription = peerMessages.subscribe(subscriber);
+    return () => {
+      peerListeners--;
+      subscription.unsubscribe();
+    };
+  });
   let eventsSubscription: Subscription | undefined;
   // Tasks as they are created; the client-wide progress streams subscribe to them only while someone
   // listens, so unobserved tasks cost no stream work.
@@ -311,16 +336,7 @@ export const createClient = (options: ClientOptions): Client => {
         () => (isValidId(peerId) ? (E.isLeft(sendOptions) ? sendOptions.left : checkMessage(message)) : Failure.invalidUserId(String(peerId))),
       );
     },
-    peerMessages$: events$.pipe(
-      filter((event): event is Extract<SessionEvent, { type: 'peerMessage' }> => event.type === 'peerMessage'),
-      map(({ peerId, message, serverReceivedTs, messageId, isOfflineMessage }) => ({
-        peerId,
-        message,
-        serverReceivedTs,
-        messageId: messageId ?? '',
-        isOfflineMessage: isOfflineMessage === true,
-      })),
-    ),
+    peerMessages$,
     createChannel: (channelId) => createChannel(channelId, { events$, call, checkMessage, clock }),
     queryPeersOnlineStatus: (peerIds) =>
       call('queryPresence', (s, signal) => s.queryPresence([...peerIds], { signal }), () => checkIds('peerIds', peerIds, MAX_PRESENCE_QUERY)),
@@ -340,6 +356,9 @@ export const createClient = (options: ClientOptions): Client => {
       ),
   };
 };
+
+/** Peer messages kept for a subscriber to come: the 200 offline messages of a login, and some room. */
+const UNHEARD_KEPT = 256;
 
 /** The options of a peer send, checked, with the message ID chosen if none was given. */
 const sendOptionsOf = (options: unknown): E.Either<Failure, Required<SendMessageOptions>> => {
