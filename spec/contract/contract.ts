@@ -448,7 +448,9 @@ export const describeTransportContract = (name: string, makeFixture: () => Promi
         first.connectionState$.subscribe((s) => states[0].push(s));
         second.connectionState$.subscribe((s) => states[1].push(s));
         await Promise.all([first.login({ userId: 'dave', token: fx.issueToken('dave') }), second.login({ userId: 'dave', token: fx.issueToken('dave') })]);
-        await settle();
+        // The replaced session hears of it as an event: through a cluster's Redis stream and a socket it may
+        // take longer than a few turns, so it is waited for (3 s at most).
+        for (const deadline = Date.now() + 3_000; !states.some((seen) => seen.at(-1) === 'ABORTED') && Date.now() < deadline; ) await settle();
         // "At the same moment" promises no order (on a cluster the two logins reach two nodes): whichever
         // the server took second replaced the other, which ends ABORTED and is refused everything after.
         const ends = states.map((seen) => seen.at(-1));
