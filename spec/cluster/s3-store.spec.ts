@@ -305,7 +305,9 @@ describeWithServices('the S3 media store', ['s3'], ({ s3 }) => {
     const theirs = randomContent(size);
     await a.create(metaOf(id, size), 1_000);
     const results = await Promise.all([tagOf(append(a, id, 0, mine.subarray(0, 6 * MiB))), tagOf(append(b, id, 0, theirs.subarray(0, 6 * MiB)))]);
-    expect(results.sort()).toEqual(['Conflict', 'resolved']);
+    // Sorted as a copy: the winner is read from the order of the appends (a's first), which an in-place
+    // sort lost, so the case failed whenever a won.
+    expect([...results].sort()).toEqual(['Conflict', 'resolved']);
     const winner = results[0] === 'resolved' ? mine : theirs;
     const entry = await a.stat(id);
     expect(entry).toMatchObject({ state: 'partial', offset: 6 * MiB });
