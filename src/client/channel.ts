@@ -10,7 +10,6 @@ import * as E from 'fp-ts/lib/Either.js';
 import { Failure, failureOf, fault } from '../core/failure.js';
 import type { Clock, TimerHandle } from '../core/clock.js';
 import { isValidId, newMessageId } from '../core/ids.js';
-import { DEFAULT_REQUEST_TIMEOUT_MS } from '../core/limits.js';
 import type { Message } from '../core/messages.js';
 
 /** A message received in a channel. */
@@ -134,12 +133,11 @@ export const createChannel = (channelId: string, deps: ChannelDeps): Channel => 
   return {
     channelId,
     join: () =>
-      deps.call('join', async (s, signal) => {
-        await s.joinChannel(channelId, { signal });
-        // The joiner is told no `memberJoined` of its own: its count comes from the members now. Best
-        // effort: the join stands whatever this answers.
+      deps.call('join', (s, signal) => s.joinChannel(channelId, { signal })).then(() => {
+        // The joiner is told no `memberJoined` of its own: its count comes from the members now, asked as
+        // any call is (with the client's deadline). Best effort: the join stands whatever this answers.
         const before = changes;
-        s.channelMembers(channelId, { signal: AbortSignal.timeout(DEFAULT_REQUEST_TIMEOUT_MS) }).then(
+        deps.call('getMembers', (s, signal) => s.channelMembers(channelId, { signal })).then(
           (members) => (changes === before ? joinedCounts.next(members.length) : undefined),
           () => undefined,
         );
@@ -147,13 +145,7 @@ export const createChannel = (channelId: string, deps: ChannelDeps): Channel => 
     leave: () => deps.call('leave', (s, signal) => s.leaveChannel(channelId, { signal })),
     sendMessage: (message, options) => {
       // Only an absent ID is chosen here: a given one, `null` included, is checked (as a peer send's is).
-      const given: unknown = (options as { messageId?: unknown } | undefined)?.messageId;
-      const messageId: E.Either<Failure, string> =
-        given === undefined
-          ? E.right(newMessageId())
-          : isValidId(given)
-            ? E.right(given)
-            : E.left(Failure.invalidArgument('messageId', `expected 1 to 64 printable ASCII characters, got ${JSON.stringify(given)}`));
+      const messageId = messageIdOf((options as { messageId?: unknown } | undefined)?.messageId);
       return deps.call(
         'channelSend',
         async (s, signal) => {
@@ -178,6 +170,17 @@ export const createChannel = (channelId: string, deps: ChannelDeps): Channel => 
     memberLeft$: mine('memberLeft').pipe(map((event) => event.userId)),
   };
 };
+
+/**
+ * A send's message ID: a new random one when none is given; a given one (`null` included) checked, 1 to 64
+ * printable ASCII characters, else `InvalidArgument` naming `messageId`. Peer and channel sends share it.
+ */
+export const messageIdOf = (given: unknown): E.Either<Failure, string> =>
+  given === undefined
+    ? E.right(newMessageId())
+    : isValidId(given)
+      ? E.right(given)
+      : E.left(Failure.invalidArgument('messageId', `expected 1 to 64 printable ASCII characters, got ${JSON.stringify(given)}`));
 
 /**
  * Runs `run`, turning any failure (thrown or rejected) into the public error of `operation`. Not `async`:

@@ -10,7 +10,7 @@ import { tokenMachine } from '../../machines/token.js';
 import type { TransferEffects } from '../core/states.js';
 import { type AbortCause, abortCauseOf, type Session, type SessionEvent } from '../../transports/transport.js';
 import { isSignal } from '../core/abort.js';
-import { asPublic, createChannel } from './channel.js';
+import { asPublic, createChannel, messageIdOf } from './channel.js';
 import { type Clock, systemClock, unrefTimer } from '../core/clock.js';
 import { MessageCodec } from '../protocol/codec.js';
 import { checkDownload, type DownloadTarget, downloadEffects } from './downloads.js';
@@ -21,7 +21,7 @@ import type { FileAccess } from '../core/files.js';
 import type { CreateHasher } from '../core/hash.js';
 import { platformFiles, platformHasher } from '../platform/defaults.js';
 import * as E from 'fp-ts/lib/Either.js';
-import { isValidId, newMessageId } from '../core/ids.js';
+import { isValidId } from '../core/ids.js';
 import {
   DEFAULT_IDLE_TIMEOUT_MS,
   DEFAULT_REQUEST_TIMEOUT_MS,
@@ -362,16 +362,14 @@ const UNHEARD_KEPT = 256;
 
 /** The options of a peer send, checked, with the message ID chosen if none was given. */
 const sendOptionsOf = (options: unknown): E.Either<Failure, Required<SendMessageOptions>> => {
-  if (options === undefined) return E.right({ messageId: newMessageId(), enableOfflineMessaging: false });
-  if (options === null || typeof options !== 'object') return E.left(Failure.invalidArgument('options', 'expected an object'));
-  const { messageId, enableOfflineMessaging } = options as { messageId?: unknown; enableOfflineMessaging?: unknown };
-  if (messageId !== undefined && !isValidId(messageId)) {
-    return E.left(Failure.invalidArgument('messageId', `expected 1 to 64 printable ASCII characters, got ${JSON.stringify(messageId)}`));
-  }
+  if (options !== undefined && (options === null || typeof options !== 'object')) return E.left(Failure.invalidArgument('options', 'expected an object'));
+  const { messageId, enableOfflineMessaging } = (options ?? {}) as { messageId?: unknown; enableOfflineMessaging?: unknown };
+  const id = messageIdOf(messageId);
+  if (E.isLeft(id)) return id;
   if (enableOfflineMessaging !== undefined && typeof enableOfflineMessaging !== 'boolean') {
     return E.left(Failure.invalidArgument('enableOfflineMessaging', 'expected a boolean'));
   }
-  return E.right({ messageId: messageId ?? newMessageId(), enableOfflineMessaging: enableOfflineMessaging === true });
+  return E.right({ messageId: id.right, enableOfflineMessaging: enableOfflineMessaging === true });
 };
 
 /**
