@@ -414,15 +414,23 @@ export const httpMedia = (ctx: HttpContext): HttpMedia => {
     throw fault(await failure());
   };
 
-  /** Drops a body we do not read, so the connection can be reused or closed. */
-  const discard = (response: Response): void => void response.body?.cancel().catch(ignore);
+  /**
+   * Drops a body we do not read, so the connection can be reused or closed. An empty one (an answer to
+   * `HEAD`, or `Content-Length: 0` as a creation's 201) is read to its end instead: a browser reports a
+   * body cancelled or left unread as an aborted load (chromium's console: `POST /v1/uploads
+   * net::ERR_ABORTED`, `HEAD /v1/media/… net::ERR_ABORTED`), though nothing failed.
+   */
+  const discard = (response: Response, method: string): void => {
+    if (method === 'HEAD' || response.headers.get('Content-Length') === '0') void response.arrayBuffer().catch(ignore);
+    else void response.body?.cancel().catch(ignore);
+  };
 
   const getUpload: HttpMedia['getUpload'] = async (uploadId, { signal }) => {
     throwIfAborted(signal);
     const response = await placed(signal, true, (at) =>
       send({ method: 'HEAD', url: uploadUrl(at, uploadId), headers: TUS_RESUMABLE, signal, what: `upload ${uploadId}`, at }),
     );
-    discard(response);
+    discard(response, 'HEAD');
     const offset = requiredCount(response, 'Upload-Offset', 'HEAD');
     const size = requiredCount(response, 'Upload-Length', 'HEAD');
     return { uploadId, size, offset, complete: offset === size };
@@ -442,7 +450,7 @@ export const httpMedia = (ctx: HttpContext): HttpMedia => {
         size,
         at,
       });
-      discard(response);
+      discard(response, 'POST');
       const location = response.headers.get('Location');
       const uploadId = location === null ? undefined : uploadIdOf(location, uploadsUrl(at));
       if (uploadId === undefined) throw fault(Failure.unknown(`the server's answer to POST lacks a valid Location (${String(location)})`));
@@ -493,7 +501,7 @@ export const httpMedia = (ctx: HttpContext): HttpMedia => {
             size,
             at: target,
           });
-          discard(response);
+          discard(response, 'PATCH');
           const acknowledged = requiredCount(response, 'Upload-Offset', 'PATCH');
           if (acknowledged > at && acknowledged <= size) onProgress(acknowledged);
           if (acknowledged !== at + length) {
@@ -511,13 +519,13 @@ export const httpMedia = (ctx: HttpContext): HttpMedia => {
     async terminateUpload(uploadId, { signal }) {
       throwIfAborted(signal);
       // Idempotent: a node that does not answer leaves the removal to the next.
-      discard(await placed(signal, true, (at) => send({ method: 'DELETE', url: uploadUrl(at, uploadId), headers: TUS_RESUMABLE, signal, what: `upload ${uploadId}`, at })));
+      discard(await placed(signal, true, (at) => send({ method: 'DELETE', url: uploadUrl(at, uploadId), headers: TUS_RESUMABLE, signal, what: `upload ${uploadId}`, at })), 'DELETE');
     },
 
     async getMedia(mediaId, { signal }) {
       throwIfAborted(signal);
       const response = await placed(signal, true, (at) => send({ method: 'HEAD', url: mediaUrl(at, mediaId), signal, what: `media ${mediaId}`, at }));
-      discard(response);
+      discard(response, 'HEAD');
       const size = requiredCount(response, 'Content-Length', 'HEAD');
       const sha256 = sha256Of(response.headers.get('ETag'));
       if (sha256 === undefined) throw fault(Failure.unknown(`the server's answer to HEAD lacks a SHA-256 ETag (${String(response.headers.get('ETag'))})`));

@@ -29,38 +29,68 @@ export const launchChromium = async (): Promise<Browser> => {
   });
 };
 
-/** A page of the demo, signed in, with every console error and uncaught exception it shows. */
+/** A page of the demo, signed in, with every console error, uncaught exception and failed request it shows. */
 export interface DemoPage {
   readonly page: Page;
   readonly context: BrowserContext;
   readonly errors: string[];
+  /** `METHOD path: error` of every request the browser failed or aborted (chromium's `net::ERR_ABORTED` and the like). */
+  readonly failedRequests: string[];
 }
 
-/** Opens the demo in a fresh context (its own storage) and signs in as `userId` over `transport`. */
-export const signedInPage = async (browser: Browser, url: string, userId: string, transport: 'http' | 'ws'): Promise<DemoPage> => {
-  const context = await browser.newContext({ acceptDownloads: true, viewport: { width: 900, height: 760 } });
-  const page = await context.newPage();
+/** The viewport of the specs and screenshots: a laptop's. */
+export const VIEWPORT = { width: 1280, height: 800 } as const;
+
+/** Watches `page` for console errors, uncaught exceptions and failed requests. */
+export const watched = (page: Page, context: BrowserContext): DemoPage => {
   const errors: string[] = [];
+  const failedRequests: string[] = [];
   page.on('console', (message) => {
     if (message.type() === 'error') errors.push(message.text());
   });
   page.on('pageerror', (error) => errors.push(String(error)));
-  await page.goto(url);
-  await page.waitForSelector('body[data-ready]');
+  page.on('requestfailed', (request) => failedRequests.push(`${request.method()} ${new URL(request.url()).pathname}: ${request.failure()?.errorText ?? '?'}`));
+  return { page, context, errors, failedRequests };
+};
+
+/** Signs `page` in as `userId` over `transport` and waits until the header says it is connected. */
+export const signIn = async (page: Page, userId: string, transport: 'http' | 'ws'): Promise<void> => {
   await page.getByLabel('User ID').fill(userId);
   await page.getByRole('radio', { name: transport === 'ws' ? 'WebSocket' : 'HTTP' }).check();
   await page.getByRole('button', { name: 'Sign in' }).click();
   const label = transport === 'ws' ? 'WebSocket' : 'HTTP';
-  await page.waitForFunction((text) => document.getElementById('status')?.textContent === text, `${userId} · ${label} · CONNECTED`);
-  return { page, context, errors };
+  await page.waitForFunction(
+    (text) => {
+      const status = document.getElementById('status');
+      return status?.dataset['state'] === 'CONNECTED' && status.textContent === text;
+    },
+    `${userId} · ${label} · Connected`,
+  );
 };
 
-/** Opens a conversation: a peer, or a channel the page joins. */
+/** Opens the demo in a fresh context (its own storage) and signs in as `userId` over `transport`. */
+export const signedInPage = async (browser: Browser, url: string, userId: string, transport: 'http' | 'ws', viewport: { width: number; height: number } = VIEWPORT): Promise<DemoPage> => {
+  const context = await browser.newContext({ acceptDownloads: true, viewport });
+  const page = await context.newPage();
+  const demo = watched(page, context);
+  await page.goto(url);
+  await page.waitForSelector('body[data-ready]');
+  await signIn(page, userId, transport);
+  return demo;
+};
+
+/** Opens a conversation from the sidebar's form: a peer, or a channel the page joins. */
 export const openConversation = async (page: Page, kind: 'peer' | 'channel', id: string): Promise<void> => {
   await page.getByRole('radio', { name: kind === 'peer' ? 'Peer' : 'Channel' }).check();
   await page.getByLabel('Peer or channel ID').fill(id);
-  await page.getByRole('button', { name: 'Open' }).click();
-  await page.waitForFunction((text) => document.getElementById('conversation')?.textContent === text, kind === 'peer' ? `Sending to ${id}` : `In channel #${id}`);
+  await page.getByRole('button', { name: 'Open', exact: true }).click();
+  await page.waitForFunction((text) => document.getElementById('conversation')?.textContent === text, kind === 'peer' ? id : `#${id}`);
+};
+
+/** Types `text` in the composer and sends it (with the files chosen, as their caption). */
+export const send = async (page: Page, text: string): Promise<void> => {
+  await page.getByLabel('Message', { exact: true }).fill(text);
+  await page.getByRole('button', { name: 'Send', exact: true }).click();
 };
 
 /** Files under the data folder's `parts/`, `media/` and `meta/`, as `folder/name`. */
