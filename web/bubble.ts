@@ -109,15 +109,15 @@ const bodyOf = (body: BubbleBody): HTMLElement => {
   }
 };
 
-/** A short preview of a body for the conversation list: the text, or `📷 photo.jpg`, `📎 report.pdf`. */
+/** A short preview of a body for the conversation list: the text, or `Photo · photo.jpg`, `File · report.pdf`. */
 export const previewOf = (body: BubbleBody): string => {
   switch (body.kind) {
     case 'text':
       return body.text;
     case 'image':
-      return `📷 ${body.caption || body.fileName}`;
+      return `Photo · ${body.caption || body.fileName}`;
     case 'file':
-      return `📎 ${body.caption || body.fileName}`;
+      return `File · ${body.caption || body.fileName}`;
   }
 };
 
@@ -125,7 +125,7 @@ export const previewOf = (body: BubbleBody): string => {
 export const showBubble = (thread: HTMLElement, head: BubbleHead, body: BubbleBody, state: BubbleState): Bubble => {
   const time = element('time', 'when', formatTime(head.at));
   time.dateTime = isoTime(head.at);
-  const status = element('span', 'status');
+  const status = element('span', 'state');
   const meta = element('footer', 'meta', time, status);
   const main = bodyOf(body);
   const bubble = element('li', `bubble ${head.own ? 'own' : 'theirs'}`, element('header', 'from', head.own ? 'You' : head.from), main, meta);

@@ -101,6 +101,7 @@ const tell = (error: unknown, what: string): void => {
 const interrupted = (error: unknown): boolean => error instanceof FerryError && error.code === 6 && (error.operation === 'upload' || error.operation === 'download');
 
 const setSignedIn = (on: boolean): void => {
+  document.body.dataset['signed'] = on ? 'in' : 'out';
   signout.disabled = !on;
   signin.querySelectorAll<HTMLInputElement | HTMLButtonElement>('input, button[type="submit"]').forEach((field) => {
     field.disabled = on;
