@@ -122,7 +122,7 @@ describe.runIf(browserSpecsRun)('the demo page in headless chromium', () => {
       expect(await naturalSize(lightbox.locator('img'))).toEqual([960, 640]);
       expect(await samePixels(lightbox.locator('img'), picture)).toBe(true);
       expect(await lightbox.locator('figcaption').textContent()).toBe('The harbour at dawn');
-      if (SHOTS && transport === 'http') await bob.page.screenshot({ path: join(SHOTS, 'demo-lightbox.png') });
+      if (SHOTS && transport === 'http') await shoot(bob.page, join(SHOTS, 'demo-lightbox.png'));
       await bob.page.keyboard.press('Escape');
       await bob.page.locator('#lightbox[data-state="closed"]').waitFor({ state: 'attached' });
 
@@ -157,7 +157,7 @@ describe.runIf(browserSpecsRun)('the demo page in headless chromium', () => {
 
       if (SHOTS && transport === 'http') {
         await sideBySide(alice, bob, join(SHOTS, 'demo.png'));
-        await bob.page.screenshot({ path: join(SHOTS, 'demo-chat.png') });
+        await shoot(bob.page, join(SHOTS, 'demo-chat.png'));
       }
       clean(alice, bob);
     });
@@ -181,7 +181,7 @@ describe.runIf(browserSpecsRun)('the demo page in headless chromium', () => {
     await expect.poll(() => ownBubbles(bob.page).last().getAttribute('data-state')).toBe('sent');
     const width = await bob.page.evaluate(() => document.documentElement.scrollWidth);
     expect(width).toBeLessThanOrEqual(phone.width); // nothing runs off the side
-    if (SHOTS) await bob.page.screenshot({ path: join(SHOTS, 'demo-narrow.png') });
+    if (SHOTS) await shoot(bob.page, join(SHOTS, 'demo-narrow.png'));
     await bob.page.getByRole('button', { name: 'Back to the conversations' }).click();
     expect(await bob.page.locator('.sidebar').isVisible()).toBe(true);
     clean(alice, bob);
@@ -272,7 +272,7 @@ describe.runIf(browserSpecsRun)('the demo page in headless chromium', () => {
       const ring = bubble.getByRole('progressbar', { name: 'Sending big.bin' });
       await expect.poll(async () => Number(await ring.getAttribute('aria-valuenow')), { timeout: 20_000 }).toBeGreaterThan(0);
       await eventually('a partial upload on the server', async () => (await storedFiles(dataDir)).some((file) => file.startsWith('parts/')));
-      if (SHOTS && transport === 'http') await alice.page.screenshot({ path: join(SHOTS, 'demo-sending.png') });
+      if (SHOTS && transport === 'http') await shoot(alice.page, join(SHOTS, 'demo-sending.png'));
       await bubble.getByRole('button', { name: 'Cancel sending big.bin' }).click();
       await expect.poll(() => bubble.getAttribute('data-state')).toBe('cancelled');
       expect(await bubble.locator('.state').textContent()).toBe('cancelled: not sent');
@@ -307,7 +307,7 @@ describe.runIf(browserSpecsRun)('the demo page in headless chromium', () => {
     await eve.page.locator('#conversations li[data-peer="dora"] button').click();
     await theirBubbles(eve.page).first().waitFor();
     expect(await bubbleTypes(eve.page)).toEqual(['theirs TEXT']);
-    if (SHOTS) await dora.page.screenshot({ path: join(SHOTS, 'demo-errors.png') });
+    if (SHOTS) await shoot(dora.page, join(SHOTS, 'demo-errors.png'));
     clean(dora, eve);
   });
 
@@ -327,7 +327,7 @@ describe.runIf(browserSpecsRun)('the demo page in headless chromium', () => {
       expect(await first.page.getByLabel('Message', { exact: true }).isDisabled()).toBe(true);
       expect(await first.page.getByRole('button', { name: 'Sign in' }).isEnabled()).toBe(true);
       expect(await second.page.locator('#status').getAttribute('data-state')).toBe('CONNECTED');
-      if (SHOTS && transport === 'ws') await first.page.screenshot({ path: join(SHOTS, 'demo-takeover.png') });
+      if (SHOTS && transport === 'ws') await shoot(first.page, join(SHOTS, 'demo-takeover.png'));
       // The ended session's event stream (HTTP's long GET) is closed by the transport: that abort is the
       // session ending, not a failure; nothing else may fail.
       const ended = first.failedRequests.filter((failed) => !/^GET \/v1\/sessions\/[^/]+\/events: net::ERR_ABORTED$/.test(failed));
@@ -460,9 +460,15 @@ const presenceShown = (page: Page, peerId: string, state: string): Promise<unkno
 /** The background colour a dot is drawn with. */
 const colourOf = (dot: Locator): Promise<string> => dot.evaluate((node) => getComputedStyle(node).backgroundColor);
 
+/** Scrolls every thread to its end (a line added under the last bubble may have pushed it), then takes the picture. */
+const shoot = async (page: Page, path?: string): Promise<Buffer> => {
+  await page.evaluate(() => document.querySelectorAll('.threads').forEach((threads) => threads.scrollTo(0, threads.scrollHeight)));
+  return page.screenshot(path === undefined ? {} : { path });
+};
+
 /** alice's and bob's pages side by side in one picture (a third page shows both screenshots). */
 const sideBySide = async (alice: DemoPage, bob: DemoPage, path: string): Promise<void> => {
-  const [left, right] = await Promise.all([alice.page.screenshot(), bob.page.screenshot()]);
+  const [left, right] = await Promise.all([shoot(alice.page), shoot(bob.page)]);
   const { width, height } = alice.page.viewportSize() ?? { width: 1280, height: 800 };
   const page = await alice.context.newPage();
   await page.setViewportSize({ width: width * 2 + 34, height: height + 18 });
