@@ -8,7 +8,7 @@
  */
 import type { Subscription } from 'rxjs';
 import type { Task, TransferState } from '../src/index.js';
-import { formatSize, formatTime, isoTime } from './format.js';
+import { formatSize, formatTime, isoTime } from './readable.js';
 
 /** Who wrote it and when (the server's time for a message received, the click's for one's own). */
 export interface BubbleHead {

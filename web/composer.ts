@@ -4,7 +4,7 @@
  * thread are chosen too. Enter sends. DOM only: what is sent is the page's business.
  * @module
  */
-import { formatSize } from './format.js';
+import { formatSize } from './readable.js';
 
 /** The parts of the page the composer is made of. */
 export interface ComposerParts {

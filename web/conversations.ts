@@ -5,7 +5,7 @@
  * @module
  */
 import type { PeerOnlineState } from '../src/index.js';
-import { formatTime, isoTime } from './format.js';
+import { formatTime, isoTime } from './readable.js';
 
 /** A conversation: with a peer, or in a channel. Its key is `peer:<id>` or `channel:<id>`. */
 export type ConversationKind = 'peer' | 'channel';

@@ -15,7 +15,7 @@ import {
   UploadErrorCode,
   MAX_FILE_SIZE,
 } from '../src/index.js';
-import { formatSize } from './format.js';
+import { formatSize } from './readable.js';
 
 /**
  * The connection's state and its reason in a sentence: `Connected`, `Reconnecting: the connection
