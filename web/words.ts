@@ -13,7 +13,6 @@ import {
   type Operation,
   PeerMessageErrorCode,
   UploadErrorCode,
-  MAX_FILE_SIZE,
 } from '../src/index.js';
 import { formatSize } from './readable.js';
 
@@ -102,6 +101,3 @@ export const failureWords = (prefix: string, error: unknown): string => {
   if (!(error instanceof FerryError)) return `${prefix}: ${error instanceof Error ? error.message : String(error)}`;
   return `${prefix}: ${sentenceOf(error)} (${codeWords(error)})`;
 };
-
-/** The largest file a message can carry, in words (`30.0 MiB`). */
-export const MAX_FILE_WORDS = formatSize(MAX_FILE_SIZE);

@@ -1,8 +1,9 @@
 /**
  * The demo page, a small chat client, in headless chromium: served by `startServer({ dev: true })` and
  * driven as two people use it, each in a browser context of their own. Set FERRY_SCREENSHOTS=<folder> to
- * save the pictures (`demo.png`, `demo-chat.png`, `demo-narrow.png`, `demo-presence.png`,
- * `demo-takeover.png`, `demo-errors.png`); the README shows `docs/demo.png`.
+ * save the pictures (`demo.png`: alice and bob side by side, `demo-chat.png`, `demo-narrow.png`,
+ * `demo-presence.png`, `demo-errors.png`, committed to `docs/`; `demo-lightbox.png`, `demo-sending.png`,
+ * `demo-takeover.png`, to look at). The README shows `docs/demo.png`.
  */
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
