@@ -3,7 +3,7 @@
  * loopback (temporary data folder), real sockets. Waits are on printed lines, never on time.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -24,10 +24,10 @@ let work: string;
 const as = (user: string, url = server.url): Record<string, string> => ({ FERRY_URL: url, FERRY_USER: user, FERRY_TOKEN: server.issueToken(user) });
 
 /** Uploads `bytes` with an in-process client; resolves with the media ID. */
-const upload = async (bytes: Uint8Array): Promise<string> => {
+const upload = async (bytes: Uint8Array, fileName = 'x.bin'): Promise<string> => {
   const client = createClient({ transport: httpTransport({ url: server.url }) });
   await client.login({ userId: 'uploader', token: server.issueToken('uploader') });
-  const message = await client.createFileMessageByUploading(bytes, { fileName: 'x.bin' }).result;
+  const message = await client.createFileMessageByUploading(bytes, { fileName }).result;
   await client.logout();
   return message.mediaId;
 };
@@ -204,6 +204,43 @@ describe('ferry failures: one line with the ferry code, and the documented exit 
     const forced = await ferry(['get', mediaId, '-o', target, '--force'], { env: as('nora') }).exited;
     expect(forced.code).toBe(0);
     expect(readFileSync(target).length).toBe(1000);
+  });
+
+  it.each(['http', 'ws'])('get without -o names the file as its sender did, in the current folder, as "name (1).ext" when taken, replacing only with --force (%s)', async (transport) => {
+    const sent = randomBytes(1500);
+    const mediaId = await upload(sent, 'report 2026.pdf');
+    const folder = folderOf(`own-name-${transport}`);
+    const get = (...more: string[]) => ferry(['get', mediaId, '--transport', transport, ...more], { cwd: folder, env: as('olga') }).exited;
+    const first = await get();
+    expect(first.code).toBe(0);
+    expect(lastLine(first.stdout)).toBe(`saved ${join(folder, 'report 2026.pdf')} (1.5 KiB)`);
+    writeFileSync(join(folder, 'report 2026.pdf'), 'mine');
+    const second = await get();
+    expect(second.code).toBe(0);
+    expect(lastLine(second.stdout)).toBe(`saved ${join(folder, 'report 2026 (1).pdf')} (1.5 KiB)`);
+    expect(readFileSync(join(folder, 'report 2026.pdf'), 'utf8')).toBe('mine');
+    expect(readFileSync(join(folder, 'report 2026 (1).pdf')).equals(sent)).toBe(true);
+    const forced = await get('--force');
+    expect(forced.code).toBe(0);
+    expect(readFileSync(join(folder, 'report 2026.pdf')).equals(sent)).toBe(true);
+    expect(filesIn(folder).sort()).toEqual(['report 2026 (1).pdf', 'report 2026.pdf']);
+  });
+
+  it('get without -o never writes outside the current folder, whatever name the sender gave', async () => {
+    const parent = folderOf('hostile');
+    const folder = join(parent, 'inside');
+    mkdirSync(folder);
+    const names = { '../../escape.txt': 'escape.txt', '..': undefined, '\u202etxt.exe\u0007': 'txt.exe', '': undefined };
+    await Promise.all(
+      Object.entries(names).map(async ([given, expected]) => {
+        const mediaId = await upload(randomBytes(10), given);
+        const run = await ferry(['get', mediaId], { cwd: folder, env: as('pat') }).exited;
+        expect(run.code, JSON.stringify(given)).toBe(0);
+        expect(lastLine(run.stdout)).toBe(`saved ${join(folder, expected ?? mediaId)} (10 B)`);
+      }),
+    );
+    expect(filesIn(parent)).toEqual(['inside']);
+    expect(filesIn(folder)).toHaveLength(4);
   });
 
   it('listen says when the connection is lost and when it is back after a server restart, and goes on receiving', async () => {
