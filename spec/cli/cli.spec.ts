@@ -230,13 +230,17 @@ describe('ferry failures: one line with the ferry code, and the documented exit 
     const parent = folderOf('hostile');
     const folder = join(parent, 'inside');
     mkdirSync(folder);
-    const names = { '../../escape.txt': 'escape.txt', '..': undefined, '\u202etxt.exe\u0007': 'txt.exe', '': undefined };
+    const names: [string, string | undefined][] = [['../../escape.txt', 'escape.txt'], ['..', undefined], ['\u202etxt.exe\u0007', 'txt.exe'], ['', undefined]];
+    const sender = createClient({ transport: httpTransport({ url: server.url }) });
+    await sender.login({ userId: 'mallory', token: server.issueToken('mallory') });
+    const mediaIds = await Promise.all(names.map(async ([given]) => (await sender.createFileMessageByUploading(randomBytes(10), { fileName: given }).result).mediaId));
+    await sender.logout();
     await Promise.all(
-      Object.entries(names).map(async ([given, expected]) => {
-        const mediaId = await upload(randomBytes(10), given);
-        const run = await ferry(['get', mediaId], { cwd: folder, env: as('pat') }).exited;
+      names.map(async ([given, expected], i) => {
+        const mediaId = mediaIds[i] ?? '';
+        const run = await ferry(['get', mediaId], { cwd: folder, env: as(`pat${i}`) }).exited;
         expect(run.code, JSON.stringify(given)).toBe(0);
-        expect(lastLine(run.stdout)).toBe(`saved ${join(folder, expected ?? mediaId)} (10 B)`);
+        expect(lastLine(run.stdout), JSON.stringify(given)).toBe(`saved ${join(folder, expected ?? mediaId)} (10 B)`);
       }),
     );
     expect(filesIn(parent)).toEqual(['inside']);
