@@ -3,7 +3,7 @@
  * loopback (temporary data folder), real sockets. Waits are on printed lines, never on time.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -146,6 +146,21 @@ describe('ferry failures: one line with the ferry code, and the documented exit 
     const run = await ferry(['send', missing, '--to', 'bob', '--offline'], { env: as('gina') }).exited;
     expect(run.code).toBe(1);
     expect(run.stderr).toMatch(/ferry send: .*no-such-file\.png: upload failed \(code 2\): invalid argument 'source': cannot use ".*no-such-file\.png": no such file$/m);
+  });
+
+  it('files refused before their upload never say they started; the others are sent; sizes are in MiB', async () => {
+    const folder = folderOf('refused');
+    const [empty, huge, missing, fine] = ['empty.txt', 'huge.bin', 'missing.txt', 'fine.txt'].map((name) => join(folder, name)) as [string, string, string, string];
+    writeFileSync(empty, '');
+    writeFileSync(huge, '');
+    truncateSync(huge, 32_000_000); // sparse: over the 30 MiB limit without writing 30 MiB
+    writeFileSync(fine, 'fine');
+    const run = await ferry(['send', empty, huge, missing, fine, '--to', 'bob', '--offline'], { env: as('hugo') }).exited;
+    expect(run.code).toBe(1);
+    expect(run.stderr.split('\n').filter((line) => line.startsWith('upload ')).map((line) => line.replace(/ in \d+\.\ds$/, ''))).toEqual(['upload fine.txt: started', 'upload fine.txt: done, 4 B']);
+    expect(run.stderr).toMatch(/^ferry send: .*huge\.bin: upload failed \(code 4\): 30\.5 MiB is over the limit of 30\.0 MiB$/m);
+    expect(run.stderr).toMatch(/^ferry send: .*empty\.txt: upload failed \(code 2\): invalid argument 'source': the file is empty$/m);
+    expect(run.stdout).toMatch(/^sent FILE "fine\.txt" \(4 B\) media \S+ to bob: bob is offline; kept by the server until bob logs in$/m);
   });
 
   it('a bad token exits 1 with login code 5, and JSON says the same with --json', async () => {

@@ -215,6 +215,9 @@ export const createReporter = (mode: ReporterMode, io: ReporterIo): Reporter => 
       if (state === 'pending' && !stopped) say('waiting (all transfer slots busy)');
     });
     const progress = task.progress$.subscribe(({ currentSize, totalSize }) => {
+      // Progress comes once the transfer is open (the file read, the server's upload created): a file
+      // refused before that (empty, too large, missing) never says it started.
+      if (!last) say('started');
       last = { current: currentSize, total: totalSize };
       const { rate } = measure(currentSize, totalSize);
       // The first and last bytes are told by "started" and "done"; between them, a line a second at most.
@@ -225,8 +228,7 @@ export const createReporter = (mode: ReporterMode, io: ReporterIo): Reporter => 
     });
     const states = task.state$.subscribe((next) => {
       state = next;
-      if (next === 'transferring') say('started');
-      else if (next === 'done') {
+      if (next === 'done') {
         const { elapsed } = last ? measure(last.current, last.total) : { elapsed: 0 };
         say(`done${last ? `, ${formatBytes(last.total)} in ${elapsed.toFixed(1)}s` : ''}`);
       } else if (next === 'cancelled') say('cancelled');
