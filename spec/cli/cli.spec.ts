@@ -262,18 +262,18 @@ describe('ferry failures: one line with the ferry code, and the documented exit 
     expect(filesIn(folder)).toHaveLength(4);
   });
 
-  it('listen says when the connection is lost and when it is back after a server restart, and goes on receiving', async () => {
+  it.each(['http', 'ws'])('listen says when the connection is lost and when it is back after a server restart, with the reasons, and goes on receiving (%s)', async (transport) => {
     const folder = folderOf('restart');
     const first = await startServer({ port: 0, dataDir: folder });
     const port = Number(new URL(first.url).port);
     const env = { FERRY_URL: first.url, FERRY_USER: 'otto', FERRY_TOKEN: first.issueToken('otto') };
-    const listener = ferry(['listen'], { env });
+    const listener = ferry(['listen', '--transport', transport], { env });
     await listener.waitFor('stderr', /listening as otto/);
     await first.close();
-    await listener.waitFor('stderr', /connection to the server lost; reconnecting…/);
+    await listener.waitFor('stderr', /^connection to the server lost \(INTERRUPTED\); reconnecting…$/m);
     const second = await startServer({ port, dataDir: folder });
     try {
-      await listener.waitFor('stderr', /connected again; listening/);
+      await listener.waitFor('stderr', /^connected again \(LOGIN_SUCCESS\); listening$/m);
       const sender = createClient({ transport: httpTransport({ url: second.url }) });
       await sender.login({ userId: 'pia', token: second.issueToken('pia') });
       await sender.sendMessageToPeer('otto', textMessage('after the restart'));
