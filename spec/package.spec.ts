@@ -3,8 +3,11 @@
  * `npm pack` of a fresh build, unpacked into a scratch project's `node_modules`, type-checked with the
  * three module resolutions a TypeScript user may have (`node16`, `nodenext`, `bundler`) under
  * `strict`, `exactOptionalPropertyTypes` and `skipLibCheck: false`, then run: a server, a client over
- * HTTP, an upload and a download. The package's own dependencies are the ones this checkout installed
- * (linked, not fetched), so the spec needs no network.
+ * HTTP and over WebSocket, an upload and a download. The package's own dependencies are the ones this
+ * checkout installed (linked, not fetched), so the spec needs no network; its optional peer dependencies
+ * (`commander`, `cli-progress`, `bufferutil`: decision 109) are left out, as a library user's install
+ * leaves them out, and the program runs with `--preserve-symlinks` so that no linked package finds them
+ * in this checkout either.
  */
 import { execFileSync } from 'node:child_process';
 import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
@@ -17,6 +20,9 @@ const tsc = join(root, 'node_modules/typescript/bin/tsc');
 let work: string;
 let consumer: string;
 let packed: string[];
+
+/** Optional peer dependencies, which a consumer who only uses the library does not install. */
+const OPTIONAL_PEERS = ['commander', 'cli-progress', 'bufferutil'];
 
 /** The module settings of a consumer: `module` and `moduleResolution`. */
 const RESOLUTIONS: readonly (readonly [string, string])[] = [
@@ -46,16 +52,19 @@ beforeAll(() => {
   run('tar', ['-xzf', join(work, filename), '-C', modules], work);
   run('mv', [join(modules, 'package'), join(modules, 'ferry')], work);
   for (const name of readdirSync(join(root, 'node_modules'))) {
-    if (name.startsWith('.') || name === 'ferry') continue;
+    if (name.startsWith('.') || name === 'ferry' || OPTIONAL_PEERS.includes(name)) continue;
     if (name.startsWith('@')) {
       mkdirSync(join(modules, name), { recursive: true });
-      for (const scoped of readdirSync(join(root, 'node_modules', name))) symlinkSync(join(root, 'node_modules', name, scoped), join(modules, name, scoped));
+      for (const scoped of readdirSync(join(root, 'node_modules', name))) {
+        if (!OPTIONAL_PEERS.some((peer) => `${name}/${scoped}` === `@types/${peer}`)) symlinkSync(join(root, 'node_modules', name, scoped), join(modules, name, scoped));
+      }
     } else symlinkSync(join(root, 'node_modules', name), join(modules, name));
   }
   writeFileSync(join(consumer, 'package.json'), JSON.stringify({ name: 'consumer', private: true, type: 'module' }));
   writeFileSync(
     join(consumer, 'main.ts'),
-    `import { createClient, type FerryError, type TransferState, type ConnectionChange, type FileMessage } from 'ferry';
+    `import { createRequire } from 'node:module';
+import { createClient, type FerryError, type TransferState, type ConnectionChange, type FileMessage } from 'ferry';
 import { httpTransport } from 'ferry/http';
 import { wsTransport } from 'ferry/ws';
 import { startServer } from 'ferry/server';
@@ -72,9 +81,14 @@ const message: FileMessage = await task.result;
 const bytes = await client.downloadMediaToMemory(message.mediaId).result;
 const failed = await client.downloadMediaToMemory('AAAAAAAAAAAAAAAAAAAAAA').result.catch((error: FerryError) => error.code);
 await client.logout();
+const overWs = createClient({ transport: wsTransport({ url: server.wsUrl }) });
+await overWs.login({ userId: 'bob', token: server.issueToken('bob') });
+const wsBytes = await overWs.downloadMediaToMemory(message.mediaId).result;
+const { fileName } = await overWs.getMediaInfo(message.mediaId);
+await overWs.logout();
 await server.close();
-void wsTransport;
-console.log(JSON.stringify({ text: new TextDecoder().decode(bytes), states, failed, reasons: changes.map((c) => c.reason) }));
+const loaded = Object.keys(createRequire(import.meta.url).cache).filter((path) => /[\\/](commander|cli-progress|bufferutil)[\\/]/.test(path));
+console.log(JSON.stringify({ text: new TextDecoder().decode(bytes), ws: new TextDecoder().decode(wsBytes), fileName, states, failed, reasons: changes.map((c) => c.reason), loaded }));
 `,
   );
   for (const [module, resolution] of RESOLUTIONS) {
@@ -96,7 +110,8 @@ console.log(JSON.stringify({ text: new TextDecoder().decode(bytes), states, fail
       }),
     );
   }
-});
+  // A full build and `npm pack`: about 20 s of CPU, a minute or more while other work shares the machine.
+}, 240_000);
 
 afterAll(() => {
   if (work) rmSync(work, { recursive: true, force: true });
@@ -125,12 +140,33 @@ describe('the published package', () => {
     expect(output).toBe('');
   });
 
-  it('runs: a server, a client over HTTP, an upload and a download, from the installed package', () => {
+  it('declares the CLI packages and bufferutil as optional peer dependencies, not dependencies', () => {
+    const manifest = JSON.parse(readFileSync(join(consumer, 'node_modules/ferry/package.json'), 'utf8')) as Record<string, Record<string, unknown> | undefined>;
+    expect(Object.keys(manifest['dependencies'] ?? {}).filter((name) => OPTIONAL_PEERS.includes(name))).toEqual([]);
+    expect(Object.keys(manifest['optionalDependencies'] ?? {})).toEqual([]);
+    for (const name of OPTIONAL_PEERS) {
+      expect(manifest['peerDependencies']?.[name]).toEqual(expect.any(String));
+      expect(manifest['peerDependenciesMeta']?.[name]).toEqual({ optional: true });
+    }
+  });
+
+  it('runs without them: a server, clients over HTTP and WebSocket, an upload, downloads and the file name, loading none of them', () => {
     run(process.execPath, [tsc, '-p', 'tsconfig.nodenext.json', '--noEmit', 'false', '--outDir', 'out'], consumer);
-    const out = run(process.execPath, ['out/main.js', join(work, 'data')], consumer).trim().split('\n').at(-1) ?? '';
+    const out = run(process.execPath, ['--preserve-symlinks', 'out/main.js', join(work, 'data')], consumer).trim().split('\n').at(-1) ?? '';
     const result = JSON.parse(out) as { text: string; states: string[]; failed: number; reasons: string[] };
-    expect(result).toMatchObject({ text: 'hello from a consumer', failed: 4, reasons: ['LOGIN', 'LOGIN_SUCCESS', 'LOGOUT'] });
+    expect(result).toMatchObject({ text: 'hello from a consumer', ws: 'hello from a consumer', fileName: 'hello.txt', failed: 4, reasons: ['LOGIN', 'LOGIN_SUCCESS', 'LOGOUT'], loaded: [] });
     // A subscriber gets the state at the time it subscribed, then each change: the last is `done`.
     expect(result.states.at(-1)).toBe('done');
+  });
+
+  it('its CLI without commander and cli-progress exits 2 saying what to install', () => {
+    let failure: { status?: number; stderr?: string } = {};
+    try {
+      run(process.execPath, ['--preserve-symlinks', 'node_modules/ferry/bin/ferry.js', 'get', 'AAAAAAAAAAAAAAAAAAAAAA'], consumer);
+    } catch (error) {
+      failure = error as typeof failure;
+    }
+    expect(failure.status).toBe(2);
+    expect(failure.stderr).toBe('ferry: the command line needs "commander" and "cli-progress", optional for the library and not installed: npm install commander cli-progress\n');
   });
 });

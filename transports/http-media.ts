@@ -260,6 +260,25 @@ export const uploadIdOf = (location: string, uploadsUrl: string): string | undef
 const sha256Of = (etag: string | null): string | undefined => /^(?:W\/)?"([0-9a-fA-F]{64})"$/.exec(etag?.trim() ?? '')?.[1]?.toLowerCase();
 
 /**
+ * The file name of a `Content-Disposition` header (RFC 6266): the UTF-8 `filename*` if present and
+ * decodable, else the quoted or plain `filename`; `undefined` without one (a server that sends none).
+ */
+const dispositionName = (header: string | null): string | undefined => {
+  if (header === null) return undefined;
+  const extended = /;\s*filename\*\s*=\s*UTF-8'[^']*'([^;\s]+)/i.exec(header)?.[1];
+  if (extended !== undefined) {
+    try {
+      return decodeURIComponent(extended);
+    } catch {
+      // Broken percent-encoding: the plain parameter below is the server's fallback for exactly this.
+    }
+  }
+  const plain = /;\s*filename\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^;\s]+))/i.exec(header);
+  if (!plain) return undefined;
+  return plain[1] !== undefined ? plain[1].replace(/\\(.)/g, '$1') : plain[2];
+};
+
+/**
  * The media methods of an HTTP session.
  * @example
  * const media = httpMedia({ url: server.url, token, fetch: globalThis.fetch });
@@ -529,7 +548,7 @@ export const httpMedia = (ctx: HttpContext): HttpMedia => {
       const size = requiredCount(response, 'Content-Length', 'HEAD');
       const sha256 = sha256Of(response.headers.get('ETag'));
       if (sha256 === undefined) throw fault(Failure.unknown(`the server's answer to HEAD lacks a SHA-256 ETag (${String(response.headers.get('ETag'))})`));
-      return { mediaId, size, sha256 };
+      return { mediaId, size, sha256, fileName: dispositionName(response.headers.get('Content-Disposition')) ?? mediaId };
     },
 
     async *readMedia(mediaId, offset, { signal, expected }) {

@@ -10,6 +10,7 @@ import type { Observable } from 'rxjs';
 import { abortable, throwIfAborted } from '../src/core/abort.js';
 import { decodeMessage, encodeMessage } from '../src/protocol/codec.js';
 import { Failure, fault } from '../src/core/failure.js';
+import { offeredFileName } from '../src/core/files.js';
 import type { Hub, HubSession } from '../src/hub/hub.js';
 import type { HubEvent } from '../src/hub/message-bus.js';
 import { CHUNK_SIZE } from '../src/core/limits.js';
@@ -120,8 +121,8 @@ export const memoryTransport = (hub: Hub, options: MemoryTransportOptions = {}):
       terminateUpload: (uploadId, { signal }) => call(signal, () => hub.terminateUpload(hubSession.userId, uploadId)),
       getMedia: (mediaId, { signal }) =>
         call(signal, async () => {
-          const { size, sha256 } = await hub.mediaInfo(mediaId);
-          return { mediaId, size, sha256 };
+          const { size, sha256, fileName } = await hub.mediaInfo(mediaId);
+          return { mediaId, size, sha256, fileName: offeredFileName(fileName, mediaId) };
         }),
       async *readMedia(mediaId, offset, { signal }) {
         const { size } = await call(signal, () => hub.mediaInfo(mediaId));

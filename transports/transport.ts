@@ -34,12 +34,19 @@ export interface UploadState {
   readonly complete: boolean;
 }
 
-/** What a downloader learns before reading: the size and the SHA-256 to verify against. */
+/** What a downloader learns before reading: the size, the SHA-256 to verify against, and the file name. */
 export interface MediaState {
   readonly mediaId: string;
   readonly size: number;
   /** Lowercase hex SHA-256 of the whole media. */
   readonly sha256: string;
+  /**
+   * The name the server offers for the media: the uploader's file name reduced to a plain name
+   * (`offeredFileName` of `src/core/files.ts`: last path component, no control or invisible characters, at
+   * most 128 code points), the media ID when nothing usable is left (also when the uploader gave none).
+   * Untrusted: a receiver that writes a file under it reduces it again for its own file system.
+   */
+  readonly fileName: string;
 }
 
 /**
@@ -118,7 +125,7 @@ export interface Session {
   ): Promise<UploadState>;
   /** Removes an upload, partial or complete, with its bytes. Missing uploads are not an error. */
   terminateUpload(uploadId: string, options: CallOptions): Promise<void>;
-  /** Size and SHA-256 of complete media. Rejects `InvalidArgument` (malformed ID) or `NotExist`. */
+  /** Size, SHA-256 and offered file name of complete media. Rejects `InvalidArgument` (malformed ID) or `NotExist`. */
   getMedia(mediaId: string, options: CallOptions): Promise<MediaState>;
   /**
    * The bytes of complete media from `offset` to the end; stops (rejects) when the signal aborts. Each

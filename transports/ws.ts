@@ -52,7 +52,7 @@ export interface WsTransportOptions {
 }
 
 const UploadStateWire = t.type({ uploadId: t.string, size: t.number, offset: t.number, complete: t.boolean });
-const MediaStateWire = t.type({ mediaId: t.string, size: t.number, sha256: t.string });
+const MediaStateWire = t.intersection([t.type({ mediaId: t.string, size: t.number, sha256: t.string }), t.partial({ fileName: t.string })]);
 const MembersWire = t.type({ members: t.array(t.string) });
 const RenewWire = t.partial({ expiresAt: t.number });
 
@@ -154,7 +154,11 @@ export const wsTransport = (options: WsTransportOptions): Transport => {
         terminateUpload: async (uploadId, { signal: s }) => {
           await theLink.call({ op: 'terminateUpload', uploadId }, s);
         },
-        getMedia: async (mediaId, { signal: s }): Promise<MediaState> => decoded(MediaStateWire, await theLink.call({ op: 'getMedia', mediaId }, s), 'getMedia'),
+        getMedia: async (mediaId, { signal: s }): Promise<MediaState> => {
+          const media = decoded(MediaStateWire, await theLink.call({ op: 'getMedia', mediaId }, s), 'getMedia');
+          // A server older than decision 108 names no file: the media ID stands in, as for a nameless upload.
+          return { ...media, fileName: media.fileName ?? media.mediaId };
+        },
         readMedia: (mediaId, offset, { signal: s }) => wsDownload(theLink, mediaId, offset, s),
         sendToPeer: (peerId, message, { signal: s, messageId, enableOfflineMessaging }) =>
           post((wire) => ({ op: 'sendToPeer', peerId, message: wire, messageId, ...(enableOfflineMessaging === true ? { enableOfflineMessaging } : {}) }), message, s).then(

@@ -3,7 +3,7 @@
  * loopback (temporary data folder), real sockets. Waits are on printed lines, never on time.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -24,10 +24,10 @@ let work: string;
 const as = (user: string, url = server.url): Record<string, string> => ({ FERRY_URL: url, FERRY_USER: user, FERRY_TOKEN: server.issueToken(user) });
 
 /** Uploads `bytes` with an in-process client; resolves with the media ID. */
-const upload = async (bytes: Uint8Array): Promise<string> => {
+const upload = async (bytes: Uint8Array, fileName = 'x.bin'): Promise<string> => {
   const client = createClient({ transport: httpTransport({ url: server.url }) });
   await client.login({ userId: 'uploader', token: server.issueToken('uploader') });
-  const message = await client.createFileMessageByUploading(bytes, { fileName: 'x.bin' }).result;
+  const message = await client.createFileMessageByUploading(bytes, { fileName }).result;
   await client.logout();
   return message.mediaId;
 };
@@ -148,6 +148,21 @@ describe('ferry failures: one line with the ferry code, and the documented exit 
     expect(run.stderr).toMatch(/ferry send: .*no-such-file\.png: upload failed \(code 2\): invalid argument 'source': cannot use ".*no-such-file\.png": no such file$/m);
   });
 
+  it('files refused before their upload never say they started; the others are sent; sizes are in MiB', async () => {
+    const folder = folderOf('refused');
+    const [empty, huge, missing, fine] = ['empty.txt', 'huge.bin', 'missing.txt', 'fine.txt'].map((name) => join(folder, name)) as [string, string, string, string];
+    writeFileSync(empty, '');
+    writeFileSync(huge, '');
+    truncateSync(huge, 32_000_000); // sparse: over the 30 MiB limit without writing 30 MiB
+    writeFileSync(fine, 'fine');
+    const run = await ferry(['send', empty, huge, missing, fine, '--to', 'bob', '--offline'], { env: as('hugo') }).exited;
+    expect(run.code).toBe(1);
+    expect(run.stderr.split('\n').filter((line) => line.startsWith('upload ')).map((line) => line.replace(/ in \d+\.\ds$/, ''))).toEqual(['upload fine.txt: started', 'upload fine.txt: done, 4 B']);
+    expect(run.stderr).toMatch(/^ferry send: .*huge\.bin: upload failed \(code 4\): 30\.5 MiB is over the limit of 30\.0 MiB$/m);
+    expect(run.stderr).toMatch(/^ferry send: .*empty\.txt: upload failed \(code 2\): invalid argument 'source': the file is empty$/m);
+    expect(run.stdout).toMatch(/^sent FILE "fine\.txt" \(4 B\) media \S+ to bob: bob is offline; kept by the server until bob logs in$/m);
+  });
+
   it('a bad token exits 1 with login code 5, and JSON says the same with --json', async () => {
     const env = { FERRY_URL: server.url, FERRY_USER: 'hank', FERRY_TOKEN: 'not.a-token' };
     const [plain, json] = await Promise.all([ferry(['get', 'AAAAAAAAAAAAAAAAAAAAAA'], { env }).exited, ferry(['get', 'AAAAAAAAAAAAAAAAAAAAAA', '--json'], { env }).exited]);
@@ -206,18 +221,59 @@ describe('ferry failures: one line with the ferry code, and the documented exit 
     expect(readFileSync(target).length).toBe(1000);
   });
 
-  it('listen says when the connection is lost and when it is back after a server restart, and goes on receiving', async () => {
+  it.each(['http', 'ws'])('get without -o names the file as its sender did, in the current folder, as "name (1).ext" when taken, replacing only with --force (%s)', async (transport) => {
+    const sent = randomBytes(1500);
+    const mediaId = await upload(sent, 'report 2026.pdf');
+    const folder = folderOf(`own-name-${transport}`);
+    const get = (...more: string[]) => ferry(['get', mediaId, '--transport', transport, ...more], { cwd: folder, env: as('olga') }).exited;
+    const first = await get();
+    expect(first.code).toBe(0);
+    expect(lastLine(first.stdout)).toBe(`saved ${join(folder, 'report 2026.pdf')} (1.5 KiB)`);
+    writeFileSync(join(folder, 'report 2026.pdf'), 'mine');
+    const second = await get();
+    expect(second.code).toBe(0);
+    expect(lastLine(second.stdout)).toBe(`saved ${join(folder, 'report 2026 (1).pdf')} (1.5 KiB)`);
+    expect(readFileSync(join(folder, 'report 2026.pdf'), 'utf8')).toBe('mine');
+    expect(readFileSync(join(folder, 'report 2026 (1).pdf')).equals(sent)).toBe(true);
+    const forced = await get('--force');
+    expect(forced.code).toBe(0);
+    expect(readFileSync(join(folder, 'report 2026.pdf')).equals(sent)).toBe(true);
+    expect(filesIn(folder).sort()).toEqual(['report 2026 (1).pdf', 'report 2026.pdf']);
+  });
+
+  it('get without -o never writes outside the current folder, whatever name the sender gave', async () => {
+    const parent = folderOf('hostile');
+    const folder = join(parent, 'inside');
+    mkdirSync(folder);
+    const names: [string, string | undefined][] = [['../../escape.txt', 'escape.txt'], ['..', undefined], ['\u202etxt.exe\u0007', 'txt.exe'], ['', undefined]];
+    const sender = createClient({ transport: httpTransport({ url: server.url }) });
+    await sender.login({ userId: 'mallory', token: server.issueToken('mallory') });
+    const mediaIds = await Promise.all(names.map(async ([given]) => (await sender.createFileMessageByUploading(randomBytes(10), { fileName: given }).result).mediaId));
+    await sender.logout();
+    await Promise.all(
+      names.map(async ([given, expected], i) => {
+        const mediaId = mediaIds[i] ?? '';
+        const run = await ferry(['get', mediaId], { cwd: folder, env: as(`pat${i}`) }).exited;
+        expect(run.code, JSON.stringify(given)).toBe(0);
+        expect(lastLine(run.stdout), JSON.stringify(given)).toBe(`saved ${join(folder, expected ?? mediaId)} (10 B)`);
+      }),
+    );
+    expect(filesIn(parent)).toEqual(['inside']);
+    expect(filesIn(folder)).toHaveLength(4);
+  });
+
+  it.each(['http', 'ws'])('listen says when the connection is lost and when it is back after a server restart, with the reasons, and goes on receiving (%s)', async (transport) => {
     const folder = folderOf('restart');
     const first = await startServer({ port: 0, dataDir: folder });
     const port = Number(new URL(first.url).port);
     const env = { FERRY_URL: first.url, FERRY_USER: 'otto', FERRY_TOKEN: first.issueToken('otto') };
-    const listener = ferry(['listen'], { env });
+    const listener = ferry(['listen', '--transport', transport], { env });
     await listener.waitFor('stderr', /listening as otto/);
     await first.close();
-    await listener.waitFor('stderr', /connection to the server lost; reconnecting…/);
+    await listener.waitFor('stderr', /^connection to the server lost \(INTERRUPTED\); reconnecting…$/m);
     const second = await startServer({ port, dataDir: folder });
     try {
-      await listener.waitFor('stderr', /connected again; listening/);
+      await listener.waitFor('stderr', /^connected again \(LOGIN_SUCCESS\); listening$/m);
       const sender = createClient({ transport: httpTransport({ url: second.url }) });
       await sender.login({ userId: 'pia', token: second.issueToken('pia') });
       await sender.sendMessageToPeer('otto', textMessage('after the restart'));

@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type FerryServer, startServer } from '../../src/server/server.js';
+import { slowProxy } from './support.js';
 import { killTerminals, noTerminal, onTerminal } from './terminal-support.js';
 
 const root = new URL('../..', import.meta.url).pathname;
@@ -66,6 +67,47 @@ describe.skipIf(noTerminal !== undefined)('ferry on a terminal shows every resul
     expect(stopped.screen.at(-1)).toMatch(/^interrupted/);
     expect(stopped.screen.filter((row) => /[█░]/.test(row))).toEqual([]);
   });
+
+  it('60 files arriving at once: every result line once, on both ends, and no bar left on screen or in the scrollback', async () => {
+    const inbox = mkdtempSync(join(work, 'inbox-'));
+    const outbox = mkdtempSync(join(work, 'outbox-'));
+    const names = Array.from({ length: 60 }, (_, i) => `f-${String(i).padStart(2, '0')}.txt`);
+    for (const name of names) writeFileSync(join(outbox, name), randomBytes(32 * 1024));
+    // Sent while dora is offline, they all arrive with her login: 60 downloads at once, 9 running (slowed
+    // down by a proxy, so they last) and the rest waiting, more than the terminal's 40 rows.
+    const sent = await onTerminal(['send', ...names.map((name) => join(outbox, name)), '--to', 'dora', '--offline'], as('alice')).exited;
+    expect(sent.code).toBe(0);
+    const proxy = await slowProxy(server.url, 128 * 1024);
+    const listener = onTerminal(['listen', '--save', inbox], { ...as('dora'), FERRY_URL: proxy.url });
+    try {
+      await listener.waitFor(/^listening as dora, saving files to /);
+      for (const name of names) await listener.waitFor(new RegExp(`^saved .*/${name.replace('.', '\\.')}$`), 60_000);
+      for (const name of names) await listener.waitFor(new RegExp(`^↓ ${name.replace('.', '\\.')}: done, 32\\.0 KiB in \\d+\\.\\ds$`));
+    } finally {
+      listener.type('\x03');
+    }
+    const heard = await listener.exited;
+    await proxy.close();
+    expect(heard.code).toBe(130);
+
+    /** How many rows of `screen` match `pattern`. */
+    const count = (screen: string[], pattern: RegExp): number => screen.filter((row) => pattern.test(row)).length;
+    const bars = /[█░]|^[↑↓] \S+\s+(waiting|starting)$|^… and \d+ more/;
+    for (const name of names) {
+      const file = name.replace('.', '\\.');
+      expect(count(sent.screen, new RegExp(`^sent FILE "${file}" \\(32\\.0 KiB\\) media \\S+ to dora: dora is offline; kept by the server until dora logs in$`)), name).toBe(1);
+      expect(count(sent.screen, new RegExp(`^↑ ${file}: done, `)), name).toBe(1);
+      expect(count(heard.screen, new RegExp(`^alice: FILE "${file}" .*\\(sent while you were offline, `)), name).toBe(1);
+      expect(count(heard.screen, new RegExp(`^saved ${inbox}/${file}$`)), name).toBe(1);
+      expect(count(heard.screen, new RegExp(`^↓ ${file}: done, `)), name).toBe(1);
+      expect(readFileSync(join(inbox, name)).equals(readFileSync(join(outbox, name))), name).toBe(true);
+    }
+    expect(sent.screen.filter((row) => bars.test(row))).toEqual([]);
+    expect(heard.screen.filter((row) => bars.test(row))).toEqual([]);
+    // Nothing but the lines a person expects: results, the listener's own lines, and the interruption.
+    expect(sent.screen).toHaveLength(120);
+    expect(heard.screen.filter((row) => !/^(alice: FILE|saved |↓ f-\d\d\.txt: done|listening as dora|interrupted)/.test(row))).toEqual([]);
+  }, 120_000);
 
   it('a failure is shown with its reason, and rates are whole bytes', async () => {
     const failed = await onTerminal(['send', join(work, 'no-such-file.bin'), '--to', 'carol', '--offline'], as('alice')).exited;

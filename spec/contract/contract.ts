@@ -3,6 +3,7 @@
  * round-trip, progress is monotonic and bounded, every cancellation rule, every limit, retention and the
  * error codes. Run it from a transport's spec with `describeTransportContract(name, makeFixture)`.
  */
+import { createHash } from 'node:crypto';
 import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -99,6 +100,27 @@ export const describeTransportContract = (name: string, makeFixture: () => Promi
         const fromBlob = await alice.createFileMessageByUploading(blob).result;
         expect(fromBlob).toMatchObject({ fileName: 'blob.bin', size: 5000 });
         expect(await alice.downloadMediaToMemory(fromBlob.mediaId).result).toEqual(bytesOf(5000));
+      });
+
+      it('tells media size, SHA-256 and the file name it offers without reading it: the plain name as sent, a hostile one reduced', async () => {
+        const alice = await client('alice');
+        const bob = await client('bob');
+        const sent = bytesOf(3000);
+        const named = async (fileName: string) => (await alice.createFileMessageByUploading(sent, { fileName }).result).mediaId;
+        const plain = await named('Café "menu" 100%.pdf');
+        expect(await bob.getMediaInfo(plain)).toEqual({ mediaId: plain, size: 3000, sha256: createHash('sha256').update(sent).digest('hex'), fileName: 'Café "menu" 100%.pdf' });
+        for (const [given, offered] of [
+          ['../../.ssh/authorized_keys', 'authorized_keys'],
+          ['C:\\Windows\\evil.exe', 'evil.exe'],
+          ['\u202egpj.exe\u0000\n', 'gpj.exe'],
+          ['..', undefined],
+          ['', undefined],
+        ] as const) {
+          const mediaId = await named(given);
+          expect((await bob.getMediaInfo(mediaId)).fileName, JSON.stringify(given)).toBe(offered ?? mediaId);
+        }
+        expect(await rejection(bob.getMediaInfo('../etc/passwd'))).toMatchObject({ name: 'DownloadError', code: 2 });
+        expect(await rejection(bob.getMediaInfo('AAAAAAAAAAAAAAAAAAAAAA'))).toMatchObject({ name: 'DownloadError', code: 4 });
       });
     });
 
@@ -500,6 +522,7 @@ export const describeTransportContract = (name: string, makeFixture: () => Promi
         const c = createClient({ transport: fx.transport(), clock: fx.clock });
         expect((await rejection(c.createFileMessageByUploading(bytesOf(1)).result)).code).toBe(102);
         expect((await rejection(c.downloadMediaToMemory('AAAAAAAAAAAAAAAAAAAAAA').result)).code).toBe(102);
+        expect((await rejection(c.getMediaInfo('AAAAAAAAAAAAAAAAAAAAAA'))).code).toBe(102);
         expect((await rejection(c.sendMessageToPeer('bob', textMessage('x')))).code).toBe(102);
         expect((await rejection(c.createChannel('room').join())).code).toBe(102);
       });

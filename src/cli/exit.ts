@@ -4,7 +4,8 @@
  * @module
  */
 import { FerryError, type Operation } from '../core/errors.js';
-import { describeFailure } from '../core/failure.js';
+import { describeFailure, type Failure } from '../core/failure.js';
+import { formatBytes } from './format.js';
 
 /** Each operation as a person would name it (the library's names, such as `peerSend`, stay in `--json`). */
 const OPERATION_WORDS: Readonly<Record<Operation, string>> = {
@@ -49,11 +50,15 @@ export class UsageError extends Error {
 export const exitCodeOf = (error: unknown): ExitCodeValue =>
   error instanceof UsageError ? ExitCode.USAGE : ExitCode.FAILURE;
 
+/** A failure in a person's words: sizes in KiB and MiB, as the progress lines give them. */
+const failureWords = (failure: Failure): string =>
+  failure._tag === 'SizeOverflow' ? `${formatBytes(failure.size)} is over the limit of ${formatBytes(failure.limit)}` : describeFailure(failure);
+
 /** The one line (no newline) that tells a person what went wrong: a ferry error's message carries its code. */
 export const describeError = (error: unknown): string => {
   if (error instanceof Error) {
     const hint = (error as { hint?: unknown }).hint;
-    const message = error instanceof FerryError ? `${OPERATION_WORDS[error.operation]} failed (code ${error.code}): ${describeFailure(error.failure)}` : error.message;
+    const message = error instanceof FerryError ? `${OPERATION_WORDS[error.operation]} failed (code ${error.code}): ${failureWords(error.failure)}` : error.message;
     return typeof hint === 'string' ? `${message} (${hint})` : message;
   }
   return String(error);

@@ -5,6 +5,7 @@
  * temporary file removed. A second SIGINT exits at once.
  * @module
  */
+import { setMaxListeners } from 'node:events';
 import { ExitCode } from './exit.js';
 
 /** The interruption of one command. */
@@ -33,6 +34,9 @@ export interface SignalSource {
 /** Starts listening for SIGINT. */
 export const listenForInterrupt = (source: SignalSource = process): Interruption => {
   const controller = new AbortController();
+  // Every transfer listens to this signal until it ends (60 files arriving at once: 60 listeners, none
+  // leaked); Node's warning past 10 would be printed on the person's terminal.
+  setMaxListeners(0, controller.signal);
   const tracked = new Set<Promise<unknown>>();
   let resolveInterrupted: () => void = () => undefined;
   const interrupted = new Promise<void>((resolve) => {

@@ -105,16 +105,17 @@ export const listenCommand = (userId: string, options: ListenOptions): ListenCom
       arrivals.add(merge(...fromChannels).subscribe(arrive));
       for (const ch of channels) await ch.join();
       // A lost link is told, and so is its return: the transport reconnects (and logs in afresh after a
-      // server restart) by itself, and listening goes on; only an ended session stops it (below).
+      // server restart) by itself, and listening goes on; only an ended session stops it (below). Each line
+      // names the connection's reason (`INTERRUPTED`, `LOGIN_SUCCESS`: the client's `connectionChange$`).
       let lost = false;
       arrivals.add(
-        client.connectionChange$.subscribe(({ state }) => {
+        client.connectionChange$.subscribe(({ state, reason }) => {
           if (state === 'RECONNECTING' && !lost) {
             lost = true;
-            reporter.note(json ? jsonLine('connection', { state: 'RECONNECTING' }) : 'connection to the server lost; reconnecting…');
+            reporter.note(json ? jsonLine('connection', { state, reason }) : `connection to the server lost (${reason}); reconnecting…`);
           } else if (state === 'CONNECTED' && lost) {
             lost = false;
-            reporter.note(json ? jsonLine('connection', { state: 'CONNECTED' }) : 'connected again; listening');
+            reporter.note(json ? jsonLine('connection', { state, reason }) : `connected again (${reason}); listening`);
           }
         }),
       );

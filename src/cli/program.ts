@@ -112,12 +112,12 @@ export const runCli = async (argv: readonly string[], io: ReporterIo = { stdout:
       .command('get')
       .description('download media by its ID')
       .argument('<mediaId>', 'the media ID of a FILE or IMAGE message')
-      .option('-o, --output <file>', 'where to write it; "-" for stdout (default: a new file named after the ID)')
-      .option('-f, --force', 'replace the file at --output if there is one'),
+      .option('-o, --output <file>', 'where to write it; "-" for stdout (default: the file\'s own name in the current folder, as "name (1).ext" if taken)')
+      .option('-f, --force', 'replace an existing file: the one at --output, or the one of the file\'s own name'),
   ).action(async (mediaId: string, options: { output?: string; force?: boolean } & ConnectionOptions) => {
     json = options.json === true;
     if (options.output !== undefined && options.output !== '-' && options.force !== true) await refuseExisting(options.output);
-    code = await runAsClient(options, io, (client, context) => getCommand(client, context, mediaId, options.output));
+    code = await runAsClient(options, io, (client, context) => getCommand(client, context, mediaId, options.output, options.force === true));
   });
 
   try {

@@ -1,8 +1,9 @@
 /**
  * Progress of the CLI's transfers, on stderr so stdout keeps only results (and the bytes of `get -o -`).
  * Three modes: `bars` on a terminal (one `cli-progress` bar per transfer while it runs: size, rate,
- * ETA; queued ones say `waiting`; a finished one gives way to its one-line result, so bars never pile
- * up), `lines` otherwise (one line per event, progress at most once a second), `quiet` for
+ * ETA; queued ones say `waiting`; a finished one gives way to its one-line result; never more bars than
+ * fit the terminal, running transfers first, the rest told by one `… and 51 more waiting` row, so bars
+ * never pile up however many transfers there are), `lines` otherwise (one line per event, progress at most once a second), `quiet` for
  * `--json`. A reporter only watches: unsubscribing never cancels a transfer.
  * @module
  */
@@ -30,7 +31,7 @@ export interface Reporter {
 /** Where a reporter writes and what time it is. */
 export interface ReporterIo {
   readonly stdout: NodeJS.WritableStream & { isTTY?: boolean };
-  readonly stderr: NodeJS.WritableStream & { isTTY?: boolean };
+  readonly stderr: NodeJS.WritableStream & { isTTY?: boolean; rows?: number };
   /** Milliseconds, for rates. Default: `performance.now`. */
   readonly now?: () => number;
 }
@@ -51,6 +52,8 @@ const meter = (now: () => number) => {
 };
 
 interface BarPayload {
+  /** The bar is the row that counts transfers not drawn: `label` says how many. */
+  summary?: true;
   label: string;
   arrow: string;
   state: TransferState;
@@ -61,6 +64,7 @@ interface BarPayload {
 }
 
 const barLine = (value: number, total: number, p: BarPayload): string => {
+  if (p.summary) return p.label;
   const name = p.label.length > 16 ? `${p.label.slice(0, 15)}…` : p.label.padEnd(16);
   if (p.state === 'pending') return `${p.arrow} ${name} waiting`;
   if (!p.sized) return `${p.arrow} ${name} starting`;
@@ -77,6 +81,21 @@ const WRAP_ON = '\x1b[?7h';
 const WRAP_OFF = '\x1b[?7l';
 /** ED 0: erases from the cursor to the end of the screen. */
 const ERASE_BELOW = '\x1b[J';
+
+/**
+ * Most bars drawn at once (running transfers first): a redraw moves the cursor up over the bars, which it
+ * cannot do past the top of the screen, so more bars than rows would leave a copy of them in the
+ * scrollback at each frame (issue 16: "after 60 files the screen was blank and the scrollback full of
+ * copies"). Rows are kept for the row that counts the rest and for the lines printed above.
+ */
+export const maxBarsFor = (rows: number | undefined): number => Math.max(1, Math.min(12, (rows ?? 24) - 4));
+
+/** A watched transfer of the `bars` mode, drawn or not. */
+interface Watched {
+  readonly payload: BarPayload;
+  last: { current: number; total: number };
+  bar?: SingleBar;
+}
 
 /** A reporter writing to `io` in `mode`. */
 export const createReporter = (mode: ReporterMode, io: ReporterIo): Reporter => {
@@ -114,25 +133,73 @@ export const createReporter = (mode: ReporterMode, io: ReporterIo): Reporter => 
     else io.stderr.write(`${line}\n`);
   };
 
+  const maxBars = maxBarsFor(io.stderr.rows);
+  /** Unfinished transfers, in the order they were watched. */
+  const watched: Watched[] = [];
+  const summary: { payload: BarPayload; bar?: SingleBar } = { payload: { summary: true, label: '', arrow: '', state: 'pending', sized: false, rate: 0, eta: Number.NaN } };
+  /**
+   * Draws the first `maxBars` transfers, running ones before waiting ones, and one row counting the rest;
+   * called when a transfer is watched, starts or ends. A bar is created only when it is shown, and the
+   * counting row is re-created last, so it stays below the bars.
+   */
+  const arrange = (bars: MultiBar): void => {
+    const order = [...watched.filter((w) => w.payload.state !== 'pending'), ...watched.filter((w) => w.payload.state === 'pending')];
+    const shown = new Set(order.slice(0, maxBars));
+    for (const w of watched) {
+      if (w.bar && !shown.has(w)) {
+        bars.remove(w.bar);
+        delete w.bar;
+      }
+    }
+    let created = false;
+    for (const w of order) {
+      if (shown.has(w) && !w.bar) {
+        w.bar = bars.create(w.last.total, w.last.current, w.payload);
+        created = true;
+      }
+    }
+    const hidden = watched.length - shown.size;
+    if (summary.bar && (hidden === 0 || created)) {
+      bars.remove(summary.bar);
+      delete summary.bar;
+    }
+    if (hidden > 0) {
+      const waiting = order.slice(maxBars).filter((w) => w.payload.state === 'pending').length;
+      summary.payload.label = `… and ${hidden} more${waiting === hidden ? ' waiting' : ''}`;
+      summary.bar ??= bars.create(1, 0, summary.payload);
+    }
+  };
+
   const watchBar = (bars: MultiBar, task: Task<unknown>, label: string, direction: 'upload' | 'download'): void => {
-    const payload: BarPayload = { label, arrow: direction === 'upload' ? '↑' : '↓', state: 'pending', sized: false, rate: 0, eta: Number.NaN };
-    const bar: SingleBar = bars.create(1, 0, payload);
+    const entry: Watched = {
+      payload: { label, arrow: direction === 'upload' ? '↑' : '↓', state: 'pending', sized: false, rate: 0, eta: Number.NaN },
+      last: { current: 0, total: 1 },
+    };
+    const { payload } = entry;
     const measure = meter(now);
-    let last = { current: 0, total: 1 };
+    watched.push(entry);
+    arrange(bars);
     const states = task.state$.subscribe((state) => {
+      const started = payload.state === 'pending' && state !== 'pending';
       payload.state = state;
-      if (state === 'pending' || state === 'transferring') return bar.update(last.current, payload);
-      // A finished transfer's bar gives way to one line saying how it ended.
-      bars.remove(bar);
-      const { elapsed } = measure(last.current, last.total);
-      const how = state === 'done' ? `done, ${formatBytes(last.total)} in ${elapsed.toFixed(1)}s` : state;
+      if (state === 'pending' || state === 'transferring') {
+        if (started) arrange(bars);
+        return entry.bar?.update(entry.last.current, payload);
+      }
+      // A finished transfer's bar gives way to one line saying how it ended, and its row to the next.
+      watched.splice(watched.indexOf(entry), 1);
+      if (entry.bar) bars.remove(entry.bar);
+      delete entry.bar;
+      arrange(bars);
+      const { elapsed } = measure(entry.last.current, entry.last.total);
+      const how = state === 'done' ? `done, ${formatBytes(entry.last.total)} in ${elapsed.toFixed(1)}s` : state;
       aboveBars(bars, io.stderr, `${payload.arrow} ${label}: ${how}`);
     });
     const progress = task.progress$.subscribe(({ currentSize, totalSize }) => {
-      last = { current: currentSize, total: totalSize };
+      entry.last = { current: currentSize, total: totalSize };
       Object.assign(payload, measure(currentSize, totalSize), { sized: true });
-      bar.setTotal(totalSize);
-      bar.update(currentSize, payload);
+      entry.bar?.setTotal(totalSize);
+      entry.bar?.update(currentSize, payload);
     });
     subscriptions.add(states).add(progress);
   };
@@ -148,6 +215,9 @@ export const createReporter = (mode: ReporterMode, io: ReporterIo): Reporter => 
       if (state === 'pending' && !stopped) say('waiting (all transfer slots busy)');
     });
     const progress = task.progress$.subscribe(({ currentSize, totalSize }) => {
+      // Progress comes once the transfer is open (the file read, the server's upload created): a file
+      // refused before that (empty, too large, missing) never says it started.
+      if (!last) say('started');
       last = { current: currentSize, total: totalSize };
       const { rate } = measure(currentSize, totalSize);
       // The first and last bytes are told by "started" and "done"; between them, a line a second at most.
@@ -158,8 +228,7 @@ export const createReporter = (mode: ReporterMode, io: ReporterIo): Reporter => 
     });
     const states = task.state$.subscribe((next) => {
       state = next;
-      if (next === 'transferring') say('started');
-      else if (next === 'done') {
+      if (next === 'done') {
         const { elapsed } = last ? measure(last.current, last.total) : { elapsed: 0 };
         say(`done${last ? `, ${formatBytes(last.total)} in ${elapsed.toFixed(1)}s` : ''}`);
       } else if (next === 'cancelled') say('cancelled');

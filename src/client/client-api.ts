@@ -4,6 +4,7 @@
  * @module
  */
 import type { Observable } from 'rxjs';
+import type { MediaState } from '../../transports/transport.js';
 import type { ConnectionChange, ConnectionState, PeerMessageState, PeerOnlineState } from '../core/states.js';
 import type { Channel } from './channel.js';
 import type { FileFields, FileMessage, ImageFields, ImageMessage, Message } from '../core/messages.js';
@@ -133,6 +134,14 @@ export interface Client {
   downloadMediaToFile(mediaId: string, absolutePath: string, options?: DownloadOptions): Task<void>;
   /** Downloads media into memory, verified by SHA-256; failures as {@link Client.downloadMediaToFile}. */
   downloadMediaToMemory(mediaId: string, options?: DownloadOptions): Task<Uint8Array>;
+  /**
+   * What the server knows of complete media, without reading it: its size, SHA-256 and the file name it
+   * offers (the uploader's name reduced to a plain name, the media ID when there was none; untrusted:
+   * reduce it again before writing a file under it). Rejects `DownloadError`: 2 malformed media ID,
+   * 3 no answer in time, 4 unknown, expired or not complete yet, 102 not logged in.
+   * @example const { fileName, size } = await client.getMediaInfo(message.mediaId);
+   */
+  getMediaInfo(mediaId: string): Promise<MediaState>;
   /** Cancels an upload by request ID. Rejects `CancelError` 2 if it is finished or unknown, 102 when logged out. */
   cancelMediaUpload(requestId: number): Promise<void>;
   /** Cancels a download by request ID. Rejects `CancelError` 2 if it is finished or unknown, 102 when logged out. */

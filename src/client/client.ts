@@ -319,6 +319,7 @@ export const createClient = (options: ClientOptions): Client => {
     createImageMessageByMediaId: (mediaId, fields) => imageMessage(mediaId, fields),
     downloadMediaToFile: (mediaId, absolutePath, opts) => download<void>(mediaId, { kind: 'file', path: absolutePath, files }, opts),
     downloadMediaToMemory: (mediaId, opts) => download<Uint8Array>(mediaId, { kind: 'memory' }, opts),
+    getMediaInfo: (mediaId) => call('download', (s, signal) => s.getMedia(mediaId, { signal }), () => checkDownload(mediaId, undefined, {})),
     cancelMediaUpload: cancel('upload'),
     cancelMediaDownload: cancel('download'),
     uploadProgress$: progressOf('upload'),

@@ -55,3 +55,25 @@ export const checkAbsolutePath = (path: unknown, argument: string): Failure | un
 
 /** The last segment of a path (either separator), for default file names. */
 export const baseName = (path: string): string => path.split(/[\\/]/).filter(Boolean).at(-1) ?? '';
+
+/** Longest file name offered for media, in code points; longer names keep their extension. */
+const MAX_OFFERED_NAME_CHARS = 128;
+
+/**
+ * The file name a server offers for media (`Content-Disposition` over HTTP, `fileName` of `getMedia` on
+ * every transport; decision 108): the last path component of the uploader's `name` only, without control,
+ * bidirectional-override or zero-width characters, at most 128 code points (keeping the extension);
+ * `fallback` (the media ID) if nothing, or only dots, is left. A receiver still treats it as untrusted:
+ * it is what a hostile sender's name becomes on an honest server.
+ * @example offeredFileName('../../etc/passwd', 'media') // 'passwd'
+ */
+export const offeredFileName = (name: string, fallback: string): string => {
+  const base = baseName(name);
+  // C0/C1 controls, and bidi/zero-width marks that can disguise an extension ("gpj.exe").
+  const clean = base.replace(/[\u0000-\u001f\u007f-\u009f\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff]/g, '').trim();
+  if (clean === '' || /^\.+$/.test(clean)) return fallback;
+  const chars = Array.from(clean);
+  if (chars.length <= MAX_OFFERED_NAME_CHARS) return clean;
+  const extension = /\.[^.]{1,16}$/.exec(clean)?.[0] ?? '';
+  return chars.slice(0, MAX_OFFERED_NAME_CHARS - extension.length).join('') + extension;
+};

@@ -8,6 +8,7 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import * as E from 'fp-ts/lib/Either.js';
 import { Failure, fault } from '../core/failure.js';
+import { offeredFileName } from '../core/files.js';
 import type { Hub, MediaInfo } from '../hub/hub.js';
 import { answering, authenticate, decodeSegment, type Exchange, HttpFault, type Route, sendPreflight, type SessionGuard, singleHeader } from './http-util.js';
 import { describeUntrusted } from '../core/untrusted.js';
@@ -36,23 +37,8 @@ export const parseRange = (header: string | undefined, size: number): RangeReque
   return start >= size ? { kind: 'unsatisfiable' } : { kind: 'part', start, end };
 };
 
-/** Longest file name offered to the browser, in code points; longer names keep their extension. */
-const MAX_NAME_CHARS = 128;
-
-/**
- * A file name safe to offer in `Content-Disposition`: the last path component only, without control,
- * bidirectional-override or zero-width characters; `fallback` if nothing (or only dots) is left.
- */
-export const safeFileName = (name: string, fallback: string): string => {
-  const base = name.split(/[/\\]/).filter((part) => part !== '').pop() ?? '';
-  // C0/C1 controls, and bidi/zero-width marks that can disguise an extension ("gpj.exe").
-  const clean = base.replace(/[\u0000-\u001f\u007f-\u009f\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff]/g, '').trim();
-  if (clean === '' || /^\.+$/.test(clean)) return fallback;
-  const chars = Array.from(clean);
-  if (chars.length <= MAX_NAME_CHARS) return clean;
-  const extension = /\.[^.]{1,16}$/.exec(clean)?.[0] ?? '';
-  return chars.slice(0, MAX_NAME_CHARS - extension.length).join('') + extension;
-};
+/** The name offered for media (decision 108): re-exported under the name this module's specs use. */
+export { offeredFileName as safeFileName } from '../core/files.js';
 
 /** `attachment` with an ASCII `filename` for old clients and the exact UTF-8 name in `filename*` (RFC 6266). */
 export const contentDisposition = (fileName: string): string => {
@@ -78,7 +64,7 @@ async function* slice(hub: Hub, mediaId: string, start: number, end: number, sig
 
 const headersOf = (info: MediaInfo): Record<string, string> => ({
   'Content-Type': 'application/octet-stream',
-  'Content-Disposition': contentDisposition(safeFileName(info.fileName, info.mediaId)),
+  'Content-Disposition': contentDisposition(offeredFileName(info.fileName, info.mediaId)),
   'X-Content-Type-Options': 'nosniff',
   'Content-Security-Policy': 'sandbox',
   'Accept-Ranges': 'bytes',

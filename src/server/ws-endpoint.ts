@@ -12,6 +12,7 @@ import type { Duplex } from 'node:stream';
 import * as E from 'fp-ts/lib/Either.js';
 import { type WebSocket, WebSocketServer } from 'ws';
 import { type Clock, systemClock, unrefTimer } from '../core/clock.js';
+import { offeredFileName } from '../core/files.js';
 import { describeFailure, Failure, FaultError, failureOf, fault } from '../core/failure.js';
 import type { Hub } from '../hub/hub.js';
 import type { HubEvent } from '../hub/message-bus.js';
@@ -365,8 +366,8 @@ export const wsRoute = (options: WsRouteOptions): WsRoute => {
           });
         case 'getMedia':
           return answer(s, c.id, async () => {
-            const { mediaId, size, sha256 } = await hub.mediaInfo(c.mediaId);
-            return { mediaId, size, sha256 };
+            const { mediaId, size, sha256, fileName } = await hub.mediaInfo(c.mediaId);
+            return { mediaId, size, sha256, fileName: offeredFileName(fileName, mediaId) };
           });
         case 'sendToPeer':
           return answer(s, c.id, async () =>
