@@ -58,19 +58,35 @@ export class Replay<T> {
     return this.size > 0 ? (this.kept[this.head] as Kept<T>).seq : undefined;
   }
 
+  /**
+   * Index in `kept` of the oldest event after `lastSeq` (`kept.length` when none is): a binary search, as
+   * numbers increase. A live reader asks for the newest event alone on every push, so a scan from the
+   * oldest made each delivery cost the whole replay (1,000 events: half the CPU of a channel fan-out).
+   */
+  private firstAfter(lastSeq: number): number {
+    let low = this.head;
+    let high = this.kept.length;
+    while (low < high) {
+      const middle = (low + high) >>> 1;
+      if ((this.kept[middle] as Kept<T>).seq > lastSeq) high = middle;
+      else low = middle + 1;
+    }
+    return low;
+  }
+
   /** The events after `lastSeq`, oldest first, to `each` until it answers `false`. */
   after(lastSeq: number, each: (seq: number, item: T) => boolean): void {
-    for (let i = this.head; i < this.kept.length; i++) {
+    for (let i = this.firstAfter(lastSeq); i < this.kept.length; i++) {
       const { seq, item } = this.kept[i] as Kept<T>;
-      if (seq > lastSeq && !each(seq, item)) return;
+      if (!each(seq, item)) return;
     }
   }
 
   /** The events after `lastSeq`, oldest first, to `each`. */
   since(lastSeq: number, each: (seq: number, item: T) => void): void {
-    for (let i = this.head; i < this.kept.length; i++) {
+    for (let i = this.firstAfter(lastSeq); i < this.kept.length; i++) {
       const { seq, item } = this.kept[i] as Kept<T>;
-      if (seq > lastSeq) each(seq, item);
+      each(seq, item);
     }
   }
 }
