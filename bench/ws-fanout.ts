@@ -268,6 +268,8 @@ interface Channel {
   readonly sockets: readonly WebSocket[];
   /** Messages each receiver counted so far. */
   readonly received: number[];
+  /** Frames the receivers were sent so far, all together. */
+  frames(): number;
   /** Resolves when every receiver counted `total` messages. */
   allReceived(total: number): Promise<void>;
 }
@@ -291,8 +293,10 @@ const joinChannel = async (url: string, prefix: string): Promise<Channel> => {
   const received = new Array<number>(MEMBERS).fill(0);
   let waiter: { total: number; done: () => void } | undefined;
   let complete = 0;
+  let frames = 0;
   for (let i = 1; i < MEMBERS; i++) {
     (sockets[i] as WebSocket).on('message', (data: Buffer) => {
+      frames++;
       const before = received[i] as number;
       const after = before + countMarkers(data);
       received[i] = after;
@@ -302,6 +306,7 @@ const joinChannel = async (url: string, prefix: string): Promise<Channel> => {
   return {
     sockets,
     received,
+    frames: () => frames,
     allReceived: (total) =>
       new Promise<void>((done) => {
         complete = received.filter((n, i) => i > 0 && n >= total).length;
@@ -349,6 +354,7 @@ export const runWsFanout = async (options: WsFanoutOptions = {}): Promise<Scenar
       const server = servers[kind];
       const run = done[kind] + 1;
       const cpu0 = await server.cpu();
+      const frames0 = channel.frames();
       const own0 = process.cpuUsage();
       const t0 = performance.now();
       const received = channel.allReceived(run * MESSAGES);
@@ -357,12 +363,13 @@ export const runWsFanout = async (options: WsFanoutOptions = {}): Promise<Scenar
       const elapsed = performance.now() - t0;
       const own = process.cpuUsage(own0);
       const cpu = (await server.cpu()) - cpu0;
+      const framesPerReceiver = (channel.frames() - frames0) / (MEMBERS - 1);
       nextId += MESSAGES;
       done[kind] = run;
       const deliveries = MESSAGES * (MEMBERS - 1);
       return {
         value: deliveries / (elapsed / 1000),
-        details: { ms: elapsed, cpuPerDeliveryUs: cpu / deliveries, serverCpuShare: cpu / 1000 / elapsed, clientCpuShare: (own.user + own.system) / 1000 / elapsed },
+        details: { ms: elapsed, messagesPerFrame: MESSAGES / framesPerReceiver, cpuPerDeliveryUs: cpu / deliveries, serverCpuShare: cpu / 1000 / elapsed, clientCpuShare: (own.user + own.system) / 1000 / elapsed },
       };
     };
     const result = await interleave({
@@ -384,6 +391,7 @@ export const runWsFanout = async (options: WsFanoutOptions = {}): Promise<Scenar
         `${fixed(r.min / 1000, 0)}k–${fixed(r.max / 1000, 0)}k`,
         fixed(r.details.cpuPerDeliveryUs ?? Number.NaN, 2),
         fixed(r.details.ms ?? Number.NaN, 0),
+        fixed(r.details.messagesPerFrame ?? Number.NaN, 1),
         `${fixed(100 * (r.details.serverCpuShare ?? Number.NaN), 0)}% / ${fixed(100 * (r.details.clientCpuShare ?? Number.NaN), 0)}%`,
       ];
     };
@@ -395,7 +403,7 @@ export const runWsFanout = async (options: WsFanoutOptions = {}): Promise<Scenar
         `Figures: deliveries/s = ${MESSAGES.toLocaleString('en-US')} × ${MEMBERS - 1} ÷ the time from the first send to the last delivery; server CPU per delivery from the child's own \`process.cpuUsage()\` around the run; CPU shares are CPU time ÷ wall time (the bench process's share says whether the clients could be the limit). ${runs} interleaved runs after a warm-up round; medians.`,
       ].join('\n'),
       table: markdownTable(
-        ['server', 'deliveries/s', 'range', 'server CPU µs/delivery', 'ms', 'CPU share server / clients'],
+        ['server', 'deliveries/s', 'range', 'server CPU µs/delivery', 'ms', 'messages per frame', 'CPU share server / clients'],
         [row('raw ws', 'raw `ws`, one frame per turn'), row('ferry', 'ferry `startServer`')],
       ),
       targets: [
