@@ -17,7 +17,9 @@
  * @module
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { Session } from 'node:inspector';
+import { writeHeapSnapshot } from 'node:v8';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -157,8 +159,26 @@ const serverChild = async (kind: ServerKind, folder: string): Promise<void> => {
           return { url: started.wsUrl, close: () => started.close() };
         })();
   process.stdout.write(`${JSON.stringify({ url: server.url })}\n`);
+  let profiler: Session | undefined;
+  const post = (method: string, params?: object): Promise<unknown> =>
+    new Promise((resolve, reject) => profiler?.post(method, params, (error, result) => (error ? reject(error) : resolve(result))));
   for await (const line of createInterface({ input: process.stdin })) {
-    if (line === 'cpu') {
+    if (line === 'profile-start') {
+      profiler = new Session();
+      profiler.connect();
+      await post('Profiler.enable');
+      await post('Profiler.start');
+      process.stdout.write('{}\n');
+    } else if (line.startsWith('profile-stop ')) {
+      const { profile } = (await post('Profiler.stop')) as { profile: unknown };
+      await writeFile(line.slice('profile-stop '.length), JSON.stringify(profile));
+      profiler?.disconnect();
+      process.stdout.write('{}\n');
+    } else if (line.startsWith('snapshot ')) {
+      gc?.();
+      writeHeapSnapshot(line.slice('snapshot '.length));
+      process.stdout.write('{}\n');
+    } else if (line === 'cpu') {
       process.stdout.write(`${JSON.stringify(process.cpuUsage())}\n`);
     } else if (line === 'memory') {
       // V8 frees array buffers on a background thread after a GC: pauses between rounds let it finish.
@@ -181,6 +201,12 @@ export interface ServerProcess {
   cpu(): Promise<number>;
   /** The child's memory after full GCs. */
   memory(): Promise<MemoryReading>;
+  /** Writes a heap snapshot of the child (after a full GC) to `path`. */
+  snapshot(path: string): Promise<void>;
+  /** Starts the V8 sampling profiler in the child. */
+  profileStart(): Promise<void>;
+  /** Stops it and writes the profile (`.cpuprofile` JSON) to `path`. */
+  profileStop(path: string): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -222,6 +248,9 @@ export const startServerProcess = async (kind: ServerKind): Promise<ServerProces
       return user + system;
     },
     memory: async () => JSON.parse(await ask('memory')) as MemoryReading,
+    snapshot: async (path) => void (await ask(`snapshot ${path}`)),
+    profileStart: async () => void (await ask('profile-start')),
+    profileStop: async (path) => void (await ask(`profile-stop ${path}`)),
     async stop() {
       child.stdin?.end();
       const killer = setTimeout(() => child.kill('SIGKILL'), 10_000);
@@ -349,10 +378,13 @@ export const runWsFanout = async (options: WsFanoutOptions = {}): Promise<Scenar
     channels.ferry = await joinChannel(servers.ferry.url, 'f');
     const done: Record<ServerKind, number> = { raw: 0, ferry: 0 };
     let nextId = 100;
+    // FERRY_BENCH_PROFILE=<folder>: each server child profiles each run of its case alone (V8 sampler) into it.
+    const profileDir = process.env.FERRY_BENCH_PROFILE;
     const fanout = (kind: ServerKind) => async () => {
       const channel = channels[kind] as Channel;
       const server = servers[kind];
       const run = done[kind] + 1;
+      if (profileDir !== undefined) await server.profileStart();
       const cpu0 = await server.cpu();
       const frames0 = channel.frames();
       const own0 = process.cpuUsage();
@@ -363,6 +395,7 @@ export const runWsFanout = async (options: WsFanoutOptions = {}): Promise<Scenar
       const elapsed = performance.now() - t0;
       const own = process.cpuUsage(own0);
       const cpu = (await server.cpu()) - cpu0;
+      if (profileDir !== undefined) await server.profileStop(join(profileDir, `${kind}-${run}.cpuprofile`));
       const framesPerReceiver = (channel.frames() - frames0) / (MEMBERS - 1);
       nextId += MESSAGES;
       done[kind] = run;
