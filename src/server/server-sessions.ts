@@ -399,6 +399,8 @@ export const serverSessions = <T, S extends SessionSink<T>, X extends object = R
       const replaced = state.session.sink;
       if (replaced && replaced !== sink) replaced.replaced();
       hub.clock.clearTimeout(state.grace);
+      // Not kept once cleared: a timer and its callback for every attached session (decision 115).
+      state.grace = undefined;
       state.session.sink = sink;
       // Watchers see it back (ONLINE) only if they may have been told it was gone; a newer connection
       // replacing an attached one changes nothing for them.
