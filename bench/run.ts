@@ -8,6 +8,8 @@
  *   npm run bench -- --only http-transfer  30 MiB over HTTP against raw node:http
  *   npm run bench -- --only ws-transfer    WebSocket: 30 MiB upload, message relay, chat under load
  *   npm run bench -- --only server-memory  the server's RSS under an unread event stream and 20 sessions' replay
+ *   npm run bench -- --only ws-fanout      WebSocket channel fan-out, 200 members, vs a raw `ws` server batching per turn
+ *   npm run bench -- --only ws-sessions    server memory per logged-in WebSocket session vs a raw `ws` server
  *   npm run bench -- --only cluster        nodes on Redis and S3 (RGW) vs raw PutObject/GetObject; relay across nodes (needs FERRY_TEST_*)
  *   npm run bench -- --runs 7              more runs (at least 5 for figures worth quoting)
  *   npm run bench -- --quick               engine overhead at 2k/20k instead of 10k/100k, to iterate
@@ -25,6 +27,8 @@ import { fixed, formatTarget, machineInfo, type ScenarioReport, sourceVersion } 
 import { runHttpTransfer } from './http-transfer.js';
 import { runServerMemory } from './server-memory.js';
 import { runUploadMemory } from './upload-memory.js';
+import { runWsFanout } from './ws-fanout.js';
+import { runWsSessions } from './ws-sessions.js';
 import { runWsTransfer } from './ws-transfer.js';
 
 const MIN_RUNS = 5;
@@ -51,6 +55,8 @@ const scenarios: Record<string, () => Promise<ScenarioReport>> = {
   'http-transfer': () => runHttpTransfer({ runs, log }),
   'ws-transfer': () => runWsTransfer({ runs, log }),
   'server-memory': () => runServerMemory({ runs, log }),
+  'ws-fanout': () => runWsFanout({ runs, log }),
+  'ws-sessions': () => runWsSessions({ runs, log }),
   cluster: () => runCluster({ runs, log }),
 };
 const selected = values.only === undefined ? Object.keys(scenarios) : values.only.split(',').map((name) => name.trim());

@@ -13,7 +13,7 @@ import { textMessage } from '../../src/core/messages.js';
 import { createHub, type Hub, type HubSession } from '../../src/hub/hub.js';
 import type { ServerFrame } from '../../src/protocol/ws-frames.js';
 import { type ServerSession, serverSessions, type SessionSink } from '../../src/server/server-sessions.js';
-import { type EventStreamResponse, STREAM_HIGH_WATER, sseFrame, sseSink } from '../../src/server/sse-sink.js';
+import { type EventStreamResponse, STREAM_HIGH_WATER, sseEvent, sseSink } from '../../src/server/sse-sink.js';
 import { wsSessions } from '../../src/server/ws-sessions.js';
 import { wsSink } from '../../src/server/ws-sink.js';
 import { fcOptions } from '../properties/support.js';
@@ -85,7 +85,7 @@ const seqOfFrame = (text: string): number => Number(/^id: (\d+)\n/.exec(text)?.[
 const sse: Flavour<SessionSink<string>> = {
   name: 'the event-stream sink',
   registry: (options) => {
-    const sessions = serverSessions<string, SessionSink<string>>({ ...options, encode: sseFrame, sizeOf: (text) => text.length, graceMs: GRACE_MS });
+    const sessions = serverSessions<string, SessionSink<string>>({ ...options, encode: sseEvent, sizeOf: (text) => text.length, graceMs: GRACE_MS });
     return { ...sessions, open: (login) => sessions.open(login, {}) };
   },
   connection: () => {
@@ -109,6 +109,12 @@ const ws: Flavour<ReturnType<typeof wsSink>> = {
     let closedWith: number | undefined;
     const output = {
       sendText: (frame: ServerFrame) => {
+        if (socket.readyState === socket.OPEN) sent.push(frame);
+      },
+      // An event serialized once: the text must be the frame's JSON as `sendText` would have written it.
+      sendEncoded: (text: string) => {
+        const frame = JSON.parse(text) as ServerFrame;
+        expect(text).toBe(JSON.stringify(frame));
         if (socket.readyState === socket.OPEN) sent.push(frame);
       },
       end: (code: number) => {
@@ -392,7 +398,7 @@ describe('an event stream’s sink', () => {
     const w = world();
     hubs.push(w.hub);
     let slow = 0;
-    const sessions = serverSessions<string, SessionSink<string>>({ hub: w.hub, encode: sseFrame, sizeOf: (text) => text.length, replayEvents });
+    const sessions = serverSessions<string, SessionSink<string>>({ hub: w.hub, encode: sseEvent, sizeOf: (text) => text.length, replayEvents });
     const session = sessions.open(await w.login('alice'), {});
     const bob = await w.login('bob');
     const { res, typed } = fakeResponse();

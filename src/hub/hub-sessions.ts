@@ -12,7 +12,7 @@
  * processes, each with its own memory bus, sharing a secret kept in the data folder).
  * @module
  */
-import { map, Observable, Subject, type Subscription } from 'rxjs';
+import { map, Observable, type Subscriber, type Subscription } from 'rxjs';
 import { fromBase64Url, timingSafeEqual, toBase64Url, utf8 } from '../core/bytes.js';
 import { failureOf } from '../core/failure.js';
 import { hmacSha256 } from '../core/hash.js';
@@ -121,7 +121,11 @@ const macOf = (secret: Uint8Array, signed: string): Uint8Array => hmacSha256(sec
 
 interface Local {
   readonly sessionId: number;
-  readonly events: Subject<Delivery>;
+  /**
+   * Who reads its deliveries now (one, but for a moment): handed each one directly, with no `Subject`
+   * between the bus and them, as every event of a channel passes here once per member (decision 116).
+   */
+  consumers: Subscriber<Delivery>[];
   /** Until the first subscriber: what came before it. */
   early: Delivery[] | undefined;
   ended: boolean;
@@ -138,12 +142,20 @@ const deliveriesOf = (local: Local): Observable<Delivery> =>
     local.early = undefined;
     for (const delivery of early) subscriber.next(delivery);
     if (local.ended) return subscriber.complete();
-    return local.events.subscribe(subscriber);
+    local.consumers = [...local.consumers, subscriber];
+    return () => {
+      local.consumers = local.consumers.filter((consumer) => consumer !== subscriber);
+    };
   });
 
 const deliver = (local: Local, delivery: Delivery): void => {
   local.newest = Math.max(local.newest, delivery.seq);
-  if (!local.early) return local.events.next(delivery);
+  if (!local.early) {
+    // Replaced, never changed in place: a consumer that leaves or comes during a delivery changes the list
+    // of the next one.
+    for (const consumer of local.consumers) consumer.next(delivery);
+    return;
+  }
   if (local.early.length >= EARLY_EVENTS) local.early.shift();
   local.early.push(delivery);
 };
@@ -165,7 +177,9 @@ export const hubSessions = (options: HubSessionsOptions): HubSessions => {
     if (locals.get(local.sessionId) === local) locals.delete(local.sessionId);
     local.subscription?.unsubscribe();
     monitor.sessionClosed();
-    local.events.complete();
+    const consumers = local.consumers;
+    local.consumers = [];
+    for (const consumer of consumers) consumer.complete();
     for (const callback of local.onEnded.splice(0)) callback();
   };
   const keyOf = (session: BusSession): string => {
@@ -177,7 +191,7 @@ export const hubSessions = (options: HubSessionsOptions): HubSessions => {
     const { sessionId, userId } = session;
     const previous = locals.get(sessionId);
     if (previous) end(previous);
-    const local: Local = { sessionId, events: new Subject<Delivery>(), early: [], ended: false, onEnded: [], newest: after };
+    const local: Local = { sessionId, consumers: [], early: [], ended: false, onEnded: [], newest: after };
     locals.set(sessionId, local);
     monitor.sessionOpened();
     const subscription = bus.deliveries(sessionId, after, owner).subscribe({

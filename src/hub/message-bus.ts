@@ -285,7 +285,16 @@ export const memoryBus = (options: MemoryBusOptions = {}): MessageBus => {
     const delivery: Delivery = { seq: ++entry.seq, event };
     entry.kept.push(delivery);
     if (entry.kept.length > replayLimit) entry.kept.shift();
-    for (const subscriber of [...entry.subscribers.keys()]) subscriber.next(delivery);
+    // A session has one subscriber but for a moment (its hub resuming it): no copy of the list then. The
+    // copy keeps a subscriber added by a `next` from being handed this delivery twice (it had it from `kept`).
+    if (entry.subscribers.size === 1) {
+      for (const subscriber of entry.subscribers.keys()) {
+        subscriber.next(delivery);
+        break;
+      }
+    } else {
+      for (const subscriber of [...entry.subscribers.keys()]) subscriber.next(delivery);
+    }
   };
   const stateOf = (userId: string): PeerOnlineState => {
     const entry = byUser.get(userId);

@@ -12,6 +12,8 @@ import { MAX_BATCH_CHARS } from './ws-frames.js';
 export interface TextBatcher {
   /** Queues a frame; it is written within this turn, in order with the frames queued before it. */
   push(frame: object): void;
+  /** Queues a frame already serialized (its JSON text), as {@link TextBatcher.push} does. */
+  pushText(text: string): void;
   /** Writes what is queued now (before a binary frame or a close, which must not overtake it). */
   flush(): void;
   /** Drops what is queued (the socket it was meant for is gone). */
@@ -38,17 +40,18 @@ export const textBatcher = (write: (text: string) => void): TextBatcher => {
     scheduled = false;
     flush();
   };
+  const pushText = (text: string): void => {
+    if (parts.length > 0 && chars + text.length + 2 > MAX_BATCH_CHARS) flush();
+    parts.push(text);
+    chars += text.length + 1;
+    if (!scheduled) {
+      scheduled = true;
+      queueMicrotask(onTurnEnd);
+    }
+  };
   return {
-    push(frame) {
-      const text = JSON.stringify(frame);
-      if (parts.length > 0 && chars + text.length + 2 > MAX_BATCH_CHARS) flush();
-      parts.push(text);
-      chars += text.length + 1;
-      if (!scheduled) {
-        scheduled = true;
-        queueMicrotask(onTurnEnd);
-      }
-    },
+    push: (frame) => pushText(JSON.stringify(frame)),
+    pushText,
     flush,
     clear() {
       parts = [];

@@ -39,8 +39,11 @@ export interface SessionSink<T> {
   readonly open: boolean;
   /** Whether it holds as much unsent as it may: no more events are handed to it until the next `pump`. */
   readonly full: boolean;
-  /** Writes one event (its frame as the transport encoded it). */
-  write(item: T): void;
+  /**
+   * Writes event `seq`, as the transport encoded it (`ServerSessionsOptions.encode`): encoded once for
+   * every session the event goes to, so the sink adds what is this session's own (its number).
+   */
+  write(seq: number, item: T): void;
   /** The next event it needs left the replay while it was full: cut it (its client resumes with what is kept). */
   fellBehind(): void;
   /** The session ended or was forgotten: close, after what was written. */
@@ -63,9 +66,13 @@ export interface ServerSession<S> {
 /** Options of {@link serverSessions}. */
 export interface ServerSessionsOptions<T, S extends SessionSink<T>, X extends object> {
   readonly hub: Hub;
-  /** Encodes event `seq` as its transport's frame: sent live and kept for replay, so encoded once. */
-  readonly encode: (seq: number, event: HubEvent) => T;
-  /** The bytes a frame counts for in the replay's bound. */
+  /**
+   * Encodes an event as its transport sends it and keeps it for replay, without its number (the sink adds
+   * it): called once per event however many sessions it goes to (a bus in this process hands them all
+   * one object; decision 116), so a channel message is serialized once, not once per member.
+   */
+  readonly encode: (event: HubEvent) => T;
+  /** The bytes an encoded event counts for in the replay's bound (asked once per event, with `encode`). */
   readonly sizeOf: (item: T, event: HubEvent) => number;
   /** How long a session without a connection is kept. Default: 60 s. */
   readonly graceMs?: number;
@@ -173,7 +180,7 @@ interface Held<T, S> {
  * A registry of sessions over `options.hub`, whose events are encoded as `T` and written to sinks `S`;
  * each session carries its transport's fields `X`.
  * @example
- * const sessions = serverSessions<string, SseSink>({ hub, encode: (seq, e) => `id: ${seq}\n…`, sizeOf: (text) => text.length });
+ * const sessions = serverSessions<string, SessionSink<string>>({ hub, encode: sseEvent, sizeOf: (text) => text.length });
  */
 export const serverSessions = <T, S extends SessionSink<T>, X extends object = Record<never, never>>(options: ServerSessionsOptions<T, S, X>): ServerSessions<T, S, X> => {
   const { hub } = options;
@@ -183,6 +190,18 @@ export const serverSessions = <T, S extends SessionSink<T>, X extends object = R
   const adoption = options.adopt ?? false;
   const onFault = options.onFault ?? ((error: unknown, where: string) => console.error(`ferry server: ${where} failed`, error));
   const tombstones = new Tombstones({ now: () => hub.clock.now() });
+  /**
+   * The last event encoded, its encoding and size: a bus in this process hands every member of a channel
+   * the same event object, one after another, so each is encoded and measured once (decision 116).
+   */
+  let last: { event: HubEvent | undefined; item: T | undefined; bytes: number } = { event: undefined, item: undefined, bytes: 0 };
+  const encoded = (event: HubEvent): { readonly item: T; readonly bytes: number } => {
+    if (last.event !== event) {
+      const item = options.encode(event);
+      last = { event, item, bytes: options.sizeOf(item, event) };
+    }
+    return last as { readonly item: T; readonly bytes: number };
+  };
   const held = new Map<string, Held<T, S>>();
   /** Each user's sessions, oldest first. */
   const byUser = new Map<string, Held<T, S>[]>();
@@ -220,7 +239,7 @@ export const serverSessions = <T, S extends SessionSink<T>, X extends object = R
     state.session.sink = undefined;
     if (sink.open) {
       state.recent.after(state.sent, (seq, item) => {
-        sink.write(item);
+        sink.write(seq, item);
         state.sent = seq;
         return true;
       });
@@ -236,7 +255,7 @@ export const serverSessions = <T, S extends SessionSink<T>, X extends object = R
     if (oldest !== undefined && oldest > state.sent + 1) return sink.fellBehind();
     state.recent.after(state.sent, (seq, item) => {
       if (sink.full) return false;
-      sink.write(item);
+      sink.write(seq, item);
       state.sent = seq;
       return true;
     });
@@ -312,10 +331,20 @@ export const serverSessions = <T, S extends SessionSink<T>, X extends object = R
           state.final = true;
           state.aborted = { seq, event };
         }
+        const before = state.newest;
         state.newest = seq;
-        const item = options.encode(seq, event);
-        state.recent.push(seq, item, options.sizeOf(item, event));
-        pump(state);
+        const { item, bytes } = encoded(event);
+        state.recent.push(seq, item, bytes);
+        // A sink that had every event and takes more is written this one at once (the common case: one
+        // event in, one out, nothing to look up); anything else goes through the full pump.
+        const sink = state.session.sink;
+        if (state.sent === before && !state.session.ended && sink?.open === true && !sink.full) {
+          sink.write(seq, item);
+          state.sent = seq;
+          if (state.offline === 'pending' && !sink.full) takeOffline(state);
+        } else {
+          pump(state);
+        }
       },
       complete: () => {
         // Neither aborted nor let go here: its client resumed it through another server (or it ended
@@ -370,6 +399,8 @@ export const serverSessions = <T, S extends SessionSink<T>, X extends object = R
       const replaced = state.session.sink;
       if (replaced && replaced !== sink) replaced.replaced();
       hub.clock.clearTimeout(state.grace);
+      // Not kept once cleared: a timer and its callback for every attached session (decision 115).
+      state.grace = undefined;
       state.session.sink = sink;
       // Watchers see it back (ONLINE) only if they may have been told it was gone; a newer connection
       // replacing an attached one changes nothing for them.

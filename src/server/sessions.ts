@@ -16,7 +16,7 @@ import type { HubEvent } from '../hub/message-bus.js';
 import type { Hub } from '../hub/hub.js';
 import { every } from './clock-interval.js';
 import { serverSessions, type SessionSink } from './server-sessions.js';
-import { sseFrame, sseSink } from './sse-sink.js';
+import { SSE_ID_LINE, sseEvent, sseSink } from './sse-sink.js';
 import { answering, authenticate, bodyOf, decodeSegment, type Exchange, HttpFault, mediaTypeOf, type Route, type SessionGuard } from './http-util.js';
 import { MESSAGING_PATHS, SEND_QUERY, SESSION_HEADER } from '../protocol/http-wire.js';
 import { memberCountsAnswer, presenceAnswer } from '../protocol/messaging-codec.js';
@@ -77,11 +77,12 @@ export const sessionsRoute = (options: SessionsRouteOptions): Route & { close(op
   const heartbeatMs = options.heartbeatMs ?? 15_000;
   const idleTimeoutMs = options.idleTimeoutMs ?? 120_000;
   const clock = options.clock ?? systemClock;
-  // Serialized once: the same text is sent live and kept for replay, and its length is its size.
+  // Serialized once per event, whatever the members it goes to: sent live with its number and kept for
+  // replay, its length (with the `id:` line) its size.
   const sessions = serverSessions<string, SessionSink<string>>({
     hub,
-    encode: sseFrame,
-    sizeOf: (text) => text.length,
+    encode: sseEvent,
+    sizeOf: (text) => text.length + SSE_ID_LINE,
     graceMs: options.graceMs ?? 60_000,
     ...(options.replayEvents === undefined ? {} : { replayEvents: options.replayEvents }),
     ...(options.replayBytes === undefined ? {} : { replayBytes: options.replayBytes }),

@@ -10,8 +10,20 @@ import type { SessionSink } from './server-sessions.js';
 /** Unsent bytes of an event stream beyond which no more events are handed to its socket until it drains. */
 export const STREAM_HIGH_WATER = 64 * 1024;
 
-/** Event `seq` as a server-sent event: sent live and kept for replay as this text, its length its size. */
-export const sseFrame = (seq: number, event: HubEvent): string => `id: ${seq}\nevent: ${event.type}\ndata: ${JSON.stringify(event)}\n\n`;
+/**
+ * An event as a server-sent event without its `id:` line: serialized once for every session it goes to,
+ * and kept for replay as this text (its length, plus the `id:` line, its size).
+ */
+export const sseEvent = (event: HubEvent): string => `event: ${event.type}\ndata: ${JSON.stringify(event)}\n\n`;
+
+/** The most an `id:` line adds to an {@link sseEvent} text: `id: `, 16 digits, a newline. */
+export const SSE_ID_LINE = 21;
+
+/** Event `seq` as a server-sent event, from its {@link sseEvent} text: what a stream is written. */
+export const sseNumbered = (seq: number, text: string): string => `id: ${seq}\n${text}`;
+
+/** Event `seq` as a server-sent event (the two above at once). */
+export const sseFrame = (seq: number, event: HubEvent): string => sseNumbered(seq, sseEvent(event));
 
 /** What the sink uses of a response: a `ServerResponse` is one (a spec passes a fake). */
 export interface EventStreamResponse {
@@ -40,8 +52,8 @@ export const sseSink = (res: EventStreamResponse, onSlowReader?: () => void): Se
   get full() {
     return res.writableLength > STREAM_HIGH_WATER;
   },
-  write: (text) => {
-    res.write(text);
+  write: (seq, text) => {
+    res.write(sseNumbered(seq, text));
   },
   fellBehind: () => {
     onSlowReader?.();

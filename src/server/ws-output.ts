@@ -47,6 +47,11 @@ export interface WsOutputOptions {
 export interface WsOutput {
   /** Sends a control frame: now, or at the end of this turn with the others once batching. */
   sendText(frame: ServerFrame): void;
+  /**
+   * Sends a control frame already serialized (the JSON text of a `ServerFrame`), as `sendText` does: an
+   * event serialized once for every session it goes to (decision 116).
+   */
+  sendEncoded(text: string): void;
   /** From now on control frames of one turn go out as one batch (the client said it reads them). */
   batch(): void;
   /** Writes the control frames queued, then closes the socket with `code`. */
@@ -111,6 +116,11 @@ export const wsOutput = (ws: WebSocket, options: WsOutputOptions = {}): WsOutput
       if (closed || ws.readyState !== ws.OPEN) return;
       if (batcher) batcher.push(frame);
       else writeText(JSON.stringify(frame));
+    },
+    sendEncoded(text) {
+      if (closed || ws.readyState !== ws.OPEN) return;
+      if (batcher) batcher.pushText(text);
+      else writeText(text);
     },
     batch() {
       batcher ??= textBatcher(writeText);

@@ -2,15 +2,15 @@
  * What a WebSocket session keeps beyond what every server session keeps (`server-sessions.ts`: grace,
  * numbered replay, sessions per user, tombstones): its recent answers, so a call resent after a reconnect
  * is answered once (from the kept answer) rather than run twice, and its unfinished uploads, removed if
- * it is kicked or logs out. Its events are kept as the `event` frames sent.
+ * it is kicked or logs out. Its events are kept as their JSON, serialized once for every session they go
+ * to; each socket is sent an event's JSON inside its `event` frame with its number (`wsEventText` in `ws-sink.ts`).
  * @module
  */
 import type { Hub, HubSession } from '../hub/hub.js';
-import type { HubEvent } from '../hub/message-bus.js';
 import { IdMap } from '../core/id-map.js';
 import type { ServerFrame } from '../protocol/ws-frames.js';
 import { type Adoption, type ServerSession, type ServerSessions, serverSessions } from './server-sessions.js';
-import type { WsSink } from './ws-sink.js';
+import { EVENT_FRAME_CHARS, type WsSink } from './ws-sink.js';
 
 /** About the bytes of a frame kept for resends: strings counted by length, never walked deeply. */
 export const sizeOfAnswer = (frame: ServerFrame): number => {
@@ -109,7 +109,7 @@ export interface WsSessionState {
 export type WsSession = ServerSession<WsSink> & WsSessionState;
 
 /** The registry of WebSocket sessions. */
-export type WsSessions = Omit<ServerSessions<ServerFrame, WsSink, WsSessionState>, 'open' | 'adopt'> & {
+export type WsSessions = Omit<ServerSessions<string, WsSink, WsSessionState>, 'open' | 'adopt'> & {
   /** A new session for a successful hub login, with no answers kept yet; its grace runs until a socket attaches. */
   open(login: HubSession): WsSession;
   /**
@@ -149,25 +149,15 @@ export interface WsSessionsOptions {
   readonly adopt?: boolean;
 }
 
-/** Event `seq` as the frame a socket is sent: live, and kept for replay. */
-export const wsEventFrame = (seq: number, event: HubEvent): ServerFrame => ({ type: 'event', seq, event });
-
-/** About the bytes an event holds: its message's strings (text, base64 fields), plus a little. */
-export const sizeOfEvent = (event: HubEvent): number => {
-  if (event.type !== 'peerMessage' && event.type !== 'channelMessage') return 100;
-  let bytes = 100;
-  for (const value of Object.values(event.message)) if (typeof value === 'string') bytes += value.length;
-  return bytes;
-};
-
 /** The WebSocket sessions over one hub: server sessions whose events are `event` frames, with kept answers. */
 export const wsSessions = (options: WsSessionsOptions): WsSessions => {
   const keptAnswers = options.keptAnswers ?? 1_000;
   const keptAnswerBytes = options.keptAnswerBytes ?? 256 * 1024;
-  const sessions = serverSessions<ServerFrame, WsSink, WsSessionState>({
+  // Each event is serialized once, whatever the members it goes to; each socket is sent it with its number.
+  const sessions = serverSessions<string, WsSink, WsSessionState>({
     hub: options.hub,
-    encode: wsEventFrame,
-    sizeOf: (_frame, event) => sizeOfEvent(event),
+    encode: (event) => JSON.stringify(event),
+    sizeOf: (json) => json.length + EVENT_FRAME_CHARS,
     onEnded: options.onEnded,
     ...(options.graceMs === undefined ? {} : { graceMs: options.graceMs }),
     ...(options.replayEvents === undefined ? {} : { replayEvents: options.replayEvents }),
