@@ -32,7 +32,7 @@ export const WS_CHUNK_SIZE = CHUNK_SIZE;
  * The most bytes of media in one data frame of protocol version 2: a 30 MiB transfer takes 30 frames,
  * not 480, so what each frame costs (an event, a header, a credit check, a socket write) stops counting.
  */
-export const WS_LARGE_CHUNK_SIZE = 1024 * 1024;
+export const WS_LARGE_CHUNK_SIZE = 256 * 1024;
 
 /** The most bytes of media in a data frame of `version` (the welcome's `chunkSize`). */
 export const chunkSizeOf = (version: number): number => (version >= 2 ? WS_LARGE_CHUNK_SIZE : WS_CHUNK_SIZE);
