@@ -232,10 +232,11 @@ export const openLink = async (options: LinkOptions, signal: AbortSignal): Promi
     send({ type: 'call', id, ...entry.body } as ClientFrame);
   };
   /**
-   * Sends queued data frames while the socket's unwritten bytes are under the high-water mark, or under
-   * two frames when frames are larger (one being written, the next ready behind it). A socket with
-   * `sendOwned` says when it wrote each frame, which wakes this; the standard API has no drain event,
-   * so without it this polls while frames wait.
+   * Sends queued data frames while the socket's unwritten bytes are under the high-water mark. A socket
+   * with `sendOwned` says when it wrote each frame, which wakes this, and then a frame goes only if it
+   * fits under the mark with those still unwritten (or none is), so a control frame waits behind at most
+   * the mark or one frame; the standard API has no drain event, so without it this polls while frames
+   * wait.
    */
   const pump = (): void => {
     clock.clearTimeout(pumpTimer);
@@ -243,9 +244,11 @@ export const openLink = async (options: LinkOptions, signal: AbortSignal): Promi
     // Control frames queued before a data frame leave before it.
     if (outbox.length > 0) batch.flush();
     const current = socket;
-    const mark = Math.max(options.highWaterMark, 2 * chunkSize);
-    while (current?.readyState === OPEN && outbox.length > 0 && (current.sendOwned ? owned : current.bufferedAmount) < mark) {
-      const next = outbox.shift() as (typeof outbox)[number];
+    const mark = options.highWaterMark;
+    while (current?.readyState === OPEN && outbox.length > 0) {
+      const next = outbox[0] as (typeof outbox)[number];
+      if (current.sendOwned ? owned > 0 && owned + next.frame.length > mark : current.bufferedAmount >= mark) break;
+      outbox.shift();
       if (current.sendOwned) {
         const bytes = next.frame.length;
         owned += bytes;

@@ -28,8 +28,8 @@ const signalled = () => {
 };
 
 /**
- * Frame buffers of one upload: the link sends at most two frames ahead of the socket's writes, so a
- * third is filled from the source meanwhile. Memory per upload: three frames (3 MiB with version 2).
+ * Frame buffers of one upload: one the socket is writing, one waiting in the link's FIFO, and a third
+ * filled from the source meanwhile. Memory per upload: three frames (768 KiB with version 2).
  */
 const FRAMES = 3;
 
