@@ -1,7 +1,7 @@
 /**
  * The client's link to a ferry WebSocket server: one socket at a time, the login by `hello`, calls
  * matched to answers by ID, events in order, transfers' frames routed by transfer ID, data frames sent
- * in one FIFO gated by `bufferedAmount`, a heartbeat, and reconnection.
+ * in one FIFO gated by the bytes the socket has not written yet, a heartbeat, and reconnection.
  *
  * On a dropped socket the link reconnects (when, and how often, is the link machine's: `machines/link.ts`,
  * the delay table on the injected clock) and resumes the same server session (missed
@@ -28,7 +28,7 @@ import { answeredWithin, movedOn, NODE_ANSWER_MS, type Nodes, onEachNode } from 
 import type { Credentials } from './transport.js';
 import { textBatcher } from '../src/protocol/ws-batch.js';
 import type { WebSocketConstructor, WebSocketLike } from '../src/platform/websocket.js';
-import { type ClientFrame, CloseCode, type DataFrame, decodeData, decodeServerFrame, decodeServerFrames, type ServerFrame, WS_PROTOCOL_VERSION } from '../src/protocol/ws-frames.js';
+import { type ClientFrame, CloseCode, type DataFrame, decodeData, decodeServerFrame, decodeServerFrames, type ServerFrame, WS_CHUNK_SIZE, WS_LARGE_CHUNK_SIZE, WS_PROTOCOL_VERSION } from '../src/protocol/ws-frames.js';
 
 /** A call's body: the `call` frame without `type` and `id`. */
 export type CallBody = { readonly op: string } & Readonly<Record<string, unknown>>;
@@ -63,6 +63,8 @@ export interface Link {
   readonly state: LinkState;
   /** When the token of the first login expires, if the server said (`welcome.expiresAt`). */
   readonly expiresAt: number | undefined;
+  /** The most media bytes of a data frame on the current socket (the welcome's `chunkSize`, by protocol version). */
+  readonly chunkSize: number;
   /** Renews the token (`renewToken` call); later logins on a new socket use it. Resolves with the answer. */
   renew(token: string, signal: AbortSignal): Promise<unknown>;
   /** A call; waits while reconnecting (until the signal aborts). Transfer calls (`transfer`) are not resent. */
@@ -70,9 +72,10 @@ export interface Link {
   /** Sends a control frame if a socket is open; dropped otherwise (cancel and credit die with their socket). */
   control(frame: ClientFrame): void;
   /**
-   * Sends a data frame in FIFO order once `bufferedAmount` is under the high-water mark; rejects (and
-   * drops the frame) when the signal aborts first. Resolves without sending if the socket drops.
-   * Once it resolved the caller may reuse `frame`: the standard `send` copies the bytes it is given.
+   * Sends a data frame in FIFO order once the bytes the socket has not written are under the high-water
+   * mark; rejects (and drops the frame) when the signal aborts first. Resolves without sending if the
+   * socket drops. Once it resolved the caller may reuse `frame`: the standard `send` copies it; a socket
+   * with `sendOwned` (Node) masks it in place, and this resolves once the socket wrote it.
    */
   data(frame: Uint8Array<ArrayBuffer>, signal: AbortSignal): Promise<void>;
   /** A new transfer ID and its handler; `end` it when the transfer ends. */
@@ -201,6 +204,12 @@ export const openLink = async (options: LinkOptions, signal: AbortSignal): Promi
   let lastSeq = 0;
   let nextId = 1;
   let nextTransfer = 1;
+  /** The data frame size of the current socket's protocol (a server of version 1 says 64 KiB). */
+  let chunkSize = Math.min(WS_LARGE_CHUNK_SIZE, Math.max(1, first.welcome.chunkSize || WS_CHUNK_SIZE));
+  /** Bytes handed to `sendOwned` and not written yet (the socket's `bufferedAmount` counts them too). */
+  let owned = 0;
+  /** The frames handed to `sendOwned` and not written yet: released to their senders if the socket drops. */
+  const handed = new Set<{ readonly resolve: () => void }>();
   let lastHeard = clock.now();
   /** Whether the socket of the last reconnect is a fresh login (the server no longer knew the session). */
   let freshLogin = false;
@@ -222,24 +231,48 @@ export const openLink = async (options: LinkOptions, signal: AbortSignal): Promi
     entry.sent = true;
     send({ type: 'call', id, ...entry.body } as ClientFrame);
   };
+  /**
+   * Sends queued data frames while the socket's unwritten bytes are under the high-water mark. A socket
+   * with `sendOwned` says when it wrote each frame, which wakes this, and then a frame goes only if it
+   * fits under the mark with those still unwritten (or none is), so a control frame waits behind at most
+   * the mark or one frame; the standard API has no drain event, so without it this polls while frames
+   * wait.
+   */
   const pump = (): void => {
     clock.clearTimeout(pumpTimer);
     pumpTimer = undefined;
     // Control frames queued before a data frame leave before it.
     if (outbox.length > 0) batch.flush();
-    while (socket?.readyState === OPEN && outbox.length > 0 && socket.bufferedAmount < options.highWaterMark) {
-      const next = outbox.shift() as (typeof outbox)[number];
-      socket.send(next.frame);
-      next.resolve();
+    const current = socket;
+    const mark = options.highWaterMark;
+    while (current?.readyState === OPEN && outbox.length > 0) {
+      const next = outbox[0] as (typeof outbox)[number];
+      if (current.sendOwned ? owned > 0 && owned + next.frame.length > mark : current.bufferedAmount >= mark) break;
+      outbox.shift();
+      if (current.sendOwned) {
+        const bytes = next.frame.length;
+        owned += bytes;
+        handed.add(next);
+        current.sendOwned(next.frame, () => {
+          // Once only: a frame of a dropped socket was released by `dropped` (`owned` restarted with the next).
+          if (!handed.delete(next)) return;
+          owned -= bytes;
+          next.resolve();
+          pump();
+        });
+      } else {
+        current.send(next.frame);
+        next.resolve();
+      }
     }
-    // The standard API has no drain event: poll while frames wait.
-    if (outbox.length > 0 && socket?.readyState === OPEN) pumpTimer = clock.setTimeout(pump, 1);
+    if (outbox.length > 0 && current?.readyState === OPEN && !current.sendOwned) pumpTimer = clock.setTimeout(pump, 1);
   };
   /** The link ended (closed, or the session ended for good): nothing more will move. */
   const release = (ending: LinkEnding | undefined): void => {
     clock.clearTimeout(heartbeat);
     clock.clearTimeout(pumpTimer);
     batch.clear();
+    releaseHanded();
     socket?.close(CloseCode.normal);
     socket = undefined;
     const all = pending.snapshot();
@@ -277,11 +310,13 @@ export const openLink = async (options: LinkOptions, signal: AbortSignal): Promi
       return;
     }
     const bytes = message instanceof ArrayBuffer ? new Uint8Array(message) : ArrayBuffer.isView(message) ? new Uint8Array(message.buffer, message.byteOffset, message.byteLength) : undefined;
-    const data = bytes ? decodeData(bytes) : undefined;
+    const data = bytes ? decodeData(bytes, chunkSize) : undefined;
     if (data && E.isRight(data)) transfers.get(data.right.transfer)?.data?.(data.right);
   };
-  const attach = (next: WebSocketLike, early: readonly unknown[]): void => {
+  const attach = (next: WebSocketLike, early: readonly unknown[], welcome: Extract<ServerFrame, { type: 'welcome' }>): void => {
     socket = next;
+    owned = 0;
+    chunkSize = Math.min(WS_LARGE_CHUNK_SIZE, Math.max(1, welcome.chunkSize || WS_CHUNK_SIZE));
     lastHeard = clock.now();
     next.onmessage = (event: { data: unknown }) => onMessage(event.data);
     next.onclose = (event: { code: number; reason: string }) => {
@@ -307,6 +342,14 @@ export const openLink = async (options: LinkOptions, signal: AbortSignal): Promi
       }
     }
     for (const waiting of outbox.splice(0)) waiting.resolve();
+    releaseHanded();
+  };
+  /** Frames a gone socket still held: nothing more will be written from them, so their senders may go on. */
+  const releaseHanded = (): void => {
+    const all = [...handed];
+    handed.clear();
+    owned = 0;
+    for (const waiting of all) waiting.resolve();
   };
   /** One reconnect attempt (the link machine decides when): a new socket resuming the session. */
   const reconnect = async (attemptSignal: AbortSignal): Promise<LinkAttemptOutcome> => {
@@ -331,7 +374,7 @@ export const openLink = async (options: LinkOptions, signal: AbortSignal): Promi
     sessionId = next.welcome.sessionId;
     freshLogin = !next.welcome.resumed;
     if (freshLogin) lastSeq = 0;
-    attach(next.socket, next.early);
+    attach(next.socket, next.early, next.welcome);
     return { type: 'restored' };
   };
 
@@ -362,7 +405,7 @@ export const openLink = async (options: LinkOptions, signal: AbortSignal): Promi
       unrefTimer(heartbeat);
     }
   };
-  attach(first.socket, first.early);
+  attach(first.socket, first.early, first.welcome);
   beat();
 
   const link: Link = {
@@ -370,6 +413,9 @@ export const openLink = async (options: LinkOptions, signal: AbortSignal): Promi
       return state;
     },
     expiresAt: first.welcome.expiresAt,
+    get chunkSize() {
+      return chunkSize;
+    },
     async renew(token, renewSignal) {
       const answer = await link.call({ op: 'renewToken', token }, renewSignal);
       credentials = { ...credentials, token };

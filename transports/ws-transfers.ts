@@ -12,7 +12,7 @@ import { abortable, abortFault } from '../src/core/abort.js';
 import { Failure, type FaultError, fault } from '../src/core/failure.js';
 import type { ByteSource } from './transport.js';
 import type { Link } from './ws-link.js';
-import { encodeData, WS_CHUNK_SIZE, WS_MAX_FRAME, WS_DOWNLOAD_WINDOW } from '../src/protocol/ws-frames.js';
+import { DATA_HEADER_SIZE, downloadWindowOf, encodeData } from '../src/protocol/ws-frames.js';
 
 /** A promise that the next `wake` resolves; loops re-check their condition after it. */
 const signalled = () => {
@@ -26,6 +26,12 @@ const signalled = () => {
     },
   };
 };
+
+/**
+ * Frame buffers of one upload: one the socket is writing, one waiting in the link's FIFO, and a third
+ * filled from the source meanwhile. Memory per upload: three frames (768 KiB with version 2).
+ */
+const FRAMES = 3;
 
 /** Sends `source` from `offset` to its end; resolves with the server's answer (the upload's state). */
 export const wsUpload = async (
@@ -73,16 +79,32 @@ export const wsUpload = async (
       if (!stop.signal.aborted) stop.abort(error);
     },
   );
+  /** What each frame buffer is doing: the promise of its last send, until the link is done with it. */
+  const sending: Promise<void>[] = [];
   try {
     let at = offset;
-    // One frame buffer for the whole upload: `link.data` resolves once the socket took (copied) the frame.
-    const frame = new Uint8Array(WS_MAX_FRAME);
-    for await (const chunk of source.chunks(offset, WS_CHUNK_SIZE, stop.signal)) {
-      while (at + chunk.length > limit) await abortable(credit.next(), stop.signal);
-      // Not raced with `abortable`: that would leave this promise's rejection unhandled after an abort.
-      await link.data(encodeData(transfer.id, at, chunk, frame), stop.signal);
-      at += chunk.length;
+    const chunkSize = link.chunkSize;
+    // FRAMES buffers for the whole upload, used in turn: one is filled from the source while the link
+    // sends the others; `link.data` resolves once the socket is done with one (copied or written it).
+    const frames = Array.from({ length: FRAMES }, () => new Uint8Array(DATA_HEADER_SIZE + chunkSize));
+    let turn = 0;
+    for await (const chunk of source.chunks(offset, chunkSize, stop.signal)) {
+      // A chunk goes in pieces as far as the credit allows when a frame is more than the credit left.
+      for (let start = 0; start < chunk.length; ) {
+        while (at >= limit) await abortable(credit.next(), stop.signal);
+        const piece = chunk.subarray(start, Math.min(chunk.length, start + (limit - at)));
+        const slot = turn++ % FRAMES;
+        // Not raced with `abortable`: that would leave this promise's rejection unhandled after an abort.
+        await sending[slot];
+        const sent = link.data(encodeData(transfer.id, at, piece, frames[slot]), stop.signal);
+        // Awaited when its buffer comes round again, or at the end; handled now so none is left unhandled.
+        sent.catch(() => undefined);
+        sending[slot] = sent;
+        at += piece.length;
+        start += piece.length;
+      }
     }
+    await Promise.all(sending);
     return await abortable(result, stop.signal);
   } catch (error) {
     if (signal.aborted) throw abortFault(signal);
@@ -106,7 +128,8 @@ export async function* wsDownload(
   const chunks: Uint8Array[] = [];
   const arrived = signalled();
   let expected = offset;
-  let granted = offset + WS_DOWNLOAD_WINDOW;
+  const window = downloadWindowOf(link.chunkSize);
+  let granted = offset + window;
   let failure: FaultError | undefined;
   let finished = false;
   const transfer = link.transfer({
@@ -136,8 +159,8 @@ export async function* wsDownload(
       if (chunk) {
         consumed += chunk.length;
         // Credit in steps of a quarter window, not per chunk: fewer frames, the same bound.
-        if (consumed + WS_DOWNLOAD_WINDOW - granted >= WS_DOWNLOAD_WINDOW / 4) {
-          granted = consumed + WS_DOWNLOAD_WINDOW;
+        if (consumed + window - granted >= window / 4) {
+          granted = consumed + window;
           link.control({ type: 'credit', transfer: transfer.id, limit: granted });
         }
         yield chunk;

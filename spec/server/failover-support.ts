@@ -14,7 +14,7 @@ import { type Client, createClient, memoryBus, memoryStore, memoryUploadStates }
 import type { Transport } from '../../transports/transport.js';
 import { nodeFetch } from '../../src/platform/node-fetch.js';
 import type { WebSocketConstructor } from '../../src/platform/websocket.js';
-import { type ClientFrame, decodeClientFrames, decodeData, decodeServerFrames, type ServerFrame } from '../../src/protocol/ws-frames.js';
+import { type ClientFrame, decodeClientFrames, decodeData, decodeServerFrames, type ServerFrame, WS_LARGE_CHUNK_SIZE } from '../../src/protocol/ws-frames.js';
 import { type FerryServer, type ServerOptions, startServer } from '../../src/server/server.js';
 
 export const MiB = 1024 * 1024;
@@ -267,7 +267,7 @@ export const recordingWebSocket = (log: SocketLog[]): WebSocketConstructor =>
           for (const frame of decodeServerFrames(data)) if (E.isRight(frame)) entry.received.push(frame.right);
           return;
         }
-        const frame = decodeData(new Uint8Array(data as ArrayBuffer));
+        const frame = decodeData(new Uint8Array(data as ArrayBuffer), WS_LARGE_CHUNK_SIZE);
         if (E.isRight(frame)) entry.data.set(frame.right.transfer, (entry.data.get(frame.right.transfer) ?? 0) + frame.right.chunk.length);
       });
     }
@@ -275,7 +275,7 @@ export const recordingWebSocket = (log: SocketLog[]): WebSocketConstructor =>
       if (typeof data === 'string') {
         for (const frame of decodeClientFrames(data)) if (E.isRight(frame)) this.#entry.sent.push(frame.right);
       } else {
-        const frame = decodeData(data);
+        const frame = decodeData(data, WS_LARGE_CHUNK_SIZE);
         if (E.isRight(frame)) this.#entry.sent.push({ type: 'data', transfer: frame.right.transfer, offset: frame.right.offset, length: frame.right.chunk.length });
       }
       super.send(data);

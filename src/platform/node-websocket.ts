@@ -3,17 +3,49 @@
  * Loaded on demand through `node.ts`, never in browsers, so `ferry/ws` imports nothing Node-only statically.
  * @module
  */
+import * as wsModule from 'ws';
 import { WebSocket } from 'ws';
 import type { WebSocketConstructor } from './websocket.js';
 
+/** The part of `ws`'s private sender that {@link UncompressedWebSocket.sendOwned} uses (ws 8). */
+interface WsSender {
+  readonly _state: number;
+  readonly _queue: readonly unknown[];
+  sendFrame(list: readonly Uint8Array[], cb: (error?: Error) => void): void;
+}
+
+/** `ws`'s `Sender.frame` (exported by `ws`, not declared by its types): a frame as the buffers to write. */
+const { frame: senderFrame } = (wsModule as unknown as { Sender: { frame(data: Buffer, options: typeof OWNED_BINARY): Uint8Array[] } }).Sender;
+
+/** Options of `ws`'s `Sender.frame` for one final, masked, uncompressed binary frame that it may mask in place. */
+const OWNED_BINARY = { fin: true, opcode: 0x02, mask: true, readOnly: false, rsv1: false } as const;
+
 /**
  * `ws`'s client without `permessage-deflate`, which it offers by default: media does not compress, and a
- * compressed send is asynchronous, so it would keep a reference to a frame buffer the upload reuses
- * (`ws.send` copies synchronously only when it masks without compressing, as browsers always copy).
+ * compressed send is asynchronous, so it would keep a reference to a frame buffer the upload reuses.
+ *
+ * `sendOwned` (decision 111): `ws`'s `send` masks a binary frame into a new buffer (every typed array is
+ * "read-only" to it), one allocation and copy per frame, 30 MiB of garbage per 30 MiB upload. The frame
+ * buffers of an upload are the link's own, so this masks them in place, with a fresh random key per
+ * frame as RFC 6455 requires, through the same `Sender.frame` and `sendFrame` that `ws`'s `send` calls,
+ * and hands the buffer back (`sent`) once the socket wrote it. Only while `ws`'s sender is idle (no
+ * compression, no queued Blob): otherwise, and if a later `ws` lacks these internals, it sends a copy as
+ * `send` does.
  */
 class UncompressedWebSocket extends WebSocket {
   constructor(url: string | URL, protocols?: string | string[]) {
     super(url, protocols, { perMessageDeflate: false });
+  }
+
+  sendOwned(data: Uint8Array<ArrayBuffer>, sent: () => void): void {
+    const sender = (this as unknown as { _sender?: WsSender })._sender;
+    if (this.readyState !== WebSocket.OPEN || !sender || typeof sender.sendFrame !== 'function' || sender._state !== 0 || sender._queue.length > 0) {
+      this.send(data, { binary: true }, () => sent());
+      return;
+    }
+    const buffer = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+    const frame = senderFrame(buffer, OWNED_BINARY);
+    sender.sendFrame(frame, () => sent());
   }
 }
 

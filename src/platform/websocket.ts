@@ -18,6 +18,13 @@ export interface WebSocketLike {
   onerror: ((event: never) => void) | null;
   send(data: string | Uint8Array<ArrayBuffer>): void;
   close(code?: number, reason?: string): void;
+  /**
+   * Not standard, optional (the Node default has it, browsers do not): sends `data` as one binary
+   * frame without copying it. The socket may change `data` (it masks in place) and keeps it until it
+   * calls `sent`, once the bytes were handed to the operating system (or the socket failed); the caller
+   * must not touch `data` before. Without it the link sends with `send`, which copies.
+   */
+  sendOwned?(data: Uint8Array<ArrayBuffer>, sent: () => void): void;
 }
 
 /** A standard `WebSocket` constructor: the global one in browsers, `ws`'s in Node. */

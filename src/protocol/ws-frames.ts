@@ -12,20 +12,39 @@ import { Failure } from '../core/failure.js';
 import { CHUNK_SIZE } from '../core/limits.js';
 
 /**
- * The protocol version a client announces in `hello`. Still 1 with issue 15's additions (decision 103):
- * they are optional fields, which an older peer ignores, new event types, which it skips, and new ops,
- * which an older server answers with an `error` frame naming the call (`InvalidArgument`).
+ * The protocol version a client announces in `hello`: 2 (decision 110). Version 2 differs from 1 in the
+ * size of data frames only: up to {@link WS_LARGE_CHUNK_SIZE} bytes of media each (the `chunkSize` of the
+ * welcome), where version 1 carries at most {@link WS_CHUNK_SIZE}. Issue 15's additions kept version 1
+ * (decision 103): optional fields, new event types and new ops, which older peers ignore or refuse by call.
  */
-export const WS_PROTOCOL_VERSION = 1;
+export const WS_PROTOCOL_VERSION = 2;
+
+/** The versions a server answers: a client of version 1 is served with the data frames of version 1. */
+export const WS_PROTOCOL_VERSIONS: readonly number[] = [1, 2];
 
 /** Bytes of the binary frame header: kind (1), reserved (3), transfer ID (uint32), offset (uint64), big-endian. */
 export const DATA_HEADER_SIZE = 16;
 
-/** The most bytes of media in one data frame. */
+/** The most bytes of media in one data frame of protocol version 1. */
 export const WS_CHUNK_SIZE = CHUNK_SIZE;
 
-/** The largest frame either side accepts: one chunk and its header (`maxPayload` of the server). */
+/**
+ * The most bytes of media in one data frame of protocol version 2: a 30 MiB transfer takes 30 frames,
+ * not 480, so what each frame costs (an event, a header, a credit check, a socket write) stops counting.
+ */
+export const WS_LARGE_CHUNK_SIZE = 256 * 1024;
+
+/** The most bytes of media in a data frame of `version` (the welcome's `chunkSize`). */
+export const chunkSizeOf = (version: number): number => (version >= 2 ? WS_LARGE_CHUNK_SIZE : WS_CHUNK_SIZE);
+
+/**
+ * The largest text frame either side accepts, and the largest data frame of version 1: one chunk and its
+ * header. A frame over its limit closes the socket with 1009 (message too big).
+ */
 export const WS_MAX_FRAME = WS_CHUNK_SIZE + DATA_HEADER_SIZE;
+
+/** The largest frame of any version: a data frame of version 2 (`maxPayload` of the server). */
+export const WS_MAX_DATA_FRAME = WS_LARGE_CHUNK_SIZE + DATA_HEADER_SIZE;
 
 /**
  * The most UTF-16 code units of control frames joined in one batch (a text frame holding a JSON array):
@@ -45,8 +64,15 @@ export const WS_UPLOAD_WINDOW = 4 * 1024 * 1024;
 /** The least credit an upload gets however many share the socket. */
 export const WS_MIN_UPLOAD_WINDOW = 256 * 1024;
 
-/** Credit the client grants a download beyond what its consumer took: its memory per download. */
+/**
+ * Credit the client grants a download beyond what its consumer took, at least four data frames of the
+ * session (4 MiB with version 2's frames): its memory per download. With one frame in flight the server
+ * would wait for every credit; four keep the socket busy while the consumer copies and hashes.
+ */
 export const WS_DOWNLOAD_WINDOW = 1024 * 1024;
+
+/** The download credit for data frames of `chunkSize` bytes: {@link WS_DOWNLOAD_WINDOW} or four frames. */
+export const downloadWindowOf = (chunkSize: number): number => Math.max(WS_DOWNLOAD_WINDOW, 4 * chunkSize);
 
 /** The kind byte of a data frame. */
 export const DATA_KIND = 1;
@@ -61,6 +87,8 @@ export const CloseCode = {
   sessionEnded: 4000,
   /** The login was refused (bad token, bad user ID). Do not reconnect. */
   loginRefused: 4001,
+  /** A frame over the limit of its kind and the socket's protocol version (`ws` closes so at `maxPayload`). */
+  tooBig: 1009,
   /** The peer read too slowly: its outgoing buffer passed the limit. Reconnecting may resume. */
   tooSlow: 4002,
   /** A handler of the server failed on the handshake (a bug, logged there). Reconnecting may succeed. */
@@ -277,20 +305,29 @@ export const decodeServerFrame = (text: string): E.Either<Failure, ServerFrame> 
 export const decodeServerFrames = (text: string): E.Either<Failure, ServerFrame>[] => parseBatch(ServerFrameCodec, isServerFrame, text, asIs);
 
 /**
- * A data frame: header then the chunk. Written into `into` (at least {@link WS_MAX_FRAME} bytes) when given,
- * and then a view of it: a sender that reuses one buffer per transfer allocates nothing per frame, which
- * is safe because `WebSocket.send` copies the bytes before it returns. Otherwise in one new buffer. The
- * chunk is copied either way, so the caller may reuse it.
+ * A data frame: header then the chunk. Written into `into` (at least header + chunk bytes) when given,
+ * and then a view of it: a sender that reuses its frame buffers allocates nothing per frame (it may
+ * reuse one once the link says the socket is done with it). Otherwise in one new buffer. The chunk is
+ * copied either way, so the caller may reuse it.
  */
 export const encodeData = (transfer: number, offset: number, chunk: Uint8Array, into?: Uint8Array<ArrayBuffer>): Uint8Array<ArrayBuffer> => {
   const frame = into ? into.subarray(0, DATA_HEADER_SIZE + chunk.length) : new Uint8Array(DATA_HEADER_SIZE + chunk.length);
+  writeDataHeader(frame, transfer, offset);
+  frame.set(chunk, DATA_HEADER_SIZE);
+  return frame;
+};
+
+/**
+ * Writes the header of a data frame into the first {@link DATA_HEADER_SIZE} bytes of `frame`, whose
+ * chunk the caller writes (or wrote) after it: a sender that gathers a frame from several pieces copies
+ * each once.
+ */
+export const writeDataHeader = (frame: Uint8Array, transfer: number, offset: number): void => {
   const view = new DataView(frame.buffer, frame.byteOffset, DATA_HEADER_SIZE);
   view.setUint32(0, DATA_KIND << 24);
   view.setUint32(4, transfer);
   view.setUint32(8, Math.floor(offset / 0x1_0000_0000));
   view.setUint32(12, offset >>> 0);
-  frame.set(chunk, DATA_HEADER_SIZE);
-  return frame;
 };
 
 /** A decoded data frame; `chunk` is a view into the frame. */
@@ -300,10 +337,13 @@ export interface DataFrame {
   readonly chunk: Uint8Array;
 }
 
-/** Decodes a binary frame; `Left` if it is shorter than the header, of another kind, or too big. */
-export const decodeData = (frame: Uint8Array): E.Either<Failure, DataFrame> => {
+/**
+ * Decodes a binary frame; `Left` if it is shorter than the header, of another kind, or carries more than
+ * `chunkSize` bytes (the session's, by its protocol version; version 1's by default).
+ */
+export const decodeData = (frame: Uint8Array, chunkSize: number = WS_CHUNK_SIZE): E.Either<Failure, DataFrame> => {
   if (frame.length < DATA_HEADER_SIZE) return E.left(Failure.invalidArgument('frame', `binary frame of ${frame.length} bytes is shorter than its header`));
-  if (frame.length > WS_MAX_FRAME) return E.left(Failure.invalidArgument('frame', `binary frame of ${frame.length} bytes exceeds ${WS_MAX_FRAME}`));
+  if (frame.length > chunkSize + DATA_HEADER_SIZE) return E.left(Failure.invalidArgument('frame', `binary frame of ${frame.length} bytes exceeds ${chunkSize + DATA_HEADER_SIZE}`));
   const view = new DataView(frame.buffer, frame.byteOffset, frame.byteLength);
   if (view.getUint8(0) !== DATA_KIND) return E.left(Failure.invalidArgument('frame', `unknown binary frame kind ${view.getUint8(0)}`));
   const transfer = view.getUint32(4);

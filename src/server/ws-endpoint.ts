@@ -16,7 +16,7 @@ import { offeredFileName } from '../core/files.js';
 import { describeFailure, Failure, FaultError, failureOf, fault } from '../core/failure.js';
 import type { Hub } from '../hub/hub.js';
 import type { HubEvent } from '../hub/message-bus.js';
-import { type CallFrame, type ClientFrame, CloseCode, decodeClientFrame, decodeClientFrames, decodeData, type ServerFrame, WS_CHUNK_SIZE, WS_MAX_FRAME, WS_MIN_UPLOAD_WINDOW, WS_PROTOCOL_VERSION, WS_UPLOAD_WINDOW } from '../protocol/ws-frames.js';
+import { type CallFrame, chunkSizeOf, DATA_HEADER_SIZE, type ClientFrame, CloseCode, decodeClientFrame, decodeClientFrames, decodeData, type ServerFrame, WS_CHUNK_SIZE, WS_MAX_DATA_FRAME, WS_MAX_FRAME, WS_MIN_UPLOAD_WINDOW, WS_PROTOCOL_VERSIONS, WS_UPLOAD_WINDOW } from '../protocol/ws-frames.js';
 import { memberCountsAnswer, presenceAnswer } from '../protocol/messaging-codec.js';
 import { DEFAULT_SERVER_LIMITS, type ServerLimits } from './server-limits.js';
 import { PerKeyCount } from './per-key-count.js';
@@ -113,7 +113,8 @@ export const wsRoute = (options: WsRouteOptions): WsRoute => {
     onFault(error, where);
     return serverFault;
   };
-  const wss = new WebSocketServer({ noServer: true, maxPayload: WS_MAX_FRAME, perMessageDeflate: false });
+  // The largest frame of any version; each socket holds its client to its own version's limits (`receive`).
+  const wss = new WebSocketServer({ noServer: true, maxPayload: WS_MAX_DATA_FRAME, perMessageDeflate: false });
   const sockets = new Set<WebSocket>();
   /**
    * Appends running by user and upload ID, so a session's cleanup terminates an upload only after its
@@ -160,6 +161,8 @@ export const wsRoute = (options: WsRouteOptions): WsRoute => {
     let maxTransfer = 0;
     let badFrames = 0;
     let alive = true;
+    /** The most media bytes of a data frame either way: by the version of the client's hello. */
+    let chunkSize = WS_CHUNK_SIZE;
 
     const sink = wsSink(ws, output, options.onSlowReader);
     const refuse = (failure: Failure, code: number): void => {
@@ -196,7 +199,8 @@ export const wsRoute = (options: WsRouteOptions): WsRoute => {
         return refuse(E.isLeft(decoded) ? decoded.left : Failure.notLoggedIn(), CloseCode.policy);
       }
       const frame = decoded.right;
-      if (frame.version !== WS_PROTOCOL_VERSION) return refuse(Failure.invalidArgument('version', `expected ${WS_PROTOCOL_VERSION}`), CloseCode.policy);
+      if (!WS_PROTOCOL_VERSIONS.includes(frame.version)) return refuse(Failure.invalidArgument('version', `expected one of ${WS_PROTOCOL_VERSIONS.join(', ')}`), CloseCode.policy);
+      chunkSize = chunkSizeOf(frame.version);
       const claims = hub.authenticate(frame.token);
       if (E.isLeft(claims)) return refuse(claims.left, CloseCode.loginRefused);
       const resume = claims.right.userId === frame.userId ? frame.resume : undefined;
@@ -206,7 +210,7 @@ export const wsRoute = (options: WsRouteOptions): WsRoute => {
         session = resumed;
         sessions.attach(resumed, sink, lastSeq);
         const expiresAt = hub.tokenExpiresAt(resumed.hub);
-        output.sendText({ type: 'welcome', sessionId: resumed.id, resumed: true, chunkSize: WS_CHUNK_SIZE, window: WS_UPLOAD_WINDOW, ...(expiresAt === undefined ? {} : { expiresAt }) });
+        output.sendText({ type: 'welcome', sessionId: resumed.id, resumed: true, chunkSize, window: WS_UPLOAD_WINDOW, ...(expiresAt === undefined ? {} : { expiresAt }) });
         // After the welcome, which so always goes alone: a client reads it before it reads anything else.
         if (frame.batch === true) output.batch();
         sessions.pump(resumed);
@@ -217,7 +221,7 @@ export const wsRoute = (options: WsRouteOptions): WsRoute => {
        * afresh and taking the session back.
        */
       const endedOn = (sessionId: string, seq: number, event: HubEvent): void => {
-        output.sendText({ type: 'welcome', sessionId, resumed: true, chunkSize: WS_CHUNK_SIZE, window: WS_UPLOAD_WINDOW });
+        output.sendText({ type: 'welcome', sessionId, resumed: true, chunkSize, window: WS_UPLOAD_WINDOW });
         output.sendText({ type: 'event', seq, event });
         output.end(CloseCode.sessionEnded, 'the session ended');
       };
@@ -244,7 +248,7 @@ export const wsRoute = (options: WsRouteOptions): WsRoute => {
       session = sessions.open(login.right);
       sessions.attach(session, sink, 0);
       const expiresAt = hub.tokenExpiresAt(session.hub);
-      output.sendText({ type: 'welcome', sessionId: session.id, resumed: false, chunkSize: WS_CHUNK_SIZE, window: WS_UPLOAD_WINDOW, ...(expiresAt === undefined ? {} : { expiresAt }) });
+      output.sendText({ type: 'welcome', sessionId: session.id, resumed: false, chunkSize, window: WS_UPLOAD_WINDOW, ...(expiresAt === undefined ? {} : { expiresAt }) });
       if (frame.batch === true) output.batch();
       sessions.pump(session);
     };
@@ -311,7 +315,7 @@ export const wsRoute = (options: WsRouteOptions): WsRoute => {
                 s.uploads.add(uploadId);
                 appends.set(appendKey(userId, uploadId), done);
               })
-            : serverRead(hub, output, call, controller);
+            : serverRead(hub, output, call, controller, chunkSize);
       } catch (error) {
         transfersByUser.release(userId);
         if (call.op === 'append') uploading--;
@@ -398,7 +402,7 @@ export const wsRoute = (options: WsRouteOptions): WsRoute => {
     };
 
     const data = (frame: Buffer): void => {
-      const decoded = decodeData(frame);
+      const decoded = decodeData(frame, chunkSize);
       if (E.isLeft(decoded)) return bad(decoded.left);
       const { transfer: id, offset, chunk } = decoded.right;
       const entry = transfers.get(id);
@@ -443,6 +447,9 @@ export const wsRoute = (options: WsRouteOptions): WsRoute => {
         });
     };
     const receive = (bytes: Buffer, isBinary: boolean): void => {
+      // `maxPayload` admits version 2's data frames; text frames, and data frames of version 1, stay
+      // within WS_MAX_FRAME as before, refused the way `ws` refuses a frame over `maxPayload`.
+      if (bytes.length > (isBinary ? chunkSize + DATA_HEADER_SIZE : WS_MAX_FRAME)) return void ws.close(CloseCode.tooBig, 'frame too big');
       if (early) {
         if (early.length >= MAX_EARLY_FRAMES) return refuse(Failure.invalidArgument('frame', `at most ${MAX_EARLY_FRAMES} frames before the welcome`), CloseCode.policy);
         early.push({ bytes, isBinary });

@@ -10,7 +10,7 @@
 import { throwIfAborted } from '../core/abort.js';
 import { Failure, fault } from '../core/failure.js';
 import type { Hub, UploadStatus } from '../hub/hub.js';
-import { encodeData, WS_CHUNK_SIZE, WS_UPLOAD_WINDOW } from '../protocol/ws-frames.js';
+import { DATA_HEADER_SIZE, WS_CHUNK_SIZE, WS_UPLOAD_WINDOW, writeDataHeader } from '../protocol/ws-frames.js';
 import type { WsOutput } from './ws-output.js';
 
 /**
@@ -123,12 +123,17 @@ export const serverUpload = (
   return { transfer, done };
 };
 
-/** Starts a download: data frames from `offset` within the client's credit; resolves after the last one. */
+/**
+ * Starts a download: data frames of up to `chunkSize` media bytes (the socket's protocol version) from
+ * `offset` within the client's credit; resolves after the last one. The store's chunks are gathered
+ * into each frame as they come (one copy, as before, but one frame per `chunkSize`, not per store chunk).
+ */
 export const serverRead = (
   hub: Hub,
   output: WsOutput,
   request: { readonly transfer: number; readonly mediaId: unknown; readonly offset: number; readonly limit: number },
   controller: AbortController,
+  chunkSize: number = WS_CHUNK_SIZE,
 ): { readonly transfer: ServerTransfer; readonly done: Promise<{ size: number }> } => {
   const { signal } = controller;
   const { wait, wake } = wakeable();
@@ -143,23 +148,50 @@ export const serverRead = (
   const done = (async () => {
     const { mediaId, size } = await hub.mediaInfo(request.mediaId);
     if (request.offset > size) throw fault(Failure.invalidArgument('offset', `expected 0 to ${size}, got ${request.offset}`));
+    /** Offset of the next frame: every byte before it was handed to the socket. */
     let at = request.offset;
     // The store's file is opened only once the client wants bytes: a read it never credits holds nothing.
     while (limit <= at && at < size) {
       await wait(signal);
       throwIfAborted(signal);
     }
+    /** The frame being filled (each goes to `ws`, which keeps it until written: a new one per frame). */
+    let frame: Uint8Array<ArrayBuffer> | undefined;
+    let filled = 0;
+    /** Sends the frame once full (or at the end), within the client's credit. */
+    const flush = async (): Promise<void> => {
+      if (!frame) return;
+      while (at + filled > limit) {
+        await wait(signal);
+        throwIfAborted(signal);
+      }
+      const full = frame.subarray(0, DATA_HEADER_SIZE + filled);
+      frame = undefined;
+      await output.sendData(full, signal);
+      at += filled;
+    };
     for await (const chunk of hub.readMedia(mediaId, request.offset, signal)) {
-      for (let start = 0; start < chunk.length; start += WS_CHUNK_SIZE) {
-        const slice = chunk.subarray(start, Math.min(chunk.length, start + WS_CHUNK_SIZE));
-        while (at + slice.length > limit) {
-          await wait(signal);
-          throwIfAborted(signal);
+      for (let start = 0; start < chunk.length; ) {
+        if (!frame) {
+          while (limit <= at) {
+            await wait(signal);
+            throwIfAborted(signal);
+          }
+          // A frame takes no more than the client granted now, so a window smaller than a frame still moves.
+          const length = Math.min(chunkSize, size - at, limit - at);
+          if (length <= 0) throw fault(Failure.unknown(`media ${mediaId} has more than its ${size} bytes`));
+          frame = new Uint8Array(DATA_HEADER_SIZE + length);
+          writeDataHeader(frame, request.transfer, at);
+          filled = 0;
         }
-        await output.sendData(encodeData(request.transfer, at, slice), signal);
-        at += slice.length;
+        const take = Math.min(chunk.length - start, frame.length - DATA_HEADER_SIZE - filled);
+        frame.set(chunk.subarray(start, start + take), DATA_HEADER_SIZE + filled);
+        filled += take;
+        start += take;
+        if (DATA_HEADER_SIZE + filled === frame.length) await flush();
       }
     }
+    await flush();
     return { size };
   })();
   return { transfer, done };
