@@ -74,6 +74,39 @@ export interface RunningTask<T> extends Task<T> {
 
 const isFinal = (state: TransferState): boolean => state === 'done' || state === 'cancelled' || state === 'failed';
 
+const RESOLVED: Promise<void> = Promise.resolve();
+
+type TransferActorRef = ReturnType<typeof createActor<typeof transferMachine>>;
+
+/** The actor's snapshots: the current one first, then every change, completing when the actor does. */
+const snapshotsOf = (actor: TransferActorRef): Observable<TransferSnapshot> =>
+  new Observable<TransferSnapshot>((subscriber) => {
+    subscriber.next(actor.getSnapshot());
+    return actor.subscribe({
+      next: (snapshot) => subscriber.next(snapshot),
+      complete: () => subscriber.complete(),
+      error: (error: unknown) => subscriber.error(error),
+    });
+  });
+
+/** `state$` of a task, for one subscriber. */
+const stateOf = (actor: TransferActorRef): Observable<TransferState> =>
+  snapshotsOf(actor).pipe(
+    map(transferState),
+    distinctUntilChanged(),
+    takeWhile((state) => !isFinal(state), true),
+  );
+
+/** `progress$` of a task, for one subscriber. */
+const progressOf = (actor: TransferActorRef, clock: Clock, intervalMs: number): Observable<Progress> =>
+  snapshotsOf(actor).pipe(
+    takeWhile((snapshot) => snapshot.status === 'active', true),
+    filter((snapshot) => snapshot.context.total !== undefined && transferState(snapshot) !== 'cancelled' && transferState(snapshot) !== 'failed'),
+    map((snapshot): Progress => ({ currentSize: snapshot.context.progress, totalSize: snapshot.context.total ?? 0 })),
+    distinctUntilChanged((a, b) => a.currentSize === b.currentSize && a.totalSize === b.totalSize),
+    throttleByClock(clock, intervalMs, (p) => p.currentSize === p.totalSize),
+  );
+
 /** Creates and schedules a task. Never throws: every problem ends the task `failed`. */
 export const startTask = <T>(spec: TaskSpec<T>): RunningTask<T> => {
   const actor = createActor(transferMachine, {
@@ -86,34 +119,14 @@ export const startTask = <T>(spec: TaskSpec<T>): RunningTask<T> => {
     },
     clock: spec.clock,
   });
-  // Cold streams over the actor, which always holds the current snapshot: a subscriber gets the current
+  // Cold streams over the actor, built when subscribed (decision 113): a subscriber gets the current
   // value first, then changes. Nothing is kept per task until someone subscribes, so a deep queue of
-  // tasks costs little memory, and a task nobody watches does no stream work per chunk.
-  const snapshots = new Observable<TransferSnapshot>((subscriber) => {
-    subscriber.next(actor.getSnapshot());
-    return actor.subscribe({
-      next: (snapshot) => subscriber.next(snapshot),
-      complete: () => subscriber.complete(),
-      error: (error: unknown) => subscriber.error(error),
-    });
-  });
-  const state$ = snapshots.pipe(
-    map(transferState),
-    distinctUntilChanged(),
-    takeWhile((state) => !isFinal(state), true),
-  );
-  const progress$ = snapshots.pipe(
-    takeWhile((snapshot) => snapshot.status === 'active', true),
-    filter((snapshot) => snapshot.context.total !== undefined && transferState(snapshot) !== 'cancelled' && transferState(snapshot) !== 'failed'),
-    map((snapshot): Progress => ({ currentSize: snapshot.context.progress, totalSize: snapshot.context.total ?? 0 })),
-    distinctUntilChanged((a, b) => a.currentSize === b.currentSize && a.totalSize === b.totalSize),
-    throttleByClock(spec.clock, spec.progressIntervalMs, (p) => p.currentSize === p.totalSize),
+  // tasks costs little memory, and a task nobody watches does no stream work at all.
+  const state$ = new Observable<TransferState>((subscriber) => stateOf(actor).subscribe(subscriber));
+  const progress$ = new Observable<Progress>((subscriber) =>
+    progressOf(actor, spec.clock, spec.progressIntervalMs).subscribe(subscriber),
   );
 
-  let ended: () => void = () => undefined;
-  const end = new Promise<void>((resolve) => {
-    ended = resolve;
-  });
   let admission: Admission | undefined;
   // Set when the task ends; resolves once its slot has been handed on. `cancel()` waits for it, and the
   // result settles after it and after cleanup.
@@ -129,8 +142,7 @@ export const startTask = <T>(spec: TaskSpec<T>): RunningTask<T> => {
   /** Runs once, when the actor stops: releases the slot, cleans up, then settles the result. */
   const finish = (crash?: unknown): void => {
     if (slotFreed) return;
-    slotFreed = admission?.release() ?? Promise.resolve();
-    ended();
+    slotFreed = admission?.release() ?? RESOLVED;
     disposeSignal();
     const snapshot = actor.getSnapshot();
     const state = crash === undefined ? transferState(snapshot) : 'failed';
@@ -173,12 +185,7 @@ export const startTask = <T>(spec: TaskSpec<T>): RunningTask<T> => {
       if (!finished()) void cancelWith(spec.signal?.reason);
     });
     if (!finished()) {
-      const submitted = spec.scheduler.submit({
-        run: () => {
-          actor.send({ type: 'START' });
-          return end;
-        },
-      });
+      const submitted = spec.scheduler.submit({ start: () => actor.send({ type: 'START' }) });
       if (isRefusal(submitted)) actor.send({ type: 'INTERRUPT', failure: submitted });
       else admission = submitted;
     }
