@@ -9,7 +9,9 @@
  * runs, and setup (hub, login) is outside the timed section.
  *
  * The flatness check compares the engine's cost per transfer at the larger N with the smaller one: a
- * per-transfer cost that grows with the number of queued transfers would show here.
+ * per-transfer cost that grows with the number of queued transfers would show here. The ratio check
+ * (issue 17) holds the engine to at most 3× the baseline's time per transfer at every N, each ratio of
+ * medians measured in the same interleaved runs.
  * @module
  */
 import PQueue from 'p-queue';
@@ -42,6 +44,8 @@ const PAYLOAD_BYTES = 16;
 const CONCURRENCY = 9;
 /** Flatness target: µs per transfer at the largest N over the smallest. */
 const FLATNESS_LIMIT = 1.5;
+/** Issue 17's target: engine µs per transfer over the baseline's, at every N. */
+const RATIO_LIMIT = 3;
 const WARMUP_TRANSFERS = 2_000;
 const WARMUP_TIMEOUT_MS = 60_000;
 
@@ -163,6 +167,15 @@ export const runEngineOverhead = async (options: EngineOverheadOptions = {}): Pr
       [...rows, [`flatness ${label(largest)} ÷ ${label(smallest)}`, formatRatio(baselineFlatness), '', formatRatio(flatness), '', '', '']],
     ),
     targets: [
+      ...counts.map((count) =>
+        checkTarget({
+          name: `engine ÷ baseline µs/transfer at ${label(count)}`,
+          value: ratio(usPerTransfer(`engine ${label(count)}`, count), usPerTransfer(`baseline ${label(count)}`, count)),
+          comparison: '<=',
+          limit: RATIO_LIMIT,
+          unit: '×',
+        }),
+      ),
       checkTarget({
         name: `engine µs/transfer at ${label(largest)} ÷ at ${label(smallest)} (flat)`,
         value: flatness,

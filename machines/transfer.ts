@@ -4,18 +4,26 @@
  *
  * - The effects (open, move, locate) come in the input, so the same machine drives every transport and
  *   specs can pass fakes.
- * - Each effect runs as an invoked promise actor, which owns an AbortController and aborts it when the
- *   actor stops. Leaving `transferring` stops them, so cancel, interrupt and timeout abort the I/O, and a
- *   result arriving late finds no state to take it.
- * - The idle timeout is a delayed transition on the injected clock, due when no byte has moved for
- *   `idleTimeoutMs` since the last PROGRESS (which only records the time; the check re-arms itself).
+ * - The machine owns its `AbortController` (decision 113). Entering `opening`, `moving` or `locating`
+ *   starts that effect with the signal, and its outcome comes back as an event (`OPENED`, `MOVED`,
+ *   `LOCATED`, `STEP_FAILED`). Leaving `transferring` while an effect is in flight aborts the signal, so
+ *   cancel, interrupt and timeout abort the I/O, and a result arriving late is dropped before it reaches
+ *   the machine. A failed attempt's signal is left as it is and the next attempt gets a fresh one, as
+ *   each invoked actor had its own before. No child actor is spawned: an invoked promise actor per
+ *   effect cost an actor, its snapshots and an event relayed to the parent, the larger part of the
+ *   engine's cost per transfer.
+ * - The idle timeout is a delayed transition on the injected clock: a timer armed on entering
+ *   `transferring`, due when no byte has moved for `idleTimeoutMs` since the last PROGRESS, sends
+ *   `IDLE_CHECK`, whose transition fails the transfer with TIMEOUT or re-arms the timer for what remains.
+ *   PROGRESS only records the time, so bytes moving cost no timer churn. Leaving `transferring` clears it.
  * - Progress reaches the machine at most once per {@link PROGRESS_EVERY_MS} (the latest offset; one held
- *   back goes by a timer, or before the move's result): an event per 64 KiB chunk cost about 7% of a
- *   download's CPU.
+ *   back goes by a timer, or with the move's failure; a move that succeeds ends at the total anyway): an
+ *   event per 64 KiB chunk cost about 7% of a download's CPU. A move's first report goes at once, except
+ *   the total itself, which waits an interval: the move's success nearly always comes first.
  * - Retries after a dropped link are states (`backoff` → `locating` → `moving`), not a loop in a promise.
  * @module
  */
-import { assign, type ActorRefFrom, fromPromise, type SnapshotFrom, setup } from 'xstate';
+import { assign, type ActorRefFrom, setup, type SnapshotFrom } from 'xstate';
 import type { Clock, TimerHandle } from '../src/core/clock.js';
 import { Failure, failureOf } from '../src/core/failure.js';
 import { DEFAULT_RETRY_DELAYS, retryDelay, shouldRetry } from './retry.js';
@@ -36,6 +44,132 @@ export interface TransferInput<Output = unknown> {
   readonly retryDelays?: readonly number[];
 }
 
+/**
+ * What a transfer machine hears. `START`, `CANCEL` and `INTERRUPT` come from its task; the others from
+ * the effects it started (`STEP_FAILED` carries the progress the move held back, if any) and its timers.
+ */
+export type TransferEvent =
+  | { readonly type: 'START' }
+  | { readonly type: 'CANCEL' }
+  | { readonly type: 'INTERRUPT'; readonly failure: Failure }
+  | { readonly type: 'PROGRESS'; readonly offset: number }
+  | { readonly type: 'OPENED'; readonly total: number }
+  | { readonly type: 'MOVED'; readonly output: unknown }
+  | { readonly type: 'LOCATED'; readonly located: Located<unknown> }
+  | { readonly type: 'STEP_FAILED'; readonly error: unknown; readonly offset: number | undefined }
+  | { readonly type: 'IDLE_CHECK' };
+
+/** Where the work sends what it hears: the actor. */
+interface Receiver {
+  send(event: TransferEvent): void;
+}
+
+/**
+ * The work in flight of one transfer: its signal, the effect running, the watchdog and the progress held
+ * back. Created with the actor's context and never replaced by `assign`; only the machine's actions and
+ * the callbacks they start touch it. A class, so a transfer costs one object, not a dozen closures.
+ */
+class Work {
+  /** The signal of the attempts since the last failed one; made by the first attempt that needs it. */
+  private controller: AbortController | undefined = undefined;
+  /** Whether an effect was started and has not settled. */
+  private busy = false;
+  private watchdog: TimerHandle | undefined = undefined;
+  private progressTimer: TimerHandle | undefined = undefined;
+  /** The offset held back by the coalescing, if any, and when the last PROGRESS was sent. */
+  private held: number | undefined = undefined;
+  private sentAt = Number.NEGATIVE_INFINITY;
+  /** The transfer's size, once opened: a report of it waits, as the move's success brings it anyway. */
+  private total: number | undefined = undefined;
+  private receiver: Receiver | undefined = undefined;
+
+  constructor(private readonly clock: Clock) {}
+
+  /** Starts `run` on the transfer's signal; its outcome comes back as `done(value)` or `STEP_FAILED`. */
+  start<T>(receiver: Receiver, run: (signal: AbortSignal) => Promise<T>, done: (value: T) => TransferEvent): void {
+    this.receiver = receiver;
+    this.controller ??= new AbortController();
+    const { signal } = this.controller;
+    this.busy = true;
+    let running: Promise<T>;
+    try {
+      running = run(signal);
+    } catch (error) {
+      running = Promise.reject(error);
+    }
+    running.then(
+      (value) => {
+        // Leaving `transferring` while busy aborts: no state is there to take a late outcome.
+        if (signal.aborted) return;
+        this.settle();
+        receiver.send(done(value));
+      },
+      (error: unknown) => {
+        if (signal.aborted) return;
+        const offset = this.held;
+        this.settle();
+        // The failed attempt keeps its signal as it is; the next attempt gets a fresh one.
+        this.controller = undefined;
+        receiver.send({ type: 'STEP_FAILED', error, offset });
+      },
+    );
+  }
+
+  /** The move's `onProgress`: at most one PROGRESS per interval, the latest offset, a held one by a timer. */
+  report(offset: number): void {
+    const signal = this.controller?.signal;
+    if (!this.busy || !signal || signal.aborted) return;
+    this.held = offset;
+    const now = this.clock.now();
+    // The last offset is held for an interval even when it could go at once: the move's success (which
+    // ends at the total) nearly always comes first, and saves the machine an event per transfer.
+    const wait = offset === this.total ? PROGRESS_EVERY_MS : this.sentAt + PROGRESS_EVERY_MS - now;
+    if (wait <= 0) this.sendHeld();
+    else this.progressTimer ??= this.clock.setTimeout(() => this.sendHeld(), wait);
+  }
+
+  /** A move starts afresh: its first report goes at once (unless it is the last, `total`). */
+  resetProgress(total: number | undefined): void {
+    this.sentAt = Number.NEGATIVE_INFINITY;
+    this.total = total;
+  }
+
+  /** Arms the idle watchdog to fire in `ms`. */
+  watch(receiver: Receiver, ms: number): void {
+    this.receiver = receiver;
+    this.clock.clearTimeout(this.watchdog);
+    this.watchdog = this.clock.setTimeout(() => {
+      this.watchdog = undefined;
+      receiver.send({ type: 'IDLE_CHECK' });
+    }, ms);
+  }
+
+  /** Leaving `transferring`: aborts an effect in flight, clears the timers. */
+  stop(): void {
+    if (this.watchdog !== undefined) this.clock.clearTimeout(this.watchdog);
+    this.watchdog = undefined;
+    if (this.busy) this.controller?.abort();
+    this.settle();
+  }
+
+  private sendHeld(): void {
+    if (this.progressTimer !== undefined) this.clock.clearTimeout(this.progressTimer);
+    this.progressTimer = undefined;
+    const offset = this.held;
+    if (offset === undefined || !this.busy || this.controller?.signal.aborted) return;
+    this.held = undefined;
+    this.sentAt = this.clock.now();
+    this.receiver?.send({ type: 'PROGRESS', offset });
+  }
+
+  /** The effect settled: nothing in flight, no progress held. */
+  private settle(): void {
+    this.busy = false;
+    this.held = undefined;
+    if (this.progressTimer !== undefined) this.clock.clearTimeout(this.progressTimer);
+    this.progressTimer = undefined;
+  }
+}
 
 interface TransferContext {
   readonly requestId: number;
@@ -55,45 +189,26 @@ interface TransferContext {
   readonly attempts: number;
   readonly failure: Failure | undefined;
   readonly output: unknown;
+  /** The work in flight (mutable; see {@link Work}). */
+  readonly work: Work;
 }
 
-/** What a transfer machine hears. */
-export type TransferEvent =
-  | { readonly type: 'START' }
-  | { readonly type: 'CANCEL' }
-  | { readonly type: 'INTERRUPT'; readonly failure: Failure }
-  | { readonly type: 'PROGRESS'; readonly offset: number };
+/** The context after bytes moved to `offset`, if that is forward; else nothing changes. */
+const progressed = (context: TransferContext, offset: number | undefined): Partial<TransferContext> =>
+  offset === undefined || offset <= context.offset
+    ? {}
+    : {
+        lastActivity: context.clock.now(),
+        offset,
+        progress: Math.min(Math.max(context.progress, offset), context.total ?? offset),
+        attempts: 0,
+      };
 
-type Parent = { send(event: TransferEvent): void };
+/** The progress held back by a failed move, if the event carries one. */
+const heldOffset = (event: TransferEvent): number | undefined => (event.type === 'STEP_FAILED' ? event.offset : undefined);
 
-/**
- * The `onProgress` of one move: sends PROGRESS with the latest offset at most once per
- * {@link PROGRESS_EVERY_MS}; an offset held back is sent by a timer, or by `flush` (before the move's
- * result is seen). Nothing is sent once the move's signal aborted (the machine left `moving`).
- */
-const coalescedProgress = (parent: Parent, clock: Clock, signal: AbortSignal) => {
-  let sentAt = Number.NEGATIVE_INFINITY;
-  let held: number | undefined;
-  let timer: TimerHandle | undefined;
-  const flush = (): void => {
-    clock.clearTimeout(timer);
-    timer = undefined;
-    if (held === undefined || signal.aborted) return;
-    const offset = held;
-    held = undefined;
-    sentAt = clock.now();
-    parent.send({ type: 'PROGRESS', offset });
-  };
-  return {
-    report(offset: number): void {
-      held = offset;
-      const wait = sentAt + PROGRESS_EVERY_MS - clock.now();
-      if (wait <= 0) flush();
-      else timer ??= clock.setTimeout(flush, wait);
-    },
-    flush,
-  };
-};
+/** The error of a failed step. */
+const stepError = (event: TransferEvent): unknown => (event.type === 'STEP_FAILED' ? event.error : undefined);
 
 /**
  * The transfer machine. Input: request ID, idle timeout and the effects; output (in `done`): what `move`
@@ -106,40 +221,32 @@ export const transferMachine = setup({
     input: {} as TransferInput,
     output: {} as unknown,
   },
-  actors: {
-    open: fromPromise<{ readonly total: number }, { readonly effects: TransferEffects<unknown> }>(({ input, signal }) =>
-      input.effects.open(signal),
-    ),
-    move: fromPromise<unknown, { readonly effects: TransferEffects<unknown>; readonly offset: number; readonly parent: Parent; readonly clock: Clock }>(
-      ({ input, signal }) => {
-        const progress = coalescedProgress(input.parent, input.clock, signal);
-        return input.effects.move(input.offset, signal, progress.report).finally(progress.flush);
-      },
-    ),
-    locate: fromPromise<Located<unknown>, { readonly effects: TransferEffects<unknown> }>(({ input, signal }) =>
-      input.effects.locate(signal),
-    ),
-  },
   delays: {
-    // Until the idle deadline as it stands now; PROGRESS only moves `lastActivity`, so bytes moving cost
-    // no timer churn, and the check re-arms itself for what remains.
-    idleCheck: ({ context }) => Math.max(0, context.lastActivity + context.idleTimeoutMs - context.clock.now()),
     retryDelay: ({ context }) => retryDelay(context.attempts, context.retryDelays),
   },
   guards: {
     idle: ({ context }) => context.clock.now() - context.lastActivity >= context.idleTimeoutMs,
-    retryable: ({ context }, params: { error: unknown }) =>
-      shouldRetry(failureOf(params.error), context.attempts + 1),
+    retryable: ({ context, event }) => shouldRetry(failureOf(stepError(event)), context.attempts + 1),
   },
   actions: {
-    fail: assign((_, params: { error: unknown }) => ({ failure: failureOf(params.error) })),
-    countAttempt: assign(({ context }) => ({ attempts: context.attempts + 1 })),
-    recordProgress: assign(({ context }, params: { offset: number }) => ({
-      lastActivity: context.clock.now(),
-      offset: params.offset,
-      progress: Math.min(Math.max(context.progress, params.offset), context.total ?? params.offset),
-      attempts: 0,
-    })),
+    open: ({ context, self }) => context.work.start(self, (signal) => context.effects.open(signal), (opened) => ({ type: 'OPENED', total: opened.total })),
+    move: ({ context, self }) => {
+      const { work, effects, offset, total } = context;
+      work.resetProgress(total);
+      work.start(self, (signal) => effects.move(offset, signal, (at) => work.report(at)), (output) => ({ type: 'MOVED', output }));
+    },
+    locate: ({ context, self }) => context.work.start(self, (signal) => context.effects.locate(signal), (located) => ({ type: 'LOCATED', located })),
+    // Until the idle deadline as it stands now: at entry the whole timeout, on a re-check what remains.
+    watch: ({ context, self }) => context.work.watch(self, Math.max(0, context.lastActivity + context.idleTimeoutMs - context.clock.now())),
+    stop: ({ context }) => context.work.stop(),
+    fail: assign(({ context, event }) => ({ ...progressed(context, heldOffset(event)), failure: failureOf(stepError(event)) })),
+    // Bytes the failed move held back count first (they reset the count), then this failure.
+    countAttempt: assign(({ context, event }) => {
+      const moved = progressed(context, heldOffset(event));
+      return { ...moved, attempts: (moved.attempts ?? context.attempts) + 1 };
+    }),
+    recordProgress: assign(({ context }, params: { offset: number }) => progressed(context, params.offset)),
+    interrupt: assign(({ event }) => ({ failure: event.type === 'INTERRUPT' ? event.failure : Failure.unknown('interrupted') })),
   },
 }).createMachine({
   id: 'transfer',
@@ -156,6 +263,7 @@ export const transferMachine = setup({
     attempts: 0,
     failure: undefined,
     output: undefined,
+    work: new Work(input.clock),
   }),
   initial: 'pending',
   states: {
@@ -163,12 +271,12 @@ export const transferMachine = setup({
       on: {
         START: 'transferring',
         CANCEL: 'cancelled',
-        INTERRUPT: { target: 'failed', actions: assign(({ event }) => ({ failure: event.failure })) },
+        INTERRUPT: { target: 'failed', actions: 'interrupt' },
       },
     },
     transferring: {
-      type: 'parallel',
-      entry: assign(({ context }) => ({ lastActivity: context.clock.now() })),
+      entry: [assign(({ context }) => ({ lastActivity: context.clock.now() })), 'watch'],
+      exit: 'stop',
       on: {
         // Only bytes moving forward count: an empty chunk or a repeated offset is no sign of life.
         PROGRESS: {
@@ -176,90 +284,62 @@ export const transferMachine = setup({
           actions: { type: 'recordProgress', params: ({ event }) => ({ offset: event.offset }) },
         },
         CANCEL: 'cancelled',
-        INTERRUPT: { target: 'failed', actions: assign(({ event }) => ({ failure: event.failure })) },
+        INTERRUPT: { target: 'failed', actions: 'interrupt' },
+        IDLE_CHECK: [
+          {
+            guard: 'idle',
+            target: 'failed',
+            actions: assign(({ context }) => ({ failure: Failure.timeout(`no byte moved for ${context.idleTimeoutMs} ms`) })),
+          },
+          { actions: 'watch' },
+        ],
       },
+      initial: 'opening',
       states: {
-        work: {
-          initial: 'opening',
-          states: {
-            opening: {
-              invoke: {
-                src: 'open',
-                input: ({ context }) => ({ effects: context.effects }),
-                onDone: { target: 'moving', actions: assign(({ event }) => ({ total: event.output.total })) },
-                onError: [
-                  {
-                    guard: { type: 'retryable', params: ({ event }) => ({ error: event.error }) },
-                    target: 'reopening',
-                    actions: 'countAttempt',
-                  },
-                  { target: '#transfer.failed', actions: { type: 'fail', params: ({ event }) => ({ error: event.error }) } },
-                ],
-              },
-            },
-            // A dropped link before the transfer is even set up: wait, then open again from scratch.
-            reopening: { after: { retryDelay: 'opening' } },
-            moving: {
-              invoke: {
-                src: 'move',
-                input: ({ context, self }) => ({ effects: context.effects, offset: context.offset, parent: self, clock: context.clock }),
-                onDone: {
-                  target: '#transfer.done',
-                  actions: assign(({ context, event }) => ({ output: event.output, progress: context.total ?? context.progress })),
-                },
-                onError: [
-                  {
-                    guard: { type: 'retryable', params: ({ event }) => ({ error: event.error }) },
-                    target: 'backoff',
-                    actions: 'countAttempt',
-                  },
-                  { target: '#transfer.failed', actions: { type: 'fail', params: ({ event }) => ({ error: event.error }) } },
-                ],
-              },
-            },
-            backoff: { after: { retryDelay: 'locating' } },
-            locating: {
-              invoke: {
-                src: 'locate',
-                input: ({ context }) => ({ effects: context.effects }),
-                onDone: [
-                  {
-                    guard: ({ event }) => 'done' in event.output,
-                    target: '#transfer.done',
-                    actions: assign(({ context, event }) => ({
-                      output: 'done' in event.output ? event.output.done : undefined,
-                      progress: context.total ?? context.progress,
-                    })),
-                  },
-                  { target: 'moving', actions: assign(({ event }) => ({ offset: 'offset' in event.output ? event.output.offset : 0 })) },
-                ],
-                onError: [
-                  {
-                    guard: { type: 'retryable', params: ({ event }) => ({ error: event.error }) },
-                    target: 'backoff',
-                    actions: 'countAttempt',
-                  },
-                  { target: '#transfer.failed', actions: { type: 'fail', params: ({ event }) => ({ error: event.error }) } },
-                ],
-              },
-            },
+        opening: {
+          entry: 'open',
+          on: {
+            OPENED: { target: 'moving', actions: assign(({ event }) => ({ total: event.total })) },
+            STEP_FAILED: [
+              { guard: 'retryable', target: 'reopening', actions: 'countAttempt' },
+              { target: '#transfer.failed', actions: 'fail' },
+            ],
           },
         },
-        watchdog: {
-          initial: 'watching',
-          states: {
-            watching: {
-              after: {
-                idleCheck: [
-                  {
-                    guard: 'idle',
-                    target: '#transfer.failed',
-                    actions: assign(({ context }) => ({ failure: Failure.timeout(`no byte moved for ${context.idleTimeoutMs} ms`) })),
-                  },
-                  { target: 'watching', reenter: true },
-                ],
-              },
+        // A dropped link before the transfer is even set up: wait, then open again from scratch.
+        reopening: { after: { retryDelay: 'opening' } },
+        moving: {
+          entry: 'move',
+          on: {
+            MOVED: {
+              target: '#transfer.done',
+              actions: assign(({ context, event }) => ({ output: event.output, progress: context.total ?? context.progress })),
             },
+            STEP_FAILED: [
+              { guard: 'retryable', target: 'backoff', actions: 'countAttempt' },
+              { target: '#transfer.failed', actions: 'fail' },
+            ],
+          },
+        },
+        backoff: { after: { retryDelay: 'locating' } },
+        locating: {
+          entry: 'locate',
+          on: {
+            LOCATED: [
+              {
+                guard: ({ event }) => 'done' in event.located,
+                target: '#transfer.done',
+                actions: assign(({ context, event }) => ({
+                  output: 'done' in event.located ? event.located.done : undefined,
+                  progress: context.total ?? context.progress,
+                })),
+              },
+              { target: 'moving', actions: assign(({ event }) => ({ offset: 'offset' in event.located ? event.located.offset : 0 })) },
+            ],
+            STEP_FAILED: [
+              { guard: 'retryable', target: 'backoff', actions: 'countAttempt' },
+              { target: '#transfer.failed', actions: 'fail' },
+            ],
           },
         },
       },

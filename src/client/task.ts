@@ -14,7 +14,7 @@ import type { Clock } from '../core/clock.js';
 import { type FerryError, toPublicError } from '../core/errors.js';
 import { Failure } from '../core/failure.js';
 import { type Progress, throttleByClock } from './progress.js';
-import { type Admission, isRefusal, type Scheduler } from './scheduler.js';
+import { type Admission, isRefusal, type Job, type Scheduler } from './scheduler.js';
 
 /** An upload or a download in flight. Subscribing is optional; unsubscribing never cancels. */
 export interface Task<T> {
@@ -74,22 +74,13 @@ export interface RunningTask<T> extends Task<T> {
 
 const isFinal = (state: TransferState): boolean => state === 'done' || state === 'cancelled' || state === 'failed';
 
-/** Creates and schedules a task. Never throws: every problem ends the task `failed`. */
-export const startTask = <T>(spec: TaskSpec<T>): RunningTask<T> => {
-  const actor = createActor(transferMachine, {
-    input: {
-      requestId: spec.requestId,
-      idleTimeoutMs: spec.idleTimeoutMs,
-      clock: spec.clock,
-      effects: spec.effects as TransferEffects<unknown>,
-      ...(spec.retryDelays ? { retryDelays: spec.retryDelays } : {}),
-    },
-    clock: spec.clock,
-  });
-  // Cold streams over the actor, which always holds the current snapshot: a subscriber gets the current
-  // value first, then changes. Nothing is kept per task until someone subscribes, so a deep queue of
-  // tasks costs little memory, and a task nobody watches does no stream work per chunk.
-  const snapshots = new Observable<TransferSnapshot>((subscriber) => {
+const RESOLVED: Promise<void> = Promise.resolve();
+
+type TransferActorRef = ReturnType<typeof createActor<typeof transferMachine>>;
+
+/** The actor's snapshots: the current one first, then every change, completing when the actor does. */
+const snapshotsOf = (actor: TransferActorRef): Observable<TransferSnapshot> =>
+  new Observable<TransferSnapshot>((subscriber) => {
     subscriber.next(actor.getSnapshot());
     return actor.subscribe({
       next: (snapshot) => subscriber.next(snapshot),
@@ -97,45 +88,134 @@ export const startTask = <T>(spec: TaskSpec<T>): RunningTask<T> => {
       error: (error: unknown) => subscriber.error(error),
     });
   });
-  const state$ = snapshots.pipe(
+
+/** `state$` of a task, for one subscriber. */
+const stateOf = (actor: TransferActorRef): Observable<TransferState> =>
+  snapshotsOf(actor).pipe(
     map(transferState),
     distinctUntilChanged(),
     takeWhile((state) => !isFinal(state), true),
   );
-  const progress$ = snapshots.pipe(
+
+/** `progress$` of a task, for one subscriber. */
+const progressOf = (actor: TransferActorRef, clock: Clock, intervalMs: number): Observable<Progress> =>
+  snapshotsOf(actor).pipe(
     takeWhile((snapshot) => snapshot.status === 'active', true),
     filter((snapshot) => snapshot.context.total !== undefined && transferState(snapshot) !== 'cancelled' && transferState(snapshot) !== 'failed'),
     map((snapshot): Progress => ({ currentSize: snapshot.context.progress, totalSize: snapshot.context.total ?? 0 })),
     distinctUntilChanged((a, b) => a.currentSize === b.currentSize && a.totalSize === b.totalSize),
-    throttleByClock(spec.clock, spec.progressIntervalMs, (p) => p.currentSize === p.totalSize),
+    throttleByClock(clock, intervalMs, (p) => p.currentSize === p.totalSize),
   );
 
-  let ended: () => void = () => undefined;
-  const end = new Promise<void>((resolve) => {
-    ended = resolve;
-  });
-  let admission: Admission | undefined;
+/**
+ * One task: its actor, its streams, its slot and its result. A class, so a task costs one object and its
+ * methods are shared, not a dozen closures per task (decision 113). It is its actor's observer (`complete`,
+ * `error`) and its scheduler job (`start`).
+ */
+class TaskRun<T> implements RunningTask<T>, Job {
+  readonly requestId: number;
+  readonly state$: Observable<TransferState>;
+  readonly progress$: Observable<Progress>;
+  readonly result: Promise<T>;
+  private readonly actor: TransferActorRef;
+  private admission: Admission | undefined = undefined;
   // Set when the task ends; resolves once its slot has been handed on. `cancel()` waits for it, and the
   // result settles after it and after cleanup.
-  let slotFreed: Promise<void> | undefined;
-  let disposeSignal: () => void = () => undefined;
-  let cancelReason: unknown;
-  let settle: { resolve: (value: T) => void; reject: (error: unknown) => void } | undefined;
-  const result = new Promise<T>((resolve, reject) => {
-    settle = { resolve, reject };
-  });
-  result.catch(() => undefined);
+  private slotFreed: Promise<void> | undefined = undefined;
+  private disposeSignal: (() => void) | undefined = undefined;
+  private cancelReason: unknown = undefined;
+  private resolve: ((value: T) => void) | undefined = undefined;
+  private reject: ((error: unknown) => void) | undefined = undefined;
+
+  constructor(private readonly spec: TaskSpec<T>) {
+    this.requestId = spec.requestId;
+    const actor = createActor(transferMachine, {
+      input: {
+        requestId: spec.requestId,
+        idleTimeoutMs: spec.idleTimeoutMs,
+        clock: spec.clock,
+        effects: spec.effects as TransferEffects<unknown>,
+        ...(spec.retryDelays ? { retryDelays: spec.retryDelays } : {}),
+      },
+      clock: spec.clock,
+    });
+    this.actor = actor;
+    // Cold streams over the actor, built when subscribed (decision 113): a subscriber gets the current
+    // value first, then changes. Nothing is kept per task until someone subscribes, so a deep queue of
+    // tasks costs little memory, and a task nobody watches does no stream work at all.
+    this.state$ = new Observable<TransferState>((subscriber) => stateOf(actor).subscribe(subscriber));
+    this.progress$ = new Observable<Progress>((subscriber) => progressOf(actor, spec.clock, spec.progressIntervalMs).subscribe(subscriber));
+    this.result = new Promise<T>((resolve, reject) => {
+      this.resolve = resolve;
+      this.reject = reject;
+    });
+    this.result.catch(() => undefined);
+    actor.subscribe(this);
+
+    actor.start();
+    if (spec.preflight) {
+      // Bad arguments and "not logged in" win over an already-aborted signal: the task fails, it is not cancelled.
+      actor.send({ type: 'INTERRUPT', failure: spec.preflight });
+      return;
+    }
+    if (spec.signal) {
+      const { signal } = spec;
+      this.disposeSignal = onAbort(signal, () => {
+        // The caller asked through its signal; a task already over has nothing to cancel.
+        if (!this.finished) void this.cancelWith(signal.reason);
+      });
+    }
+    if (this.finished) return;
+    const submitted = spec.scheduler.submit(this);
+    if (isRefusal(submitted)) actor.send({ type: 'INTERRUPT', failure: submitted });
+    else this.admission = submitted;
+  }
+
+  /** The scheduler gave the task its slot. */
+  start(): void {
+    this.actor.send({ type: 'START' });
+  }
+
+  /** The actor reached a final state. */
+  complete(): void {
+    this.finish(undefined);
+  }
+
+  /** The actor crashed. */
+  error(error: unknown): void {
+    this.finish(error ?? 'error');
+  }
+
+  get finished(): boolean {
+    return this.slotFreed !== undefined;
+  }
+
+  cancel(): Promise<void> {
+    return this.cancelWith(undefined);
+  }
+
+  async cancelWith(reason: unknown): Promise<void> {
+    if (this.finished) throw this.spec.notCancellable();
+    this.cancelReason = reason;
+    this.actor.send({ type: 'CANCEL' });
+    await this.slotFreed;
+  }
+
+  interrupt(failure: Failure): void {
+    this.actor.send({ type: 'INTERRUPT', failure });
+  }
 
   /** Runs once, when the actor stops: releases the slot, cleans up, then settles the result. */
-  const finish = (crash?: unknown): void => {
-    if (slotFreed) return;
-    slotFreed = admission?.release() ?? Promise.resolve();
-    ended();
-    disposeSignal();
-    const snapshot = actor.getSnapshot();
+  private finish(crash: unknown): void {
+    if (this.slotFreed) return;
+    const slotFreed = this.admission?.release() ?? RESOLVED;
+    this.slotFreed = slotFreed;
+    this.disposeSignal?.();
+    const { spec } = this;
+    const snapshot = this.actor.getSnapshot();
     const state = crash === undefined ? transferState(snapshot) : 'failed';
     if (state === 'done') {
-      slotFreed.then(() => settle?.resolve(snapshot.output as T));
+      void slotFreed.then(() => this.resolve?.(snapshot.output as T));
       return;
     }
     const failure =
@@ -148,52 +228,13 @@ export const startTask = <T>(spec: TaskSpec<T>): RunningTask<T> => {
       () => undefined,
       (error: unknown) => error,
     );
+    const cause = state === 'cancelled' ? this.cancelReason : crash;
     void Promise.all([cleaned, slotFreed]).then(([cleanupError]) => {
-      const causes = [state === 'cancelled' ? cancelReason : crash, cleanupError].filter((c) => c !== undefined);
-      settle?.reject(toPublicError(spec.operation, failure, causes.length > 1 ? new AggregateError(causes) : causes[0]));
+      const causes = [cause, cleanupError].filter((c) => c !== undefined);
+      this.reject?.(toPublicError(spec.operation, failure, causes.length > 1 ? new AggregateError(causes) : causes[0]));
     });
-  };
-  actor.subscribe({ complete: () => finish(), error: (error: unknown) => finish(error ?? 'error') });
-
-  const finished = (): boolean => slotFreed !== undefined;
-  const cancelWith = async (reason: unknown): Promise<void> => {
-    if (finished()) throw spec.notCancellable();
-    cancelReason = reason;
-    actor.send({ type: 'CANCEL' });
-    await slotFreed;
-  };
-
-  actor.start();
-  if (spec.preflight) {
-    // Bad arguments and "not logged in" win over an already-aborted signal: the task fails, it is not cancelled.
-    actor.send({ type: 'INTERRUPT', failure: spec.preflight });
-  } else {
-    disposeSignal = onAbort(spec.signal, () => {
-      // The caller asked through its signal; a task already over has nothing to cancel.
-      if (!finished()) void cancelWith(spec.signal?.reason);
-    });
-    if (!finished()) {
-      const submitted = spec.scheduler.submit({
-        run: () => {
-          actor.send({ type: 'START' });
-          return end;
-        },
-      });
-      if (isRefusal(submitted)) actor.send({ type: 'INTERRUPT', failure: submitted });
-      else admission = submitted;
-    }
   }
+}
 
-  return {
-    requestId: spec.requestId,
-    state$,
-    progress$,
-    result,
-    cancel: () => cancelWith(undefined),
-    cancelWith,
-    interrupt: (failure) => actor.send({ type: 'INTERRUPT', failure }),
-    get finished() {
-      return finished();
-    },
-  };
-};
+/** Creates and schedules a task. Never throws: every problem ends the task `failed`. */
+export const startTask = <T>(spec: TaskSpec<T>): RunningTask<T> => new TaskRun(spec);
