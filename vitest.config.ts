@@ -6,7 +6,9 @@ import { defineConfig } from 'vitest/config';
  * node processes of their own, run one at a time after them. One file at a time for everything (Vitest's
  * default on a 2-core machine) took 10.7 minutes; every spec two at a time made the three-node contract fail.
  */
-const shared = { testTimeout: 60_000, hookTimeout: 60_000 } as const;
+// A poll waits for something a real server, socket or browser does; its default second was too short when two
+// spec files (one of them Chromium) share 2 cores (the demo page's image upload was still 'sending' at 1 s).
+const shared = { testTimeout: 60_000, hookTimeout: 60_000, expect: { poll: { timeout: 15_000 } } } as const;
 
 export default defineConfig({
   test: {

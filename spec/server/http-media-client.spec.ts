@@ -133,7 +133,7 @@ describe('httpMedia uploads', () => {
     }
     if (size > WINDOW.initial) expect(patches.length).toBeGreaterThan(1);
 
-    expect(await media.getMedia(mediaId, { signal: live() })).toEqual({ mediaId, size, sha256: sha256(bytes) });
+    expect(await media.getMedia(mediaId, { signal: live() })).toEqual({ mediaId, size, sha256: sha256(bytes), fileName: 'file.bin' });
     expect(sha256(await collect(media.readMedia(mediaId, 0, { signal: live() })))).toBe(sha256(bytes));
   });
 
