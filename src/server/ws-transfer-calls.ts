@@ -124,63 +124,9 @@ export const serverUpload = (
 };
 
 /**
- * Iterates `source` with up to `ahead` bytes read before they are asked for, so the store's next reads
- * run while the caller copies a frame and waits for the socket (as `http-downloads.ts` reads ahead of its
- * response). Chunks are passed on as the store gave them, not copied. Memory: at most `ahead` bytes plus
- * the chunk being read. Ending early (a `return` or a throw in the caller's loop) ends `source`.
- */
-async function* readAhead(source: AsyncIterable<Uint8Array>, ahead: number): AsyncGenerator<Uint8Array, void, undefined> {
-  const iterator = source[Symbol.asyncIterator]();
-  const chunks: Uint8Array[] = [];
-  let buffered = 0;
-  let reading: Promise<unknown> | undefined;
-  let ended = false;
-  let failed: { readonly error: unknown } | undefined;
-  /** Asks the store for the next chunk unless one is being read, `ahead` bytes are kept or it ended. */
-  const fill = (): void => {
-    if (reading || ended || failed || buffered >= ahead) return;
-    reading = iterator.next().then(
-      (result) => {
-        reading = undefined;
-        if (result.done) ended = true;
-        else {
-          chunks.push(result.value);
-          buffered += result.value.length;
-          fill();
-        }
-      },
-      (error: unknown) => {
-        reading = undefined;
-        failed = { error };
-      },
-    );
-  };
-  try {
-    for (;;) {
-      fill();
-      const chunk = chunks.shift();
-      if (chunk) {
-        buffered -= chunk.length;
-        fill();
-        yield chunk;
-      } else if (failed) throw failed.error;
-      else if (ended) return;
-      else await reading;
-    }
-  } finally {
-    if (!ended && !failed) {
-      // A read under way settles before the source is ended, so it never runs after `return`.
-      await reading;
-      await iterator.return?.();
-    }
-  }
-}
-
-/**
  * Starts a download: data frames of up to `chunkSize` media bytes (the socket's protocol version) from
  * `offset` within the client's credit; resolves after the last one. The store's chunks are gathered
- * into each frame as they come (one copy, as before, but one frame per `chunkSize`, not per store chunk),
- * with up to one frame's bytes read ahead of the frame being gathered (decision 118).
+ * into each frame as they come (one copy, as before, but one frame per `chunkSize`, not per store chunk).
  */
 export const serverRead = (
   hub: Hub,
@@ -224,8 +170,7 @@ export const serverRead = (
       await output.sendData(full, signal);
       at += filled;
     };
-    // One frame of the store's bytes is read ahead while the previous frame is gathered and handed over.
-    for await (const chunk of readAhead(hub.readMedia(mediaId, request.offset, signal), chunkSize)) {
+    for await (const chunk of hub.readMedia(mediaId, request.offset, signal)) {
       for (let start = 0; start < chunk.length; ) {
         if (!frame) {
           while (limit <= at) {
