@@ -285,7 +285,12 @@ describe.runIf(browserSpecsRun)('the demo page in headless chromium', () => {
       // The next message goes as usual.
       await send(alice.page, 'never mind');
       await expect.poll(() => alice.page.locator('.bubble.own').last().locator('.note').textContent()).toBe('kept for nobody');
-      clean(alice);
+      // Over HTTP a cancel that lands while a PATCH is on its way aborts that PATCH (seen in CI): the abort is
+      // the cancel itself, not a failure. At most that one; nothing else may fail.
+      const cancelled = alice.failedRequests.filter((failed) => /^PATCH \/v1\/uploads\/[^/]+: net::ERR_ABORTED$/.test(failed));
+      expect(cancelled.length).toBeLessThanOrEqual(transport === 'http' ? 1 : 0);
+      expect(alice.failedRequests.filter((failed) => !cancelled.includes(failed))).toEqual([]);
+      expect(alice.errors).toEqual([]);
     });
   }
 
