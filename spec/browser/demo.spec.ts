@@ -259,10 +259,11 @@ describe.runIf(browserSpecsRun)('the demo page in headless chromium', () => {
       const alice = await open(`carol-${transport}`, transport);
       await openConversation(alice.page, 'peer', 'nobody');
       const before = await storedFiles(dataDir);
-      // Throttled so that the cancel lands mid-upload, not after it.
+      // Throttled so that the cancel lands mid-upload, not after it: 256 KiB/s leaves over a minute for the
+      // click (at 2 MiB/s a loaded CI machine once clicked after the upload had ended).
       const cdp = await alice.context.newCDPSession(alice.page);
       await cdp.send('Network.enable');
-      await cdp.send('Network.emulateNetworkConditions', { offline: false, latency: 0, downloadThroughput: -1, uploadThroughput: 2 * 1024 * 1024 });
+      await cdp.send('Network.emulateNetworkConditions', { offline: false, latency: 0, downloadThroughput: -1, uploadThroughput: 256 * 1024 });
 
       await dropFile(alice.page, 'big.bin', 20 * 1024 * 1024);
       await send(alice.page, 'the whole log');
