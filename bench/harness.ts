@@ -13,12 +13,15 @@
  * @module
  */
 import { execFileSync, spawn } from 'node:child_process';
+import { randomFillSync } from 'node:crypto';
+import { open } from 'node:fs/promises';
 import { cpus, platform, release, arch } from 'node:os';
 import { resolve as resolvePath } from 'node:path';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { utf8 } from '../src/core/bytes.js';
 import { signToken } from '../src/hub/tokens.js';
+import { writeAll } from '../src/platform/node-fs.js';
 
 /**
  * What one run of a case yields: nothing (the harness records the wall time of the call, in ms), a
@@ -472,4 +475,20 @@ export const measureUploadMemory = async (size: number, upload: () => Promise<nu
     samples,
     uploadMs,
   };
+};
+
+/** Writes `size` random bytes to a new file at `path`, 1 MiB at a time, so the process never holds the file. */
+export const writeRandomFile = async (path: string, size: number): Promise<void> => {
+  const handle = await open(path, 'w');
+  try {
+    const block = new Uint8Array(Math.min(size, 1024 * 1024));
+    for (let written = 0; written < size; ) {
+      const length = Math.min(block.length, size - written);
+      randomFillSync(block, 0, length);
+      await writeAll(handle, block.subarray(0, length), written);
+      written += length;
+    }
+  } finally {
+    await handle.close();
+  }
 };

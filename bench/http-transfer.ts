@@ -28,7 +28,7 @@
  */
 import { createHash, randomFillSync } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, mkdtemp, open, rename, rm, stat, unlink } from 'node:fs/promises';
+import { mkdir, mkdtemp, rename, rm, stat, unlink } from 'node:fs/promises';
 import { Agent, createServer, type IncomingMessage, request, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -40,8 +40,8 @@ import * as tus from 'tus-js-client';
 import { type Client, createClient, type CreateHasher } from '../src/index.js';
 import { startServer } from '../src/server/server.js';
 import { httpTransport } from '../transports/http.js';
-import { fsyncFolder, writeAll } from '../src/platform/node-fs.js';
-import { BENCH_LIMITS, BENCH_SECRET, benchToken, childMode, measureUploadMemory, serveUntilStdinEnds, startServersChild, type UploadMemorySample, checkTarget, fixed, formatRatio, interleave, markdownTable, mib, type RunInfo, runNodeScript, type ScenarioReport } from './harness.js';
+import { fsyncFolder } from '../src/platform/node-fs.js';
+import { BENCH_LIMITS, BENCH_SECRET, benchToken, childMode, measureUploadMemory, serveUntilStdinEnds, startServersChild, type UploadMemorySample, checkTarget, fixed, formatRatio, interleave, markdownTable, mib, type RunInfo, runNodeScript, type ScenarioReport, writeRandomFile } from './harness.js';
 
 /** Options of {@link runHttpTransfer}. */
 export interface HttpTransferOptions {
@@ -216,20 +216,6 @@ const tokenFor = benchToken;
 // ---------------------------------------------------------------------------------------------------
 // The scenario.
 
-const writeRandomFile = async (path: string, size: number): Promise<void> => {
-  const handle = await open(path, 'w');
-  try {
-    const block = new Uint8Array(Math.min(size, MiB));
-    for (let written = 0; written < size; ) {
-      const length = Math.min(block.length, size - written);
-      randomFillSync(block, 0, length);
-      await writeAll(handle, block.subarray(0, length), written);
-      written += length;
-    }
-  } finally {
-    await handle.close();
-  }
-};
 
 const loggedIn = async (url: string, userId: string, token: string, createHasher?: CreateHasher): Promise<Client> => {
   const client = createClient({ transport: httpTransport({ url }), ...(createHasher ? { createHasher } : {}) });

@@ -8,12 +8,11 @@
  * median growth(30 MiB) − median growth(1 MiB): what 29 MiB more of file costs in memory.
  * @module
  */
-import { mkdtemp, open, rm } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { randomFillSync } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
-import { checkTarget, fixed, interleave, markdownTable, mib, runNodeScript, type ScenarioReport } from './harness.js';
+import { checkTarget, fixed, interleave, markdownTable, mib, runNodeScript, type ScenarioReport, writeRandomFile } from './harness.js';
 import type { UploadMemorySample } from './upload-memory-child.js';
 
 /** Options of {@link runUploadMemory}. */
@@ -36,21 +35,6 @@ const here = dirname(fileURLToPath(import.meta.url));
 const root = dirname(here);
 const childScript = join(here, 'upload-memory-child.ts');
 
-/** Writes `size` random bytes to `path`, 1 MiB at a time, so this process never holds the file either. */
-const writeRandomFile = async (path: string, size: number): Promise<void> => {
-  const handle = await open(path, 'w');
-  try {
-    const block = new Uint8Array(Math.min(size, MiB));
-    for (let written = 0; written < size; ) {
-      const length = Math.min(block.length, size - written);
-      randomFillSync(block, 0, length);
-      await handle.write(block, 0, length);
-      written += length;
-    }
-  } finally {
-    await handle.close();
-  }
-};
 
 /** Runs the scenario and reports RSS growth per file size and the difference against the target. */
 export const runUploadMemory = async (options: UploadMemoryOptions = {}): Promise<ScenarioReport> => {

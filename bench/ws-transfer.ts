@@ -26,7 +26,7 @@
  */
 import { randomFillSync } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, mkdtemp, open, rename, rm, stat, unlink } from 'node:fs/promises';
+import { mkdir, mkdtemp, rename, rm, stat, unlink } from 'node:fs/promises';
 import { Agent, type IncomingMessage, request } from 'node:http';
 import { pipeline } from 'node:stream/promises';
 import type { AddressInfo } from 'node:net';
@@ -37,8 +37,8 @@ import { WebSocket, WebSocketServer } from 'ws';
 import { type Client, createClient, textMessage } from '../src/index.js';
 import { startServer } from '../src/server/server.js';
 import { wsTransport } from '../transports/ws.js';
-import { fsyncFolder, writeAll } from '../src/platform/node-fs.js';
-import { BENCH_LIMITS, BENCH_SECRET, benchToken, childMode, serveUntilStdinEnds, startServersChild, checkTarget, fixed, formatRatio, interleave, markdownTable, mib, runNodeScript, type ScenarioReport, type UploadMemorySample } from './harness.js';
+import { fsyncFolder } from '../src/platform/node-fs.js';
+import { BENCH_LIMITS, BENCH_SECRET, benchToken, childMode, serveUntilStdinEnds, startServersChild, checkTarget, fixed, formatRatio, interleave, markdownTable, mib, runNodeScript, type ScenarioReport, type UploadMemorySample, writeRandomFile } from './harness.js';
 import { rawRequest, readAll, startRawServer } from './http-transfer.js';
 
 const thisScript = fileURLToPath(import.meta.url);
@@ -65,21 +65,6 @@ const RSS_LIMIT = 4 * MiB;
 // More than two chunks of the largest frame, so the warm-up takes the same read loop as the measured upload.
 const WARMUP_BYTES = 3 * MiB + 1;
 
-/** Writes `size` random bytes to `path`, 1 MiB at a time. */
-const writeRandomFile = async (path: string, size: number): Promise<void> => {
-  const handle = await open(path, 'w');
-  try {
-    const block = new Uint8Array(Math.min(size, MiB));
-    for (let written = 0; written < size; ) {
-      const length = Math.min(block.length, size - written);
-      randomFillSync(block, 0, length);
-      await writeAll(handle, block.subarray(0, length), written);
-      written += length;
-    }
-  } finally {
-    await handle.close();
-  }
-};
 
 /** A raw PUT streaming the file at `path` (`createReadStream`) as its body; resolves with the server's answer. */
 const rawPutFile = (url: string, agent: Agent, path: string, size: number): Promise<Buffer> =>
