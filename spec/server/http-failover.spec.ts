@@ -92,12 +92,19 @@ describe('HTTP failover between two nodes sharing a cluster state', () => {
     await a.close();
     const bytes = await task.result;
     expect(sha256(bytes)).toBe(sha256(data));
-    // B was asked once, for the rest: from the bytes already received (at most what A had sent), not from 0.
-    const ranges = rangesAsked(toB);
-    expect(ranges).toHaveLength(1);
+    // B was asked for the rest: from the bytes already received (at most what A had sent), not from 0.
+    const ranges = rangesAsked(toB) as number[];
+    expect(ranges.length).toBeGreaterThanOrEqual(1);
     const from = ranges[0] as number;
     expect(from).toBeGreaterThan(0);
     expect(from).toBeLessThanOrEqual(sentByA);
+    // A read at B cut again resumes there from where it stopped (seen once in a loaded CI run: B asked from
+    // 4196352, then from 8627200), never from an earlier byte...
+    for (const [i, start] of ranges.entries()) if (i > 0) expect(start).toBeGreaterThan(ranges[i - 1] as number);
+    // ...so B sent each byte of the rest once: the body from `from`, plus a response head per request and
+    // the few events of the session's stream, which followed alice to B through the same proxy.
+    expect(toB.moved.down).toBeGreaterThanOrEqual(data.length - from);
+    expect(toB.moved.down).toBeLessThan(data.length - from + ranges.length * 2048 + 16 * 1024);
     expect(rangesAsked(toA)).toEqual([undefined]);
     expect(progress).toEqual([...progress].sort((x, y) => x - y));
   }, 30_000);
