@@ -5,8 +5,8 @@
  * the S3 bucket under its own prefixes (never a flush: others share both services).
  * @module
  */
-import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -123,9 +123,24 @@ export interface ServeNode {
   readonly uploadsUrl: string;
   /** The last 20,000 characters it printed, for error messages. */
   output(): string;
+  /** Its CPU time so far (user + system), µs, from `/proc/<pid>/stat` (Linux; 10 ms steps); `NaN` elsewhere. */
+  cpu(): Promise<number>;
   /** SIGTERM (the drain a deployment uses), SIGKILL after 15 s; removes its data folder. */
   stop(): Promise<void>;
 }
+
+/** Clock ticks per second of `/proc/<pid>/stat`'s times (`getconf CLK_TCK`, 100 on Linux). */
+let ticksPerSecond: number | undefined;
+
+/** CPU time (user + system) of process `pid` so far, µs; `NaN` where `/proc` is not there. */
+const cpuOfProcess = async (pid: number | undefined): Promise<number> => {
+  if (pid === undefined || process.platform !== 'linux') return Number.NaN;
+  ticksPerSecond ??= Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+  // Fields after the command name (in parentheses, which may hold spaces): utime and stime are the 12th and 13th.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return ((Number(fields[11]) + Number(fields[12])) / ticksPerSecond) * 1e6;
+};
 
 /**
  * Starts `ferry serve --port 0 --data-dir <temp> <flags…>` with `FERRY_SECRET` = {@link BENCH_SECRET} (so
@@ -167,6 +182,7 @@ export const startServeNode = async (flags: readonly string[], env: Readonly<Rec
       wsUrl: `${url.replace(/^http/, 'ws')}/v1/ws`,
       uploadsUrl: `${url}/v1/uploads`,
       output: () => out,
+      cpu: () => cpuOfProcess(child.pid),
       stop: async () => {
         if (child.exitCode === null && child.signalCode === null) {
           child.kill('SIGTERM');

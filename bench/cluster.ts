@@ -10,6 +10,9 @@
  * - Relay: N peer messages, a bounded number in flight, alice → bob: on two nodes of the cluster (A → B),
  *   on one node of the same cluster (A → A), and on a single node without Redis or S3 (its own file
  *   store), over HTTP and over WebSocket; msg/s and p99 latency (send → bob's `peerMessages$`).
+ * - Fan-out (issue 17): the channel fan-out of `ws-fanout.ts` (200 raw WebSocket members, one sends 2,000
+ *   messages) with the members spread over A and B, all on A, and all on the single node; deliveries/s
+ *   and the nodes' CPU per delivery.
  *
  * Every node is a `ferry serve` process started as deployed (`bench/cluster-nodes.ts`) with
  * `--limit messageRate=off` (the relay sends thousands of messages at once where a user may send 180
@@ -18,17 +21,18 @@
  * services in the environment the scenario reports itself as not run, with the reason.
  * @module
  */
-import { randomFillSync, randomUUID } from 'node:crypto';
-import { mkdtemp, open, readFile, rm } from 'node:fs/promises';
+import { randomUUID } from 'node:crypto';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { WebSocket } from 'ws';
 import { DeleteObjectCommand, GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { type Client, createClient, textMessage } from '../src/index.js';
-import { writeAll } from '../src/platform/node-fs.js';
 import { httpTransport } from '../transports/http.js';
 import { wsTransport } from '../transports/ws.js';
 import { clusterServices, ensureBenchBucket, removeRedisPrefix, removeS3Prefix, s3ClientOf, type ServeNode, startServeNode } from './cluster-nodes.js';
-import { benchToken, checkTarget, fixed, formatRatio, interleave, markdownTable, type ScenarioReport, type TargetResult } from './harness.js';
+import { benchToken, checkTarget, fixed, formatRatio, interleave, markdownTable, type ScenarioReport, type TargetResult, writeRandomFile } from './harness.js';
+import { type Channel, joinChannel, MEMBERS, sendAll } from './ws-fanout.js';
 
 /** Options of {@link runCluster}. */
 export interface ClusterOptions {
@@ -76,26 +80,20 @@ const waiters = () => {
   };
 };
 
-const writeRandomFile = async (path: string, size: number): Promise<void> => {
-  const handle = await open(path, 'w');
-  try {
-    const block = new Uint8Array(MiB);
-    for (let written = 0; written < size; ) {
-      const length = Math.min(block.length, size - written);
-      randomFillSync(block, 0, length);
-      await writeAll(handle, block.subarray(0, length), written);
-      written += length;
-    }
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-};
-
 const RELAYS = ['http A→B', 'http A→A', 'http single', 'ws A→B', 'ws A→A', 'ws single'] as const;
 type RelayName = (typeof RELAYS)[number];
 const TRANSFERS = ['raw PutObject', 'ferry upload (node A)', 'raw GetObject → memory', 'ferry → memory (node B)'] as const;
-type CaseName = (typeof TRANSFERS)[number] | RelayName;
+const FANOUTS = ['fan-out A+B', 'fan-out A', 'fan-out single'] as const;
+/**
+ * Messages per fan-out run: a burst shorter than a session's replay on the Redis bus (1,000 deliveries).
+ * Nothing paces a sender to the nodes that read its channel's members: a node more than that behind a
+ * member's stream finds the deliveries it has not read trimmed and ends the session (`Conflict`, never a
+ * gap). A first try with `ws-fanout.ts`'s 2,000 at once on this loaded machine stalled members at 628 to
+ * 953 messages.
+ */
+const FANOUT_MESSAGES = 500;
+type FanoutName = (typeof FANOUTS)[number];
+type CaseName = (typeof TRANSFERS)[number] | RelayName | FanoutName;
 
 const notRun = (reason: string, started: number): ScenarioReport => ({
   title: `${TITLE} — not run`,
@@ -125,6 +123,7 @@ export const runCluster = async (options: ClusterOptions = {}): Promise<Scenario
   const folder = await mkdtemp(join(tmpdir(), 'ferry-bench-cluster-'));
   const nodes: ServeNode[] = [];
   const clients: Client[] = [];
+  const channels: Channel[] = [];
   try {
     await ensureBenchBucket(s3, bucket);
     const source = join(folder, '30mib.bin');
@@ -200,6 +199,37 @@ export const runCluster = async (options: ClusterOptions = {}): Promise<Scenario
       };
     }
 
+    // Fan-out: the members of a channel spread over A and B (the sender on A), all on A, all on the single node.
+    const deliveries = FANOUT_MESSAGES * (MEMBERS - 1);
+    const fanoutSetups: readonly [FanoutName, readonly ServeNode[]][] = [
+      ['fan-out A+B', [nodeA, nodeB]],
+      ['fan-out A', [nodeA]],
+      ['fan-out single', [single]],
+    ];
+    const fanouts = {} as Record<FanoutName, () => Promise<{ value: number; details: Record<string, number> }>>;
+    let nextCallId = 1_000;
+    for (const [name, servers] of fanoutSetups) {
+      const channel = await joinChannel(
+        servers.map((node) => node.wsUrl),
+        `f${name.replace(/\W+/g, '')}-`,
+      );
+      channels.push(channel);
+      let run = 0;
+      fanouts[name] = async () => {
+        run++;
+        const cpuOf = async (): Promise<number> => (await Promise.all(servers.map((node) => node.cpu()))).reduce((a, b) => a + b, 0);
+        const cpu0 = await cpuOf();
+        const t0 = performance.now();
+        const received = channel.allReceived(run * FANOUT_MESSAGES);
+        await sendAll(channel.sockets[0] as WebSocket, run, nextCallId, FANOUT_MESSAGES);
+        await received;
+        const elapsed = performance.now() - t0;
+        const cpu = (await cpuOf()) - cpu0;
+        nextCallId += FANOUT_MESSAGES;
+        return { value: elapsed, details: { rate: deliveries / (elapsed / 1000), cpuPerDeliveryUs: cpu / deliveries } };
+      };
+    }
+
     const cases: Record<CaseName, () => Promise<void | number | { value: number; details: Record<string, number> }>> = {
       'raw PutObject': async () => {
         const key = `${rawPrefix}put-${++serial}`;
@@ -236,6 +266,7 @@ export const runCluster = async (options: ClusterOptions = {}): Promise<Scenario
         if (bytes.length !== SIZE) throw new Error(`ferry read ${bytes.length} bytes`);
       },
       ...relays,
+      ...fanouts,
     };
 
     const timed = await interleave<CaseName>({
@@ -256,6 +287,16 @@ export const runCluster = async (options: ClusterOptions = {}): Promise<Scenario
     const uploadRatio = mibps('ferry upload (node A)') / mibps('raw PutObject');
     const downloadRatio = mibps('ferry → memory (node B)') / mibps('raw GetObject → memory');
     const transferRow = (name: (typeof TRANSFERS)[number], versus: string): string[] => [name, fixed(ms(name), 0), range(name), `${fixed(mibps(name), 0)} MiB/s${versus}`];
+    const fanoutRate = (name: FanoutName): number => c[name].details.rate ?? Number.NaN;
+    const fanoutRow = (name: FanoutName): string[] => {
+      const versus = name === 'fan-out single' ? '' : `; ${formatRatio(fanoutRate(name) / fanoutRate('fan-out single'))} of single${name === 'fan-out A' ? '' : `, ${formatRatio(fanoutRate(name) / fanoutRate('fan-out A'))} of all on A`}`;
+      return [
+        `${name}, ${FANOUT_MESSAGES.toLocaleString('en-US')} msgs × ${MEMBERS - 1}`,
+        fixed(ms(name), 0),
+        range(name),
+        `${fixed(fanoutRate(name) / 1000, 0)}k deliveries/s, ${fixed(c[name].details.cpuPerDeliveryUs ?? Number.NaN, 2)} µs node CPU per delivery${versus}`,
+      ];
+    };
     const relayRow = (name: RelayName): string[] => {
       const [transport] = name.split(' ');
       const base = `${transport} single` as RelayName;
@@ -271,6 +312,7 @@ export const runCluster = async (options: ClusterOptions = {}): Promise<Scenario
         transferRow('raw GetObject → memory', ''),
         transferRow('ferry → memory (node B)', `; ferry ÷ raw throughput ${formatRatio(downloadRatio)}`),
         ...RELAYS.map(relayRow),
+        ...FANOUTS.map(fanoutRow),
       ],
     );
     const targets: TargetResult[] = [
@@ -293,7 +335,8 @@ export const runCluster = async (options: ClusterOptions = {}): Promise<Scenario
         `Clients in the bench process. Upload: \`createFileMessageByUploading(<path of a 30 MiB random file>)\` through \`httpTransport({ url: A })\` vs a raw \`PutObject\` (@aws-sdk/client-s3, path-style, SDK defaults as the node's own client) with \`Body: await readFile(<same path>)\` (timed; RGW refuses the SDK's aws-chunked upload of a stream body), in the bench process too; the SDK signs the body's SHA-256 (plain http) and adds a CRC32, as it does for the node's parts; both objects removed after each run, untimed.`,
         `Download: \`downloadMediaToMemory(<that media>)\` through \`httpTransport({ url: B })\` (SHA-256 verified, the default) vs a raw \`GetObject\` of the very object the node serves (\`<prefix>media/<id>\`) read into one buffer.`,
         `Relay: ${MESSAGES.toLocaleString('en-US')} \`sendMessageToPeer\` with ${IN_FLIGHT} in flight, each timed from send to the receiver's \`peerMessages$\`: sender on A and receiver on B; both on A; both on the single node; over HTTP (\`httpTransport\`) and WebSocket (\`wsTransport\`), a pair of users per setup.`,
-        `${runs} interleaved runs of all ${TRANSFERS.length + RELAYS.length} cases after 1 warm-up round, full GC before each; medians (rates and p99s: medians of the runs' figures). The run's Redis keys and S3 objects are removed at its end.`,
+        `Fan-out (issue 17): the channel fan-out of \`bench/ws-fanout.ts\` on the nodes: ${MEMBERS} raw \`ws\` sockets (\`batch: true\`) join one channel, member i on node i mod n: spread over A and B (the sender, member 0, on A), all on A, all on the single node; the sender sends ${FANOUT_MESSAGES.toLocaleString('en-US')} TEXT messages (a burst shorter than a session's replay of 1,000 on the Redis bus: see \`FANOUT_MESSAGES\`), 100 calls in flight, and the others count them in each frame's bytes. Figures: deliveries/s (${FANOUT_MESSAGES.toLocaleString('en-US')} × ${MEMBERS - 1} ÷ the time from the first send to the last delivery) and the nodes' CPU per delivery (user + system of the \`ferry serve\` processes of the case, from \`/proc/<pid>/stat\`, 10 ms steps). No target: issue 17 asks for the figure.`,
+        `${runs} interleaved runs of all ${TRANSFERS.length + RELAYS.length + FANOUTS.length} cases after 1 warm-up round, full GC before each; medians (rates and p99s: medians of the runs' figures). The run's Redis keys and S3 objects are removed at its end.`,
       ].join('\n'),
       table,
       targets,
@@ -301,6 +344,7 @@ export const runCluster = async (options: ClusterOptions = {}): Promise<Scenario
       elapsedMs: performance.now() - started,
     };
   } finally {
+    for (const channel of channels) for (const ws of channel.sockets) ws.terminate();
     for (const client of clients) await client.logout().catch(() => undefined);
     await Promise.all(nodes.map((node) => node.stop()));
     const objects = await removeS3Prefix(s3, bucket, s3Prefix).catch((error: unknown) => {

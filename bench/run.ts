@@ -10,7 +10,7 @@
  *   npm run bench -- --only server-memory  the server's RSS under an unread event stream and 20 sessions' replay
  *   npm run bench -- --only ws-fanout      WebSocket channel fan-out, 200 members, vs a raw `ws` server batching per turn
  *   npm run bench -- --only ws-sessions    server memory per logged-in WebSocket session vs a raw `ws` server
- *   npm run bench -- --only cluster        nodes on Redis and S3 (RGW) vs raw PutObject/GetObject; relay across nodes (needs FERRY_TEST_*)
+ *   npm run bench -- --only cluster        nodes on Redis and S3 (RGW) vs raw PutObject/GetObject; relay and channel fan-out across nodes (needs FERRY_TEST_*)
  *   npm run bench -- --runs 7              more runs (at least 5 for figures worth quoting)
  *   npm run bench -- --quick               engine overhead at 2k/20k instead of 10k/100k, to iterate
  *

@@ -44,8 +44,10 @@ export interface WsFanoutOptions {
   readonly log?: (line: string) => void;
 }
 
-const MEMBERS = 200;
-const MESSAGES = 2_000;
+/** Members of the channel, the sender among them. */
+export const MEMBERS = 200;
+/** Messages the sender sends per run. */
+export const MESSAGES = 2_000;
 const IN_FLIGHT = 100;
 const CHANNEL = 'fanout';
 const TEXT = 'a chat message of about sixty characters, as people write them';
@@ -292,8 +294,8 @@ const countResults = (bytes: Buffer): number => {
   return count;
 };
 
-/** The channel's members on one server: `sockets[0]` sends, the others receive. */
-interface Channel {
+/** The channel's members: `sockets[0]` sends, the others receive. */
+export interface Channel {
   readonly sockets: readonly WebSocket[];
   /** Messages each receiver counted so far. */
   readonly received: number[];
@@ -303,10 +305,14 @@ interface Channel {
   allReceived(total: number): Promise<void>;
 }
 
-/** Logs `MEMBERS` users in on `url` and makes them join the channel. */
-const joinChannel = async (url: string, prefix: string): Promise<Channel> => {
+/**
+ * Logs `MEMBERS` users in and makes them join the channel: member i on `urls[i % urls.length]` (one URL:
+ * all on one server; the nodes of a cluster: spread over them, the sender on the first).
+ */
+export const joinChannel = async (urls: string | readonly string[], prefix: string): Promise<Channel> => {
+  const nodes = typeof urls === 'string' ? [urls] : urls;
   const sockets: WebSocket[] = [];
-  for (let i = 0; i < MEMBERS; i++) sockets.push(await rawLogin(url, `${prefix}${i}`));
+  for (let i = 0; i < MEMBERS; i++) sockets.push(await rawLogin(nodes[i % nodes.length] as string, `${prefix}${i}`));
   for (const [i, ws] of sockets.entries()) {
     await new Promise<void>((resolve) => {
       const onMessage = (data: Buffer): void => {
@@ -345,8 +351,8 @@ const joinChannel = async (url: string, prefix: string): Promise<Channel> => {
   };
 };
 
-/** Sends `MESSAGES` to the channel from `sockets[0]`, `IN_FLIGHT` calls at a time; resolves at the last answer. */
-const sendAll = (sender: WebSocket, run: number, firstId: number): Promise<void> =>
+/** Sends `count` messages to the channel from `sockets[0]`, `IN_FLIGHT` calls at a time; resolves at the last answer. */
+export const sendAll = (sender: WebSocket, run: number, firstId: number, count = MESSAGES): Promise<void> =>
   new Promise<void>((resolve) => {
     let sent = 0;
     let answered = 0;
@@ -357,14 +363,14 @@ const sendAll = (sender: WebSocket, run: number, firstId: number): Promise<void>
     const onMessage = (data: Buffer): void => {
       const results = countResults(data);
       answered += results;
-      for (let i = 0; i < results && sent < MESSAGES; i++) send();
-      if (answered >= MESSAGES) {
+      for (let i = 0; i < results && sent < count; i++) send();
+      if (answered >= count) {
         sender.off('message', onMessage);
         resolve();
       }
     };
     sender.on('message', onMessage);
-    for (let i = 0; i < IN_FLIGHT; i++) send();
+    for (let i = 0; i < Math.min(IN_FLIGHT, count); i++) send();
   });
 
 /** Runs the scenario and reports it. */
