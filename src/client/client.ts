@@ -217,7 +217,8 @@ export const createClient = (options: ClientOptions): Client => {
       result: task.result,
       cancel: () => cancel(operation)(requestId),
     });
-    created.next({ operation, task: visible as Task<unknown> });
+    // Nobody listening to the client-wide progress: nothing to tell, and no entry to allocate.
+    if (created.observed) created.next({ operation, task: visible as Task<unknown> });
     return visible;
   };
 
