@@ -66,10 +66,19 @@ interface Receiver {
 
 /**
  * The work in flight of one transfer: its signal, the effect running, the watchdog and the progress held
- * back. Created with the actor's context and never replaced by `assign`; only the machine's actions and
- * the callbacks they start touch it. A class, so a transfer costs one object, not a dozen closures.
+ * back, with what never changes (the input) and when bytes last moved. Created with the actor's context
+ * and never replaced by `assign`; only the machine's actions and the callbacks they start touch it. A
+ * class, so a transfer costs one object, not a dozen closures; and what no observer reads stays out of
+ * the context, which every `assign` copies (decision 121).
  */
 class Work {
+  readonly requestId: number;
+  readonly idleTimeoutMs: number;
+  readonly clock: Clock;
+  readonly effects: TransferEffects<unknown>;
+  readonly retryDelays: readonly number[];
+  /** When bytes last moved (or the transfer started): the idle timeout counts from here. */
+  lastActivity: number;
   /** The signal of the attempts since the last failed one; made by the first attempt that needs it. */
   private controller: AbortController | undefined = undefined;
   /** Whether an effect was started and has not settled. */
@@ -83,7 +92,25 @@ class Work {
   private total: number | undefined = undefined;
   private receiver: Receiver | undefined = undefined;
 
-  constructor(private readonly clock: Clock) {}
+  constructor(input: TransferInput) {
+    this.requestId = input.requestId;
+    this.idleTimeoutMs = input.idleTimeoutMs;
+    this.clock = input.clock;
+    this.effects = input.effects;
+    this.retryDelays = input.retryDelays ?? DEFAULT_RETRY_DELAYS;
+    this.lastActivity = input.clock.now();
+  }
+
+  /** Whether no byte has moved for the idle timeout. */
+  idle(): boolean {
+    return this.clock.now() - this.lastActivity >= this.idleTimeoutMs;
+  }
+
+  /** Entering `transferring`: the idle timeout counts from now, and the watchdog is armed for all of it. */
+  begin(receiver: Receiver): void {
+    this.lastActivity = this.clock.now();
+    this.watch(receiver);
+  }
 
   /** Starts `run` on the transfer's signal; its outcome comes back as `done(value)` or `STEP_FAILED`. */
   start<T>(receiver: Receiver, run: (signal: AbortSignal) => Promise<T>, done: (value: T) => TransferEvent): void {
@@ -134,9 +161,10 @@ class Work {
     this.total = total;
   }
 
-  /** Arms the idle watchdog to fire in `ms`. */
-  watch(receiver: Receiver, ms: number): void {
+  /** Arms the idle watchdog for what remains of the idle timeout as it stands now. */
+  watch(receiver: Receiver): void {
     this.receiver = receiver;
+    const ms = Math.max(0, this.lastActivity + this.idleTimeoutMs - this.clock.now());
     this.clock.clearTimeout(this.watchdog);
     this.watchdog = this.clock.setTimeout(() => {
       this.watchdog = undefined;
@@ -172,13 +200,6 @@ class Work {
 }
 
 interface TransferContext {
-  readonly requestId: number;
-  readonly idleTimeoutMs: number;
-  readonly clock: Clock;
-  /** When bytes last moved (or the transfer started): the idle timeout counts from here. */
-  readonly lastActivity: number;
-  readonly effects: TransferEffects<unknown>;
-  readonly retryDelays: readonly number[];
   /** Bytes in all, once opened. */
   readonly total: number | undefined;
   /** Where the next attempt starts. */
@@ -189,20 +210,23 @@ interface TransferContext {
   readonly attempts: number;
   readonly failure: Failure | undefined;
   readonly output: unknown;
-  /** The work in flight (mutable; see {@link Work}). */
+  /** The input, the idle clock and the work in flight (mutable; see {@link Work}). */
   readonly work: Work;
 }
 
-/** The context after bytes moved to `offset`, if that is forward; else nothing changes. */
-const progressed = (context: TransferContext, offset: number | undefined): Partial<TransferContext> =>
-  offset === undefined || offset <= context.offset
-    ? {}
-    : {
-        lastActivity: context.clock.now(),
-        offset,
-        progress: Math.min(Math.max(context.progress, offset), context.total ?? offset),
-        attempts: 0,
-      };
+/**
+ * The context after bytes moved to `offset`, if that is forward; else nothing changes. Moving bytes also
+ * restarts the idle timeout (in the work, outside the context).
+ */
+const progressed = (context: TransferContext, offset: number | undefined): Partial<TransferContext> => {
+  if (offset === undefined || offset <= context.offset) return {};
+  context.work.lastActivity = context.work.clock.now();
+  return {
+    offset,
+    progress: Math.min(Math.max(context.progress, offset), context.total ?? offset),
+    attempts: 0,
+  };
+};
 
 /** The progress held back by a failed move, if the event carries one. */
 const heldOffset = (event: TransferEvent): number | undefined => (event.type === 'STEP_FAILED' ? event.offset : undefined);
@@ -222,22 +246,30 @@ export const transferMachine = setup({
     output: {} as unknown,
   },
   delays: {
-    retryDelay: ({ context }) => retryDelay(context.attempts, context.retryDelays),
+    retryDelay: ({ context }) => retryDelay(context.attempts, context.work.retryDelays),
   },
   guards: {
-    idle: ({ context }) => context.clock.now() - context.lastActivity >= context.idleTimeoutMs,
+    idle: ({ context }) => context.work.idle(),
     retryable: ({ context, event }) => shouldRetry(failureOf(stepError(event)), context.attempts + 1),
   },
   actions: {
-    open: ({ context, self }) => context.work.start(self, (signal) => context.effects.open(signal), (opened) => ({ type: 'OPENED', total: opened.total })),
-    move: ({ context, self }) => {
-      const { work, effects, offset, total } = context;
-      work.resetProgress(total);
-      work.start(self, (signal) => effects.move(offset, signal, (at) => work.report(at)), (output) => ({ type: 'MOVED', output }));
+    open: ({ context, self }) => {
+      const { work } = context;
+      work.start(self, (signal) => work.effects.open(signal), (opened) => ({ type: 'OPENED', total: opened.total }));
     },
-    locate: ({ context, self }) => context.work.start(self, (signal) => context.effects.locate(signal), (located) => ({ type: 'LOCATED', located })),
-    // Until the idle deadline as it stands now: at entry the whole timeout, on a re-check what remains.
-    watch: ({ context, self }) => context.work.watch(self, Math.max(0, context.lastActivity + context.idleTimeoutMs - context.clock.now())),
+    move: ({ context, self }) => {
+      const { work, offset, total } = context;
+      work.resetProgress(total);
+      work.start(self, (signal) => work.effects.move(offset, signal, (at) => work.report(at)), (output) => ({ type: 'MOVED', output }));
+    },
+    locate: ({ context, self }) => {
+      const { work } = context;
+      work.start(self, (signal) => work.effects.locate(signal), (located) => ({ type: 'LOCATED', located }));
+    },
+    // The idle clock starts afresh on entering `transferring`, and the watchdog is armed for all of it.
+    begin: ({ context, self }) => context.work.begin(self),
+    // On a re-check: until the idle deadline as it stands now.
+    watch: ({ context, self }) => context.work.watch(self),
     stop: ({ context }) => context.work.stop(),
     fail: assign(({ context, event }) => ({ ...progressed(context, heldOffset(event)), failure: failureOf(stepError(event)) })),
     // Bytes the failed move held back count first (they reset the count), then this failure.
@@ -251,19 +283,13 @@ export const transferMachine = setup({
 }).createMachine({
   id: 'transfer',
   context: ({ input }) => ({
-    requestId: input.requestId,
-    idleTimeoutMs: input.idleTimeoutMs,
-    clock: input.clock,
-    lastActivity: input.clock.now(),
-    effects: input.effects,
-    retryDelays: input.retryDelays ?? DEFAULT_RETRY_DELAYS,
     total: undefined,
     offset: 0,
     progress: 0,
     attempts: 0,
     failure: undefined,
     output: undefined,
-    work: new Work(input.clock),
+    work: new Work(input),
   }),
   initial: 'pending',
   states: {
@@ -275,7 +301,7 @@ export const transferMachine = setup({
       },
     },
     transferring: {
-      entry: [assign(({ context }) => ({ lastActivity: context.clock.now() })), 'watch'],
+      entry: 'begin',
       exit: 'stop',
       on: {
         // Only bytes moving forward count: an empty chunk or a repeated offset is no sign of life.
@@ -289,7 +315,7 @@ export const transferMachine = setup({
           {
             guard: 'idle',
             target: 'failed',
-            actions: assign(({ context }) => ({ failure: Failure.timeout(`no byte moved for ${context.idleTimeoutMs} ms`) })),
+            actions: assign(({ context }) => ({ failure: Failure.timeout(`no byte moved for ${context.work.idleTimeoutMs} ms`) })),
           },
           { actions: 'watch' },
         ],

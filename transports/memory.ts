@@ -98,6 +98,14 @@ export const memoryTransport = (hub: Hub, options: MemoryTransportOptions = {}):
     }
   }
 
+  /**
+   * An upload's chunks as the hub reads them: paced by the gate if there is one; else the source's own
+   * iterable, which checks the signal before each chunk itself (as every opened source does), so no
+   * second generator runs per upload (decision 121).
+   */
+  const uploaded = (mediaId: string, offset: number, chunks: AsyncIterable<Uint8Array>, signal: AbortSignal): AsyncIterable<Uint8Array> =>
+    gate ? paced('upload', mediaId, offset, chunks, signal) : chunks;
+
   const session = (hubSession: HubSession): Session => {
     /** A hub call, raced against the signal: the hub's answers take no signal, but the caller stops waiting. */
     const call = <T>(signal: AbortSignal, run: () => Promise<T>): Promise<T> => abortable(run(), signal);
@@ -111,7 +119,7 @@ export const memoryTransport = (hub: Hub, options: MemoryTransportOptions = {}):
       getUpload: (uploadId, { signal }) => call(signal, () => hub.uploadStatus(hubSession.userId, uploadId)),
       appendUpload: (uploadId, offset, source, { signal, onProgress }) =>
         call(signal, () =>
-          hub.appendUpload(hubSession.userId, uploadId, offset, paced('upload', uploadId, offset, source.chunks(offset, CHUNK_SIZE, signal), signal), {
+          hub.appendUpload(hubSession.userId, uploadId, offset, uploaded(uploadId, offset, source.chunks(offset, CHUNK_SIZE, signal), signal), {
             signal,
             onProgress: (at) => {
               if (!signal.aborted) onProgress(at);

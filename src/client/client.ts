@@ -33,7 +33,7 @@ import {
 import { checkMessageSize, type FileMessage, fileMessage, type ImageMessage, imageMessage } from '../core/messages.js';
 import { createScheduler } from './scheduler.js';
 import type { UploadSource } from './sources.js';
-import { type RunningTask, startTask, type Task } from './task.js';
+import { createTransferHost, type RunningTask, startTask, type Task } from './task.js';
 import { checkUpload, type ImageUploadOptions, uploadEffects } from './uploads.js';
 import type { Client, DownloadOptions, PeerMessageEvent, SendMessageOptions, TaskProgress } from './client-api.js';
 import { checkClientOptions, type ClientOptions } from './client-options.js';
@@ -57,6 +57,8 @@ export const createClient = (options: ClientOptions): Client => {
   const hasherFactory = (): Promise<CreateHasher> => (createHasher ? Promise.resolve(createHasher) : platformHasher());
   const files = (): Promise<FileAccess> => (options.files ? Promise.resolve(options.files) : platformFiles());
   const scheduler = createScheduler(options.maxConcurrentTransfers ?? MAX_CONCURRENT_TRANSFERS, options.overflow ?? 'queue');
+  // Every transfer actor is a child of this one: one XState system per client, not one per transfer.
+  const transferHost = createTransferHost(clock);
 
   const sessionActor = createActor(sessionMachine, { input: { transport, loginTimeoutMs: requestTimeoutMs }, clock }).start();
   const stateOf = (snapshot: SessionSnapshot): ConnectionState => snapshot.value;
@@ -215,7 +217,8 @@ export const createClient = (options: ClientOptions): Client => {
       result: task.result,
       cancel: () => cancel(operation)(requestId),
     });
-    created.next({ operation, task: visible as Task<unknown> });
+    // Nobody listening to the client-wide progress: nothing to tell, and no entry to allocate.
+    if (created.observed) created.next({ operation, task: visible as Task<unknown> });
     return visible;
   };
 
@@ -240,6 +243,7 @@ export const createClient = (options: ClientOptions): Client => {
         preflight: refused,
         signal,
         scheduler,
+        host: transferHost,
         clock,
         idleTimeoutMs,
         progressIntervalMs,

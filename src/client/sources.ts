@@ -17,7 +17,7 @@ export interface OpenedSource {
   readonly name: string;
   /** The first `length` bytes (fewer if the source is shorter). */
   head(length: number, signal: AbortSignal): Promise<Uint8Array>;
-  /** The bytes from `offset`, `chunkSize` at a time. */
+  /** The bytes from `offset`, `chunkSize` at a time; stops with `Interrupted` before a chunk once `signal` aborts. */
   chunks(offset: number, chunkSize: number, signal: AbortSignal): AsyncIterable<Uint8Array>;
 }
 
@@ -74,17 +74,19 @@ const fromPath = async (path: string, files: FileAccess): Promise<OpenedSource> 
       for await (const chunk of files.read(path, 0, length, signal)) return chunk;
       return new Uint8Array(0);
     },
-    chunks: (offset, chunkSize, signal) => upTo(size, offset, files.read(path, offset, chunkSize, signal)),
+    chunks: (offset, chunkSize, signal) => upTo(size, offset, files.read(path, offset, chunkSize, signal), signal),
   };
 };
 
 /**
  * Stops at `size`, the length the file had when it was opened: a file that grows during its upload is
  * uploaded as it was (its first `size` bytes); one that shrinks ends early and the upload fails with 2.
+ * Checks the signal before each chunk, whatever the injected `FileAccess` does.
  */
-async function* upTo(size: number, offset: number, chunks: AsyncIterable<Uint8Array>): AsyncIterable<Uint8Array> {
+async function* upTo(size: number, offset: number, chunks: AsyncIterable<Uint8Array>, signal: AbortSignal): AsyncIterable<Uint8Array> {
   let at = offset;
   for await (const chunk of chunks) {
+    throwIfAborted(signal);
     if (at >= size) return;
     const kept = chunk.length <= size - at ? chunk : chunk.subarray(0, size - at);
     at += kept.length;

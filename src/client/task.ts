@@ -5,7 +5,7 @@
  * @module
  */
 import { distinctUntilChanged, filter, map, Observable, takeWhile } from 'rxjs';
-import { createActor } from 'xstate';
+import { type ActorLogic, type AnyActorRef, createActor, type EventObject, type Snapshot } from 'xstate';
 import { type TransferSnapshot, transferMachine, transferState } from '../../machines/transfer.js';
 import type { TransferEffects, TransferState } from '../core/states.js';
 import { onAbort } from '../core/abort.js';
@@ -41,6 +41,35 @@ export interface Task<T> {
   cancel(): Promise<void>;
 }
 
+/** The host's one snapshot: it never changes. */
+const HOST_SNAPSHOT: Snapshot<undefined> = { status: 'active', output: undefined, error: undefined };
+
+/**
+ * The logic of a client's transfer host: it ignores what it hears (its children's done and error
+ * events), so hearing costs no snapshot.
+ */
+const hostLogic: ActorLogic<Snapshot<undefined>, EventObject> = {
+  transition: (snapshot) => snapshot,
+  getInitialSnapshot: () => HOST_SNAPSHOT,
+  getPersistedSnapshot: (snapshot) => snapshot,
+};
+
+/**
+ * The parent of a client's transfer actors: the root of the one XState system they all share
+ * (decision 121). A root actor brings a system of its own (about twenty closures and five collections,
+ * built per transfer before); as children of the host, the transfers share the host's. Its clock drives
+ * their delays (retry backoff), so it must be the clock the tasks are given.
+ */
+export type TransferHost = AnyActorRef;
+
+/**
+ * Creates and starts the host of one client's transfers.
+ * @example
+ * const host = createTransferHost(systemClock);
+ * startTask({ ...spec, host });
+ */
+export const createTransferHost = (clock: Clock): TransferHost => createActor(hostLogic, { clock }).start();
+
 /** Everything a task needs from its client. */
 export interface TaskSpec<T> {
   readonly requestId: number;
@@ -50,6 +79,8 @@ export interface TaskSpec<T> {
   readonly preflight: Failure | undefined;
   readonly signal: AbortSignal | undefined;
   readonly scheduler: Scheduler;
+  /** The client's transfer host (its clock is `clock`): the task's actor is its child. */
+  readonly host: TransferHost;
   readonly clock: Clock;
   readonly idleTimeoutMs: number;
   readonly progressIntervalMs: number;
@@ -75,6 +106,9 @@ export interface RunningTask<T> extends Task<T> {
 const isFinal = (state: TransferState): boolean => state === 'done' || state === 'cancelled' || state === 'failed';
 
 const RESOLVED: Promise<void> = Promise.resolve();
+
+/** Pre-handles a result: one function for every task, not a closure each. */
+const ignore = (): undefined => undefined;
 
 type TransferActorRef = ReturnType<typeof createActor<typeof transferMachine>>;
 
@@ -138,6 +172,7 @@ class TaskRun<T> implements RunningTask<T>, Job {
         ...(spec.retryDelays ? { retryDelays: spec.retryDelays } : {}),
       },
       clock: spec.clock,
+      parent: spec.host,
     });
     this.actor = actor;
     // Cold streams over the actor, built when subscribed (decision 113): a subscriber gets the current
@@ -149,7 +184,7 @@ class TaskRun<T> implements RunningTask<T>, Job {
       this.resolve = resolve;
       this.reject = reject;
     });
-    this.result.catch(() => undefined);
+    this.result.catch(ignore);
     actor.subscribe(this);
 
     actor.start();
