@@ -135,6 +135,25 @@ interface Local {
   newest: number;
 }
 
+/**
+ * The handle of a session: its `events$` made from its deliveries when first asked for, as transports
+ * read the deliveries alone and this record is kept for every logged-in session (decision 119).
+ */
+class Handle implements HubSession {
+  private events: Observable<HubEvent> | undefined;
+
+  constructor(
+    readonly sessionId: number,
+    readonly userId: string,
+    readonly key: string,
+    readonly deliveries$: Observable<Delivery>,
+  ) {}
+
+  get events$(): Observable<HubEvent> {
+    return (this.events ??= this.deliveries$.pipe(map((delivery) => delivery.event)));
+  }
+}
+
 /** The deliveries of `local`: what came early to the first subscriber, then live; completes when it ended. */
 const deliveriesOf = (local: Local): Observable<Delivery> =>
   new Observable<Delivery>((subscriber) => {
@@ -210,8 +229,7 @@ export const hubSessions = (options: HubSessionsOptions): HubSessions => {
     // Already ended (replaced before its deliveries were asked for): `end` ran before this was known.
     if (local.ended) subscription.unsubscribe();
     else local.subscription = subscription;
-    const deliveries$ = deliveriesOf(local);
-    const handle: HubSession = { sessionId, userId, key, deliveries$, events$: deliveries$.pipe(map((delivery) => delivery.event)) };
+    const handle = new Handle(sessionId, userId, key, deliveriesOf(local));
     handles.set(handle, local);
     return handle;
   };
