@@ -12,7 +12,7 @@
  * processes, each with its own memory bus, sharing a secret kept in the data folder).
  * @module
  */
-import { map, Observable, type Subscriber, type Subscription } from 'rxjs';
+import { map, Observable, type Subscription } from 'rxjs';
 import { fromBase64Url, timingSafeEqual, toBase64Url, utf8 } from '../core/bytes.js';
 import { failureOf } from '../core/failure.js';
 import { hmacSha256 } from '../core/hash.js';
@@ -39,6 +39,19 @@ export interface HubSession {
    * misses nothing. An `aborted` the hub adds itself (the bus failed to abort) takes the next number.
    */
   readonly deliveries$: Observable<Delivery>;
+  /**
+   * Hands `reader` the deliveries as a subscriber of `deliveries$` is handed them (what came before the
+   * first reader, then each as it comes, `complete` when the session ends here), without an RxJS
+   * subscription: for a reader that stays to the end, as a server session does. A subscription, its
+   * observer and finalizers cost half a kilobyte for every logged-in session (decision 119).
+   */
+  follow(reader: DeliveryReader): void;
+}
+
+/** What reads a session's deliveries ({@link HubSession.follow}; a subscriber of `deliveries$` is one too). */
+export interface DeliveryReader {
+  next(delivery: Delivery): void;
+  complete(): void;
 }
 
 /** The sessions of one hub. */
@@ -125,47 +138,71 @@ interface Local {
    * Who reads its deliveries now (one, but for a moment): handed each one directly, with no `Subject`
    * between the bus and them, as every event of a channel passes here once per member (decision 116).
    */
-  consumers: Subscriber<Delivery>[];
+  consumers: readonly DeliveryReader[];
   /** Until the first subscriber: what came before it. */
   early: Delivery[] | undefined;
   ended: boolean;
-  readonly onEnded: (() => void)[];
+  /** Replaced, never pushed to: a list of its length, not 17 slots (decision 119). */
+  onEnded: readonly (() => void)[];
   subscription?: Subscription;
   /** The number of the newest delivery: an event added here is numbered after it. */
   newest: number;
 }
 
 /**
- * The handle of a session: its `events$` made from its deliveries when first asked for, as transports
- * read the deliveries alone and this record is kept for every logged-in session (decision 119).
+ * Adds `reader` to the readers of `local`: what came early to the first reader, then live; completed at
+ * once if it ended. Answers whether it was added.
+ */
+const addReader = (local: Local, reader: DeliveryReader): boolean => {
+  const early = local.early ?? [];
+  local.early = undefined;
+  for (const delivery of early) reader.next(delivery);
+  if (local.ended) {
+    reader.complete();
+    return false;
+  }
+  // A list of exactly its length (a spread or a push into an empty array reserves 17 slots: decision 119).
+  local.consumers = local.consumers.length === 0 ? [reader] : [...local.consumers, reader];
+  return true;
+};
+
+/** The deliveries of `local`: what came early to the first subscriber, then live; completes when it ended. */
+const deliveriesOf = (local: Local): Observable<Delivery> =>
+  new Observable<Delivery>((subscriber) => {
+    if (!addReader(local, subscriber)) return;
+    return () => {
+      local.consumers = local.consumers.filter((consumer) => consumer !== subscriber);
+    };
+  });
+
+/**
+ * The handle of a session: its `deliveries$` and `events$` made when first asked for, as a server
+ * session follows the deliveries without them and this record is kept for every logged-in session
+ * (decision 119).
  */
 class Handle implements HubSession {
+  private deliveries: Observable<Delivery> | undefined;
   private events: Observable<HubEvent> | undefined;
 
   constructor(
     readonly sessionId: number,
     readonly userId: string,
     readonly key: string,
-    readonly deliveries$: Observable<Delivery>,
+    private readonly local: Local,
   ) {}
+
+  get deliveries$(): Observable<Delivery> {
+    return (this.deliveries ??= deliveriesOf(this.local));
+  }
 
   get events$(): Observable<HubEvent> {
     return (this.events ??= this.deliveries$.pipe(map((delivery) => delivery.event)));
   }
-}
 
-/** The deliveries of `local`: what came early to the first subscriber, then live; completes when it ended. */
-const deliveriesOf = (local: Local): Observable<Delivery> =>
-  new Observable<Delivery>((subscriber) => {
-    const early = local.early ?? [];
-    local.early = undefined;
-    for (const delivery of early) subscriber.next(delivery);
-    if (local.ended) return subscriber.complete();
-    local.consumers = [...local.consumers, subscriber];
-    return () => {
-      local.consumers = local.consumers.filter((consumer) => consumer !== subscriber);
-    };
-  });
+  follow(reader: DeliveryReader): void {
+    addReader(this.local, reader);
+  }
+}
 
 const deliver = (local: Local, delivery: Delivery): void => {
   local.newest = Math.max(local.newest, delivery.seq);
@@ -199,7 +236,9 @@ export const hubSessions = (options: HubSessionsOptions): HubSessions => {
     const consumers = local.consumers;
     local.consumers = [];
     for (const consumer of consumers) consumer.complete();
-    for (const callback of local.onEnded.splice(0)) callback();
+    const callbacks = local.onEnded;
+    local.onEnded = [];
+    for (const callback of callbacks) callback();
   };
   const keyOf = (session: BusSession): string => {
     const signed = `${session.sessionId}.${toBase64Url(utf8(session.userId))}.${toBase64Url(random(NONCE_BYTES))}`;
@@ -229,7 +268,7 @@ export const hubSessions = (options: HubSessionsOptions): HubSessions => {
     // Already ended (replaced before its deliveries were asked for): `end` ran before this was known.
     if (local.ended) subscription.unsubscribe();
     else local.subscription = subscription;
-    const handle = new Handle(sessionId, userId, key, deliveriesOf(local));
+    const handle = new Handle(sessionId, userId, key, local);
     handles.set(handle, local);
     return handle;
   };
@@ -274,7 +313,7 @@ export const hubSessions = (options: HubSessionsOptions): HubSessions => {
     isOpen: (session) => current(session) !== undefined,
     onEnded(session, callback) {
       const local = current(session);
-      if (local) local.onEnded.push(callback);
+      if (local) local.onEnded = local.onEnded.length === 0 ? [callback] : [...local.onEnded, callback];
       else callback();
     },
     async close(session) {

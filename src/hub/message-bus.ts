@@ -520,7 +520,8 @@ export const memoryBus = (options: MemoryBusOptions = {}): MessageBus => {
         for (const delivery of entry.kept) if (delivery.seq > after) subscriber.next(delivery);
         if (entry.ended) return subscriber.complete();
         const subscribed: Subscribed = [subscriber, owner];
-        entry.subscribers = [...entry.subscribers, subscribed];
+        // A list of exactly its length (a spread or a push into an empty array reserves 17 slots).
+        entry.subscribers = entry.subscribers.length === 0 ? [subscribed] : [...entry.subscribers, subscribed];
         return () => {
           entry.subscribers = entry.subscribers.filter((other) => other !== subscribed);
         };

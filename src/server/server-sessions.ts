@@ -25,7 +25,8 @@ import * as E from 'fp-ts/lib/Either.js';
 import { type TimerHandle, unrefTimer } from '../core/clock.js';
 import { fault } from '../core/failure.js';
 import type { Hub, HubSession } from '../hub/hub.js';
-import type { HubEvent } from '../hub/message-bus.js';
+import type { DeliveryReader } from '../hub/hub-sessions.js';
+import type { Delivery, HubEvent } from '../hub/message-bus.js';
 import { Replay } from './replay.js';
 import { type Tombstone, Tombstones } from './tombstones.js';
 
@@ -156,24 +157,48 @@ export interface ServerSessions<T, S extends SessionSink<T>, X extends object> {
   close(options?: { readonly handOver?: boolean }): void;
 }
 
-/** What the registry holds of a session beyond what transports read. */
-interface Held<T, S> {
-  readonly session: { id: string; hub: HubSession; sink: S | undefined; ended: boolean };
-  readonly recent: Replay<T>;
-  /** The number of the newest event (the bus's), or where the session was taken over. */
-  newest: number;
+/** What a registry does with the deliveries of the sessions it holds (one object per registry). */
+interface Follower<T, S> {
+  delivered(state: Held<T, S>, delivery: Delivery): void;
+  completed(state: Held<T, S>): void;
+}
+
+/**
+ * What the registry holds of a session beyond what transports read. It reads the hub session's
+ * deliveries itself (`HubSession.follow`), with methods on its prototype: no RxJS subscription, observer
+ * or closures for every session held (decision 119).
+ */
+class Held<T, S> implements DeliveryReader {
   /** The last event written to the attached sink. */
   sent: number;
-  grace: TimerHandle | undefined;
+  grace: TimerHandle | undefined = undefined;
   /** Kicked or logged out: its client will not resume it. */
-  final: boolean;
+  final = false;
   /** The event the hub ended it with and its number, remembered once it is forgotten. */
-  aborted: { readonly seq: number; readonly event: Tombstone['event'] } | undefined;
+  aborted: { readonly seq: number; readonly event: Tombstone['event'] } | undefined = undefined;
   /**
    * The messages kept for its user while offline: `pending` (more may be kept: the next batch is taken
    * when the attached sink has had every event), `taking` (a batch is on its way), `done`.
    */
-  offline: 'pending' | 'taking' | 'done';
+  offline: 'pending' | 'taking' | 'done' = 'pending';
+
+  constructor(
+    readonly session: { id: string; hub: HubSession; sink: S | undefined; ended: boolean },
+    readonly recent: Replay<T>,
+    /** The number of the newest event (the bus's), or where the session was taken over. */
+    public newest: number,
+    private readonly follower: Follower<T, S>,
+  ) {
+    this.sent = newest;
+  }
+
+  next(delivery: Delivery): void {
+    this.follower.delivered(this, delivery);
+  }
+
+  complete(): void {
+    this.follower.completed(this);
+  }
 }
 
 /**
@@ -305,16 +330,7 @@ export const serverSessions = <T, S extends SessionSink<T>, X extends object = R
   /** Holds hub session `login` here as session `id`, its events numbered after `after`. */
   const hold = (login: HubSession, local: X, after: number): ServerSession<S> & X => {
     const session = { ...local, id: login.key, hub: login, sink: undefined as S | undefined, ended: false };
-    const state: Held<T, S> = {
-      session,
-      recent: new Replay<T>(limits),
-      newest: after,
-      sent: after,
-      grace: undefined,
-      final: false,
-      aborted: undefined,
-      offline: 'pending',
-    };
+    const state = new Held<T, S>(session, new Replay<T>(limits), after, follower);
     states.set(session, state);
     held.set(session.id, state);
     const mine = byUser.get(login.userId) ?? [];
@@ -325,42 +341,45 @@ export const serverSessions = <T, S extends SessionSink<T>, X extends object = R
       options.onEvicted?.();
       forget(mine[0] as Held<T, S>);
     }
-    login.deliveries$.subscribe({
-      next: ({ seq, event }) => {
-        if (event.type === 'aborted') {
-          state.final = true;
-          state.aborted = { seq, event };
-        }
-        const before = state.newest;
-        state.newest = seq;
-        const { item, bytes } = encoded(event);
-        state.recent.push(seq, item, bytes);
-        // A sink that had every event and takes more is written this one at once (the common case: one
-        // event in, one out, nothing to look up); anything else goes through the full pump.
-        const sink = state.session.sink;
-        if (state.sent === before && !state.session.ended && sink?.open === true && !sink.full) {
-          sink.write(seq, item);
-          state.sent = seq;
-          if (state.offline === 'pending' && !sink.full) takeOffline(state);
-        } else {
-          pump(state);
-        }
-      },
-      complete: () => {
-        // Neither aborted nor let go here: its client resumed it through another server (or it ended
-        // there). Dropped quietly: a client back here asks the hub, which takes it back or says it ended.
-        if (!state.aborted && held.get(session.id) === state) return letGo(state, 'replaced');
-        // Kept for the grace period, so a reconnecting client still learns why it ended.
-        session.ended = true;
-        // Kicked or logged out: its work stops. One that merely outlived its grace keeps it (its partial
-        // uploads may be resumed after a fresh login).
-        if (state.final) options.onEnded?.(session);
-        finish(state);
-        startGrace(state);
-      },
-    });
+    login.follow(state);
     startGrace(state);
     return session;
+  };
+  /** Each held session's deliveries: numbered, kept for replay, written to its sink; its end. */
+  const follower: Follower<T, S> = {
+    delivered(state, { seq, event }) {
+      if (event.type === 'aborted') {
+        state.final = true;
+        state.aborted = { seq, event };
+      }
+      const before = state.newest;
+      state.newest = seq;
+      const { item, bytes } = encoded(event);
+      state.recent.push(seq, item, bytes);
+      // A sink that had every event and takes more is written this one at once (the common case: one
+      // event in, one out, nothing to look up); anything else goes through the full pump.
+      const sink = state.session.sink;
+      if (state.sent === before && !state.session.ended && sink?.open === true && !sink.full) {
+        sink.write(seq, item);
+        state.sent = seq;
+        if (state.offline === 'pending' && !sink.full) takeOffline(state);
+      } else {
+        pump(state);
+      }
+    },
+    completed(state) {
+      const { session } = state;
+      // Neither aborted nor let go here: its client resumed it through another server (or it ended
+      // there). Dropped quietly: a client back here asks the hub, which takes it back or says it ended.
+      if (!state.aborted && held.get(session.id) === state) return letGo(state, 'replaced');
+      // Kept for the grace period, so a reconnecting client still learns why it ended.
+      session.ended = true;
+      // Kicked or logged out: its work stops. One that merely outlived its grace keeps it (its partial
+      // uploads may be resumed after a fresh login).
+      if (state.final) options.onEnded?.(session as ServerSession<S> & X);
+      finish(state);
+      startGrace(state);
+    },
   };
 
   return {
