@@ -216,6 +216,35 @@ const deliver = (local: Local, delivery: Delivery): void => {
   local.early.push(delivery);
 };
 
+/** What a hub does when the bus ends or fails the deliveries of a session it serves (one object per hub). */
+interface Served {
+  ended(local: Local): void;
+  failed(local: Local, error: unknown): void;
+}
+
+/**
+ * The observer of one session's deliveries from the bus: its methods on its prototype, not three
+ * closures per session (decision 119).
+ */
+class BusReader {
+  constructor(
+    private readonly local: Local,
+    private readonly served: Served,
+  ) {}
+
+  next(delivery: Delivery): void {
+    deliver(this.local, delivery);
+  }
+
+  complete(): void {
+    this.served.ended(this.local);
+  }
+
+  error(error: unknown): void {
+    this.served.failed(this.local, error);
+  }
+}
+
 /** The sessions a hub serves on `options.bus` as `options.owner`. */
 export const hubSessions = (options: HubSessionsOptions): HubSessions => {
   const { bus, monitor, onError, owner, secret, random } = options;
@@ -244,6 +273,18 @@ export const hubSessions = (options: HubSessionsOptions): HubSessions => {
     const signed = `${session.sessionId}.${toBase64Url(utf8(session.userId))}.${toBase64Url(random(NONCE_BYTES))}`;
     return `${signed}.${toBase64Url(macOf(secret, signed))}`;
   };
+  const served: Served = {
+    // Ended on the bus, or moved to another owner: either way no longer served here.
+    ended: end,
+    failed(local, error) {
+      // `Conflict`: the deliveries its client has not seen are no longer kept (it resumed too late). Not
+      // a fault of the bus: the session is lost, and its client logs in afresh.
+      if (failureOf(error)._tag !== 'Conflict') onError(error);
+      end(local);
+      // Nobody is served in its name any more: it ends on the bus too, unless it moved meanwhile.
+      bus.close(local.sessionId, owner).catch(onError);
+    },
+  };
   /** Serves `session` here from its deliveries after `after`, replacing what served it here before. */
   const serve = (session: BusSession, key: string, after: number): HubSession => {
     const { sessionId, userId } = session;
@@ -252,19 +293,7 @@ export const hubSessions = (options: HubSessionsOptions): HubSessions => {
     const local: Local = { sessionId, consumers: [], early: [], ended: false, onEnded: [], newest: after };
     locals.set(sessionId, local);
     monitor.sessionOpened();
-    const subscription = bus.deliveries(sessionId, after, owner).subscribe({
-      next: (delivery) => deliver(local, delivery),
-      // Ended on the bus, or moved to another owner: either way no longer served here.
-      complete: () => end(local),
-      error: (error: unknown) => {
-        // `Conflict`: the deliveries its client has not seen are no longer kept (it resumed too late). Not
-        // a fault of the bus: the session is lost, and its client logs in afresh.
-        if (failureOf(error)._tag !== 'Conflict') onError(error);
-        end(local);
-        // Nobody is served in its name any more: it ends on the bus too, unless it moved meanwhile.
-        bus.close(sessionId, owner).catch(onError);
-      },
-    });
+    const subscription = bus.deliveries(sessionId, after, owner).subscribe(new BusReader(local, served));
     // Already ended (replaced before its deliveries were asked for): `end` ran before this was known.
     if (local.ended) subscription.unsubscribe();
     else local.subscription = subscription;

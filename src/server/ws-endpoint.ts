@@ -142,6 +142,29 @@ const either = <T>(result: E.Either<Failure, T>): T => {
 const ignoreError = (): void => undefined;
 
 /**
+ * The connection of each socket, for the socket's listeners: functions shared by every socket (`this` is
+ * the socket, as `ws` emits), not three closures per socket (decision 119).
+ */
+const connectionOf = new WeakMap<WebSocket, Connection>();
+
+function onMessage(this: WebSocket, raw: Buffer | ArrayBuffer | Buffer[], isBinary: boolean): void {
+  const connection = connectionOf.get(this);
+  if (!connection) return;
+  connection.alive = true;
+  connection.receive(bytesOf(raw), isBinary);
+}
+
+function onPong(this: WebSocket): void {
+  const connection = connectionOf.get(this);
+  if (connection) connection.alive = true;
+}
+
+function onClose(this: WebSocket): void {
+  connectionOf.get(this)?.closed();
+  connectionOf.delete(this);
+}
+
+/**
  * One socket: its state, and its handling of frames as methods on the prototype rather than dozens of
  * closures per socket (decision 119). It is also the socket's session sink (`WsSocketSink`): events and
  * answers of its session go out through its output.
@@ -176,17 +199,13 @@ class Connection extends WsSocketSink {
     unrefTimer(this.authTimer);
   }
 
-  /** Listens to its socket: one small closure per event, all over one context (`this`). */
+  /** Listens to its socket, with the listeners every socket shares. */
   listen(): void {
-    this.ws.on('message', (raw: Buffer | ArrayBuffer | Buffer[], isBinary: boolean) => {
-      this.alive = true;
-      this.receive(bytesOf(raw), isBinary);
-    });
-    this.ws.on('pong', () => {
-      this.alive = true;
-    });
+    connectionOf.set(this.ws, this);
+    this.ws.on('message', onMessage);
+    this.ws.on('pong', onPong);
     this.ws.on('error', ignoreError);
-    this.ws.on('close', () => this.closed());
+    this.ws.on('close', onClose);
   }
 
   private stopAuthTimer(): void {
@@ -475,7 +494,8 @@ class Connection extends WsSocketSink {
       });
   }
 
-  private receive(bytes: Buffer, isBinary: boolean): void {
+  /** A frame from the peer. */
+  receive(bytes: Buffer, isBinary: boolean): void {
     // `maxPayload` admits version 2's data frames; text frames, and data frames of version 1, stay
     // within WS_MAX_FRAME as before, refused the way `ws` refuses a frame over `maxPayload`.
     if (bytes.length > (isBinary ? this.chunkSize + DATA_HEADER_SIZE : WS_MAX_FRAME)) return void this.ws.close(CloseCode.tooBig, 'frame too big');
@@ -498,7 +518,8 @@ class Connection extends WsSocketSink {
     }
   }
 
-  private closed(): void {
+  /** The socket closed: its transfers stop, its session waits out its grace. */
+  closed(): void {
     this.endpoint.connections.delete(this);
     this.stopAuthTimer();
     this.out.close();
