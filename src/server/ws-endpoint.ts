@@ -138,7 +138,10 @@ const either = <T>(result: E.Either<Failure, T>): T => {
   return result.right;
 };
 
-/** An 'error' (a frame over maxPayload, a bad opcode) is followed by 'close'; that is where teardown happens. */
+/**
+ * A socket's 'error' (a frame over maxPayload, a bad opcode, a reset) is followed by 'close'; that is where
+ * teardown happens. One function for every socket.
+ */
 const ignoreError = (): void => undefined;
 
 /**
@@ -169,7 +172,7 @@ function onClose(this: WebSocket): void {
  * closures per socket (decision 119). It is also the socket's session sink (`WsSocketSink`): events and
  * answers of its session go out through its output.
  */
-class Connection extends WsSocketSink {
+class Connection extends WsSocketSink<SocketOutput> {
   /** Transfers of this socket by transfer ID; `undefined` until its first. */
   private transfers: Map<number, Running> | undefined;
   session: WsSession | undefined;
@@ -185,16 +188,12 @@ class Connection extends WsSocketSink {
   private authTimer: TimerHandle | undefined;
   /** Frames that came while the hello was being answered, handled after it in order; `undefined` otherwise. */
   private early: { readonly bytes: Buffer; readonly isBinary: boolean }[] | undefined;
-  /** The output as its own type (the sink's `output` is what a sink needs of it). */
-  private readonly out: SocketOutput;
 
   constructor(
     readonly ws: WebSocket,
     private readonly endpoint: Endpoint,
   ) {
-    const out = new SocketOutput(ws, endpoint.output);
-    super(ws, out, endpoint.options.onSlowReader);
-    this.out = out;
+    super(ws, new SocketOutput(ws, endpoint.output), endpoint.options.onSlowReader);
     this.authTimer = endpoint.clock.setTimeout(() => this.refuse(Failure.invalidToken(`no hello within ${endpoint.authTimeoutMs} ms`), CloseCode.policy), endpoint.authTimeoutMs);
     unrefTimer(this.authTimer);
   }
@@ -215,13 +214,13 @@ class Connection extends WsSocketSink {
   }
 
   private refuse(failure: Failure, code: number): void {
-    this.out.sendText(errorFrame(failure));
-    this.out.end(code, describeFailure(failure).slice(0, 120));
+    this.output.sendText(errorFrame(failure));
+    this.output.end(code, describeFailure(failure).slice(0, 120));
   }
 
   private bad(failure: Failure, id?: number): void {
-    this.out.sendText(errorFrame(failure, id));
-    if (++this.badFrames > MAX_BAD_FRAMES) this.out.end(CloseCode.policy, 'too many bad frames');
+    this.output.sendText(errorFrame(failure, id));
+    if (++this.badFrames > MAX_BAD_FRAMES) this.output.end(CloseCode.policy, 'too many bad frames');
   }
 
   /**
@@ -234,7 +233,7 @@ class Connection extends WsSocketSink {
       else this.control(s as WsSession, frame);
     } catch (error) {
       this.endpoint.onFault(error, id === undefined ? 'frame' : `call ${id}`);
-      if (this.ws.readyState === this.ws.OPEN) this.out.sendText(errorFrame(serverFault, id));
+      if (this.ws.readyState === this.ws.OPEN) this.output.sendText(errorFrame(serverFault, id));
     }
   }
 
@@ -279,9 +278,9 @@ class Connection extends WsSocketSink {
   /** The welcome, then batching if the client reads batches, then the session's events. */
   private welcome(session: WsSession, resumed: boolean, batch: boolean): void {
     const expiresAt = this.endpoint.hub.tokenExpiresAt(session.hub);
-    this.out.sendText({ type: 'welcome', sessionId: session.id, resumed, chunkSize: this.chunkSize, window: WS_UPLOAD_WINDOW, ...(expiresAt === undefined ? {} : { expiresAt }) });
+    this.output.sendText({ type: 'welcome', sessionId: session.id, resumed, chunkSize: this.chunkSize, window: WS_UPLOAD_WINDOW, ...(expiresAt === undefined ? {} : { expiresAt }) });
     // After the welcome, which so always goes alone: a client reads it before it reads anything else.
-    if (batch) this.out.batch();
+    if (batch) this.output.batch();
     this.endpoint.sessions.pump(session);
   }
 
@@ -299,9 +298,9 @@ class Connection extends WsSocketSink {
    * afresh and taking the session back.
    */
   private endedOn(sessionId: string, seq: number, event: HubEvent): void {
-    this.out.sendText({ type: 'welcome', sessionId, resumed: true, chunkSize: this.chunkSize, window: WS_UPLOAD_WINDOW });
-    this.out.sendText({ type: 'event', seq, event });
-    this.out.end(CloseCode.sessionEnded, 'the session ended');
+    this.output.sendText({ type: 'welcome', sessionId, resumed: true, chunkSize: this.chunkSize, window: WS_UPLOAD_WINDOW });
+    this.output.sendText({ type: 'event', seq, event });
+    this.output.end(CloseCode.sessionEnded, 'the session ended');
   }
 
   /**
@@ -311,7 +310,7 @@ class Connection extends WsSocketSink {
    */
   private answer(s: WsSession, id: number, run: () => unknown): void {
     const kept = s.answers.get(id);
-    if (kept) return this.out.sendText(kept);
+    if (kept) return this.output.sendText(kept);
     if (s.running?.has(id) === true) return;
     let value: unknown;
     try {
@@ -333,7 +332,7 @@ class Connection extends WsSocketSink {
           settle(s, id, errorFrame(serverFault, id));
         } catch (again) {
           endpoint.onFault(again, `call ${id}`);
-          if (this.ws.readyState === this.ws.OPEN) this.out.sendText(errorFrame(serverFault, id));
+          if (this.ws.readyState === this.ws.OPEN) this.output.sendText(errorFrame(serverFault, id));
         }
       });
   }
@@ -349,7 +348,7 @@ class Connection extends WsSocketSink {
     const userId = s.hub.userId;
     if (!transfersByUser.acquire(userId)) {
       this.endpoint.options.onLimit?.('transfersPerUser');
-      return this.out.sendText(errorFrame(Failure.limitExceeded('WebSocket transfers at once per user', this.endpoint.transfersPerUser), call.id));
+      return this.output.sendText(errorFrame(Failure.limitExceeded('WebSocket transfers at once per user', this.endpoint.transfersPerUser), call.id));
     }
     const controller = new AbortController();
     // Counted before it starts, so its first credit is its share.
@@ -358,11 +357,11 @@ class Connection extends WsSocketSink {
     try {
       started =
         call.op === 'append'
-          ? serverUpload(hub, userId, this.out, call, controller, () => this.uploadWindow(), (uploadId) => {
+          ? serverUpload(hub, userId, this.output, call, controller, () => this.uploadWindow(), (uploadId) => {
               (s.uploads ??= new Set()).add(uploadId);
               appends.set(appendKey(userId, uploadId), done);
             })
-          : serverRead(hub, this.out, call, controller, this.chunkSize);
+          : serverRead(hub, this.output, call, controller, this.chunkSize);
     } catch (error) {
       transfersByUser.release(userId);
       if (call.op === 'append') this.uploading--;
@@ -389,13 +388,13 @@ class Connection extends WsSocketSink {
         transfers.delete(call.transfer);
         const key = call.op === 'append' && typeof call.uploadId === 'string' ? appendKey(userId, call.uploadId) : undefined;
         if (key !== undefined && appends.get(key) === done) appends.delete(key);
-        this.out.sendText(frame);
+        this.output.sendText(frame);
       })
       .catch((error: unknown) => this.endpoint.onFault(error, `transfer ${call.transfer}`));
   }
 
   private call(s: WsSession, c: CallFrame): void {
-    if (s.ended) return this.out.sendText(errorFrame(Failure.notLoggedIn(), c.id));
+    if (s.ended) return this.output.sendText(errorFrame(Failure.notLoggedIn(), c.id));
     const { hub, appends, sessions, options } = this.endpoint;
     const who = s.hub;
     options.logger?.debug({ reqId: `${s.id}:${c.id}`, userId: who.userId, op: c.op }, 'ws call');
@@ -445,7 +444,7 @@ class Connection extends WsSocketSink {
       case 'renewToken':
         return this.answer(s, c.id, async () => either(await hub.renewToken(who, c.token)));
       case 'logout':
-        this.out.sendText({ type: 'result', id: c.id, value: null });
+        this.output.sendText({ type: 'result', id: c.id, value: null });
         return sessions.logout(s);
     }
   }
@@ -474,7 +473,7 @@ class Connection extends WsSocketSink {
       case 'credit':
         return this.transfers?.get(frame.transfer)?.transfer.credit(frame.limit);
       case 'ping':
-        return this.out.sendText({ type: 'pong' });
+        return this.output.sendText({ type: 'pong' });
       case 'hello':
         return this.bad(Failure.alreadyLoggedIn());
     }
@@ -522,7 +521,7 @@ class Connection extends WsSocketSink {
   closed(): void {
     this.endpoint.connections.delete(this);
     this.stopAuthTimer();
-    this.out.close();
+    this.output.close();
     for (const entry of this.transfers?.values() ?? []) entry.controller.abort(fault(Failure.network('the socket closed')));
     if (this.session) this.endpoint.sessions.detach(this.session, this);
   }
@@ -611,7 +610,7 @@ export const wsRoute = (options: WsRouteOptions): WsRoute => {
     upgrade(req, socket, head) {
       // Node's server stops listening to a socket's errors once it emits 'upgrade': a reset before our
       // answer would be an unhandled 'error', the end of the process.
-      socket.on('error', () => undefined);
+      socket.on('error', ignoreError);
       let pathname: string | undefined;
       try {
         pathname = new URL(`http://server${(req.url ?? '/').split('?')[0] ?? '/'}`).pathname;

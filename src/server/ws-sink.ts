@@ -29,16 +29,20 @@ export interface SinkSocket {
   readonly OPEN: number;
 }
 
+/** What a sink writes through (a `WsOutput`; a spec's fake). */
+export type SinkOutput = Pick<WsOutput, 'sendText' | 'sendEncoded' | 'end'>;
+
 /**
  * The sink of one socket, writing through its `output`. Ending the session, or losing it to a newer
  * socket (the client gave up on this one: half-open), closes it with `sessionEnded`. A class, its methods
  * on its prototype: the WebSocket endpoint's connection is one (decision 119), so a socket holds no
  * closures for its sink.
  */
-export class WsSocketSink implements WsSink {
+export class WsSocketSink<O extends SinkOutput = SinkOutput> implements WsSink {
   constructor(
     protected readonly socket: SinkSocket,
-    protected readonly output: Pick<WsOutput, 'sendText' | 'sendEncoded' | 'end'>,
+    /** The socket's output: `O`, so a subclass that is the socket's connection uses all of it. */
+    protected readonly output: O,
     private readonly onSlowReader?: () => void,
   ) {}
 
