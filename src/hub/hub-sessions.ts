@@ -144,7 +144,8 @@ interface Local {
   ended: boolean;
   /** Replaced, never pushed to: a list of its length, not 17 slots (decision 119). */
   onEnded: readonly (() => void)[];
-  subscription?: Subscription;
+  /** Its deliveries from the bus; `undefined` until subscribed (a field from the start: one shape). */
+  subscription: Subscription | undefined;
   /** The number of the newest delivery: an event added here is numbered after it. */
   newest: number;
 }
@@ -290,7 +291,7 @@ export const hubSessions = (options: HubSessionsOptions): HubSessions => {
     const { sessionId, userId } = session;
     const previous = locals.get(sessionId);
     if (previous) end(previous);
-    const local: Local = { sessionId, consumers: [], early: [], ended: false, onEnded: [], newest: after };
+    const local: Local = { sessionId, consumers: [], early: [], ended: false, onEnded: [], subscription: undefined, newest: after };
     locals.set(sessionId, local);
     monitor.sessionOpened();
     const subscription = bus.deliveries(sessionId, after, owner).subscribe(new BusReader(local, served));

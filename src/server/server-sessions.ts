@@ -157,6 +157,21 @@ export interface ServerSessions<T, S extends SessionSink<T>, X extends object> {
   close(options?: { readonly handOver?: boolean }): void;
 }
 
+/**
+ * A session as transports read it: the registry's fields, then the transport's own copied in. One class,
+ * so every record of a transport has one shape with its fields in the object (a copy of the transport's
+ * fields with four more added put them in a second, out-of-object store: decision 119).
+ */
+class SessionRecord<S> {
+  sink: S | undefined = undefined;
+  ended = false;
+
+  constructor(
+    readonly id: string,
+    readonly hub: HubSession,
+  ) {}
+}
+
 /** What a registry does with the deliveries of the sessions it holds (one object per registry). */
 interface Follower<T, S> {
   delivered(state: Held<T, S>, delivery: Delivery): void;
@@ -181,6 +196,13 @@ class Held<T, S> implements DeliveryReader {
    * when the attached sink has had every event), `taking` (a batch is on its way), `done`.
    */
   offline: 'pending' | 'taking' | 'done' = 'pending';
+  /**
+   * Its link as the hub was told it (`Hub.setReachable`): `fresh` from a login here until its first
+   * connection (online from the login on: nothing to tell), `up` while a connection is attached.
+   * `undefined`: its connection went and its grace runs, or it was taken over from another server (its
+   * link was down there, or that server died): told `up` when a connection attaches.
+   */
+  link: 'fresh' | 'up' | undefined = undefined;
 
   constructor(
     readonly session: { id: string; hub: HubSession; sink: S | undefined; ended: boolean },
@@ -235,13 +257,6 @@ export const serverSessions = <T, S extends SessionSink<T>, X extends object = R
   const stateOf = (session: ServerSession<S>): Held<T, S> => states.get(session) as Held<T, S>;
   /** Adoptions under way, by session ID. */
   const adoptions = new Map<string, Promise<Adoption<ServerSession<S> & X>>>();
-  /**
-   * Each held session's link as the hub was told it (`Hub.setReachable`): `fresh` from a login here until
-   * its first connection (online from the login on: nothing to tell), `up` while a connection is
-   * attached. Absent: its connection went and its grace runs, or it was taken over from another server
-   * (its link was down there, or that server died): told `up` when a connection attaches.
-   */
-  const links = new WeakMap<Held<T, S>, 'fresh' | 'up'>();
 
   const unlist = (state: Held<T, S>): void => {
     const userId = state.session.hub.userId;
@@ -329,7 +344,7 @@ export const serverSessions = <T, S extends SessionSink<T>, X extends object = R
   };
   /** Holds hub session `login` here as session `id`, its events numbered after `after`. */
   const hold = (login: HubSession, local: X, after: number): ServerSession<S> & X => {
-    const session = { ...local, id: login.key, hub: login, sink: undefined as S | undefined, ended: false };
+    const session = Object.assign(new SessionRecord<S>(login.key, login), local);
     const state = new Held<T, S>(session, new Replay<T>(limits), after, follower);
     states.set(session, state);
     held.set(session.id, state);
@@ -385,7 +400,7 @@ export const serverSessions = <T, S extends SessionSink<T>, X extends object = R
   return {
     open(login, local) {
       const session = hold(login, local, 0);
-      links.set(stateOf(session), 'fresh');
+      stateOf(session).link = 'fresh';
       return session;
     },
     get: (id) => held.get(id)?.session as (ServerSession<S> & X) | undefined,
@@ -423,8 +438,8 @@ export const serverSessions = <T, S extends SessionSink<T>, X extends object = R
       state.session.sink = sink;
       // Watchers see it back (ONLINE) only if they may have been told it was gone; a newer connection
       // replacing an attached one changes nothing for them.
-      if (!links.has(state)) hub.setReachable(state.session.hub, true);
-      links.set(state, 'up');
+      if (state.link === undefined) hub.setReachable(state.session.hub, true);
+      state.link = 'up';
       // A client that asks for events the replay no longer has gets what it has (the gap is lost); one
       // cannot have seen an event not yet numbered.
       const newest = state.newest;
@@ -437,8 +452,8 @@ export const serverSessions = <T, S extends SessionSink<T>, X extends object = R
       state.session.sink = undefined;
       // Waiting out its grace: its watchers see it UNREACHABLE until it attaches again (ONLINE) or the grace
       // ends it (OFFLINE). The hub ignores a session that has ended.
-      if (links.get(state) === 'up') hub.setReachable(state.session.hub, false);
-      links.delete(state);
+      if (state.link === 'up') hub.setReachable(state.session.hub, false);
+      state.link = undefined;
       startGrace(state);
     },
     logout(session) {
