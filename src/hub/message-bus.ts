@@ -243,6 +243,14 @@ interface Entry {
   watching: Set<string> | undefined;
 }
 
+/**
+ * The teardown of a subscription to `entry`: a closure over these two alone, not over everything the
+ * subscribe function saw, as it lives as long as the session (decision 119).
+ */
+const unsubscriber = (entry: Entry, subscribed: Subscribed) => (): void => {
+  entry.subscribers = entry.subscribers.filter((other) => other !== subscribed);
+};
+
 /** A message kept for an offline receiver. */
 interface Kept {
   readonly from: string;
@@ -522,9 +530,7 @@ export const memoryBus = (options: MemoryBusOptions = {}): MessageBus => {
         const subscribed: Subscribed = [subscriber, owner];
         // A list of exactly its length (a spread or a push into an empty array reserves 17 slots).
         entry.subscribers = entry.subscribers.length === 0 ? [subscribed] : [...entry.subscribers, subscribed];
-        return () => {
-          entry.subscribers = entry.subscribers.filter((other) => other !== subscribed);
-        };
+        return unsubscriber(entry, subscribed);
       }),
     async toUser(fromUserId, userId, message, serverReceivedTs, send) {
       const { messageId, rememberMs, offline } = send;

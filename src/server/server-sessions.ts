@@ -206,7 +206,8 @@ class Held<T, S> implements DeliveryReader {
 
   constructor(
     readonly session: { id: string; hub: HubSession; sink: S | undefined; ended: boolean },
-    readonly recent: Replay<T>,
+    /** Its recent events; `undefined` until its first (decision 119). */
+    public recent: Replay<T> | undefined,
     /** The number of the newest event (the bus's), or where the session was taken over. */
     public newest: number,
     private readonly follower: Follower<T, S>,
@@ -278,7 +279,7 @@ export const serverSessions = <T, S extends SessionSink<T>, X extends object = R
     if (!sink) return;
     state.session.sink = undefined;
     if (sink.open) {
-      state.recent.after(state.sent, (seq, item) => {
+      state.recent?.after(state.sent, (seq, item) => {
         sink.write(seq, item);
         state.sent = seq;
         return true;
@@ -291,9 +292,9 @@ export const serverSessions = <T, S extends SessionSink<T>, X extends object = R
     if (state.session.ended) return finish(state);
     const sink = state.session.sink;
     if (!sink?.open) return;
-    const oldest = state.recent.oldest;
+    const oldest = state.recent?.oldest;
     if (oldest !== undefined && oldest > state.sent + 1) return sink.fellBehind();
-    state.recent.after(state.sent, (seq, item) => {
+    state.recent?.after(state.sent, (seq, item) => {
       if (sink.full) return false;
       sink.write(seq, item);
       state.sent = seq;
@@ -345,7 +346,7 @@ export const serverSessions = <T, S extends SessionSink<T>, X extends object = R
   /** Holds hub session `login` here as session `id`, its events numbered after `after`. */
   const hold = (login: HubSession, local: X, after: number): ServerSession<S> & X => {
     const session = Object.assign(new SessionRecord<S>(login.key, login), local);
-    const state = new Held<T, S>(session, new Replay<T>(limits), after, follower);
+    const state = new Held<T, S>(session, undefined, after, follower);
     states.set(session, state);
     held.set(session.id, state);
     const mine = byUser.get(login.userId) ?? [];
@@ -370,7 +371,7 @@ export const serverSessions = <T, S extends SessionSink<T>, X extends object = R
       const before = state.newest;
       state.newest = seq;
       const { item, bytes } = encoded(event);
-      state.recent.push(seq, item, bytes);
+      (state.recent ??= new Replay<T>(limits)).push(seq, item, bytes);
       // A sink that had every event and takes more is written this one at once (the common case: one
       // event in, one out, nothing to look up); anything else goes through the full pump.
       const sink = state.session.sink;
@@ -443,7 +444,7 @@ export const serverSessions = <T, S extends SessionSink<T>, X extends object = R
       // A client that asks for events the replay no longer has gets what it has (the gap is lost); one
       // cannot have seen an event not yet numbered.
       const newest = state.newest;
-      state.sent = Math.min(newest, Math.max(lastSeq, (state.recent.oldest ?? newest + 1) - 1));
+      state.sent = Math.min(newest, Math.max(lastSeq, (state.recent?.oldest ?? newest + 1) - 1));
     },
     pump: (session) => pump(stateOf(session)),
     detach(session, sink) {

@@ -309,27 +309,27 @@ class Connection extends WsSocketSink<SocketOutput> {
    * per message.
    */
   private answer(s: WsSession, id: number, run: () => unknown): void {
-    const kept = s.answers.get(id);
+    const kept = s.answers?.get(id);
     if (kept) return this.output.sendText(kept);
     if (s.running?.has(id) === true) return;
     let value: unknown;
     try {
       value = run();
     } catch (error) {
-      return settle(s, id, errorFrame(this.endpoint.failureOfCall(error, `call ${id}`), id));
+      return settle(this.endpoint.sessions, s, id, errorFrame(this.endpoint.failureOfCall(error, `call ${id}`), id));
     }
-    if (!(value instanceof Promise)) return settle(s, id, { type: 'result', id, value: value ?? null });
+    if (!(value instanceof Promise)) return settle(this.endpoint.sessions, s, id, { type: 'result', id, value: value ?? null });
     (s.running ??= new Set()).add(id);
     const { endpoint } = this;
     value
       .then(
-        (v: unknown) => settle(s, id, { type: 'result', id, value: v ?? null }),
-        (error: unknown) => settle(s, id, errorFrame(endpoint.failureOfCall(error, `call ${id}`), id)),
+        (v: unknown) => settle(this.endpoint.sessions, s, id, { type: 'result', id, value: v ?? null }),
+        (error: unknown) => settle(this.endpoint.sessions, s, id, errorFrame(endpoint.failureOfCall(error, `call ${id}`), id)),
       )
       .catch((error: unknown) => {
         endpoint.onFault(error, `call ${id}`);
         try {
-          settle(s, id, errorFrame(serverFault, id));
+          settle(this.endpoint.sessions, s, id, errorFrame(serverFault, id));
         } catch (again) {
           endpoint.onFault(again, `call ${id}`);
           if (this.ws.readyState === this.ws.OPEN) this.output.sendText(errorFrame(serverFault, id));
@@ -528,9 +528,9 @@ class Connection extends WsSocketSink<SocketOutput> {
 }
 
 /** A call's answer: kept for resends, sent to whichever socket the session has now. */
-const settle = (s: WsSession, id: number, frame: ServerFrame): void => {
+const settle = (sessions: WsSessions, s: WsSession, id: number, frame: ServerFrame): void => {
   s.running?.delete(id);
-  s.answers.keep(id, frame);
+  sessions.answersOf(s).keep(id, frame);
   s.sink?.send(frame);
 };
 

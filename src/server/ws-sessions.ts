@@ -109,8 +109,8 @@ export interface WsSessionState {
    * `undefined` until its first upload.
    */
   uploads: Set<string> | undefined;
-  /** Answers kept by call ID (their maps made at the first). */
-  readonly answers: KeptAnswers;
+  /** Answers kept by call ID; `undefined` until the first (`WsSessions.answersOf`). */
+  answers: KeptAnswers | undefined;
   /** The calls still running; `undefined` until a call does not answer at once. */
   running: Set<number> | undefined;
 }
@@ -128,6 +128,8 @@ export type WsSessions = Omit<ServerSessions<string, WsSink, WsSessionState>, 'o
    * run here once, those answered at the other server run again only if they had not (decision 95).
    */
   adopt(id: string, userId: string, token: unknown, lastSeq: number): Promise<Adoption<WsSession>>;
+  /** The answers `session` keeps, made at its first (a session that never calls keeps none: decision 119). */
+  answersOf(session: WsSession): KeptAnswers;
 };
 
 /** Options of {@link wsSessions}. */
@@ -177,9 +179,10 @@ export const wsSessions = (options: WsSessionsOptions): WsSessions => {
     ...(options.onFault === undefined ? {} : { onFault: options.onFault }),
     ...(options.adopt === undefined ? {} : { adopt: options.adopt }),
   });
-  const fresh = (): WsSessionState => ({ uploads: undefined, answers: new KeptAnswers(keptAnswers, keptAnswerBytes), running: undefined });
+  const fresh = (): WsSessionState => ({ uploads: undefined, answers: undefined, running: undefined });
   return {
     ...sessions,
+    answersOf: (session) => (session.answers ??= new KeptAnswers(keptAnswers, keptAnswerBytes)),
     open: (login) => sessions.open(login, fresh()),
     adopt: (id, userId, token, lastSeq) => sessions.adopt(id, userId, token, lastSeq, fresh),
   };
