@@ -4,7 +4,9 @@
  * This file owns a socket's life: authentication by the first frame within `authTimeoutMs`, ping/pong,
  * decoding and dispatch, and teardown; `ws-sessions.ts` keeps sessions across sockets (grace, replay and
  * eviction in `server-sessions.ts`, shared with the event streams), `ws-transfer-calls.ts` moves bytes
- * with credit, `ws-output.ts` bounds what waits to be sent.
+ * with credit, `ws-output.ts` bounds what waits to be sent. A socket is one `Connection` object with its
+ * handlers on the prototype, and one ping timer serves every socket: a logged-in socket holds fields, not
+ * closures or timers of its own (decision 119).
  * @module
  */
 import type { IncomingMessage } from 'node:http';
