@@ -16,8 +16,9 @@
  * after the case). The children also serve `bench/ws-sessions.ts` (memory per logged-in session).
  * @module
  */
-import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { rmSync } from 'node:fs';
+import { mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import { Session } from 'node:inspector';
 import { writeHeapSnapshot } from 'node:v8';
 import type { AddressInfo } from 'node:net';
@@ -25,6 +26,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import * as E from 'fp-ts/lib/Either.js';
 import { WebSocket, WebSocketServer } from 'ws';
 import { utf8 } from '../src/core/bytes.js';
@@ -213,14 +215,69 @@ export interface ServerProcess {
 }
 
 /**
+ * How the server children run: `compiled` (the default), as a deployed server runs the package, from
+ * JavaScript built by `tsc` with `tsconfig.build.json`'s options; `tsx`, from the sources as a checkout's
+ * `npx ferry serve` and the specs do (esbuild's `keepNames` then gives every function a `name` property of
+ * its own, a property store per closure: decisions 115, 120). Both servers of a run, ferry's and the raw
+ * one, run the same way. Set by `FERRY_BENCH_SERVER_RUNTIME=tsx`.
+ */
+export type ServerRuntime = 'compiled' | 'tsx';
+
+/** The runtime of the server children of this bench process ({@link ServerRuntime}). */
+export const serverRuntime = (): ServerRuntime => (process.env.FERRY_BENCH_SERVER_RUNTIME === 'tsx' ? 'tsx' : 'compiled');
+
+/** How the children ran, for a report's method. */
+export const serverRuntimeNote = (): string =>
+  serverRuntime() === 'tsx'
+    ? 'from the sources under `tsx` (`FERRY_BENCH_SERVER_RUNTIME=tsx`)'
+    : 'compiled as deployed: `tsc` with `tsconfig.build.json` into a temporary folder, run by plain `node`';
+
+let built: Promise<string> | undefined;
+
+/**
+ * This script compiled, with the sources it imports, into a temporary folder: `tsc` with the options of
+ * `tsconfig.build.json` (`npm run build`), its `outDir` the temporary folder, so the repository's `dist/`
+ * is never touched; this script and what it imports from `bench/` are added to the build's `include`.
+ * Once per bench process; the folder goes when the process exits. Resolves the compiled script's path.
+ */
+const compiledScript = (): Promise<string> => {
+  built ??= (async () => {
+    const folder = await mkdtemp(join(tmpdir(), 'ferry-bench-build-'));
+    process.once('exit', () => rmSync(folder, { recursive: true, force: true }));
+    const out = join(folder, 'out');
+    const config = join(folder, 'tsconfig.json');
+    await writeFile(
+      config,
+      JSON.stringify({
+        extends: join(root, 'tsconfig.build.json'),
+        // Declarations and maps change no JavaScript; they only cost time here. Types are looked up from the
+        // repository, not from the temporary folder.
+        compilerOptions: { outDir: out, rootDir: root, typeRoots: [join(root, 'node_modules', '@types')], declaration: false, declarationMap: false, sourceMap: false },
+        include: [join(root, 'src'), join(root, 'machines'), join(root, 'transports'), thisScript],
+      }),
+    );
+    await promisify(execFile)(process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', config], { cwd: root }).catch((error: unknown) => {
+      throw new Error(`tsc failed to build the server children: ${String((error as { stdout?: unknown }).stdout ?? error)}`);
+    });
+    // The compiled modules are ES modules and import the repository's packages, as the package's `dist/` does.
+    await writeFile(join(out, 'package.json'), JSON.stringify({ type: 'module' }));
+    await symlink(join(root, 'node_modules'), join(out, 'node_modules'), 'dir');
+    return join(out, 'bench', 'ws-fanout.js');
+  })();
+  return built;
+};
+
+/**
  * Starts a server child (`node --expose-gc --min-semi-space-size=16`: the young generation at its full
- * size from the start, as the memory scenarios run their servers) and resolves once it listens.
+ * size from the start, as the memory scenarios run their servers), compiled or under tsx
+ * ({@link serverRuntime}), and resolves once it listens.
  */
 export const startServerProcess = async (kind: ServerKind): Promise<ServerProcess> => {
+  const script = serverRuntime() === 'tsx' ? ['--import', 'tsx', thisScript] : [await compiledScript()];
   const folder = await mkdtemp(join(tmpdir(), `ferry-bench-fanout-${kind}-`));
   // FERRY_BENCH_SERVER_FLAGS adds node flags to the server children, e.g. `--cpu-prof --cpu-prof-dir=prof` to profile them.
   const extra = process.env.FERRY_BENCH_SERVER_FLAGS?.split(' ').filter((flag) => flag !== '') ?? [];
-  const child: ChildProcess = spawn(process.execPath, ['--expose-gc', '--min-semi-space-size=16', ...extra, '--import', 'tsx', thisScript, '--server-child', kind, folder], {
+  const child: ChildProcess = spawn(process.execPath, ['--expose-gc', '--min-semi-space-size=16', ...extra, ...script, '--server-child', kind, folder], {
     cwd: root,
     stdio: ['pipe', 'pipe', 'inherit'],
   });
@@ -437,7 +494,7 @@ export const runWsFanout = async (options: WsFanoutOptions = {}): Promise<Scenar
     return {
       title: 'WebSocket channel fan-out (loopback)',
       method: [
-        `Each server in a child process of its own (\`node --expose-gc --min-semi-space-size=16\`): ferry's \`startServer({ limits: BENCH_LIMITS })\` (message and login rates off, every other limit at its default), and a raw \`ws\` server (\`startRawFanout\` in \`bench/ws-fanout.ts\`) that authenticates the same \`hello\` token, keeps a record per socket and the channel's members, serializes each message's event once and sends that text to every other member, one write per socket per event-loop turn (a JSON array when several).`,
+        `Each server in a child process of its own (\`node --expose-gc --min-semi-space-size=16\`, ${serverRuntimeNote()}): ferry's \`startServer({ limits: BENCH_LIMITS })\` (message and login rates off, every other limit at its default), and a raw \`ws\` server (\`startRawFanout\` in \`bench/ws-fanout.ts\`) that authenticates the same \`hello\` token, keeps a record per socket and the channel's members, serializes each message's event once and sends that text to every other member, one write per socket per event-loop turn (a JSON array when several).`,
         `${MEMBERS} raw \`ws\` sockets per server in the bench process log in (\`batch: true\`) and join one channel; one sends ${MESSAGES.toLocaleString('en-US')} TEXT messages (${TEXT.length} characters) with ${IN_FLIGHT} calls in flight, the ${MEMBERS - 1} others count the messages in each frame's bytes without parsing.`,
         `Figures: deliveries/s = ${MESSAGES.toLocaleString('en-US')} × ${MEMBERS - 1} ÷ the time from the first send to the last delivery; server CPU per delivery from the child's own \`process.cpuUsage()\` around the run; CPU shares are CPU time ÷ wall time (the bench process's share says whether the clients could be the limit). ${runs} interleaved runs after a warm-up round; medians.`,
       ].join('\n'),

@@ -5,13 +5,14 @@
  * per run. The child reports its memory after full GCs before and after the logins; the figure is the
  * growth of the V8 heap in use per 100 sessions. RSS is reported beside it but decides nothing: the
  * heap's pages are committed ahead of use, so 400 raw sessions moved it by 0.03 to 0.56 MiB per 100 from
- * one run to the next, around a heap growth of 0.32.
+ * one run to the next, around a heap growth of 0.32. The children run compiled, as deployed
+ * (`serverRuntime` in `ws-fanout.ts`; `FERRY_BENCH_SERVER_RUNTIME=tsx` runs them from the sources).
  * @module
  */
 import { join } from 'node:path';
 import type { WebSocket } from 'ws';
 import { checkTarget, fixed, formatRatio, interleave, markdownTable, type Measurement, type ScenarioReport } from './harness.js';
-import { rawLogin, type ServerKind, startServerProcess } from './ws-fanout.js';
+import { rawLogin, type ServerKind, serverRuntimeNote, startServerProcess } from './ws-fanout.js';
 
 /** Options of {@link runWsSessions}. */
 export interface WsSessionsOptions {
@@ -92,7 +93,7 @@ export const runWsSessions = async (options: WsSessionsOptions = {}): Promise<Sc
   return {
     title: 'WebSocket sessions: server memory per 100 logged-in sessions',
     method: [
-      `Each run a fresh server child (\`node --expose-gc --min-semi-space-size=16\`, as in \`bench/ws-fanout.ts\`): ferry's \`startServer({ limits: BENCH_LIMITS })\` with the login rate off, or the raw \`ws\` server of the fan-out scenario (the same \`hello\` token verified, a record per socket).`,
+      `Each run a fresh server child (\`node --expose-gc --min-semi-space-size=16\`, ${serverRuntimeNote()}, as in \`bench/ws-fanout.ts\`): ferry's \`startServer({ limits: BENCH_LIMITS })\` with the login rate off, or the raw \`ws\` server of the fan-out scenario (the same \`hello\` token verified, a record per socket).`,
       `${WARM_UP} sessions log in and out first; then full GCs and a baseline (\`process.memoryUsage()\` in the child), ${SESSIONS} raw \`ws\` sockets in the bench process log in one after another and stay, full GCs, the memory again. Figure: the growth of the V8 heap in use per 100 sessions (RSS beside it is too coarse to decide: the heap's pages are committed ahead of use). ${runs} interleaved runs; medians.`,
     ].join('\n'),
     table: markdownTable(

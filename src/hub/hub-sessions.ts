@@ -12,7 +12,7 @@
  * processes, each with its own memory bus, sharing a secret kept in the data folder).
  * @module
  */
-import { map, Observable, type Subscriber, type Subscription } from 'rxjs';
+import { map, Observable, type Subscription } from 'rxjs';
 import { fromBase64Url, timingSafeEqual, toBase64Url, utf8 } from '../core/bytes.js';
 import { failureOf } from '../core/failure.js';
 import { hmacSha256 } from '../core/hash.js';
@@ -39,6 +39,19 @@ export interface HubSession {
    * misses nothing. An `aborted` the hub adds itself (the bus failed to abort) takes the next number.
    */
   readonly deliveries$: Observable<Delivery>;
+  /**
+   * Hands `reader` the deliveries as a subscriber of `deliveries$` is handed them (what came before the
+   * first reader, then each as it comes, `complete` when the session ends here), without an RxJS
+   * subscription: for a reader that stays to the end, as a server session does. A subscription, its
+   * observer and finalizers cost half a kilobyte for every logged-in session (decision 119).
+   */
+  follow(reader: DeliveryReader): void;
+}
+
+/** What reads a session's deliveries ({@link HubSession.follow}; a subscriber of `deliveries$` is one too). */
+export interface DeliveryReader {
+  next(delivery: Delivery): void;
+  complete(): void;
 }
 
 /** The sessions of one hub. */
@@ -125,28 +138,72 @@ interface Local {
    * Who reads its deliveries now (one, but for a moment): handed each one directly, with no `Subject`
    * between the bus and them, as every event of a channel passes here once per member (decision 116).
    */
-  consumers: Subscriber<Delivery>[];
+  consumers: readonly DeliveryReader[];
   /** Until the first subscriber: what came before it. */
   early: Delivery[] | undefined;
   ended: boolean;
-  readonly onEnded: (() => void)[];
-  subscription?: Subscription;
+  /** Replaced, never pushed to: a list of its length, not 17 slots (decision 119). */
+  onEnded: readonly (() => void)[];
+  /** Its deliveries from the bus; `undefined` until subscribed (a field from the start: one shape). */
+  subscription: Subscription | undefined;
   /** The number of the newest delivery: an event added here is numbered after it. */
   newest: number;
 }
 
+/**
+ * Adds `reader` to the readers of `local`: what came early to the first reader, then live; completed at
+ * once if it ended. Answers whether it was added.
+ */
+const addReader = (local: Local, reader: DeliveryReader): boolean => {
+  const early = local.early ?? [];
+  local.early = undefined;
+  for (const delivery of early) reader.next(delivery);
+  if (local.ended) {
+    reader.complete();
+    return false;
+  }
+  // A list of exactly its length (a spread or a push into an empty array reserves 17 slots: decision 119).
+  local.consumers = local.consumers.length === 0 ? [reader] : [...local.consumers, reader];
+  return true;
+};
+
 /** The deliveries of `local`: what came early to the first subscriber, then live; completes when it ended. */
 const deliveriesOf = (local: Local): Observable<Delivery> =>
   new Observable<Delivery>((subscriber) => {
-    const early = local.early ?? [];
-    local.early = undefined;
-    for (const delivery of early) subscriber.next(delivery);
-    if (local.ended) return subscriber.complete();
-    local.consumers = [...local.consumers, subscriber];
+    if (!addReader(local, subscriber)) return;
     return () => {
       local.consumers = local.consumers.filter((consumer) => consumer !== subscriber);
     };
   });
+
+/**
+ * The handle of a session: its `deliveries$` and `events$` made when first asked for, as a server
+ * session follows the deliveries without them and this record is kept for every logged-in session
+ * (decision 119).
+ */
+class Handle implements HubSession {
+  private deliveries: Observable<Delivery> | undefined;
+  private events: Observable<HubEvent> | undefined;
+
+  constructor(
+    readonly sessionId: number,
+    readonly userId: string,
+    readonly key: string,
+    private readonly local: Local,
+  ) {}
+
+  get deliveries$(): Observable<Delivery> {
+    return (this.deliveries ??= deliveriesOf(this.local));
+  }
+
+  get events$(): Observable<HubEvent> {
+    return (this.events ??= this.deliveries$.pipe(map((delivery) => delivery.event)));
+  }
+
+  follow(reader: DeliveryReader): void {
+    addReader(this.local, reader);
+  }
+}
 
 const deliver = (local: Local, delivery: Delivery): void => {
   local.newest = Math.max(local.newest, delivery.seq);
@@ -159,6 +216,35 @@ const deliver = (local: Local, delivery: Delivery): void => {
   if (local.early.length >= EARLY_EVENTS) local.early.shift();
   local.early.push(delivery);
 };
+
+/** What a hub does when the bus ends or fails the deliveries of a session it serves (one object per hub). */
+interface Served {
+  ended(local: Local): void;
+  failed(local: Local, error: unknown): void;
+}
+
+/**
+ * The observer of one session's deliveries from the bus: its methods on its prototype, not three
+ * closures per session (decision 119).
+ */
+class BusReader {
+  constructor(
+    private readonly local: Local,
+    private readonly served: Served,
+  ) {}
+
+  next(delivery: Delivery): void {
+    deliver(this.local, delivery);
+  }
+
+  complete(): void {
+    this.served.ended(this.local);
+  }
+
+  error(error: unknown): void {
+    this.served.failed(this.local, error);
+  }
+}
 
 /** The sessions a hub serves on `options.bus` as `options.owner`. */
 export const hubSessions = (options: HubSessionsOptions): HubSessions => {
@@ -180,38 +266,39 @@ export const hubSessions = (options: HubSessionsOptions): HubSessions => {
     const consumers = local.consumers;
     local.consumers = [];
     for (const consumer of consumers) consumer.complete();
-    for (const callback of local.onEnded.splice(0)) callback();
+    const callbacks = local.onEnded;
+    local.onEnded = [];
+    for (const callback of callbacks) callback();
   };
   const keyOf = (session: BusSession): string => {
     const signed = `${session.sessionId}.${toBase64Url(utf8(session.userId))}.${toBase64Url(random(NONCE_BYTES))}`;
     return `${signed}.${toBase64Url(macOf(secret, signed))}`;
+  };
+  const served: Served = {
+    // Ended on the bus, or moved to another owner: either way no longer served here.
+    ended: end,
+    failed(local, error) {
+      // `Conflict`: the deliveries its client has not seen are no longer kept (it resumed too late). Not
+      // a fault of the bus: the session is lost, and its client logs in afresh.
+      if (failureOf(error)._tag !== 'Conflict') onError(error);
+      end(local);
+      // Nobody is served in its name any more: it ends on the bus too, unless it moved meanwhile.
+      bus.close(local.sessionId, owner).catch(onError);
+    },
   };
   /** Serves `session` here from its deliveries after `after`, replacing what served it here before. */
   const serve = (session: BusSession, key: string, after: number): HubSession => {
     const { sessionId, userId } = session;
     const previous = locals.get(sessionId);
     if (previous) end(previous);
-    const local: Local = { sessionId, consumers: [], early: [], ended: false, onEnded: [], newest: after };
+    const local: Local = { sessionId, consumers: [], early: [], ended: false, onEnded: [], subscription: undefined, newest: after };
     locals.set(sessionId, local);
     monitor.sessionOpened();
-    const subscription = bus.deliveries(sessionId, after, owner).subscribe({
-      next: (delivery) => deliver(local, delivery),
-      // Ended on the bus, or moved to another owner: either way no longer served here.
-      complete: () => end(local),
-      error: (error: unknown) => {
-        // `Conflict`: the deliveries its client has not seen are no longer kept (it resumed too late). Not
-        // a fault of the bus: the session is lost, and its client logs in afresh.
-        if (failureOf(error)._tag !== 'Conflict') onError(error);
-        end(local);
-        // Nobody is served in its name any more: it ends on the bus too, unless it moved meanwhile.
-        bus.close(sessionId, owner).catch(onError);
-      },
-    });
+    const subscription = bus.deliveries(sessionId, after, owner).subscribe(new BusReader(local, served));
     // Already ended (replaced before its deliveries were asked for): `end` ran before this was known.
     if (local.ended) subscription.unsubscribe();
     else local.subscription = subscription;
-    const deliveries$ = deliveriesOf(local);
-    const handle: HubSession = { sessionId, userId, key, deliveries$, events$: deliveries$.pipe(map((delivery) => delivery.event)) };
+    const handle = new Handle(sessionId, userId, key, local);
     handles.set(handle, local);
     return handle;
   };
@@ -256,7 +343,7 @@ export const hubSessions = (options: HubSessionsOptions): HubSessions => {
     isOpen: (session) => current(session) !== undefined,
     onEnded(session, callback) {
       const local = current(session);
-      if (local) local.onEnded.push(callback);
+      if (local) local.onEnded = local.onEnded.length === 0 ? [callback] : [...local.onEnded, callback];
       else callback();
     },
     async close(session) {

@@ -468,7 +468,8 @@ export const createHub = (options: HubOptions = {}): Hub => {
 
   // Each session's token expiry: a session whose token expires without renewal is aborted, so a session
   // lives as long as its tokens over every transport (HTTP checks the token of every request anyway).
-  const tokens = new Map<number, { expiresAt: number; timer: TimerHandle | undefined; readonly renewals: SlidingWindow }>();
+  // Its renewals' window is made at its first renewal: most sessions never renew (decision 119).
+  const tokens = new Map<number, { expiresAt: number; timer: TimerHandle | undefined; renewals: SlidingWindow | undefined }>();
   const armExpiry = (session: HubSession, watched: { expiresAt: number; timer: TimerHandle | undefined }): void => {
     clock.clearTimeout(watched.timer);
     // Timers wait at most MAX_TIMER_MS: a longer token re-arms until its expiry is due.
@@ -480,7 +481,7 @@ export const createHub = (options: HubOptions = {}): Hub => {
     unrefTimer(watched.timer);
   };
   const watchToken = (session: HubSession, expiresAt: number): void => {
-    const watched = { expiresAt, timer: undefined as TimerHandle | undefined, renewals: new SlidingWindow(RENEWAL_RATE) };
+    const watched = { expiresAt, timer: undefined as TimerHandle | undefined, renewals: undefined as SlidingWindow | undefined };
     tokens.set(session.sessionId, watched);
     armExpiry(session, watched);
     // However the session ends (logout, a login elsewhere, expiry), its timer goes with it.
@@ -612,7 +613,7 @@ export const createHub = (options: HubOptions = {}): Hub => {
       const claims = verifyToken(secret, token, clock.now());
       if (E.isLeft(claims)) return claims;
       if (claims.right.userId !== session.userId) return E.left(Failure.rejected('the token was issued to another user than the session\'s'));
-      const wait = watched.renewals.take(clock.now());
+      const wait = (watched.renewals ??= new SlidingWindow(RENEWAL_RATE)).take(clock.now());
       if (wait > 0) return E.left(Failure.tooOften('token renewals', RENEWAL_RATE.limit, RENEWAL_RATE.windowMs, wait));
       watched.expiresAt = claims.right.expiresAt;
       armExpiry(session, watched);

@@ -212,21 +212,44 @@ const ENDED_KEPT = 16;
 /** Sends between two prunes of every sender's remembered message IDs, at least (amortized, as `RateLimiter`). */
 const PRUNE_EVERY = 1_024;
 
+/** A subscriber of a session's deliveries, with the owner it subscribed for (`undefined`: any). */
+type Subscribed = readonly [subscriber: Subscriber<Delivery>, owner: string | undefined];
+
+/** No subscribers: shared by every entry until its first (a list is replaced, never changed in place). */
+const NO_SUBSCRIBERS: readonly Subscribed[] = [];
+
+/**
+ * A session as the bus keeps it. What a session that never joins or watches does not need is made when
+ * first needed, and its subscribers are a list replaced on change rather than a `Map` (decision 119):
+ * this record is kept for every logged-in session.
+ */
 interface Entry {
   readonly session: BusSession;
   owner: string;
-  readonly channels: Set<string>;
+  /** Its channels; `undefined` until it joins one. */
+  channels: Set<string> | undefined;
   /** The last `replayLimit` deliveries, oldest first. */
   readonly kept: Delivery[];
-  /** Each subscriber, with the owner it subscribed for (`undefined`: any). */
-  readonly subscribers: Map<Subscriber<Delivery>, string | undefined>;
+  /**
+   * Its subscribers (one but for a moment: its hub resuming it), replaced, never changed in place, so a
+   * delivery goes to the list as it was when it began.
+   */
+  subscribers: readonly Subscribed[];
   seq: number;
   ended: boolean;
   /** Whether its link is up (`setReachable`). */
   reachable: boolean;
-  /** The users it watches. */
-  readonly watching: Set<string>;
+  /** The users it watches; `undefined` until it watches one. */
+  watching: Set<string> | undefined;
 }
+
+/**
+ * The teardown of a subscription to `entry`: a closure over these two alone, not over everything the
+ * subscribe function saw, as it lives as long as the session (decision 119).
+ */
+const unsubscriber = (entry: Entry, subscribed: Subscribed) => (): void => {
+  entry.subscribers = entry.subscribers.filter((other) => other !== subscribed);
+};
 
 /** A message kept for an offline receiver. */
 interface Kept {
@@ -285,16 +308,9 @@ export const memoryBus = (options: MemoryBusOptions = {}): MessageBus => {
     const delivery: Delivery = { seq: ++entry.seq, event };
     entry.kept.push(delivery);
     if (entry.kept.length > replayLimit) entry.kept.shift();
-    // A session has one subscriber but for a moment (its hub resuming it): no copy of the list then. The
-    // copy keeps a subscriber added by a `next` from being handed this delivery twice (it had it from `kept`).
-    if (entry.subscribers.size === 1) {
-      for (const subscriber of entry.subscribers.keys()) {
-        subscriber.next(delivery);
-        break;
-      }
-    } else {
-      for (const subscriber of [...entry.subscribers.keys()]) subscriber.next(delivery);
-    }
+    // The list as it is now: one replaced by a `next` (a subscriber added, which had this delivery from
+    // `kept`) does not change who is handed this one.
+    for (const [subscriber] of entry.subscribers) subscriber.next(delivery);
   };
   const stateOf = (userId: string): PeerOnlineState => {
     const entry = byUser.get(userId);
@@ -319,7 +335,7 @@ export const memoryBus = (options: MemoryBusOptions = {}): MessageBus => {
     const members = channels.get(channelId);
     members?.delete(entry);
     if (members?.size === 0) channels.delete(channelId);
-    entry.channels.delete(channelId);
+    entry.channels?.delete(channelId);
     broadcast(channelId, entry, { type: 'memberLeft', channelId, userId: entry.session.userId, memberCount: members?.size ?? 0 });
   };
   const end = (entry: Entry): void => {
@@ -327,13 +343,13 @@ export const memoryBus = (options: MemoryBusOptions = {}): MessageBus => {
     const before = stateOf(userId);
     bySession.delete(entry.session.sessionId);
     if (byUser.get(userId) === entry) byUser.delete(userId);
-    for (const channelId of [...entry.channels]) leaveChannel(entry, channelId);
-    for (const watched of entry.watching) {
+    for (const channelId of [...(entry.channels ?? [])]) leaveChannel(entry, channelId);
+    for (const watched of entry.watching ?? []) {
       const set = watchers.get(watched);
       set?.delete(entry);
       if (set?.size === 0) watchers.delete(watched);
     }
-    entry.watching.clear();
+    entry.watching = undefined;
     entry.ended = true;
     entry.kept.splice(0, entry.kept.length - 1);
     ended.set(entry.session.sessionId, entry);
@@ -341,8 +357,9 @@ export const memoryBus = (options: MemoryBusOptions = {}): MessageBus => {
       if (ended.size <= ENDED_KEPT) break;
       ended.delete(first);
     }
-    for (const subscriber of [...entry.subscribers.keys()]) subscriber.complete();
-    entry.subscribers.clear();
+    const subscribers = entry.subscribers;
+    entry.subscribers = NO_SUBSCRIBERS;
+    for (const [subscriber] of subscribers) subscriber.complete();
     told(userId, before);
   };
   const abort = (entry: Entry, cause: HubAbortCause, reason: string): void => {
@@ -467,13 +484,13 @@ export const memoryBus = (options: MemoryBusOptions = {}): MessageBus => {
       const entry: Entry = {
         session,
         owner,
-        channels: new Set(),
+        channels: undefined,
         kept: [],
-        subscribers: new Map(),
+        subscribers: NO_SUBSCRIBERS,
         seq: 0,
         ended: false,
         reachable: true,
-        watching: new Set(),
+        watching: undefined,
       };
       byUser.set(userId, entry);
       bySession.set(session.sessionId, entry);
@@ -484,11 +501,9 @@ export const memoryBus = (options: MemoryBusOptions = {}): MessageBus => {
       const entry = bySession.get(sessionId);
       if (entry?.session.userId !== userId) return false;
       entry.owner = owner;
-      for (const [subscriber, by] of [...entry.subscribers]) {
-        if (by === undefined || by === owner) continue;
-        entry.subscribers.delete(subscriber);
-        subscriber.complete();
-      }
+      const others = entry.subscribers.filter(([, by]) => by !== undefined && by !== owner);
+      if (others.length > 0) entry.subscribers = entry.subscribers.filter((subscribed) => !others.includes(subscribed));
+      for (const [subscriber] of others) subscriber.complete();
       return true;
     },
     async close(sessionId, owner) {
@@ -512,8 +527,10 @@ export const memoryBus = (options: MemoryBusOptions = {}): MessageBus => {
         }
         for (const delivery of entry.kept) if (delivery.seq > after) subscriber.next(delivery);
         if (entry.ended) return subscriber.complete();
-        entry.subscribers.set(subscriber, owner);
-        return () => entry.subscribers.delete(subscriber);
+        const subscribed: Subscribed = [subscriber, owner];
+        // A list of exactly its length (a spread or a push into an empty array reserves 17 slots).
+        entry.subscribers = entry.subscribers.length === 0 ? [subscribed] : [...entry.subscribers, subscribed];
+        return unsubscriber(entry, subscribed);
       }),
     async toUser(fromUserId, userId, message, serverReceivedTs, send) {
       const { messageId, rememberMs, offline } = send;
@@ -537,7 +554,7 @@ export const memoryBus = (options: MemoryBusOptions = {}): MessageBus => {
     },
     async toChannel(fromSessionId, channelId, message, serverReceivedTs, { messageId, rememberMs }) {
       const entry = bySession.get(fromSessionId);
-      if (!entry?.channels.has(channelId)) return false;
+      if (entry?.channels?.has(channelId) !== true) return false;
       const memberId = entry.session.userId;
       const first = recall(memberId, `c ${messageId}`, serverReceivedTs);
       if (first) return first as ChannelSendOutcome;
@@ -549,29 +566,29 @@ export const memoryBus = (options: MemoryBusOptions = {}): MessageBus => {
     async join(sessionId, channelId, maxChannels) {
       const entry = bySession.get(sessionId);
       if (!entry) return 'closed';
-      if (entry.channels.has(channelId)) return 'member';
-      if (entry.channels.size >= maxChannels) return 'full';
+      if (entry.channels?.has(channelId) === true) return 'member';
+      if ((entry.channels?.size ?? 0) >= maxChannels) return 'full';
       const members = channels.get(channelId) ?? new Set<Entry>();
       channels.set(channelId, members);
       broadcast(channelId, entry, { type: 'memberJoined', channelId, userId: entry.session.userId, memberCount: members.size + 1 });
       members.add(entry);
-      entry.channels.add(channelId);
+      (entry.channels ??= new Set()).add(channelId);
       return 'joined';
     },
     async leave(sessionId, channelId) {
       const entry = bySession.get(sessionId);
-      if (!entry?.channels.has(channelId)) return false;
+      if (entry?.channels?.has(channelId) !== true) return false;
       leaveChannel(entry, channelId);
       return true;
     },
     channelsOf: async (sessionId) => {
       const entry = bySession.get(sessionId);
-      return entry && [...entry.channels];
+      return entry && [...(entry.channels ?? [])];
     },
-    inChannel: async (sessionId, channelId) => bySession.get(sessionId)?.channels.has(channelId) ?? false,
+    inChannel: async (sessionId, channelId) => bySession.get(sessionId)?.channels?.has(channelId) ?? false,
     async members(sessionId, channelId) {
       const entry = bySession.get(sessionId);
-      if (!entry?.channels.has(channelId)) return undefined;
+      if (entry?.channels?.has(channelId) !== true) return undefined;
       return [...(channels.get(channelId) ?? [])].map((member) => member.session.userId).sort();
     },
     memberCounts: async (channelIds) => channelIds.map((channelId) => channels.get(channelId)?.size ?? 0),
@@ -591,10 +608,10 @@ export const memoryBus = (options: MemoryBusOptions = {}): MessageBus => {
     async watch(sessionId, userIds, max) {
       const entry = bySession.get(sessionId);
       if (!entry) return 'closed';
-      const adding = new Set(userIds.filter((userId) => !entry.watching.has(userId)));
-      if (entry.watching.size + adding.size > max) return 'full';
+      const adding = new Set(userIds.filter((userId) => entry.watching?.has(userId) !== true));
+      if ((entry.watching?.size ?? 0) + adding.size > max) return 'full';
       for (const userId of adding) {
-        entry.watching.add(userId);
+        (entry.watching ??= new Set()).add(userId);
         const set = watchers.get(userId) ?? new Set<Entry>();
         watchers.set(userId, set);
         set.add(entry);
@@ -606,7 +623,7 @@ export const memoryBus = (options: MemoryBusOptions = {}): MessageBus => {
       const entry = bySession.get(sessionId);
       if (!entry) return;
       for (const userId of userIds) {
-        if (!entry.watching.delete(userId)) continue;
+        if (entry.watching?.delete(userId) !== true) continue;
         const set = watchers.get(userId);
         set?.delete(entry);
         if (set?.size === 0) watchers.delete(userId);

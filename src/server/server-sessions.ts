@@ -25,7 +25,8 @@ import * as E from 'fp-ts/lib/Either.js';
 import { type TimerHandle, unrefTimer } from '../core/clock.js';
 import { fault } from '../core/failure.js';
 import type { Hub, HubSession } from '../hub/hub.js';
-import type { HubEvent } from '../hub/message-bus.js';
+import type { DeliveryReader } from '../hub/hub-sessions.js';
+import type { Delivery, HubEvent } from '../hub/message-bus.js';
 import { Replay } from './replay.js';
 import { type Tombstone, Tombstones } from './tombstones.js';
 
@@ -156,24 +157,71 @@ export interface ServerSessions<T, S extends SessionSink<T>, X extends object> {
   close(options?: { readonly handOver?: boolean }): void;
 }
 
-/** What the registry holds of a session beyond what transports read. */
-interface Held<T, S> {
-  readonly session: { id: string; hub: HubSession; sink: S | undefined; ended: boolean };
-  readonly recent: Replay<T>;
-  /** The number of the newest event (the bus's), or where the session was taken over. */
-  newest: number;
+/**
+ * A session as transports read it: the registry's fields, then the transport's own copied in. One class,
+ * so every record of a transport has one shape with its fields in the object (a copy of the transport's
+ * fields with four more added put them in a second, out-of-object store: decision 119).
+ */
+class SessionRecord<S> {
+  sink: S | undefined = undefined;
+  ended = false;
+
+  constructor(
+    readonly id: string,
+    readonly hub: HubSession,
+  ) {}
+}
+
+/** What a registry does with the deliveries of the sessions it holds (one object per registry). */
+interface Follower<T, S> {
+  delivered(state: Held<T, S>, delivery: Delivery): void;
+  completed(state: Held<T, S>): void;
+}
+
+/**
+ * What the registry holds of a session beyond what transports read. It reads the hub session's
+ * deliveries itself (`HubSession.follow`), with methods on its prototype: no RxJS subscription, observer
+ * or closures for every session held (decision 119).
+ */
+class Held<T, S> implements DeliveryReader {
   /** The last event written to the attached sink. */
   sent: number;
-  grace: TimerHandle | undefined;
+  grace: TimerHandle | undefined = undefined;
   /** Kicked or logged out: its client will not resume it. */
-  final: boolean;
+  final = false;
   /** The event the hub ended it with and its number, remembered once it is forgotten. */
-  aborted: { readonly seq: number; readonly event: Tombstone['event'] } | undefined;
+  aborted: { readonly seq: number; readonly event: Tombstone['event'] } | undefined = undefined;
   /**
    * The messages kept for its user while offline: `pending` (more may be kept: the next batch is taken
    * when the attached sink has had every event), `taking` (a batch is on its way), `done`.
    */
-  offline: 'pending' | 'taking' | 'done';
+  offline: 'pending' | 'taking' | 'done' = 'pending';
+  /**
+   * Its link as the hub was told it (`Hub.setReachable`): `fresh` from a login here until its first
+   * connection (online from the login on: nothing to tell), `up` while a connection is attached.
+   * `undefined`: its connection went and its grace runs, or it was taken over from another server (its
+   * link was down there, or that server died): told `up` when a connection attaches.
+   */
+  link: 'fresh' | 'up' | undefined = undefined;
+
+  constructor(
+    readonly session: { id: string; hub: HubSession; sink: S | undefined; ended: boolean },
+    /** Its recent events; `undefined` until its first (decision 119). */
+    public recent: Replay<T> | undefined,
+    /** The number of the newest event (the bus's), or where the session was taken over. */
+    public newest: number,
+    private readonly follower: Follower<T, S>,
+  ) {
+    this.sent = newest;
+  }
+
+  next(delivery: Delivery): void {
+    this.follower.delivered(this, delivery);
+  }
+
+  complete(): void {
+    this.follower.completed(this);
+  }
 }
 
 /**
@@ -210,13 +258,6 @@ export const serverSessions = <T, S extends SessionSink<T>, X extends object = R
   const stateOf = (session: ServerSession<S>): Held<T, S> => states.get(session) as Held<T, S>;
   /** Adoptions under way, by session ID. */
   const adoptions = new Map<string, Promise<Adoption<ServerSession<S> & X>>>();
-  /**
-   * Each held session's link as the hub was told it (`Hub.setReachable`): `fresh` from a login here until
-   * its first connection (online from the login on: nothing to tell), `up` while a connection is
-   * attached. Absent: its connection went and its grace runs, or it was taken over from another server
-   * (its link was down there, or that server died): told `up` when a connection attaches.
-   */
-  const links = new WeakMap<Held<T, S>, 'fresh' | 'up'>();
 
   const unlist = (state: Held<T, S>): void => {
     const userId = state.session.hub.userId;
@@ -238,7 +279,7 @@ export const serverSessions = <T, S extends SessionSink<T>, X extends object = R
     if (!sink) return;
     state.session.sink = undefined;
     if (sink.open) {
-      state.recent.after(state.sent, (seq, item) => {
+      state.recent?.after(state.sent, (seq, item) => {
         sink.write(seq, item);
         state.sent = seq;
         return true;
@@ -251,9 +292,9 @@ export const serverSessions = <T, S extends SessionSink<T>, X extends object = R
     if (state.session.ended) return finish(state);
     const sink = state.session.sink;
     if (!sink?.open) return;
-    const oldest = state.recent.oldest;
+    const oldest = state.recent?.oldest;
     if (oldest !== undefined && oldest > state.sent + 1) return sink.fellBehind();
-    state.recent.after(state.sent, (seq, item) => {
+    state.recent?.after(state.sent, (seq, item) => {
       if (sink.full) return false;
       sink.write(seq, item);
       state.sent = seq;
@@ -304,17 +345,8 @@ export const serverSessions = <T, S extends SessionSink<T>, X extends object = R
   };
   /** Holds hub session `login` here as session `id`, its events numbered after `after`. */
   const hold = (login: HubSession, local: X, after: number): ServerSession<S> & X => {
-    const session = { ...local, id: login.key, hub: login, sink: undefined as S | undefined, ended: false };
-    const state: Held<T, S> = {
-      session,
-      recent: new Replay<T>(limits),
-      newest: after,
-      sent: after,
-      grace: undefined,
-      final: false,
-      aborted: undefined,
-      offline: 'pending',
-    };
+    const session = Object.assign(new SessionRecord<S>(login.key, login), local);
+    const state = new Held<T, S>(session, undefined, after, follower);
     states.set(session, state);
     held.set(session.id, state);
     const mine = byUser.get(login.userId) ?? [];
@@ -325,48 +357,51 @@ export const serverSessions = <T, S extends SessionSink<T>, X extends object = R
       options.onEvicted?.();
       forget(mine[0] as Held<T, S>);
     }
-    login.deliveries$.subscribe({
-      next: ({ seq, event }) => {
-        if (event.type === 'aborted') {
-          state.final = true;
-          state.aborted = { seq, event };
-        }
-        const before = state.newest;
-        state.newest = seq;
-        const { item, bytes } = encoded(event);
-        state.recent.push(seq, item, bytes);
-        // A sink that had every event and takes more is written this one at once (the common case: one
-        // event in, one out, nothing to look up); anything else goes through the full pump.
-        const sink = state.session.sink;
-        if (state.sent === before && !state.session.ended && sink?.open === true && !sink.full) {
-          sink.write(seq, item);
-          state.sent = seq;
-          if (state.offline === 'pending' && !sink.full) takeOffline(state);
-        } else {
-          pump(state);
-        }
-      },
-      complete: () => {
-        // Neither aborted nor let go here: its client resumed it through another server (or it ended
-        // there). Dropped quietly: a client back here asks the hub, which takes it back or says it ended.
-        if (!state.aborted && held.get(session.id) === state) return letGo(state, 'replaced');
-        // Kept for the grace period, so a reconnecting client still learns why it ended.
-        session.ended = true;
-        // Kicked or logged out: its work stops. One that merely outlived its grace keeps it (its partial
-        // uploads may be resumed after a fresh login).
-        if (state.final) options.onEnded?.(session);
-        finish(state);
-        startGrace(state);
-      },
-    });
+    login.follow(state);
     startGrace(state);
     return session;
+  };
+  /** Each held session's deliveries: numbered, kept for replay, written to its sink; its end. */
+  const follower: Follower<T, S> = {
+    delivered(state, { seq, event }) {
+      if (event.type === 'aborted') {
+        state.final = true;
+        state.aborted = { seq, event };
+      }
+      const before = state.newest;
+      state.newest = seq;
+      const { item, bytes } = encoded(event);
+      (state.recent ??= new Replay<T>(limits)).push(seq, item, bytes);
+      // A sink that had every event and takes more is written this one at once (the common case: one
+      // event in, one out, nothing to look up); anything else goes through the full pump.
+      const sink = state.session.sink;
+      if (state.sent === before && !state.session.ended && sink?.open === true && !sink.full) {
+        sink.write(seq, item);
+        state.sent = seq;
+        if (state.offline === 'pending' && !sink.full) takeOffline(state);
+      } else {
+        pump(state);
+      }
+    },
+    completed(state) {
+      const { session } = state;
+      // Neither aborted nor let go here: its client resumed it through another server (or it ended
+      // there). Dropped quietly: a client back here asks the hub, which takes it back or says it ended.
+      if (!state.aborted && held.get(session.id) === state) return letGo(state, 'replaced');
+      // Kept for the grace period, so a reconnecting client still learns why it ended.
+      session.ended = true;
+      // Kicked or logged out: its work stops. One that merely outlived its grace keeps it (its partial
+      // uploads may be resumed after a fresh login).
+      if (state.final) options.onEnded?.(session as ServerSession<S> & X);
+      finish(state);
+      startGrace(state);
+    },
   };
 
   return {
     open(login, local) {
       const session = hold(login, local, 0);
-      links.set(stateOf(session), 'fresh');
+      stateOf(session).link = 'fresh';
       return session;
     },
     get: (id) => held.get(id)?.session as (ServerSession<S> & X) | undefined,
@@ -404,12 +439,12 @@ export const serverSessions = <T, S extends SessionSink<T>, X extends object = R
       state.session.sink = sink;
       // Watchers see it back (ONLINE) only if they may have been told it was gone; a newer connection
       // replacing an attached one changes nothing for them.
-      if (!links.has(state)) hub.setReachable(state.session.hub, true);
-      links.set(state, 'up');
+      if (state.link === undefined) hub.setReachable(state.session.hub, true);
+      state.link = 'up';
       // A client that asks for events the replay no longer has gets what it has (the gap is lost); one
       // cannot have seen an event not yet numbered.
       const newest = state.newest;
-      state.sent = Math.min(newest, Math.max(lastSeq, (state.recent.oldest ?? newest + 1) - 1));
+      state.sent = Math.min(newest, Math.max(lastSeq, (state.recent?.oldest ?? newest + 1) - 1));
     },
     pump: (session) => pump(stateOf(session)),
     detach(session, sink) {
@@ -418,8 +453,8 @@ export const serverSessions = <T, S extends SessionSink<T>, X extends object = R
       state.session.sink = undefined;
       // Waiting out its grace: its watchers see it UNREACHABLE until it attaches again (ONLINE) or the grace
       // ends it (OFFLINE). The hub ignores a session that has ended.
-      if (links.get(state) === 'up') hub.setReachable(state.session.hub, false);
-      links.delete(state);
+      if (state.link === 'up') hub.setReachable(state.session.hub, false);
+      state.link = undefined;
       startGrace(state);
     },
     logout(session) {

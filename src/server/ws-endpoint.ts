@@ -4,14 +4,16 @@
  * This file owns a socket's life: authentication by the first frame within `authTimeoutMs`, ping/pong,
  * decoding and dispatch, and teardown; `ws-sessions.ts` keeps sessions across sockets (grace, replay and
  * eviction in `server-sessions.ts`, shared with the event streams), `ws-transfer-calls.ts` moves bytes
- * with credit, `ws-output.ts` bounds what waits to be sent.
+ * with credit, `ws-output.ts` bounds what waits to be sent. A socket is one `Connection` object with its
+ * handlers on the prototype, and one ping timer serves every socket: a logged-in socket holds fields, not
+ * closures or timers of its own (decision 119).
  * @module
  */
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import * as E from 'fp-ts/lib/Either.js';
 import { type WebSocket, WebSocketServer } from 'ws';
-import { type Clock, systemClock, unrefTimer } from '../core/clock.js';
+import { type Clock, systemClock, type TimerHandle, unrefTimer } from '../core/clock.js';
 import { offeredFileName } from '../core/files.js';
 import { describeFailure, Failure, FaultError, failureOf, fault } from '../core/failure.js';
 import type { Hub } from '../hub/hub.js';
@@ -20,9 +22,9 @@ import { type CallFrame, chunkSizeOf, DATA_HEADER_SIZE, type ClientFrame, CloseC
 import { memberCountsAnswer, presenceAnswer } from '../protocol/messaging-codec.js';
 import { DEFAULT_SERVER_LIMITS, type ServerLimits } from './server-limits.js';
 import { PerKeyCount } from './per-key-count.js';
-import { wsOutput } from './ws-output.js';
-import { type WsSession, wsSessions } from './ws-sessions.js';
-import { wsSink } from './ws-sink.js';
+import { SocketOutput, type WsOutputOptions } from './ws-output.js';
+import { type WsSession, type WsSessions, wsSessions } from './ws-sessions.js';
+import { WsSocketSink } from './ws-sink.js';
 import { every } from './clock-interval.js';
 import { type ServerTransfer, serverRead, serverUpload } from './ws-transfer-calls.js';
 
@@ -97,35 +99,453 @@ const errorFrame = (failure: Failure, id?: number): ServerFrame => ({
 const bytesOf = (data: Buffer | ArrayBuffer | Buffer[]): Buffer =>
   Array.isArray(data) ? Buffer.concat(data) : Buffer.isBuffer(data) ? data : Buffer.from(data);
 
-/** The WebSocket endpoint over `hub`. */
-export const wsRoute = (options: WsRouteOptions): WsRoute => {
-  const { hub, path } = options;
-  const authTimeoutMs = options.authTimeoutMs ?? 10_000;
-  const pingIntervalMs = options.pingIntervalMs ?? 15_000;
-  const clock = options.clock ?? systemClock;
-  const onFault = options.onFault ?? ((error: unknown, where: string) => console.error(`ferry server: ws ${where} failed`, error));
-  /**
-   * The failure a call answers with: the one it was refused with (a `FaultError`), or for anything else
-   * thrown (a bug), a server fault that names nothing internal, the bug being logged.
-   */
-  const failureOfCall = (error: unknown, where: string): Failure => {
-    if (error instanceof FaultError || (error instanceof Error && (error.name === 'AbortError' || error.name === 'TimeoutError'))) return failureOf(error);
-    onFault(error, where);
-    return serverFault;
-  };
-  // The largest frame of any version; each socket holds its client to its own version's limits (`receive`).
-  const wss = new WebSocketServer({ noServer: true, maxPayload: WS_MAX_DATA_FRAME, perMessageDeflate: false });
-  const sockets = new Set<WebSocket>();
+/** A running transfer of a socket, by its transfer ID. */
+interface Running {
+  readonly transfer: ServerTransfer;
+  readonly controller: AbortController;
+  failure?: Failure;
+}
+
+/** What every socket of one endpoint shares (one object per endpoint, not per socket). */
+interface Endpoint {
+  readonly hub: Hub;
+  readonly options: WsRouteOptions;
+  readonly clock: Clock;
+  readonly authTimeoutMs: number;
+  readonly onFault: (error: unknown, where: string) => void;
+  readonly sessions: WsSessions;
   /**
    * Appends running by user and upload ID, so a session's cleanup terminates an upload only after its
    * append stopped. Registered once the hub accepted the upload as the user's: an append to someone
    * else's ID never takes the owner's place (as over tus).
    */
-  const appends = new Map<string, Promise<unknown>>();
-  const appendKey = (userId: string, uploadId: string): string => `${userId}\n${uploadId}`;
+  readonly appends: Map<string, Promise<unknown>>;
   /** Transfers running per user, over all their sockets (each holds a file and buffers). */
+  readonly transfersByUser: PerKeyCount;
+  readonly transfersPerUser: number;
+  readonly connections: Set<Connection>;
+  /** The options of every socket's output. */
+  readonly output: WsOutputOptions;
+  /**
+   * The failure a call answers with: the one it was refused with (a `FaultError`), or for anything else
+   * thrown (a bug), a server fault that names nothing internal, the bug being logged.
+   */
+  failureOfCall(error: unknown, where: string): Failure;
+}
+
+const appendKey = (userId: string, uploadId: string): string => `${userId}\n${uploadId}`;
+
+const either = <T>(result: E.Either<Failure, T>): T => {
+  if (E.isLeft(result)) throw fault(result.left);
+  return result.right;
+};
+
+/**
+ * A socket's 'error' (a frame over maxPayload, a bad opcode, a reset) is followed by 'close'; that is where
+ * teardown happens. One function for every socket.
+ */
+const ignoreError = (): void => undefined;
+
+/**
+ * The connection of each socket, for the socket's listeners: functions shared by every socket (`this` is
+ * the socket, as `ws` emits), not three closures per socket (decision 119).
+ */
+const connectionOf = new WeakMap<WebSocket, Connection>();
+
+function onMessage(this: WebSocket, raw: Buffer | ArrayBuffer | Buffer[], isBinary: boolean): void {
+  const connection = connectionOf.get(this);
+  if (!connection) return;
+  connection.alive = true;
+  connection.receive(bytesOf(raw), isBinary);
+}
+
+function onPong(this: WebSocket): void {
+  const connection = connectionOf.get(this);
+  if (connection) connection.alive = true;
+}
+
+function onClose(this: WebSocket): void {
+  connectionOf.get(this)?.closed();
+  connectionOf.delete(this);
+}
+
+/**
+ * One socket: its state, and its handling of frames as methods on the prototype rather than dozens of
+ * closures per socket (decision 119). It is also the socket's session sink (`WsSocketSink`): events and
+ * answers of its session go out through its output.
+ */
+class Connection extends WsSocketSink<SocketOutput> {
+  /** Transfers of this socket by transfer ID; `undefined` until its first. */
+  private transfers: Map<number, Running> | undefined;
+  session: WsSession | undefined;
+  private maxTransfer = 0;
+  private badFrames = 0;
+  /** Whether the peer sent anything (a pong included) since the last ping. */
+  alive = true;
+  /** The most media bytes of a data frame either way: by the version of the client's hello. */
+  private chunkSize = WS_CHUNK_SIZE;
+  /** The uploads of this socket share WS_UPLOAD_WINDOW of credit (see {@link Connection.uploadWindow}). */
+  private uploading = 0;
+  /** The hello deadline, until a session is held; dropped once cleared. */
+  private authTimer: TimerHandle | undefined;
+  /** Frames that came while the hello was being answered, handled after it in order; `undefined` otherwise. */
+  private early: { readonly bytes: Buffer; readonly isBinary: boolean }[] | undefined;
+
+  constructor(
+    readonly ws: WebSocket,
+    private readonly endpoint: Endpoint,
+  ) {
+    super(ws, new SocketOutput(ws, endpoint.output), endpoint.options.onSlowReader);
+    this.authTimer = endpoint.clock.setTimeout(() => this.refuse(Failure.invalidToken(`no hello within ${endpoint.authTimeoutMs} ms`), CloseCode.policy), endpoint.authTimeoutMs);
+    unrefTimer(this.authTimer);
+  }
+
+  /** Listens to its socket, with the listeners every socket shares. */
+  listen(): void {
+    connectionOf.set(this.ws, this);
+    this.ws.on('message', onMessage);
+    this.ws.on('pong', onPong);
+    this.ws.on('error', ignoreError);
+    this.ws.on('close', onClose);
+  }
+
+  private stopAuthTimer(): void {
+    this.endpoint.clock.clearTimeout(this.authTimer);
+    // Not kept once cleared: a timer and its callback for every logged-in socket (decision 119).
+    this.authTimer = undefined;
+  }
+
+  private refuse(failure: Failure, code: number): void {
+    this.output.sendText(errorFrame(failure));
+    this.output.end(code, describeFailure(failure).slice(0, 120));
+  }
+
+  private bad(failure: Failure, id?: number): void {
+    this.output.sendText(errorFrame(failure, id));
+    if (++this.badFrames > MAX_BAD_FRAMES) this.output.end(CloseCode.policy, 'too many bad frames');
+  }
+
+  /**
+   * The last resort: whatever a handler throws is a bug of ours, never the caller's. It is logged and
+   * answered as a server fault to that call alone; the socket, the session and the process go on.
+   */
+  private guarded(id: number | undefined, frame: ClientFrame | Buffer, s: WsSession | undefined): void {
+    try {
+      if (Buffer.isBuffer(frame)) this.data(frame);
+      else this.control(s as WsSession, frame);
+    } catch (error) {
+      this.endpoint.onFault(error, id === undefined ? 'frame' : `call ${id}`);
+      if (this.ws.readyState === this.ws.OPEN) this.output.sendText(errorFrame(serverFault, id));
+    }
+  }
+
+  private async hello(text: string): Promise<void> {
+    const { hub, sessions } = this.endpoint;
+    const decoded = decodeClientFrame(text);
+    if (E.isLeft(decoded) || decoded.right.type !== 'hello') {
+      return this.refuse(E.isLeft(decoded) ? decoded.left : Failure.notLoggedIn(), CloseCode.policy);
+    }
+    const frame = decoded.right;
+    if (!WS_PROTOCOL_VERSIONS.includes(frame.version)) return this.refuse(Failure.invalidArgument('version', `expected one of ${WS_PROTOCOL_VERSIONS.join(', ')}`), CloseCode.policy);
+    this.chunkSize = chunkSizeOf(frame.version);
+    const claims = hub.authenticate(frame.token);
+    if (E.isLeft(claims)) return this.refuse(claims.left, CloseCode.loginRefused);
+    const resume = claims.right.userId === frame.userId ? frame.resume : undefined;
+    // The hello deadline runs until a session is held: a login the hub never answers is cut by it too.
+    const known = resume ? sessions.get(resume.sessionId) : undefined;
+    if (known && resume && known.hub.userId === frame.userId) return this.resumeOn(known, resume.lastSeq, frame.batch === true);
+    const ended = resume ? sessions.tombstone(resume.sessionId, claims.right.userId) : undefined;
+    if (ended && resume) return this.endedOn(resume.sessionId, ended.seq ?? resume.lastSeq + 1, ended.event);
+    // Held by another server sharing the bus (it died, closed, or the client moved): taken over here.
+    if (resume && !known) {
+      const adopted = await sessions.adopt(resume.sessionId, claims.right.userId, frame.token, resume.lastSeq);
+      if (adopted.state === 'ended') return this.endedOn(resume.sessionId, adopted.seq, adopted.event);
+      // A socket gone meanwhile leaves the session to its grace, as a drop does.
+      if (adopted.state === 'resumed') return this.ws.readyState === this.ws.OPEN ? this.resumeOn(adopted.session, resume.lastSeq, frame.batch === true) : undefined;
+    }
+    const login = await hub.login(frame.userId, frame.token);
+    if (E.isLeft(login)) return this.refuse(login.left, CloseCode.loginRefused);
+    // The socket went while the hub logged it in: nobody is there to hold the session.
+    if (this.ws.readyState !== this.ws.OPEN) {
+      hub.logout(login.right).catch((error: unknown) => this.endpoint.onFault(error, 'logout'));
+      return;
+    }
+    this.stopAuthTimer();
+    const session = sessions.open(login.right);
+    this.session = session;
+    sessions.attach(session, this, 0);
+    this.welcome(session, false, frame.batch === true);
+  }
+
+  /** The welcome, then batching if the client reads batches, then the session's events. */
+  private welcome(session: WsSession, resumed: boolean, batch: boolean): void {
+    const expiresAt = this.endpoint.hub.tokenExpiresAt(session.hub);
+    this.output.sendText({ type: 'welcome', sessionId: session.id, resumed, chunkSize: this.chunkSize, window: WS_UPLOAD_WINDOW, ...(expiresAt === undefined ? {} : { expiresAt }) });
+    // After the welcome, which so always goes alone: a client reads it before it reads anything else.
+    if (batch) this.output.batch();
+    this.endpoint.sessions.pump(session);
+  }
+
+  /** The client resumes `resumed`: its events after `lastSeq`; an ended session's last ones, then the close that says it ended. */
+  private resumeOn(resumed: WsSession, lastSeq: number, batch: boolean): void {
+    this.stopAuthTimer();
+    this.session = resumed;
+    this.endpoint.sessions.attach(resumed, this, lastSeq);
+    this.welcome(resumed, true, batch);
+  }
+
+  /**
+   * A session the hub ended (a login elsewhere) and that was forgotten since, or that ended while another
+   * server held it: the client is told so, as if it had resumed an ended session, instead of logging in
+   * afresh and taking the session back.
+   */
+  private endedOn(sessionId: string, seq: number, event: HubEvent): void {
+    this.output.sendText({ type: 'welcome', sessionId, resumed: true, chunkSize: this.chunkSize, window: WS_UPLOAD_WINDOW });
+    this.output.sendText({ type: 'event', seq, event });
+    this.output.end(CloseCode.sessionEnded, 'the session ended');
+  }
+
+  /**
+   * Runs a call whose answer is kept for resends and goes to whichever socket the session has then. A
+   * call the hub answers synchronously (messages, channels) is answered in the same turn: no promise
+   * per message.
+   */
+  private answer(s: WsSession, id: number, run: () => unknown): void {
+    const kept = s.answers?.get(id);
+    if (kept) return this.output.sendText(kept);
+    if (s.running?.has(id) === true) return;
+    let value: unknown;
+    try {
+      value = run();
+    } catch (error) {
+      return settle(this.endpoint.sessions, s, id, errorFrame(this.endpoint.failureOfCall(error, `call ${id}`), id));
+    }
+    if (!(value instanceof Promise)) return settle(this.endpoint.sessions, s, id, { type: 'result', id, value: value ?? null });
+    (s.running ??= new Set()).add(id);
+    const { endpoint } = this;
+    value
+      .then(
+        (v: unknown) => settle(this.endpoint.sessions, s, id, { type: 'result', id, value: v ?? null }),
+        (error: unknown) => settle(this.endpoint.sessions, s, id, errorFrame(endpoint.failureOfCall(error, `call ${id}`), id)),
+      )
+      .catch((error: unknown) => {
+        endpoint.onFault(error, `call ${id}`);
+        try {
+          settle(this.endpoint.sessions, s, id, errorFrame(serverFault, id));
+        } catch (again) {
+          endpoint.onFault(again, `call ${id}`);
+          if (this.ws.readyState === this.ws.OPEN) this.output.sendText(errorFrame(serverFault, id));
+        }
+      });
+  }
+
+  private uploadWindow(): number {
+    return Math.max(WS_MIN_UPLOAD_WINDOW, Math.floor(WS_UPLOAD_WINDOW / Math.max(1, this.uploading)));
+  }
+
+  private transfer(s: WsSession, call: CallFrame & { readonly op: 'append' | 'read' }): void {
+    const { hub, appends, transfersByUser } = this.endpoint;
+    if (call.transfer <= this.maxTransfer) return this.bad(Failure.invalidArgument('transfer', `transfer IDs must increase; ${call.transfer} after ${this.maxTransfer}`), call.id);
+    this.maxTransfer = call.transfer;
+    const userId = s.hub.userId;
+    if (!transfersByUser.acquire(userId)) {
+      this.endpoint.options.onLimit?.('transfersPerUser');
+      return this.output.sendText(errorFrame(Failure.limitExceeded('WebSocket transfers at once per user', this.endpoint.transfersPerUser), call.id));
+    }
+    const controller = new AbortController();
+    // Counted before it starts, so its first credit is its share.
+    if (call.op === 'append') this.uploading++;
+    let started: ReturnType<typeof serverUpload> | ReturnType<typeof serverRead>;
+    try {
+      started =
+        call.op === 'append'
+          ? serverUpload(hub, userId, this.output, call, controller, () => this.uploadWindow(), (uploadId) => {
+              (s.uploads ??= new Set()).add(uploadId);
+              appends.set(appendKey(userId, uploadId), done);
+            })
+          : serverRead(hub, this.output, call, controller, this.chunkSize);
+    } catch (error) {
+      transfersByUser.release(userId);
+      if (call.op === 'append') this.uploading--;
+      throw error;
+    }
+    // The user's slot and the socket's share go back however the transfer ends, before its answer is built.
+    void started.done.catch(() => undefined).finally(() => {
+      transfersByUser.release(userId);
+      if (call.op === 'append') this.uploading--;
+    });
+    const entry: Running = { transfer: started.transfer, controller };
+    const transfers = (this.transfers ??= new Map());
+    transfers.set(call.transfer, entry);
+    const done: Promise<unknown> = started.done.then((state) => {
+      if (call.op === 'append' && 'complete' in state && state.complete) s.uploads?.delete(state.uploadId);
+      return state;
+    });
+    done
+      .then(
+        (value): ServerFrame => ({ type: 'result', id: call.id, value }),
+        (error: unknown) => errorFrame(entry.failure ?? this.endpoint.failureOfCall(error, `transfer ${call.transfer}`), call.id),
+      )
+      .then((frame) => {
+        transfers.delete(call.transfer);
+        const key = call.op === 'append' && typeof call.uploadId === 'string' ? appendKey(userId, call.uploadId) : undefined;
+        if (key !== undefined && appends.get(key) === done) appends.delete(key);
+        this.output.sendText(frame);
+      })
+      .catch((error: unknown) => this.endpoint.onFault(error, `transfer ${call.transfer}`));
+  }
+
+  private call(s: WsSession, c: CallFrame): void {
+    if (s.ended) return this.output.sendText(errorFrame(Failure.notLoggedIn(), c.id));
+    const { hub, appends, sessions, options } = this.endpoint;
+    const who = s.hub;
+    options.logger?.debug({ reqId: `${s.id}:${c.id}`, userId: who.userId, op: c.op }, 'ws call');
+    switch (c.op) {
+      case 'append':
+      case 'read':
+        return this.transfer(s, c);
+      case 'createUpload':
+        return this.answer(s, c.id, async () => {
+          const created = await hub.createUpload(who.userId, { size: c.size, fileName: c.fileName });
+          (s.uploads ??= new Set()).add(created.uploadId);
+          return created;
+        });
+      case 'getUpload':
+        return this.answer(s, c.id, () => hub.uploadStatus(who.userId, c.uploadId));
+      case 'terminateUpload':
+        return this.answer(s, c.id, async () => {
+          if (typeof c.uploadId === 'string') await appends.get(appendKey(who.userId, c.uploadId))?.catch(() => undefined);
+          await hub.terminateUpload(who.userId, c.uploadId);
+          if (typeof c.uploadId === 'string') s.uploads?.delete(c.uploadId);
+        });
+      case 'getMedia':
+        return this.answer(s, c.id, async () => {
+          const { mediaId, size, sha256, fileName } = await hub.mediaInfo(c.mediaId);
+          return { mediaId, size, sha256, fileName: offeredFileName(fileName, mediaId) };
+        });
+      case 'sendToPeer':
+        return this.answer(s, c.id, async () =>
+          either(await hub.sendToPeer(who, c.peerId, c.message, { messageId: c.messageId, enableOfflineMessaging: c.enableOfflineMessaging })),
+        );
+      case 'join':
+        return this.answer(s, c.id, async () => either(await hub.joinChannel(who, c.channelId)));
+      case 'leave':
+        return this.answer(s, c.id, async () => either(await hub.leaveChannel(who, c.channelId)));
+      case 'sendToChannel':
+        return this.answer(s, c.id, async () => either(await hub.sendToChannel(who, c.channelId, c.message, { messageId: c.messageId })));
+      case 'members':
+        return this.answer(s, c.id, async () => ({ members: either(await hub.channelMembers(who, c.channelId)) }));
+      case 'channelMemberCounts':
+        return this.answer(s, c.id, async () => memberCountsAnswer(either(await hub.channelMemberCounts(who, c.channelIds))));
+      case 'queryPresence':
+        return this.answer(s, c.id, async () => presenceAnswer(either(await hub.queryPresence(who, c.peerIds))));
+      case 'subscribePresence':
+        return this.answer(s, c.id, async () => either(await hub.subscribePresence(who, c.peerIds)));
+      case 'unsubscribePresence':
+        return this.answer(s, c.id, async () => either(await hub.unsubscribePresence(who, c.peerIds)));
+      case 'renewToken':
+        return this.answer(s, c.id, async () => either(await hub.renewToken(who, c.token)));
+      case 'logout':
+        this.output.sendText({ type: 'result', id: c.id, value: null });
+        return sessions.logout(s);
+    }
+  }
+
+  private data(frame: Buffer): void {
+    const decoded = decodeData(frame, this.chunkSize);
+    if (E.isLeft(decoded)) return this.bad(decoded.left);
+    const { transfer: id, offset, chunk } = decoded.right;
+    const entry = this.transfers?.get(id);
+    // Data may still arrive for a transfer that just ended (cancelled, failed): dropped. Data for one
+    // never opened is a client bug, reported.
+    if (!entry) return id > this.maxTransfer ? this.bad(Failure.invalidArgument('transfer', `unknown transfer ${id}`)) : undefined;
+    const failure = entry.transfer.receive(offset, chunk);
+    if (failure) {
+      entry.failure = failure;
+      entry.controller.abort(fault(failure));
+    }
+  }
+
+  private control(s: WsSession, frame: ClientFrame): void {
+    switch (frame.type) {
+      case 'call':
+        return this.call(s, frame);
+      case 'cancel':
+        return this.transfers?.get(frame.transfer)?.controller.abort(fault(Failure.interrupted('cancelled by the client')));
+      case 'credit':
+        return this.transfers?.get(frame.transfer)?.transfer.credit(frame.limit);
+      case 'ping':
+        return this.output.sendText({ type: 'pong' });
+      case 'hello':
+        return this.bad(Failure.alreadyLoggedIn());
+    }
+  }
+
+  private greet(text: string): void {
+    this.early = [];
+    void this.hello(text)
+      .catch((error: unknown) => {
+        this.endpoint.onFault(error, 'hello');
+        this.refuse(serverFault, CloseCode.serverError);
+      })
+      .finally(() => {
+        const waiting = this.early ?? [];
+        this.early = undefined;
+        for (const frame of waiting) if (this.ws.readyState === this.ws.OPEN) this.receive(frame.bytes, frame.isBinary);
+      });
+  }
+
+  /** A frame from the peer. */
+  receive(bytes: Buffer, isBinary: boolean): void {
+    // `maxPayload` admits version 2's data frames; text frames, and data frames of version 1, stay
+    // within WS_MAX_FRAME as before, refused the way `ws` refuses a frame over `maxPayload`.
+    if (bytes.length > (isBinary ? this.chunkSize + DATA_HEADER_SIZE : WS_MAX_FRAME)) return void this.ws.close(CloseCode.tooBig, 'frame too big');
+    if (this.early) {
+      if (this.early.length >= MAX_EARLY_FRAMES) return this.refuse(Failure.invalidArgument('frame', `at most ${MAX_EARLY_FRAMES} frames before the welcome`), CloseCode.policy);
+      this.early.push({ bytes, isBinary });
+      return;
+    }
+    const s = this.session;
+    if (!s) {
+      if (isBinary) return this.refuse(Failure.notLoggedIn(), CloseCode.policy);
+      return this.greet(bytes.toString('utf8'));
+    }
+    if (isBinary) return this.guarded(undefined, bytes, s);
+    // One frame or a batch: each handled as if it came alone, until a bad one closes the socket.
+    for (const decoded of decodeClientFrames(bytes.toString('utf8'))) {
+      if (this.ws.readyState !== this.ws.OPEN) return;
+      if (E.isLeft(decoded)) this.bad(decoded.left.failure, decoded.left.id);
+      else this.guarded(decoded.right.type === 'call' ? decoded.right.id : undefined, decoded.right, s);
+    }
+  }
+
+  /** The socket closed: its transfers stop, its session waits out its grace. */
+  closed(): void {
+    this.endpoint.connections.delete(this);
+    this.stopAuthTimer();
+    this.output.close();
+    for (const entry of this.transfers?.values() ?? []) entry.controller.abort(fault(Failure.network('the socket closed')));
+    if (this.session) this.endpoint.sessions.detach(this.session, this);
+  }
+}
+
+/** A call's answer: kept for resends, sent to whichever socket the session has now. */
+const settle = (sessions: WsSessions, s: WsSession, id: number, frame: ServerFrame): void => {
+  s.running?.delete(id);
+  sessions.answersOf(s).keep(id, frame);
+  s.sink?.send(frame);
+};
+
+/** The WebSocket endpoint over `hub`. */
+export const wsRoute = (options: WsRouteOptions): WsRoute => {
+  const { hub, path } = options;
+  const clock = options.clock ?? systemClock;
+  const onFault = options.onFault ?? ((error: unknown, where: string) => console.error(`ferry server: ws ${where} failed`, error));
+  // The largest frame of any version; each socket holds its client to its own version's limits (`receive`).
+  const wss = new WebSocketServer({ noServer: true, maxPayload: WS_MAX_DATA_FRAME, perMessageDeflate: false });
+  const connections = new Set<Connection>();
+  const appends = new Map<string, Promise<unknown>>();
   const transfersPerUser = options.limits?.transfersPerUser ?? DEFAULT_SERVER_LIMITS.transfersPerUser;
-  const transfersByUser = new PerKeyCount(transfersPerUser);
   const sessions = wsSessions({
     hub,
     ...(options.limits ? { sessionsPerUser: options.limits.sessionsPerUser, replayBytes: options.limits.replayBytes } : {}),
@@ -135,7 +555,7 @@ export const wsRoute = (options: WsRouteOptions): WsRoute => {
     ...(options.adopt === undefined ? {} : { adopt: options.adopt }),
     onEnded: (session) => {
       const userId = session.hub.userId;
-      for (const uploadId of session.uploads) {
+      for (const uploadId of session.uploads ?? []) {
         // Settled, never rejected: a cleanup that fails leaves the partial upload to the sweep.
         void Promise.resolve()
           .then(() => appends.get(appendKey(userId, uploadId)))
@@ -145,353 +565,54 @@ export const wsRoute = (options: WsRouteOptions): WsRoute => {
           .then((status) => (status.complete ? undefined : hub.terminateUpload(userId, uploadId)))
           .catch(() => undefined);
       }
-      session.uploads.clear();
+      session.uploads = undefined;
     },
   });
-
-  const connection = (ws: WebSocket): void => {
-    sockets.add(ws);
-    const output = wsOutput(ws, {
+  const endpoint: Endpoint = {
+    hub,
+    options,
+    clock,
+    authTimeoutMs: options.authTimeoutMs ?? 10_000,
+    onFault,
+    sessions,
+    appends,
+    transfersByUser: new PerKeyCount(transfersPerUser),
+    transfersPerUser,
+    connections,
+    output: {
       clock,
       ...(options.limits ? { maxBufferedBytes: options.limits.slowReaderBytes } : {}),
       ...(options.onSlowReader ? { onTooSlow: options.onSlowReader } : {}),
-    });
-    const transfers = new Map<number, { readonly transfer: ServerTransfer; readonly controller: AbortController; failure?: Failure }>();
-    let session: WsSession | undefined;
-    let maxTransfer = 0;
-    let badFrames = 0;
-    let alive = true;
-    /** The most media bytes of a data frame either way: by the version of the client's hello. */
-    let chunkSize = WS_CHUNK_SIZE;
-
-    const sink = wsSink(ws, output, options.onSlowReader);
-    const refuse = (failure: Failure, code: number): void => {
-      output.sendText(errorFrame(failure));
-      output.end(code, describeFailure(failure).slice(0, 120));
-    };
-    const bad = (failure: Failure, id?: number): void => {
-      output.sendText(errorFrame(failure, id));
-      if (++badFrames > MAX_BAD_FRAMES) output.end(CloseCode.policy, 'too many bad frames');
-    };
-    /**
-     * The last resort: whatever a handler throws is a bug of ours, never the caller's. It is logged and
-     * answered as a server fault to that call alone; the socket, the session and the process go on.
-     */
-    const guarded = (id: number | undefined, run: () => void): void => {
-      try {
-        run();
-      } catch (error) {
-        onFault(error, id === undefined ? 'frame' : `call ${id}`);
-        if (ws.readyState === ws.OPEN) output.sendText(errorFrame(serverFault, id));
+    },
+    failureOfCall(error, where) {
+      if (error instanceof FaultError || (error instanceof Error && (error.name === 'AbortError' || error.name === 'TimeoutError'))) return failureOf(error);
+      onFault(error, where);
+      return serverFault;
+    },
+  };
+  // One ping timer for every socket, not one per socket: each tick pings every socket and cuts those that
+  // answered nothing since the previous tick (so a silent peer goes within two periods, as before).
+  const stopPinger = every(clock, options.pingIntervalMs ?? 15_000, () => {
+    for (const connection of connections) {
+      if (!connection.alive) {
+        connection.ws.terminate();
+        continue;
       }
-    };
-    const authTimer = clock.setTimeout(() => refuse(Failure.invalidToken(`no hello within ${authTimeoutMs} ms`), CloseCode.policy), authTimeoutMs);
-    unrefTimer(authTimer);
-    const stopPinger = every(clock, pingIntervalMs, () => {
-      if (!alive) return ws.terminate();
-      alive = false;
-      ws.ping();
-    });
-
-    const hello = async (text: string): Promise<void> => {
-      const decoded = decodeClientFrame(text);
-      if (E.isLeft(decoded) || decoded.right.type !== 'hello') {
-        return refuse(E.isLeft(decoded) ? decoded.left : Failure.notLoggedIn(), CloseCode.policy);
-      }
-      const frame = decoded.right;
-      if (!WS_PROTOCOL_VERSIONS.includes(frame.version)) return refuse(Failure.invalidArgument('version', `expected one of ${WS_PROTOCOL_VERSIONS.join(', ')}`), CloseCode.policy);
-      chunkSize = chunkSizeOf(frame.version);
-      const claims = hub.authenticate(frame.token);
-      if (E.isLeft(claims)) return refuse(claims.left, CloseCode.loginRefused);
-      const resume = claims.right.userId === frame.userId ? frame.resume : undefined;
-      /** The client resumes `resumed`: its events after `lastSeq`; an ended session's last ones, then the close that says it ended. */
-      const resumeOn = (resumed: WsSession, lastSeq: number): void => {
-        clock.clearTimeout(authTimer);
-        session = resumed;
-        sessions.attach(resumed, sink, lastSeq);
-        const expiresAt = hub.tokenExpiresAt(resumed.hub);
-        output.sendText({ type: 'welcome', sessionId: resumed.id, resumed: true, chunkSize, window: WS_UPLOAD_WINDOW, ...(expiresAt === undefined ? {} : { expiresAt }) });
-        // After the welcome, which so always goes alone: a client reads it before it reads anything else.
-        if (frame.batch === true) output.batch();
-        sessions.pump(resumed);
-      };
-      /**
-       * A session the hub ended (a login elsewhere) and that was forgotten since, or that ended while another
-       * server held it: the client is told so, as if it had resumed an ended session, instead of logging in
-       * afresh and taking the session back.
-       */
-      const endedOn = (sessionId: string, seq: number, event: HubEvent): void => {
-        output.sendText({ type: 'welcome', sessionId, resumed: true, chunkSize, window: WS_UPLOAD_WINDOW });
-        output.sendText({ type: 'event', seq, event });
-        output.end(CloseCode.sessionEnded, 'the session ended');
-      };
-      // The hello deadline runs until a session is held: a login the hub never answers is cut by it too.
-      const known = resume ? sessions.get(resume.sessionId) : undefined;
-      if (known && resume && known.hub.userId === frame.userId) return resumeOn(known, resume.lastSeq);
-      const ended = resume ? sessions.tombstone(resume.sessionId, claims.right.userId) : undefined;
-      if (ended && resume) return endedOn(resume.sessionId, ended.seq ?? resume.lastSeq + 1, ended.event);
-      // Held by another server sharing the bus (it died, closed, or the client moved): taken over here.
-      if (resume && !known) {
-        const adopted = await sessions.adopt(resume.sessionId, claims.right.userId, frame.token, resume.lastSeq);
-        if (adopted.state === 'ended') return endedOn(resume.sessionId, adopted.seq, adopted.event);
-        // A socket gone meanwhile leaves the session to its grace, as a drop does.
-        if (adopted.state === 'resumed') return ws.readyState === ws.OPEN ? resumeOn(adopted.session, resume.lastSeq) : undefined;
-      }
-      const login = await hub.login(frame.userId, frame.token);
-      if (E.isLeft(login)) return refuse(login.left, CloseCode.loginRefused);
-      // The socket went while the hub logged it in: nobody is there to hold the session.
-      if (ws.readyState !== ws.OPEN) {
-        hub.logout(login.right).catch((error: unknown) => onFault(error, 'logout'));
-        return;
-      }
-      clock.clearTimeout(authTimer);
-      session = sessions.open(login.right);
-      sessions.attach(session, sink, 0);
-      const expiresAt = hub.tokenExpiresAt(session.hub);
-      output.sendText({ type: 'welcome', sessionId: session.id, resumed: false, chunkSize, window: WS_UPLOAD_WINDOW, ...(expiresAt === undefined ? {} : { expiresAt }) });
-      if (frame.batch === true) output.batch();
-      sessions.pump(session);
-    };
-
-    /**
-     * Runs a call whose answer is kept for resends and goes to whichever socket the session has then. A
-     * call the hub answers synchronously (messages, channels) is answered in the same turn: no promise
-     * per message.
-     */
-    const answer = (s: WsSession, id: number, run: () => unknown): void => {
-      const kept = s.answers.get(id);
-      if (kept) return output.sendText(kept);
-      if (s.running.has(id)) return;
-      let value: unknown;
-      try {
-        value = run();
-      } catch (error) {
-        return settle(s, id, errorFrame(failureOfCall(error, `call ${id}`), id));
-      }
-      if (!(value instanceof Promise)) return settle(s, id, { type: 'result', id, value: value ?? null });
-      s.running.add(id);
-      value
-        .then(
-          (v: unknown) => settle(s, id, { type: 'result', id, value: v ?? null }),
-          (error: unknown) => settle(s, id, errorFrame(failureOfCall(error, `call ${id}`), id)),
-        )
-        .catch((error: unknown) => {
-          onFault(error, `call ${id}`);
-          guarded(id, () => settle(s, id, errorFrame(serverFault, id)));
-        });
-    };
-    /** A call's answer: kept for resends, sent to whichever socket the session has now. */
-    const settle = (s: WsSession, id: number, frame: ServerFrame): void => {
-      s.running.delete(id);
-      s.answers.keep(id, frame);
-      s.sink?.send(frame);
-    };
-    const either = <T>(result: E.Either<Failure, T>): T => {
-      if (E.isLeft(result)) throw fault(result.left);
-      return result.right;
-    };
-
-    // The uploads of this socket share WS_UPLOAD_WINDOW of credit, so what a chat message may wait behind
-    // does not grow with their number.
-    let uploading = 0;
-    const uploadWindow = (): number => Math.max(WS_MIN_UPLOAD_WINDOW, Math.floor(WS_UPLOAD_WINDOW / Math.max(1, uploading)));
-
-    const transfer = (s: WsSession, call: CallFrame & { readonly op: 'append' | 'read' }): void => {
-      if (call.transfer <= maxTransfer) return bad(Failure.invalidArgument('transfer', `transfer IDs must increase; ${call.transfer} after ${maxTransfer}`), call.id);
-      maxTransfer = call.transfer;
-      const userId = s.hub.userId;
-      if (!transfersByUser.acquire(userId)) {
-        options.onLimit?.('transfersPerUser');
-        return output.sendText(errorFrame(Failure.limitExceeded('WebSocket transfers at once per user', transfersPerUser), call.id));
-      }
-      const controller = new AbortController();
-      // Counted before it starts, so its first credit is its share.
-      if (call.op === 'append') uploading++;
-      let started: ReturnType<typeof serverUpload> | ReturnType<typeof serverRead>;
-      try {
-        started =
-          call.op === 'append'
-            ? serverUpload(hub, userId, output, call, controller, uploadWindow, (uploadId) => {
-                s.uploads.add(uploadId);
-                appends.set(appendKey(userId, uploadId), done);
-              })
-            : serverRead(hub, output, call, controller, chunkSize);
-      } catch (error) {
-        transfersByUser.release(userId);
-        if (call.op === 'append') uploading--;
-        throw error;
-      }
-      // The user's slot and the socket's share go back however the transfer ends, before its answer is built.
-      void started.done.catch(() => undefined).finally(() => {
-        transfersByUser.release(userId);
-        if (call.op === 'append') uploading--;
-      });
-      const entry: { readonly transfer: ServerTransfer; readonly controller: AbortController; failure?: Failure } = { transfer: started.transfer, controller };
-      transfers.set(call.transfer, entry);
-      const done: Promise<unknown> = started.done.then((state) => {
-        if (call.op === 'append' && 'complete' in state && state.complete) s.uploads.delete(state.uploadId);
-        return state;
-      });
-      done
-        .then(
-          (value): ServerFrame => ({ type: 'result', id: call.id, value }),
-          (error: unknown) => errorFrame(entry.failure ?? failureOfCall(error, `transfer ${call.transfer}`), call.id),
-        )
-        .then((frame) => {
-          transfers.delete(call.transfer);
-          const key = call.op === 'append' && typeof call.uploadId === 'string' ? appendKey(userId, call.uploadId) : undefined;
-          if (key !== undefined && appends.get(key) === done) appends.delete(key);
-          output.sendText(frame);
-        })
-        .catch((error: unknown) => onFault(error, `transfer ${call.transfer}`));
-    };
-
-    const call = (s: WsSession, c: CallFrame): void => {
-      if (s.ended) return output.sendText(errorFrame(Failure.notLoggedIn(), c.id));
-      const who = s.hub;
-      options.logger?.debug({ reqId: `${s.id}:${c.id}`, userId: who.userId, op: c.op }, 'ws call');
-      switch (c.op) {
-        case 'append':
-        case 'read':
-          return transfer(s, c);
-        case 'createUpload':
-          return answer(s, c.id, async () => {
-            const created = await hub.createUpload(who.userId, { size: c.size, fileName: c.fileName });
-            s.uploads.add(created.uploadId);
-            return created;
-          });
-        case 'getUpload':
-          return answer(s, c.id, () => hub.uploadStatus(who.userId, c.uploadId));
-        case 'terminateUpload':
-          return answer(s, c.id, async () => {
-            if (typeof c.uploadId === 'string') await appends.get(appendKey(who.userId, c.uploadId))?.catch(() => undefined);
-            await hub.terminateUpload(who.userId, c.uploadId);
-            if (typeof c.uploadId === 'string') s.uploads.delete(c.uploadId);
-          });
-        case 'getMedia':
-          return answer(s, c.id, async () => {
-            const { mediaId, size, sha256, fileName } = await hub.mediaInfo(c.mediaId);
-            return { mediaId, size, sha256, fileName: offeredFileName(fileName, mediaId) };
-          });
-        case 'sendToPeer':
-          return answer(s, c.id, async () =>
-            either(await hub.sendToPeer(who, c.peerId, c.message, { messageId: c.messageId, enableOfflineMessaging: c.enableOfflineMessaging })),
-          );
-        case 'join':
-          return answer(s, c.id, async () => either(await hub.joinChannel(who, c.channelId)));
-        case 'leave':
-          return answer(s, c.id, async () => either(await hub.leaveChannel(who, c.channelId)));
-        case 'sendToChannel':
-          return answer(s, c.id, async () => either(await hub.sendToChannel(who, c.channelId, c.message, { messageId: c.messageId })));
-        case 'members':
-          return answer(s, c.id, async () => ({ members: either(await hub.channelMembers(who, c.channelId)) }));
-        case 'channelMemberCounts':
-          return answer(s, c.id, async () => memberCountsAnswer(either(await hub.channelMemberCounts(who, c.channelIds))));
-        case 'queryPresence':
-          return answer(s, c.id, async () => presenceAnswer(either(await hub.queryPresence(who, c.peerIds))));
-        case 'subscribePresence':
-          return answer(s, c.id, async () => either(await hub.subscribePresence(who, c.peerIds)));
-        case 'unsubscribePresence':
-          return answer(s, c.id, async () => either(await hub.unsubscribePresence(who, c.peerIds)));
-        case 'renewToken':
-          return answer(s, c.id, async () => either(await hub.renewToken(who, c.token)));
-        case 'logout':
-          output.sendText({ type: 'result', id: c.id, value: null });
-          return sessions.logout(s);
-      }
-    };
-
-    const data = (frame: Buffer): void => {
-      const decoded = decodeData(frame, chunkSize);
-      if (E.isLeft(decoded)) return bad(decoded.left);
-      const { transfer: id, offset, chunk } = decoded.right;
-      const entry = transfers.get(id);
-      // Data may still arrive for a transfer that just ended (cancelled, failed): dropped. Data for one
-      // never opened is a client bug, reported.
-      if (!entry) return id > maxTransfer ? bad(Failure.invalidArgument('transfer', `unknown transfer ${id}`)) : undefined;
-      const failure = entry.transfer.receive(offset, chunk);
-      if (failure) {
-        entry.failure = failure;
-        entry.controller.abort(fault(failure));
-      }
-    };
-
-    const control = (s: WsSession, frame: ClientFrame): void => {
-      switch (frame.type) {
-        case 'call':
-          return call(s, frame);
-        case 'cancel':
-          return transfers.get(frame.transfer)?.controller.abort(fault(Failure.interrupted('cancelled by the client')));
-        case 'credit':
-          return transfers.get(frame.transfer)?.transfer.credit(frame.limit);
-        case 'ping':
-          return output.sendText({ type: 'pong' });
-        case 'hello':
-          return bad(Failure.alreadyLoggedIn());
-      }
-    };
-
-    /** Frames that came while the hello was being answered, handled after it in order; `undefined` otherwise. */
-    let early: { readonly bytes: Buffer; readonly isBinary: boolean }[] | undefined;
-    const greet = (text: string): void => {
-      early = [];
-      void hello(text)
-        .catch((error: unknown) => {
-          onFault(error, 'hello');
-          refuse(serverFault, CloseCode.serverError);
-        })
-        .finally(() => {
-          const waiting = early ?? [];
-          early = undefined;
-          for (const frame of waiting) if (ws.readyState === ws.OPEN) receive(frame.bytes, frame.isBinary);
-        });
-    };
-    const receive = (bytes: Buffer, isBinary: boolean): void => {
-      // `maxPayload` admits version 2's data frames; text frames, and data frames of version 1, stay
-      // within WS_MAX_FRAME as before, refused the way `ws` refuses a frame over `maxPayload`.
-      if (bytes.length > (isBinary ? chunkSize + DATA_HEADER_SIZE : WS_MAX_FRAME)) return void ws.close(CloseCode.tooBig, 'frame too big');
-      if (early) {
-        if (early.length >= MAX_EARLY_FRAMES) return refuse(Failure.invalidArgument('frame', `at most ${MAX_EARLY_FRAMES} frames before the welcome`), CloseCode.policy);
-        early.push({ bytes, isBinary });
-        return;
-      }
-      if (!session) {
-        if (isBinary) return refuse(Failure.notLoggedIn(), CloseCode.policy);
-        return greet(bytes.toString('utf8'));
-      }
-      const s = session;
-      if (isBinary) return guarded(undefined, () => data(bytes));
-      // One frame or a batch: each handled as if it came alone, until a bad one closes the socket.
-      for (const decoded of decodeClientFrames(bytes.toString('utf8'))) {
-        if (ws.readyState !== ws.OPEN) return;
-        if (E.isLeft(decoded)) bad(decoded.left.failure, decoded.left.id);
-        else guarded(decoded.right.type === 'call' ? decoded.right.id : undefined, () => control(s, decoded.right));
-      }
-    };
-    ws.on('message', (raw: Buffer | ArrayBuffer | Buffer[], isBinary: boolean) => {
-      alive = true;
-      receive(bytesOf(raw), isBinary);
-    });
-    ws.on('pong', () => {
-      alive = true;
-    });
-    // An 'error' (a frame over maxPayload, a bad opcode) is followed by 'close'; that is where teardown happens.
-    ws.on('error', () => undefined);
-    ws.on('close', () => {
-      sockets.delete(ws);
-      clock.clearTimeout(authTimer);
-      stopPinger();
-      output.close();
-      for (const entry of transfers.values()) entry.controller.abort(fault(Failure.network('the socket closed')));
-      if (session) sessions.detach(session, sink);
-    });
+      connection.alive = false;
+      connection.ws.ping();
+    }
+  });
+  const connect = (ws: WebSocket): void => {
+    const connection = new Connection(ws, endpoint);
+    connections.add(connection);
+    connection.listen();
   };
 
   return {
     upgrade(req, socket, head) {
       // Node's server stops listening to a socket's errors once it emits 'upgrade': a reset before our
       // answer would be an unhandled 'error', the end of the process.
-      socket.on('error', () => undefined);
+      socket.on('error', ignoreError);
       let pathname: string | undefined;
       try {
         pathname = new URL(`http://server${(req.url ?? '/').split('?')[0] ?? '/'}`).pathname;
@@ -503,10 +624,11 @@ export const wsRoute = (options: WsRouteOptions): WsRoute => {
         socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n', () => socket.destroy());
         return;
       }
-      wss.handleUpgrade(req, socket, head, connection);
+      wss.handleUpgrade(req, socket, head, connect);
     },
     close(closing) {
-      for (const ws of sockets) {
+      stopPinger();
+      for (const { ws } of [...connections]) {
         ws.close(1001, 'the server is closing');
         ws.terminate();
       }

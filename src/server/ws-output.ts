@@ -16,8 +16,7 @@ import type { WebSocket } from 'ws';
 import { abortFault } from '../core/abort.js';
 import { type Clock, systemClock, unrefTimer } from '../core/clock.js';
 import { Failure, fault } from '../core/failure.js';
-import { type TextBatcher, textBatcher } from '../protocol/ws-batch.js';
-import { CloseCode, type ServerFrame } from '../protocol/ws-frames.js';
+import { CloseCode, MAX_BATCH_CHARS, type ServerFrame } from '../protocol/ws-frames.js';
 
 /** A data frame that can no longer go: the link dropped, as the transfer contract says (`Network`). */
 const socketClosed = (): Error => fault(Failure.network('the socket closed'));
@@ -64,6 +63,9 @@ export interface WsOutput {
   close(): void;
 }
 
+const DEFAULT_HIGH_WATER_MARK = 256 * 1024;
+const DEFAULT_MAX_BUFFERED = 8 * 1024 * 1024;
+
 interface Waiting {
   readonly frame: Uint8Array;
   readonly resolve: () => void;
@@ -72,88 +74,149 @@ interface Waiting {
   readonly dispose: () => void;
 }
 
-/** The output of one `ws` socket. */
-export const wsOutput = (ws: WebSocket, options: WsOutputOptions = {}): WsOutput => {
-  const highWaterMark = options.highWaterMark ?? 256 * 1024;
-  const maxBufferedBytes = options.maxBufferedBytes ?? 8 * 1024 * 1024;
-  const clock = options.clock ?? systemClock;
-  const queue: Waiting[] = [];
-  let pending = 0;
-  let closed = false;
-  let batcher: TextBatcher | undefined;
+/**
+ * The output of one `ws` socket: one object with its methods on its prototype, holding no closures and
+ * allocating its data-frame queue and its batch only when used, so a socket that only chats (most of
+ * them) costs a few fields (decision 119). Batching is done here rather than by `textBatcher`, whose
+ * closures a socket would hold for its life; the frames written are the same (`src/protocol/ws-batch.ts`).
+ */
+export class SocketOutput implements WsOutput {
+  /** Data frames waiting for the socket to drain; `undefined` until the first. */
+  private queue: Waiting[] | undefined;
+  private unsent = 0;
+  private closed = false;
+  /** Whether control frames of a turn go out as one batch. */
+  private batching = false;
+  /** The control frames of this turn not yet written (batching); `undefined` when none. */
+  private parts: string[] | undefined;
+  /** Characters in `parts`, with a separator each. */
+  private chars = 0;
+  /** Whether the end of this turn writes the batch. */
+  private scheduled = false;
 
-  const sent = (bytes: number) => () => {
-    pending -= bytes;
-    pump();
-  };
-  const write = (data: Uint8Array | string, bytes: number): void => {
-    pending += bytes;
-    ws.send(data, sent(bytes));
-  };
-  const writeText = (text: string): void => {
-    if (closed || ws.readyState !== ws.OPEN) return;
-    write(text, text.length);
-    if (pending > maxBufferedBytes) {
-      closed = true;
-      options.onTooSlow?.();
-      ws.close(CloseCode.tooSlow, 'reading too slowly');
-      // A peer that does not read will not complete a closing handshake either.
-      unrefTimer(clock.setTimeout(() => ws.terminate(), 1_000));
+  constructor(
+    private readonly ws: WebSocket,
+    /** Shared by every socket of an endpoint: read at use, never copied per socket. */
+    private readonly options: WsOutputOptions = {},
+  ) {}
+
+  get pending(): number {
+    return this.unsent;
+  }
+
+  sendText(frame: ServerFrame): void {
+    if (this.closed || this.ws.readyState !== this.ws.OPEN) return;
+    if (this.batching) this.queueText(JSON.stringify(frame));
+    else this.writeText(JSON.stringify(frame));
+  }
+
+  sendEncoded(text: string): void {
+    if (this.closed || this.ws.readyState !== this.ws.OPEN) return;
+    if (this.batching) this.queueText(text);
+    else this.writeText(text);
+  }
+
+  batch(): void {
+    this.batching = true;
+  }
+
+  end(code: number, reason?: string): void {
+    this.flush();
+    this.ws.close(code, reason === undefined ? undefined : closeReason(reason));
+  }
+
+  sendData(frame: Uint8Array, signal: AbortSignal): Promise<void> {
+    if (signal.aborted) return Promise.reject(abortFault(signal));
+    if (this.closed || this.ws.readyState !== this.ws.OPEN) return Promise.reject(socketClosed());
+    const queue = (this.queue ??= []);
+    return new Promise<void>((resolve, reject) => {
+      const onAbort = (): void => {
+        const at = queue.indexOf(waiting);
+        if (at >= 0) queue.splice(at, 1);
+        reject(abortFault(signal));
+      };
+      signal.addEventListener('abort', onAbort, { once: true });
+      const waiting: Waiting = { frame, resolve, reject, signal, dispose: () => signal.removeEventListener('abort', onAbort) };
+      queue.push(waiting);
+      this.pump();
+    });
+  }
+
+  close(): void {
+    this.closed = true;
+    this.parts = undefined;
+    this.chars = 0;
+    for (const waiting of this.queue?.splice(0) ?? []) {
+      waiting.dispose();
+      waiting.reject(socketClosed());
     }
-  };
-  const pump = (): void => {
-    if (queue.length > 0) batcher?.flush();
-    while (!closed && pending < highWaterMark && queue.length > 0) {
+  }
+
+  private write(data: Uint8Array | string, bytes: number): void {
+    this.unsent += bytes;
+    this.ws.send(data, () => this.sent(bytes));
+  }
+
+  private sent(bytes: number): void {
+    this.unsent -= bytes;
+    this.pump();
+  }
+
+  private writeText(text: string): void {
+    if (this.closed || this.ws.readyState !== this.ws.OPEN) return;
+    this.write(text, text.length);
+    if (this.unsent > (this.options.maxBufferedBytes ?? DEFAULT_MAX_BUFFERED)) {
+      this.closed = true;
+      this.options.onTooSlow?.();
+      this.ws.close(CloseCode.tooSlow, 'reading too slowly');
+      // A peer that does not read will not complete a closing handshake either.
+      const ws = this.ws;
+      unrefTimer((this.options.clock ?? systemClock).setTimeout(() => ws.terminate(), 1_000));
+    }
+  }
+
+  /** Queues a control frame for the end of this turn, writing the batch first if it would grow too big. */
+  private queueText(text: string): void {
+    if (this.parts !== undefined && this.chars + text.length + 2 > MAX_BATCH_CHARS) this.flush();
+    (this.parts ??= []).push(text);
+    this.chars += text.length + 1;
+    if (!this.scheduled) {
+      this.scheduled = true;
+      queueMicrotask(() => this.turnEnded());
+    }
+  }
+
+  private turnEnded(): void {
+    this.scheduled = false;
+    this.flush();
+  }
+
+  /** Writes the control frames of this turn (before a data frame or a close, which must not overtake them). */
+  private flush(): void {
+    const parts = this.parts;
+    if (parts === undefined) return;
+    this.parts = undefined;
+    this.chars = 0;
+    this.writeText(parts.length === 1 ? (parts[0] as string) : `[${parts.join(',')}]`);
+  }
+
+  private pump(): void {
+    const queue = this.queue;
+    if (queue === undefined || queue.length === 0) return;
+    this.flush();
+    const highWaterMark = this.options.highWaterMark ?? DEFAULT_HIGH_WATER_MARK;
+    while (!this.closed && this.unsent < highWaterMark && queue.length > 0) {
       const next = queue.shift() as Waiting;
       next.dispose();
-      write(next.frame, next.frame.length);
+      this.write(next.frame, next.frame.length);
       next.resolve();
     }
-  };
+  }
+}
 
-  return {
-    sendText(frame) {
-      if (closed || ws.readyState !== ws.OPEN) return;
-      if (batcher) batcher.push(frame);
-      else writeText(JSON.stringify(frame));
-    },
-    sendEncoded(text) {
-      if (closed || ws.readyState !== ws.OPEN) return;
-      if (batcher) batcher.pushText(text);
-      else writeText(text);
-    },
-    batch() {
-      batcher ??= textBatcher(writeText);
-    },
-    end(code, reason) {
-      batcher?.flush();
-      ws.close(code, reason === undefined ? undefined : closeReason(reason));
-    },
-    sendData(frame, signal) {
-      if (signal.aborted) return Promise.reject(abortFault(signal));
-      if (closed || ws.readyState !== ws.OPEN) return Promise.reject(socketClosed());
-      return new Promise<void>((resolve, reject) => {
-        const onAbort = (): void => {
-          const at = queue.indexOf(waiting);
-          if (at >= 0) queue.splice(at, 1);
-          reject(abortFault(signal));
-        };
-        signal.addEventListener('abort', onAbort, { once: true });
-        const waiting: Waiting = { frame, resolve, reject, signal, dispose: () => signal.removeEventListener('abort', onAbort) };
-        queue.push(waiting);
-        pump();
-      });
-    },
-    get pending() {
-      return pending;
-    },
-    close() {
-      closed = true;
-      batcher?.clear();
-      for (const waiting of queue.splice(0)) {
-        waiting.dispose();
-        waiting.reject(socketClosed());
-      }
-    },
-  };
-};
+/**
+ * The output of one `ws` socket.
+ * @example
+ * const output = wsOutput(ws, { maxBufferedBytes: limits.slowReaderBytes });
+ */
+export const wsOutput = (ws: WebSocket, options: WsOutputOptions = {}): WsOutput => new SocketOutput(ws, options);

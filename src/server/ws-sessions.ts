@@ -45,9 +45,10 @@ export const sizeOfAnswer = (frame: ServerFrame): number => {
  * a server that ever ran a full GC that makes every later answer survive young collections (decision 58).
  */
 export class KeptAnswers {
-  private readonly byId = new IdMap<{ frame: ServerFrame; bytes: number }>();
+  /** Made at the first answer kept: a session that never calls holds neither (decision 119). */
+  private byId: IdMap<{ frame: ServerFrame; bytes: number }> | undefined;
   /** IDs in the order they were kept: a ring of `count` from `head`. */
-  private readonly order: number[] = [];
+  private order: number[] | undefined;
   private head = 0;
   private count = 0;
   private total = 0;
@@ -64,45 +65,54 @@ export class KeptAnswers {
 
   /** The answer kept for call `id`, if any. */
   get(id: number): ServerFrame | undefined {
-    return this.byId.get(id)?.frame;
+    return this.byId?.get(id)?.frame;
   }
 
   /** Keeps `frame` as the answer of call `id`, dropping the oldest beyond the bounds. */
   keep(id: number, frame: ServerFrame): void {
     if (this.limit < 1) return;
     const bytes = sizeOfAnswer(frame);
-    const kept = this.byId.get(id);
+    const byId = (this.byId ??= new IdMap());
+    const order = (this.order ??= []);
+    const kept = byId.get(id);
     if (kept) {
       this.total += bytes - kept.bytes;
       kept.frame = frame;
       kept.bytes = bytes;
     } else {
       if (this.count === this.limit) this.dropOldest();
-      this.order[(this.head + this.count) % this.limit] = id;
+      order[(this.head + this.count) % this.limit] = id;
       this.count++;
-      this.byId.set(id, { frame, bytes });
+      byId.set(id, { frame, bytes });
       this.total += bytes;
     }
     // The answer just kept stays whatever its size (its caller may resend the call next).
-    while (this.total > this.maxBytes && this.count > 1 && this.order[this.head] !== id) this.dropOldest();
+    while (this.total > this.maxBytes && this.count > 1 && order[this.head] !== id) this.dropOldest();
   }
 
   private dropOldest(): void {
-    const id = this.order[this.head] as number;
-    this.total -= this.byId.get(id)?.bytes ?? 0;
-    this.byId.delete(id);
+    const id = this.order?.[this.head] as number;
+    this.total -= this.byId?.get(id)?.bytes ?? 0;
+    this.byId?.delete(id);
     this.head = (this.head + 1) % this.limit;
     this.count--;
   }
 }
 
-/** What a WebSocket session keeps of its own. */
+/**
+ * What a WebSocket session keeps of its own. What a session that never calls or never uploads does not
+ * need is made when first needed (decision 119).
+ */
 export interface WsSessionState {
-  /** Uploads created in this session and not complete: terminated if the session is kicked or logs out. */
-  readonly uploads: Set<string>;
-  /** Answers kept by call ID, and the calls still running. */
-  readonly answers: KeptAnswers;
-  readonly running: Set<number>;
+  /**
+   * Uploads created in this session and not complete: terminated if the session is kicked or logs out.
+   * `undefined` until its first upload.
+   */
+  uploads: Set<string> | undefined;
+  /** Answers kept by call ID; `undefined` until the first (`WsSessions.answersOf`). */
+  answers: KeptAnswers | undefined;
+  /** The calls still running; `undefined` until a call does not answer at once. */
+  running: Set<number> | undefined;
 }
 
 /** One session as the WebSocket endpoint keeps it. */
@@ -118,6 +128,8 @@ export type WsSessions = Omit<ServerSessions<string, WsSink, WsSessionState>, 'o
    * run here once, those answered at the other server run again only if they had not (decision 95).
    */
   adopt(id: string, userId: string, token: unknown, lastSeq: number): Promise<Adoption<WsSession>>;
+  /** The answers `session` keeps, made at its first (a session that never calls keeps none: decision 119). */
+  answersOf(session: WsSession): KeptAnswers;
 };
 
 /** Options of {@link wsSessions}. */
@@ -167,9 +179,10 @@ export const wsSessions = (options: WsSessionsOptions): WsSessions => {
     ...(options.onFault === undefined ? {} : { onFault: options.onFault }),
     ...(options.adopt === undefined ? {} : { adopt: options.adopt }),
   });
-  const fresh = (): WsSessionState => ({ uploads: new Set(), answers: new KeptAnswers(keptAnswers, keptAnswerBytes), running: new Set() });
+  const fresh = (): WsSessionState => ({ uploads: undefined, answers: undefined, running: undefined });
   return {
     ...sessions,
+    answersOf: (session) => (session.answers ??= new KeptAnswers(keptAnswers, keptAnswerBytes)),
     open: (login) => sessions.open(login, fresh()),
     adopt: (id, userId, token, lastSeq) => sessions.adopt(id, userId, token, lastSeq, fresh),
   };

@@ -29,27 +29,59 @@ export interface SinkSocket {
   readonly OPEN: number;
 }
 
+/** What a sink writes through (a `WsOutput`; a spec's fake). */
+export type SinkOutput = Pick<WsOutput, 'sendText' | 'sendEncoded' | 'end'>;
+
 /**
  * The sink of one socket, writing through its `output`. Ending the session, or losing it to a newer
- * socket (the client gave up on this one: half-open), closes it with `sessionEnded`.
+ * socket (the client gave up on this one: half-open), closes it with `sessionEnded`. A class, its methods
+ * on its prototype: the WebSocket endpoint's connection is one (decision 119), so a socket holds no
+ * closures for its sink.
+ */
+export class WsSocketSink<O extends SinkOutput = SinkOutput> implements WsSink {
+  constructor(
+    protected readonly socket: SinkSocket,
+    /** The socket's output: `O`, so a subclass that is the socket's connection uses all of it. */
+    protected readonly output: O,
+    private readonly onSlowReader?: () => void,
+  ) {}
+
+  get open(): boolean {
+    return this.socket.readyState === this.socket.OPEN;
+  }
+
+  /** Never: it does not push back (what waits on the socket is bounded by the output). */
+  get full(): boolean {
+    return false;
+  }
+
+  write(seq: number, eventJson: string): void {
+    this.output.sendEncoded(wsEventText(seq, eventJson));
+  }
+
+  send(frame: ServerFrame): void {
+    this.output.sendText(frame);
+  }
+
+  /** Unreached while the sink never pushes back (its cursor follows every event); cut as too slow if it were. */
+  fellBehind(): void {
+    this.onSlowReader?.();
+    this.output.end(CloseCode.tooSlow, 'reading too slowly');
+  }
+
+  end(): void {
+    this.output.end(CloseCode.sessionEnded, 'the session ended');
+  }
+
+  replaced(): void {
+    this.end();
+  }
+}
+
+/**
+ * The sink of one socket ({@link WsSocketSink}).
  * @example
  * sessions.attach(session, wsSink(ws, output, options.onSlowReader), resume.lastSeq);
  */
-export const wsSink = (socket: SinkSocket, output: Pick<WsOutput, 'sendText' | 'sendEncoded' | 'end'>, onSlowReader?: () => void): WsSink => {
-  const endSession = (): void => output.end(CloseCode.sessionEnded, 'the session ended');
-  return {
-    get open() {
-      return socket.readyState === socket.OPEN;
-    },
-    full: false,
-    write: (seq, eventJson) => output.sendEncoded(wsEventText(seq, eventJson)),
-    send: (frame) => output.sendText(frame),
-    // Unreached while the sink never pushes back (its cursor follows every event); cut as too slow if it were.
-    fellBehind: () => {
-      onSlowReader?.();
-      output.end(CloseCode.tooSlow, 'reading too slowly');
-    },
-    end: endSession,
-    replaced: endSession,
-  };
-};
+export const wsSink = (socket: SinkSocket, output: Pick<WsOutput, 'sendText' | 'sendEncoded' | 'end'>, onSlowReader?: () => void): WsSink =>
+  new WsSocketSink(socket, output, onSlowReader);
