@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { createActor } from 'xstate';
 import { type TransferEffects, transferMachine, transferState } from '../../machines/transfer.js';
-import { createTransferHost } from '../../src/client/task.js';
+import { createTransferHost } from '../../src/client/transfer-host.js';
 import { virtualClock } from '../../src/core/clock.js';
 import { Failure, fault } from '../../src/core/failure.js';
 

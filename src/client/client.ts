@@ -33,7 +33,8 @@ import {
 import { checkMessageSize, type FileMessage, fileMessage, type ImageMessage, imageMessage } from '../core/messages.js';
 import { createScheduler } from './scheduler.js';
 import type { UploadSource } from './sources.js';
-import { createTransferHost, type RunningTask, startTask, type Task } from './task.js';
+import { type RunningTask, startTask, type Task } from './task.js';
+import { createTransferHost } from './transfer-host.js';
 import { checkUpload, type ImageUploadOptions, uploadEffects } from './uploads.js';
 import type { Client, DownloadOptions, PeerMessageEvent, SendMessageOptions, TaskProgress } from './client-api.js';
 import { checkClientOptions, type ClientOptions } from './client-options.js';

@@ -5,7 +5,7 @@
  * @module
  */
 import { distinctUntilChanged, filter, map, Observable, takeWhile } from 'rxjs';
-import { type ActorLogic, type AnyActorRef, createActor, type EventObject, type Snapshot } from 'xstate';
+import { type AnyActorRef, createActor } from 'xstate';
 import { type TransferSnapshot, transferMachine, transferState } from '../../machines/transfer.js';
 import type { TransferEffects, TransferState } from '../core/states.js';
 import { onAbort } from '../core/abort.js';
@@ -41,34 +41,17 @@ export interface Task<T> {
   cancel(): Promise<void>;
 }
 
-/** The host's one snapshot: it never changes. */
-const HOST_SNAPSHOT: Snapshot<undefined> = { status: 'active', output: undefined, error: undefined };
+declare const TRANSFER_HOST: unique symbol;
 
 /**
- * The logic of a client's transfer host: it ignores what it hears (its children's done and error
- * events), so hearing costs no snapshot.
+ * The parent of a client's transfer actors (`createTransferHost` in `transfer-host.ts`): the root of the
+ * one XState system they all share (decision 121). Opaque here, so that the public declarations, which
+ * reach this module through {@link Task}, name no XState type (decision 88: XState's declarations fail a
+ * consumer's `exactOptionalPropertyTypes`).
  */
-const hostLogic: ActorLogic<Snapshot<undefined>, EventObject> = {
-  transition: (snapshot) => snapshot,
-  getInitialSnapshot: () => HOST_SNAPSHOT,
-  getPersistedSnapshot: (snapshot) => snapshot,
-};
-
-/**
- * The parent of a client's transfer actors: the root of the one XState system they all share
- * (decision 121). A root actor brings a system of its own (about twenty closures and five collections,
- * built per transfer before); as children of the host, the transfers share the host's. Its clock drives
- * their delays (retry backoff), so it must be the clock the tasks are given.
- */
-export type TransferHost = AnyActorRef;
-
-/**
- * Creates and starts the host of one client's transfers.
- * @example
- * const host = createTransferHost(systemClock);
- * startTask({ ...spec, host });
- */
-export const createTransferHost = (clock: Clock): TransferHost => createActor(hostLogic, { clock }).start();
+export interface TransferHost {
+  readonly [TRANSFER_HOST]: true;
+}
 
 /** Everything a task needs from its client. */
 export interface TaskSpec<T> {
@@ -172,7 +155,7 @@ class TaskRun<T> implements RunningTask<T>, Job {
         ...(spec.retryDelays ? { retryDelays: spec.retryDelays } : {}),
       },
       clock: spec.clock,
-      parent: spec.host,
+      parent: spec.host as unknown as AnyActorRef,
     });
     this.actor = actor;
     // Cold streams over the actor, built when subscribed (decision 113): a subscriber gets the current
