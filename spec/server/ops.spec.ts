@@ -174,6 +174,7 @@ describe('metrics', () => {
     await rooms[0]?.sendMessage(textMessage('to the room'));
     const during = await scrape(server.url);
     expect(sample(during, 'ferry_sessions')).toBe(3);
+    expect(sample(during, 'ferry_sessions_lost_total')).toBe(0); // exposed; counted in spec/rules/session-lost.spec.ts
     expect(sample(during, 'ferry_messages_total', { kind: 'peer' })).toBe(2);
     expect(sample(during, 'ferry_message_deliveries_total', { kind: 'peer' })).toBe(2);
     expect(sample(during, 'ferry_messages_total', { kind: 'channel' })).toBe(1);

@@ -280,7 +280,8 @@ export const hubSessions = (options: HubSessionsOptions): HubSessions => {
     failed(local, error) {
       // `Conflict`: the deliveries its client has not seen are no longer kept (it resumed too late). Not
       // a fault of the bus: the session is lost, and its client logs in afresh.
-      if (failureOf(error)._tag !== 'Conflict') onError(error);
+      if (failureOf(error)._tag === 'Conflict') monitor.sessionLost();
+      else onError(error);
       end(local);
       // Nobody is served in its name any more: it ends on the bus too, unless it moved meanwhile.
       bus.close(local.sessionId, owner).catch(onError);

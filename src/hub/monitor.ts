@@ -35,6 +35,12 @@ export type TransferOutcome = 'done' | 'partial' | 'cancelled' | 'failed';
 export interface HubMonitor {
   sessionOpened(): void;
   sessionClosed(): void;
+  /**
+   * A session ended because the deliveries its client had not seen were no longer kept (`Conflict`): its
+   * client came back too late, or this hub read them from a shared bus more than the replay behind (a
+   * channel burst on a cluster, decision 123). Its client logs in afresh.
+   */
+  sessionLost(): void;
   /** An append or a read started. */
   transferStarted(direction: 'upload' | 'download'): void;
   /** It ended, having moved `bytes`. */
@@ -49,6 +55,7 @@ export interface HubMonitor {
 export const silentMonitor: HubMonitor = {
   sessionOpened: () => undefined,
   sessionClosed: () => undefined,
+  sessionLost: () => undefined,
   transferStarted: () => undefined,
   transferEnded: () => undefined,
   messageDelivered: () => undefined,

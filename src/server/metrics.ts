@@ -93,6 +93,11 @@ export const serverMetrics = (options: ServerMetricsOptions = {}): ServerMetrics
   const registers = [registry];
 
   const sessions = new Gauge({ name: 'ferry_sessions', help: 'Logged-in sessions at the hub, over every transport.', registers });
+  const lost = new Counter({
+    name: 'ferry_sessions_lost_total',
+    help: 'Sessions ended because the deliveries their client had not seen were no longer kept: a client back too late, or a node that read a shared bus more than the replay behind.',
+    registers,
+  });
   const active = new Gauge({ name: 'ferry_transfers_active', help: 'Uploads (appends) and downloads (reads) running now.', labelNames: ['direction'], registers });
   const transfers = new Counter({
     name: 'ferry_transfers_total',
@@ -135,6 +140,7 @@ export const serverMetrics = (options: ServerMetricsOptions = {}): ServerMetrics
   const monitor: HubMonitor = {
     sessionOpened: () => sessions.inc(),
     sessionClosed: () => sessions.dec(),
+    sessionLost: () => lost.inc(),
     transferStarted: (direction) => active.inc({ direction }),
     transferEnded: (direction, outcome) => {
       active.dec({ direction });
