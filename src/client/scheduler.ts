@@ -76,8 +76,12 @@ class Slots {
   admitted = 0;
   /** Jobs handed to p-queue and not released. */
   private running = 0;
-  /** Jobs waiting for a slot, oldest first, from `head` on; released ones are skipped. */
-  private waiting: Ticket[] = [];
+  /**
+   * Jobs waiting for a slot, oldest first, from `head` on; released ones are skipped. A slot before `head`
+   * is emptied when its ticket is taken: a taken ticket holds its job, which holds its whole finished
+   * transfer (actor, snapshots, effects), and it must not live on until the array is next compacted.
+   */
+  private waiting: (Ticket | undefined)[] = [];
   private head = 0;
   private readonly queue: PQueue;
 
@@ -111,7 +115,8 @@ class Slots {
   /** The oldest job still waiting, taken off the queue. */
   private next(): Ticket | undefined {
     while (this.head < this.waiting.length) {
-      const ticket = this.waiting[this.head++];
+      const ticket = this.waiting[this.head];
+      this.waiting[this.head++] = undefined;
       if (this.head >= COMPACT_AFTER && this.head * 2 >= this.waiting.length) {
         this.waiting = this.waiting.slice(this.head);
         this.head = 0;
