@@ -18,6 +18,7 @@ import PQueue from 'p-queue';
 import { createClient, createHub, type FileMessage, memoryStore, memoryTransport } from '../src/index.js';
 import {
   checkTarget,
+  collectGarbage,
   fixed,
   formatRatio,
   interleave,
@@ -47,6 +48,19 @@ const FLATNESS_LIMIT = 1.5;
 /** Issue 17's target: engine µs per transfer over the baseline's, at every N. */
 const RATIO_LIMIT = 3;
 const WARMUP_TRANSFERS = 2_000;
+/**
+ * Idle time after the full GC before each run. A full GC leaves sweeping and unmapping to V8's background
+ * threads; after a 100,000-transfer run (a heap near 1 GiB) that work overlapped the next run on two
+ * cores, and the baseline's 10,000 runs (half a second) came out 60–145 µs per transfer straight after
+ * the GC against 38–66 µs after a second's pause (decision 125).
+ */
+const SETTLE_MS = 1_000;
+
+/** A full GC, then a pause for V8's background GC work to finish before the run is timed. */
+const settle = async (): Promise<void> => {
+  collectGarbage();
+  await new Promise((resolve) => setTimeout(resolve, SETTLE_MS));
+};
 const WARMUP_TIMEOUT_MS = 60_000;
 
 const payload = new Uint8Array(PAYLOAD_BYTES).fill(7);
@@ -126,6 +140,7 @@ export const runEngineOverhead = async (options: EngineOverheadOptions = {}): Pr
     runs,
     cases,
     warmup: 0,
+    before: settle,
     // A 100k engine run takes about a minute here, under two on a loaded machine.
     timeoutMs: 300_000,
     onRun: ({ name, run, value }: RunInfo<string>) =>
@@ -159,7 +174,7 @@ export const runEngineOverhead = async (options: EngineOverheadOptions = {}): Pr
       `${counts.map((c) => c.toLocaleString('en-US')).join(' and ')} uploads of ${PAYLOAD_BYTES} bytes each, all started at once, every \`task.result\` awaited.`,
       `Engine: \`createClient({ transport: memoryTransport(hub) })\`, default options (9 concurrent transfers, progress every 100 ms).`,
       `Baseline: p-queue (concurrency ${CONCURRENCY}) calling \`hub.createUpload\` + \`hub.appendUpload\` with a one-chunk async iterable, same uploader.`,
-      `A fresh hub with \`memoryStore({ discardBytes: true })\` per run; hub creation and login are not timed; full GC before every run.`,
+      `A fresh hub with \`memoryStore({ discardBytes: true })\` per run; hub creation and login are not timed; a full GC and ${SETTLE_MS.toLocaleString('en-US')} ms idle before every run (V8's background sweeping after a large run otherwise overlaps the next).`,
       `${runs} interleaved runs of each case (${Object.keys(cases).join(', ')}, repeated) after an untimed warm-up of ${Math.min(smallest, WARMUP_TRANSFERS).toLocaleString('en-US')} transfers each way; medians.`,
     ].join('\n'),
     table: markdownTable(
