@@ -202,15 +202,16 @@ export const createClient = (options: ClientOptions): Client => {
       await task.cancel();
     });
 
+  /** A task's result settles: it is no longer the client's to cancel or to list. */
+  const settled = (operation: 'upload' | 'download', requestId: number): void => {
+    tasks[operation].delete(requestId);
+  };
+
   const track = <T>(operation: 'upload' | 'download', build: (requestId: number) => RunningTask<T>): Task<T> => {
     const requestId = nextRequestId++;
     const task = build(requestId);
     const registry = tasks[operation];
     registry.set(requestId, task as RunningTask<unknown>);
-    const forget = (): void => {
-      registry.delete(requestId);
-    };
-    task.result.then(forget, forget);
     const visible: Task<T> = Object.freeze({
       requestId,
       state$: task.state$,
@@ -252,7 +253,7 @@ export const createClient = (options: ClientOptions): Client => {
         effects: io?.effects ?? refusedEffects<T>(),
         cleanup: io?.cleanup ?? (async () => undefined),
         cleanupTimeoutMs: requestTimeoutMs,
-        notCancellable: () => toPublicError('cancel', Failure.notExist(`${operation} request ${requestId} (already finished)`)),
+        settled,
       });
     });
 

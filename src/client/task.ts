@@ -11,7 +11,7 @@ import type { TransferEffects, TransferState } from '../core/states.js';
 import { onAbort } from '../core/abort.js';
 import { withDeadline } from './deadline.js';
 import type { Clock } from '../core/clock.js';
-import { type FerryError, toPublicError } from '../core/errors.js';
+import { toPublicError } from '../core/errors.js';
 import { Failure } from '../core/failure.js';
 import { type Progress, throttleByClock } from './progress.js';
 import { type Admission, isRefusal, type Job, type Scheduler } from './scheduler.js';
@@ -72,8 +72,11 @@ export interface TaskSpec<T> {
   readonly cleanup: (signal: AbortSignal) => Promise<void>;
   /** How long cleanup may take before the result settles anyway. */
   readonly cleanupTimeoutMs: number;
-  /** Cancel was refused: the error to reject `cancel()` with. */
-  readonly notCancellable: () => FerryError;
+  /**
+   * Told once, as the result settles: the client drops the task from its registry. One function for all of
+   * a client's tasks, so a queued task holds no closure of its own for it (decision 126).
+   */
+  readonly settled: (operation: 'upload' | 'download', requestId: number) => void;
 }
 
 /** A task, plus the hooks its client uses to interrupt it. */
@@ -131,9 +134,9 @@ const progressOf = (actor: TransferActorRef, clock: Clock, intervalMs: number): 
  */
 class TaskRun<T> implements RunningTask<T>, Job {
   readonly requestId: number;
+  readonly result: Promise<T>;
   readonly state$: Observable<TransferState>;
   readonly progress$: Observable<Progress>;
-  readonly result: Promise<T>;
   private readonly actor: TransferActorRef;
   private admission: Admission | undefined = undefined;
   // Set when the task ends; resolves once its slot has been handed on. `cancel()` waits for it, and the
@@ -213,7 +216,7 @@ class TaskRun<T> implements RunningTask<T>, Job {
   }
 
   async cancelWith(reason: unknown): Promise<void> {
-    if (this.finished) throw this.spec.notCancellable();
+    if (this.finished) throw toPublicError('cancel', Failure.notExist(`${this.spec.operation} request ${this.requestId} (already finished)`));
     this.cancelReason = reason;
     this.actor.send({ type: 'CANCEL' });
     await this.slotFreed;
@@ -233,7 +236,10 @@ class TaskRun<T> implements RunningTask<T>, Job {
     const snapshot = this.actor.getSnapshot();
     const state = crash === undefined ? transferState(snapshot) : 'failed';
     if (state === 'done') {
-      void slotFreed.then(() => this.resolve?.(snapshot.output as T));
+      void slotFreed.then(() => {
+        spec.settled(spec.operation, this.requestId);
+        this.resolve?.(snapshot.output as T);
+      });
       return;
     }
     const failure =
@@ -249,6 +255,7 @@ class TaskRun<T> implements RunningTask<T>, Job {
     const cause = state === 'cancelled' ? this.cancelReason : crash;
     void Promise.all([cleaned, slotFreed]).then(([cleanupError]) => {
       const causes = [cause, cleanupError].filter((c) => c !== undefined);
+      spec.settled(spec.operation, this.requestId);
       this.reject?.(toPublicError(spec.operation, failure, causes.length > 1 ? new AggregateError(causes) : causes[0]));
     });
   }
