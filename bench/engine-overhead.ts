@@ -55,13 +55,13 @@ const WARMUP_TRANSFERS = 2_000;
  * the GC against 38–66 µs after a second's pause (decision 125).
  */
 const SETTLE_MS = 1_000;
+const WARMUP_TIMEOUT_MS = 60_000;
 
 /** A full GC, then a pause for V8's background GC work to finish before the run is timed. */
 const settle = async (): Promise<void> => {
   collectGarbage();
   await new Promise((resolve) => setTimeout(resolve, SETTLE_MS));
 };
-const WARMUP_TIMEOUT_MS = 60_000;
 
 const payload = new Uint8Array(PAYLOAD_BYTES).fill(7);
 

@@ -3,15 +3,11 @@
  * whole transfer (actor, snapshots, effects, the source); with thousands queued, a started job kept by the
  * waiting queue until the queue was next compacted (half of it drained) kept up to half the finished
  * transfers of a deep queue alive: 126 MiB more heap at a quarter of 100,000 queued 16-byte uploads.
- * Checked with a full GC (`--expose-gc` set at run time) and `WeakRef`s to the jobs.
+ * Checked with a full GC (the bench harness's `collectGarbage`) and `WeakRef`s to the jobs.
  */
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
 import { describe, expect, it } from 'vitest';
-import { createScheduler, type Job } from '../../src/client/scheduler.js';
-
-setFlagsFromString('--expose-gc');
-const gc = runInNewContext('gc') as () => void;
+import { collectGarbage } from '../../bench/harness.js';
+import { createScheduler, isRefusal, type Job } from '../../src/client/scheduler.js';
 
 /** A macrotask: `WeakRef` targets are kept to the end of the job that made or read them. */
 const nextTask = (): Promise<void> => new Promise((resolve) => setTimeout(resolve, 0));
@@ -38,7 +34,7 @@ describe('a deep queue of transfers', () => {
       const next = job(started, i);
       refs.push(new WeakRef(next));
       const admission = scheduler.submit(next);
-      if ('_tag' in admission) throw new Error(`refused: ${admission._tag}`);
+      if (isRefusal(admission)) throw new Error(`refused: ${admission._tag}`);
       admissions.push(admission);
     }
     await nextTask();
@@ -48,7 +44,7 @@ describe('a deep queue of transfers', () => {
     expect(started).toEqual([...Array(11).keys()]);
     admissions.splice(0, 10); // the caller lets go of the finished ones (the client forgets its tasks)
     await nextTask();
-    gc();
+    collectGarbage();
     await nextTask();
     const kept = refs.slice(0, 10).filter((ref) => ref.deref() !== undefined).length;
     expect(kept).toBe(0);

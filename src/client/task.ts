@@ -134,9 +134,9 @@ const progressOf = (actor: TransferActorRef, clock: Clock, intervalMs: number): 
  */
 class TaskRun<T> implements RunningTask<T>, Job {
   readonly requestId: number;
-  readonly result: Promise<T>;
   readonly state$: Observable<TransferState>;
   readonly progress$: Observable<Progress>;
+  readonly result: Promise<T>;
   private readonly actor: TransferActorRef;
   private admission: Admission | undefined = undefined;
   // Set when the task ends; resolves once its slot has been handed on. `cancel()` waits for it, and the
