@@ -323,12 +323,15 @@ export const startServerProcess = async (kind: ServerKind): Promise<ServerProces
 // ---------------------------------------------------------------------------------------------------
 // Clients, in the bench process: the same raw sockets and frames for both servers.
 
-/** A raw socket logged in with `hello` (batches read), resolving at `welcome`. */
+/**
+ * A raw socket logged in with `hello` saying what ferry's own client says it reads (batches, and runs of
+ * events: a raw server ignores that), resolving at `welcome`.
+ */
 export const rawLogin = (url: string, userId: string): Promise<WebSocket> =>
   new Promise((resolve, reject) => {
     const ws = new WebSocket(url, { perMessageDeflate: false });
     ws.once('error', reject);
-    ws.once('open', () => ws.send(JSON.stringify({ type: 'hello', version: WS_PROTOCOL_VERSION, userId, token: benchToken(userId), batch: true })));
+    ws.once('open', () => ws.send(JSON.stringify({ type: 'hello', version: WS_PROTOCOL_VERSION, userId, token: benchToken(userId), batch: true, eventRuns: true })));
     ws.once('message', (data) => {
       const text = String(data);
       if (!text.includes('"welcome"')) return reject(new Error(`hello of ${userId}: ${text.slice(0, 300)}`));
@@ -495,7 +498,7 @@ export const runWsFanout = async (options: WsFanoutOptions = {}): Promise<Scenar
       title: 'WebSocket channel fan-out (loopback)',
       method: [
         `Each server in a child process of its own (\`node --expose-gc --min-semi-space-size=16\`, ${serverRuntimeNote()}): ferry's \`startServer({ limits: BENCH_LIMITS })\` (message and login rates off, every other limit at its default), and a raw \`ws\` server (\`startRawFanout\` in \`bench/ws-fanout.ts\`) that authenticates the same \`hello\` token, keeps a record per socket and the channel's members, serializes each message's event once and sends that text to every other member, one write per socket per event-loop turn (a JSON array when several).`,
-        `${MEMBERS} raw \`ws\` sockets per server in the bench process log in (\`batch: true\`) and join one channel; one sends ${MESSAGES.toLocaleString('en-US')} TEXT messages (${TEXT.length} characters) with ${IN_FLIGHT} calls in flight, the ${MEMBERS - 1} others count the messages in each frame's bytes without parsing.`,
+        `${MEMBERS} raw \`ws\` sockets per server in the bench process log in (\`batch: true, eventRuns: true\`, as ferry's client does; the raw server ignores \`eventRuns\`) and join one channel; one sends ${MESSAGES.toLocaleString('en-US')} TEXT messages (${TEXT.length} characters) with ${IN_FLIGHT} calls in flight, the ${MEMBERS - 1} others count the messages in each frame's bytes without parsing.`,
         `Figures: deliveries/s = ${MESSAGES.toLocaleString('en-US')} × ${MEMBERS - 1} ÷ the time from the first send to the last delivery; server CPU per delivery from the child's own \`process.cpuUsage()\` around the run; CPU shares are CPU time ÷ wall time (the bench process's share says whether the clients could be the limit). ${runs} interleaved runs after a warm-up round; medians.`,
       ].join('\n'),
       table: markdownTable(

@@ -128,8 +128,9 @@ const handshake = (url: string, options: LinkOptions, credentials: Credentials, 
     socket.binaryType = 'arraybuffer';
     const { userId, token } = credentials;
     let welcomed = false;
-    // `batch`: this client reads text frames holding several control frames.
-    socket.onopen = () => socket.send(JSON.stringify({ type: 'hello', version: WS_PROTOCOL_VERSION, userId, token, batch: true, ...(resume ? { resume } : {}) }));
+    // `batch`: this client reads text frames holding several control frames; `eventRuns`: and `events` frames.
+    socket.onopen = () =>
+      socket.send(JSON.stringify({ type: 'hello', version: WS_PROTOCOL_VERSION, userId, token, batch: true, eventRuns: true, ...(resume ? { resume } : {}) }));
     socket.onerror = () => undefined;
     socket.onclose = (event: { code: number; reason: string }) =>
       reject(fault(Failure.network(`the socket closed during login (${event.code}${event.reason ? ` ${event.reason}` : ''})`)));
@@ -296,6 +297,15 @@ export const openLink = async (options: LinkOptions, signal: AbortSignal): Promi
         if (frame.seq <= lastSeq) return;
         lastSeq = frame.seq;
         return options.onEvent(frame.event);
+      case 'events':
+        // Events `seq`, `seq` + 1, …; those already seen (a replay overlaps) are skipped, as above.
+        for (let i = 0; i < frame.events.length; i++) {
+          const seq = frame.seq + i;
+          if (seq <= lastSeq) continue;
+          lastSeq = seq;
+          options.onEvent(frame.events[i]);
+        }
+        return;
       case 'ack':
         return transfers.get(frame.transfer)?.ack?.(frame.offset, frame.limit);
       default:

@@ -15,7 +15,7 @@ import type { ServerFrame } from '../../src/protocol/ws-frames.js';
 import { type ServerSession, serverSessions, type SessionSink } from '../../src/server/server-sessions.js';
 import { type EventStreamResponse, STREAM_HIGH_WATER, sseEvent, sseSink } from '../../src/server/sse-sink.js';
 import { wsSessions } from '../../src/server/ws-sessions.js';
-import { wsSink } from '../../src/server/ws-sink.js';
+import { wsEventText, wsSink } from '../../src/server/ws-sink.js';
 import { fcOptions } from '../properties/support.js';
 
 const GRACE_MS = 60_000;
@@ -111,8 +111,9 @@ const ws: Flavour<ReturnType<typeof wsSink>> = {
       sendText: (frame: ServerFrame) => {
         if (socket.readyState === socket.OPEN) sent.push(frame);
       },
-      // An event serialized once: the text must be the frame's JSON as `sendText` would have written it.
-      sendEncoded: (text: string) => {
+      // An event serialized once: the frame's text must be its JSON as `sendText` would have written it.
+      sendEvent: (seq: number, eventJson: string) => {
+        const text = wsEventText(seq, eventJson);
         const frame = JSON.parse(text) as ServerFrame;
         expect(text).toBe(JSON.stringify(frame));
         if (socket.readyState === socket.OPEN) sent.push(frame);

@@ -62,6 +62,8 @@ const frameLike = (types: readonly string[]): fc.Arbitrary<unknown> =>
         seq: field([1]),
         version: field([1]),
         batch: field([true, false]),
+        eventRuns: field([true, false]),
+        events: field([[], [{ type: 'presence' }, 1]]),
         resume: fc.oneof(fc.record({ sessionId: field(['s']), lastSeq: field([0, 3]) }, { requiredKeys: [] }), anyValue),
         message: field(['m']),
         sessionId: field(['s']),
@@ -98,7 +100,7 @@ describe('WebSocket frame decoding', () => {
   });
 
   it('accepts a server frame by the fast guard exactly when the io-ts codec accepts it', () => {
-    agree(['welcome', 'result', 'error', 'event', 'ack', 'pong', 'call'], isServerFrame, ServerFrameCodec);
+    agree(['welcome', 'result', 'error', 'event', 'events', 'ack', 'pong', 'call'], isServerFrame, ServerFrameCodec);
   });
 
   it('decodes a batch frame by frame, reporting only the bad ones by their path', () => {

@@ -53,6 +53,12 @@ export const WS_MAX_DATA_FRAME = WS_LARGE_CHUNK_SIZE + DATA_HEADER_SIZE;
 export const MAX_BATCH_CHARS = 16_384;
 
 /**
+ * What an `events` frame adds to its events' JSON and their separators, at most:
+ * `{"type":"events","seq":`, 16 digits, `,"events":[` and `]}`. Counted toward {@link MAX_BATCH_CHARS}.
+ */
+export const EVENTS_FRAME_CHARS = 52;
+
+/**
  * Credit the server grants the uploads of one socket beyond what its store kept (the `window` of
  * `welcome`), shared equally among them: bytes in flight and queued in server memory per socket are at
  * most this (plus {@link WS_MIN_UPLOAD_WINDOW} per upload). One upload with 1 MiB of credit ran about 1.4×
@@ -134,7 +140,8 @@ export const ClientFrameCodec = t.union([
   t.intersection([
     t.type({ type: t.literal('hello'), version: t.number, userId: t.unknown, token: t.unknown }),
     // `batch`: the client reads text frames holding an array of control frames (protocol doc, *Batches*).
-    t.partial({ resume: t.type({ sessionId: t.string, lastSeq: Offset }), batch: t.boolean }),
+    // `eventRuns`: it reads `events` frames, a run of consecutive events in one (*Events*; decision 127).
+    t.partial({ resume: t.type({ sessionId: t.string, lastSeq: Offset }), batch: t.boolean, eventRuns: t.boolean }),
   ]),
   t.intersection([t.type({ type: t.literal('call'), id: Id }), Call]),
   t.type({ type: t.literal('cancel'), transfer: TransferId }),
@@ -155,6 +162,8 @@ export const ServerFrameCodec = t.union([
   t.type({ type: t.literal('result'), id: Id, value: t.unknown }),
   t.intersection([t.type({ type: t.literal('error'), failure: t.unknown, message: t.string }), t.partial({ id: Id })]),
   t.type({ type: t.literal('event'), seq: Offset, event: t.unknown }),
+  // Events `seq`, `seq` + 1, … in order: as many `event` frames; sent only to a client that said `eventRuns`.
+  t.type({ type: t.literal('events'), seq: Offset, events: t.array(t.unknown) }),
   t.type({ type: t.literal('ack'), transfer: TransferId, offset: Offset, limit: Offset }),
   t.type({ type: t.literal('pong') }),
 ]);
@@ -211,7 +220,7 @@ export const isClientFrame = (u: unknown): u is ClientFrame => {
       if (typeof u['version'] !== 'number') return false;
       const resume = u['resume'];
       if (resume !== undefined && !(isRecord(resume) && typeof resume['sessionId'] === 'string' && isId(resume['lastSeq']))) return false;
-      return u['batch'] === undefined || typeof u['batch'] === 'boolean';
+      return (u['batch'] === undefined || typeof u['batch'] === 'boolean') && (u['eventRuns'] === undefined || typeof u['eventRuns'] === 'boolean');
     }
     default:
       return false;
@@ -226,6 +235,8 @@ export const isServerFrame = (u: unknown): u is ServerFrame => {
       return isId(u['id']);
     case 'event':
       return isId(u['seq']);
+    case 'events':
+      return isId(u['seq']) && Array.isArray(u['events']);
     case 'ack':
       return isTransferId(u['transfer']) && isId(u['offset']) && isId(u['limit']);
     case 'error':

@@ -22,7 +22,7 @@ import { type CallFrame, chunkSizeOf, DATA_HEADER_SIZE, type ClientFrame, CloseC
 import { memberCountsAnswer, presenceAnswer } from '../protocol/messaging-codec.js';
 import { DEFAULT_SERVER_LIMITS, type ServerLimits } from './server-limits.js';
 import { PerKeyCount } from './per-key-count.js';
-import { SocketOutput, type WsOutputOptions } from './ws-output.js';
+import { RunJoiner, SocketOutput, type WsOutputOptions } from './ws-output.js';
 import { type WsSession, type WsSessions, wsSessions } from './ws-sessions.js';
 import { WsSocketSink } from './ws-sink.js';
 import { every } from './clock-interval.js';
@@ -184,6 +184,8 @@ class Connection extends WsSocketSink<SocketOutput> {
   alive = true;
   /** The most media bytes of a data frame either way: by the version of the client's hello. */
   private chunkSize = WS_CHUNK_SIZE;
+  /** Whether the client's hello said it reads `events` frames (runs of events, decision 127). */
+  private eventRuns = false;
   /** The uploads of this socket share WS_UPLOAD_WINDOW of credit (see {@link Connection.uploadWindow}). */
   private uploading = 0;
   /** The hello deadline, until a session is held; dropped once cleared. */
@@ -248,6 +250,7 @@ class Connection extends WsSocketSink<SocketOutput> {
     const frame = decoded.right;
     if (!WS_PROTOCOL_VERSIONS.includes(frame.version)) return this.refuse(Failure.invalidArgument('version', `expected one of ${WS_PROTOCOL_VERSIONS.join(', ')}`), CloseCode.policy);
     this.chunkSize = chunkSizeOf(frame.version);
+    this.eventRuns = frame.eventRuns === true;
     const claims = hub.authenticate(frame.token);
     if (E.isLeft(claims)) return this.refuse(claims.left, CloseCode.loginRefused);
     const resume = claims.right.userId === frame.userId ? frame.resume : undefined;
@@ -277,12 +280,12 @@ class Connection extends WsSocketSink<SocketOutput> {
     this.welcome(session, false, frame.batch === true);
   }
 
-  /** The welcome, then batching if the client reads batches, then the session's events. */
+  /** The welcome, then batching if the client reads batches (and runs, if it reads those), then the session's events. */
   private welcome(session: WsSession, resumed: boolean, batch: boolean): void {
     const expiresAt = this.endpoint.hub.tokenExpiresAt(session.hub);
     this.output.sendText({ type: 'welcome', sessionId: session.id, resumed, chunkSize: this.chunkSize, window: WS_UPLOAD_WINDOW, ...(expiresAt === undefined ? {} : { expiresAt }) });
     // After the welcome, which so always goes alone: a client reads it before it reads anything else.
-    if (batch) this.output.batch();
+    if (batch) this.output.batch(this.eventRuns);
     this.endpoint.sessions.pump(session);
   }
 
@@ -581,6 +584,8 @@ export const wsRoute = (options: WsRouteOptions): WsRoute => {
     connections,
     output: {
       clock,
+      // One for the endpoint: a channel message's run is joined once for all its members (decision 127).
+      runs: new RunJoiner(),
       ...(options.limits ? { maxBufferedBytes: options.limits.slowReaderBytes } : {}),
       ...(options.onSlowReader ? { onTooSlow: options.onSlowReader } : {}),
     },

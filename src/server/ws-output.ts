@@ -9,14 +9,17 @@
  *
  * For a client that reads batches (`hello.batch`), control frames of one turn go out together as one
  * text frame (`src/protocol/ws-batch.ts`); a data frame or a close first writes what is queued, so frames
- * leave in the order they were sent.
+ * leave in the order they were sent. For one that also reads runs (`hello.eventRuns`), the events of the
+ * turn numbered one after the other go as one `events` frame, joined once for every member of a channel
+ * (decision 127).
  * @module
  */
 import type { WebSocket } from 'ws';
 import { abortFault } from '../core/abort.js';
 import { type Clock, systemClock, unrefTimer } from '../core/clock.js';
 import { Failure, fault } from '../core/failure.js';
-import { CloseCode, MAX_BATCH_CHARS, type ServerFrame } from '../protocol/ws-frames.js';
+import { CloseCode, EVENTS_FRAME_CHARS, MAX_BATCH_CHARS, type ServerFrame } from '../protocol/ws-frames.js';
+import { wsEventText } from './ws-sink.js';
 
 /** A data frame that can no longer go: the link dropped, as the transfer contract says (`Network`). */
 const socketClosed = (): Error => fault(Failure.network('the socket closed'));
@@ -40,6 +43,34 @@ export interface WsOutputOptions {
   readonly onTooSlow?: () => void;
   /** The clock of the cut of a too-slow peer that does not complete the close. Default: the system clock. */
   readonly clock?: Clock;
+  /**
+   * Joins the events of a run for every socket of an endpoint (one per endpoint, shared like these
+   * options). Default: none, each socket joins its runs itself.
+   */
+  readonly runs?: RunJoiner;
+}
+
+/**
+ * Joins the JSON of a run of events, remembering the last run it joined: a channel message goes to every
+ * member in the same turn, so the members' runs hold the same events (the same strings: an event is
+ * serialized once for all, decision 116) and are joined once for all of them rather than once per member
+ * (decision 127). It holds one run's text at most, under {@link MAX_BATCH_CHARS}.
+ */
+export class RunJoiner {
+  private items: readonly string[] = [];
+  private joined = '';
+
+  /** `items` joined with commas; `items` must not change after (a socket hands over a run it is done with). */
+  join(items: readonly string[]): string {
+    const last = this.items;
+    let same = last.length === items.length;
+    for (let i = 0; same && i < items.length; i++) same = last[i] === items[i];
+    if (!same) {
+      this.items = items;
+      this.joined = items.join(',');
+    }
+    return this.joined;
+  }
 }
 
 /** What transfers and the session layer use to send on one socket. */
@@ -47,12 +78,15 @@ export interface WsOutput {
   /** Sends a control frame: now, or at the end of this turn with the others once batching. */
   sendText(frame: ServerFrame): void;
   /**
-   * Sends a control frame already serialized (the JSON text of a `ServerFrame`), as `sendText` does: an
-   * event serialized once for every session it goes to (decision 116).
+   * Sends event `seq` from its JSON (serialized once for every session it goes to): an `event` frame, or,
+   * batching for a client that reads `events` frames, part of a run of consecutive events in one.
    */
-  sendEncoded(text: string): void;
-  /** From now on control frames of one turn go out as one batch (the client said it reads them). */
-  batch(): void;
+  sendEvent(seq: number, eventJson: string): void;
+  /**
+   * From now on control frames of one turn go out as one batch (the client said it reads them), and with
+   * `eventRuns` consecutive events among them as one `events` frame (it said it reads those too).
+   */
+  batch(eventRuns?: boolean): void;
   /** Writes the control frames queued, then closes the socket with `code`. */
   end(code: number, reason?: string): void;
   /** Resolves once `frame` was handed to the socket, in FIFO order with other data frames; rejects on abort. */
@@ -93,6 +127,14 @@ export class SocketOutput implements WsOutput {
   private chars = 0;
   /** Whether the end of this turn writes the batch. */
   private scheduled = false;
+  /** Whether consecutive events of a batch go as one `events` frame. */
+  private eventRuns = false;
+  /**
+   * The run of consecutive events at the end of this turn's batch (after `parts`): the JSON of events
+   * `runSeq`, `runSeq` + 1, …; `undefined` when none is open. Counted in `chars` with its frame.
+   */
+  private run: string[] | undefined;
+  private runSeq = 0;
 
   constructor(
     private readonly ws: WebSocket,
@@ -110,14 +152,33 @@ export class SocketOutput implements WsOutput {
     else this.writeText(JSON.stringify(frame));
   }
 
-  sendEncoded(text: string): void {
+  /** Sends a control frame already serialized (an event's: decision 116), as `sendText` does. */
+  private sendEncoded(text: string): void {
     if (this.closed || this.ws.readyState !== this.ws.OPEN) return;
     if (this.batching) this.queueText(text);
     else this.writeText(text);
   }
 
-  batch(): void {
+  sendEvent(seq: number, eventJson: string): void {
+    if (!this.eventRuns) return this.sendEncoded(wsEventText(seq, eventJson));
+    if (this.closed || this.ws.readyState !== this.ws.OPEN) return;
+    const run = this.run;
+    if (run !== undefined && seq === this.runSeq + run.length && this.chars + eventJson.length + 1 <= MAX_BATCH_CHARS) {
+      run.push(eventJson);
+      this.chars += eventJson.length + 1;
+      return;
+    }
+    this.closeRun();
+    if (this.parts !== undefined && this.chars + eventJson.length + EVENTS_FRAME_CHARS + 2 > MAX_BATCH_CHARS) this.flush();
+    this.run = [eventJson];
+    this.runSeq = seq;
+    this.chars += eventJson.length + EVENTS_FRAME_CHARS + 1;
+    this.schedule();
+  }
+
+  batch(eventRuns = false): void {
     this.batching = true;
+    this.eventRuns = eventRuns;
   }
 
   end(code: number, reason?: string): void {
@@ -145,6 +206,7 @@ export class SocketOutput implements WsOutput {
   close(): void {
     this.closed = true;
     this.parts = undefined;
+    this.run = undefined;
     this.chars = 0;
     for (const waiting of this.queue?.splice(0) ?? []) {
       waiting.dispose();
@@ -177,13 +239,32 @@ export class SocketOutput implements WsOutput {
 
   /** Queues a control frame for the end of this turn, writing the batch first if it would grow too big. */
   private queueText(text: string): void {
+    this.closeRun();
     if (this.parts !== undefined && this.chars + text.length + 2 > MAX_BATCH_CHARS) this.flush();
     (this.parts ??= []).push(text);
     this.chars += text.length + 1;
+    this.schedule();
+  }
+
+  /** Writes the batch at the end of this turn. */
+  private schedule(): void {
     if (!this.scheduled) {
       this.scheduled = true;
       queueMicrotask(() => this.turnEnded());
     }
+  }
+
+  /** Ends the open run, if any: it joins the batch as one frame (one event alone as an `event` frame). */
+  private closeRun(): void {
+    const run = this.run;
+    if (run === undefined) return;
+    this.run = undefined;
+    const seq = this.runSeq;
+    const text =
+      run.length === 1
+        ? wsEventText(seq, run[0] as string)
+        : `{"type":"events","seq":${seq},"events":[${this.options.runs?.join(run) ?? run.join(',')}]}`;
+    (this.parts ??= []).push(text);
   }
 
   private turnEnded(): void {
@@ -193,6 +274,7 @@ export class SocketOutput implements WsOutput {
 
   /** Writes the control frames of this turn (before a data frame or a close, which must not overtake them). */
   private flush(): void {
+    this.closeRun();
     const parts = this.parts;
     if (parts === undefined) return;
     this.parts = undefined;

@@ -30,7 +30,7 @@ export interface SinkSocket {
 }
 
 /** What a sink writes through (a `WsOutput`; a spec's fake). */
-export type SinkOutput = Pick<WsOutput, 'sendText' | 'sendEncoded' | 'end'>;
+export type SinkOutput = Pick<WsOutput, 'sendText' | 'sendEvent' | 'end'>;
 
 /**
  * The sink of one socket, writing through its `output`. Ending the session, or losing it to a newer
@@ -56,7 +56,7 @@ export class WsSocketSink<O extends SinkOutput = SinkOutput> implements WsSink {
   }
 
   write(seq: number, eventJson: string): void {
-    this.output.sendEncoded(wsEventText(seq, eventJson));
+    this.output.sendEvent(seq, eventJson);
   }
 
   send(frame: ServerFrame): void {
@@ -83,5 +83,5 @@ export class WsSocketSink<O extends SinkOutput = SinkOutput> implements WsSink {
  * @example
  * sessions.attach(session, wsSink(ws, output, options.onSlowReader), resume.lastSeq);
  */
-export const wsSink = (socket: SinkSocket, output: Pick<WsOutput, 'sendText' | 'sendEncoded' | 'end'>, onSlowReader?: () => void): WsSink =>
+export const wsSink = (socket: SinkSocket, output: SinkOutput, onSlowReader?: () => void): WsSink =>
   new WsSocketSink(socket, output, onSlowReader);
