@@ -11,7 +11,7 @@ import { createHub, type Hub } from '../../src/hub/hub.js';
 import type { HubEvent } from '../../src/hub/message-bus.js';
 import { serverSessions, type SessionSink } from '../../src/server/server-sessions.js';
 import { sseEvent, sseNumbered } from '../../src/server/sse-sink.js';
-import { EVENT_FRAME_CHARS, wsEventText } from '../../src/server/ws-sink.js';
+import { EVENT_FRAME_CHARS, wsEventText } from '../../src/protocol/ws-frames.js';
 import { fcOptions } from '../properties/support.js';
 
 /** Events as the hub makes them: channel and peer messages with any text, member and presence events. */

@@ -15,7 +15,8 @@ import type { ServerFrame } from '../../src/protocol/ws-frames.js';
 import { type ServerSession, serverSessions, type SessionSink } from '../../src/server/server-sessions.js';
 import { type EventStreamResponse, STREAM_HIGH_WATER, sseEvent, sseSink } from '../../src/server/sse-sink.js';
 import { wsSessions } from '../../src/server/ws-sessions.js';
-import { wsEventText, wsSink } from '../../src/server/ws-sink.js';
+import { wsEventText } from '../../src/protocol/ws-frames.js';
+import { wsSink } from '../../src/server/ws-sink.js';
 import { fcOptions } from '../properties/support.js';
 
 const GRACE_MS = 60_000;

@@ -53,6 +53,15 @@ export const WS_MAX_DATA_FRAME = WS_LARGE_CHUNK_SIZE + DATA_HEADER_SIZE;
 export const MAX_BATCH_CHARS = 16_384;
 
 /**
+ * Event `seq` as the text of the `event` frame a socket is sent, from the event's JSON (serialized once
+ * for every session it goes to): byte for byte `JSON.stringify({ type: 'event', seq, event })`.
+ */
+export const wsEventText = (seq: number, eventJson: string): string => `{"type":"event","seq":${seq},"event":${eventJson}}`;
+
+/** What an event's frame adds to its JSON, at most: `{"type":"event","seq":`, 16 digits, `,"event":` and `}`. */
+export const EVENT_FRAME_CHARS = 48;
+
+/**
  * What an `events` frame adds to its events' JSON and their separators, at most:
  * `{"type":"events","seq":`, 16 digits, `,"events":[` and `]}`. Counted toward {@link MAX_BATCH_CHARS}.
  */

@@ -18,8 +18,8 @@ import type { WebSocket } from 'ws';
 import { abortFault } from '../core/abort.js';
 import { type Clock, systemClock, unrefTimer } from '../core/clock.js';
 import { Failure, fault } from '../core/failure.js';
-import { CloseCode, EVENTS_FRAME_CHARS, MAX_BATCH_CHARS, type ServerFrame } from '../protocol/ws-frames.js';
-import { wsEventText } from './ws-sink.js';
+import { CloseCode, EVENTS_FRAME_CHARS, MAX_BATCH_CHARS, type ServerFrame, wsEventText } from '../protocol/ws-frames.js';
+
 
 /** A data frame that can no longer go: the link dropped, as the transfer contract says (`Network`). */
 const socketClosed = (): Error => fault(Failure.network('the socket closed'));

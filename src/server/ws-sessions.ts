@@ -3,14 +3,14 @@
  * numbered replay, sessions per user, tombstones): its recent answers, so a call resent after a reconnect
  * is answered once (from the kept answer) rather than run twice, and its unfinished uploads, removed if
  * it is kicked or logs out. Its events are kept as their JSON, serialized once for every session they go
- * to; each socket is sent an event's JSON inside its `event` frame with its number (`wsEventText` in `ws-sink.ts`).
+ * to; each socket is sent an event's JSON inside its `event` frame with its number (`wsEventText` in `src/protocol/ws-frames.ts`).
  * @module
  */
 import type { Hub, HubSession } from '../hub/hub.js';
 import { IdMap } from '../core/id-map.js';
-import type { ServerFrame } from '../protocol/ws-frames.js';
+import { EVENT_FRAME_CHARS, type ServerFrame } from '../protocol/ws-frames.js';
 import { type Adoption, type ServerSession, type ServerSessions, serverSessions } from './server-sessions.js';
-import { EVENT_FRAME_CHARS, type WsSink } from './ws-sink.js';
+import type { WsSink } from './ws-sink.js';
 
 /** About the bytes of a frame kept for resends: strings counted by length, never walked deeply. */
 export const sizeOfAnswer = (frame: ServerFrame): number => {

@@ -8,15 +8,6 @@ import { CloseCode, type ServerFrame } from '../protocol/ws-frames.js';
 import type { SessionSink } from './server-sessions.js';
 import type { WsOutput } from './ws-output.js';
 
-/**
- * Event `seq` as the text of the `event` frame a socket is sent, from the event's JSON (serialized once
- * for every session it goes to): byte for byte `JSON.stringify({ type: 'event', seq, event })`.
- */
-export const wsEventText = (seq: number, eventJson: string): string => `{"type":"event","seq":${seq},"event":${eventJson}}`;
-
-/** What an event's frame adds to its JSON, at most: `{"type":"event","seq":`, 16 digits, `,"event":` and `}`. */
-export const EVENT_FRAME_CHARS = 48;
-
 /** A socket of a session: events (their JSON, see `ws-sessions.ts`) and answers go to it as control frames. */
 export interface WsSink extends SessionSink<string> {
   /** Sends an answer (or any control frame) on this socket. */
