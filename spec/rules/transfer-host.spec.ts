@@ -1,10 +1,11 @@
 /**
  * Decision 121: a client's transfer actors are children of one host actor and share its XState system;
  * the host's clock drives their delays (retry backoff), and the host keeps one snapshot however many
- * transfers end under it.
+ * transfers end under it. Decision 128: the host tells the task watching a child when it stops, done or
+ * in error, once.
  */
 import { describe, expect, it } from 'vitest';
-import { createActor } from 'xstate';
+import { type AnyActorRef, createActor, fromPromise } from 'xstate';
 import { type TransferEffects, transferMachine, transferState } from '../../machines/transfer.js';
 import { createTransferHost } from '../../src/client/transfer-host.js';
 import { virtualClock } from '../../src/core/clock.js';
@@ -17,7 +18,7 @@ const settle = async (): Promise<void> => {
 describe('transfers share their client host’s system', () => {
   it('every transfer joins the host’s system, ends as before, and the host keeps one snapshot', async () => {
     const clock = virtualClock(5_000);
-    const host = createTransferHost(clock);
+    const host = createTransferHost(clock).parent as AnyActorRef;
     const first = host.getSnapshot();
     const effects: TransferEffects<string> = { open: async () => ({ total: 4 }), move: async () => 'moved', locate: async () => ({ offset: 0 }) };
     const actors = [1, 2, 3].map((requestId) =>
@@ -37,7 +38,7 @@ describe('transfers share their client host’s system', () => {
 
   it('a retry waits its backoff on the host’s clock', async () => {
     const clock = virtualClock(5_000);
-    const host = createTransferHost(clock);
+    const host = createTransferHost(clock).parent as AnyActorRef;
     let moves = 0;
     const effects: TransferEffects<string> = {
       open: async () => ({ total: 4 }),
@@ -64,5 +65,20 @@ describe('transfers share their client host’s system', () => {
     await settle();
     expect(moves).toBe(2);
     expect(transferState(actor.getSnapshot())).toBe('done');
+  });
+
+  it('tells the task watching a child that it stopped, once, done or in error, and no other task', async () => {
+    const host = createTransferHost(virtualClock(0));
+    const told: string[] = [];
+    const watcher = (name: string) => ({ complete: () => told.push(`${name} done`), error: (error: unknown) => told.push(`${name} error ${String(error)}`) });
+    const done = createActor(fromPromise(async () => 'ok'), { parent: host.parent as AnyActorRef });
+    const crashed = createActor(fromPromise(() => Promise.reject(new Error('boom'))), { parent: host.parent as AnyActorRef });
+    const unwatched = createActor(fromPromise(async () => 'ok'), { parent: host.parent as AnyActorRef });
+    host.watch(done.id, watcher('a'));
+    host.watch(crashed.id, watcher('b'));
+    for (const actor of [done, crashed, unwatched]) actor.start();
+    await settle();
+    expect(told.sort()).toEqual(['a done', 'b error Error: boom']);
+    expect((host.parent as AnyActorRef).getSnapshot().status).toBe('active');
   });
 });

@@ -45,12 +45,24 @@ declare const TRANSFER_HOST: unique symbol;
 
 /**
  * The parent of a client's transfer actors (`createTransferHost` in `transfer-host.ts`): the root of the
- * one XState system they all share (decision 121). Opaque here, so that the public declarations, which
- * reach this module through {@link Task}, name no XState type (decision 88: XState's declarations fail a
- * consumer's `exactOptionalPropertyTypes`).
+ * one XState system they all share (decision 121), which tells each task when its actor stops (decision
+ * 128). Opaque here, so that the public declarations, which reach this module through {@link Task}, name
+ * no XState type (decision 88: XState's declarations fail a consumer's `exactOptionalPropertyTypes`).
  */
 export interface TransferHost {
   readonly [TRANSFER_HOST]: true;
+  /** The host actor: the `parent` of every transfer actor of the client. */
+  readonly parent: unknown;
+  /** Tells `task` when the host's child `actorId` stops: done (a final state) or in error. */
+  watch(actorId: string, task: HostedTask): void;
+}
+
+/** What the host tells the task of one of its children. */
+export interface HostedTask {
+  /** The actor reached a final state. */
+  complete(): void;
+  /** The actor crashed. */
+  error(error: unknown): void;
 }
 
 /** Everything a task needs from its client. */
@@ -129,10 +141,10 @@ const progressOf = (actor: TransferActorRef, clock: Clock, intervalMs: number): 
 
 /**
  * One task: its actor, its streams, its slot and its result. A class, so a task costs one object and its
- * methods are shared, not a dozen closures per task (decision 113). It is its actor's observer (`complete`,
- * `error`) and its scheduler job (`start`).
+ * methods are shared, not a dozen closures per task (decision 113). The host tells it when its actor stops
+ * (`complete`, `error`: decision 128), and it is its scheduler job (`start`).
  */
-class TaskRun<T> implements RunningTask<T>, Job {
+class TaskRun<T> implements RunningTask<T>, Job, HostedTask {
   readonly requestId: number;
   readonly state$: Observable<TransferState>;
   readonly progress$: Observable<Progress>;
@@ -158,7 +170,7 @@ class TaskRun<T> implements RunningTask<T>, Job {
         ...(spec.retryDelays ? { retryDelays: spec.retryDelays } : {}),
       },
       clock: spec.clock,
-      parent: spec.host as unknown as AnyActorRef,
+      parent: spec.host.parent as AnyActorRef,
     });
     this.actor = actor;
     // Cold streams over the actor, built when subscribed (decision 113): a subscriber gets the current
@@ -171,7 +183,8 @@ class TaskRun<T> implements RunningTask<T>, Job {
       this.reject = reject;
     });
     this.result.catch(ignore);
-    actor.subscribe(this);
+    // Told by the host when the actor stops, not by a subscription of its own (decision 128).
+    spec.host.watch(actor.id, this);
 
     actor.start();
     if (spec.preflight) {
@@ -219,6 +232,11 @@ class TaskRun<T> implements RunningTask<T>, Job {
     if (this.finished) throw toPublicError('cancel', Failure.notExist(`${this.spec.operation} request ${this.requestId} (already finished)`));
     this.cancelReason = reason;
     this.actor.send({ type: 'CANCEL' });
+    // The host tells the task at once, unless it is busy telling another (its events wait their turn):
+    // the slot must be free before this resolves either way. `finish` runs once.
+    const { status, error } = this.actor.getSnapshot();
+    if (status === 'done') this.complete();
+    else if (status === 'error') this.error(error);
     await this.slotFreed;
   }
 
