@@ -71,7 +71,10 @@ export interface FileStoreOptions {
    * 30 MiB request loses at most this much. Default: 8 MiB. @example { checkpointBytes: 1_048_576 }
    */
   readonly checkpointBytes?: number;
-  /** Bytes per chunk yielded by `read`. Default: 64 KiB. */
+  /**
+   * Bytes per chunk yielded by `read`: the most a download holds of the file at once, twice (the chunk in
+   * hand and the one read ahead). Default: 256 KiB, one read per WebSocket data frame (decision 129).
+   */
   readonly readChunkSize?: number;
 }
 
@@ -122,7 +125,7 @@ export const fileStore = async (options: FileStoreOptions): Promise<FileStore> =
   const partialTtlMs = options.partialTtlMs ?? DEFAULT_PARTIAL_TTL_MS;
   const now = options.now ?? Date.now;
   const checkpointBytes = options.checkpointBytes ?? 8 * 1024 * 1024;
-  const readChunkSize = options.readChunkSize ?? 64 * 1024;
+  const readChunkSize = options.readChunkSize ?? 256 * 1024;
   for (const [name, value] of Object.entries({ partialTtlMs, checkpointBytes, readChunkSize })) {
     if (!(value > 0 && Number.isFinite(value))) throw new RangeError(`${name} must be a positive number, got ${String(value)}`);
   }
