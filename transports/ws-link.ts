@@ -282,6 +282,12 @@ export const openLink = async (options: LinkOptions, signal: AbortSignal): Promi
     options.onEnd(ending);
   };
 
+  /** Event `seq`, unless it was seen already (a replay overlaps what came before it). */
+  const heard = (seq: number, event: unknown): void => {
+    if (seq <= lastSeq) return;
+    lastSeq = seq;
+    options.onEvent(event);
+  };
   const onFrame = (frame: ServerFrame): void => {
     switch (frame.type) {
       case 'result':
@@ -294,17 +300,10 @@ export const openLink = async (options: LinkOptions, signal: AbortSignal): Promi
         return;
       }
       case 'event':
-        if (frame.seq <= lastSeq) return;
-        lastSeq = frame.seq;
-        return options.onEvent(frame.event);
+        return heard(frame.seq, frame.event);
       case 'events':
-        // Events `seq`, `seq` + 1, …; those already seen (a replay overlaps) are skipped, as above.
-        for (let i = 0; i < frame.events.length; i++) {
-          const seq = frame.seq + i;
-          if (seq <= lastSeq) continue;
-          lastSeq = seq;
-          options.onEvent(frame.events[i]);
-        }
+        // Events `seq`, `seq` + 1, …, each as if it came in an `event` frame.
+        for (let i = 0; i < frame.events.length; i++) heard(frame.seq + i, frame.events[i]);
         return;
       case 'ack':
         return transfers.get(frame.transfer)?.ack?.(frame.offset, frame.limit);

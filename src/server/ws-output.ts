@@ -20,7 +20,6 @@ import { type Clock, systemClock, unrefTimer } from '../core/clock.js';
 import { Failure, fault } from '../core/failure.js';
 import { CloseCode, EVENTS_FRAME_CHARS, MAX_BATCH_CHARS, type ServerFrame, wsEventText } from '../protocol/ws-frames.js';
 
-
 /** A data frame that can no longer go: the link dropped, as the transfer contract says (`Network`). */
 const socketClosed = (): Error => fault(Failure.network('the socket closed'));
 
@@ -119,16 +118,17 @@ export class SocketOutput implements WsOutput {
   private queue: Waiting[] | undefined;
   private unsent = 0;
   private closed = false;
-  /** Whether control frames of a turn go out as one batch. */
-  private batching = false;
+  /**
+   * What the client reads, so how control frames go: each at once (`frames`), those of a turn as one batch
+   * (`batches`), and with consecutive events among them as one `events` frame (`runs`).
+   */
+  private reads: 'frames' | 'batches' | 'runs' = 'frames';
   /** The control frames of this turn not yet written (batching); `undefined` when none. */
   private parts: string[] | undefined;
   /** Characters in `parts`, with a separator each. */
   private chars = 0;
   /** Whether the end of this turn writes the batch. */
   private scheduled = false;
-  /** Whether consecutive events of a batch go as one `events` frame. */
-  private eventRuns = false;
   /**
    * The run of consecutive events at the end of this turn's batch (after `parts`): the JSON of events
    * `runSeq`, `runSeq` + 1, …; `undefined` when none is open. Counted in `chars` with its frame.
@@ -148,19 +148,19 @@ export class SocketOutput implements WsOutput {
 
   sendText(frame: ServerFrame): void {
     if (this.closed || this.ws.readyState !== this.ws.OPEN) return;
-    if (this.batching) this.queueText(JSON.stringify(frame));
+    if (this.reads !== 'frames') this.queueText(JSON.stringify(frame));
     else this.writeText(JSON.stringify(frame));
   }
 
   /** Sends a control frame already serialized (an event's: decision 116), as `sendText` does. */
   private sendEncoded(text: string): void {
     if (this.closed || this.ws.readyState !== this.ws.OPEN) return;
-    if (this.batching) this.queueText(text);
+    if (this.reads !== 'frames') this.queueText(text);
     else this.writeText(text);
   }
 
   sendEvent(seq: number, eventJson: string): void {
-    if (!this.eventRuns) return this.sendEncoded(wsEventText(seq, eventJson));
+    if (this.reads !== 'runs') return this.sendEncoded(wsEventText(seq, eventJson));
     if (this.closed || this.ws.readyState !== this.ws.OPEN) return;
     const run = this.run;
     if (run !== undefined && seq === this.runSeq + run.length && this.chars + eventJson.length + 1 <= MAX_BATCH_CHARS) {
@@ -177,8 +177,7 @@ export class SocketOutput implements WsOutput {
   }
 
   batch(eventRuns = false): void {
-    this.batching = true;
-    this.eventRuns = eventRuns;
+    this.reads = eventRuns ? 'runs' : 'batches';
   }
 
   end(code: number, reason?: string): void {
