@@ -25,7 +25,6 @@ import { randomUUID } from 'node:crypto';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { WebSocket } from 'ws';
 import { DeleteObjectCommand, GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { type Client, createClient, textMessage } from '../src/index.js';
 import { httpTransport } from '../transports/http.js';
@@ -209,9 +208,14 @@ export const runCluster = async (options: ClusterOptions = {}): Promise<Scenario
     const fanouts = {} as Record<FanoutName, () => Promise<{ value: number; details: Record<string, number> }>>;
     let nextCallId = 1_000;
     for (const [name, servers] of fanoutSetups) {
+      const tag = name.replace(/\W+/g, '');
+      // A channel per setup: A and B share theirs through the bus, so one channel would have every setup's
+      // members, and each send would also go to the members another setup counts (and keep the nodes busy
+      // after the case, during the next ones).
       const channel = await joinChannel(
         servers.map((node) => node.wsUrl),
-        `f${name.replace(/\W+/g, '')}-`,
+        `f${tag}-`,
+        `fanout-${tag}`,
       );
       channels.push(channel);
       let run = 0;
@@ -221,7 +225,7 @@ export const runCluster = async (options: ClusterOptions = {}): Promise<Scenario
         const cpu0 = await cpuOf();
         const t0 = performance.now();
         const received = channel.allReceived(run * FANOUT_MESSAGES);
-        await sendAll(channel.sockets[0] as WebSocket, run, nextCallId, FANOUT_MESSAGES);
+        await sendAll(channel, run, nextCallId, FANOUT_MESSAGES);
         await received;
         const elapsed = performance.now() - t0;
         const cpu = (await cpuOf()) - cpu0;

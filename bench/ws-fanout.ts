@@ -51,6 +51,7 @@ export const MEMBERS = 200;
 /** Messages the sender sends per run. */
 export const MESSAGES = 2_000;
 const IN_FLIGHT = 100;
+/** The channel of {@link joinChannel} unless told otherwise. */
 const CHANNEL = 'fanout';
 const TEXT = 'a chat message of about sixty characters, as people write them';
 /** Targets of issue 17: ferry's delivery rate ÷ the raw server's, and server CPU per delivery. */
@@ -356,6 +357,8 @@ const countResults = (bytes: Buffer): number => {
 
 /** The channel's members: `sockets[0]` sends, the others receive. */
 export interface Channel {
+  /** The channel's ID: members of another channel (a cluster's nodes share channels) are not counted. */
+  readonly id: string;
   readonly sockets: readonly WebSocket[];
   /** Messages each receiver counted so far. */
   readonly received: number[];
@@ -366,10 +369,12 @@ export interface Channel {
 }
 
 /**
- * Logs `MEMBERS` users in and makes them join the channel: member i on `urls[i % urls.length]` (one URL:
- * all on one server; the nodes of a cluster: spread over them, the sender on the first).
+ * Logs `MEMBERS` users in and makes them join channel `id`: member i on `urls[i % urls.length]` (one URL:
+ * all on one server; the nodes of a cluster: spread over them, the sender on the first). The nodes of a
+ * cluster share their channels: each setup on the same cluster needs an `id` of its own, or a send
+ * reaches every setup's members while only one setup's are counted.
  */
-export const joinChannel = async (urls: string | readonly string[], prefix: string): Promise<Channel> => {
+export const joinChannel = async (urls: string | readonly string[], prefix: string, id = CHANNEL): Promise<Channel> => {
   const nodes = typeof urls === 'string' ? [urls] : urls;
   const sockets: WebSocket[] = [];
   for (let i = 0; i < MEMBERS; i++) sockets.push(await rawLogin(nodes[i % nodes.length] as string, `${prefix}${i}`));
@@ -381,7 +386,7 @@ export const joinChannel = async (urls: string | readonly string[], prefix: stri
         resolve();
       };
       ws.on('message', onMessage);
-      ws.send(JSON.stringify({ type: 'call', id: 1, op: 'join', channelId: CHANNEL }));
+      ws.send(JSON.stringify({ type: 'call', id: 1, op: 'join', channelId: id }));
     });
     void i;
   }
@@ -399,6 +404,7 @@ export const joinChannel = async (urls: string | readonly string[], prefix: stri
     });
   }
   return {
+    id,
     sockets,
     received,
     frames: () => frames,
@@ -411,14 +417,15 @@ export const joinChannel = async (urls: string | readonly string[], prefix: stri
   };
 };
 
-/** Sends `count` messages to the channel from `sockets[0]`, `IN_FLIGHT` calls at a time; resolves at the last answer. */
-export const sendAll = (sender: WebSocket, run: number, firstId: number, count = MESSAGES): Promise<void> =>
+/** Sends `count` messages to the channel from its `sockets[0]`, `IN_FLIGHT` calls at a time; resolves at the last answer. */
+export const sendAll = (channel: Channel, run: number, firstId: number, count = MESSAGES): Promise<void> =>
   new Promise<void>((resolve) => {
+    const sender = channel.sockets[0] as WebSocket;
     let sent = 0;
     let answered = 0;
     const send = (): void => {
       const id = firstId + sent++;
-      sender.send(JSON.stringify({ type: 'call', id, op: 'sendToChannel', channelId: CHANNEL, messageId: `r${run}-${id}`, message: { messageType: 'TEXT', text: TEXT } }));
+      sender.send(JSON.stringify({ type: 'call', id, op: 'sendToChannel', channelId: channel.id, messageId: `r${run}-${id}`, message: { messageType: 'TEXT', text: TEXT } }));
     };
     const onMessage = (data: Buffer): void => {
       const results = countResults(data);
@@ -456,7 +463,7 @@ export const runWsFanout = async (options: WsFanoutOptions = {}): Promise<Scenar
       const own0 = process.cpuUsage();
       const t0 = performance.now();
       const received = channel.allReceived(run * MESSAGES);
-      await sendAll(channel.sockets[0] as WebSocket, run, nextId);
+      await sendAll(channel, run, nextId);
       await received;
       const elapsed = performance.now() - t0;
       const own = process.cpuUsage(own0);

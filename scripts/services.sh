@@ -95,7 +95,7 @@ mon_data_avail_crit = 1
 osd_objectstore = memstore
 memstore_device_bytes = 12884901888
 [client.rgw]
-rgw_frontends = beast endpoint=127.0.0.1:${rgw_port}
+rgw_frontends = beast endpoint=127.0.0.1:${rgw_port} tcp_nodelay=1
 rgw_gc_obj_min_wait = 60
 rgw_gc_processor_period = 60
 rgw_data = $dir/rgw
