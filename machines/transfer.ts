@@ -4,9 +4,12 @@
  *
  * - The effects (open, move, locate) come in the input, so the same machine drives every transport and
  *   specs can pass fakes.
- * - The machine owns its `AbortController` (decision 113). Entering `opening`, `moving` or `locating`
- *   starts that effect with the signal, and its outcome comes back as an event (`OPENED`, `MOVED`,
- *   `LOCATED`, `STEP_FAILED`). Leaving `transferring` while an effect is in flight aborts the signal, so
+ * - The machine owns its `AbortController` (decision 113). Entering `moving` or `locating` starts that
+ *   effect with the signal, and its outcome comes back as an event (`MOVED`, `LOCATED`, `STEP_FAILED`).
+ *   `moving` opens the transfer first if it is not open yet (creates the upload, stats the media): open
+ *   and move are one effect and one event, as a transition is the engine's largest cost per transfer
+ *   (decision 132); a failure says whether the open had succeeded, which picks the retry: `reopening`
+ *   (start over) or `backoff` (resume). Leaving `transferring` while an effect is in flight aborts the signal, so
  *   cancel, interrupt and timeout abort the I/O, and a result arriving late is dropped before it reaches
  *   the machine. A failed attempt's signal is left as it is and the next attempt gets a fresh one, as
  *   each invoked actor had its own before. No child actor is spawned: an invoked promise actor per
@@ -19,11 +22,14 @@
  * - Progress reaches the machine at most once per {@link PROGRESS_EVERY_MS} (the latest offset; one held
  *   back goes by a timer, or with the move's failure; a move that succeeds ends at the total anyway): an
  *   event per 64 KiB chunk cost about 7% of a download's CPU. A move's first report goes at once, except
- *   the total itself, which waits an interval: the move's success nearly always comes first.
+ *   the total itself, which waits an interval: the move's success nearly always comes first. Every
+ *   `PROGRESS` carries the total; the open announces it (the offset it starts from) an interval later
+ *   unless bytes or the move's outcome came first, so a slow transfer shows its size early and a fast one
+ *   costs no event for it.
  * - Retries after a dropped link are states (`backoff` → `locating` → `moving`), not a loop in a promise.
  * @module
  */
-import { assign, type ActorRefFrom, setup, type SnapshotFrom } from 'xstate';
+import { and, assign, type ActorRefFrom, setup, type SnapshotFrom } from 'xstate';
 import type { Clock, TimerHandle } from '../src/core/clock.js';
 import { Failure, failureOf } from '../src/core/failure.js';
 import { DEFAULT_RETRY_DELAYS, retryDelay, shouldRetry } from './retry.js';
@@ -46,17 +52,17 @@ export interface TransferInput<Output = unknown> {
 
 /**
  * What a transfer machine hears. `START`, `CANCEL` and `INTERRUPT` come from its task; the others from
- * the effects it started (`STEP_FAILED` carries the progress the move held back, if any) and its timers.
+ * the effects it started and its timers. `PROGRESS` and `MOVED` carry the total (known once opened);
+ * `STEP_FAILED` the progress the move held back, if any, and the total if the transfer had been opened.
  */
 export type TransferEvent =
   | { readonly type: 'START' }
   | { readonly type: 'CANCEL' }
   | { readonly type: 'INTERRUPT'; readonly failure: Failure }
-  | { readonly type: 'PROGRESS'; readonly offset: number }
-  | { readonly type: 'OPENED'; readonly total: number }
-  | { readonly type: 'MOVED'; readonly output: unknown }
+  | { readonly type: 'PROGRESS'; readonly offset: number; readonly total: number }
+  | { readonly type: 'MOVED'; readonly output: unknown; readonly total: number }
   | { readonly type: 'LOCATED'; readonly located: Located<unknown> }
-  | { readonly type: 'STEP_FAILED'; readonly error: unknown; readonly offset: number | undefined }
+  | { readonly type: 'STEP_FAILED'; readonly error: unknown; readonly offset: number | undefined; readonly total: number | undefined }
   | { readonly type: 'IDLE_CHECK' };
 
 /** Where the work sends what it hears: the actor. */
@@ -88,7 +94,7 @@ class Work {
   /** The offset held back by the coalescing, if any, and when the last PROGRESS was sent. */
   private held: number | undefined = undefined;
   private sentAt = Number.NEGATIVE_INFINITY;
-  /** The transfer's size, once opened: a report of it waits, as the move's success brings it anyway. */
+  /** The transfer's size, once opened (kept across failed attempts): a report of it waits, as the move's success brings it anyway. */
   private total: number | undefined = undefined;
   private receiver: Receiver | undefined = undefined;
 
@@ -110,6 +116,26 @@ class Work {
   begin(receiver: Receiver): void {
     this.lastActivity = this.clock.now();
     this.watch(receiver);
+  }
+
+  /**
+   * Moves bytes from `offset` to the end, opening the transfer first if it is not open (the total is then
+   * announced an interval later, unless bytes move or the move ends before). Ends with `MOVED`.
+   */
+  move(receiver: Receiver, offset: number): void {
+    this.sentAt = Number.NEGATIVE_INFINITY;
+    this.start(
+      receiver,
+      async (signal) => {
+        if (this.total === undefined) {
+          const { total } = await this.effects.open(signal);
+          this.total = total;
+          this.announce(offset);
+        }
+        return this.effects.move(offset, signal, (at) => this.report(at));
+      },
+      (output) => ({ type: 'MOVED', output, total: this.total ?? 0 }),
+    );
   }
 
   /** Starts `run` on the transfer's signal; its outcome comes back as `done(value)` or `STEP_FAILED`. */
@@ -137,7 +163,7 @@ class Work {
         this.settle();
         // The failed attempt keeps its signal as it is; the next attempt gets a fresh one.
         this.controller = undefined;
-        receiver.send({ type: 'STEP_FAILED', error, offset });
+        receiver.send({ type: 'STEP_FAILED', error, offset, total: this.total });
       },
     );
   }
@@ -155,10 +181,11 @@ class Work {
     else this.progressTimer ??= this.clock.setTimeout(() => this.sendHeld(), wait);
   }
 
-  /** A move starts afresh: its first report goes at once (unless it is the last, `total`). */
-  resetProgress(total: number | undefined): void {
-    this.sentAt = Number.NEGATIVE_INFINITY;
-    this.total = total;
+  /** Just opened: the total goes with `offset` (where the move starts) an interval from now, unless a report or the outcome comes first. */
+  private announce(offset: number): void {
+    if (!this.busy) return;
+    this.held = offset;
+    this.progressTimer ??= this.clock.setTimeout(() => this.sendHeld(), PROGRESS_EVERY_MS);
   }
 
   /** Arms the idle watchdog for what remains of the idle timeout as it stands now. */
@@ -187,7 +214,7 @@ class Work {
     if (offset === undefined || !this.busy || this.controller?.signal.aborted) return;
     this.held = undefined;
     this.sentAt = this.clock.now();
-    this.receiver?.send({ type: 'PROGRESS', offset });
+    this.receiver?.send({ type: 'PROGRESS', offset, total: this.total ?? offset });
   }
 
   /** The effect settled: nothing in flight, no progress held. */
@@ -218,15 +245,18 @@ interface TransferContext {
  * The context after bytes moved to `offset`, if that is forward; else nothing changes. Moving bytes also
  * restarts the idle timeout (in the work, outside the context).
  */
-const progressed = (context: TransferContext, offset: number | undefined): Partial<TransferContext> => {
+const progressed = (context: TransferContext, offset: number | undefined, total = context.total): Partial<TransferContext> => {
   if (offset === undefined || offset <= context.offset) return {};
   context.work.lastActivity = context.work.clock.now();
   return {
     offset,
-    progress: Math.min(Math.max(context.progress, offset), context.total ?? offset),
+    progress: Math.min(Math.max(context.progress, offset), total ?? offset),
     attempts: 0,
   };
 };
+
+/** The total a failed step knew (the transfer had been opened), else what the context knew. */
+const stepTotal = (context: TransferContext, event: TransferEvent): number | undefined => (event.type === 'STEP_FAILED' ? (event.total ?? context.total) : context.total);
 
 /** The progress held back by a failed move, if the event carries one. */
 const heldOffset = (event: TransferEvent): number | undefined => (event.type === 'STEP_FAILED' ? event.offset : undefined);
@@ -251,17 +281,11 @@ export const transferMachine = setup({
   guards: {
     idle: ({ context }) => context.work.idle(),
     retryable: ({ context, event }) => shouldRetry(failureOf(stepError(event)), context.attempts + 1),
+    /** A failed step after the transfer was opened: it resumes (`backoff`), else it starts over (`reopening`). */
+    opened: ({ event }) => event.type === 'STEP_FAILED' && event.total !== undefined,
   },
   actions: {
-    open: ({ context, self }) => {
-      const { work } = context;
-      work.start(self, (signal) => work.effects.open(signal), (opened) => ({ type: 'OPENED', total: opened.total }));
-    },
-    move: ({ context, self }) => {
-      const { work, offset, total } = context;
-      work.resetProgress(total);
-      work.start(self, (signal) => work.effects.move(offset, signal, (at) => work.report(at)), (output) => ({ type: 'MOVED', output }));
-    },
+    move: ({ context, self }) => context.work.move(self, context.offset),
     locate: ({ context, self }) => {
       const { work } = context;
       work.start(self, (signal) => work.effects.locate(signal), (located) => ({ type: 'LOCATED', located }));
@@ -271,13 +295,18 @@ export const transferMachine = setup({
     // On a re-check: until the idle deadline as it stands now.
     watch: ({ context, self }) => context.work.watch(self),
     stop: ({ context }) => context.work.stop(),
-    fail: assign(({ context, event }) => ({ ...progressed(context, heldOffset(event)), failure: failureOf(stepError(event)) })),
+    fail: assign(({ context, event }) => {
+      const total = stepTotal(context, event);
+      return { total, ...progressed(context, heldOffset(event), total), failure: failureOf(stepError(event)) };
+    }),
     // Bytes the failed move held back count first (they reset the count), then this failure.
     countAttempt: assign(({ context, event }) => {
-      const moved = progressed(context, heldOffset(event));
-      return { ...moved, attempts: (moved.attempts ?? context.attempts) + 1 };
+      const total = stepTotal(context, event);
+      const moved = progressed(context, heldOffset(event), total);
+      return { total, ...moved, attempts: (moved.attempts ?? context.attempts) + 1 };
     }),
-    recordProgress: assign(({ context }, params: { offset: number }) => progressed(context, params.offset)),
+    // The first report after the open brings the total (at the offset the move started from).
+    recordProgress: assign(({ context }, { offset, total }: { offset: number; total: number }) => ({ total, ...progressed(context, offset, total) })),
     interrupt: assign(({ event }) => ({ failure: event.type === 'INTERRUPT' ? event.failure : Failure.unknown('interrupted') })),
   },
 }).createMachine({
@@ -304,10 +333,11 @@ export const transferMachine = setup({
       entry: 'begin',
       exit: 'stop',
       on: {
-        // Only bytes moving forward count: an empty chunk or a repeated offset is no sign of life.
+        // Only bytes moving forward count: an empty chunk or a repeated offset is no sign of life. The
+        // open's announcement of the total is news, not life.
         PROGRESS: {
-          guard: ({ context, event }) => event.offset > context.offset,
-          actions: { type: 'recordProgress', params: ({ event }) => ({ offset: event.offset }) },
+          guard: ({ context, event }) => event.offset > context.offset || context.total === undefined,
+          actions: { type: 'recordProgress', params: ({ event }) => ({ offset: event.offset, total: event.total }) },
         },
         CANCEL: 'cancelled',
         INTERRUPT: { target: 'failed', actions: 'interrupt' },
@@ -320,33 +350,25 @@ export const transferMachine = setup({
           { actions: 'watch' },
         ],
       },
-      initial: 'opening',
+      initial: 'moving',
       states: {
-        opening: {
-          entry: 'open',
+        // Opens the transfer if it is not open yet, then moves bytes from `context.offset`: one effect.
+        moving: {
+          entry: 'move',
           on: {
-            OPENED: { target: 'moving', actions: assign(({ event }) => ({ total: event.total })) },
+            MOVED: {
+              target: '#transfer.done',
+              actions: assign(({ event }) => ({ output: event.output, total: event.total, progress: event.total })),
+            },
             STEP_FAILED: [
+              { guard: and(['retryable', 'opened']), target: 'backoff', actions: 'countAttempt' },
               { guard: 'retryable', target: 'reopening', actions: 'countAttempt' },
               { target: '#transfer.failed', actions: 'fail' },
             ],
           },
         },
         // A dropped link before the transfer is even set up: wait, then open again from scratch.
-        reopening: { after: { retryDelay: 'opening' } },
-        moving: {
-          entry: 'move',
-          on: {
-            MOVED: {
-              target: '#transfer.done',
-              actions: assign(({ context, event }) => ({ output: event.output, progress: context.total ?? context.progress })),
-            },
-            STEP_FAILED: [
-              { guard: 'retryable', target: 'backoff', actions: 'countAttempt' },
-              { target: '#transfer.failed', actions: 'fail' },
-            ],
-          },
-        },
+        reopening: { after: { retryDelay: 'moving' } },
         backoff: { after: { retryDelay: 'locating' } },
         locating: {
           entry: 'locate',
