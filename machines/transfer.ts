@@ -23,9 +23,9 @@
  *   back goes by a timer, or with the move's failure; a move that succeeds ends at the total anyway): an
  *   event per 64 KiB chunk cost about 7% of a download's CPU. A move's first report goes at once, except
  *   the total itself, which waits an interval: the move's success nearly always comes first. Every
- *   `PROGRESS` carries the total; the open announces it (the offset it starts from) an interval later
- *   unless bytes or the move's outcome came first, so a slow transfer shows its size early and a fast one
- *   costs no event for it.
+ *   `PROGRESS` carries the total; the open announces it (with the offset the move starts from) at once,
+ *   or, for a small transfer ({@link SMALL_TRANSFER_BYTES}), an interval later unless bytes or the move's
+ *   outcome came first: a small transfer nearly always ends within it and then costs no event for it.
  * - Retries after a dropped link are states (`backoff` → `locating` → `moving`), not a loop in a promise.
  * @module
  */
@@ -39,6 +39,13 @@ export type { Located, TransferEffects, TransferState } from '../src/core/states
 
 /** The most often the machine hears of bytes moving (on its clock). */
 export const PROGRESS_EVERY_MS = 10;
+
+/**
+ * A transfer with at most this many bytes to move once opened has its total announced an interval later,
+ * not at once: its move nearly always ends first (one chunk of any transport), and saves the machine an
+ * event. A larger one shows `{ currentSize: offset, totalSize }` as soon as it is open.
+ */
+export const SMALL_TRANSFER_BYTES = 64 * 1024;
 
 /** What a transfer machine starts with. */
 export interface TransferInput<Output = unknown> {
@@ -119,8 +126,8 @@ class Work {
   }
 
   /**
-   * Moves bytes from `offset` to the end, opening the transfer first if it is not open (the total is then
-   * announced an interval later, unless bytes move or the move ends before). Ends with `MOVED`.
+   * Moves bytes from `offset` to the end, opening the transfer first if it is not open (then announcing
+   * the total: see `announce`). Ends with `MOVED`.
    */
   move(receiver: Receiver, offset: number): void {
     this.sentAt = Number.NEGATIVE_INFINITY;
@@ -130,7 +137,7 @@ class Work {
         if (this.total === undefined) {
           const { total } = await this.effects.open(signal);
           this.total = total;
-          this.announce(offset);
+          this.announce(offset, total);
         }
         return this.effects.move(offset, signal, (at) => this.report(at));
       },
@@ -181,11 +188,16 @@ class Work {
     else this.progressTimer ??= this.clock.setTimeout(() => this.sendHeld(), wait);
   }
 
-  /** Just opened: the total goes with `offset` (where the move starts) an interval from now, unless a report or the outcome comes first. */
-  private announce(offset: number): void {
+  /**
+   * Just opened: the total goes with `offset` (where the move starts), at once, or for a small transfer an
+   * interval from now unless a report or the outcome comes first. It is news, not progress: the move's
+   * first report still goes at once.
+   */
+  private announce(offset: number, total: number): void {
     if (!this.busy) return;
     this.held = offset;
-    this.progressTimer ??= this.clock.setTimeout(() => this.sendHeld(), PROGRESS_EVERY_MS);
+    if (total - offset > SMALL_TRANSFER_BYTES) this.sendHeld(false);
+    else this.progressTimer ??= this.clock.setTimeout(() => this.sendHeld(false), PROGRESS_EVERY_MS);
   }
 
   /** Arms the idle watchdog for what remains of the idle timeout as it stands now. */
@@ -207,13 +219,14 @@ class Work {
     this.settle();
   }
 
-  private sendHeld(): void {
+  /** Sends the held offset, if any; `throttled` (a report) starts the next interval. */
+  private sendHeld(throttled = true): void {
     if (this.progressTimer !== undefined) this.clock.clearTimeout(this.progressTimer);
     this.progressTimer = undefined;
     const offset = this.held;
     if (offset === undefined || !this.busy || this.controller?.signal.aborted) return;
     this.held = undefined;
-    this.sentAt = this.clock.now();
+    if (throttled) this.sentAt = this.clock.now();
     this.receiver?.send({ type: 'PROGRESS', offset, total: this.total ?? offset });
   }
 

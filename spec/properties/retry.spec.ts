@@ -192,4 +192,58 @@ describe('the transfer machine', () => {
       fcOptions(1000),
     );
   });
+
+  it('starts over after transient failures before the transfer is open: opens again after the delay, never locates', async () => {
+    const scenario = fc.record({
+      failures: fc.array(fc.constantFrom<Step>('network', 'conflict'), { maxLength: 6 }),
+      delays: fc.array(fc.integer({ min: 0, max: 5_000 }), { minLength: 1, maxLength: 5 }),
+      total: fc.integer({ min: 1, max: 1_000_000 }),
+    });
+    await fc.assert(
+      fc.asyncProperty(scenario, async ({ failures, delays, total }) => {
+        const clock = virtualClock();
+        const openedAt: number[] = [];
+        const failedAt: number[] = [];
+        let located = 0;
+        const effects: TransferEffects<string> = {
+          async open() {
+            openedAt.push(clock.now());
+            await Promise.resolve();
+            const step = failures[openedAt.length - 1];
+            if (step === undefined) return { total };
+            failedAt.push(clock.now());
+            throw fault(step === 'network' ? Failure.network('dropped') : Failure.conflict('moved'));
+          },
+          async move(from, _signal, onProgress) {
+            expect(from).toBe(0);
+            onProgress(total);
+            return 'moved';
+          },
+          locate: async () => {
+            located++;
+            return { offset: 0 };
+          },
+        };
+        const actor = createActor(transferMachine, {
+          input: { requestId: 1, idleTimeoutMs: 1e12, clock, effects, retryDelays: delays },
+          clock,
+        }).start();
+        actor.send({ type: 'START' });
+        const longest = Math.max(0, ...delays) + 1;
+        for (let turn = 0; turn < 2 * failures.length + 4 && actor.getSnapshot().status === 'active'; turn++) {
+          await drain();
+          clock.advance(longest);
+        }
+        await drain();
+        const snapshot = actor.getSnapshot();
+        expect(transferState(snapshot)).toBe('done');
+        expect(snapshot.output).toBe('moved');
+        expect(snapshot.context).toMatchObject({ total, progress: total });
+        expect(openedAt).toHaveLength(failures.length + 1);
+        expect(located).toBe(0);
+        failedAt.forEach((at, i) => expect((openedAt[i + 1] ?? Number.NaN) - at).toBeGreaterThanOrEqual(retryDelay(i + 1, delays)));
+      }),
+      fcOptions(300),
+    );
+  });
 });

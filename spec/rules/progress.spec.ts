@@ -6,7 +6,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { type Progress, type Task, type TaskProgress } from '../../src/index.js';
 import { Failure, fault } from '../../src/core/failure.js';
 import type { ChunkStep } from '../../src/index.js';
-import { PROGRESS_EVERY_MS } from '../../machines/transfer.js';
+import { PROGRESS_EVERY_MS, SMALL_TRANSFER_BYTES } from '../../machines/transfer.js';
 import { advanceUntil, bytes, expectSameBytes, flush, gate, record, stateOf, until, uploaded, world, type World } from './support.js';
 
 const CHUNK = 65_536;
@@ -106,27 +106,41 @@ describe('progress', () => {
     for (let i = 1; i < spaced.length; i++) expect(spaced[i]!.at - spaced[i - 1]!.at).toBeGreaterThanOrEqual(250);
   });
 
-  it('a transfer shows its total before any byte moves, within the machine\'s interval of opening', async () => {
-    // Open and move are one effect (decision 132): the total is announced an interval after the open,
-    // unless bytes or the outcome come first. Here the first chunk waits at the gate.
-    const g = gate(true);
-    w = world({ gate: g.fn });
-    const client = await w.loggedIn('alice', { progressIntervalMs: 0 });
-    const mediaId = await uploaded(client, bytes(3 * CHUNK));
-    const starts: readonly (() => Task<unknown>)[] = [() => client.createFileMessageByUploading(bytes(3 * CHUNK)), () => client.downloadMediaToMemory(mediaId)];
-    for (const start of starts) {
-      g.close();
-      const task = start();
-      const progress = record(task.progress$);
-      await until(() => g.waiting > 0, 'chunk 1 at the gate');
-      expect(progress.values).toEqual([]);
-      w.clock.advance(PROGRESS_EVERY_MS);
-      await flush(3);
-      expect(progress.values).toEqual([{ currentSize: 0, totalSize: 3 * CHUNK }]);
-      expect(stateOf(task)).toBe('transferring');
-      g.open();
-      await task.result;
-      expect(progress.values.at(-1)).toEqual({ currentSize: 3 * CHUNK, totalSize: 3 * CHUNK });
+  describe('a transfer shows its total before any byte moves', () => {
+    // Open and move are one effect (decision 132): the open announces the total at once, or for a small
+    // transfer an interval later unless bytes or the outcome come first. Here the first chunk waits.
+    const cases = [
+      { name: 'at once when opened, for more than SMALL_TRANSFER_BYTES', size: 3 * CHUNK, waitMs: 0 },
+      { name: 'an interval after opening, for SMALL_TRANSFER_BYTES or less', size: SMALL_TRANSFER_BYTES, waitMs: PROGRESS_EVERY_MS },
+    ];
+    for (const { name, size, waitMs } of cases) {
+      it(name, async () => {
+        const g = gate(true);
+        w = world({ gate: g.fn });
+        const client = await w.loggedIn('alice', { progressIntervalMs: 0 });
+        const mediaId = await uploaded(client, bytes(size));
+        const starts: readonly (() => Task<unknown>)[] = [() => client.createFileMessageByUploading(bytes(size)), () => client.downloadMediaToMemory(mediaId)];
+        for (const start of starts) {
+          g.close();
+          const task = start();
+          const progress = record(task.progress$);
+          await until(() => g.waiting > 0, 'chunk 1 at the gate');
+          await flush(3);
+          if (waitMs > 0) {
+            expect(progress.values).toEqual([]);
+            w.clock.advance(waitMs - 1);
+            await flush(3);
+            expect(progress.values).toEqual([]);
+            w.clock.advance(1);
+            await flush(3);
+          }
+          expect(progress.values).toEqual([{ currentSize: 0, totalSize: size }]);
+          expect(stateOf(task)).toBe('transferring');
+          g.open();
+          await task.result;
+          expect(progress.values.at(-1)).toEqual({ currentSize: size, totalSize: size });
+        }
+      });
     }
   });
 
