@@ -1,13 +1,14 @@
 /**
  * Upload credit on the WebSocket endpoint, over raw sockets: the uploads of one socket share
- * `WS_UPLOAD_WINDOW` (so what a chat frame can wait behind does not grow with their number), no upload
- * gets less than `WS_MIN_UPLOAD_WINDOW`, and a client that sends exactly up to each `ack`'s limit is
- * always acknowledged again, whatever its frame sizes, until the upload completes.
+ * `WS_UPLOAD_WINDOW` by age (so what a chat frame can wait behind does not grow with their number, and
+ * they end one after another: decision 133), no upload gets less than `WS_MIN_UPLOAD_WINDOW`, and a
+ * client that sends exactly up to each `ack`'s limit is always acknowledged again, whatever its frame
+ * sizes, until the upload completes.
  */
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startServer, type FerryServer } from '../../src/server/server.js';
-import { encodeData, WS_MIN_UPLOAD_WINDOW, WS_UPLOAD_WINDOW } from '../../src/protocol/ws-frames.js';
+import { encodeData, uploadCredit, WS_MIN_UPLOAD_WINDOW, WS_UPLOAD_WINDOW } from '../../src/protocol/ws-frames.js';
 import { fcOptions } from '../properties/support.js';
 import { type Raw, raw } from './ws-raw.js';
 
@@ -48,7 +49,25 @@ describe('upload credit on the WebSocket endpoint', () => {
     }
   };
 
-  it('shares the window among the uploads of a socket, never below the minimum', async () => {
+  it('shares: halves of the window by age, adding up to it, non-increasing, never below the minimum', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 64 }), (count) => {
+        const shares = Array.from({ length: count }, (_, rank) => uploadCredit(rank, count));
+        expect(shares[0]).toBe(count === 1 ? WS_UPLOAD_WINDOW : WS_UPLOAD_WINDOW / 2);
+        for (const [rank, share] of shares.entries()) {
+          expect(share).toBeGreaterThanOrEqual(WS_MIN_UPLOAD_WINDOW);
+          if (rank > 0) expect(share).toBeLessThanOrEqual(shares[rank - 1] as number);
+        }
+        // Before the minimum lifts the youngest, the shares are exactly the window; after, at most one minimum each above it.
+        const unclamped = Array.from({ length: count }, (_, rank) => WS_UPLOAD_WINDOW / 2 ** Math.min(rank + 1, count - 1));
+        expect(unclamped.reduce((a, b) => a + b, 0)).toBe(WS_UPLOAD_WINDOW);
+        expect(shares.reduce((a, b) => a + b, 0)).toBeLessThanOrEqual(WS_UPLOAD_WINDOW + count * WS_MIN_UPLOAD_WINDOW);
+      }),
+      fcOptions(200),
+    );
+  });
+
+  it('gives each upload of a socket its share by age, the oldest the most, as uploads come and go', async () => {
     const socket = await loggedIn('sharer');
     const count = Math.ceil(WS_UPLOAD_WINDOW / WS_MIN_UPLOAD_WINDOW) + 2;
     const ids: string[] = [];
@@ -60,8 +79,22 @@ describe('upload credit on the WebSocket endpoint', () => {
       expect(first.offset).toBe(0);
       credits.push(first.limit);
     }
-    // The k-th upload to start shares with the k − 1 still running.
-    expect(credits).toEqual(credits.map((_, i) => Math.max(WS_MIN_UPLOAD_WINDOW, Math.floor(WS_UPLOAD_WINDOW / (i + 1)))));
+    // The k-th upload to start is the youngest of k.
+    expect(credits).toEqual(credits.map((_, i) => uploadCredit(i, i + 1)));
+    // The oldest, sending up to its first credit, is acknowledged with its share of all of them now...
+    const chunk = new Uint8Array(64 * 1024).fill(1);
+    for (let at = 0; at < (credits[0] as number); at += chunk.length) socket.ws.send(encodeData(1, at, chunk));
+    let ack = await nextAck(socket, 1);
+    while (ack.offset < (credits[0] as number)) ack = await nextAck(socket, 1);
+    expect(ack.limit - ack.offset).toBe(uploadCredit(0, count));
+    // ...and the youngest, once all but it ended, has the whole window.
+    for (let i = 1; i < count; i++) socket.ws.send(JSON.stringify({ type: 'cancel', transfer: i }));
+    for (let i = 1; i < count; i++) expect((await socket.next('error')).failure?._tag).toBe('Interrupted');
+    // Its first quarter kept (its credit was the minimum) is acknowledged with what it has now.
+    socket.ws.send(encodeData(count, 0, chunk.subarray(0, WS_MIN_UPLOAD_WINDOW / 4)));
+    ack = await nextAck(socket, count);
+    expect(ack.offset).toBe(WS_MIN_UPLOAD_WINDOW / 4);
+    expect(ack.limit - ack.offset).toBe(WS_UPLOAD_WINDOW);
     socket.ws.close();
   });
 

@@ -18,7 +18,7 @@ import { offeredFileName } from '../core/files.js';
 import { describeFailure, Failure, FaultError, failureOf, fault } from '../core/failure.js';
 import type { Hub } from '../hub/hub.js';
 import type { HubEvent } from '../hub/message-bus.js';
-import { type CallFrame, chunkSizeOf, DATA_HEADER_SIZE, type ClientFrame, CloseCode, decodeClientFrame, decodeClientFrames, decodeData, type ServerFrame, WS_CHUNK_SIZE, WS_MAX_DATA_FRAME, WS_MAX_FRAME, WS_MIN_UPLOAD_WINDOW, WS_PROTOCOL_VERSIONS, WS_UPLOAD_WINDOW } from '../protocol/ws-frames.js';
+import { type CallFrame, chunkSizeOf, DATA_HEADER_SIZE, type ClientFrame, CloseCode, decodeClientFrame, decodeClientFrames, decodeData, type ServerFrame, WS_CHUNK_SIZE, WS_MAX_DATA_FRAME, WS_MAX_FRAME, WS_PROTOCOL_VERSIONS, uploadCredit, WS_UPLOAD_WINDOW } from '../protocol/ws-frames.js';
 import { memberCountsAnswer, presenceAnswer } from '../protocol/messaging-codec.js';
 import { DEFAULT_SERVER_LIMITS, type ServerLimits } from './server-limits.js';
 import { PerKeyCount } from './per-key-count.js';
@@ -186,8 +186,8 @@ class Connection extends WsSocketSink<SocketOutput> {
   private chunkSize = WS_CHUNK_SIZE;
   /** Whether the client's hello said it reads `events` frames (runs of events, decision 127). */
   private eventRuns = false;
-  /** The uploads of this socket share WS_UPLOAD_WINDOW of credit (see {@link Connection.uploadWindow}). */
-  private uploading = 0;
+  /** The uploads of this socket, oldest first: they share WS_UPLOAD_WINDOW of credit (see {@link Connection.uploadWindow}). */
+  private readonly uploading = new Set<number>();
   /** The hello deadline, until a session is held; dropped once cleared. */
   private authTimer: TimerHandle | undefined;
   /** Frames that came while the hello was being answered, handled after it in order; `undefined` otherwise. */
@@ -342,8 +342,14 @@ class Connection extends WsSocketSink<SocketOutput> {
       });
   }
 
-  private uploadWindow(): number {
-    return Math.max(WS_MIN_UPLOAD_WINDOW, Math.floor(WS_UPLOAD_WINDOW / Math.max(1, this.uploading)));
+  /** The credit of upload `transfer` beyond its kept offset now: its share of the socket's by age ({@link uploadCredit}). */
+  private uploadWindow(transfer: number): number {
+    let rank = 0;
+    for (const other of this.uploading) {
+      if (other === transfer) break;
+      rank++;
+    }
+    return uploadCredit(rank, this.uploading.size);
   }
 
   private transfer(s: WsSession, call: CallFrame & { readonly op: 'append' | 'read' }): void {
@@ -357,25 +363,25 @@ class Connection extends WsSocketSink<SocketOutput> {
     }
     const controller = new AbortController();
     // Counted before it starts, so its first credit is its share.
-    if (call.op === 'append') this.uploading++;
+    if (call.op === 'append') this.uploading.add(call.transfer);
     let started: ReturnType<typeof serverUpload> | ReturnType<typeof serverRead>;
     try {
       started =
         call.op === 'append'
-          ? serverUpload(hub, userId, this.output, call, controller, () => this.uploadWindow(), (uploadId) => {
+          ? serverUpload(hub, userId, this.output, call, controller, () => this.uploadWindow(call.transfer), (uploadId) => {
               (s.uploads ??= new Set()).add(uploadId);
               appends.set(appendKey(userId, uploadId), done);
             })
           : serverRead(hub, this.output, call, controller, this.chunkSize);
     } catch (error) {
       transfersByUser.release(userId);
-      if (call.op === 'append') this.uploading--;
+      this.uploading.delete(call.transfer);
       throw error;
     }
     // The user's slot and the socket's share go back however the transfer ends, before its answer is built.
     void started.done.catch(() => undefined).finally(() => {
       transfersByUser.release(userId);
-      if (call.op === 'append') this.uploading--;
+      this.uploading.delete(call.transfer);
     });
     const entry: Running = { transfer: started.transfer, controller };
     const transfers = (this.transfers ??= new Map());
