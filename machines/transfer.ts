@@ -30,6 +30,7 @@
  * @module
  */
 import { and, assign, type ActorRefFrom, setup, type SnapshotFrom } from 'xstate';
+import { throwIfAborted } from '../src/core/abort.js';
 import type { Clock, TimerHandle } from '../src/core/clock.js';
 import { Failure, failureOf } from '../src/core/failure.js';
 import { DEFAULT_RETRY_DELAYS, retryDelay, shouldRetry } from './retry.js';
@@ -98,6 +99,8 @@ class Work {
   private busy = false;
   private watchdog: TimerHandle | undefined = undefined;
   private progressTimer: TimerHandle | undefined = undefined;
+  /** Whether `progressTimer` is the open's announcement (a report replaces it). */
+  private announcing = false;
   /** The offset held back by the coalescing, if any, and when the last PROGRESS was sent. */
   private held: number | undefined = undefined;
   private sentAt = Number.NEGATIVE_INFINITY;
@@ -136,6 +139,8 @@ class Work {
       async (signal) => {
         if (this.total === undefined) {
           const { total } = await this.effects.open(signal);
+          // Cancelled, interrupted or timed out while opening (an open that ignores its signal): no move.
+          throwIfAborted(signal);
           this.total = total;
           this.announce(offset, total);
         }
@@ -179,6 +184,8 @@ class Work {
   report(offset: number): void {
     const signal = this.controller?.signal;
     if (!this.busy || !signal || signal.aborted) return;
+    // The announcement's timer was set at the open: a report goes by its own interval, throttled.
+    if (this.announcing) this.clearProgressTimer();
     this.held = offset;
     const now = this.clock.now();
     // The last offset is held for an interval even when it could go at once: the move's success (which
@@ -196,8 +203,13 @@ class Work {
   private announce(offset: number, total: number): void {
     if (!this.busy) return;
     this.held = offset;
-    if (total - offset > SMALL_TRANSFER_BYTES) this.sendHeld(false);
-    else this.progressTimer ??= this.clock.setTimeout(() => this.sendHeld(false), PROGRESS_EVERY_MS);
+    if (total - offset > SMALL_TRANSFER_BYTES) {
+      this.sendHeld(false);
+      return;
+    }
+    this.clearProgressTimer();
+    this.announcing = true;
+    this.progressTimer = this.clock.setTimeout(() => this.sendHeld(false), PROGRESS_EVERY_MS);
   }
 
   /** Arms the idle watchdog for what remains of the idle timeout as it stands now. */
@@ -221,8 +233,7 @@ class Work {
 
   /** Sends the held offset, if any; `throttled` (a report) starts the next interval. */
   private sendHeld(throttled = true): void {
-    if (this.progressTimer !== undefined) this.clock.clearTimeout(this.progressTimer);
-    this.progressTimer = undefined;
+    this.clearProgressTimer();
     const offset = this.held;
     if (offset === undefined || !this.busy || this.controller?.signal.aborted) return;
     this.held = undefined;
@@ -234,8 +245,13 @@ class Work {
   private settle(): void {
     this.busy = false;
     this.held = undefined;
+    this.clearProgressTimer();
+  }
+
+  private clearProgressTimer(): void {
     if (this.progressTimer !== undefined) this.clock.clearTimeout(this.progressTimer);
     this.progressTimer = undefined;
+    this.announcing = false;
   }
 }
 

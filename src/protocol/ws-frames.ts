@@ -70,7 +70,7 @@ export const EVENTS_FRAME_CHARS = 52;
 /**
  * Credit the server grants the uploads of one socket beyond what its store kept (the `window` of
  * `welcome`), shared among them by age ({@link uploadCredit}): bytes in flight and queued in server
- * memory per socket are at most this (plus {@link WS_MIN_UPLOAD_WINDOW} per upload). One upload with 1 MiB of credit ran about 1.4×
+ * memory per socket are at most this, or {@link WS_MIN_UPLOAD_WINDOW} per upload when that is more. One upload with 1 MiB of credit ran about 1.4×
  * slower than with 4 MiB on loopback (it waited for acknowledgements), 8 MiB no faster; nine uploads
  * with 4 MiB each made a chat message on the same socket wait behind their bytes (p99 144 ms).
  */
@@ -81,18 +81,23 @@ export const WS_MIN_UPLOAD_WINDOW = 256 * 1024;
 
 /**
  * The credit the server grants an upload beyond its kept offset, by its age among the `count` uploads of
- * its socket (`rank` 0 the oldest): halves of {@link WS_UPLOAD_WINDOW}, the oldest half, the next a
- * quarter, …, the youngest as much as the one before it, so the shares add up to the window; never less
- * than {@link WS_MIN_UPLOAD_WINDOW}. One upload has the whole window. Equal shares moved a socket's
+ * its socket (`rank` 0 the oldest): each has {@link WS_MIN_UPLOAD_WINDOW}, and what the window holds
+ * beyond those minimums goes by halves, the oldest half, the next a quarter, …, the youngest as much as
+ * the one before it. So the shares add up to {@link WS_UPLOAD_WINDOW} (or the minimums, when they are
+ * more), as equal shares did, and one upload alone has the whole window. Equal shares moved a socket's
  * uploads in lockstep: they ended together, and the link stood idle while each wave's files were
  * flushed and the next wave opened; by age they end one after another, and the others' bytes fill
  * those pauses (decision 133).
  * @example
  * uploadCredit(0, 1); // 4 MiB
- * uploadCredit(0, 3); // 2 MiB; uploadCredit(1, 3) and uploadCredit(2, 3) 1 MiB each
+ * uploadCredit(0, 3); // 256 KiB + 1.625 MiB; uploadCredit(1, 3) and uploadCredit(2, 3) 256 KiB + 832 KiB each
  */
-export const uploadCredit = (rank: number, count: number): number =>
-  Math.max(WS_MIN_UPLOAD_WINDOW, Math.floor(WS_UPLOAD_WINDOW / 2 ** Math.min(rank + 1, count - 1)));
+export const uploadCredit = (rank: number, count: number): number => {
+  const uploads = Math.max(1, count);
+  const beyond = Math.max(0, WS_UPLOAD_WINDOW - uploads * WS_MIN_UPLOAD_WINDOW);
+  const age = Math.min(Math.max(0, rank), uploads - 1);
+  return WS_MIN_UPLOAD_WINDOW + Math.floor(beyond / 2 ** Math.min(age + 1, uploads - 1));
+};
 
 /**
  * Credit the client grants a download beyond what its consumer took, and at least four data frames of the
