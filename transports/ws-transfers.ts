@@ -43,6 +43,8 @@ export const wsUpload = async (
   onProgress: (offset: number) => void,
 ): Promise<unknown> => {
   if (link.state !== 'open') throw fault(Failure.network('reconnecting'));
+  // A listener added to an aborted signal never fires: an upload already cancelled sends nothing.
+  if (signal.aborted) throw abortFault(signal);
   // Aborts on the caller's signal or when the server answers early (a failure): every wait races it.
   const stop = new AbortController();
   const onAbort = (): void => stop.abort(abortFault(signal));
