@@ -179,6 +179,14 @@ export const createReporter = (mode: ReporterMode, io: ReporterIo): Reporter => 
     const measure = meter(now);
     watched.push(entry);
     arrange(bars);
+    // Progress first: both come from the actor's snapshots, so subscribed in this order the final size is
+    // known when the state says `done` (a small transfer may have no progress before its last snapshot).
+    const progress = task.progress$.subscribe(({ currentSize, totalSize }) => {
+      entry.last = { current: currentSize, total: totalSize };
+      Object.assign(payload, measure(currentSize, totalSize), { sized: true });
+      entry.bar?.setTotal(totalSize);
+      entry.bar?.update(currentSize, payload);
+    });
     const states = task.state$.subscribe((state) => {
       const started = payload.state === 'pending' && state !== 'pending';
       payload.state = state;
@@ -194,12 +202,6 @@ export const createReporter = (mode: ReporterMode, io: ReporterIo): Reporter => 
       const { elapsed } = measure(entry.last.current, entry.last.total);
       const how = state === 'done' ? `done, ${formatBytes(entry.last.total)} in ${elapsed.toFixed(1)}s` : state;
       aboveBars(bars, io.stderr, `${payload.arrow} ${label}: ${how}`);
-    });
-    const progress = task.progress$.subscribe(({ currentSize, totalSize }) => {
-      entry.last = { current: currentSize, total: totalSize };
-      Object.assign(payload, measure(currentSize, totalSize), { sized: true });
-      entry.bar?.setTotal(totalSize);
-      entry.bar?.update(currentSize, payload);
     });
     subscriptions.add(states).add(progress);
   };
