@@ -284,14 +284,20 @@ const progressed = (context: TransferContext, offset: number | undefined, total 
   };
 };
 
-/** The total a failed step knew (the transfer had been opened), else what the context knew. */
-const stepTotal = (context: TransferContext, event: TransferEvent): number | undefined => (event.type === 'STEP_FAILED' ? (event.total ?? context.total) : context.total);
-
 /** The progress held back by a failed move, if the event carries one. */
 const heldOffset = (event: TransferEvent): number | undefined => (event.type === 'STEP_FAILED' ? event.offset : undefined);
 
 /** The error of a failed step. */
 const stepError = (event: TransferEvent): unknown => (event.type === 'STEP_FAILED' ? event.error : undefined);
+
+/**
+ * The context after a failed step: the total it knew (the transfer had been opened), then the bytes the
+ * move held back, if any (see {@link progressed}).
+ */
+const afterStep = (context: TransferContext, event: TransferEvent): Partial<TransferContext> => {
+  const total = event.type === 'STEP_FAILED' ? (event.total ?? context.total) : context.total;
+  return { total, ...progressed(context, heldOffset(event), total) };
+};
 
 /**
  * The transfer machine. Input: request ID, idle timeout and the effects; output (in `done`): what `move`
@@ -324,15 +330,11 @@ export const transferMachine = setup({
     // On a re-check: until the idle deadline as it stands now.
     watch: ({ context, self }) => context.work.watch(self),
     stop: ({ context }) => context.work.stop(),
-    fail: assign(({ context, event }) => {
-      const total = stepTotal(context, event);
-      return { total, ...progressed(context, heldOffset(event), total), failure: failureOf(stepError(event)) };
-    }),
+    fail: assign(({ context, event }) => ({ ...afterStep(context, event), failure: failureOf(stepError(event)) })),
     // Bytes the failed move held back count first (they reset the count), then this failure.
     countAttempt: assign(({ context, event }) => {
-      const total = stepTotal(context, event);
-      const moved = progressed(context, heldOffset(event), total);
-      return { total, ...moved, attempts: (moved.attempts ?? context.attempts) + 1 };
+      const moved = afterStep(context, event);
+      return { ...moved, attempts: (moved.attempts ?? context.attempts) + 1 };
     }),
     // The first report after the open brings the total (at the offset the move started from).
     recordProgress: assign(({ context }, { offset, total }: { offset: number; total: number }) => ({ total, ...progressed(context, offset, total) })),

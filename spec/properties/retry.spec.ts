@@ -127,6 +127,28 @@ const predict = (script: readonly Step[]): { state: 'done' } | { state: 'failed'
 
 const drain = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
+/** The failure a transient step throws. */
+const transient = (step: 'network' | 'conflict'): Failure => (step === 'network' ? Failure.network('dropped') : Failure.conflict('moved'));
+
+/**
+ * Runs a transfer machine on `effects` to its end, or for `turns` turns: each lets the effects settle,
+ * then one backoff of `delays` elapse. Resolves with the last snapshot.
+ */
+const runOut = async <T>(effects: TransferEffects<T>, clock: ReturnType<typeof virtualClock>, delays: readonly number[], turns: number) => {
+  const actor = createActor(transferMachine, {
+    input: { requestId: 1, idleTimeoutMs: 1e12, clock, effects: effects as TransferEffects<unknown>, retryDelays: delays },
+    clock,
+  }).start();
+  actor.send({ type: 'START' });
+  const longest = Math.max(0, ...delays) + 1;
+  for (let turn = 0; turn < turns && actor.getSnapshot().status === 'active'; turn++) {
+    await drain();
+    clock.advance(longest);
+  }
+  await drain();
+  return actor.getSnapshot();
+};
+
 describe('the transfer machine', () => {
   it('retries every transient failure, counting afresh after bytes move, and waits the delay of the attempt first', async () => {
     const scenario = fc.record({
@@ -161,24 +183,13 @@ describe('the transfer machine', () => {
                 continue;
               }
               if (step !== 'fatal') failedAt.push({ at: clock.now(), attempt: ++attempts });
-              throw fault(step === 'network' ? Failure.network('dropped') : step === 'conflict' ? Failure.conflict('moved') : Failure.integrity('a', 'b'));
+              throw fault(step === 'fatal' ? Failure.integrity('a', 'b') : transient(step));
             }
           },
           locate: async () => ({ offset }),
         };
-        const actor = createActor(transferMachine, {
-          input: { requestId: 1, idleTimeoutMs: 1e12, clock, effects, retryDelays: delays },
-          clock,
-        }).start();
-        actor.send({ type: 'START' });
-        const longest = Math.max(0, ...delays) + 1;
         // Bounded: each turn either finishes, or lets one backoff elapse.
-        for (let turn = 0; turn < 2 * script.length + 4 && actor.getSnapshot().status === 'active'; turn++) {
-          await drain();
-          clock.advance(longest);
-        }
-        await drain();
-        const snapshot = actor.getSnapshot();
+        const snapshot = await runOut(effects, clock, delays, 2 * script.length + 4);
         const expected = predict(script);
         expect(transferState(snapshot)).toBe(expected.state);
         if (expected.state === 'failed') expect(snapshot.context.failure?._tag).toBe(expected.tag);
@@ -195,7 +206,7 @@ describe('the transfer machine', () => {
 
   it('starts over after transient failures before the transfer is open: opens again after the delay, never locates', async () => {
     const scenario = fc.record({
-      failures: fc.array(fc.constantFrom<Step>('network', 'conflict'), { maxLength: 6 }),
+      failures: fc.array(fc.constantFrom('network' as const, 'conflict' as const), { maxLength: 6 }),
       delays: fc.array(fc.integer({ min: 0, max: 5_000 }), { minLength: 1, maxLength: 5 }),
       total: fc.integer({ min: 1, max: 1_000_000 }),
     });
@@ -212,7 +223,7 @@ describe('the transfer machine', () => {
             const step = failures[openedAt.length - 1];
             if (step === undefined) return { total };
             failedAt.push(clock.now());
-            throw fault(step === 'network' ? Failure.network('dropped') : Failure.conflict('moved'));
+            throw fault(transient(step));
           },
           async move(from, _signal, onProgress) {
             expect(from).toBe(0);
@@ -224,18 +235,7 @@ describe('the transfer machine', () => {
             return { offset: 0 };
           },
         };
-        const actor = createActor(transferMachine, {
-          input: { requestId: 1, idleTimeoutMs: 1e12, clock, effects, retryDelays: delays },
-          clock,
-        }).start();
-        actor.send({ type: 'START' });
-        const longest = Math.max(0, ...delays) + 1;
-        for (let turn = 0; turn < 2 * failures.length + 4 && actor.getSnapshot().status === 'active'; turn++) {
-          await drain();
-          clock.advance(longest);
-        }
-        await drain();
-        const snapshot = actor.getSnapshot();
+        const snapshot = await runOut(effects, clock, delays, 2 * failures.length + 4);
         expect(transferState(snapshot)).toBe('done');
         expect(snapshot.output).toBe('moved');
         expect(snapshot.context).toMatchObject({ total, progress: total });
