@@ -98,6 +98,7 @@ export { memoryStore, type MediaStore, type MemoryStore, type MemoryStoreOptions
 export {
   memoryBus,
   type MessageBus,
+  type DeliveryObserver,
   type MemoryBusOptions,
   type BusSession,
   type Delivery,

@@ -32,8 +32,8 @@ export interface Recording {
   stop(): void;
 }
 
-/** Subscribes to a session's deliveries and records them. */
-export const record = (bus: MessageBus, sessionId: number, after?: number, owner?: string): Recording => {
+/** Subscribes to a session's deliveries (or follows them: `MessageBus.follow`) and records them. */
+export const record = (bus: MessageBus, sessionId: number, after?: number, owner?: string, how: 'subscribe' | 'follow' = 'subscribe'): Recording => {
   const recording: Recording = {
     deliveries: [],
     events: () => recording.deliveries.map((delivery) => delivery.event),
@@ -41,15 +41,16 @@ export const record = (bus: MessageBus, sessionId: number, after?: number, owner
     error: undefined,
     stop: () => subscription.unsubscribe(),
   };
-  const subscription = bus.deliveries(sessionId, after, owner).subscribe({
-    next: (delivery) => recording.deliveries.push(delivery),
+  const observer = {
+    next: (delivery: Delivery) => recording.deliveries.push(delivery),
     complete: () => {
       recording.completed = true;
     },
     error: (error: unknown) => {
       recording.error = error;
     },
-  });
+  };
+  const subscription = how === 'follow' && bus.follow ? bus.follow(sessionId, after ?? 0, owner, observer) : bus.deliveries(sessionId, after, owner).subscribe(observer);
   return recording;
 };
 
@@ -252,6 +253,25 @@ export const describeBusContract = (name: string, makeBuses: () => Promise<BusFi
         expect(late.deliveries.map((d) => d.seq)).toEqual(Array.from({ length: 300 }, (_, i) => i + 1));
       }
       late.stop();
+    });
+
+    it('hands a follower (a bus with `follow`) what a subscriber is handed, until it unsubscribes or the session ends', async () => {
+      const { a, b } = await buses();
+      const alice = await a.open('alice');
+      for (let i = 1; i <= 3; i++) await b.toUser('bob', 'alice', text(`m${i}`), i, once());
+      const followed = record(a, alice.sessionId, 1, undefined, 'follow');
+      const stopped = record(b, alice.sessionId, 0, undefined, 'follow');
+      await eventually(() => expect(followed.deliveries.map((d) => d.seq)).toEqual([2, 3]));
+      await eventually(() => expect(stopped.deliveries.map((d) => d.seq)).toEqual([1, 2, 3]));
+      stopped.stop();
+      await b.toUser('bob', 'alice', text('m4'), 4, once());
+      await eventually(() => expect(followed.events().map(textOf)).toEqual(['m2', 'm3', 'm4']));
+      expect(await b.close(alice.sessionId)).toBe(true);
+      await eventually(() => expect(followed.completed).toBe(true));
+      expect(stopped.deliveries.map((d) => d.seq)).toEqual([1, 2, 3]);
+      expect(stopped.completed).toBe(false);
+      const nobody = record(a, 123_456_789, 0, undefined, 'follow');
+      await eventually(() => expect(nobody.completed).toBe(true));
     });
 
     it('completes at once the deliveries of a session it never knew', async () => {

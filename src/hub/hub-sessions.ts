@@ -12,7 +12,7 @@
  * processes, each with its own memory bus, sharing a secret kept in the data folder).
  * @module
  */
-import { map, Observable, type Subscription } from 'rxjs';
+import { map, Observable, type Unsubscribable } from 'rxjs';
 import { fromBase64Url, timingSafeEqual, toBase64Url, utf8 } from '../core/bytes.js';
 import { failureOf } from '../core/failure.js';
 import { hmacSha256 } from '../core/hash.js';
@@ -82,11 +82,6 @@ export interface HubSessions {
    * told and ended here anyway (the failure goes to `onError`): a session must not outlive its token.
    */
   abort(session: HubSession, cause: HubAbortCause, reason: string): void;
-  /**
-   * Calls `callback` once when the session ends here (at once if it already has), for the hub's own
-   * bookkeeping: unlike subscribing to `events$`, it takes nothing from the session's consumer.
-   */
-  onEnded(session: HubSession, callback: () => void): void;
   /** Ends every session served here, on the bus too (a closing hub leaves nobody online in its name). */
   closeAll(): Promise<void>;
   /**
@@ -107,7 +102,7 @@ export interface HubSessionsOptions {
   readonly bus: MessageBus;
   /** Counts sessions opened and closed here. */
   readonly monitor: HubMonitor;
-  /** Told of deliveries that failed (the session then ends) and of closes that failed. */
+  /** Told of deliveries that failed (the session then ends), of closes that failed, and of what a reader of a delivery threw. */
   readonly onError: (error: unknown) => void;
   /** The owner of the sessions served here, on the bus: the hub's random holder ID. */
   readonly owner: string;
@@ -115,6 +110,12 @@ export interface HubSessionsOptions {
   readonly secret: Uint8Array;
   /** Randomness of the keys' nonces. */
   readonly random: RandomBytes;
+  /**
+   * Told once when a session served here ends here, for the hub's own bookkeeping (one function for
+   * every session, not a callback each: decision 134). A session replaced here by its own resumption
+   * ends before its successor is served.
+   */
+  readonly onEnded?: (sessionId: number) => void;
 }
 
 /**
@@ -142,10 +143,8 @@ interface Local {
   /** Until the first subscriber: what came before it. */
   early: Delivery[] | undefined;
   ended: boolean;
-  /** Replaced, never pushed to: a list of its length, not 17 slots (decision 119). */
-  onEnded: readonly (() => void)[];
   /** Its deliveries from the bus; `undefined` until subscribed (a field from the start: one shape). */
-  subscription: Subscription | undefined;
+  subscription: Unsubscribable | undefined;
   /** The number of the newest delivery: an event added here is numbered after it. */
   newest: number;
 }
@@ -221,6 +220,8 @@ const deliver = (local: Local, delivery: Delivery): void => {
 interface Served {
   ended(local: Local): void;
   failed(local: Local, error: unknown): void;
+  /** A reader of a delivery threw: a bug of ours, reported; the bus and the session's later deliveries go on. */
+  faulted(error: unknown): void;
 }
 
 /**
@@ -234,7 +235,13 @@ class BusReader {
   ) {}
 
   next(delivery: Delivery): void {
-    deliver(this.local, delivery);
+    // Handed by the bus directly (`MessageBus.follow`): what a reader throws must not reach the bus's
+    // loop over a channel's members, or the sender.
+    try {
+      deliver(this.local, delivery);
+    } catch (error) {
+      this.served.faulted(error);
+    }
   }
 
   complete(): void {
@@ -248,7 +255,7 @@ class BusReader {
 
 /** The sessions a hub serves on `options.bus` as `options.owner`. */
 export const hubSessions = (options: HubSessionsOptions): HubSessions => {
-  const { bus, monitor, onError, owner, secret, random } = options;
+  const { bus, monitor, onError, owner, secret, random, onEnded } = options;
   /** The session served here under each bus session ID. */
   const locals = new Map<number, Local>();
   /** The local state behind each handle given out (an old handle of a session taken over keeps its own). */
@@ -266,9 +273,7 @@ export const hubSessions = (options: HubSessionsOptions): HubSessions => {
     const consumers = local.consumers;
     local.consumers = [];
     for (const consumer of consumers) consumer.complete();
-    const callbacks = local.onEnded;
-    local.onEnded = [];
-    for (const callback of callbacks) callback();
+    onEnded?.(local.sessionId);
   };
   const keyOf = (session: BusSession): string => {
     const signed = `${session.sessionId}.${toBase64Url(utf8(session.userId))}.${toBase64Url(random(NONCE_BYTES))}`;
@@ -286,16 +291,18 @@ export const hubSessions = (options: HubSessionsOptions): HubSessions => {
       // Nobody is served in its name any more: it ends on the bus too, unless it moved meanwhile.
       bus.close(local.sessionId, owner).catch(onError);
     },
+    faulted: onError,
   };
   /** Serves `session` here from its deliveries after `after`, replacing what served it here before. */
   const serve = (session: BusSession, key: string, after: number): HubSession => {
     const { sessionId, userId } = session;
     const previous = locals.get(sessionId);
     if (previous) end(previous);
-    const local: Local = { sessionId, consumers: [], early: [], ended: false, onEnded: [], subscription: undefined, newest: after };
+    const local: Local = { sessionId, consumers: [], early: [], ended: false, subscription: undefined, newest: after };
     locals.set(sessionId, local);
     monitor.sessionOpened();
-    const subscription = bus.deliveries(sessionId, after, owner).subscribe(new BusReader(local, served));
+    const reader = new BusReader(local, served);
+    const subscription = bus.follow ? bus.follow(sessionId, after, owner, reader) : bus.deliveries(sessionId, after, owner).subscribe(reader);
     // Already ended (replaced before its deliveries were asked for): `end` ran before this was known.
     if (local.ended) subscription.unsubscribe();
     else local.subscription = subscription;
@@ -342,11 +349,6 @@ export const hubSessions = (options: HubSessionsOptions): HubSessions => {
       return { sessionId, userId };
     },
     isOpen: (session) => current(session) !== undefined,
-    onEnded(session, callback) {
-      const local = current(session);
-      if (local) local.onEnded = local.onEnded.length === 0 ? [callback] : [...local.onEnded, callback];
-      else callback();
-    },
     async close(session) {
       const local = current(session);
       // Ended here first, whatever the bus answers: nobody is served in this session's name any more.

@@ -11,6 +11,7 @@
 import * as E from 'fp-ts/lib/Either.js';
 import { isWellFormed, utf8, utf8Length } from '../core/bytes.js';
 import { type Clock, type TimerHandle, systemClock, unrefTimer } from '../core/clock.js';
+import { type Deadline, Deadlines } from '../core/deadlines.js';
 import { decodeMessage, encodeMessage, type WireMessage } from '../protocol/codec.js';
 import { Failure, failureOf, fault } from '../core/failure.js';
 import { cryptoRandomBytes, isMediaId, isValidId, newMediaId, newMessageId, type RandomBytes } from '../core/ids.js';
@@ -316,6 +317,16 @@ const UNFINISHED_RETRY_MS = 60_000;
 /** The sweep lease lasts this many sweep intervals from each tick's renewal: one missed tick keeps it. */
 const LEASE_INTERVALS = 1.5;
 
+/** A session's token expiry, queued in the hub's {@link Deadlines}. */
+class TokenWatch implements Deadline {
+  at = 0;
+  slot = -1;
+  /** Its renewals' window; `undefined` until its first renewal. */
+  renewals: SlidingWindow | undefined = undefined;
+
+  constructor(readonly session: HubSession) {}
+}
+
 /** Token renewals allowed per session: Agora's two per second. */
 const RENEWAL_RATE = { limit: 2, windowMs: 1_000 } as const;
 
@@ -352,7 +363,7 @@ export const createHub = (options: HubOptions = {}): Hub => {
   // Names this hub as the lease's holder and the bus's owner of its sessions; random, as the hubs sharing
   // a lease or a bus do not know each other.
   const holder = newMediaId(random);
-  const sessions = hubSessions({ bus, monitor, onError: onBusError, owner: holder, secret, random });
+  const sessions = hubSessions({ bus, monitor, onError: onBusError, owner: holder, secret, random, onEnded: forgetToken });
   const usage = options.usage ?? memoryUsage(store);
   const rates = options.rates ?? memoryRates();
   const onStateError = options.onStateError ?? ((error: unknown) => console.error('ferry hub: shared state failed', error));
@@ -468,28 +479,26 @@ export const createHub = (options: HubOptions = {}): Hub => {
 
   // Each session's token expiry: a session whose token expires without renewal is aborted, so a session
   // lives as long as its tokens over every transport (HTTP checks the token of every request anyway).
-  // Its renewals' window is made at its first renewal: most sessions never renew (decision 119).
-  const tokens = new Map<number, { expiresAt: number; timer: TimerHandle | undefined; renewals: SlidingWindow | undefined }>();
-  const armExpiry = (session: HubSession, watched: { expiresAt: number; timer: TimerHandle | undefined }): void => {
-    clock.clearTimeout(watched.timer);
-    // Timers wait at most MAX_TIMER_MS: a longer token re-arms until its expiry is due.
-    watched.timer = clock.setTimeout(() => {
-      if (tokens.get(session.sessionId) !== watched) return;
-      if (clock.now() < watched.expiresAt) return armExpiry(session, watched);
-      sessions.abort(session, 'TOKEN_EXPIRED', 'the token expired without renewal');
-    }, Math.min(Math.max(0, watched.expiresAt - clock.now()), MAX_TIMER_MS));
-    unrefTimer(watched.timer);
-  };
+  // One timer for all of them (decision 134); a session's renewals' window is made at its first renewal:
+  // most sessions never renew (decision 119).
+  const tokens = new Map<number, TokenWatch>();
+  const expiries = new Deadlines<TokenWatch>(clock, (watch) => {
+    sessions.abort(watch.session, 'TOKEN_EXPIRED', 'the token expired without renewal');
+  });
   const watchToken = (session: HubSession, expiresAt: number): void => {
-    const watched = { expiresAt, timer: undefined as TimerHandle | undefined, renewals: undefined as SlidingWindow | undefined };
-    tokens.set(session.sessionId, watched);
-    armExpiry(session, watched);
-    // However the session ends (logout, a login elsewhere, expiry), its timer goes with it.
-    sessions.onEnded(session, () => {
-      clock.clearTimeout(watched.timer);
-      if (tokens.get(session.sessionId) === watched) tokens.delete(session.sessionId);
-    });
+    // Ended while it was being opened: nothing to watch (its end forgot nothing yet to be made).
+    if (!sessions.isOpen(session)) return;
+    const watch = new TokenWatch(session);
+    tokens.set(session.sessionId, watch);
+    expiries.schedule(watch, expiresAt);
   };
+  /** However a session ends (logout, a login elsewhere, expiry), its expiry goes with it. */
+  function forgetToken(sessionId: number): void {
+    const watch = tokens.get(sessionId);
+    if (watch === undefined) return;
+    tokens.delete(sessionId);
+    expiries.cancel(watch);
+  }
 
   const online = (session: HubSession): E.Either<Failure, HubSession> =>
     sessions.isOpen(session) ? E.right(session) : E.left(Failure.notLoggedIn());
@@ -615,11 +624,10 @@ export const createHub = (options: HubOptions = {}): Hub => {
       if (claims.right.userId !== session.userId) return E.left(Failure.rejected('the token was issued to another user than the session\'s'));
       const wait = (watched.renewals ??= new SlidingWindow(RENEWAL_RATE)).take(clock.now());
       if (wait > 0) return E.left(Failure.tooOften('token renewals', RENEWAL_RATE.limit, RENEWAL_RATE.windowMs, wait));
-      watched.expiresAt = claims.right.expiresAt;
-      armExpiry(session, watched);
-      return E.right({ expiresAt: watched.expiresAt });
+      expiries.schedule(watched, claims.right.expiresAt);
+      return E.right({ expiresAt: watched.at });
     },
-    tokenExpiresAt: (session) => (sessions.isOpen(session) ? tokens.get(session.sessionId)?.expiresAt : undefined),
+    tokenExpiresAt: (session) => (sessions.isOpen(session) ? tokens.get(session.sessionId)?.at : undefined),
     logout: (session) => sessions.close(session),
     isOnline: (session) => sessions.isOpen(session),
 
@@ -882,7 +890,7 @@ export const createHub = (options: HubOptions = {}): Hub => {
       clock.clearTimeout(timer);
       // Given up rather than left to run out, so a hub sharing the store sweeps from its next tick.
       lease.release(holder).catch(onSweepError);
-      for (const watched of tokens.values()) clock.clearTimeout(watched.timer);
+      for (const watch of tokens.values()) expiries.cancel(watch);
       tokens.clear();
       // Its sessions end, on the bus too: a hub sharing the bus must not see them online, unexpiring. Handed
       // over, they stay open there for their clients to resume elsewhere; their token timers go with this hub,

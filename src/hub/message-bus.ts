@@ -7,7 +7,7 @@
  * {@link memoryBus}, the default. Contract: `spec/contract/bus-contract.ts`; decision 84.
  * @module
  */
-import { Observable, type Subscriber } from 'rxjs';
+import { Observable, type Unsubscribable } from 'rxjs';
 import { Failure, fault } from '../core/failure.js';
 import { MESSAGE_IDS_PER_SENDER, OFFLINE_MESSAGES_PER_RECEIVER } from '../core/limits.js';
 import type { PeerOnlineState } from '../core/states.js';
@@ -134,6 +134,14 @@ export interface MessageBus {
    */
   deliveries(sessionId: number, after?: number, owner?: string): Observable<Delivery>;
   /**
+   * Optional: {@link MessageBus.deliveries}, handed to `observer` as they are to a subscriber, for an
+   * observer that stays as long as the session (a hub serving it), without an RxJS subscription: a
+   * subscriber, its observer and finalizers cost several hundred bytes for every logged-in session
+   * (decision 134). `unsubscribe` on what it returns stops them; after `complete` or `error`, nothing
+   * comes. A bus without it is followed through `deliveries`.
+   */
+  follow?(sessionId: number, after: number, owner: string | undefined, observer: DeliveryObserver): Unsubscribable;
+  /**
    * Delivers `peerMessage` from `fromUserId` to the open session of `userId`, or, with `send.offline` and
    * no session, keeps it for the user until {@link MessageBus.takeOffline} delivers it. A `send.messageId`
    * of the same sender seen within its window delivers nothing and answers as the first send did.
@@ -212,8 +220,31 @@ const ENDED_KEPT = 16;
 /** Sends between two prunes of every sender's remembered message IDs, at least (amortized, as `RateLimiter`). */
 const PRUNE_EVERY = 1_024;
 
-/** A subscriber of a session's deliveries, with the owner it subscribed for (`undefined`: any). */
-type Subscribed = readonly [subscriber: Subscriber<Delivery>, owner: string | undefined];
+/** What {@link MessageBus.follow} hands a session's deliveries to: an RxJS observer's three methods. */
+export interface DeliveryObserver {
+  next(delivery: Delivery): void;
+  error(error: unknown): void;
+  complete(): void;
+}
+
+/**
+ * A follower of a session's deliveries, with the owner it followed for (`undefined`: any); it is also
+ * what stops it, so following costs this one object (decision 134).
+ */
+class Subscribed implements Unsubscribable {
+  constructor(
+    readonly observer: DeliveryObserver,
+    readonly owner: string | undefined,
+    private readonly entry: Entry,
+  ) {}
+
+  unsubscribe(): void {
+    this.entry.subscribers = this.entry.subscribers.filter((other) => other !== this);
+  }
+}
+
+/** What a follow that ended at once returns: nothing to stop. */
+const STOPPED: Unsubscribable = { unsubscribe: () => undefined };
 
 /** No subscribers: shared by every entry until its first (a list is replaced, never changed in place). */
 const NO_SUBSCRIBERS: readonly Subscribed[] = [];
@@ -242,14 +273,6 @@ interface Entry {
   /** The users it watches; `undefined` until it watches one. */
   watching: Set<string> | undefined;
 }
-
-/**
- * The teardown of a subscription to `entry`: a closure over these two alone, not over everything the
- * subscribe function saw, as it lives as long as the session (decision 119).
- */
-const unsubscriber = (entry: Entry, subscribed: Subscribed) => (): void => {
-  entry.subscribers = entry.subscribers.filter((other) => other !== subscribed);
-};
 
 /** A message kept for an offline receiver. */
 interface Kept {
@@ -310,7 +333,7 @@ export const memoryBus = (options: MemoryBusOptions = {}): MessageBus => {
     if (entry.kept.length > replayLimit) entry.kept.shift();
     // The list as it is now: one replaced by a `next` (a subscriber added, which had this delivery from
     // `kept`) does not change who is handed this one.
-    for (const [subscriber] of entry.subscribers) subscriber.next(delivery);
+    for (const { observer } of entry.subscribers) observer.next(delivery);
   };
   const stateOf = (userId: string): PeerOnlineState => {
     const entry = byUser.get(userId);
@@ -359,8 +382,29 @@ export const memoryBus = (options: MemoryBusOptions = {}): MessageBus => {
     }
     const subscribers = entry.subscribers;
     entry.subscribers = NO_SUBSCRIBERS;
-    for (const [subscriber] of subscribers) subscriber.complete();
+    for (const { observer } of subscribers) observer.complete();
     told(userId, before);
+  };
+  const follow = (sessionId: number, after: number, owner: string | undefined, observer: DeliveryObserver): Unsubscribable => {
+    const entry = bySession.get(sessionId) ?? ended.get(sessionId);
+    if (!entry || (owner !== undefined && !entry.ended && entry.owner !== owner)) {
+      observer.complete();
+      return STOPPED;
+    }
+    const oldest = entry.kept[0]?.seq ?? entry.seq + 1;
+    if (after < oldest - 1) {
+      observer.error(fault(Failure.conflict(`deliveries ${after + 1} to ${oldest - 1} of session ${sessionId} are no longer kept`)));
+      return STOPPED;
+    }
+    for (const delivery of entry.kept) if (delivery.seq > after) observer.next(delivery);
+    if (entry.ended) {
+      observer.complete();
+      return STOPPED;
+    }
+    const subscribed = new Subscribed(observer, owner, entry);
+    // A list of exactly its length (a spread or a push into an empty array reserves 17 slots).
+    entry.subscribers = entry.subscribers.length === 0 ? [subscribed] : [...entry.subscribers, subscribed];
+    return subscribed;
   };
   const abort = (entry: Entry, cause: HubAbortCause, reason: string): void => {
     deliver(entry, { type: 'aborted', reason, cause });
@@ -501,9 +545,9 @@ export const memoryBus = (options: MemoryBusOptions = {}): MessageBus => {
       const entry = bySession.get(sessionId);
       if (entry?.session.userId !== userId) return false;
       entry.owner = owner;
-      const others = entry.subscribers.filter(([, by]) => by !== undefined && by !== owner);
+      const others = entry.subscribers.filter(({ owner: by }) => by !== undefined && by !== owner);
       if (others.length > 0) entry.subscribers = entry.subscribers.filter((subscribed) => !others.includes(subscribed));
-      for (const [subscriber] of others) subscriber.complete();
+      for (const { observer } of others) observer.complete();
       return true;
     },
     async close(sessionId, owner) {
@@ -517,21 +561,8 @@ export const memoryBus = (options: MemoryBusOptions = {}): MessageBus => {
       if (entry) abort(entry, cause, reason);
       return entry !== undefined;
     },
-    deliveries: (sessionId, after = 0, owner) =>
-      new Observable<Delivery>((subscriber) => {
-        const entry = bySession.get(sessionId) ?? ended.get(sessionId);
-        if (!entry || (owner !== undefined && !entry.ended && entry.owner !== owner)) return subscriber.complete();
-        const oldest = entry.kept[0]?.seq ?? entry.seq + 1;
-        if (after < oldest - 1) {
-          return subscriber.error(fault(Failure.conflict(`deliveries ${after + 1} to ${oldest - 1} of session ${sessionId} are no longer kept`)));
-        }
-        for (const delivery of entry.kept) if (delivery.seq > after) subscriber.next(delivery);
-        if (entry.ended) return subscriber.complete();
-        const subscribed: Subscribed = [subscriber, owner];
-        // A list of exactly its length (a spread or a push into an empty array reserves 17 slots).
-        entry.subscribers = entry.subscribers.length === 0 ? [subscribed] : [...entry.subscribers, subscribed];
-        return unsubscriber(entry, subscribed);
-      }),
+    deliveries: (sessionId, after = 0, owner) => new Observable<Delivery>((subscriber) => follow(sessionId, after, owner, subscriber)),
+    follow,
     async toUser(fromUserId, userId, message, serverReceivedTs, send) {
       const { messageId, rememberMs, offline } = send;
       const first = recall(fromUserId, `p ${messageId}`, serverReceivedTs);

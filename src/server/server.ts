@@ -392,6 +392,16 @@ export const startServer = async (options: ServerOptions = {}): Promise<FerrySer
   // before a byte is read.
   const perAddress = new PerKeyCount(limits.connectionsPerAddress);
   if (limits.connectionsPerAddress > 0) {
+    // The address each socket counts against, for one `close` listener shared by every socket rather than
+    // a closure and a `once` wrapper each (decision 134); read at connection, as Node may not say it once
+    // the socket is destroyed.
+    const addressOf = new WeakMap<Socket, string>();
+    function release(this: Socket): void {
+      const address = addressOf.get(this);
+      if (address === undefined) return;
+      addressOf.delete(this);
+      perAddress.release(address);
+    }
     server.on('connection', (socket: Socket) => {
       const address = socket.remoteAddress ?? '';
       if (!perAddress.acquire(address)) {
@@ -399,7 +409,8 @@ export const startServer = async (options: ServerOptions = {}): Promise<FerrySer
         socket.destroy();
         return;
       }
-      socket.once('close', () => perAddress.release(address));
+      addressOf.set(socket, address);
+      socket.on('close', release);
     });
   }
   // Inactivity in either direction: a socket that neither sends nor drains for this long is gone or hostile.

@@ -186,8 +186,12 @@ class Connection extends WsSocketSink<SocketOutput> {
   private chunkSize = WS_CHUNK_SIZE;
   /** Whether the client's hello said it reads `events` frames (runs of events, decision 127). */
   private eventRuns = false;
-  /** The uploads of this socket, oldest first: they share WS_UPLOAD_WINDOW of credit (see {@link Connection.uploadWindow}). */
-  private readonly uploading = new Set<number>();
+  /**
+   * The uploads of this socket, oldest first: they share WS_UPLOAD_WINDOW of credit (see
+   * {@link Connection.uploadWindow}); `undefined` until its first, as a Set's table is most of an idle
+   * session's cost beyond `ws`'s own.
+   */
+  private uploading: Set<number> | undefined;
   /** The hello deadline, until a session is held; dropped once cleared. */
   private authTimer: TimerHandle | undefined;
   /** Frames that came while the hello was being answered, handled after it in order; `undefined` otherwise. */
@@ -345,11 +349,11 @@ class Connection extends WsSocketSink<SocketOutput> {
   /** The credit of upload `transfer` beyond its kept offset now: its share of the socket's by age ({@link uploadCredit}). */
   private uploadWindow(transfer: number): number {
     let rank = 0;
-    for (const other of this.uploading) {
+    for (const other of this.uploading ?? []) {
       if (other === transfer) break;
       rank++;
     }
-    return uploadCredit(rank, this.uploading.size);
+    return uploadCredit(rank, this.uploading?.size ?? 0);
   }
 
   private transfer(s: WsSession, call: CallFrame & { readonly op: 'append' | 'read' }): void {
@@ -363,7 +367,7 @@ class Connection extends WsSocketSink<SocketOutput> {
     }
     const controller = new AbortController();
     // Counted before it starts, so its first credit is its share.
-    if (call.op === 'append') this.uploading.add(call.transfer);
+    if (call.op === 'append') (this.uploading ??= new Set()).add(call.transfer);
     let started: ReturnType<typeof serverUpload> | ReturnType<typeof serverRead>;
     try {
       started =
@@ -375,13 +379,13 @@ class Connection extends WsSocketSink<SocketOutput> {
           : serverRead(hub, this.output, call, controller, this.chunkSize);
     } catch (error) {
       transfersByUser.release(userId);
-      this.uploading.delete(call.transfer);
+      this.uploading?.delete(call.transfer);
       throw error;
     }
     // The user's slot and the socket's share go back however the transfer ends, before its answer is built.
     void started.done.catch(() => undefined).finally(() => {
       transfersByUser.release(userId);
-      this.uploading.delete(call.transfer);
+      this.uploading?.delete(call.transfer);
     });
     const entry: Running = { transfer: started.transfer, controller };
     const transfers = (this.transfers ??= new Map());
