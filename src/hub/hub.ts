@@ -31,7 +31,7 @@ import {
 } from '../core/limits.js';
 import { checkMessageSize } from '../core/messages.js';
 import { describeUntrusted, untrustedText } from '../core/untrusted.js';
-import { type MediaStore, memoryStore, type StoredEntry } from './media-store.js';
+import { type MediaStore, memoryStore, type ReadInto, type StoredEntry } from './media-store.js';
 import { type HubLimits, memoryRates, type Rates, resolveHubLimits, SlidingWindow } from './hub-limits.js';
 import { type HubMonitor, silentMonitor, type TransferOutcome } from './monitor.js';
 import { type Ending, type HubSession, hubSessions } from './hub-sessions.js';
@@ -246,7 +246,8 @@ export interface Hub {
   /** Removes an upload, partial or complete, and its bytes. */
   terminateUpload(uploader: string, uploadId: unknown): Promise<void>;
   mediaInfo(mediaId: unknown): Promise<MediaInfo>;
-  readMedia(mediaId: string, offset: number, signal?: AbortSignal): AsyncIterable<Uint8Array>;
+  /** The bytes of complete media from `offset`, read into what `into` lends where the store can ({@link MediaStore.read}). */
+  readMedia(mediaId: string, offset: number, signal?: AbortSignal, into?: ReadInto): AsyncIterable<Uint8Array>;
 
   /**
    * Sends a message to a peer's session. `messageId` (1 to 64 printable ASCII characters; a random one if
@@ -550,14 +551,14 @@ export const createHub = (options: HubOptions = {}): Hub => {
    * The bytes of a read from `offset`, counted for the monitor as they pass: `done` once the last byte of
    * the media went out (a reader that stops there, as an HTTP download does, need not ask for more).
    */
-  async function* metered(mediaId: string, offset: number, signal: AbortSignal | undefined): AsyncIterable<Uint8Array> {
+  async function* metered(mediaId: string, offset: number, signal: AbortSignal | undefined, into: ReadInto | undefined): AsyncIterable<Uint8Array> {
     monitor.transferStarted('download');
     let outcome: TransferOutcome = 'partial';
     let moved = 0;
     try {
       const entry = await store.stat(mediaId);
       const end = entry?.meta.size ?? Infinity;
-      for await (const chunk of store.read(mediaId, offset, signal)) {
+      for await (const chunk of store.read(mediaId, offset, signal, into)) {
         moved += chunk.length;
         if (offset + moved >= end) outcome = 'done';
         yield chunk;
@@ -745,7 +746,7 @@ export const createHub = (options: HubOptions = {}): Hub => {
         expiresAt: expiresAt(entry),
       };
     },
-    readMedia: (mediaId, offset, signal) => metered(mediaId, offset, signal),
+    readMedia: (mediaId, offset, signal, into) => metered(mediaId, offset, signal, into),
 
     async sendToPeer(from, peerId, message, { messageId, enableOfflineMessaging } = {}) {
       if (E.isLeft(online(from))) return E.left(Failure.notLoggedIn());

@@ -35,6 +35,14 @@ export interface AppendOptions {
 }
 
 /**
+ * Where {@link MediaStore.read} may read its next chunk: called with the most bytes the store would read
+ * at once, it returns the buffer to read into (a shorter one is fine: the chunk is then at most its
+ * length). The chunk yielded is a view of that buffer, which the caller owns again once it has the chunk:
+ * a reader that sends every chunk on reuses a few buffers instead of allocating one per chunk.
+ */
+export type ReadInto = (length: number) => Uint8Array;
+
+/**
  * The media-store interface. Every method may reject with a `FaultError`; `append` and `read` honour
  * their signal by rejecting promptly and writing nothing more.
  */
@@ -51,8 +59,11 @@ export interface MediaStore {
   complete(mediaId: string, now: number): Promise<StoredEntry & { state: 'complete' }>;
   /** The entry for an ID, or `undefined`. */
   stat(mediaId: string): Promise<StoredEntry | undefined>;
-  /** The bytes of complete media from `offset`. */
-  read(mediaId: string, offset: number, signal?: AbortSignal): AsyncIterable<Uint8Array>;
+  /**
+   * The bytes of complete media from `offset`. With `into`, a store that can reads each chunk into the
+   * buffer `into` lends it (decision 135); one that cannot yields buffers of its own.
+   */
+  read(mediaId: string, offset: number, signal?: AbortSignal, into?: ReadInto): AsyncIterable<Uint8Array>;
   /**
    * Removes an entry and its bytes; removing a missing entry is not an error. Resolves with the state the
    * entry had when it went (what its uploader held is released by that), `undefined` if there was none:

@@ -36,7 +36,7 @@ import { join } from 'node:path';
 import { abortable, throwIfAborted } from '../core/abort.js';
 import { Failure, FaultError, failureOf, fault } from '../core/failure.js';
 import type { CreateHasher, Hasher } from '../core/hash.js';
-import type { MediaMeta, MediaStore, StoredEntry } from '../hub/media-store.js';
+import type { MediaMeta, MediaStore, ReadInto, StoredEntry } from '../hub/media-store.js';
 import { isMediaId } from '../core/ids.js';
 import { DEFAULT_PARTIAL_TTL_MS } from '../core/limits.js';
 import { describeUntrusted } from '../core/untrusted.js';
@@ -112,6 +112,37 @@ interface Receiving {
   unsettled?: boolean;
   /** Recording progress failed: the bytes past `durable` may be lost, so the upload reloads from its record. */
   lost?: unknown;
+}
+
+/** A media file from `offset` in chunks of its own (a read stream's). */
+async function* readStream(path: string, offset: number, signal: AbortSignal | undefined, chunkSize: number): AsyncIterable<Uint8Array> {
+  const stream = createReadStream(path, { start: offset, highWaterMark: chunkSize });
+  try {
+    for await (const chunk of stream) {
+      throwIfAborted(signal);
+      yield chunk as Buffer;
+    }
+  } finally {
+    stream.destroy();
+  }
+}
+
+/** A media file from `offset`, each chunk read into the buffer `into` lends (`MediaStore.read`; decision 135). */
+async function* readInto(path: string, offset: number, into: ReadInto, signal: AbortSignal | undefined, chunkSize: number): AsyncIterable<Uint8Array> {
+  const file = await open(path, 'r');
+  try {
+    for (let position = offset; ; ) {
+      throwIfAborted(signal);
+      const target = into(chunkSize);
+      if (target.length === 0) throw new RangeError('a read was lent an empty buffer');
+      const { bytesRead } = await file.read(target, 0, target.length, position);
+      if (bytesRead === 0) return;
+      position += bytesRead;
+      yield target.subarray(0, bytesRead);
+    }
+  } finally {
+    await file.close();
+  }
 }
 
 /**
@@ -431,24 +462,18 @@ export const fileStore = async (options: FileStoreOptions): Promise<FileStore> =
         return record.kind === 'ok' ? entryOf(record.sidecar, receiving.get(mediaId)) : undefined;
       }),
 
-    async *read(mediaId, offset, signal) {
+    async *read(mediaId, offset, signal, into) {
       const id = checked(mediaId);
       if (!(Number.isSafeInteger(offset) && offset >= 0)) throw fault(Failure.invalidArgument('offset', `expected a byte offset, got ${offset}`));
       throwIfAborted(signal);
       const record = await guarded('read', () => readRecord(id));
       if (record.kind !== 'ok' || record.sidecar.state !== 'complete') throw fault(Failure.notExist(`media ${id}`));
       if (offset >= record.sidecar.size) return;
-      const stream = createReadStream(mediaPath(id), { start: offset, highWaterMark: readChunkSize });
       try {
-        for await (const chunk of stream) {
-          throwIfAborted(signal);
-          yield chunk as Buffer;
-        }
+        yield* into === undefined ? readStream(mediaPath(id), offset, signal, readChunkSize) : readInto(mediaPath(id), offset, into, signal, readChunkSize);
       } catch (error) {
         if (error instanceof FaultError) throw error;
         throw errnoOf(error) === 'ENOENT' ? fault(Failure.notExist(`media ${id}`), error) : fault(Failure.unknown(`file store: read: ${errnoOf(error)}`), error);
-      } finally {
-        stream.destroy();
       }
     },
 

@@ -206,7 +206,7 @@ export const serverMetrics = (options: ServerMetricsOptions = {}): ServerMetrics
       },
       complete: (mediaId, at) => timed('complete', () => store.complete(mediaId, at)),
       stat: (mediaId) => timed('stat', () => store.stat(mediaId)),
-      read: (mediaId, offset, signal) => timedRead(store.read(mediaId, offset, signal)),
+      read: (mediaId, offset, signal, into) => timedRead(store.read(mediaId, offset, signal, into)),
       delete: (mediaId) => timed('delete', () => store.delete(mediaId)),
       list: () => store.list(),
     };

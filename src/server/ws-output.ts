@@ -88,8 +88,13 @@ export interface WsOutput {
   batch(eventRuns?: boolean): void;
   /** Writes the control frames queued, then closes the socket with `code`. */
   end(code: number, reason?: string): void;
-  /** Resolves once `frame` was handed to the socket, in FIFO order with other data frames; rejects on abort. */
-  sendData(frame: Uint8Array, signal: AbortSignal): Promise<void>;
+  /**
+   * Resolves once `frame` was handed to the socket, in FIFO order with other data frames; rejects on abort.
+   * `written`, if given, is called once the socket is done with the frame (written to the kernel, or the
+   * socket failed), so that its buffer may be used again; never if the promise rejects (the frame was not
+   * handed over, and is free at once).
+   */
+  sendData(frame: Uint8Array, signal: AbortSignal, written?: () => void): Promise<void>;
   /** Bytes handed to `ws` and not yet to the kernel. */
   readonly pending: number;
   /** Rejects every waiting data frame (the socket closed). */
@@ -101,6 +106,7 @@ const DEFAULT_MAX_BUFFERED = 8 * 1024 * 1024;
 
 interface Waiting {
   readonly frame: Uint8Array;
+  readonly written: (() => void) | undefined;
   readonly resolve: () => void;
   readonly reject: (error: unknown) => void;
   readonly signal: AbortSignal;
@@ -185,7 +191,7 @@ export class SocketOutput implements WsOutput {
     this.ws.close(code, reason === undefined ? undefined : closeReason(reason));
   }
 
-  sendData(frame: Uint8Array, signal: AbortSignal): Promise<void> {
+  sendData(frame: Uint8Array, signal: AbortSignal, written?: () => void): Promise<void> {
     if (signal.aborted) return Promise.reject(abortFault(signal));
     if (this.closed || this.ws.readyState !== this.ws.OPEN) return Promise.reject(socketClosed());
     const queue = (this.queue ??= []);
@@ -196,7 +202,7 @@ export class SocketOutput implements WsOutput {
         reject(abortFault(signal));
       };
       signal.addEventListener('abort', onAbort, { once: true });
-      const waiting: Waiting = { frame, resolve, reject, signal, dispose: () => signal.removeEventListener('abort', onAbort) };
+      const waiting: Waiting = { frame, written, resolve, reject, signal, dispose: () => signal.removeEventListener('abort', onAbort) };
       queue.push(waiting);
       this.pump();
     });
@@ -213,9 +219,12 @@ export class SocketOutput implements WsOutput {
     }
   }
 
-  private write(data: Uint8Array | string, bytes: number): void {
+  private write(data: Uint8Array | string, bytes: number, written?: () => void): void {
     this.unsent += bytes;
-    this.ws.send(data, () => this.sent(bytes));
+    this.ws.send(data, () => {
+      written?.();
+      this.sent(bytes);
+    });
   }
 
   private sent(bytes: number): void {
@@ -289,7 +298,7 @@ export class SocketOutput implements WsOutput {
     while (!this.closed && this.unsent < highWaterMark && queue.length > 0) {
       const next = queue.shift() as Waiting;
       next.dispose();
-      this.write(next.frame, next.frame.length);
+      this.write(next.frame, next.frame.length, next.written);
       next.resolve();
     }
   }

@@ -125,8 +125,11 @@ export const serverUpload = (
 
 /**
  * Starts a download: data frames of up to `chunkSize` media bytes (the socket's protocol version) from
- * `offset` within the client's credit; resolves after the last one. The store's chunks are gathered
- * into each frame as they come (one copy, as before, but one frame per `chunkSize`, not per store chunk).
+ * `offset` within the client's credit; resolves after the last one. The store reads each chunk into the
+ * frame being filled where it can (`ReadInto`), and a frame goes back to the download's few once the
+ * socket has written it: a download allocates a handful of frames, not one per frame plus the store's
+ * chunks, whose garbage cost the server more than the bytes did (decision 135). A store that reads into
+ * buffers of its own has its chunks copied into the frames, as before.
  */
 export const serverRead = (
   hub: Hub,
@@ -150,45 +153,61 @@ export const serverRead = (
     if (request.offset > size) throw fault(Failure.invalidArgument('offset', `expected 0 to ${size}, got ${request.offset}`));
     /** Offset of the next frame: every byte before it was handed to the socket. */
     let at = request.offset;
-    // The store's file is opened only once the client wants bytes: a read it never credits holds nothing.
-    while (limit <= at && at < size) {
-      await wait(signal);
-      throwIfAborted(signal);
-    }
-    /** The frame being filled (each goes to `ws`, which keeps it until written: a new one per frame). */
-    let frame: Uint8Array<ArrayBuffer> | undefined;
-    let filled = 0;
-    /** Sends the frame once full (or at the end), within the client's credit. */
-    const flush = async (): Promise<void> => {
-      if (!frame) return;
-      while (at + filled > limit) {
+    /** Waits until the client grants bytes beyond `at` (or every byte was sent). */
+    const credited = async (): Promise<void> => {
+      while (limit <= at && at < size) {
         await wait(signal);
         throwIfAborted(signal);
       }
-      const full = frame.subarray(0, DATA_HEADER_SIZE + filled);
+    };
+    // The store's file is opened only once the client wants bytes: a read it never credits holds nothing.
+    await credited();
+    /** Frames the socket is done with, to fill again (at most the few in flight: see `WsOutput.sendData`). */
+    const free: Uint8Array<ArrayBuffer>[] = [];
+    /** The frame being filled, its media bytes and how many it has. */
+    let frame: Uint8Array<ArrayBuffer> | undefined;
+    let length = 0;
+    let filled = 0;
+    /** Starts a frame at `at`: no more than the client granted, so a window smaller than a frame still moves. */
+    const begin = (): Uint8Array<ArrayBuffer> => {
+      length = Math.min(chunkSize, size - at, limit - at);
+      if (length <= 0) throw fault(Failure.unknown(`media ${mediaId} has more than its ${size} bytes`));
+      const started = free.pop() ?? new Uint8Array(DATA_HEADER_SIZE + chunkSize);
+      writeDataHeader(started, request.transfer, at);
+      filled = 0;
+      frame = started;
+      return started;
+    };
+    /** Lends the store the rest of the frame being filled: a chunk read there is in place. */
+    const into = (): Uint8Array => {
+      const target = frame ?? begin();
+      return target.subarray(DATA_HEADER_SIZE + filled, DATA_HEADER_SIZE + length);
+    };
+    /** Sends the frame once full (or at the end); it comes back to `free` once written. */
+    const flush = async (): Promise<void> => {
+      const full = frame;
+      if (!full) return;
       frame = undefined;
-      await output.sendData(full, signal);
+      await output.sendData(full.subarray(0, DATA_HEADER_SIZE + filled), signal, () => free.push(full));
       at += filled;
     };
-    for await (const chunk of hub.readMedia(mediaId, request.offset, signal)) {
+    for await (const chunk of hub.readMedia(mediaId, request.offset, signal, into)) {
       for (let start = 0; start < chunk.length; ) {
-        if (!frame) {
-          while (limit <= at) {
-            await wait(signal);
-            throwIfAborted(signal);
-          }
-          // A frame takes no more than the client granted now, so a window smaller than a frame still moves.
-          const length = Math.min(chunkSize, size - at, limit - at);
-          if (length <= 0) throw fault(Failure.unknown(`media ${mediaId} has more than its ${size} bytes`));
-          frame = new Uint8Array(DATA_HEADER_SIZE + length);
-          writeDataHeader(frame, request.transfer, at);
-          filled = 0;
-        }
-        const take = Math.min(chunk.length - start, frame.length - DATA_HEADER_SIZE - filled);
-        frame.set(chunk.subarray(start, start + take), DATA_HEADER_SIZE + filled);
+        if (!frame) await credited();
+        const target = frame ?? begin();
+        const take = Math.min(chunk.length - start, length - filled);
+        const part = chunk.subarray(start, start + take);
+        const place = target.byteOffset + DATA_HEADER_SIZE + filled;
+        if (part.buffer !== target.buffer || part.byteOffset !== place) target.set(part, DATA_HEADER_SIZE + filled);
         filled += take;
         start += take;
-        if (DATA_HEADER_SIZE + filled === frame.length) await flush();
+        if (filled === length) await flush();
+      }
+      if (!frame) {
+        // Every byte is sent: the store is not asked to read on (it would be lent a frame past the end).
+        if (at >= size) break;
+        // Before the store reads on: the next frame is lent within the client's credit.
+        await credited();
       }
     }
     await flush();
