@@ -274,6 +274,20 @@ export const describeBusContract = (name: string, makeBuses: () => Promise<BusFi
       await eventually(() => expect(nobody.completed).toBe(true));
     });
 
+    it('hands a follower nothing after it completed, when another follower closes the session from a delivery', async () => {
+      const { a, b } = await buses();
+      const alice = await a.open('alice');
+      const seen: string[] = [];
+      const follow = (observer: { readonly next: (delivery: Delivery) => void; readonly complete: () => void }) =>
+        a.follow ? a.follow(alice.sessionId, 0, undefined, { ...observer, error: () => seen.push('error') }) : a.deliveries(alice.sessionId).subscribe(observer);
+      follow({ next: () => void a.close(alice.sessionId), complete: () => seen.push('x complete') });
+      follow({ next: () => seen.push('y next'), complete: () => seen.push('y complete') });
+      await b.toUser('bob', 'alice', text('closes'), 1, once());
+      await eventually(() => expect(seen).toContain('y complete'));
+      expect(seen.slice(seen.indexOf('y complete') + 1)).not.toContain('y next');
+      expect(seen.filter((event) => event === 'y complete')).toHaveLength(1);
+    });
+
     it('completes at once the deliveries of a session it never knew', async () => {
       const { a } = await buses();
       const nobody = record(a, 123_456_789);

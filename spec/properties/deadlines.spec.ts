@@ -85,6 +85,41 @@ describe('Deadlines: many deadlines on one timer', () => {
     expect(clock.pendingTimers).toBe(0);
   });
 
+  it('hands over the other due entries, and keeps its timer, when onDue throws', () => {
+    const clock = virtualClock(0);
+    const seen: number[] = [];
+    const deadlines = new Deadlines<Entry>(clock, (due) => {
+      seen.push(due.name);
+      if (due.name === 1) throw new Error('a bug in onDue');
+    });
+    for (const name of [1, 2, 3]) deadlines.schedule(new Entry(name), 10 * name);
+    expect(() => clock.advance(10)).toThrow('a bug in onDue');
+    clock.advance(100);
+    expect(seen).toEqual([1, 2, 3]);
+    expect(clock.pendingTimers).toBe(0);
+  });
+
+  it('hands an entry that onDue schedules again for now at the next timer, not in the same loop', () => {
+    // A clock whose timers run only when the spec says, one at a time.
+    let now = 0;
+    const timers: (() => void)[] = [];
+    const clock = { now: () => now, setTimeout: (callback: () => void) => timers.push(callback), clearTimeout: () => undefined };
+    const seen: number[] = [];
+    const deadlines = new Deadlines<Entry>(clock, (due) => {
+      seen.push(due.name);
+      if (seen.length === 1) deadlines.schedule(due, clock.now());
+    });
+    deadlines.schedule(new Entry(1), 5);
+    deadlines.schedule(new Entry(2), 5);
+    now = 5;
+    timers.shift()?.();
+    expect(seen).toEqual([1, 2]);
+    expect(deadlines.size).toBe(1);
+    while (timers.length > 0) timers.shift()?.();
+    expect(seen).toEqual([1, 2, 1]);
+    expect(deadlines.size).toBe(0);
+  });
+
   it('waits past the longest timer a platform takes by re-arming, without firing early', () => {
     const clock = virtualClock(0);
     const seen: number[] = [];

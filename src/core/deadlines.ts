@@ -63,11 +63,16 @@ export class Deadlines<E extends Deadline> {
   private readonly fire = (): void => {
     this.timer = undefined;
     this.wakeAt = Number.POSITIVE_INFINITY;
-    for (let head = this.heap[0]; head !== undefined && head.at <= this.clock.now(); head = this.heap[0]) {
-      this.removeAt(0);
-      this.onDue(head);
+    // At most the entries queued now: one that `onDue` schedules again at or before now is handed over at
+    // the next timer, not in a loop here. And the timer is armed again whatever `onDue` throws.
+    try {
+      for (let budget = this.heap.length, head = this.heap[0]; budget > 0 && head !== undefined && head.at <= this.clock.now(); budget--, head = this.heap[0]) {
+        this.removeAt(0);
+        this.onDue(head);
+      }
+    } finally {
+      this.arm();
     }
-    this.arm();
   };
 
   /** Arms the timer for the earliest entry (at most MAX_TIMER_MS ahead: it re-arms until due). */

@@ -272,8 +272,16 @@ export const hubSessions = (options: HubSessionsOptions): HubSessions => {
     monitor.sessionClosed();
     const consumers = local.consumers;
     local.consumers = [];
-    for (const consumer of consumers) consumer.complete();
     onEnded?.(local.sessionId);
+    // Called by the bus directly (`MessageBus.follow`): what a consumer throws is reported, and the
+    // others are still told, as are the bus's other followers.
+    for (const consumer of consumers) {
+      try {
+        consumer.complete();
+      } catch (error) {
+        onError(error);
+      }
+    }
   };
   const keyOf = (session: BusSession): string => {
     const signed = `${session.sessionId}.${toBase64Url(utf8(session.userId))}.${toBase64Url(random(NONCE_BYTES))}`;

@@ -138,7 +138,8 @@ export interface MessageBus {
    * observer that stays as long as the session (a hub serving it), without an RxJS subscription: a
    * subscriber, its observer and finalizers cost several hundred bytes for every logged-in session
    * (decision 134). `unsubscribe` on what it returns stops them; after `complete` or `error`, nothing
-   * comes. A bus without it is followed through `deliveries`.
+   * comes. A bus without it is followed through `deliveries`; a bus that wraps another and changes
+   * `deliveries` must change or leave out `follow` too.
    */
   follow?(sessionId: number, after: number, owner: string | undefined, observer: DeliveryObserver): Unsubscribable;
   /**
@@ -232,6 +233,12 @@ export interface DeliveryObserver {
  * what stops it, so following costs this one object (decision 134).
  */
 class Subscribed implements Unsubscribable {
+  /**
+   * Unsubscribed or completed: handed nothing more, also by a delivery under way whose list still has it
+   * (a list is replaced, never changed in place).
+   */
+  stopped = false;
+
   constructor(
     readonly observer: DeliveryObserver,
     readonly owner: string | undefined,
@@ -239,7 +246,18 @@ class Subscribed implements Unsubscribable {
   ) {}
 
   unsubscribe(): void {
+    this.stopped = true;
     this.entry.subscribers = this.entry.subscribers.filter((other) => other !== this);
+  }
+
+  next(delivery: Delivery): void {
+    if (!this.stopped) this.observer.next(delivery);
+  }
+
+  complete(): void {
+    if (this.stopped) return;
+    this.stopped = true;
+    this.observer.complete();
   }
 }
 
@@ -333,7 +351,7 @@ export const memoryBus = (options: MemoryBusOptions = {}): MessageBus => {
     if (entry.kept.length > replayLimit) entry.kept.shift();
     // The list as it is now: one replaced by a `next` (a subscriber added, which had this delivery from
     // `kept`) does not change who is handed this one.
-    for (const { observer } of entry.subscribers) observer.next(delivery);
+    for (const subscribed of entry.subscribers) subscribed.next(delivery);
   };
   const stateOf = (userId: string): PeerOnlineState => {
     const entry = byUser.get(userId);
@@ -382,7 +400,7 @@ export const memoryBus = (options: MemoryBusOptions = {}): MessageBus => {
     }
     const subscribers = entry.subscribers;
     entry.subscribers = NO_SUBSCRIBERS;
-    for (const { observer } of subscribers) observer.complete();
+    for (const subscribed of subscribers) subscribed.complete();
     told(userId, before);
   };
   const follow = (sessionId: number, after: number, owner: string | undefined, observer: DeliveryObserver): Unsubscribable => {
@@ -547,7 +565,7 @@ export const memoryBus = (options: MemoryBusOptions = {}): MessageBus => {
       entry.owner = owner;
       const others = entry.subscribers.filter(({ owner: by }) => by !== undefined && by !== owner);
       if (others.length > 0) entry.subscribers = entry.subscribers.filter((subscribed) => !others.includes(subscribed));
-      for (const { observer } of others) observer.complete();
+      for (const subscribed of others) subscribed.complete();
       return true;
     },
     async close(sessionId, owner) {

@@ -127,15 +127,18 @@ async function* readStream(path: string, offset: number, signal: AbortSignal | u
   }
 }
 
-/** A media file from `offset`, each chunk read into the buffer `into` lends (`MediaStore.read`; decision 135). */
-async function* readInto(path: string, offset: number, into: ReadInto, signal: AbortSignal | undefined, chunkSize: number): AsyncIterable<Uint8Array> {
+/**
+ * The bytes `offset` to `end` of a media file, each chunk read into the buffer `into` lends
+ * (`MediaStore.read`; decision 135); fewer if the file is shorter.
+ */
+async function* readInto(path: string, offset: number, end: number, into: ReadInto, signal: AbortSignal | undefined, chunkSize: number): AsyncIterable<Uint8Array> {
   const file = await open(path, 'r');
   try {
-    for (let position = offset; ; ) {
+    for (let position = offset; position < end; ) {
       throwIfAborted(signal);
-      const target = into(chunkSize);
+      const target = into(Math.min(chunkSize, end - position));
       if (target.length === 0) throw new RangeError('a read was lent an empty buffer');
-      const { bytesRead } = await file.read(target, 0, target.length, position);
+      const { bytesRead } = await file.read(target, 0, Math.min(target.length, end - position), position);
       if (bytesRead === 0) return;
       position += bytesRead;
       yield target.subarray(0, bytesRead);
@@ -470,7 +473,7 @@ export const fileStore = async (options: FileStoreOptions): Promise<FileStore> =
       if (record.kind !== 'ok' || record.sidecar.state !== 'complete') throw fault(Failure.notExist(`media ${id}`));
       if (offset >= record.sidecar.size) return;
       try {
-        yield* into === undefined ? readStream(mediaPath(id), offset, signal, readChunkSize) : readInto(mediaPath(id), offset, into, signal, readChunkSize);
+        yield* into === undefined ? readStream(mediaPath(id), offset, signal, readChunkSize) : readInto(mediaPath(id), offset, record.sidecar.size, into, signal, readChunkSize);
       } catch (error) {
         if (error instanceof FaultError) throw error;
         throw errnoOf(error) === 'ENOENT' ? fault(Failure.notExist(`media ${id}`), error) : fault(Failure.unknown(`file store: read: ${errnoOf(error)}`), error);

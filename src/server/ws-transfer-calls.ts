@@ -19,6 +19,12 @@ import type { WsOutput } from './ws-output.js';
  */
 const MAX_QUEUED_FRAMES = WS_UPLOAD_WINDOW / 1024;
 
+/**
+ * The least room of a frame a download lends the store to read into (decision 135): a client that grants
+ * credit a few bytes at a time gets its frames cut from a whole chunk read once, not a disk read each.
+ */
+const MIN_LENT = 16 * 1024;
+
 /** A transfer the connection routes frames to. */
 export interface ServerTransfer {
   /** A data frame for this transfer; a `Failure` ends the transfer with it. */
@@ -164,6 +170,13 @@ export const serverRead = (
     await credited();
     /** Frames the socket is done with, to fill again (at most the few in flight: see `WsOutput.sendData`). */
     const free: Uint8Array<ArrayBuffer>[] = [];
+    /** Media bytes a frame holds at most: a small media's frames are its size. */
+    const capacity = Math.min(chunkSize, size - request.offset);
+    /**
+     * Where the store reads when the room left in the frame is small (a client granting credit in tiny
+     * steps): a whole chunk, cut into frames from memory, rather than a disk read per tiny frame.
+     */
+    let spare: Uint8Array | undefined;
     /** The frame being filled, its media bytes and how many it has. */
     let frame: Uint8Array<ArrayBuffer> | undefined;
     let length = 0;
@@ -172,16 +185,22 @@ export const serverRead = (
     const begin = (): Uint8Array<ArrayBuffer> => {
       length = Math.min(chunkSize, size - at, limit - at);
       if (length <= 0) throw fault(Failure.unknown(`media ${mediaId} has more than its ${size} bytes`));
-      const started = free.pop() ?? new Uint8Array(DATA_HEADER_SIZE + chunkSize);
+      const started = free.pop() ?? new Uint8Array(DATA_HEADER_SIZE + capacity);
       writeDataHeader(started, request.transfer, at);
       filled = 0;
       frame = started;
       return started;
     };
-    /** Lends the store the rest of the frame being filled: a chunk read there is in place. */
-    const into = (): Uint8Array => {
+    /**
+     * Lends the store the rest of the frame being filled (at most the `most` it asks for): a chunk read
+     * there is in place. Less room than {@link MIN_LENT} bytes (unless that is all the media has left)
+     * gets the spare chunk instead.
+     */
+    const into = (most: number): Uint8Array => {
       const target = frame ?? begin();
-      return target.subarray(DATA_HEADER_SIZE + filled, DATA_HEADER_SIZE + length);
+      const room = Math.min(length - filled, most);
+      if (room < Math.min(MIN_LENT, size - at - filled)) return (spare ??= new Uint8Array(capacity)).subarray(0, Math.min(capacity, most));
+      return target.subarray(DATA_HEADER_SIZE + filled, DATA_HEADER_SIZE + filled + room);
     };
     /** Sends the frame once full (or at the end); it comes back to `free` once written. */
     const flush = async (): Promise<void> => {
