@@ -9,7 +9,6 @@ import { Redis } from 'ioredis';
 import { firstValueFrom } from 'rxjs';
 import { afterEach, expect, it } from 'vitest';
 import { type Client, createClient } from '../../src/index.js';
-import { removeLifecycleRules } from '../../src/cluster/s3-bucket.js';
 import { type FerryServer, type ServerOptions, startServer } from '../../src/server/server.js';
 import { httpTransport } from '../../transports/http.js';
 import { describeWithServices } from './services.js';
@@ -71,7 +70,6 @@ describeWithServices('redis or s3 alone, on one node', ['redis', 's3'], ({ redis
       const listed = await client.send(new ListObjectsV2Command({ Bucket: s3.bucket, Prefix: `${prefix}media/` }));
       expect(listed.KeyCount).toBe(1);
     } finally {
-      await removeLifecycleRules(client, s3.bucket, prefix);
       client.destroy();
     }
   });

@@ -14,13 +14,11 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { virtualClock } from '../../src/index.js';
-import { removeLifecycleRules } from '../../src/cluster/s3-bucket.js';
 import { s3Store } from '../../src/cluster/s3-store.js';
 import { type FerryServer, startServer } from '../../src/server/server.js';
 import type { Transport } from '../../transports/transport.js';
 import type { ContractFixture } from '../contract/fixture.js';
 import { type PausableProxy, pausableProxy } from '../contract/proxy.js';
-import { rawClient } from './s3-support.js';
 import type { S3Service } from './services.js';
 
 const settle = async (): Promise<void> => {
@@ -117,9 +115,6 @@ export const clusterFixture = async (redisUrl: string, s3: S3Service, how: Clust
     async close() {
       view.close();
       await close();
-      // The bucket takes 1,000 lifecycle rules: a long-lived test RGW would refuse them after a few runs.
-      const client = rawClient(s3);
-      await removeLifecycleRules(client, s3.bucket, prefix).finally(() => client.destroy());
     },
   };
 };

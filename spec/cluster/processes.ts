@@ -10,8 +10,6 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createHub } from '../../src/index.js';
-import { removeLifecycleRules } from '../../src/cluster/s3-bucket.js';
-import { rawClient } from './s3-support.js';
 import type { S3Service } from './services.js';
 
 const root = new URL('../..', import.meta.url).pathname;
@@ -176,9 +174,6 @@ export const startProcessCluster = async (options: ProcessClusterOptions): Promi
       hub.close();
       await Promise.all(nodes.map((node) => node.kill()));
       for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
-      // The bucket takes 1,000 lifecycle rules: a long-lived test RGW would refuse them after a few runs.
-      const client = rawClient(options.s3);
-      await removeLifecycleRules(client, options.s3.bucket, s3Prefix).finally(() => client.destroy());
     },
   };
 };

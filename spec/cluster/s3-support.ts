@@ -14,7 +14,6 @@ import {
   S3Client,
 } from '@aws-sdk/client-s3';
 import type { MediaMeta, MediaStore } from '../../src/index.js';
-import { removeLifecycleRules } from '../../src/cluster/s3-bucket.js';
 import type { S3Service } from './services.js';
 
 export const MiB = 1024 * 1024;
@@ -62,12 +61,8 @@ export const uploadsUnder = async (client: S3Client, bucket: string, prefix: str
   return (page.Uploads ?? []).flatMap((upload) => (upload.Key && upload.UploadId ? [{ key: upload.Key, uploadId: upload.UploadId }] : []));
 };
 
-/**
- * Removes everything under `prefix`: objects, multipart uploads, and the lifecycle rules its stores put
- * (the bucket takes 1,000: a long-lived test RGW would refuse rules after a few runs of the suite).
- */
+/** Removes everything under `prefix`: objects and multipart uploads. */
 export const removeUnder = async (client: S3Client, bucket: string, prefix: string): Promise<void> => {
-  await removeLifecycleRules(client, bucket, prefix);
   for (const { key, uploadId } of await uploadsUnder(client, bucket, prefix)) {
     await client.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: uploadId }));
   }
