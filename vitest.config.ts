@@ -28,6 +28,8 @@ export default defineConfig({
           ...shared,
           name: 'cluster',
           include: ['spec/cluster/**/*.spec.ts'],
+          // Gives the run's S3 lifecycle rules back at its end (a test bucket takes 1,000).
+          globalSetup: ['spec/cluster/lifecycle-teardown.ts'],
           fileParallelism: false,
           sequence: { groupOrder: 1 },
         },

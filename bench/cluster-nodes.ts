@@ -20,6 +20,7 @@ import {
   S3Client,
 } from '@aws-sdk/client-s3';
 import { Redis } from 'ioredis';
+import { removeLifecycleRules } from '../src/cluster/s3-bucket.js';
 import { BENCH_SECRET } from './harness.js';
 
 const root = dirname(dirname(fileURLToPath(import.meta.url)));
@@ -73,9 +74,13 @@ export const ensureBenchBucket = async (client: S3Client, bucket: string): Promi
   }
 };
 
-/** Removes every object and unfinished multipart upload under `prefix`; resolves with the count of objects removed. */
+/**
+ * Removes every object, unfinished multipart upload and lifecycle rule (`removeLifecycleRules`) under
+ * `prefix`; resolves with the count of objects removed.
+ */
 export const removeS3Prefix = async (client: S3Client, bucket: string, prefix: string): Promise<number> => {
   if (prefix === '') throw new RangeError('refusing to remove a whole bucket: the prefix is empty');
+  await removeLifecycleRules(client, bucket, prefix);
   let removed = 0;
   for (let token: string | undefined; ; ) {
     const page = await client.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ...(token ? { ContinuationToken: token } : {}) }));

@@ -9,6 +9,7 @@ import { randomUUID } from 'node:crypto';
 import { DeleteBucketCommand, GetBucketLifecycleConfigurationCommand, GetObjectCommand, PutBucketLifecycleConfigurationCommand, PutObjectCommand, type S3Client, UploadPartCommand } from '@aws-sdk/client-s3';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { failureOf, type StoredEntry } from '../../src/index.js';
+import { removeLifecycleRules } from '../../src/cluster/s3-bucket.js';
 import { type S3Store, type S3StoreOptions, s3Store } from '../../src/cluster/s3-store.js';
 import { describeWithServices } from './services.js';
 import {
@@ -486,6 +487,13 @@ describeWithServices('the S3 media store', ['s3'], ({ s3 }) => {
       expect(byId[`ferry ${prefix} media`]).toMatchObject({ Filter: { Prefix: `${prefix}media/` }, Expiration: { Days: 8 } });
       expect(byId[`ferry ${prefix} uploads`]).toMatchObject({ Filter: { Prefix: `${prefix}uploads/` }, Expiration: { Days: 2 }, AbortIncompleteMultipartUpload: { DaysAfterInitiation: 2 } });
       await store.probe();
+      // A prefix taken out of use gives its rules back; the bucket's other rules stay.
+      expect(await removeLifecycleRules(raw, bucket, prefix)).toBe(5);
+      expect(((await raw.send(new GetBucketLifecycleConfigurationCommand({ Bucket: bucket }))).Rules ?? []).map((rule) => rule.ID)).toEqual(['someone else']);
+      expect(await removeLifecycleRules(raw, bucket, prefix)).toBe(0);
+      expect(await removeLifecycleRules(raw, bucket, 'other/')).toBe(1);
+      const none = await raw.send(new GetBucketLifecycleConfigurationCommand({ Bucket: bucket })).then((answer) => answer.Rules ?? [], () => []);
+      expect(none).toEqual([]);
     } finally {
       await raw.send(new DeleteBucketCommand({ Bucket: bucket })).catch(() => undefined);
     }

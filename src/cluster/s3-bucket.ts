@@ -6,6 +6,7 @@
  */
 import {
   CreateBucketCommand,
+  DeleteBucketLifecycleCommand,
   GetBucketLifecycleConfigurationCommand,
   HeadBucketCommand,
   type LifecycleRule,
@@ -84,3 +85,33 @@ export const ensureBucket = async (client: S3Client, bucket: string, rules: read
   const kept = current.filter((rule) => !ours.has(rule.ID));
   await client.send(new PutBucketLifecycleConfigurationCommand({ Bucket: bucket, LifecycleConfiguration: { Rules: [...kept, ...rules] } }), options);
 };
+
+/**
+ * Removes from `bucket`'s lifecycle configuration the rules of every store under `prefix` (those whose
+ * filter is under it), keeping the others; resolves with how many it removed. For a prefix taken out of
+ * use: S3 allows 1,000 rules per bucket and a store puts five, so a bucket that saw two hundred prefixes
+ * (a test or bench service that runs for days) refuses the next store's rules. The same caveat as
+ * {@link ensureBucket}: a rule another writer adds between this read and write is lost.
+ * @example await removeLifecycleRules(client, 'ferry-media', 'ferry-test:1234/')
+ */
+export const removeLifecycleRules = async (client: S3Client, bucket: string, prefix: string, signal?: AbortSignal): Promise<number> => {
+  if (prefix === '') throw new RangeError('refusing to remove every rule of a bucket: the prefix is empty');
+  const options = signal ? { abortSignal: signal } : {};
+  const current = await client.send(new GetBucketLifecycleConfigurationCommand({ Bucket: bucket }), options).then(
+    (answer) => answer.Rules ?? [],
+    (error: unknown) => {
+      if (isNotFound(error)) return [];
+      throw error;
+    },
+  );
+  const kept = current.filter((rule) => !(rule.Filter?.Prefix ?? '').startsWith(prefix));
+  if (kept.length === current.length) return 0;
+  await client.send(
+    kept.length === 0
+      ? new DeleteBucketLifecycleCommand({ Bucket: bucket })
+      : new PutBucketLifecycleConfigurationCommand({ Bucket: bucket, LifecycleConfiguration: { Rules: kept } }),
+    options,
+  );
+  return current.length - kept.length;
+};
+
