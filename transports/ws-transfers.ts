@@ -8,7 +8,7 @@
  * its failure contract (a dropped socket is `Network`).
  * @module
  */
-import { abortable, abortFault } from '../src/core/abort.js';
+import { abortable, abortFault, throwIfAborted } from '../src/core/abort.js';
 import { Failure, type FaultError, fault } from '../src/core/failure.js';
 import type { ByteSource } from './transport.js';
 import type { Link } from './ws-link.js';
@@ -44,7 +44,7 @@ export const wsUpload = async (
 ): Promise<unknown> => {
   if (link.state !== 'open') throw fault(Failure.network('reconnecting'));
   // A listener added to an aborted signal never fires: an upload already cancelled sends nothing.
-  if (signal.aborted) throw abortFault(signal);
+  throwIfAborted(signal);
   // Aborts on the caller's signal or when the server answers early (a failure): every wait races it.
   const stop = new AbortController();
   const onAbort = (): void => stop.abort(abortFault(signal));
@@ -109,7 +109,7 @@ export const wsUpload = async (
     await Promise.all(sending);
     return await abortable(result, stop.signal);
   } catch (error) {
-    if (signal.aborted) throw abortFault(signal);
+    throwIfAborted(signal);
     // The server's failure, if it answered; otherwise what stopped the loop (a source error).
     throw stop.signal.aborted ? (stop.signal.reason as FaultError) : error;
   } finally {

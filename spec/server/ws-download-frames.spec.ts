@@ -7,7 +7,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import * as E from 'fp-ts/lib/Either.js';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createClient } from '../../src/index.js';
 import { decodeData, WS_LARGE_CHUNK_SIZE, WS_PROTOCOL_VERSION } from '../../src/protocol/ws-frames.js';
 import { type FerryServer, startServer } from '../../src/server/server.js';
@@ -40,12 +40,14 @@ const reader = async (server: FerryServer, userId: string) => {
   return { socket, frames, read, credit };
 };
 
-const until = async (check: () => boolean, what: string): Promise<void> => {
-  for (let waited = 0; !check(); waited += 5) {
-    if (waited > 10_000) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-};
+/** Waits (at most ten seconds) until `check` holds. */
+const until = (check: () => boolean, what: string): Promise<void> =>
+  vi.waitFor(
+    () => {
+      if (!check()) throw new Error(`waiting for ${what}`);
+    },
+    { timeout: 10_000, interval: 5 },
+  );
 
 describe('a WebSocket download from the file store', () => {
   let server: FerryServer;

@@ -54,6 +54,16 @@ export const lifecycleRules = (prefix: string, retentionMs: number, partialTtlMs
   ];
 };
 
+/** The rules of `bucket`'s lifecycle configuration; none if it has none. */
+const lifecycleRulesOf = (client: S3Client, bucket: string, options: { readonly abortSignal?: AbortSignal }): Promise<LifecycleRule[]> =>
+  client.send(new GetBucketLifecycleConfigurationCommand({ Bucket: bucket }), options).then(
+    (answer) => answer.Rules ?? [],
+    (error: unknown) => {
+      if (isNotFound(error)) return [];
+      throw error;
+    },
+  );
+
 /**
  * Creates `bucket` if it is missing and puts `rules` into its lifecycle configuration, replacing rules
  * with the same IDs and keeping the others. Two nodes starting at once put the same rules; a rule another
@@ -74,13 +84,7 @@ export const ensureBucket = async (client: S3Client, bucket: string, rules: read
       if ((error as Error).name !== 'BucketAlreadyOwnedByYou') throw error;
     });
   }
-  const current = await client.send(new GetBucketLifecycleConfigurationCommand({ Bucket: bucket }), options).then(
-    (answer) => answer.Rules ?? [],
-    (error: unknown) => {
-      if (isNotFound(error)) return [];
-      throw error;
-    },
-  );
+  const current = await lifecycleRulesOf(client, bucket, options);
   const ours = new Set(rules.map((rule) => rule.ID));
   const kept = current.filter((rule) => !ours.has(rule.ID));
   await client.send(new PutBucketLifecycleConfigurationCommand({ Bucket: bucket, LifecycleConfiguration: { Rules: [...kept, ...rules] } }), options);
@@ -97,13 +101,7 @@ export const ensureBucket = async (client: S3Client, bucket: string, rules: read
 export const removeLifecycleRules = async (client: S3Client, bucket: string, prefix: string, signal?: AbortSignal): Promise<number> => {
   if (prefix === '') throw new RangeError('refusing to remove every rule of a bucket: the prefix is empty');
   const options = signal ? { abortSignal: signal } : {};
-  const current = await client.send(new GetBucketLifecycleConfigurationCommand({ Bucket: bucket }), options).then(
-    (answer) => answer.Rules ?? [],
-    (error: unknown) => {
-      if (isNotFound(error)) return [];
-      throw error;
-    },
-  );
+  const current = await lifecycleRulesOf(client, bucket, options);
   const kept = current.filter((rule) => !(rule.Filter?.Prefix ?? '').startsWith(prefix));
   if (kept.length === current.length) return 0;
   await client.send(
@@ -114,4 +112,3 @@ export const removeLifecycleRules = async (client: S3Client, bucket: string, pre
   );
   return current.length - kept.length;
 };
-

@@ -240,7 +240,7 @@ class Subscribed implements Unsubscribable {
   stopped = false;
 
   constructor(
-    readonly observer: DeliveryObserver,
+    private readonly observer: DeliveryObserver,
     readonly owner: string | undefined,
     private readonly entry: Entry,
   ) {}

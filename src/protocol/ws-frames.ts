@@ -70,9 +70,10 @@ export const EVENTS_FRAME_CHARS = 52;
 /**
  * Credit the server grants the uploads of one socket beyond what its store kept (the `window` of
  * `welcome`), shared among them by age ({@link uploadCredit}): bytes in flight and queued in server
- * memory per socket are at most this, or {@link WS_MIN_UPLOAD_WINDOW} per upload when that is more. One upload with 1 MiB of credit ran about 1.4×
- * slower than with 4 MiB on loopback (it waited for acknowledgements), 8 MiB no faster; nine uploads
- * with 4 MiB each made a chat message on the same socket wait behind their bytes (p99 144 ms).
+ * memory per socket are at most this, or {@link WS_MIN_UPLOAD_WINDOW} per upload when that is more. One
+ * upload with 1 MiB of credit ran about 1.4× slower than with 4 MiB on loopback (it waited for
+ * acknowledgements), 8 MiB no faster; nine uploads with 4 MiB each made a chat message on the same
+ * socket wait behind their bytes (p99 144 ms).
  */
 export const WS_UPLOAD_WINDOW = 4 * 1024 * 1024;
 
