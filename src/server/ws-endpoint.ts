@@ -120,6 +120,12 @@ interface Endpoint {
    * else's ID never takes the owner's place (as over tus).
    */
   readonly appends: Map<string, Promise<unknown>>;
+  /**
+   * Removes what is left of `uploadId` once its append (if one runs) stopped, unless it completed: the
+   * cleanup of a session that was kicked or logged out. Never rejects; a cleanup that fails leaves the
+   * partial upload to the sweep.
+   */
+  removeUnfinished(userId: string, uploadId: string): void;
   /** Transfers running per user, over all their sockets (each holds a file and buffers). */
   readonly transfersByUser: PerKeyCount;
   readonly transfersPerUser: number;
@@ -134,6 +140,22 @@ interface Endpoint {
 }
 
 const appendKey = (userId: string, uploadId: string): string => `${userId}\n${uploadId}`;
+
+/**
+ * Records `uploadId` as one of the session's unfinished uploads. False when the session's cleanup already
+ * ran (it ended while the upload was being created or accepted): the caller removes the upload itself.
+ */
+const ownUpload = (s: WsSession, uploadId: string): boolean => {
+  if (s.uploads === 'ended') return false;
+  if (s.uploads === undefined) s.uploads = new Set([uploadId]);
+  else s.uploads.add(uploadId);
+  return true;
+};
+
+/** The session no longer needs to remove `uploadId` at its end: it completed or was terminated. */
+const disownUpload = (s: WsSession, uploadId: string): void => {
+  if (s.uploads instanceof Set) s.uploads.delete(uploadId);
+};
 
 const either = <T>(result: E.Either<Failure, T>): T => {
   if (E.isLeft(result)) throw fault(result.left);
@@ -373,8 +395,8 @@ class Connection extends WsSocketSink<SocketOutput> {
       started =
         call.op === 'append'
           ? serverUpload(hub, userId, this.output, call, controller, () => this.uploadWindow(call.transfer), (uploadId) => {
-              (s.uploads ??= new Set()).add(uploadId);
               appends.set(appendKey(userId, uploadId), done);
+              if (!ownUpload(s, uploadId)) this.endpoint.removeUnfinished(userId, uploadId);
             })
           : serverRead(hub, this.output, call, controller, this.chunkSize);
     } catch (error) {
@@ -391,7 +413,7 @@ class Connection extends WsSocketSink<SocketOutput> {
     const transfers = (this.transfers ??= new Map());
     transfers.set(call.transfer, entry);
     const done: Promise<unknown> = started.done.then((state) => {
-      if (call.op === 'append' && 'complete' in state && state.complete) s.uploads?.delete(state.uploadId);
+      if (call.op === 'append' && 'complete' in state && state.complete) disownUpload(s, state.uploadId);
       return state;
     });
     done
@@ -420,8 +442,10 @@ class Connection extends WsSocketSink<SocketOutput> {
       case 'createUpload':
         return this.answer(s, c.id, async () => {
           const created = await hub.createUpload(who.userId, { size: c.size, fileName: c.fileName });
-          (s.uploads ??= new Set()).add(created.uploadId);
-          return created;
+          if (ownUpload(s, created.uploadId)) return created;
+          // The session ended while the hub was creating it: nobody can use it, and the cleanup has run.
+          this.endpoint.removeUnfinished(who.userId, created.uploadId);
+          throw fault(Failure.notLoggedIn());
         });
       case 'getUpload':
         return this.answer(s, c.id, () => hub.uploadStatus(who.userId, c.uploadId));
@@ -429,7 +453,7 @@ class Connection extends WsSocketSink<SocketOutput> {
         return this.answer(s, c.id, async () => {
           if (typeof c.uploadId === 'string') await appends.get(appendKey(who.userId, c.uploadId))?.catch(() => undefined);
           await hub.terminateUpload(who.userId, c.uploadId);
-          if (typeof c.uploadId === 'string') s.uploads?.delete(c.uploadId);
+          if (typeof c.uploadId === 'string') disownUpload(s, c.uploadId);
         });
       case 'getMedia':
         return this.answer(s, c.id, async () => {
@@ -559,6 +583,15 @@ export const wsRoute = (options: WsRouteOptions): WsRoute => {
   const connections = new Set<Connection>();
   const appends = new Map<string, Promise<unknown>>();
   const transfersPerUser = options.limits?.transfersPerUser ?? DEFAULT_SERVER_LIMITS.transfersPerUser;
+  const removeUnfinished = (userId: string, uploadId: string): void => {
+    void Promise.resolve()
+      .then(() => appends.get(appendKey(userId, uploadId)))
+      .catch(() => undefined)
+      // Only what is still unfinished: an upload completed meanwhile (over HTTP, or by the hub) is media.
+      .then(() => hub.uploadStatus(userId, uploadId))
+      .then((status) => (status.complete ? undefined : hub.terminateUpload(userId, uploadId)))
+      .catch(() => undefined);
+  };
   const sessions = wsSessions({
     hub,
     ...(options.limits ? { sessionsPerUser: options.limits.sessionsPerUser, replayBytes: options.limits.replayBytes } : {}),
@@ -567,18 +600,8 @@ export const wsRoute = (options: WsRouteOptions): WsRoute => {
     ...(options.graceMs === undefined ? {} : { graceMs: options.graceMs }),
     ...(options.adopt === undefined ? {} : { adopt: options.adopt }),
     onEnded: (session) => {
-      const userId = session.hub.userId;
-      for (const uploadId of session.uploads ?? []) {
-        // Settled, never rejected: a cleanup that fails leaves the partial upload to the sweep.
-        void Promise.resolve()
-          .then(() => appends.get(appendKey(userId, uploadId)))
-          .catch(() => undefined)
-          // Only what is still unfinished: an upload completed meanwhile (over HTTP, or by the hub) is media.
-          .then(() => hub.uploadStatus(userId, uploadId))
-          .then((status) => (status.complete ? undefined : hub.terminateUpload(userId, uploadId)))
-          .catch(() => undefined);
-      }
-      session.uploads = undefined;
+      if (session.uploads instanceof Set) for (const uploadId of session.uploads) removeUnfinished(session.hub.userId, uploadId);
+      session.uploads = 'ended';
     },
   });
   const endpoint: Endpoint = {
@@ -589,6 +612,7 @@ export const wsRoute = (options: WsRouteOptions): WsRoute => {
     onFault,
     sessions,
     appends,
+    removeUnfinished,
     transfersByUser: new PerKeyCount(transfersPerUser),
     transfersPerUser,
     connections,

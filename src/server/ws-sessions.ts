@@ -106,9 +106,10 @@ export class KeptAnswers {
 export interface WsSessionState {
   /**
    * Uploads created in this session and not complete: terminated if the session is kicked or logs out.
-   * `undefined` until its first upload.
+   * `undefined` until its first upload; `'ended'` once that cleanup ran, so that an upload whose creation
+   * was still running then is removed as soon as it exists instead of outliving the session (decision 136).
    */
-  uploads: Set<string> | undefined;
+  uploads: Set<string> | undefined | 'ended';
   /** Answers kept by call ID; `undefined` until the first (`WsSessions.answersOf`). */
   answers: KeptAnswers | undefined;
   /** The calls still running; `undefined` until a call does not answer at once. */

@@ -1,0 +1,69 @@
+/**
+ * A WebSocket session that is kicked (the same user logs in elsewhere) leaves no partial upload behind,
+ * including one whose creation was still running at the hub when the session ended: on a cluster the
+ * kick comes through Redis while the S3 store is still creating the upload (decision 136).
+ */
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { createHub, type Hub } from '../../src/index.js';
+import { wsRoute, type WsRoute } from '../../src/server/ws-endpoint.js';
+import { CloseCode } from '../../src/protocol/ws-frames.js';
+import { rawLoggedIn } from './ws-raw.js';
+
+describe('a kicked WebSocket session', () => {
+  let http: Server | undefined;
+  let route: WsRoute | undefined;
+  let hub: Hub | undefined;
+  afterEach(async () => {
+    route?.close();
+    hub?.close();
+    await new Promise((resolve) => (http ? http.close(resolve) : resolve(undefined)));
+    http = undefined;
+  });
+
+  it('removes an upload the hub finished creating after the session ended, though its socket closed before the hub answered', async () => {
+    const real = createHub();
+    hub = real;
+    let release: () => void = () => undefined;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    let entered: () => void = () => undefined;
+    const creating = new Promise<void>((resolve) => (entered = resolve));
+    const created: string[] = [];
+    // The hub is slow to create uploads, as an S3 store is: the creation is held until the kick landed.
+    const slow: Hub = {
+      ...real,
+      createUpload: async (userId, request) => {
+        entered();
+        await gate;
+        const upload = await real.createUpload(userId, request);
+        created.push(upload.uploadId);
+        return upload;
+      },
+    };
+    route = wsRoute({ hub: slow, path: '/v1/ws' });
+    const server = createServer();
+    http = server;
+    server.on('upgrade', (req, socket, head) => route?.upgrade(req, socket, head));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const url = `ws://127.0.0.1:${(server.address() as AddressInfo).port}/v1/ws`;
+
+    const first = await rawLoggedIn(url, 'alice', real.issueToken('alice'));
+    first.ws.send(JSON.stringify({ type: 'call', id: 1, op: 'createUpload', size: 1_000, fileName: 'a.bin' }));
+    await creating;
+    const second = await rawLoggedIn(url, 'alice', real.issueToken('alice'));
+    const event = await first.next('event');
+    expect(event).toMatchObject({ event: { type: 'aborted' } });
+    expect(await first.closed).toMatchObject({ code: CloseCode.sessionEnded });
+    release();
+
+    await vi.waitFor(() => expect(created).toHaveLength(1));
+    const uploadId = created[0] as string;
+    await vi.waitFor(async () => expect((await real.uploadStatus('alice', uploadId).then(() => undefined, (error: { failure?: { _tag?: string } }) => error.failure?._tag)) ?? 'still there').not.toBe('still there'), { timeout: 2_000 });
+    // The user's new session is unaffected.
+    second.ws.send(JSON.stringify({ type: 'call', id: 1, op: 'createUpload', size: 10, fileName: 'b.bin' }));
+    expect(await second.next('result')).toMatchObject({ id: 1 });
+    first.ws.close();
+    second.ws.close();
+  });
+});
