@@ -485,6 +485,48 @@ describeWithServices('redis message bus', ['redis'], ({ redisUrl }) => {
     for (const recording of recordings) recording.stop();
   });
 
+  it('hands every member of a channel on one instance the same event object for each message of a read, and a follower that came late every delivery', async () => {
+    const { a } = await twoBuses();
+    const sessions = await Promise.all(Array.from({ length: 4 }, (_, i) => a.open(`e${i}`)));
+    for (const session of sessions) expect(await a.join(session.sessionId, 'shared', 5)).toBe('joined');
+    const recordings = sessions.map((session) => record(a, session.sessionId));
+    await eventually(() => recordings.forEach((recording, i) => expect(recording.deliveries).toHaveLength(3 - i)));
+    const before = recordings.map((recording) => recording.deliveries.length);
+    // The first message wakes the reader's blocked read, which Redis 7.0 answers with the one stream it
+    // woke on. This follower then holds the reader for 200 ms, so that the other sends all land in Redis
+    // meanwhile and the next read brings every member's entries of them at once.
+    // It subscribes while the reader follows the same stream from further on: it must still be handed
+    // every delivery from its own start, none skipped (it was once handed the read in flight: Conflict).
+    let held = false;
+    const holderSeqs: number[] = [];
+    let holderError: unknown;
+    const holder = a.deliveries(sessions[1]!.sessionId).subscribe({
+      next: ({ seq, event }) => {
+        holderSeqs.push(seq);
+        if (held || event.type !== 'channelMessage') return;
+        held = true;
+        for (const until = performance.now() + 200; performance.now() < until; );
+      },
+      error: (error: unknown) => {
+        holderError = error;
+      },
+    });
+    const rounds = 12;
+    const sent = await Promise.all(Array.from({ length: rounds }, (_, k) => a.toChannel(sessions[0]!.sessionId, 'shared', text(`m${k}`), k, once())));
+    expect(sent.every((outcome) => outcome !== false && outcome.receivers === 3)).toBe(true);
+    const receivers = recordings.slice(1);
+    await eventually(() => receivers.forEach((recording, i) => expect(recording.deliveries).toHaveLength(before[i + 1]! + rounds)));
+    const received = receivers.map((recording, i) => recording.events().slice(before[i + 1]));
+    for (const events of received) expect(events.map((event) => (event.type === 'channelMessage' ? (event.message as { text?: string }).text : event.type))).toEqual(Array.from({ length: rounds }, (_, k) => `m${k}`));
+    // Decoded once for all its members, as the in-process bus hands them one object (decision 137).
+    for (let k = 1; k < rounds; k++) for (const events of received.slice(1)) expect(events[k]).toBe(received[0]![k]);
+    await eventually(() => expect(holderSeqs).toHaveLength(before[1]! + rounds));
+    expect(holderError).toBeUndefined();
+    expect(holderSeqs).toEqual(Array.from({ length: before[1]! + rounds }, (_, i) => i + 1));
+    holder.unsubscribe();
+    for (const recording of recordings) recording.stop();
+  });
+
   it('relays peer messages from one instance to a receiver on another (rate printed)', async () => {
     const { a, b } = await twoBuses();
     const rx = await a.open('rx');

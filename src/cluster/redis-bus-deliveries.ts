@@ -10,8 +10,8 @@
  */
 import type { Subscriber } from 'rxjs';
 import { Failure, fault, type FaultError } from '../core/failure.js';
-import type { Delivery } from '../hub/message-bus.js';
-import { type EntryId, entriesOf, entryIdOf, eventOf, markerOf } from './redis-bus-entries.js';
+import type { Delivery, HubEvent } from '../hub/message-bus.js';
+import { type EntryId, entriesOf, entryIdOf, type EventDecoder, eventOf, markerOf } from './redis-bus-entries.js';
 import type { EntryHandler } from './redis-bus-reader.js';
 
 /** What following one session's stream needs of the bus. */
@@ -22,6 +22,8 @@ export interface SessionStream {
   range(from: string, to: string, count: number): Promise<unknown>;
   /** Follows the stream live after `after` (the bus's reader); answers how to stop. */
   follow(after: EntryId, handle: EntryHandler, fail: (error: unknown) => void): () => void;
+  /** The event of a delivery entry read live (the bus's {@link EventDecoder}, shared by its sessions). */
+  decode(fields: readonly unknown[]): HubEvent;
 }
 
 /** Stream entries read per request while replaying. */
@@ -74,15 +76,18 @@ export const followDeliveries = async (
     return undefined;
   }
   let last = after;
-  /** Passes one delivery on if it is the next: never a gap, never twice. Answers whether to go on. */
-  const emit = (number: number, fields: readonly unknown[]): boolean => {
+  /**
+   * Passes one delivery on if it is the next: never a gap, never twice. Answers whether to go on. Entries
+   * read live are decoded by the bus's shared decoder; replayed ones (one session's pages) by `eventOf`.
+   */
+  const emit = (number: number, fields: readonly unknown[], decode: (fields: readonly unknown[]) => HubEvent = eventOf): boolean => {
     if (number <= last) return true;
     if (number !== last + 1) {
       subscriber.error(conflict(last + 1, number - 1));
       return false;
     }
     last = number;
-    subscriber.next({ seq: number, event: eventOf(fields) });
+    subscriber.next({ seq: number, event: decode(fields) });
     return !subscriber.closed;
   };
   if (first) {
@@ -108,7 +113,7 @@ export const followDeliveries = async (
   return stream.follow(
     entryIdOf(lastText),
     (id, fields) => {
-      if (id.k === 0) return emit(id.seq, fields);
+      if (id.k === 0) return emit(id.seq, fields, stream.decode);
       const marker = markerOf(fields);
       if (marker.kind === 'moved' && (owner === undefined || marker.owner === owner)) return true;
       subscriber.complete();

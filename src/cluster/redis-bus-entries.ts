@@ -149,6 +149,48 @@ export const eventOf = (flat: readonly unknown[]): HubEvent => {
   }
 };
 
+/** Whether two entries' flat fields are equal, value by value. */
+const sameFields = (a: readonly unknown[], b: readonly unknown[]): boolean => {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+};
+
+/** The message ID of a message delivery's flat fields (`i`), if it has one. */
+const messageIdOf = (flat: readonly unknown[]): string | undefined => {
+  for (let i = 0; i + 1 < flat.length; i += 2) if (flat[i] === 'i') return typeof flat[i + 1] === 'string' ? (flat[i + 1] as string) : undefined;
+  return undefined;
+};
+
+/**
+ * Decodes delivery entries ({@link eventOf}) and, within one read, hands back the same event object for
+ * every entry with the same fields. A channel message is an entry in each member's stream, all of them in
+ * the same read, so it is decoded once for all the members this instance serves, and the server, which
+ * encodes each event object once for every session it goes to (decision 116), encodes it once: as the
+ * in-process bus hands every member one object. Message entries are matched by their message ID, then
+ * compared field by field; events are never changed after decoding. One per bus; `forget` after each
+ * read, so it holds nothing between reads. Decision 137.
+ */
+export class EventDecoder {
+  private readonly seen = new Map<string, { readonly fields: readonly unknown[]; readonly event: HubEvent }>();
+
+  /** The event of a delivery entry's fields; throws as {@link eventOf} does. */
+  decode(fields: readonly unknown[]): HubEvent {
+    const messageId = messageIdOf(fields);
+    if (messageId === undefined) return eventOf(fields);
+    const known = this.seen.get(messageId);
+    if (known && sameFields(known.fields, fields)) return known.event;
+    const event = eventOf(fields);
+    this.seen.set(messageId, { fields, event });
+    return event;
+  }
+
+  /** Forgets the events decoded so far (the read they came in is handled). */
+  forget(): void {
+    this.seen.clear();
+  }
+}
+
 /** The marker of a marker entry. */
 export const markerOf = (flat: readonly unknown[]): Marker => {
   const fields = fieldsOf(flat);

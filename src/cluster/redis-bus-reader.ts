@@ -37,6 +37,8 @@ export interface StreamReaderOptions {
   /** The clock of the pause after a failed read. */
   readonly clock: Clock;
   readonly onError: (error: unknown) => void;
+  /** Told after the entries of each read were handed over (the bus's decoder forgets that read's events). */
+  readonly onDispatched?: () => void;
 }
 
 /** Entries read per stream per read: bounds one answer to this × the followed streams. */
@@ -105,9 +107,29 @@ export const streamReader = (options: StreamReaderOptions): StreamReader => {
     }
     return ids;
   };
-  const dispatch = (reply: unknown): void => {
+  /** Hands `tail` one entry of its stream; a handler that throws fails that follower alone. */
+  const deliver = (tail: Tail, id: EntryId, fields: readonly unknown[]): void => {
+    if (!tail.active || compareIds(id, tail.last) <= 0) return;
+    tail.last = id;
+    try {
+      if (!tail.handle(id, fields)) stop(tail);
+    } catch (error) {
+      stop(tail);
+      tail.fail(error);
+    }
+  };
+  /**
+   * Hands each follower its entries, in order within each stream, and across streams one entry of each in
+   * turn: a channel message is an entry in every member's stream, so its members are handed it one after
+   * another, which lets the decoder and the server share one event and one encoding (decision 137).
+   * A follower that came while the read was in flight, from further back than the read asked (`asked`),
+   * is handed nothing of it: the entries between are not in it. The next read starts from its position.
+   */
+  const dispatch = (reply: unknown, asked: ReadonlyMap<string, EntryId>): void => {
     if (reply === null) return;
     if (!Array.isArray(reply)) throw fault(Failure.unknown('the bus read a malformed XREAD answer from Redis'));
+    const streams: { readonly entries: readonly (readonly [string, readonly unknown[]])[]; readonly followers: readonly Tail[] }[] = [];
+    let rounds = 0;
     for (const stream of reply as unknown[]) {
       if (!Array.isArray(stream) || typeof stream[0] !== 'string') throw fault(Failure.unknown('the bus read a malformed XREAD answer from Redis'));
       const key = stream[0];
@@ -116,19 +138,28 @@ export const streamReader = (options: StreamReaderOptions): StreamReader => {
         bell = entries.at(-1)?.[0] ?? bell;
         continue;
       }
-      for (const tail of [...(tails.get(key) ?? [])]) {
+      const from = asked.get(key);
+      const followers = [...(tails.get(key) ?? [])].filter((tail) => from !== undefined && compareIds(from, tail.last) <= 0);
+      if (followers.length === 0) continue;
+      streams.push({ entries, followers });
+      rounds = Math.max(rounds, entries.length);
+    }
+    for (let round = 0; round < rounds; round++) {
+      for (const { entries, followers } of streams) {
+        const entry = entries[round];
+        if (entry === undefined) continue;
+        let id: EntryId;
         try {
-          for (const [id, fields] of entries) {
-            const parsed = entryIdOf(id);
-            if (compareIds(parsed, tail.last) <= 0) continue;
-            tail.last = parsed;
-            if (!tail.active || !tail.handle(parsed, fields)) break;
-          }
+          id = entryIdOf(entry[0]);
         } catch (error) {
-          stop(tail);
-          tail.fail(error);
+          for (const tail of followers) {
+            if (!tail.active) continue;
+            stop(tail);
+            tail.fail(error);
+          }
+          continue;
         }
-        if (!tail.active) stop(tail);
+        for (const tail of followers) deliver(tail, id, entry[1]);
       }
     }
   };
@@ -152,9 +183,11 @@ export const streamReader = (options: StreamReaderOptions): StreamReader => {
       }
       inFlight = undefined;
       try {
-        dispatch(reply);
+        dispatch(reply, ids);
       } catch (error) {
         onError(error);
+      } finally {
+        options.onDispatched?.();
       }
     }
     if (state === 'reading') state = 'idle';

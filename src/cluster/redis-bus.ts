@@ -28,7 +28,7 @@ import { Failure, fault, FaultError } from '../core/failure.js';
 import { OFFLINE_MESSAGES_PER_RECEIVER } from '../core/limits.js';
 import type { BusSession, Delivery, JoinOutcome, MessageBus, WatchOutcome } from '../hub/message-bus.js';
 import { followDeliveries } from './redis-bus-deliveries.js';
-import { channelSendOutcomeOf, peerSendOutcomeOf, presenceOf } from './redis-bus-entries.js';
+import { channelSendOutcomeOf, EventDecoder, peerSendOutcomeOf, presenceOf } from './redis-bus-entries.js';
 import { streamReader } from './redis-bus-reader.js';
 import * as scripts from './redis-bus-scripts.js';
 import { type LuaScript, luaScript, runLua } from './redis-lua.js';
@@ -180,6 +180,7 @@ export const redisBus = (options: RedisBusOptions): RedisBus => {
   const strings = (reply: unknown): string[] =>
     Array.isArray(reply) && reply.every((item) => typeof item === 'string') ? reply : [];
 
+  const decoder = new EventDecoder();
   const reader = streamReader({
     redis,
     doorbell,
@@ -188,6 +189,7 @@ export const redisBus = (options: RedisBusOptions): RedisBus => {
     },
     clock,
     onError,
+    onDispatched: () => decoder.forget(),
   });
 
   const renew = async (mode: 'renew' | 'release'): Promise<void> => {
@@ -261,6 +263,7 @@ export const redisBus = (options: RedisBusOptions): RedisBus => {
             snapshot: () => ask(scripts.SNAPSHOT, String(sessionId)),
             range: (from, to, count) => command(() => redis.call('XRANGE', key.stream(sessionId), from, to, 'COUNT', count)),
             follow: (after, handle, fail) => reader.follow(key.stream(sessionId), after, handle, fail),
+            decode: (fields) => decoder.decode(fields),
           },
           subscriber,
           sessionId,

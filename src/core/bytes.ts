@@ -91,11 +91,17 @@ export const fromBase64Url = (text: string): Uint8Array | undefined => {
   return fromBase64(padded);
 };
 
-/** Lowercase hex of bytes. */
+const HEX_PAIRS = Array.from({ length: 256 }, (_, byte) => byte.toString(16).padStart(2, '0'));
+
+/**
+ * Lowercase hex of bytes, as one flat string: a digest kept for every stored media (the memory store's
+ * SHA-256) built by `+=` would be kept as a chain of 31 concatenations.
+ */
 export const toHex = (bytes: Uint8Array): string => {
-  let hex = '';
-  for (const byte of bytes) hex += byte.toString(16).padStart(2, '0');
-  return hex;
+  if (NodeBuffer) return NodeBuffer.from(bytes.buffer, bytes.byteOffset, bytes.length).toString('hex');
+  const pairs = new Array<string>(bytes.length);
+  for (let i = 0; i < bytes.length; i++) pairs[i] = HEX_PAIRS[bytes[i] as number] as string;
+  return pairs.join('');
 };
 
 /** One buffer holding the given chunks in order. */

@@ -240,7 +240,8 @@ export const serverSessions = <T, S extends SessionSink<T>, X extends object = R
   const tombstones = new Tombstones({ now: () => hub.clock.now() });
   /**
    * The last event encoded, its encoding and size: a bus in this process hands every member of a channel
-   * the same event object, one after another, so each is encoded and measured once (decision 116).
+   * the same event object, one after another, so each is encoded and measured once (decision 116). The
+   * Redis bus does too within one read, its members' streams interleaved (decision 137).
    */
   let last: { event: HubEvent | undefined; item: T | undefined; bytes: number } = { event: undefined, item: undefined, bytes: 0 };
   const encoded = (event: HubEvent): { readonly item: T; readonly bytes: number } => {
