@@ -485,32 +485,13 @@ describeWithServices('redis message bus', ['redis'], ({ redisUrl }) => {
     for (const recording of recordings) recording.stop();
   });
 
-  it('hands every member of a channel on one instance the same event object for each message of a read, and a follower that came late every delivery', async () => {
+  it('hands every member of a channel on one instance one event object per message, and a second follower of a stream every delivery', async () => {
     const { a } = await twoBuses();
     const sessions = await Promise.all(Array.from({ length: 4 }, (_, i) => a.open(`e${i}`)));
     for (const session of sessions) expect(await a.join(session.sessionId, 'shared', 5)).toBe('joined');
     const recordings = sessions.map((session) => record(a, session.sessionId));
     await eventually(() => recordings.forEach((recording, i) => expect(recording.deliveries).toHaveLength(3 - i)));
     const before = recordings.map((recording) => recording.deliveries.length);
-    // The first message wakes the reader's blocked read, which Redis 7.0 answers with the one stream it
-    // woke on. This follower then holds the reader for 200 ms, so that the other sends all land in Redis
-    // meanwhile and the next read brings every member's entries of them at once.
-    // It subscribes while the reader follows the same stream from further on: it must still be handed
-    // every delivery from its own start, none skipped (it was once handed the read in flight: Conflict).
-    let held = false;
-    const holderSeqs: number[] = [];
-    let holderError: unknown;
-    const holder = a.deliveries(sessions[1]!.sessionId).subscribe({
-      next: ({ seq, event }) => {
-        holderSeqs.push(seq);
-        if (held || event.type !== 'channelMessage') return;
-        held = true;
-        for (const until = performance.now() + 200; performance.now() < until; );
-      },
-      error: (error: unknown) => {
-        holderError = error;
-      },
-    });
     const rounds = 12;
     const sent = await Promise.all(Array.from({ length: rounds }, (_, k) => a.toChannel(sessions[0]!.sessionId, 'shared', text(`m${k}`), k, once())));
     expect(sent.every((outcome) => outcome !== false && outcome.receivers === 3)).toBe(true);
@@ -518,11 +499,26 @@ describeWithServices('redis message bus', ['redis'], ({ redisUrl }) => {
     await eventually(() => receivers.forEach((recording, i) => expect(recording.deliveries).toHaveLength(before[i + 1]! + rounds)));
     const received = receivers.map((recording, i) => recording.events().slice(before[i + 1]));
     for (const events of received) expect(events.map((event) => (event.type === 'channelMessage' ? (event.message as { text?: string }).text : event.type))).toEqual(Array.from({ length: rounds }, (_, k) => `m${k}`));
-    // Decoded once for all its members, as the in-process bus hands them one object (decision 137).
-    for (let k = 1; k < rounds; k++) for (const events of received.slice(1)) expect(events[k]).toBe(received[0]![k]);
-    await eventually(() => expect(holderSeqs).toHaveLength(before[1]! + rounds));
+    // Decoded once for all its members, as the in-process bus hands them one object (decision 137): 12
+    // objects, not 36. A read the first message wakes is answered by Redis 7.0 with the one stream that
+    // woke it, and a send landing between two reads would be split likewise: a few more are allowed.
+    const objects = new Set(received.flat());
+    expect(objects.size).toBeGreaterThanOrEqual(rounds);
+    expect(objects.size).toBeLessThanOrEqual(rounds + 3);
+    // A second follower of a member's stream, while the reader follows it already, gets every delivery
+    // from its own start (a follower from further back than a read in flight: `redis-bus-reader.spec.ts`).
+    const holderSeqs: number[] = [];
+    let holderError: unknown;
+    const holder = a.deliveries(sessions[1]!.sessionId).subscribe({
+      next: ({ seq }) => holderSeqs.push(seq),
+      error: (error: unknown) => {
+        holderError = error;
+      },
+    });
+    await a.toChannel(sessions[0]!.sessionId, 'shared', text('last'), rounds, once());
+    await eventually(() => expect(holderSeqs).toHaveLength(before[1]! + rounds + 1));
     expect(holderError).toBeUndefined();
-    expect(holderSeqs).toEqual(Array.from({ length: before[1]! + rounds }, (_, i) => i + 1));
+    expect(holderSeqs).toEqual(Array.from({ length: before[1]! + rounds + 1 }, (_, i) => i + 1));
     holder.unsubscribe();
     for (const recording of recordings) recording.stop();
   });

@@ -1,7 +1,8 @@
 /**
  * A WebSocket session that is kicked (the same user logs in elsewhere) leaves no partial upload behind,
- * including one whose creation was still running at the hub when the session ended: on a cluster the
- * kick comes through Redis while the S3 store is still creating the upload (decision 136).
+ * including one whose creation was still running at the hub when the session ended (on a cluster the
+ * kick comes through Redis while the S3 store is still creating the upload), and one its append was
+ * accepted to only after it ended (decision 136).
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -64,6 +65,46 @@ describe('a kicked WebSocket session', () => {
     second.ws.send(JSON.stringify({ type: 'call', id: 1, op: 'createUpload', size: 10, fileName: 'b.bin' }));
     expect(await second.next('result')).toMatchObject({ id: 1 });
     first.ws.close();
+    second.ws.close();
+  });
+
+  it('removes an upload whose append the hub accepted only after the session ended', async () => {
+    const real = createHub();
+    hub = real;
+    let release: () => void = () => undefined;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    let entered: () => void = () => undefined;
+    const checking = new Promise<void>((resolve) => (entered = resolve));
+    let hold = false;
+    // The append's check of the upload (which accepts it as the session's) is held until the kick landed.
+    const slow: Hub = {
+      ...real,
+      uploadStatus: async (userId, uploadId) => {
+        if (hold) {
+          hold = false;
+          entered();
+          await gate;
+        }
+        return real.uploadStatus(userId, uploadId);
+      },
+    };
+    route = wsRoute({ hub: slow, path: '/v1/ws' });
+    const server = createServer();
+    http = server;
+    server.on('upgrade', (req, socket, head) => route?.upgrade(req, socket, head));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const url = `ws://127.0.0.1:${(server.address() as AddressInfo).port}/v1/ws`;
+
+    // An upload the user made before (another session, or over HTTP), which this session appends to.
+    const { uploadId } = await real.createUpload('alice', { size: 1_000, fileName: 'a.bin' });
+    const first = await rawLoggedIn(url, 'alice', real.issueToken('alice'));
+    hold = true;
+    first.ws.send(JSON.stringify({ type: 'call', id: 1, op: 'append', transfer: 1, uploadId, offset: 0 }));
+    await checking;
+    const second = await rawLoggedIn(url, 'alice', real.issueToken('alice'));
+    expect(await first.closed).toMatchObject({ code: CloseCode.sessionEnded });
+    release();
+    await vi.waitFor(async () => expect(await real.uploadStatus('alice', uploadId).then(() => 'still there', (error: { failure?: { _tag?: string } }) => error.failure?._tag)).toBe('NotExist'), { timeout: 2_000 });
     second.ws.close();
   });
 });

@@ -120,8 +120,11 @@ export const streamReader = (options: StreamReaderOptions): StreamReader => {
   };
   /**
    * Hands each follower its entries, in order within each stream, and across streams one entry of each in
-   * turn: a channel message is an entry in every member's stream, so its members are handed it one after
-   * another, which lets the decoder and the server share one event and one encoding (decision 137).
+   * turn, the streams lined up by their last entries. A channel message is an entry in every member's
+   * stream, written by one script, so a read ends with the same messages in each member's stream while
+   * where they start may differ (Redis 7.0 answers a read it woke with the one stream that woke it, so the
+   * next read finds that stream one message ahead). Lined up from the end, the members are handed each
+   * message one after another, and the server's memo of the last event it encoded hits (decision 137).
    * A follower that came while the read was in flight, from further back than the read asked (`asked`),
    * is handed nothing of it: the entries between are not in it. The next read starts from its position.
    */
@@ -146,7 +149,8 @@ export const streamReader = (options: StreamReaderOptions): StreamReader => {
     }
     for (let round = 0; round < rounds; round++) {
       for (const { entries, followers } of streams) {
-        const entry = entries[round];
+        // A stream with fewer entries starts that many rounds later.
+        const entry = entries[round - (rounds - entries.length)];
         if (entry === undefined) continue;
         let id: EntryId;
         try {
