@@ -164,12 +164,13 @@ const messageIdOf = (flat: readonly unknown[]): string | undefined => {
 
 /**
  * Decodes delivery entries ({@link eventOf}) and, within one read, hands back the same event object for
- * every entry with the same fields. A channel message is an entry in each member's stream, all of them in
- * the same read, so it is decoded once for all the members this instance serves, and the server, which
- * encodes each event object once for every session it goes to (decision 116), encodes it once: as the
- * in-process bus hands every member one object. Message entries are matched by their message ID, then
- * compared field by field; events are never changed after decoding. One per bus; `forget` after each
- * read, so it holds nothing between reads. Decision 137.
+ * every entry with the same fields. A channel message is an entry in each member's stream, nearly always
+ * all in the same read (a read Redis 7.0 wakes brings the one stream that woke it), so it is decoded once
+ * for all the members this instance serves, and the server, which encodes each event object once for
+ * every session it goes to (decision 116), encodes it once: as the in-process bus hands every member one
+ * object. Message entries are matched by their message ID, then compared field by field; events are never
+ * changed after decoding. One per bus; `forget` after each read, so it holds nothing between reads.
+ * Decision 137.
  */
 export class EventDecoder {
   private readonly seen = new Map<string, { readonly fields: readonly unknown[]; readonly event: HubEvent }>();
