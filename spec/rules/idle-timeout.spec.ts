@@ -2,10 +2,11 @@
  * DESIGN §3 "idle timeout": no byte moved for `idleTimeoutMs` (default 120 s) → 3 TIMEOUT. A stalled
  * network is a memory-transport gate that never opens; time is a virtual clock.
  */
+import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { DEFAULT_IDLE_TIMEOUT_MS, type MediaStore, memoryStore } from '../../src/index.js';
+import { type Clock, createClient, createHub, DEFAULT_IDLE_TIMEOUT_MS, type MediaStore, memoryStore, memoryTransport, virtualClock } from '../../src/index.js';
 import { bytes, flush, gate, partFiles, rejectsWith, settle, stalled, stateOf, tempFolder, until, uploaded, world, type World } from './support.js';
 
 const TIMEOUT_UPLOAD = { name: 'UploadError', code: 3, mentions: /no byte moved/ } as const;
@@ -207,5 +208,43 @@ describe('idle timeout', () => {
     await uploaded(client);
     await flush();
     expect(w.clock.pendingTimers).toBe(before);
+  });
+});
+
+describe('the timers of transfers (decision 138)', () => {
+  it('on the real clock, a stalled upload keeps the process alive until its idle timeout fails it', () => {
+    const child = spawnSync(process.execPath, ['--import', 'tsx', join(import.meta.dirname, 'stalled-upload-child.ts')], {
+      encoding: 'utf8',
+      cwd: join(import.meta.dirname, '../..'),
+      timeout: 30_000,
+    });
+    // Were the watchdog's timer unref'd, the process would end at once with an unsettled top-level await (13).
+    expect(child.status, child.stderr).toBe(0);
+    const outcome = JSON.parse(child.stdout.trim()) as { ok: boolean; code?: number; ms: number };
+    expect(outcome).toMatchObject({ ok: false, code: 3 });
+    expect(outcome.ms).toBeGreaterThanOrEqual(290);
+  });
+
+  it('thirty small uploads on one clock arm a few clock timers, not three each (90 before)', async () => {
+    const clock = virtualClock(0);
+    let armed = 0;
+    const counting: Clock = {
+      now: () => clock.now(),
+      setTimeout: (callback, ms) => {
+        armed++;
+        return clock.setTimeout(callback, ms);
+      },
+      clearTimeout: (handle) => clock.clearTimeout(handle),
+    };
+    const hub = createHub({ clock });
+    const client = createClient({ transport: memoryTransport(hub), clock: counting });
+    await client.login({ userId: 'alice', token: hub.issueToken('alice') });
+    const before = armed;
+    const messages = await Promise.all(Array.from({ length: 30 }, (_, i) => client.createFileMessageByUploading(bytes(16, i)).result));
+    expect(messages).toHaveLength(30);
+    // Each armed its watchdog, the announcement of its total and its last progress: 90 Node timers before.
+    expect(armed - before).toBeLessThanOrEqual(10);
+    await client.logout();
+    hub.close();
   });
 });

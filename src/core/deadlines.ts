@@ -19,8 +19,9 @@ export interface Deadline {
 
 /**
  * Deadlines in due order on one timer of `clock`: each entry is handed to `onDue` once the clock reaches
- * its `at`, earliest first (ties in no particular order), and is then no longer queued. The timer never
- * keeps a process alive (`unrefTimer`). `onDue` may schedule or cancel entries, itself included.
+ * its `at`, earliest first (ties in no particular order), and is then no longer queued. The timer does
+ * not keep a process alive (`unrefTimer`) unless `keepAlive` is set. `onDue` may schedule or cancel
+ * entries, itself included.
  * @example
  * const expiries = new Deadlines<Watch>(clock, (watch) => expire(watch));
  * expiries.schedule(watch, token.expiresAt); // again with a later time after a renewal
@@ -35,6 +36,7 @@ export class Deadlines<E extends Deadline> {
   constructor(
     private readonly clock: Clock,
     private readonly onDue: (entry: E) => void,
+    private readonly options: { readonly keepAlive?: boolean } = {},
   ) {}
 
   /** How many entries are queued. */
@@ -90,7 +92,7 @@ export class Deadlines<E extends Deadline> {
     const delay = Math.min(Math.max(0, head.at - this.clock.now()), MAX_TIMER_MS);
     this.wakeAt = this.clock.now() + delay;
     this.timer = this.clock.setTimeout(this.fire, delay);
-    unrefTimer(this.timer);
+    if (this.options.keepAlive !== true) unrefTimer(this.timer);
   }
 
   private removeAt(slot: number): void {
