@@ -9,19 +9,20 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createHub } from '../../src/index.js';
+import { createClient, createHub } from '../../src/index.js';
+import { httpTransport } from '../../transports/http.js';
 import { OFFSET_STREAM, send, tus } from './http-support.js';
 
 const root = new URL('../..', import.meta.url).pathname;
 const SECRET = 'kill-test-secret';
 const MiB = 1024 * 1024;
 
-/** Starts `npm start`'s entry as a child on any free port; resolves with its URL once it listens. */
-const launch = (dataDir: string): Promise<{ child: ChildProcess; url: string }> =>
+/** Starts `npm start`'s entry as a child on `port` (any free one by default); resolves with its URL once it listens. */
+const launch = (dataDir: string, port = 0): Promise<{ child: ChildProcess; url: string }> =>
   new Promise((resolve, reject) => {
     const child = spawn(process.execPath, ['--import', 'tsx', join(root, 'src/cli/serve-main.ts')], {
       cwd: root,
-      env: { ...process.env, FERRY_DATA_DIR: dataDir, PORT: '0', FERRY_SECRET: SECRET },
+      env: { ...process.env, FERRY_DATA_DIR: dataDir, PORT: String(port), FERRY_SECRET: SECRET },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let out = '';
@@ -123,5 +124,35 @@ describe('kill -9 mid-upload', () => {
     const whole = await send(`${server.url}/v1/media/${partialId}`, { headers: auth });
     expect(whole.status).toBe(200);
     expect(sha(whole.body)).toBe(sha(partial));
+  }, 60_000);
+
+  it('a client’s upload in flight when the server is killed resumes after the restart and completes (decision 139)', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'ferry-kill-'));
+    let server = await launch(dataDir);
+    child = server.child;
+    const port = Number(new URL(server.url).port);
+    const client = createClient({ transport: httpTransport({ url: server.url }) });
+    await client.login({ userId: 'alice', token: createHub({ secret: SECRET }).issueToken('alice') });
+    const bytes = pattern(30 * MiB, 3);
+    const task = client.createFileMessageByUploading(bytes, { fileName: 'big.bin' });
+    // Killed once the first window is acknowledged: the next PATCH is streaming.
+    await new Promise<void>((resolve) => {
+      const subscription = task.progress$.subscribe((progress) => {
+        if (progress.currentSize > 0 && progress.currentSize < progress.totalSize) {
+          subscription.unsubscribe();
+          resolve();
+        }
+      });
+    });
+    await killed(server.child);
+    server = await launch(dataDir, port);
+    child = server.child;
+    // Its retries carry the session the dead server opened: they resume the upload instead of ending it
+    // with "the session ended" (code 6) while the client logs in afresh.
+    const message = await task.result;
+    expect(message).toMatchObject({ size: bytes.length, fileName: 'big.bin' });
+    const stored = await client.downloadMediaToMemory(message.mediaId).result;
+    expect(sha(stored)).toBe(sha(bytes));
+    await client.logout();
   }, 60_000);
 });

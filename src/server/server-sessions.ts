@@ -136,6 +136,11 @@ export interface ServerSessions<T, S extends SessionSink<T>, X extends object> {
    */
   elsewhere(id: string, userId: string): boolean;
   /**
+   * Whether `id` is a session ID of `userId` that this hub's secret signed: one this server opened before
+   * a restart (the secret outlives it), or one of another server sharing the secret. Adoption on or off.
+   */
+  issued(id: string, userId: string): boolean;
+  /**
    * `sink` takes the session over, resuming after event `lastSeq` (clamped to what the replay holds and
    * what was numbered): the sink it replaces is told so, and the grace period stops. Nothing is written
    * until {@link pump}, so the transport may first answer the connection.
@@ -430,6 +435,7 @@ export const serverSessions = <T, S extends SessionSink<T>, X extends object = R
     },
     adopting: (id) => adoptions.get(id),
     elsewhere: (id, userId) => adoption && hub.sessionOfKey(id)?.userId === userId,
+    issued: (id, userId) => hub.sessionOfKey(id)?.userId === userId,
     attach(session, sink, lastSeq) {
       const state = stateOf(session);
       const replaced = state.session.sink;
