@@ -4,26 +4,22 @@
  *
  * - The effects (open, move, locate) come in the input, so the same machine drives every transport and
  *   specs can pass fakes.
- * - The machine is flat: `moving`, `reopening`, `backoff` and `locating` are what the public state calls
- *   `transferring` ({@link transferState}), and share its transitions ({@link whileTransferring}). A
- *   compound `transferring` cost every transition a walk of its ancestors, about 5% of the engine's
- *   allocation per transfer (decision 138). `START` begins the work; every final state stops it.
  * - The machine owns its `AbortController` (decision 113). Entering `moving` or `locating` starts that
  *   effect with the signal, and its outcome comes back as an event (`MOVED`, `LOCATED`, `STEP_FAILED`).
  *   `moving` opens the transfer first if it is not open yet (creates the upload, stats the media): open
  *   and move are one effect and one event, as a transition is the engine's largest cost per transfer
  *   (decision 132); a failure says whether the open had succeeded, which picks the retry: `reopening`
- *   (start over) or `backoff` (resume). Reaching a final state while an effect is in flight aborts the signal, so
+ *   (start over) or `backoff` (resume). Leaving `transferring` while an effect is in flight aborts the signal, so
  *   cancel, interrupt and timeout abort the I/O, and a result arriving late is dropped before it reaches
  *   the machine. A failed attempt's signal is left as it is and the next attempt gets a fresh one, as
  *   each invoked actor had its own before. No child actor is spawned: an invoked promise actor per
  *   effect cost an actor, its snapshots and an event relayed to the parent, the larger part of the
  *   engine's cost per transfer.
- * - The idle timeout is a timer on the injected clock, armed on `START`, due when no byte has moved for
- *   `idleTimeoutMs` since the last PROGRESS. It sends `IDLE_CHECK`, whose transition fails the transfer
- *   with TIMEOUT or re-arms the timer for what remains. PROGRESS only records the time, so bytes moving
- *   cost no timer churn. A final state clears it. The timers of all transfers on one clock share one
- *   clock timer ({@link transferTimers}).
+ * - The idle timeout is a timer on the injected clock, armed on entering
+ *   `transferring`, due when no byte has moved for `idleTimeoutMs` since the last PROGRESS, sends
+ *   `IDLE_CHECK`, whose transition fails the transfer with TIMEOUT or re-arms the timer for what remains.
+ *   PROGRESS only records the time, so bytes moving cost no timer churn. Leaving `transferring` clears it.
+ *   The timers of all transfers on one clock share one clock timer ({@link transferTimers}).
  * - Progress reaches the machine at most once per {@link PROGRESS_EVERY_MS} (the latest offset; one held
  *   back goes by a timer, or with the move's failure; a move that succeeds ends at the total anyway): an
  *   event per 64 KiB chunk cost about 7% of a download's CPU. A move's first report goes at once, except
@@ -86,7 +82,7 @@ interface Receiver {
 
 /** Which of a transfer's two timers a {@link WorkTimer} is. */
 const WATCHDOG = 0;
-const PROGRESS = 1;
+const HELD_PROGRESS = 1;
 
 /** One of a transfer's timers: an entry of its clock's {@link transferTimers}, made once per transfer. */
 class WorkTimer implements Deadline {
@@ -94,7 +90,7 @@ class WorkTimer implements Deadline {
   slot = -1;
   constructor(
     readonly work: Work,
-    readonly kind: typeof WATCHDOG | typeof PROGRESS,
+    readonly kind: typeof WATCHDOG | typeof HELD_PROGRESS,
   ) {}
 
   get armed(): boolean {
@@ -105,10 +101,10 @@ class WorkTimer implements Deadline {
 const timerQueues = new WeakMap<Clock, Deadlines<WorkTimer>>();
 
 /**
- * The timers of every transfer on `clock`, on one clock timer (decision 138): a small transfer armed
- * three (its watchdog, the announcement of its total, its last progress) and cleared them again, a Node
- * `Timeout` and a closure each. They keep the process alive, as the transfer's own timers did: a stalled
- * transfer still ends with its idle timeout.
+ * The timers of every transfer on `clock` (the clock object itself: a wrapper is another queue), on one
+ * clock timer (decision 138): a small transfer armed three Node timers (its watchdog, the announcement of
+ * its total, its last progress) and cleared them again, a `Timeout` and a closure each. They keep the
+ * process alive, as the transfer's own timers did: a stalled transfer still ends with its idle timeout.
  */
 const transferTimers = (clock: Clock): Deadlines<WorkTimer> => {
   let queue = timerQueues.get(clock);
@@ -159,7 +155,7 @@ class Work {
     this.lastActivity = input.clock.now();
     this.timers = transferTimers(input.clock);
     this.watchdog = new WorkTimer(this, WATCHDOG);
-    this.progressTimer = new WorkTimer(this, PROGRESS);
+    this.progressTimer = new WorkTimer(this, HELD_PROGRESS);
   }
 
   /** Whether no byte has moved for the idle timeout. */
@@ -167,7 +163,7 @@ class Work {
     return this.clock.now() - this.lastActivity >= this.idleTimeoutMs;
   }
 
-  /** `START`: the idle timeout counts from now, and the watchdog is armed for all of it. */
+  /** Entering `transferring`: the idle timeout counts from now, and the watchdog is armed for all of it. */
   begin(receiver: Receiver): void {
     this.lastActivity = this.clock.now();
     this.watch(receiver);
@@ -209,7 +205,7 @@ class Work {
     }
     running.then(
       (value) => {
-        // A final state reached while busy aborts: no state is there to take a late outcome.
+        // Leaving `transferring` while busy aborts: no state is there to take a late outcome.
         if (signal.aborted) return;
         this.settle();
         receiver.send(done(value));
@@ -264,12 +260,12 @@ class Work {
   }
 
   /** One of the transfer's timers is due. */
-  due(kind: typeof WATCHDOG | typeof PROGRESS): void {
+  due(kind: typeof WATCHDOG | typeof HELD_PROGRESS): void {
     if (kind === WATCHDOG) this.receiver?.send({ type: 'IDLE_CHECK' });
     else this.sendHeld(!this.announcing);
   }
 
-  /** A final state: aborts an effect in flight, clears the timers. */
+  /** Leaving `transferring`: aborts an effect in flight, clears the timers. */
   stop(): void {
     this.timers.cancel(this.watchdog);
     if (this.busy) this.controller?.abort();
@@ -347,7 +343,7 @@ const afterStep = (context: TransferContext, event: TransferEvent): Partial<Tran
  * The transfer machine. Input: request ID, idle timeout and the effects; output (in `done`): what `move`
  * resolved with. `context.failure` says why it `failed`.
  */
-const transferSetup = setup({
+export const transferMachine = setup({
   types: {
     context: {} as TransferContext,
     events: {} as TransferEvent,
@@ -359,8 +355,6 @@ const transferSetup = setup({
   },
   guards: {
     idle: ({ context }) => context.work.idle(),
-    /** Bytes moved forward, or the open announces the total. */
-    forward: ({ context, event }) => event.type === 'PROGRESS' && (event.offset > context.offset || context.total === undefined),
     retryable: ({ context, event }) => shouldRetry(failureOf(stepError(event)), context.attempts + 1),
     /** A failed step after the transfer was opened: it resumes (`backoff`), else it starts over (`reopening`). */
     opened: ({ event }) => event.type === 'STEP_FAILED' && event.total !== undefined,
@@ -371,7 +365,7 @@ const transferSetup = setup({
       const { work } = context;
       work.start(self, (signal) => work.effects.locate(signal), (located) => ({ type: 'LOCATED', located }));
     },
-    // The idle clock starts afresh on `START`, and the watchdog is armed for all of it.
+    // The idle clock starts afresh on entering `transferring`, and the watchdog is armed for all of it.
     begin: ({ context, self }) => context.work.begin(self),
     // On a re-check: until the idle deadline as it stands now.
     watch: ({ context, self }) => context.work.watch(self),
@@ -383,26 +377,10 @@ const transferSetup = setup({
       return { ...moved, attempts: (moved.attempts ?? context.attempts) + 1 };
     }),
     // The first report after the open brings the total (at the offset the move started from).
-    recordProgress: assign(({ context, event }) => (event.type === 'PROGRESS' ? { total: event.total, ...progressed(context, event.offset, event.total) } : {})),
-    timeOut: assign(({ context }) => ({ failure: Failure.timeout(`no byte moved for ${context.work.idleTimeoutMs} ms`) })),
+    recordProgress: assign(({ context }, { offset, total }: { offset: number; total: number }) => ({ total, ...progressed(context, offset, total) })),
     interrupt: assign(({ event }) => ({ failure: event.type === 'INTERRUPT' ? event.failure : Failure.unknown('interrupted') })),
   },
-});
-
-/**
- * What every state of `transferring` hears alike (the machine is flat: a compound `transferring` cost
- * every transition a walk of its ancestors, see decision 138). Only bytes moving forward count as
- * progress: an empty chunk or a repeated offset is no sign of life. The open's announcement of the
- * total is news, not life.
- */
-const whileTransferring = {
-  PROGRESS: { guard: 'forward', actions: 'recordProgress' },
-  CANCEL: 'cancelled',
-  INTERRUPT: { target: 'failed', actions: 'interrupt' },
-  IDLE_CHECK: [{ guard: 'idle', target: 'failed', actions: 'timeOut' }, { actions: 'watch' }],
-} as const;
-
-export const transferMachine = transferSetup.createMachine({
+}).createMachine({
   id: 'transfer',
   context: ({ input }) => ({
     total: undefined,
@@ -417,54 +395,77 @@ export const transferMachine = transferSetup.createMachine({
   states: {
     pending: {
       on: {
-        START: { target: 'moving', actions: 'begin' },
+        START: 'transferring',
         CANCEL: 'cancelled',
         INTERRUPT: { target: 'failed', actions: 'interrupt' },
       },
     },
-    // Opens the transfer if it is not open yet, then moves bytes from `context.offset`: one effect.
-    moving: {
-      entry: 'move',
+    transferring: {
+      entry: 'begin',
+      exit: 'stop',
       on: {
-        ...whileTransferring,
-        MOVED: {
-          target: 'done',
-          actions: assign(({ event }) => ({ output: event.output, total: event.total, progress: event.total })),
+        // Only bytes moving forward count: an empty chunk or a repeated offset is no sign of life. The
+        // open's announcement of the total is news, not life.
+        PROGRESS: {
+          guard: ({ context, event }) => event.offset > context.offset || context.total === undefined,
+          actions: { type: 'recordProgress', params: ({ event }) => ({ offset: event.offset, total: event.total }) },
         },
-        STEP_FAILED: [
-          { guard: and(['retryable', 'opened']), target: 'backoff', actions: 'countAttempt' },
-          { guard: 'retryable', target: 'reopening', actions: 'countAttempt' },
-          { target: 'failed', actions: 'fail' },
-        ],
-      },
-    },
-    // A dropped link before the transfer is even set up: wait, then open again from scratch.
-    reopening: { after: { retryDelay: 'moving' }, on: whileTransferring },
-    backoff: { after: { retryDelay: 'locating' }, on: whileTransferring },
-    locating: {
-      entry: 'locate',
-      on: {
-        ...whileTransferring,
-        LOCATED: [
+        CANCEL: 'cancelled',
+        INTERRUPT: { target: 'failed', actions: 'interrupt' },
+        IDLE_CHECK: [
           {
-            guard: ({ event }) => 'done' in event.located,
-            target: 'done',
-            actions: assign(({ context, event }) => ({
-              output: 'done' in event.located ? event.located.done : undefined,
-              progress: context.total ?? context.progress,
-            })),
+            guard: 'idle',
+            target: 'failed',
+            actions: assign(({ context }) => ({ failure: Failure.timeout(`no byte moved for ${context.work.idleTimeoutMs} ms`) })),
           },
-          { target: 'moving', actions: assign(({ event }) => ({ offset: 'offset' in event.located ? event.located.offset : 0 })) },
-        ],
-        STEP_FAILED: [
-          { guard: 'retryable', target: 'backoff', actions: 'countAttempt' },
-          { target: 'failed', actions: 'fail' },
+          { actions: 'watch' },
         ],
       },
+      initial: 'moving',
+      states: {
+        // Opens the transfer if it is not open yet, then moves bytes from `context.offset`: one effect.
+        moving: {
+          entry: 'move',
+          on: {
+            MOVED: {
+              target: '#transfer.done',
+              actions: assign(({ event }) => ({ output: event.output, total: event.total, progress: event.total })),
+            },
+            STEP_FAILED: [
+              { guard: and(['retryable', 'opened']), target: 'backoff', actions: 'countAttempt' },
+              { guard: 'retryable', target: 'reopening', actions: 'countAttempt' },
+              { target: '#transfer.failed', actions: 'fail' },
+            ],
+          },
+        },
+        // A dropped link before the transfer is even set up: wait, then open again from scratch.
+        reopening: { after: { retryDelay: 'moving' } },
+        backoff: { after: { retryDelay: 'locating' } },
+        locating: {
+          entry: 'locate',
+          on: {
+            LOCATED: [
+              {
+                guard: ({ event }) => 'done' in event.located,
+                target: '#transfer.done',
+                actions: assign(({ context, event }) => ({
+                  output: 'done' in event.located ? event.located.done : undefined,
+                  progress: context.total ?? context.progress,
+                })),
+              },
+              { target: 'moving', actions: assign(({ event }) => ({ offset: 'offset' in event.located ? event.located.offset : 0 })) },
+            ],
+            STEP_FAILED: [
+              { guard: 'retryable', target: 'backoff', actions: 'countAttempt' },
+              { target: '#transfer.failed', actions: 'fail' },
+            ],
+          },
+        },
+      },
     },
-    done: { type: 'final', entry: 'stop' },
-    cancelled: { type: 'final', entry: 'stop' },
-    failed: { type: 'final', entry: 'stop' },
+    done: { type: 'final' },
+    cancelled: { type: 'final' },
+    failed: { type: 'final' },
   },
   output: ({ context }: { context: TransferContext }) => context.output,
 });
@@ -475,17 +476,6 @@ export type TransferActor = ActorRefFrom<typeof transferMachine>;
 /** A snapshot of a transfer. */
 export type TransferSnapshot = SnapshotFrom<typeof transferMachine>;
 
-/** The public state of each of the machine's states. */
-const STATES: Readonly<Record<TransferSnapshot['value'], TransferState>> = {
-  pending: 'pending',
-  moving: 'transferring',
-  reopening: 'transferring',
-  backoff: 'transferring',
-  locating: 'transferring',
-  done: 'done',
-  cancelled: 'cancelled',
-  failed: 'failed',
-};
-
-/** The public state of a snapshot. */
-export const transferState = (snapshot: TransferSnapshot): TransferState => STATES[snapshot.value];
+/** The top-level state of a snapshot. */
+export const transferState = (snapshot: TransferSnapshot): TransferState =>
+  (typeof snapshot.value === 'string' ? snapshot.value : 'transferring') as TransferState;

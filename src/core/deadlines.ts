@@ -36,6 +36,7 @@ export class Deadlines<E extends Deadline> {
   constructor(
     private readonly clock: Clock,
     private readonly onDue: (entry: E) => void,
+    /** `keepAlive`: the clock timer keeps the process alive while entries are queued. Default: `false`. */
     private readonly options: { readonly keepAlive?: boolean } = {},
   ) {}
 
