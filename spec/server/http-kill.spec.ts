@@ -132,7 +132,9 @@ describe('kill -9 mid-upload', () => {
     child = server.child;
     const port = Number(new URL(server.url).port);
     const client = createClient({ transport: httpTransport({ url: server.url }) });
-    await client.login({ userId: 'alice', token: createHub({ secret: SECRET }).issueToken('alice') });
+    const minter = createHub({ secret: SECRET });
+    await client.login({ userId: 'alice', token: minter.issueToken('alice') });
+    minter.close();
     const bytes = pattern(30 * MiB, 3);
     const task = client.createFileMessageByUploading(bytes, { fileName: 'big.bin' });
     // Killed once the first window is acknowledged: the next PATCH is streaming.

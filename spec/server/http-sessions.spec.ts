@@ -4,7 +4,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FerryServer } from '../../src/server/server.js';
-import { bearer, send, start } from './http-support.js';
+import { bearer, send, start, tus } from './http-support.js';
 
 const json = (token: string) => ({ ...bearer(token), 'Content-Type': 'application/json' });
 
@@ -55,5 +55,45 @@ describe('sessions over HTTP: bad input', () => {
     expect(text).not.toContain('"one"');
     expect(text).toMatch(/id: 2\nevent: peerMessage\n.*"two"/);
     expect(text).toMatch(/id: 3\nevent: peerMessage\n.*"three"/);
+  });
+});
+
+describe('the session guard of transfers on one server (decision 139)', () => {
+  let server: FerryServer;
+  beforeAll(async () => {
+    server = await start({}, { keep: true });
+  });
+  afterAll(() => server.close());
+
+  const login = async (userId: string, token: string): Promise<string> => {
+    const created = await send(`${server.url}/v1/sessions`, { method: 'POST', headers: json(token), body: Buffer.from(JSON.stringify({ userId })) });
+    expect(created.status).toBe(201);
+    return (JSON.parse(created.body.toString()) as { sessionId: string }).sessionId;
+  };
+  const createUpload = (token: string, session: string) => send(server.uploadsUrl, { method: 'POST', headers: tus(token, { 'Upload-Length': '3', 'Ferry-Session': session }) });
+
+  it('lets a live session’s transfers through', async () => {
+    const token = server.issueToken('dora');
+    expect((await createUpload(token, await login('dora', token))).status).toBe(201);
+  });
+
+  it.each([
+    ['logged out', 'erin', async (_user: string, token: string, session: string) => expect((await send(`${server.url}/v1/sessions/${session}`, { method: 'DELETE', headers: bearer(token) })).status).toBe(204)],
+    ['ended by a login elsewhere', 'finn', async (user: string, token: string) => void (await login(user, token))],
+  ] as const)('refuses the transfers of a session %s', async (_how, user, end) => {
+    const token = server.issueToken(user);
+    const session = await login(user, token);
+    await end(user, token, session);
+    const refused = await createUpload(token, session);
+    expect(refused.status).toBe(401);
+    expect(refused.failure()._tag).toBe('Interrupted');
+  });
+
+  it('refuses a session ID its secret did not sign for the user', async () => {
+    const gwen = server.issueToken('gwen');
+    const session = await login('gwen', gwen);
+    expect((await createUpload(gwen, `${session}x`)).status).toBe(401);
+    // Another user's session, with that user's own token.
+    expect((await createUpload(server.issueToken('hank'), session)).status).toBe(401);
   });
 });

@@ -137,9 +137,16 @@ export interface ServerSessions<T, S extends SessionSink<T>, X extends object> {
   elsewhere(id: string, userId: string): boolean;
   /**
    * Whether `id` is a session ID of `userId` that this hub's secret signed: one this server opened before
-   * a restart (the secret outlives it), or one of another server sharing the secret. Adoption on or off.
+   * a restart (when the secret outlives it: a data folder or `FERRY_SECRET`), or one of another server
+   * sharing the secret. Adoption on or off.
    */
   issued(id: string, userId: string): boolean;
+  /**
+   * Whether session `id` of `userId`, not held here, is known to have ended: the hub ended it (its
+   * tombstone) or its client logged out, within the last 24 h (the newest 8 of each user) and since this
+   * process started.
+   */
+  ended(id: string, userId: string): boolean;
   /**
    * `sink` takes the session over, resuming after event `lastSeq` (clamped to what the replay holds and
    * what was numbered): the sink it replaces is told so, and the grace period stops. Nothing is written
@@ -243,6 +250,8 @@ export const serverSessions = <T, S extends SessionSink<T>, X extends object = R
   const adoption = options.adopt ?? false;
   const onFault = options.onFault ?? ((error: unknown, where: string) => console.error(`ferry server: ${where} failed`, error));
   const tombstones = new Tombstones({ now: () => hub.clock.now() });
+  /** Sessions whose client logged out: nothing to tell a returning client, but their transfers stop. */
+  const loggedOut = new Tombstones<{ readonly userId: string }>({ now: () => hub.clock.now() });
   /**
    * The last event encoded, its encoding and size: a bus in this process hands every member of a channel
    * the same event object, one after another, so each is encoded and measured once (decision 116). The
@@ -436,6 +445,7 @@ export const serverSessions = <T, S extends SessionSink<T>, X extends object = R
     adopting: (id) => adoptions.get(id),
     elsewhere: (id, userId) => adoption && hub.sessionOfKey(id)?.userId === userId,
     issued: (id, userId) => hub.sessionOfKey(id)?.userId === userId,
+    ended: (id, userId) => !held.has(id) && (tombstones.get(id, userId) !== undefined || loggedOut.get(id, userId) !== undefined),
     attach(session, sink, lastSeq) {
       const state = stateOf(session);
       const replaced = state.session.sink;
@@ -467,6 +477,7 @@ export const serverSessions = <T, S extends SessionSink<T>, X extends object = R
     logout(session) {
       const state = stateOf(session);
       state.final = true;
+      loggedOut.add(session.id, { userId: session.hub.userId });
       forget(state);
     },
     close({ handOver = false } = {}) {

@@ -227,11 +227,12 @@ export const sessionsRoute = (options: SessionsRouteOptions): Route & { close(op
       const id = req.headers[SESSION_HEADER_KEY];
       if (id === undefined) return;
       const session = typeof id === 'string' ? sessions.get(id) : undefined;
-      // Not held here and not known to have ended, but a session this server's secret signed for the user:
-      // one opened here before a restart (its client is logging in afresh) or alive at another server
-      // sharing the bus (its client moved here). This guard cannot ask the bus synchronously, and the token
-      // vouches for the request, so the transfer goes on and resumes (decision 139). A forged ID does not.
-      if (!session && typeof id === 'string' && !sessions.tombstone(id, userId) && sessions.issued(id, userId)) return;
+      // Not held here and not known to have ended (by the hub, or a logout), but a session this server's
+      // secret signed for the user: one opened here before a restart or forgotten after its grace (its
+      // client is logging in afresh), or alive at another server sharing the bus (its client moved here).
+      // This guard cannot ask the bus synchronously, and the token vouches for the request, so the
+      // transfer goes on and resumes (decision 139). A forged ID does not.
+      if (!session && typeof id === 'string' && !sessions.ended(id, userId) && sessions.issued(id, userId)) return;
       if (!session || session.hub.userId !== userId || session.ended) {
         throw new HttpFault(401, Failure.interrupted('the session ended: the same user logged in elsewhere, or logged out'));
       }

@@ -4,7 +4,8 @@
  * that its session was taken, instead of logging in afresh and taking it back from the other device.
  * Bounded by count and age; lost with the process, after which a fresh login is the right answer (the
  * other device's session is gone too). With a shared bus, a server that never held the session learns the
- * same from the bus (`ServerSessions.adopt`) and remembers it here too.
+ * same from the bus (`ServerSessions.adopt`) and remembers it here too. The same bounded memory, without
+ * an event, keeps the sessions that logged out, for the transfer guard (decision 139).
  * @module
  */
 import type { HubEvent } from '../hub/message-bus.js';
@@ -32,9 +33,9 @@ export interface TombstoneOptions {
   readonly now?: () => number;
 }
 
-/** The ended sessions of one endpoint, by session ID. */
-export class Tombstones {
-  private readonly kept = new Map<string, Tombstone & { readonly at: number }>();
+/** The ended sessions of one endpoint, by session ID: what is kept of each is a `T` (a {@link Tombstone} by default). */
+export class Tombstones<T extends { readonly userId: string } = Tombstone> {
+  private readonly kept = new Map<string, T & { readonly at: number }>();
   /** Each user's remembered session IDs, oldest first. */
   private readonly byUser = new Map<string, string[]>();
   private readonly max: number;
@@ -50,7 +51,7 @@ export class Tombstones {
   }
 
   /** Remembers that session `id` of `userId` was ended by `event`. */
-  add(id: string, tombstone: Tombstone): void {
+  add(id: string, tombstone: T): void {
     this.forget(id);
     this.kept.set(id, { ...tombstone, at: this.now() });
     const mine = this.byUser.get(tombstone.userId) ?? [];
@@ -72,7 +73,7 @@ export class Tombstones {
   }
 
   /** What ended session `id` of `userId`, if it is remembered (another user's ID is never told). */
-  get(id: string, userId: string): Tombstone | undefined {
+  get(id: string, userId: string): T | undefined {
     const kept = this.kept.get(id);
     if (!kept || kept.userId !== userId) return undefined;
     if (this.now() - kept.at >= this.ttlMs) {
