@@ -1,15 +1,16 @@
 /**
  * `kill -9` of the server process in the middle of an upload, then a restart on the same data folder:
  * completed media is intact and downloadable, nothing partial is downloadable, and the partial upload
- * resumes from its durable offset (HEAD) to completion with the right bytes.
+ * resumes from its durable offset (HEAD) to completion with the right bytes. A real client's upload and
+ * download in flight at the kill resume once the server is back.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createClient, createHub } from '../../src/index.js';
+import { createClient, createHub, type Task } from '../../src/index.js';
 import { httpTransport } from '../../transports/http.js';
 import { OFFSET_STREAM, send, tus } from './http-support.js';
 
@@ -52,6 +53,20 @@ const killed = (child: ChildProcess): Promise<void> =>
   });
 
 const sha = (data: Uint8Array): string => createHash('sha256').update(data).digest('hex');
+
+/** Once `task` has moved some bytes and not all, kills `server` and starts it again on `port`. */
+const restartMidway = async (task: Task<unknown>, server: { child: ChildProcess }, dataDir: string, port: number): Promise<{ child: ChildProcess; url: string }> => {
+  await new Promise<void>((resolve) => {
+    const subscription = task.progress$.subscribe((progress) => {
+      if (progress.currentSize > 0 && progress.currentSize < progress.totalSize) {
+        subscription.unsubscribe();
+        resolve();
+      }
+    });
+  });
+  await killed(server.child);
+  return launch(dataDir, port);
+};
 const pattern = (size: number, seed: number): Buffer => {
   const out = Buffer.alloc(size);
   for (let i = 0; i < size; i++) out[i] = (i * 7 + seed) & 0xff;
@@ -138,16 +153,7 @@ describe('kill -9 mid-upload', () => {
     const bytes = pattern(30 * MiB, 3);
     const task = client.createFileMessageByUploading(bytes, { fileName: 'big.bin' });
     // Killed once the first window is acknowledged: the next PATCH is streaming.
-    await new Promise<void>((resolve) => {
-      const subscription = task.progress$.subscribe((progress) => {
-        if (progress.currentSize > 0 && progress.currentSize < progress.totalSize) {
-          subscription.unsubscribe();
-          resolve();
-        }
-      });
-    });
-    await killed(server.child);
-    server = await launch(dataDir, port);
+    server = await restartMidway(task, server, dataDir, port);
     child = server.child;
     // Its retries carry the session the dead server opened: they resume the upload instead of ending it
     // with "the session ended" (code 6) while the client logs in afresh.
@@ -155,6 +161,47 @@ describe('kill -9 mid-upload', () => {
     expect(message).toMatchObject({ size: bytes.length, fileName: 'big.bin' });
     const stored = await client.downloadMediaToMemory(message.mediaId).result;
     expect(sha(stored)).toBe(sha(bytes));
+    await client.logout();
+  }, 60_000);
+
+  it('a download to a file in flight when the server is killed resumes after the restart, and leaves only the file', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'ferry-kill-'));
+    const folder = mkdtempSync(join(tmpdir(), 'ferry-kill-download-'));
+    let server = await launch(dataDir);
+    child = server.child;
+    const port = Number(new URL(server.url).port);
+    const minter = createHub({ secret: SECRET });
+    const uploader = createClient({ transport: httpTransport({ url: server.url }) });
+    await uploader.login({ userId: 'alice', token: minter.issueToken('alice') });
+    const bytes = pattern(10 * MiB, 4);
+    const { mediaId } = await uploader.createFileMessageByUploading(bytes).result;
+    await uploader.logout();
+    // A reader that takes a media body's chunks slowly, so the download is still running at the kill.
+    const slowly: typeof fetch = async (input, init) => {
+      const answer = await fetch(input, init);
+      if (!String(input).includes('/v1/media/') || (init?.method ?? 'GET') !== 'GET' || !answer.body) return answer;
+      const reader = answer.body.getReader();
+      const body = new ReadableStream<Uint8Array>({
+        async pull(controller) {
+          await new Promise((resolve) => setTimeout(resolve, 10));
+          const { done, value } = await reader.read();
+          if (done) controller.close();
+          else controller.enqueue(value);
+        },
+        cancel: (reason) => reader.cancel(reason),
+      });
+      return new Response(body, { status: answer.status, statusText: answer.statusText, headers: answer.headers });
+    };
+    const client = createClient({ transport: httpTransport({ url: server.url, fetch: slowly }) });
+    await client.login({ userId: 'bob', token: minter.issueToken('bob') });
+    minter.close();
+    const target = join(folder, 'copy.bin');
+    const task = client.downloadMediaToFile(mediaId, target);
+    server = await restartMidway(task, server, dataDir, port);
+    child = server.child;
+    await task.result;
+    expect(sha(readFileSync(target))).toBe(sha(bytes));
+    expect(readdirSync(folder)).toEqual(['copy.bin']);
     await client.logout();
   }, 60_000);
 });
