@@ -13,7 +13,7 @@ import { fromBase64Url, toBase64Url } from '../../src/core/bytes.js';
 import { type VirtualClock, virtualClock } from '../../src/core/clock.js';
 import { memoryBus, type MessageBus } from '../../src/hub/message-bus.js';
 import type { FerryServer } from '../../src/server/server.js';
-import { bearer, delay, eventually, send, start, tus } from './http-support.js';
+import { bearer, delay, eventually, login, send, start, tus } from './http-support.js';
 import { raw, type Raw, type RawFrame } from './ws-raw.js';
 
 const SECRET = 'one secret for every node of the cluster';
@@ -32,13 +32,6 @@ const text = (words: string) => ({ messageType: 'TEXT', text: words });
 const json = { 'Content-Type': 'application/json' };
 
 // ---- HTTP ----
-
-/** `POST /v1/sessions`: the new session's ID. */
-const login = async (server: FerryServer, userId: string, token: string): Promise<string> => {
-  const reply = await send(`${server.url}/v1/sessions`, { method: 'POST', headers: { ...bearer(token), ...json }, body: Buffer.from(JSON.stringify({ userId })) });
-  expect(reply.status, reply.body.toString()).toBe(201);
-  return (JSON.parse(reply.body.toString()) as { sessionId: string }).sessionId;
-};
 
 /** Sends a TEXT message to a peer in session `sessionId` through `server`: the reply. */
 const say = (server: FerryServer, sessionId: string, token: string, peerId: string, words: string) =>

@@ -4,7 +4,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FerryServer } from '../../src/server/server.js';
-import { bearer, send, start, tus } from './http-support.js';
+import { bearer, login as loginAt, send, start, tus } from './http-support.js';
 
 const json = (token: string) => ({ ...bearer(token), 'Content-Type': 'application/json' });
 
@@ -65,11 +65,7 @@ describe('the session guard of transfers on one server (decision 139)', () => {
   });
   afterAll(() => server.close());
 
-  const login = async (userId: string, token: string): Promise<string> => {
-    const created = await send(`${server.url}/v1/sessions`, { method: 'POST', headers: json(token), body: Buffer.from(JSON.stringify({ userId })) });
-    expect(created.status).toBe(201);
-    return (JSON.parse(created.body.toString()) as { sessionId: string }).sessionId;
-  };
+  const login = (userId: string, token: string): Promise<string> => loginAt(server, userId, token);
   const createUpload = (token: string, session: string) => send(server.uploadsUrl, { method: 'POST', headers: tus(token, { 'Upload-Length': '3', 'Ferry-Session': session }) });
 
   it('lets a live session’s transfers through', async () => {

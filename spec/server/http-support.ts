@@ -81,6 +81,12 @@ export const send = (url: string, { method = 'GET', headers = {}, body }: Ask = 
   });
 
 export const bearer = (token: string): Record<string, string> => ({ Authorization: `Bearer ${token}` });
+/** `POST /v1/sessions` as `userId`: the new session's ID (the login must succeed). */
+export const login = async (server: FerryServer, userId: string, token: string): Promise<string> => {
+  const reply = await send(`${server.url}/v1/sessions`, { method: 'POST', headers: { ...bearer(token), 'Content-Type': 'application/json' }, body: Buffer.from(JSON.stringify({ userId })) });
+  expect(reply.status, reply.body.toString()).toBe(201);
+  return (JSON.parse(reply.body.toString()) as { sessionId: string }).sessionId;
+};
 export const tus = (token: string, extra: Readonly<Record<string, string>> = {}): Record<string, string> => ({
   ...bearer(token),
   'Tus-Resumable': '1.0.0',

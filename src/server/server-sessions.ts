@@ -250,6 +250,8 @@ export const serverSessions = <T, S extends SessionSink<T>, X extends object = R
   const adoption = options.adopt ?? false;
   const onFault = options.onFault ?? ((error: unknown, where: string) => console.error(`ferry server: ${where} failed`, error));
   const tombstones = new Tombstones({ now: () => hub.clock.now() });
+  /** Whether this hub's secret signed `id` as a session of `userId`. */
+  const issued = (id: string, userId: string): boolean => hub.sessionOfKey(id)?.userId === userId;
   /** Sessions whose client logged out: nothing to tell a returning client, but their transfers stop. */
   const loggedOut = new Tombstones<{ readonly userId: string }>({ now: () => hub.clock.now() });
   /**
@@ -443,8 +445,8 @@ export const serverSessions = <T, S extends SessionSink<T>, X extends object = R
       return adopting;
     },
     adopting: (id) => adoptions.get(id),
-    elsewhere: (id, userId) => adoption && hub.sessionOfKey(id)?.userId === userId,
-    issued: (id, userId) => hub.sessionOfKey(id)?.userId === userId,
+    elsewhere: (id, userId) => adoption && issued(id, userId),
+    issued,
     ended: (id, userId) => !held.has(id) && (tombstones.get(id, userId) !== undefined || loggedOut.get(id, userId) !== undefined),
     attach(session, sink, lastSeq) {
       const state = stateOf(session);
