@@ -80,6 +80,11 @@ export interface Link {
   data(frame: Uint8Array<ArrayBuffer>, signal: AbortSignal): Promise<void>;
   /** A new transfer ID and its handler; `end` it when the transfer ends. */
   transfer(handler: TransferHandler): { readonly id: number; end(): void };
+  /**
+   * The caller is done with the chunk of a data frame it was handed (and so is everyone it lent it to):
+   * a socket that pools what it receives (`WebSocketLike.recycle`) may reuse the memory. Once per chunk.
+   */
+  recycle(chunk: Uint8Array): void;
   /** Logs out (bounded by the signal) and closes. Idempotent. */
   close(signal: AbortSignal): Promise<void>;
 }
@@ -320,7 +325,10 @@ export const openLink = async (options: LinkOptions, signal: AbortSignal): Promi
     }
     const bytes = message instanceof ArrayBuffer ? new Uint8Array(message) : ArrayBuffer.isView(message) ? new Uint8Array(message.buffer, message.byteOffset, message.byteLength) : undefined;
     const data = bytes ? decodeData(bytes, chunkSize) : undefined;
-    if (data && E.isRight(data)) transfers.get(data.right.transfer)?.data?.(data.right);
+    const handler = data && E.isRight(data) ? transfers.get(data.right.transfer)?.data : undefined;
+    if (handler && data && E.isRight(data)) handler(data.right);
+    // Nobody takes it (a transfer that ended, a malformed frame): its memory is free again.
+    else if (bytes) socket?.recycle?.(bytes);
   };
   const attach = (next: WebSocketLike, early: readonly unknown[], welcome: Extract<ServerFrame, { type: 'welcome' }>): void => {
     socket = next;
@@ -465,6 +473,10 @@ export const openLink = async (options: LinkOptions, signal: AbortSignal): Promi
       const id = nextTransfer++;
       transfers.set(id, handler);
       return { id, end: () => transfers.delete(id) };
+    },
+    recycle(chunk) {
+      // A chunk of an earlier socket goes too: the pool is the platform's, not the socket's.
+      socket?.recycle?.(chunk);
     },
     async close(closeSignal) {
       if (state === 'ended' || state === 'closing') return;

@@ -136,8 +136,10 @@ export async function* wsDownload(
   let finished = false;
   const transfer = link.transfer({
     data({ offset: at, chunk }) {
-      if (at !== expected) failure ??= fault(Failure.network(`data at ${at}, expected ${expected}`));
-      else {
+      if (at !== expected) {
+        failure ??= fault(Failure.network(`data at ${at}, expected ${expected}`));
+        link.recycle(chunk);
+      } else {
         chunks.push(chunk);
         expected += chunk.length;
       }
@@ -166,6 +168,8 @@ export async function* wsDownload(
           link.control({ type: 'credit', transfer: transfer.id, limit: granted });
         }
         yield chunk;
+        // The consumer asked for the next: it is done with this one (chunks are lent, `Session.readMedia`).
+        link.recycle(chunk);
       } else if (failure) throw failure;
       else if (finished) return;
       else await abortable(arrived.next(), signal);
@@ -173,5 +177,7 @@ export async function* wsDownload(
   } finally {
     transfer.end();
     if (!finished && failure === undefined) link.control({ type: 'cancel', transfer: transfer.id });
+    // Chunks that arrived and were never handed out.
+    for (const chunk of chunks.splice(0)) link.recycle(chunk);
   }
 }

@@ -1,10 +1,12 @@
 /**
- * The `ws` package's WebSocket, the WebSocket transport's default on Node (20 has no stable global one).
- * Loaded on demand through `node.ts`, never in browsers, so `ferry/ws` imports nothing Node-only statically.
+ * The WebSocket transport's default on Node (20 has no stable global one): {@link DirectWebSocket} for
+ * `ws:` URLs (decision 140), the `ws` package's client for `wss:`. Loaded on demand through `node.ts`,
+ * never in browsers, so `ferry/ws` imports nothing Node-only statically.
  * @module
  */
 import * as wsModule from 'ws';
 import { WebSocket } from 'ws';
+import { canFrame, DirectWebSocket } from './node-direct-ws.js';
 import type { WebSocketConstructor } from './websocket.js';
 
 /** The part of `ws`'s private sender that {@link UncompressedWebSocket.sendOwned} uses (ws 8). */
@@ -49,5 +51,13 @@ class UncompressedWebSocket extends WebSocket {
   }
 }
 
-/** `ws`'s client, typed as the standard API the transport uses. */
-export const NodeWebSocket = UncompressedWebSocket as unknown as WebSocketConstructor;
+/**
+ * The client for `url`: {@link DirectWebSocket} over plain TCP, `ws`'s over TLS (the direct client does
+ * not speak TLS) or if this `ws` lacks the `Sender.frame` the direct client sends with.
+ */
+function NodeWebSocketFor(url: string): UncompressedWebSocket | DirectWebSocket {
+  return canFrame && new URL(url).protocol === 'ws:' ? new DirectWebSocket(url) : new UncompressedWebSocket(url);
+}
+
+/** The Node client, typed as the standard API the transport uses (`new NodeWebSocket(url)`). */
+export const NodeWebSocket = NodeWebSocketFor as unknown as WebSocketConstructor;

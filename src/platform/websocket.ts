@@ -25,6 +25,12 @@ export interface WebSocketLike {
    * must not touch `data` before. Without it the link sends with `send`, which copies.
    */
   sendOwned?(data: Uint8Array<ArrayBuffer>, sent: () => void): void;
+  /**
+   * Not standard, optional (the Node default over `ws:` has it): the caller, and everyone it lent the
+   * bytes to, is done with a binary message it received (or a view of one); the socket may receive a
+   * later message into that memory. Without it, or never called, the bytes are garbage once dropped.
+   */
+  recycle?(data: Uint8Array): void;
 }
 
 /** A standard `WebSocket` constructor: the global one in browsers, `ws`'s in Node. */
