@@ -21,9 +21,10 @@ import { join } from 'node:path';
 import { createServer, type Server, type Socket } from 'node:net';
 import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
-import { type WebSocket as WsSocket, WebSocketServer } from 'ws';
+import { WebSocket as WsWebSocket, type WebSocket as WsSocket, WebSocketServer } from 'ws';
 import { DirectWebSocket, FrameReader, MAX_MESSAGE_BYTES, POOL_FROM_BYTES, POOLED_MESSAGE_BYTES, recycleMessage, SPARE_BLOCKS } from '../../src/platform/node-direct-ws.js';
 import { createClient } from '../../src/index.js';
+import { NodeWebSocket } from '../../src/platform/node-websocket.js';
 import { WS_MAX_DATA_FRAME } from '../../src/protocol/ws-frames.js';
 import { startServer } from '../../src/server/server.js';
 import { wsTransport } from '../../transports/ws.js';
@@ -417,8 +418,15 @@ describe('DirectWebSocket against broken servers', () => {
     expect((await client(silent).closed).code).toBe(1006);
   });
 
-  it('refuses wss: (the Node default uses ws for TLS)', () => {
+  it("refuses wss:, for which the Node default is ws's client", async () => {
     expect(() => new DirectWebSocket('wss://127.0.0.1:1/')).toThrow(/ws:, not wss:/);
+    const url = await wsServer();
+    const plain = new NodeWebSocket(url);
+    const secure = new NodeWebSocket(url.replace('ws:', 'wss:'));
+    secure.onerror = () => undefined;
+    cleanups.push(() => plain.close(), () => secure.close());
+    expect(plain).toBeInstanceOf(DirectWebSocket);
+    expect(secure).toBeInstanceOf(WsWebSocket);
   });
 });
 
