@@ -49,10 +49,10 @@ const closePayload = (code: number, reason = ''): Uint8Array => Buffer.concat([U
 type Heard = { readonly kind: 'text'; readonly text: string } | { readonly kind: 'binary'; readonly bytes: Uint8Array } | { readonly kind: 'ping'; readonly bytes: Uint8Array } | { readonly kind: 'close'; readonly code: number; readonly reason: string } | { readonly kind: 'violation'; readonly code: number };
 
 /**
- * Feeds `stream` to a reader in pieces cut at `cuts`, each piece in a buffer of its own that is filled
- * with 0xEE once `push` returned. `onBinary` sees each binary message as delivered (the reader's memory).
+ * Feeds `stream` to a reader in pieces cut at `cuts`, each piece in a buffer of its own (a `Buffer` with
+ * `buffers`) that is filled with 0xEE once `push` returned. `onBinary` sees each binary message as delivered (the reader's memory).
  */
-const read = (stream: Uint8Array, cuts: readonly number[], onBinary: (bytes: Uint8Array) => Uint8Array = (bytes) => bytes.slice(), maxMessage?: number): Heard[] => {
+const read = (stream: Uint8Array, cuts: readonly number[], onBinary: (bytes: Uint8Array) => Uint8Array = (bytes) => bytes.slice(), maxMessage?: number, buffers = false): Heard[] => {
   const heard: Heard[] = [];
   const reader = new FrameReader(
     {
@@ -66,7 +66,8 @@ const read = (stream: Uint8Array, cuts: readonly number[], onBinary: (bytes: Uin
   const points = [...new Set(cuts.map((cut) => cut % (stream.length + 1)))].sort((a, b) => a - b);
   let from = 0;
   for (const to of [...points, stream.length]) {
-    const piece = new Uint8Array(stream.subarray(from, to));
+    // A `Buffer` piece too: its `slice` is a view, so the reader must copy another way.
+    const piece = buffers ? Buffer.from(stream.subarray(from, to)) : new Uint8Array(stream.subarray(from, to));
     reader.push(piece);
     piece.fill(0xee);
     from = to;
@@ -115,7 +116,7 @@ const message = fc
 describe('FrameReader', () => {
   it('hears every message and ping as sent, whatever the pieces, fragments and sizes; kept messages stay intact', () => {
     fc.assert(
-      fc.property(fc.array(message, { minLength: 1, maxLength: 6 }), fc.array(fc.nat(), { maxLength: 40 }), fc.array(fc.boolean(), { maxLength: 6 }), (messages, cuts, keeps) => {
+      fc.property(fc.array(message, { minLength: 1, maxLength: 6 }), fc.array(fc.nat(), { maxLength: 40 }), fc.array(fc.boolean(), { maxLength: 6 }), fc.boolean(), (messages, cuts, keeps, buffers) => {
         const stream = Buffer.concat(messages.flatMap((m) => m.frames));
         // A binary message is either kept as delivered (not recycled) or copied and recycled at once, so
         // the next one may be received into its block: kept ones must not change meanwhile.
@@ -126,7 +127,7 @@ describe('FrameReader', () => {
           if (keeps[index++ % Math.max(1, keeps.length)]) kept.push({ view: bytes, copy });
           else recycleMessage(bytes);
           return copy;
-        });
+        }, undefined, buffers);
         expect(heard.map(comparable)).toEqual(messages.flatMap((m) => m.heard).map(comparable));
         for (const { view, copy } of kept) expect(Buffer.compare(view, copy)).toBe(0);
         for (const { view } of kept) recycleMessage(view);
@@ -263,8 +264,8 @@ const switching = (request: string, accept?: string): string => {
 };
 
 /** A client with its events recorded. */
-const client = (url: string) => {
-  const socket = new DirectWebSocket(url);
+const client = (url: string, options: { readonly closeTimeoutMs?: number } = {}) => {
+  const socket = new DirectWebSocket(url, options);
   cleanups.push(() => socket.close());
   const messages: (string | Uint8Array)[] = [];
   const errors: string[] = [];
@@ -388,15 +389,34 @@ describe('DirectWebSocket against broken servers', () => {
     expect(c.errors.join(' ')).toMatch(error);
   });
 
-  it('closes with 1002 on a masked frame from the server, after the messages before it', async () => {
+  it('fails the connection with 1002 on a masked frame from the server, after the messages before it: a close frame saying 1002, then the end', async () => {
+    let after = Buffer.alloc(0);
     const url = await rawServer((socket, request) => {
+      socket.on('data', (chunk: Buffer) => (after = Buffer.concat([after, chunk])));
       socket.write(switching(request), 'latin1');
       socket.write(Buffer.concat([serverFrame(1, utf8('first')), Uint8Array.of(0x81, 0x81, 1, 2, 3, 4, 0x61)]));
+      // This server never closes: the client's close timeout ends it.
     });
-    const c = client(url);
+    const c = client(url, { closeTimeoutMs: 50 });
     expect((await c.closed).code).toBe(1002);
     expect(c.messages).toEqual(['first']);
     expect(c.errors.join(' ')).toMatch(/masked frame/);
+    // A masked close frame of 2 bytes: 0x88, 0x82, the key, the code masked with it.
+    expect([after[0], after[1], (after[6] as number) ^ (after[2] as number), (after[7] as number) ^ (after[3] as number)]).toEqual([0x88, 0x82, 1002 >> 8, 1002 & 0xff]);
+  });
+
+  it("ends a close the server began within the close timeout when the server keeps the connection open", async () => {
+    const url = await rawServer((socket, request) => socket.write(Buffer.concat([Buffer.from(switching(request), 'latin1'), serverFrame(8, closePayload(1001, 'away'))])));
+    const c = client(url, { closeTimeoutMs: 50 });
+    expect(await c.closed).toEqual({ code: 1001, reason: 'away' });
+  });
+
+  it('ends its own close within the close timeout when the server never answers it, with 1006', async () => {
+    const url = await rawServer((socket, request) => socket.write(switching(request), 'latin1'));
+    const c = client(url, { closeTimeoutMs: 50 });
+    await c.open;
+    c.socket.close(1000);
+    expect((await c.closed).code).toBe(1006);
   });
 
   it('reads frames that arrive in the same read as the 101 answer', async () => {
@@ -416,6 +436,17 @@ describe('DirectWebSocket against broken servers', () => {
     expect(gone.errors.join(' ')).toMatch(/ECONNREFUSED/);
     const silent = await rawServer((socket) => socket.end());
     expect((await client(silent).closed).code).toBe(1006);
+  });
+
+  it('refuses a close code an application may not send, or a reason over 123 bytes, and stays open', async () => {
+    const url = await wsServer();
+    const c = client(url);
+    await c.open;
+    for (const code of [999, 1001, 1005, 1006, 2999, 5000, 70_000, 3000.5]) expect(() => c.socket.close(code), `code ${code}`).toThrow(TypeError);
+    expect(() => c.socket.close(1000, 'é'.repeat(62))).toThrow(RangeError);
+    expect(c.socket.readyState).toBe(1);
+    c.socket.close(4000, 'x'.repeat(123));
+    expect(await c.closed).toEqual({ code: 4000, reason: 'x'.repeat(123) });
   });
 
   it("refuses wss:, for which the Node default is ws's client", async () => {

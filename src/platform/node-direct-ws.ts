@@ -12,8 +12,10 @@
  * - the opening handshake of RFC 6455 §4.1 (no extension, no subprotocol is offered or accepted);
  * - frames from the server: unmasked, no RSV bit, lengths of 7, 16 and 64 bits, up to
  *   {@link MAX_MESSAGE_BYTES} per message, fragmentation, control frames between fragments;
- * - pings answered with pongs, the closing handshake both ways, text checked to be UTF-8;
- * - a violation closes the socket with the RFC's code (1002, 1007, 1009), as `ws` does.
+ * - pings answered with pongs, the closing handshake both ways (a close waits at most
+ *   {@link CLOSE_TIMEOUT_MS} for the other side), text checked to be UTF-8;
+ * - a violation fails the connection (RFC 6455 §7.1.7): a close frame with the RFC's code (1002, 1007,
+ *   1009) and the socket ended; `onclose` reports that code (`ws` reports 1006 locally).
  *
  * Sending uses `ws`'s own `Sender.frame` (masking with `bufferutil` when it is installed), so frames
  * leave exactly as `ws` builds them, one `write` per frame (header and payload corked together).
@@ -65,8 +67,9 @@ const takeBlock = (length: number): Uint8Array => {
 
 /**
  * Gives back the memory of a binary message (or of any view of it) received by a {@link DirectWebSocket}:
- * the caller and everyone it lent the bytes to are done with them. Anything else, and a second call for
- * the same message, is ignored.
+ * the caller and everyone it lent the bytes to are done with them. Once per message: an array that is not
+ * such a message, and a repeat before the block was handed out again, are ignored, but a repeat after
+ * that would free the block under its next message.
  */
 export const recycleMessage = (bytes: Uint8Array): void => {
   if (!lent.delete(bytes.buffer)) return;
@@ -99,6 +102,9 @@ export interface FrameHandler {
 }
 
 const EMPTY = new Uint8Array(0);
+
+/** A copy of `bytes` in memory of its own (`Buffer#slice` would make a view). */
+const copyOf = (bytes: Uint8Array): Uint8Array => new Uint8Array(bytes);
 
 const asBuffer = (bytes: Uint8Array): Buffer => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 
@@ -170,9 +176,8 @@ export class FrameReader {
     else if (length === 127) {
       const view = new DataView(header.buffer, header.byteOffset, 10);
       const high = view.getUint32(2);
-      // Beyond 2^53 a length is not a safe integer; far beyond any bound anyway.
-      if (high > 0x1fffff) return this.#fail(1009, 'a frame longer than 2^53 bytes'), at;
-      length = high * 2 ** 32 + view.getUint32(6);
+      // Beyond 2^53 a length is not a safe integer: beyond every bound below, whatever the frame.
+      length = high > 0x1fffff ? Infinity : high * 2 ** 32 + view.getUint32(6);
     }
     this.#have = 0;
     this.#need = 2;
@@ -181,7 +186,7 @@ export class FrameReader {
     if (opcode >= 0x8) {
       if (opcode > Op.Pong) return this.#fail(1002, `unknown opcode ${opcode}`), at;
       if (!fin) return this.#fail(1002, 'a fragmented control frame'), at;
-      if (length > 125) return this.#fail(1002, `a control frame of ${length} bytes (at most 125)`), at;
+      if (length > 125) return this.#fail(1002, `a control frame of more than 125 bytes`), at;
     } else if (opcode === Op.Continuation) {
       if (this.#fragments === undefined) return this.#fail(1002, 'a continuation frame with no message to continue'), at;
     } else if (opcode === Op.Text || opcode === Op.Binary) {
@@ -213,7 +218,7 @@ export class FrameReader {
     if (this.#target) {
       this.#target.set(piece, this.#filled);
       this.#filled += take;
-    } else this.#parts?.push(piece.slice());
+    } else this.#parts?.push(copyOf(piece));
     this.#remaining -= take;
     if (this.#remaining === 0) {
       const payload = this.#target ? this.#target.subarray(0, this.#filled) : concat(this.#parts as Uint8Array[]);
@@ -244,11 +249,11 @@ export class FrameReader {
   #frame(payload: Uint8Array, borrowed: boolean): void {
     const opcode = this.#opcode;
     if (opcode === Op.Close) return this.#close(payload);
-    if (opcode === Op.Ping) return this.#handler.ping(payload.slice());
+    if (opcode === Op.Ping) return this.#handler.ping(copyOf(payload));
     if (opcode === Op.Pong) return;
     if (!this.#fin || opcode === Op.Continuation) {
       const fragments = (this.#fragments ??= { opcode, parts: [], bytes: 0 });
-      fragments.parts.push(borrowed ? payload.slice() : payload);
+      fragments.parts.push(borrowed ? copyOf(payload) : payload);
       fragments.bytes += payload.length;
       if (!this.#fin) return;
       this.#fragments = undefined;
@@ -268,7 +273,7 @@ export class FrameReader {
       block.set(payload);
       return this.#handler.message(block);
     }
-    this.#handler.message(payload.slice());
+    this.#handler.message(copyOf(payload));
   }
 
   #close(payload: Uint8Array): void {
@@ -317,8 +322,8 @@ const OPEN = 1;
 const CLOSING = 2;
 const CLOSED = 3;
 
-/** How long a close waits for the server's close before cutting the connection (as `ws`). */
-const CLOSE_TIMEOUT_MS = 30_000;
+/** How long a close waits for the other side to close the connection before cutting it (as `ws`). */
+export const CLOSE_TIMEOUT_MS = 30_000;
 
 /** RFC 6455 §1.3: what the server answers a key with. */
 const acceptOf = (key: string): string => createHash('sha1').update(`${key}258EAFA5-E914-47DA-95CA-C5AB0DC85B11`).digest('base64');
@@ -345,14 +350,18 @@ export class DirectWebSocket implements WebSocketLike {
   readonly #key = randomBytes(16).toString('base64');
   readonly #reader: FrameReader;
   /** Before the handshake's answer: its bytes so far, and how many were searched for its end. */
-  #head: { bytes: Buffer; length: number; scanned: number } | undefined = { bytes: Buffer.allocUnsafe(1024), length: 0, scanned: 0 };
+  #head: { bytes: Uint8Array; length: number; scanned: number } | undefined = { bytes: new Uint8Array(1024), length: 0, scanned: 0 };
   #closeCode = 1006;
   #closeReason = '';
   #closeSent = false;
   #closeReceived = false;
   #closeTimer: ReturnType<typeof setTimeout> | undefined;
 
-  constructor(href: string) {
+  readonly #closeTimeoutMs: number;
+
+  /** `options.closeTimeoutMs`: how long a close waits for the other side (default {@link CLOSE_TIMEOUT_MS}). */
+  constructor(href: string, options: { readonly closeTimeoutMs?: number } = {}) {
+    this.#closeTimeoutMs = options.closeTimeoutMs ?? CLOSE_TIMEOUT_MS;
     const url = new URL(href);
     if (url.protocol !== 'ws:') throw new SyntaxError(`DirectWebSocket speaks ws:, not ${url.protocol}`);
     const host = url.hostname.replace(/^\[(.*)\]$/, '$1');
@@ -365,16 +374,27 @@ export class DirectWebSocket implements WebSocketLike {
         this.#closeReason = reason;
         // Echo the code (RFC 6455 §5.5.1) unless this side closed first, then end our half.
         if (!this.#closeSent) this.#sendClose(code === 1005 ? undefined : code, '');
-        this.#state = CLOSING;
+        this.#closing();
         this.#socket.end();
       },
-      violation: (code, reason) => this.#fail(code, new Error(`the server broke the WebSocket protocol: ${reason}`)),
+      violation: (code, reason) => {
+        const error = new Error(`the server broke the WebSocket protocol: ${reason}`);
+        this.#closeCode = code;
+        if (!this.#closeSent) this.#sendClose(code, '');
+        this.#closing();
+        this.#socket.end();
+        call(this.onerror, { type: 'error', error, message: error.message });
+      },
     });
     const buffer = new Uint8Array(READ_BUFFER_BYTES);
     this.#socket = connect({ host, port: Number(url.port || 80), onread: { buffer, callback: (read: number) => this.#onRead(buffer.subarray(0, read)) } });
     this.#socket.setNoDelay(true);
     this.#socket.on('error', (error) => call(this.onerror, { type: 'error', error, message: error.message }));
     this.#socket.on('close', () => this.#closed());
+    // The server ended its half: nothing more comes, and Node ends ours (no half-open sockets).
+    this.#socket.on('end', () => {
+      if (this.#state === OPEN) this.#state = CLOSING;
+    });
     this.#socket.write(
       `GET ${url.pathname}${url.search} HTTP/1.1\r\nHost: ${url.host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: ${this.#key}\r\nSec-WebSocket-Version: 13\r\n\r\n`,
       'latin1',
@@ -408,17 +428,30 @@ export class DirectWebSocket implements WebSocketLike {
     recycleMessage(data);
   }
 
+  /**
+   * Starts the closing handshake (or gives up connecting).
+   * @throws {TypeError} for a code other than 1000 or 3000–4999 (those an application may send).
+   * @throws {RangeError} for a reason of more than 123 bytes in UTF-8.
+   */
   close(code?: number, reason = ''): void {
+    if (code !== undefined && code !== 1000 && !(Number.isInteger(code) && code >= 3000 && code <= 4999)) {
+      throw new TypeError(`close code ${code}: only 1000 and 3000-4999 may be sent`);
+    }
+    if (Buffer.byteLength(reason) > 123) throw new RangeError('a close reason of more than 123 bytes');
     if (this.#state === CLOSED || this.#state === CLOSING) return;
     if (this.#state === CONNECTING) {
       this.#state = CLOSING;
       this.#socket.destroy();
       return;
     }
-    this.#state = CLOSING;
     this.#sendClose(code, reason);
-    if (this.#closeReceived) this.#socket.end();
-    else this.#closeTimer = setTimeout(() => this.#socket.destroy(), CLOSE_TIMEOUT_MS);
+    this.#closing();
+  }
+
+  /** CLOSING, and the connection cut if the other side has not closed it within the close timeout. */
+  #closing(): void {
+    this.#state = CLOSING;
+    this.#closeTimer ??= setTimeout(() => this.#socket.destroy(), this.#closeTimeoutMs);
   }
 
   #sendClose(code: number | undefined, reason: string): void {
@@ -444,7 +477,7 @@ export class DirectWebSocket implements WebSocketLike {
     socket.uncork();
   }
 
-  /** Fails the connection: the error is reported and the socket cut, the close carrying `code`. */
+  /** Fails the opening handshake: the error is reported and the socket cut, the close carrying `code`. */
   #fail(code: number, error: Error): void {
     if (this.#state === CLOSED) return;
     this.#closeCode = code;
@@ -465,8 +498,8 @@ export class DirectWebSocket implements WebSocketLike {
     const head = this.#head;
     if (head === undefined) return;
     if (head.length + read.length > head.bytes.length) {
-      const grown = Buffer.allocUnsafe(Math.max(head.bytes.length * 2, head.length + read.length));
-      head.bytes.copy(grown, 0, 0, head.length);
+      const grown = new Uint8Array(Math.max(head.bytes.length * 2, head.length + read.length));
+      grown.set(head.bytes.subarray(0, head.length));
       head.bytes = grown;
     }
     head.bytes.set(read, head.length);
