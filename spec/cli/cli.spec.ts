@@ -320,7 +320,7 @@ describe('ferry serve', () => {
   });
 });
 
-describe('Ctrl-C', () => {
+describe('Ctrl-C, SIGTERM and SIGHUP', () => {
   const partsAndMedia = (): string[] => ['parts', 'media'].flatMap((folder) => readdirSync(join(dataDir, folder)).map((name) => `${folder}/${name}`));
 
   it('during an upload exits 130 and leaves no partial upload on the server', async () => {
@@ -336,6 +336,31 @@ describe('Ctrl-C', () => {
     await proxy.close();
     expect(run.code).toBe(130);
     expect(run.stderr).toMatch(/interrupted: transfers cancelled and cleaned up/);
+    expect(partsAndMedia()).toEqual(before);
+  });
+
+  // Found by hand: `timeout 30 ferry get …` killed the command and left its temporary file behind.
+  it.each([
+    ['SIGTERM', 143],
+    ['SIGHUP', 129],
+  ] as const)('%s during a download and an upload cleans up the same way, and exits %i', async (signal, code) => {
+    const mediaId = await upload(randomBytes(16 * MiB));
+    const proxy = await slowProxy(server.url, 2 * MiB);
+    const folder = folderOf(`${signal}-get`);
+    const getter = ferry(['get', mediaId, '-o', join(folder, 'out.bin')], { env: as('liam', proxy.url) });
+    const before = partsAndMedia();
+    const big = join(folderOf(`${signal}-send`), 'big.bin');
+    writeFileSync(big, randomBytes(16 * MiB));
+    const sender = ferry(['send', big, '--to', 'bob', '--offline'], { env: as('kate', proxy.url) });
+    await getter.waitFor('stderr', /download out\.bin: \d+(\.\d)? [KM]iB of 16\.0 MiB/);
+    await sender.waitFor('stderr', /upload big\.bin: \d+(\.\d)? [KM]iB of 16\.0 MiB/);
+    getter.child.kill(signal);
+    sender.child.kill(signal);
+    const [got, sent] = await Promise.all([getter.exited, sender.exited]);
+    await proxy.close();
+    expect([got.code, sent.code]).toEqual([code, code]);
+    expect(sent.stderr).toMatch(/interrupted: transfers cancelled and cleaned up/);
+    expect(filesIn(folder)).toEqual([]);
     expect(partsAndMedia()).toEqual(before);
   });
 

@@ -10,7 +10,7 @@ import type { Client } from '../client/client-api.js';
 import { createClient } from '../client/client.js';
 import { FerryError } from '../core/errors.js';
 import { isValidId } from '../core/ids.js';
-import { ExitCode, type ExitCodeValue, UsageError, withHint } from './exit.js';
+import { type ExitCodeValue, UsageError, withHint } from './exit.js';
 import { type Interruption, listenForInterrupt } from './interrupt.js';
 import { createReporter, type Reporter, type ReporterIo, reporterMode } from './progress-bars.js';
 import { defaultDataDir, findSecret, mintToken } from './token-command.js';
@@ -124,14 +124,14 @@ export const runAsClient = async (
       },
     );
     const work = login.then(() => body(client, context));
-    const outcome = await Promise.race([work, interruption.interrupted.then(() => 'interrupted' as const)]);
-    if (outcome !== 'interrupted') return outcome;
+    const outcome = await Promise.race([work.then((code) => ({ code, interrupted: false })), interruption.interrupted.then((code) => ({ code, interrupted: true }))]);
+    if (!outcome.interrupted) return outcome.code;
     // The work may still be unwinding; its transfers were cancelled by the signal.
     work.catch(() => undefined);
     const active = interruption.active;
     await interruption.settled();
     reporter.note(active > 0 ? 'interrupted: transfers cancelled and cleaned up' : 'interrupted');
-    return ExitCode.INTERRUPTED;
+    return outcome.code;
   } finally {
     early?.unsubscribe();
     reporter.stop();

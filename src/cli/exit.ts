@@ -28,15 +28,18 @@ const OPERATION_WORDS: Readonly<Record<Operation, string>> = {
 };
 
 /**
- * The exit codes, also listed by `ferry --help` and in the README.
+ * The exit codes, also listed by `ferry --help` and in the README. A signal's code is 128 + its number,
+ * as a shell reports a process the signal killed.
  * - 0 `OK`: everything asked was done.
  * - 1 `FAILURE`: a ferry operation failed (login, upload, download, send…); the line names the operation
  *   and its code, e.g. `download failed (code 4)`. With several files, any one failing.
  * - 2 `USAGE`: the command line was wrong (unknown option or transport, missing argument, no user or
  *   token), or the server could not start (port in use).
- * - 130 `INTERRUPTED`: Ctrl-C (SIGINT); running transfers were cancelled and cleaned up first.
+ * - 129 `HUNG_UP`: the terminal closed (SIGHUP); running transfers were cancelled and cleaned up first.
+ * - 130 `INTERRUPTED`: Ctrl-C (SIGINT); the same.
+ * - 143 `TERMINATED`: SIGTERM (`kill`, `timeout`, a service manager); the same.
  */
-export const ExitCode = { OK: 0, FAILURE: 1, USAGE: 2, INTERRUPTED: 130 } as const;
+export const ExitCode = { OK: 0, FAILURE: 1, USAGE: 2, HUNG_UP: 129, INTERRUPTED: 130, TERMINATED: 143 } as const;
 
 /** One of {@link ExitCode}'s values. */
 export type ExitCodeValue = (typeof ExitCode)[keyof typeof ExitCode];

@@ -21,6 +21,7 @@ Exit codes:
   1    a ferry operation failed; the message names it and its code (e.g. "download failed (code 4)")
   2    usage: a wrong option or argument, no user or token, an unknown transport, a port in use
   130  interrupted by Ctrl-C: running transfers were cancelled and cleaned up first
+  143  stopped by SIGTERM (kill, timeout), cleaned up the same way; 129: the terminal closed (SIGHUP)
 
 Environment: FERRY_URL, FERRY_USER, FERRY_TOKEN, FERRY_DATA_DIR, FERRY_SECRET, PORT, HOST,
   FERRY_LOG_LEVEL, FERRY_METRICS_PORT, FERRY_DRAIN_TIMEOUT_MS, FERRY_LIMITS, FERRY_RETENTION, FERRY_REDIS_URL,
