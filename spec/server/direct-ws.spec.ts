@@ -9,10 +9,13 @@
  * - The client against a real `ws` server (and raw `net` servers for broken answers) on loopback: the
  *   handshake, text and binary both ways, pings, the closing handshake from either side, drops and
  *   refusals with the codes the link reads.
+ * - Over `wss:`, in a child process that trusts the test certificate (or not): messages intact while
+ *   Node decrypts into the read buffer, and an untrusted certificate refused.
  * - Downloads through the transport from a real ferry server, nine at once on one socket into memory and
  *   files, so frames of different transfers take and recycle pooled blocks in between: every byte as
  *   uploaded.
  */
+import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { createServer as createHttpServer } from 'node:http';
@@ -21,7 +24,7 @@ import { join } from 'node:path';
 import { createServer, type Server, type Socket } from 'node:net';
 import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
-import { WebSocket as WsWebSocket, type WebSocket as WsSocket, WebSocketServer } from 'ws';
+import { type WebSocket as WsSocket, WebSocketServer } from 'ws';
 import { DirectWebSocket, FrameReader, MAX_MESSAGE_BYTES, POOL_FROM_BYTES, POOLED_MESSAGE_BYTES, recycleMessage, SPARE_BLOCKS } from '../../src/platform/node-direct-ws.js';
 import { createClient } from '../../src/index.js';
 import { NodeWebSocket } from '../../src/platform/node-websocket.js';
@@ -448,17 +451,6 @@ describe('DirectWebSocket against broken servers', () => {
     c.socket.close(4000, 'x'.repeat(123));
     expect(await c.closed).toEqual({ code: 4000, reason: 'x'.repeat(123) });
   });
-
-  it("refuses wss:, for which the Node default is ws's client", async () => {
-    expect(() => new DirectWebSocket('wss://127.0.0.1:1/')).toThrow(/ws:, not wss:/);
-    const url = await wsServer();
-    const plain = new NodeWebSocket(url);
-    const secure = new NodeWebSocket(url.replace('ws:', 'wss:'));
-    secure.onerror = () => undefined;
-    cleanups.push(() => plain.close(), () => secure.close());
-    expect(plain).toBeInstanceOf(DirectWebSocket);
-    expect(secure).toBeInstanceOf(WsWebSocket);
-  });
 });
 
 describe('WebSocket downloads on the pooled blocks', () => {
@@ -506,5 +498,32 @@ describe('WebSocket downloads on the pooled blocks', () => {
     };
     const got = await Promise.all([0, 1, 2, 0, 1, 2].map(async (which) => ({ which, bytes: await read(which) })));
     for (const { which, bytes } of got) expect(Buffer.compare(bytes, media[which] as Buffer), `media ${which}`).toBe(0);
+  });
+});
+
+describe('DirectWebSocket as the Node default, over ws: and wss:', () => {
+  it('is the Node default for ws: and wss:, and refuses other schemes', async () => {
+    expect(() => new DirectWebSocket('http://127.0.0.1:1/')).toThrow(/ws: and wss:, not http:/);
+    const url = await wsServer();
+    const plain = new NodeWebSocket(url);
+    const secure = new NodeWebSocket(url.replace('ws:', 'wss:'));
+    secure.onerror = () => undefined;
+    cleanups.push(() => plain.close(), () => secure.close());
+    expect(plain).toBeInstanceOf(DirectWebSocket);
+    expect(secure).toBeInstanceOf(DirectWebSocket);
+  });
+
+  it.each([
+    [true, { opened: true, echoed: true, pushed: 40, intact: 40, code: 1000 }],
+    [false, { error: 'DEPTH_ZERO_SELF_SIGNED_CERT', code: 1006 }],
+  ])('over wss: (trusting the test certificate: %s) carries messages intact while Node decrypts into the read buffer, or refuses the certificate', async (trust, expected) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', new URL('./direct-ws-tls-child.ts', import.meta.url).pathname, '40'], {
+      env: { ...process.env, ...(trust ? { NODE_EXTRA_CA_CERTS: new URL('../fixtures/tls/cert.pem', import.meta.url).pathname } : {}) },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    let out = '';
+    child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
+    await new Promise((resolve) => child.on('close', resolve));
+    expect(JSON.parse(out)).toEqual(expected);
   });
 });

@@ -1,7 +1,7 @@
 /**
  * A WebSocket client for Node that reads its socket into one reused buffer and receives large binary
- * messages into pooled blocks the caller hands back, for the WebSocket transport's downloads on Node
- * (`ws:` URLs; `node-websocket.ts` chooses, decision 140).
+ * messages into pooled blocks the caller hands back, for the WebSocket transport on Node (`ws:` and
+ * `wss:` URLs; `node-websocket.ts` chooses, decision 140).
  *
  * Why not `ws`'s client for receiving: Node gives every socket read a fresh buffer, and `ws` gathers
  * each frame that spans reads into one more fresh buffer. A 30 MiB download is then ~60 MiB of buffers
@@ -22,7 +22,8 @@
  *
  * Memory: each read lands in one buffer of {@link READ_BUFFER_BYTES}; a frame's payload is copied out of
  * it at once (nothing is lent from it, so reading never pauses for one slow consumer of a socket many
- * transfers share). A binary message of {@link POOL_FROM_BYTES} to {@link POOLED_MESSAGE_BYTES} bytes is
+ * transfers share). That also makes TLS safe here: Node decrypts into the same buffer, one callback per
+ * record, even while a consumer holds bytes, and none are held. A binary message of {@link POOL_FROM_BYTES} to {@link POOLED_MESSAGE_BYTES} bytes is
  * received into a block taken from a small process-wide pool; the caller gives the block back with
  * `recycle` once it is done with the bytes, and at most {@link SPARE_BLOCKS} wait for reuse. A caller
  * that never recycles only loses the reuse: its blocks are garbage like any buffer.
@@ -30,7 +31,8 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { Buffer, isUtf8 } from 'node:buffer';
-import { connect, type Socket } from 'node:net';
+import { isIP, connect as netConnect, type Socket } from 'node:net';
+import { type ConnectionOptions, connect as tlsConnect } from 'node:tls';
 import * as wsModule from 'ws';
 import { DIRECT_BUFFER, parseHead } from './node-direct-get.js';
 import type { WebSocketLike } from './websocket.js';
@@ -332,9 +334,10 @@ type Handler = ((event: never) => void) | null;
 const call = (handler: Handler, event: unknown): void => (handler as ((event: unknown) => void) | null)?.(event);
 
 /**
- * A client WebSocket over plain TCP with the part of the standard API ferry uses
- * (`src/platform/websocket.ts`), plus `sendOwned` and `recycle`. Binary messages arrive as `Uint8Array`
- * whatever `binaryType` says (the link reads either). `wss:` is not spoken here.
+ * A client WebSocket (`ws:` over TCP, `wss:` over TLS with Node's default trust, `NODE_EXTRA_CA_CERTS`
+ * included) with the part of the standard API ferry uses (`src/platform/websocket.ts`), plus `sendOwned`
+ * and `recycle`. Binary messages arrive as `Uint8Array` whatever `binaryType` says (the link reads
+ * either).
  * @example
  * const socket = new DirectWebSocket('ws://127.0.0.1:8080/v1/ws');
  * socket.onmessage = ({ data }) => { use(data); if (typeof data !== 'string') socket.recycle(data); };
@@ -363,8 +366,10 @@ export class DirectWebSocket implements WebSocketLike {
   constructor(href: string, options: { readonly closeTimeoutMs?: number } = {}) {
     this.#closeTimeoutMs = options.closeTimeoutMs ?? CLOSE_TIMEOUT_MS;
     const url = new URL(href);
-    if (url.protocol !== 'ws:') throw new SyntaxError(`DirectWebSocket speaks ws:, not ${url.protocol}`);
+    const secure = url.protocol === 'wss:';
+    if (!secure && url.protocol !== 'ws:') throw new SyntaxError(`DirectWebSocket speaks ws: and wss:, not ${url.protocol}`);
     const host = url.hostname.replace(/^\[(.*)\]$/, '$1');
+    const port = Number(url.port || (secure ? 443 : 80));
     this.#reader = new FrameReader({
       message: (data) => call(this.onmessage, { type: 'message', data }),
       ping: (payload) => this.#write(senderFrame(Buffer.from(payload.buffer, payload.byteOffset, payload.length), PONG)),
@@ -387,7 +392,17 @@ export class DirectWebSocket implements WebSocketLike {
       },
     });
     const buffer = new Uint8Array(READ_BUFFER_BYTES);
-    this.#socket = connect({ host, port: Number(url.port || 80), onread: { buffer, callback: (read: number) => this.#onRead(buffer.subarray(0, read)) } });
+    const onread = { buffer, callback: (read: number) => this.#onRead(buffer.subarray(0, read)) };
+    // `onread` is a `net.Socket` option that `tls.connect` passes on; its types do not list it.
+    const tlsOptions: ConnectionOptions & { readonly onread: typeof onread } = {
+      host,
+      port,
+      // SNI takes host names only.
+      ...(isIP(host) === 0 ? { servername: host } : {}),
+      ALPNProtocols: ['http/1.1'],
+      onread,
+    };
+    this.#socket = secure ? tlsConnect(tlsOptions) : netConnect({ host, port, onread });
     this.#socket.setNoDelay(true);
     this.#socket.on('error', (error) => call(this.onerror, { type: 'error', error, message: error.message }));
     this.#socket.on('close', () => this.#closed());

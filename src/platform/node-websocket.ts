@@ -1,7 +1,8 @@
 /**
- * The WebSocket transport's default on Node (20 has no stable global one): {@link DirectWebSocket} for
- * `ws:` URLs (decision 140), the `ws` package's client for `wss:`. Loaded on demand through `node.ts`,
- * never in browsers, so `ferry/ws` imports nothing Node-only statically.
+ * The WebSocket transport's default on Node (20 has no stable global one): {@link DirectWebSocket}
+ * (decision 140), or the `ws` package's client if this `ws` lacks what the direct one sends with.
+ * Loaded on demand through `node.ts`, never in browsers, so `ferry/ws` imports nothing Node-only
+ * statically.
  * @module
  */
 import * as wsModule from 'ws';
@@ -51,12 +52,9 @@ class UncompressedWebSocket extends WebSocket {
   }
 }
 
-/**
- * The client for `url`: {@link DirectWebSocket} over plain TCP, `ws`'s over TLS (the direct client does
- * not speak TLS) or if this `ws` lacks the `Sender.frame` the direct client sends with.
- */
+/** The client for `url`: {@link DirectWebSocket}, or `ws`'s if this `ws` lacks the `Sender.frame` the direct client sends with. */
 function NodeWebSocketFor(url: string): UncompressedWebSocket | DirectWebSocket {
-  return canFrame && new URL(url).protocol === 'ws:' ? new DirectWebSocket(url) : new UncompressedWebSocket(url);
+  return canFrame ? new DirectWebSocket(url) : new UncompressedWebSocket(url);
 }
 
 /** The Node client, typed as the standard API the transport uses (`new NodeWebSocket(url)`). */
