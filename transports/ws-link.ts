@@ -204,6 +204,8 @@ export const openLink = async (options: LinkOptions, signal: AbortSignal): Promi
   const first = await openedOnNodes(options, credentials, undefined, signal);
 
   let socket: WebSocketLike | undefined = first.socket;
+  /** The last socket attached, kept while reconnecting: it takes back received memory (`recycle`). */
+  let recycler: WebSocketLike = first.socket;
   let sessionId = first.welcome.sessionId;
   /** The link machine's state, mirrored for the per-call and per-frame paths (they never ask the actor). */
   let state: Link['state'] = 'open';
@@ -328,10 +330,11 @@ export const openLink = async (options: LinkOptions, signal: AbortSignal): Promi
     const handler = data && E.isRight(data) ? transfers.get(data.right.transfer)?.data : undefined;
     if (handler && data && E.isRight(data)) handler(data.right);
     // Nobody takes it (a transfer that ended, a malformed frame): its memory is free again.
-    else if (bytes) socket?.recycle?.(bytes);
+    else if (bytes) recycler.recycle?.(bytes);
   };
   const attach = (next: WebSocketLike, early: readonly unknown[], welcome: Extract<ServerFrame, { type: 'welcome' }>): void => {
     socket = next;
+    recycler = next;
     owned = 0;
     chunkSize = Math.min(WS_LARGE_CHUNK_SIZE, Math.max(1, welcome.chunkSize || WS_CHUNK_SIZE));
     lastHeard = clock.now();
@@ -475,8 +478,8 @@ export const openLink = async (options: LinkOptions, signal: AbortSignal): Promi
       return { id, end: () => transfers.delete(id) };
     },
     recycle(chunk) {
-      // A chunk of an earlier socket goes too: the pool is the platform's, not the socket's.
-      socket?.recycle?.(chunk);
+      // Through the last socket attached, also while reconnecting: the pool is the platform's, not the socket's.
+      recycler.recycle?.(chunk);
     },
     async close(closeSignal) {
       if (state === 'ended' || state === 'closing') return;

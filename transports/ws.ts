@@ -37,8 +37,8 @@ export interface WsTransportOptions {
    */
   readonly url: string | readonly string[];
   /**
-   * The WebSocket constructor. Default: on Node, the `ws` package's (loaded on first use); elsewhere the
-   * global `WebSocket`. @example { WebSocket: globalThis.WebSocket }
+   * The WebSocket constructor. Default: on Node, ferry's own client (`DirectWebSocket`, loaded on first
+   * use; decision 140); elsewhere the global `WebSocket`. @example { WebSocket: globalThis.WebSocket }
    */
   readonly WebSocket?: WebSocketConstructor;
   /** Delays before reconnecting after a drop, in ms; the last repeats. Default: [0, 1000, 3000, 5000]. */

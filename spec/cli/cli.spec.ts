@@ -340,10 +340,7 @@ describe('Ctrl-C, SIGTERM and SIGHUP', () => {
   });
 
   // Found by hand: `timeout 30 ferry get …` killed the command and left its temporary file behind.
-  it.each([
-    ['SIGTERM', 143],
-    ['SIGHUP', 129],
-  ] as const)('%s during a download and an upload cleans up the same way, and exits %i', async (signal, code) => {
+  it.each(['SIGTERM', 'SIGHUP'] as const)('%s during a download and an upload cleans up the same way, then ends the process by that signal', async (signal) => {
     const mediaId = await upload(randomBytes(16 * MiB));
     const proxy = await slowProxy(server.url, 2 * MiB);
     const folder = folderOf(`${signal}-get`);
@@ -358,7 +355,8 @@ describe('Ctrl-C, SIGTERM and SIGHUP', () => {
     sender.child.kill(signal);
     const [got, sent] = await Promise.all([getter.exited, sender.exited]);
     await proxy.close();
-    expect([got.code, sent.code]).toEqual([code, code]);
+    // Ended by the signal once cleaned up (a shell reports 128 + its number), as a service manager expects.
+    expect([got.signal, sent.signal]).toEqual([signal, signal]);
     expect(sent.stderr).toMatch(/interrupted: transfers cancelled and cleaned up/);
     expect(filesIn(folder)).toEqual([]);
     expect(partsAndMedia()).toEqual(before);

@@ -25,7 +25,8 @@ export interface Ferry {
   /** Resolves with the first match of `pattern` in stdout or stderr (whichever is named), as it is printed. */
   waitFor(stream: 'stdout' | 'stderr', pattern: RegExp): Promise<RegExpExecArray>;
   /** Resolves when the process exits. */
-  readonly exited: Promise<{ readonly code: number | null; readonly stdout: string; readonly stderr: string }>;
+  /** The exit code, or the signal that ended the process (`code` then `null`), and what it wrote. */
+  readonly exited: Promise<{ readonly code: number | null; readonly signal: NodeJS.Signals | null; readonly stdout: string; readonly stderr: string }>;
 }
 
 /** Starts `ferry <args>` in `cwd` with only the environment given (plus PATH and HOME). */
@@ -46,10 +47,10 @@ export const ferry = (args: readonly string[], options: { cwd?: string; env?: Re
       for (const check of waiters) check();
     });
   }
-  const exited = new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
-    child.on('close', (code) => {
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }>((resolve) => {
+    child.on('close', (code, signal) => {
       for (const check of waiters) check();
-      resolve({ code, stdout: text.stdout, stderr: text.stderr });
+      resolve({ code, signal, stdout: text.stdout, stderr: text.stderr });
     });
   });
   return {

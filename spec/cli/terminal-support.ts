@@ -32,6 +32,11 @@ export interface OnTerminal {
   waitFor(pattern: RegExp, timeoutMs?: number): Promise<string>;
   /** Types on the terminal (e.g. `\x03` for Ctrl-C). */
   type(keys: string): void;
+  /**
+   * Closes the terminal under `ferry`, as closing its window does: `script` is killed, its side of the
+   * pseudo-terminal goes away, and the kernel sends `ferry` SIGHUP. `ferry` may run on; nothing shows it.
+   */
+  hangUp(): void;
   /** The exit code of `ferry`, and the final screen. */
   readonly exited: Promise<{ readonly code: number | null; readonly screen: string[] }>;
 }
@@ -84,6 +89,7 @@ export const onTerminal = (args: readonly string[], env: Record<string, string>)
   return {
     screen,
     type: (keys) => child.stdin?.write(keys),
+    hangUp: () => child.kill('SIGKILL'),
     exited,
     waitFor: (pattern, timeoutMs = 20_000) =>
       new Promise((resolve, reject) => {

@@ -3,11 +3,13 @@
  * under a pseudo-terminal, its output played into a headless xterm, assertions on the rows on screen.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createClient } from '../../src/index.js';
 import { type FerryServer, startServer } from '../../src/server/server.js';
+import { httpTransport } from '../../transports/http.js';
 import { slowProxy } from './support.js';
 import { killTerminals, noTerminal, onTerminal } from './terminal-support.js';
 
@@ -114,5 +116,33 @@ describe.skipIf(noTerminal !== undefined)('ferry on a terminal shows every resul
     expect(failed.code).toBe(1);
     expect(failed.screen.at(-1)).toMatch(/no-such-file\.bin.*code 2/);
     expect(failed.screen.join('\n')).not.toMatch(/\d\.\d{3,} B\/s/);
+  });
+  // Found by review: after a hang-up every write to the terminal fails (EIO); the next redraw of a progress
+  // bar ended the process with an uncaught error and left the download's temporary file and the upload's
+  // partial bytes behind.
+  it('closing the terminal during a download and an upload cleans up as Ctrl-C does', async () => {
+    const size = 16 * 1024 * 1024;
+    const source = join(mkdtempSync(join(work, 'hup-source-')), 'big.bin');
+    writeFileSync(source, randomBytes(size));
+    const uploader = createClient({ transport: httpTransport({ url: server.url }) });
+    await uploader.login({ userId: 'mia', token: server.issueToken('mia') });
+    const { mediaId } = await uploader.createFileMessageByUploading(source).result;
+    await uploader.logout();
+    const proxy = await slowProxy(server.url, 1024 * 1024);
+    const folder = mkdtempSync(join(work, 'hup-get-'));
+    const parts = join(work, 'server-data', 'parts');
+    const partsBefore = readdirSync(parts);
+    const getter = onTerminal(['get', mediaId, '-o', join(folder, 'out.bin')], { ...as('noah'), FERRY_URL: proxy.url });
+    const sender = onTerminal(['send', source, '--to', 'nobody', '--offline'], { ...as('mia'), FERRY_URL: proxy.url });
+    await getter.waitFor(/out\.bin .* [1-9][\d.]* [KM]iB\/16\.0 MiB/);
+    await sender.waitFor(/big\.bin .* [1-9][\d.]* [KM]iB\/16\.0 MiB/);
+    expect(readdirSync(folder)).not.toEqual([]);
+    getter.hangUp();
+    sender.hangUp();
+    // Nothing shows the command any more: what it left is the evidence.
+    for (let i = 0; i < 100 && (readdirSync(folder).length > 0 || readdirSync(parts).length > partsBefore.length); i++) await new Promise((resolve) => setTimeout(resolve, 100));
+    await proxy.close();
+    expect(readdirSync(folder)).toEqual([]);
+    expect(readdirSync(parts)).toEqual(partsBefore);
   });
 });

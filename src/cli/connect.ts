@@ -1,7 +1,8 @@
 /**
  * The options every client command shares (`--server`, `--user`, `--token`, `--transport`, `--json`,
  * `--data-dir`) and running a command as a logged-in client: the token (given, or minted from the local
- * secret), login, the command, and on Ctrl-C the cancellation and cleanup of its transfers, then logout.
+ * secret), login, the command, and on Ctrl-C (or SIGTERM, SIGHUP) the cancellation and cleanup of its
+ * transfers, then logout.
  * @module
  */
 import { Option, type Command } from 'commander';
@@ -87,8 +88,9 @@ const credentials = async (options: ConnectionOptions): Promise<{ userId: string
 const isConnectionRefused = (error: unknown): boolean => /ECONNREFUSED|ENOTFOUND|EHOSTUNREACH|fetch failed/.test(String(error instanceof Error ? error.message : error));
 
 /**
- * Logs in, runs `body`, logs out. On the first Ctrl-C the transfers started with the interruption's
- * signal are cancelled, their cleanup awaited, and the result is 130. Errors are thrown to the caller.
+ * Logs in, runs `body`, logs out. On the first Ctrl-C, SIGTERM or SIGHUP the transfers started with the
+ * interruption's signal are cancelled, their cleanup awaited, and the result is the signal's exit code
+ * (130, 143, 129). Errors are thrown to the caller.
  *
  * `beforeLogin` runs once the client exists and before it logs in, for a command that must hear what the
  * server sends at login: the offline messages kept for the user are delivered then, and the client's

@@ -35,14 +35,31 @@ const OPERATION_WORDS: Readonly<Record<Operation, string>> = {
  *   and its code, e.g. `download failed (code 4)`. With several files, any one failing.
  * - 2 `USAGE`: the command line was wrong (unknown option or transport, missing argument, no user or
  *   token), or the server could not start (port in use).
- * - 129 `HUNG_UP`: the terminal closed (SIGHUP); running transfers were cancelled and cleaned up first.
- * - 130 `INTERRUPTED`: Ctrl-C (SIGINT); the same.
- * - 143 `TERMINATED`: SIGTERM (`kill`, `timeout`, a service manager); the same.
+ * - 129 `HUNG_UP`: the terminal closed (SIGHUP); running transfers were cancelled and cleaned up first,
+ *   then the process ends by SIGHUP ({@link exitWith}).
+ * - 130 `INTERRUPTED`: Ctrl-C (SIGINT); running transfers were cancelled and cleaned up first.
+ * - 143 `TERMINATED`: SIGTERM (`kill`, `timeout`, a service manager); cleaned up, then ended by SIGTERM.
  */
 export const ExitCode = { OK: 0, FAILURE: 1, USAGE: 2, HUNG_UP: 129, INTERRUPTED: 130, TERMINATED: 143 } as const;
 
 /** One of {@link ExitCode}'s values. */
 export type ExitCodeValue = (typeof ExitCode)[keyof typeof ExitCode];
+
+/** The signals whose exit codes {@link exitWith} ends the process with by the signal itself. */
+const RAISED: Partial<Record<ExitCodeValue, NodeJS.Signals>> = { [ExitCode.TERMINATED]: 'SIGTERM', [ExitCode.HUNG_UP]: 'SIGHUP' };
+
+/**
+ * Ends the process with `code`. For SIGTERM's and SIGHUP's codes, once the command has cleaned up, by the
+ * signal itself (nothing listens to it any more): a shell reports 143 or 129 either way, and a service
+ * manager sees a process stopped by the signal it sent rather than a failure (systemd counts exit
+ * status 143 as one). After a hang-up it is also the only clean way out: Node's own exit path resets the
+ * terminal, which is gone, and aborts.
+ */
+export const exitWith = (code: ExitCodeValue): never => {
+  const signal = RAISED[code];
+  if (signal !== undefined && process.listenerCount(signal) === 0) process.kill(process.pid, signal);
+  return process.exit(code);
+};
 
 /** A mistake on the command line (or in the environment it reads): exit code 2, no ferry code. */
 export class UsageError extends Error {

@@ -3,8 +3,10 @@
  * client cancels a task whose signal aborts), and the command waits for the work it tracked to settle —
  * a cancelled task's result settles only after its cleanup: the upload terminated on the server, the
  * temporary file removed. A second signal exits at once. SIGTERM (`kill`, `timeout`, a service manager)
- * and SIGHUP (the terminal closed) are handled the same way, each with its own exit code: without them
- * the process died at once and left its temporary files and the server's partial uploads behind.
+ * and SIGHUP (the terminal closed) are handled the same way: without them the process died at once and
+ * left its temporary files and the server's partial uploads behind. After a hang-up every write to the
+ * terminal fails (`EIO`), so the output streams' errors are ignored from then on: the cleanup must not
+ * die of its own progress bars. The command ends by the same signal once cleaned up (`exitWith`).
  * @module
  */
 import { setMaxListeners } from 'node:events';
@@ -37,10 +39,22 @@ export interface SignalSource {
   on(event: InterruptSignal, listener: () => void): unknown;
   off(event: InterruptSignal, listener: () => void): unknown;
   exit(code: number): never;
+  /** The terminal is gone (SIGHUP): writing to it fails from now on, and must not end the process. */
+  hungUp?(): void;
 }
 
+/** The process's signals and output streams. */
+const processSource: SignalSource = {
+  on: (event, listener) => process.on(event, listener),
+  off: (event, listener) => process.off(event, listener),
+  exit: (code) => process.exit(code),
+  hungUp() {
+    for (const stream of [process.stdout, process.stderr]) stream.on('error', () => undefined);
+  },
+};
+
 /** Starts listening for SIGINT, SIGTERM and SIGHUP. */
-export const listenForInterrupt = (source: SignalSource = process): Interruption => {
+export const listenForInterrupt = (source: SignalSource = processSource): Interruption => {
   const controller = new AbortController();
   // Every transfer listens to this signal until it ends (60 files arriving at once: 60 listeners, none
   // leaked); Node's warning past 10 would be printed on the person's terminal.
@@ -53,6 +67,7 @@ export const listenForInterrupt = (source: SignalSource = process): Interruption
   const listeners = (Object.keys(SIGNALS) as InterruptSignal[]).map((name) => {
     const code = SIGNALS[name];
     const listener = (): void => {
+      if (name === 'SIGHUP') source.hungUp?.();
       if (controller.signal.aborted) source.exit(code);
       controller.abort(new Error(name === 'SIGINT' ? 'interrupted (Ctrl-C)' : `interrupted (${name})`));
       resolveInterrupted(code);

@@ -3,8 +3,8 @@
  * joined) as they arrive; with `--save`, downloads every file and image into the folder under a safe,
  * unused name (`save.ts`). Messages the server kept while this user was offline arrive first, at login,
  * and are shown as such (`(sent while you were offline, 14:02)`; `isOfflineMessage` in `--json`). Runs
- * until Ctrl-C (exit 130, after cancelling and cleaning up downloads) or until the session is ended
- * elsewhere (exit 1).
+ * until Ctrl-C (exit 130, after cancelling and cleaning up downloads; SIGTERM and SIGHUP the same way) or
+ * until the session is ended elsewhere (exit 1).
  * @module
  */
 import { resolve } from 'node:path';

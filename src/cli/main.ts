@@ -4,7 +4,7 @@
  * code, since a finished command may leave idle keep-alive sockets that would hold the process open.
  * @module
  */
-import { ExitCode } from './exit.js';
+import { ExitCode, exitWith } from './exit.js';
 import { CLI_PACKAGES, missingPackages, missingPackagesLine } from './optional-packages.js';
 
 const missing = await missingPackages(CLI_PACKAGES);
@@ -14,4 +14,4 @@ if (missing.length > 0) {
 }
 // Loaded only now: the program imports `commander` and `cli-progress` statically.
 const { runCli } = await import('./program.js');
-process.exit(await runCli(process.argv.slice(2)));
+exitWith(await runCli(process.argv.slice(2)));

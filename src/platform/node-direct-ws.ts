@@ -372,7 +372,10 @@ export class DirectWebSocket implements WebSocketLike {
     const port = Number(url.port || (secure ? 443 : 80));
     this.#reader = new FrameReader({
       message: (data) => call(this.onmessage, { type: 'message', data }),
-      ping: (payload) => this.#write(senderFrame(Buffer.from(payload.buffer, payload.byteOffset, payload.length), PONG)),
+      // Answered while open only (as `ws`): once this side sent its close, nothing more goes out.
+      ping: (payload) => {
+        if (this.#state === OPEN) this.#write(senderFrame(Buffer.from(payload.buffer, payload.byteOffset, payload.length), PONG));
+      },
       close: (code, reason) => {
         this.#closeReceived = true;
         this.#closeCode = code;
