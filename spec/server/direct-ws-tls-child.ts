@@ -3,8 +3,8 @@
  * for 127.0.0.1 and localhost), and one `DirectWebSocket` over `wss:` to it. The server echoes what it
  * gets and, when asked, pushes `argv[2]` binary messages of 256 KiB; the client holds each pushed
  * message across a turn of the event loop (Node keeps decrypting into the read buffer meanwhile) before
- * checking it. Prints `{ opened, echoed, pushed, intact, code }`, or `{ error, code }` when the connection
- * fails (an untrusted certificate).
+ * checking it, and answers the ping the server sends before each. Prints `{ opened, echoed, pushed, intact,
+ * pongs, code }`, or `{ error, code }` when the connection fails (an untrusted certificate).
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -18,9 +18,13 @@ const pushed = Array.from({ length: count }, () => randomBytes(256 * 1024));
 const sha = (bytes: Uint8Array): string => createHash('sha256').update(bytes).digest('hex');
 const server = createServer({ key: fixture('key.pem'), cert: fixture('cert.pem') });
 const wss = new WebSocketServer({ server });
+let pongs = 0;
 wss.on('connection', (socket) => {
+  socket.on('pong', () => pongs++);
   socket.on('message', (data: Buffer, binary) => {
-    if (!binary && data.toString() === 'push') for (const bytes of pushed) socket.send(bytes);
+    // A ping before each: the client answers it from inside the read that brought it (a write while Node
+    // is handing it decrypted records).
+    if (!binary && data.toString() === 'push') for (const bytes of pushed) socket.ping(), socket.send(bytes);
     else socket.send(data, { binary });
   });
 });
@@ -57,7 +61,7 @@ const result = await new Promise<Record<string, unknown>>((resolve) => {
     resolve(
       error !== undefined && !opened
         ? { error, code: event.code }
-        : { opened, echoed: echoes[0] === 'hello over TLS' && Buffer.compare(echoes[1] as Uint8Array, big) === 0, pushed: got, intact, code: event.code },
+        : { opened, echoed: echoes[0] === 'hello over TLS' && Buffer.compare(echoes[1] as Uint8Array, big) === 0, pushed: got, intact, pongs, code: event.code },
     )) as never;
 });
 console.log(JSON.stringify(result));

@@ -11,9 +11,9 @@
  *   refusals with the codes the link reads.
  * - Over `wss:`, in a child process that trusts the test certificate (or not): messages intact while
  *   Node decrypts into the read buffer, and an untrusted certificate refused.
- * - Downloads through the transport from a real ferry server, nine at once on one socket into memory and
- *   files, so frames of different transfers take and recycle pooled blocks in between: every byte as
- *   uploaded.
+ * - Downloads through the transport from a real ferry server, nine at once on one socket and three on
+ *   another into memory and files, so frames of different transfers take and recycle pooled blocks in
+ *   between and both sockets read into the one TCP buffer: every byte as uploaded.
  */
 import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
@@ -466,18 +466,24 @@ describe('WebSocket downloads on the pooled blocks', () => {
     return { server, ids };
   };
 
-  it('gives nine downloads at once on one socket, to memory and to files, every byte as uploaded', async () => {
+  it('gives nine downloads at once on one socket and three on another (both reading into the one TCP buffer), to memory and to files, every byte as uploaded', async () => {
     const { server, ids } = await setUp();
-    const bob = createClient({ transport: wsTransport({ url: server.wsUrl }) });
-    await bob.login({ userId: 'bob', token: server.issueToken('bob') });
-    cleanups.push(() => bob.logout());
+    const receivers = await Promise.all(
+      ['bob', 'carol'].map(async (userId) => {
+        const receiver = createClient({ transport: wsTransport({ url: server.wsUrl }) });
+        await receiver.login({ userId, token: server.issueToken(userId) });
+        cleanups.push(() => receiver.logout());
+        return receiver;
+      }),
+    );
     const folder = await mkdtemp(join(tmpdir(), 'ferry-direct-ws-'));
     cleanups.push(() => rm(folder, { recursive: true, force: true }));
-    const runs = Array.from({ length: 9 }, (_, i) => {
+    const runs = Array.from({ length: 12 }, (_, i) => {
       const which = i % media.length;
-      if (i % 2 === 0) return bob.downloadMediaToMemory(ids[which] as string).result.then((bytes) => ({ which, bytes }));
+      const receiver = receivers[i < 9 ? 0 : 1] as (typeof receivers)[number];
+      if (i % 2 === 0) return receiver.downloadMediaToMemory(ids[which] as string).result.then((bytes) => ({ which, bytes }));
       const path = join(folder, `${i}.bin`);
-      return bob.downloadMediaToFile(ids[which] as string, path).result.then(async () => ({ which, bytes: new Uint8Array(await readFile(path)) }));
+      return receiver.downloadMediaToFile(ids[which] as string, path).result.then(async () => ({ which, bytes: new Uint8Array(await readFile(path)) }));
     });
     for (const { which, bytes } of await Promise.all(runs)) expect(Buffer.compare(bytes, media[which] as Buffer), `media ${which}`).toBe(0);
   });
@@ -514,7 +520,7 @@ describe('DirectWebSocket as the Node default, over ws: and wss:', () => {
   });
 
   it.each([
-    [true, { opened: true, echoed: true, pushed: 40, intact: 40, code: 1000 }],
+    [true, { opened: true, echoed: true, pushed: 40, intact: 40, pongs: 40, code: 1000 }],
     [false, { error: 'DEPTH_ZERO_SELF_SIGNED_CERT', code: 1006 }],
   ])('over wss: (trusting the test certificate: %s) carries messages intact while Node decrypts into the read buffer, or refuses the certificate', async (trust, expected) => {
     const child = spawn(process.execPath, ['--import', 'tsx', new URL('./direct-ws-tls-child.ts', import.meta.url).pathname, '40'], {
