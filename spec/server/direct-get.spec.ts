@@ -11,11 +11,12 @@
  */
 import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { createServer, type Server, type Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
 import { bodyLength, DIRECT_BUFFER, directGet, type DirectResponse, MAX_HEAD, parseHead } from '../../src/platform/node-direct-get.js';
 import { fcOptions } from '../properties/support.js';
+import { rawServer } from './raw-server.js';
 
 const sha = (bytes: Uint8Array): string => createHash('sha256').update(bytes).digest('hex');
 const live = (): AbortSignal => new AbortController().signal;
@@ -33,43 +34,12 @@ const drain = async (answer: DirectResponse): Promise<Buffer> => {
   return Buffer.concat(chunks);
 };
 
-/** A TCP server that answers each connection with `respond` and records what it was sent. */
-const rawServer = async (respond: (socket: Socket, request: string) => void | Promise<void>) => {
-  const sockets = new Set<Socket>();
-  const requests: string[] = [];
-  let closed = 0;
-  const server: Server = createServer((socket) => {
-    sockets.add(socket);
-    socket.on('close', () => {
-      sockets.delete(socket);
-      closed++;
-    });
-    socket.on('error', () => undefined);
-    let head = '';
-    const onData = (chunk: Buffer): void => {
-      head += chunk.toString('latin1');
-      if (!head.includes('\r\n\r\n')) return;
-      socket.off('data', onData);
-      requests.push(head);
-      void respond(socket, head);
-    };
-    socket.on('data', onData);
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  return {
-    url: `http://127.0.0.1:${port}/v1/media/abc?x=1`,
-    requests,
-    get closed() {
-      return closed;
-    },
-    close: () => {
-      for (const socket of sockets) socket.destroy();
-      return new Promise<void>((resolve) => server.close(() => resolve()));
-    },
-  };
+/** A {@link rawServer} and the media URL it answers. */
+const mediaServer = async (respond: Parameters<typeof rawServer>[0]) => {
+  const raw = await rawServer(respond);
+  return Object.assign(raw, { url: `http://127.0.0.1:${raw.port}/v1/media/abc?x=1` });
 };
-type Raw = Awaited<ReturnType<typeof rawServer>>;
+type Raw = Awaited<ReturnType<typeof mediaServer>>;
 
 /** Writes `pieces` one write and one macrotask apart, then ends the connection. */
 const writeInPieces = async (socket: Socket, pieces: readonly Uint8Array[]): Promise<void> => {
@@ -197,7 +167,7 @@ describe('directGet on a real socket', () => {
     // Larger than the reused buffer, so a chunk overwritten before the next is asked for changes the hash.
     const body = randomBytes(DIRECT_BUFFER * 2 + 12345);
     let pieces: Uint8Array[] = [];
-    raw = await rawServer((socket) => writeInPieces(socket, pieces));
+    raw = await mediaServer((socket) => writeInPieces(socket, pieces));
     await fc.assert(
       fc.asyncProperty(fc.array(fc.nat(), { maxLength: 8 }), fc.boolean(), async (at, interim) => {
         const text = `${interim ? 'HTTP/1.1 100 Continue\r\n\r\n' : ''}HTTP/1.1 200 OK\r\nContent-Length: ${body.length}\r\nETag: "x"\r\n\r\n`;
@@ -214,7 +184,7 @@ describe('directGet on a real socket', () => {
 
   it('resolves undefined for a chunked answer or one delimited by the close, and closes the connection', async () => {
     for (const head of ['HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n', 'HTTP/1.0 200 OK\r\n\r\nabc']) {
-      raw = await rawServer((socket) => {
+      raw = await mediaServer((socket) => {
         socket.write(head);
       });
       expect(await directGet(raw.url, { headers: {}, signal: live() })).toBeUndefined();
@@ -235,7 +205,7 @@ describe('directGet on a real socket', () => {
       ['HTTP/1.1 101 Switching Protocols\r\nUpgrade: x\r\n\r\n', 'switched protocols (101)'],
     ];
     for (const [answer, named] of cases) {
-      raw = await rawServer((socket) => writeInPieces(socket, [latin1(answer)]));
+      raw = await mediaServer((socket) => writeInPieces(socket, [latin1(answer)]));
       const reading = directGet(raw.url, { headers: {}, signal: live() }).then((response) => response && drain(response));
       await expect(reading, answer).rejects.toThrow(named);
       await raw.close();
@@ -255,7 +225,7 @@ describe('directGet on a real socket', () => {
   it('an abort rejects with the reason wherever it lands, and closes the connection', async () => {
     const body = randomBytes(DIRECT_BUFFER * 4);
     let serverSockets = 0;
-    raw = await rawServer((socket) => {
+    raw = await mediaServer((socket) => {
       serverSockets++;
       socket.write(`HTTP/1.1 200 OK\r\nContent-Length: ${body.length + 1}\r\n\r\n`);
       socket.write(body); // one byte short: the body never completes by itself

@@ -1,5 +1,5 @@
 /**
- * `DirectWebSocket` (`src/platform/node-direct-ws.ts`): the Node WebSocket client for `ws:` URLs that
+ * `DirectWebSocket` (`src/platform/node-direct-ws.ts`): the Node WebSocket client (`ws:` and `wss:`) that
  * reads its socket into one reused buffer and large binary messages into pooled blocks.
  * - `FrameReader`, fed the server's bytes in pieces fast-check chooses, each piece overwritten once
  *   `push` returned (as the socket's next read does): every message and ping as sent, whatever the
@@ -21,7 +21,6 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { createServer as createHttpServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createServer, type Server, type Socket } from 'node:net';
 import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type WebSocket as WsSocket, WebSocketServer } from 'ws';
@@ -32,6 +31,7 @@ import { WS_MAX_DATA_FRAME } from '../../src/protocol/ws-frames.js';
 import { startServer } from '../../src/server/server.js';
 import { wsTransport } from '../../transports/ws.js';
 import { fcOptions } from '../properties/support.js';
+import { rawServer } from './raw-server.js';
 
 /** A frame as a server sends it (unmasked), with the shortest length encoding unless `long` is given. */
 const serverFrame = (opcode: number, payload: Uint8Array, fin = true, first = 0): Uint8Array => {
@@ -236,27 +236,11 @@ const wsServer = async (onSocket: (socket: WsSocket) => void = () => undefined) 
   return `ws://127.0.0.1:${(server.address() as { port: number }).port}/v1/ws?x=1`;
 };
 
-/** A raw TCP server that answers each connection with `respond` once the request head has arrived. */
-const rawServer = async (respond: (socket: Socket, request: string) => void) => {
-  const sockets = new Set<Socket>();
-  const server: Server = createServer((socket) => {
-    sockets.add(socket);
-    socket.on('error', () => undefined);
-    let head = '';
-    const onData = (chunk: Buffer): void => {
-      head += chunk.toString('latin1');
-      if (!head.includes('\r\n\r\n')) return;
-      socket.off('data', onData);
-      respond(socket, head);
-    };
-    socket.on('data', onData);
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  cleanups.push(() => new Promise<void>((resolve) => {
-    for (const socket of sockets) socket.destroy();
-    server.close(() => resolve());
-  }));
-  return `ws://127.0.0.1:${(server.address() as { port: number }).port}/`;
+/** A {@link rawServer}, closed after the case, and its `ws:` URL. */
+const rawWsServer = async (respond: Parameters<typeof rawServer>[0]): Promise<string> => {
+  const raw = await rawServer(respond);
+  cleanups.push(() => raw.close());
+  return `ws://127.0.0.1:${raw.port}/`;
 };
 
 /** The 101 answer to `request`, with the right accept unless `accept` is given. */
@@ -385,7 +369,7 @@ describe('DirectWebSocket against broken servers', () => {
     ['an extension it did not offer', (request: string) => switching(request).replace('\r\n\r\n', '\r\nSec-WebSocket-Extensions: permessage-deflate\r\n\r\n'), /Extensions/],
     ['a malformed head', (_: string) => 'HTTP/1.1 10 nope\r\n\r\n', /malformed status line/],
   ])('fails the handshake on %s: an error, then a close with 1006, never open', async (_, answer, error) => {
-    const url = await rawServer((socket, request) => socket.write(answer(request), 'latin1'));
+    const url = await rawWsServer((socket, request) => socket.write(answer(request), 'latin1'));
     const c = client(url);
     expect((await c.closed).code).toBe(1006);
     expect(c.opened).toBe(false);
@@ -394,7 +378,7 @@ describe('DirectWebSocket against broken servers', () => {
 
   it('fails the connection with 1002 on a masked frame from the server, after the messages before it: a close frame saying 1002, then the end', async () => {
     let after = Buffer.alloc(0);
-    const url = await rawServer((socket, request) => {
+    const url = await rawWsServer((socket, request) => {
       socket.on('data', (chunk: Buffer) => (after = Buffer.concat([after, chunk])));
       socket.write(switching(request), 'latin1');
       socket.write(Buffer.concat([serverFrame(1, utf8('first')), Uint8Array.of(0x81, 0x81, 1, 2, 3, 4, 0x61)]));
@@ -409,13 +393,13 @@ describe('DirectWebSocket against broken servers', () => {
   });
 
   it("ends a close the server began within the close timeout when the server keeps the connection open", async () => {
-    const url = await rawServer((socket, request) => socket.write(Buffer.concat([Buffer.from(switching(request), 'latin1'), serverFrame(8, closePayload(1001, 'away'))])));
+    const url = await rawWsServer((socket, request) => socket.write(Buffer.concat([Buffer.from(switching(request), 'latin1'), serverFrame(8, closePayload(1001, 'away'))])));
     const c = client(url, { closeTimeoutMs: 50 });
     expect(await c.closed).toEqual({ code: 1001, reason: 'away' });
   });
 
   it('ends its own close within the close timeout when the server never answers it, with 1006', async () => {
-    const url = await rawServer((socket, request) => socket.write(switching(request), 'latin1'));
+    const url = await rawWsServer((socket, request) => socket.write(switching(request), 'latin1'));
     const c = client(url, { closeTimeoutMs: 50 });
     await c.open;
     c.socket.close(1000);
@@ -423,7 +407,7 @@ describe('DirectWebSocket against broken servers', () => {
   });
 
   it('reads frames that arrive in the same read as the 101 answer', async () => {
-    const url = await rawServer((socket, request) => socket.write(Buffer.concat([Buffer.from(switching(request), 'latin1'), serverFrame(1, utf8('welcome')), serverFrame(2, randomBytes(POOL_FROM_BYTES))])));
+    const url = await rawWsServer((socket, request) => socket.write(Buffer.concat([Buffer.from(switching(request), 'latin1'), serverFrame(1, utf8('welcome')), serverFrame(2, randomBytes(POOL_FROM_BYTES))])));
     const c = client(url);
     await until(() => c.messages.length === 2);
     expect(c.messages[0]).toBe('welcome');
@@ -437,7 +421,7 @@ describe('DirectWebSocket against broken servers', () => {
     const gone = client(`ws://127.0.0.1:${port}/`);
     expect((await gone.closed).code).toBe(1006);
     expect(gone.errors.join(' ')).toMatch(/ECONNREFUSED/);
-    const silent = await rawServer((socket) => socket.end());
+    const silent = await rawWsServer((socket) => socket.end());
     expect((await client(silent).closed).code).toBe(1006);
   });
 

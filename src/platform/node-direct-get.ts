@@ -133,6 +133,34 @@ const requestHead = (url: URL, headers: Readonly<Record<string, string>>): strin
   return `${head}Connection: close\r\n\r\n`;
 };
 
+/** Node's `onread` socket option: every read lands in `buffer`, and `callback` gets how many bytes it read. */
+export interface OnRead {
+  readonly buffer: Uint8Array;
+  readonly callback: (bytes: number, buffer: Uint8Array) => boolean;
+}
+
+/**
+ * A connection to `url`'s host and port (443 or 80 by default) that reads into `onread`: over TLS when
+ * `secure` (SNI for host names, ALPN `http/1.1`, Node's default trust), over TCP otherwise; no Nagle.
+ * Shared by the direct `GET` and `DirectWebSocket` (`node-direct-ws.ts`).
+ */
+export const connectReading = (url: URL, secure: boolean, onread: OnRead): Socket => {
+  const host = url.hostname.replace(/^\[(.*)\]$/, '$1');
+  const port = Number(url.port || (secure ? 443 : 80));
+  // `onread` is a `net.Socket` option that `tls.connect` passes on; its types do not list it.
+  const tlsOptions: ConnectionOptions & { readonly onread: OnRead } = {
+    host,
+    port,
+    // SNI takes host names only.
+    ...(isIP(host) === 0 ? { servername: host } : {}),
+    ALPNProtocols: ['http/1.1'],
+    onread,
+  };
+  const socket: Socket = secure ? tlsConnect(tlsOptions) : netConnect({ host, port, onread });
+  socket.setNoDelay(true);
+  return socket;
+};
+
 /**
  * Sends `GET url` on a new connection and resolves with the answer once its head has arrived:
  * a {@link DirectResponse} when the body has a `Content-Length`, `undefined` when it is framed another
@@ -287,20 +315,7 @@ export const directGet = (href: string, init: DirectInit): Promise<DirectRespons
       else finish();
     }
 
-    const host = url.hostname.replace(/^\[(.*)\]$/, '$1');
-    const port = Number(url.port || (secure ? 443 : 80));
-    const onread = { buffer, callback: onRead };
-    // `onread` is a `net.Socket` option that `tls.connect` passes on; its types do not list it.
-    const tlsOptions: ConnectionOptions & { readonly onread: typeof onread } = {
-      host,
-      port,
-      // SNI takes host names only.
-      ...(isIP(host) === 0 ? { servername: host } : {}),
-      ALPNProtocols: ['http/1.1'],
-      onread,
-    };
-    const socket: Socket = secure ? tlsConnect(tlsOptions) : netConnect({ host, port, onread });
-    socket.setNoDelay(true);
+    const socket = connectReading(url, secure, { buffer, callback: onRead });
     socket.on('error', fail);
     socket.on('close', () => {
       if (head !== undefined) fail(new Error('the connection closed before the response head'));

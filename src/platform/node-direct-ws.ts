@@ -36,10 +36,9 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { Buffer, isUtf8 } from 'node:buffer';
-import { isIP, connect as netConnect, type Socket } from 'node:net';
-import { type ConnectionOptions, connect as tlsConnect } from 'node:tls';
+import type { Socket } from 'node:net';
 import * as wsModule from 'ws';
-import { DIRECT_BUFFER, parseHead } from './node-direct-get.js';
+import { connectReading, DIRECT_BUFFER, parseHead } from './node-direct-get.js';
 import type { WebSocketLike } from './websocket.js';
 
 /**
@@ -310,9 +309,13 @@ const concat = (parts: readonly Uint8Array[]): Uint8Array => {
   return whole;
 };
 
-/** `ws`'s `Sender.frame` (exported by `ws`, not declared by its types): a frame as the buffers to write. */
+/** Options of `ws`'s `Sender.frame` for one final, masked, uncompressed frame. */
 type FrameOptions = { readonly fin: true; readonly opcode: number; readonly mask: true; readonly readOnly: boolean; readonly rsv1: false };
-const { frame: senderFrame } = (wsModule as unknown as { Sender: { frame(data: Buffer, options: FrameOptions): Uint8Array[] } }).Sender;
+/**
+ * `ws`'s `Sender.frame` (exported by `ws`, not declared by its types): a frame as the buffers to write,
+ * masked in place unless `readOnly` (then into a copy). Also `node-websocket.ts`'s `sendOwned`.
+ */
+export const { frame: senderFrame } = (wsModule as unknown as { Sender: { frame(data: Buffer, options: FrameOptions): Uint8Array[] } }).Sender;
 
 /** Whether this `ws` has the `Sender.frame` sending relies on (`node-websocket.ts` uses `ws` otherwise). */
 export const canFrame = typeof senderFrame === 'function';
@@ -320,7 +323,8 @@ export const canFrame = typeof senderFrame === 'function';
 /** A frame of a fresh buffer (a text's bytes): masked in place. */
 const OWN = (opcode: number): FrameOptions => ({ fin: true, opcode, mask: true, readOnly: false, rsv1: false });
 const TEXT = OWN(Op.Text);
-const OWNED_BINARY = OWN(Op.Binary);
+/** A binary frame of the caller's buffer, which may be masked in place (`sendOwned`). */
+export const OWNED_BINARY = OWN(Op.Binary);
 const CLOSE = OWN(Op.Close);
 const PONG = OWN(Op.Pong);
 /** A binary frame of the caller's bytes: masked into a copy. */
@@ -375,8 +379,6 @@ export class DirectWebSocket implements WebSocketLike {
     const url = new URL(href);
     const secure = url.protocol === 'wss:';
     if (!secure && url.protocol !== 'ws:') throw new SyntaxError(`DirectWebSocket speaks ws: and wss:, not ${url.protocol}`);
-    const host = url.hostname.replace(/^\[(.*)\]$/, '$1');
-    const port = Number(url.port || (secure ? 443 : 80));
     this.#reader = new FrameReader({
       message: (data) => call(this.onmessage, { type: 'message', data }),
       // Answered while open only (as `ws`): once this side sent its close, nothing more goes out.
@@ -402,18 +404,7 @@ export class DirectWebSocket implements WebSocketLike {
       },
     });
     const buffer = secure ? new Uint8Array(TLS_READ_BUFFER_BYTES) : (sharedReadBuffer ??= new Uint8Array(READ_BUFFER_BYTES));
-    const onread = { buffer, callback: (read: number) => this.#onRead(buffer.subarray(0, read)) };
-    // `onread` is a `net.Socket` option that `tls.connect` passes on; its types do not list it.
-    const tlsOptions: ConnectionOptions & { readonly onread: typeof onread } = {
-      host,
-      port,
-      // SNI takes host names only.
-      ...(isIP(host) === 0 ? { servername: host } : {}),
-      ALPNProtocols: ['http/1.1'],
-      onread,
-    };
-    this.#socket = secure ? tlsConnect(tlsOptions) : netConnect({ host, port, onread });
-    this.#socket.setNoDelay(true);
+    this.#socket = connectReading(url, secure, { buffer, callback: (read: number) => this.#onRead(buffer.subarray(0, read)) });
     this.#socket.on('error', (error) => call(this.onerror, { type: 'error', error, message: error.message }));
     this.#socket.on('close', () => this.#closed());
     // The server ended its half: nothing more comes, and Node ends ours (no half-open sockets).

@@ -5,9 +5,8 @@
  * statically.
  * @module
  */
-import * as wsModule from 'ws';
 import { WebSocket } from 'ws';
-import { canFrame, DirectWebSocket } from './node-direct-ws.js';
+import { canFrame, DirectWebSocket, OWNED_BINARY, senderFrame } from './node-direct-ws.js';
 import type { WebSocketConstructor } from './websocket.js';
 
 /** The part of `ws`'s private sender that {@link UncompressedWebSocket.sendOwned} uses (ws 8). */
@@ -16,12 +15,6 @@ interface WsSender {
   readonly _queue: readonly unknown[];
   sendFrame(list: readonly Uint8Array[], cb: (error?: Error) => void): void;
 }
-
-/** `ws`'s `Sender.frame` (exported by `ws`, not declared by its types): a frame as the buffers to write. */
-const { frame: senderFrame } = (wsModule as unknown as { Sender: { frame(data: Buffer, options: typeof OWNED_BINARY): Uint8Array[] } }).Sender;
-
-/** Options of `ws`'s `Sender.frame` for one final, masked, uncompressed binary frame that it may mask in place. */
-const OWNED_BINARY = { fin: true, opcode: 0x02, mask: true, readOnly: false, rsv1: false } as const;
 
 /**
  * `ws`'s client without `permessage-deflate`, which it offers by default: media does not compress, and a

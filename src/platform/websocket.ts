@@ -1,5 +1,5 @@
 /**
- * The part of the standard `WebSocket` ferry uses: the global one in browsers, `ws`'s on Node
+ * The part of the standard `WebSocket` ferry uses: the global one in browsers, ferry's own on Node
  * (`node-websocket.ts`). A type only, so both the transport and the Node default can name it.
  * @module
  */
@@ -26,12 +26,12 @@ export interface WebSocketLike {
    */
   sendOwned?(data: Uint8Array<ArrayBuffer>, sent: () => void): void;
   /**
-   * Not standard, optional (the Node default over `ws:` has it): the caller, and everyone it lent the
+   * Not standard, optional (the Node default, `DirectWebSocket`, has it): the caller, and everyone it lent the
    * bytes to, is done with a binary message it received (or a view of one); the socket may receive a
    * later message into that memory. Without it, or never called, the bytes are garbage once dropped.
    */
   recycle?(data: Uint8Array): void;
 }
 
-/** A standard `WebSocket` constructor: the global one in browsers, `ws`'s in Node. */
+/** A standard `WebSocket` constructor: the global one in browsers, `DirectWebSocket` on Node. */
 export type WebSocketConstructor = new (url: string) => WebSocketLike;
