@@ -9,7 +9,8 @@
  *   `GetObject` of that very media object read into memory.
  * - Relay: N peer messages, a bounded number in flight, alice → bob: on two nodes of the cluster (A → B),
  *   on one node of the same cluster (A → A), and on a single node without Redis or S3 (its own file
- *   store), over HTTP and over WebSocket; msg/s and p99 latency (send → bob's `peerMessages$`).
+ *   store), over HTTP and over WebSocket; msg/s and p99 latency (send → bob's `peerMessages$`), after
+ *   an untimed warm-up of each case ({@link PRIMER}).
  * - Fan-out (issue 17): the channel fan-out of `ws-fanout.ts` (200 raw WebSocket members, one sends 2,000
  *   messages) with the members spread over A and B, all on A, and all on the single node; deliveries/s
  *   and the nodes' CPU per delivery.
@@ -47,6 +48,16 @@ const MiB = 1024 * 1024;
 const SIZE = 30 * MiB;
 const MESSAGES = 5_000;
 const IN_FLIGHT = 100;
+/**
+ * Messages each relay case sends untimed, the same way, before it is timed (decision 142). The first
+ * HTTP relay case of every run started slow whichever path it took and caught up after about 2,000
+ * messages (p50 30–64 ms in its first 500, ~20 ms from the 2,500th on); the next case, on warm paths, did
+ * not. Listed first, A→B came out at 1.55–1.76× A→A's p99 and 0.85–0.89× its rate; with the two swapped,
+ * A→A was the slow one. Ruled out as the cause: the nodes' and the bench's GC, deoptimised code,
+ * connections (the same ones stay open throughout), other processes still busy. With this warm-up the
+ * two rates and p50s agree (0.98–0.99×).
+ */
+const PRIMER = 2_000;
 const TITLE = 'Cluster: ferry nodes on Redis and S3 (RGW), loopback';
 const LIMIT_FLAGS = ['--limit', 'messageRate=off', '--limit', 'storedBytes=1024GiB'] as const;
 
@@ -181,18 +192,22 @@ export const runCluster = async (options: ClusterOptions = {}): Promise<Scenario
       receiver.peerMessages$.subscribe(({ message }) => {
         if (message.messageType === 'TEXT') delivered.wake(message.text);
       });
-      relays[name] = async () => {
-        const run = ++serial;
-        const latencies: number[] = [];
-        const t0 = performance.now();
-        await windowed(MESSAGES, IN_FLIGHT, async (i) => {
-          const text = `${run}-${i}`;
+      /** Sends `count` messages named `${prefix}${i}`, `IN_FLIGHT` at a time; `timed(ms)` hears each one's send-to-delivery time. */
+      const relay = (prefix: string, count: number, timed?: (ms: number) => void): Promise<void> =>
+        windowed(count, IN_FLIGHT, async (i) => {
+          const text = `${prefix}${i}`;
           const s = performance.now();
           const arrived = new Promise<void>((resolve) => delivered.add(text, resolve));
           await sender.sendMessageToPeer(`r-${tag}`, textMessage(text));
           await arrived;
-          latencies.push(performance.now() - s);
+          timed?.(performance.now() - s);
         });
+      relays[name] = async () => {
+        const run = ++serial;
+        const latencies: number[] = [];
+        await relay(`primer-${run}-`, PRIMER);
+        const t0 = performance.now();
+        await relay(`${run}-`, MESSAGES, (ms) => latencies.push(ms));
         const elapsed = performance.now() - t0;
         return { value: elapsed, details: { rate: MESSAGES / (elapsed / 1000), p99: percentile(latencies, 99), p50: percentile(latencies, 50) } };
       };
@@ -338,7 +353,7 @@ export const runCluster = async (options: ClusterOptions = {}): Promise<Scenario
         `Nodes: three \`ferry serve\` processes (\`node --import tsx src/cli/serve-main.ts --port 0 --data-dir <temp> ${LIMIT_FLAGS.join(' ')}\`, FERRY_SECRET shared, log level warn): A and B with \`--redis ${services.redisUrl} --redis-prefix <run prefix> --s3-endpoint ${services.s3.endpoint} --s3-bucket ${bucket} --s3-prefix <run prefix>\` (AWS_* credentials), and a single node without Redis or S3 (durable file store). \`messageRate=off\`: the relay sends thousands of messages at once where a user may send 180 per 3 s; \`storedBytes=1024GiB\` as the other scenarios' \`BENCH_LIMITS\`. Redis 7 with AOF \`appendfsync always\`; Ceph RGW with one in-memory OSD; all on this machine.`,
         `Clients in the bench process. Upload: \`createFileMessageByUploading(<path of a 30 MiB random file>)\` through \`httpTransport({ url: A })\` vs a raw \`PutObject\` (@aws-sdk/client-s3, path-style, SDK defaults as the node's own client) with \`Body: await readFile(<same path>)\` (timed; RGW refuses the SDK's aws-chunked upload of a stream body), in the bench process too; the SDK signs the body's SHA-256 (plain http) and adds a CRC32, as it does for the node's parts; both objects removed after each run, untimed.`,
         `Download: \`downloadMediaToMemory(<that media>)\` through \`httpTransport({ url: B })\` (SHA-256 verified, the default) vs a raw \`GetObject\` of the very object the node serves (\`<prefix>media/<id>\`) read into one buffer.`,
-        `Relay: ${MESSAGES.toLocaleString('en-US')} \`sendMessageToPeer\` with ${IN_FLIGHT} in flight, each timed from send to the receiver's \`peerMessages$\`: sender on A and receiver on B; both on A; both on the single node; over HTTP (\`httpTransport\`) and WebSocket (\`wsTransport\`), a pair of users per setup.`,
+        `Relay: ${MESSAGES.toLocaleString('en-US')} \`sendMessageToPeer\` with ${IN_FLIGHT} in flight, each timed from send to the receiver's \`peerMessages$\`: sender on A and receiver on B; both on A; both on the single node; over HTTP (\`httpTransport\`) and WebSocket (\`wsTransport\`), a pair of users per setup. Each case first sends ${PRIMER.toLocaleString('en-US')} messages the same way, untimed: the first HTTP relay case of a run started slow for about that many, whichever path it took (see \`PRIMER\` in \`bench/cluster.ts\`).`,
         `Fan-out (issue 17): the channel fan-out of \`bench/ws-fanout.ts\` on the nodes: ${MEMBERS} raw \`ws\` sockets (\`batch: true, eventRuns: true\`) join one channel, member i on node i mod n: spread over A and B (the sender, member 0, on A), all on A, all on the single node; the sender sends ${FANOUT_MESSAGES.toLocaleString('en-US')} TEXT messages (a burst shorter than a session's replay of 1,000 on the Redis bus: see \`FANOUT_MESSAGES\`), 100 calls in flight, and the others count them in each frame's bytes. Figures: deliveries/s (${FANOUT_MESSAGES.toLocaleString('en-US')} × ${MEMBERS - 1} ÷ the time from the first send to the last delivery) and the nodes' CPU per delivery (user + system of the \`ferry serve\` processes of the case, from \`/proc/<pid>/stat\`, 10 ms steps). No target: issue 17 asks for the figure.`,
         `${runs} interleaved runs of all ${TRANSFERS.length + RELAYS.length + FANOUTS.length} cases after 1 warm-up round, full GC before each; medians (rates and p99s: medians of the runs' figures). The run's Redis keys and S3 objects are removed at its end.`,
       ].join('\n'),
