@@ -259,13 +259,27 @@ export const runWsTransfer = async (options: WsTransferOptions = {}): Promise<Sc
       const stored = JSON.parse(reply.toString('utf8')) as { size: number };
       if (stored.size !== size) throw new Error(`raw PUT stored ${stored.size} bytes`);
     };
+    /**
+     * Times `count` raw PUTs at once (`put(url)` each), checks their sizes, then removes the stored files
+     * untimed, as ferry's media are removed: kept, they piled up 260 MiB a run and the later runs of 20
+     * ferry uploads at once slowed from ~520 to ~800 ms while the raw PUTs did not (decision 144).
+     */
+    const timedRawPuts = async (count: number, size: number, put: (url: string) => Promise<Buffer>): Promise<number> => {
+      const names = Array.from({ length: count }, () => `u${++serial}`);
+      const t0 = performance.now();
+      const replies = await Promise.all(names.map((name) => put(`${servers.rawUrl}/put/${name}`)));
+      const elapsed = performance.now() - t0;
+      for (const reply of replies) checkRawPut(reply, size);
+      await Promise.all(names.map((name) => rm(join(folder, 'raw-put', name))));
+      return elapsed;
+    };
     // The media every download reads (untimed, kept for the whole scenario).
     const { mediaId } = await alice.createFileMessageByUploading(payload).result;
 
     const cases: Record<CaseName, () => Promise<number | void | { value: number; details: Record<string, number> }>> = {
-      'raw PUT by path': async () => checkRawPut(await rawPutFile(`${servers.rawUrl}/put/u${++serial}`, agent, files.large, SIZE), SIZE),
+      'raw PUT by path': () => timedRawPuts(1, SIZE, (url) => rawPutFile(url, agent, files.large, SIZE)),
       'ws upload by path': () => timedUpload(files.large, SIZE),
-      'raw PUT': async () => checkRawPut(await rawRequest(`${servers.rawUrl}/put/u${++serial}`, { method: 'PUT', agent, body: payload }, readAll), SIZE),
+      'raw PUT': () => timedRawPuts(1, SIZE, (url) => rawRequest(url, { method: 'PUT', agent, body: payload }, readAll)),
       'ws upload': () => timedUpload(payload, SIZE),
       'raw GET → memory': async () => {
         const bytes = await rawRequest(`${servers.rawUrl}/media/${mediaId}`, { method: 'GET', agent }, readAll);
@@ -285,10 +299,7 @@ export const runWsTransfer = async (options: WsTransferOptions = {}): Promise<Sc
           }),
         ),
       'ws → file': () => timedToFile((path) => bob.downloadMediaToFile(mediaId, path).result),
-      '20 raw PUTs': async () => {
-        const replies = await Promise.all(Array.from({ length: MANY }, () => rawPutFile(`${servers.rawUrl}/put/u${++serial}`, agent, files.many, MANY_SIZE)));
-        for (const reply of replies) checkRawPut(reply, MANY_SIZE);
-      },
+      '20 raw PUTs': () => timedRawPuts(MANY, MANY_SIZE, (url) => rawPutFile(url, agent, files.many, MANY_SIZE)),
       '20 ws uploads': async () => {
         const t0 = performance.now();
         const messages = await Promise.all(Array.from({ length: MANY }, () => alice.createFileMessageByUploading(files.many).result));
@@ -410,7 +421,7 @@ export const runWsTransfer = async (options: WsTransferOptions = {}): Promise<Sc
         'Servers in a child process: `startServer({ limits: BENCH_LIMITS })` (durable file store; the message rate is off, as the relay measures raw speed with 20,000 messages where a user may send 180 per 3 s, and the stored-bytes quota is 1 TiB; every other limit at its default), a raw `node:http` server storing PUTs durably with a plain `createWriteStream` pipeline (the HTTP scenario\'s baseline: SHA-256, fsync, rename, folder fsync) and serving the server\'s media files to GETs, and a raw `ws` echo server, on 127.0.0.1; the clients in the bench process.',
         `Uploads of 30 MiB: \`createFileMessageByUploading(<absolute path>)\` through \`wsTransport({ url: server.wsUrl })\` vs a raw PUT streaming the same file (\`createReadStream\`); and from memory, \`createFileMessageByUploading(<Uint8Array>)\` vs a raw PUT of the same bytes.`,
         `Downloads of 30 MiB media: \`downloadMediaToMemory\` / \`downloadMediaToFile(<absolute temp path>)\` (SHA-256 verified) vs a raw \`http.get\` of the same media file into memory, or into a \`wx\` temp file with fsync, rename and folder fsync.`,
-        `Many at once: ${MANY} uploads of a 10 MiB file by path at once on alice's one socket vs ${MANY} raw durable PUTs streaming it at once (keep-alive agent).`,
+        `Many at once: ${MANY} uploads of a 10 MiB file by path at once on alice's one socket vs ${MANY} raw durable PUTs streaming it at once (keep-alive agent). Every upload's file is removed after its run, untimed: ferry's media through the tus termination endpoint, the raw PUTs' files from the raw server's folder.`,
         `Relay: ${MESSAGES.toLocaleString('en-US')} \`sendMessageToPeer('bob', text)\` with ${IN_FLIGHT} in flight, each timed from send to bob's \`peerMessages$\`; baseline: the same count of JSON round trips with a raw \`ws\` client and echo server, same window.`,
         `Chat under load: ${LOADED_UPLOADS} concurrent 30 MiB uploads on alice's socket while she sends bob a message every ${CHAT_EVERY_MS} ms; figure: p99 send → delivery.`,
         `${runs} interleaved runs of all cases after 1 warm-up round, full GC before each; medians (for rates and p99s: the median run's figure).`,
