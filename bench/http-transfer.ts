@@ -41,7 +41,7 @@ import { type Client, createClient, type CreateHasher } from '../src/index.js';
 import { startServer } from '../src/server/server.js';
 import { httpTransport } from '../transports/http.js';
 import { fsyncFolder } from '../src/platform/node-fs.js';
-import { BENCH_LIMITS, BENCH_SECRET, benchToken, childMode, measureUploadMemory, serveUntilStdinEnds, startServersChild, type UploadMemorySample, checkTarget, fixed, formatRatio, interleave, markdownTable, mib, type RunInfo, runNodeScript, type ScenarioReport, writeRandomFile } from './harness.js';
+import { BENCH_LIMITS, BENCH_SECRET, benchToken, settleDisk, childMode, measureUploadMemory, serveUntilStdinEnds, startServersChild, type UploadMemorySample, checkTarget, fixed, formatRatio, interleave, markdownTable, mib, type RunInfo, runNodeScript, type ScenarioReport, writeRandomFile } from './harness.js';
 
 /** Options of {@link runHttpTransfer}. */
 export interface HttpTransferOptions {
@@ -333,6 +333,7 @@ export const runHttpTransfer = async (options: HttpTransferOptions = {}): Promis
     const timed = await interleave<CaseName>({
       runs,
       warmup: 1,
+      before: settleDisk,
       timeoutMs: 60_000,
       cases,
       onRun: ({ name, run, value }: RunInfo<CaseName>) =>
@@ -427,7 +428,7 @@ export const runHttpTransfer = async (options: HttpTransferOptions = {}): Promis
         `and \`tus-js-client\` ${TUS_CHUNK / MiB} MiB chunks, Buffer source, Bearer header, to our server (no target).`,
         `Downloads of 30 MiB media: \`downloadMediaToMemory\` / \`downloadMediaToFile(<absolute temp path>)\` vs a raw \`http.get\` of the same media file (read into memory; or written to a \`wx\` temp file, fsync, rename, folder fsync);`,
         `ferry with the default SHA-256 verification (node:crypto; targets) and, for information, unverified (a \`createHasher\` that trusts the server's SHA-256).`,
-        `Clients logged in beforehand; ${runs} interleaved runs of all ${CASES.length} cases after 1 warm-up round, full GC before each; medians. Speed ratio = raw median ÷ case median (≥ 1 is as fast as raw).`,
+        `Clients logged in beforehand; ${runs} interleaved runs of all ${CASES.length} cases after 1 warm-up round, full GC and \`sync\` before each; medians. Speed ratio = raw median ÷ case median (≥ 1 is as fast as raw).`,
         `Client memory: child processes (\`--expose-gc\`) upload a random file by path over HTTP to the server in this process after a ${WARMUP_BYTES.toLocaleString('en-US')}-byte warm-up upload and GC; RSS sampled every 5 ms; ${runs} interleaved runs per size; figure: median growth(30 MiB) − median growth(1 MiB).`,
       ].join('\n'),
       table: [table, '', memoryTable, '', `RSS growth(30 MiB) − growth(1 MiB) = **${mib(difference)} MiB**`].join('\n'),

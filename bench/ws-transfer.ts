@@ -38,7 +38,7 @@ import { type Client, createClient, textMessage } from '../src/index.js';
 import { startServer } from '../src/server/server.js';
 import { wsTransport } from '../transports/ws.js';
 import { fsyncFolder } from '../src/platform/node-fs.js';
-import { BENCH_LIMITS, BENCH_SECRET, benchToken, childMode, serveUntilStdinEnds, startServersChild, checkTarget, fixed, formatRatio, interleave, markdownTable, mib, runNodeScript, type ScenarioReport, type UploadMemorySample, writeRandomFile } from './harness.js';
+import { BENCH_LIMITS, BENCH_SECRET, benchToken, settleDisk, childMode, serveUntilStdinEnds, startServersChild, checkTarget, fixed, formatRatio, interleave, markdownTable, mib, runNodeScript, type ScenarioReport, type UploadMemorySample, writeRandomFile } from './harness.js';
 import { rawRequest, readAll, startRawServer } from './http-transfer.js';
 
 const thisScript = fileURLToPath(import.meta.url);
@@ -349,6 +349,7 @@ export const runWsTransfer = async (options: WsTransferOptions = {}): Promise<Sc
     const timed = await interleave<CaseName>({
       runs,
       warmup: 1,
+      before: settleDisk,
       timeoutMs: 120_000,
       cases: only ? (Object.fromEntries(only.map((name) => [name, cases[name]])) as Record<CaseName, () => Promise<number | void>>) : cases,
       onRun: ({ name, run, value }) => options.log?.(`  ${run === 0 ? 'warm-up' : `run ${run}/${runs}`}  ${name.padEnd(22)} ${fixed(value, 1).padStart(8)}`),
@@ -424,7 +425,7 @@ export const runWsTransfer = async (options: WsTransferOptions = {}): Promise<Sc
         `Many at once: ${MANY} uploads of a 10 MiB file by path at once on alice's one socket vs ${MANY} raw durable PUTs streaming it at once (keep-alive agent). Every upload's file is removed after its run, untimed: ferry's media through the tus termination endpoint, the raw PUTs' files from the raw server's folder.`,
         `Relay: ${MESSAGES.toLocaleString('en-US')} \`sendMessageToPeer('bob', text)\` with ${IN_FLIGHT} in flight, each timed from send to bob's \`peerMessages$\`; baseline: the same count of JSON round trips with a raw \`ws\` client and echo server, same window.`,
         `Chat under load: ${LOADED_UPLOADS} concurrent 30 MiB uploads on alice's socket while she sends bob a message every ${CHAT_EVERY_MS} ms; figure: p99 send → delivery.`,
-        `${runs} interleaved runs of all cases after 1 warm-up round, full GC before each; medians (for rates and p99s: the median run's figure).`,
+        `${runs} interleaved runs of all cases after 1 warm-up round, full GC and \`sync\` before each; medians (for rates and p99s: the median run's figure).`,
         `Client memory: child processes (\`node --expose-gc --import tsx bench/ws-upload-memory-child.ts\`) upload a random file by path over WebSocket to the servers child after a ${WARMUP_BYTES.toLocaleString('en-US')}-byte warm-up upload and GC; RSS sampled every 5 ms; ${runs} interleaved runs per size; figure: median growth(30 MiB) − median growth(1 MiB).`,
       ].join('\n'),
       table: [table, '', memoryTable, '', `RSS growth(30 MiB) − growth(1 MiB) = **${mib(memoryFigure)} MiB**`].join('\n'),
