@@ -265,15 +265,17 @@ export const collectGarbage = (): void => {
  * next case is timed (decision 145). On this machine the root file system is ext4 mounted with `discard`,
  * so the blocks a case freed (an upload's removed file, a download's temp file) are discarded at the
  * next journal commit, and the dirty pages a case left go out with it: without this, the next case's
- * fsyncs paid for them. Best effort: where there is no `sync` command, the GC alone.
+ * fsyncs paid for them. Best effort: where there is no `sync` command, or it takes over a minute, the GC
+ * alone.
  */
 export const settleDisk = (): void => {
   collectGarbage();
   if (platform() === 'win32') return;
   try {
-    execFileSync('sync', { stdio: 'ignore' });
+    // Bounded: a `sync` stuck on a network file system must not hang the bench.
+    execFileSync('sync', { stdio: 'ignore', timeout: 60_000 });
   } catch {
-    // No `sync` here: the cases run without it, as they would anywhere else.
+    // No `sync` here, or it took over a minute: the cases run without it, as they would anywhere else.
   }
 };
 

@@ -116,7 +116,7 @@ if (complete && errors.length === 0) {
     `- date: ${date.toISOString()}`,
     `- source: ${sourceVersion(root)}`,
     `- machine: ${machine.os}; ${machine.cpu}; ${machine.cores} cores; node ${machine.node}`,
-    `- runs: ${runs} interleaved runs per case (baseline, candidate, baseline, candidate, …), medians; full GC before each in-process run`,
+    `- runs: ${runs} interleaved runs per case (baseline, candidate, baseline, candidate, …), medians; full GC before each in-process run (and \`sync\` in the HTTP and WebSocket transfer scenarios)`,
     `- total time: ${fixed(totalMs / 1000, 1)} s`,
     '',
     ...reports.flatMap((report) => [
