@@ -327,8 +327,9 @@ export const openLink = async (options: LinkOptions, signal: AbortSignal): Promi
     }
     const bytes = message instanceof ArrayBuffer ? new Uint8Array(message) : ArrayBuffer.isView(message) ? new Uint8Array(message.buffer, message.byteOffset, message.byteLength) : undefined;
     const data = bytes ? decodeData(bytes, chunkSize) : undefined;
-    const handler = data && E.isRight(data) ? transfers.get(data.right.transfer)?.data : undefined;
-    if (handler && data && E.isRight(data)) handler(data.right);
+    const decoded = data && E.isRight(data) ? data.right : undefined;
+    const handler = decoded ? transfers.get(decoded.transfer)?.data : undefined;
+    if (decoded && handler) handler(decoded);
     // Nobody takes it (a transfer that ended, a malformed frame): its memory is free again.
     else if (bytes) recycler.recycle?.(bytes);
   };

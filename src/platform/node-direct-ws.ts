@@ -39,6 +39,7 @@ import { Buffer, isUtf8 } from 'node:buffer';
 import type { Socket } from 'node:net';
 import * as wsModule from 'ws';
 import { connectReading, DIRECT_BUFFER, parseHead } from './node-direct-get.js';
+import { concatBytes } from '../core/bytes.js';
 import type { WebSocketLike } from './websocket.js';
 
 /**
@@ -65,6 +66,9 @@ export const POOLED_MESSAGE_BYTES = 260 * 1024;
 
 /** Binary messages smaller than this are plain copies: a pooled block would be mostly empty. */
 export const POOL_FROM_BYTES = 16 * 1024;
+
+/** Whether a binary message of `length` bytes is received into a pooled block. */
+const pooled = (length: number): boolean => length >= POOL_FROM_BYTES && length <= POOLED_MESSAGE_BYTES;
 
 /** Blocks waiting for reuse, process-wide (2 MiB): a download's window is four frames, nine run at once. */
 export const SPARE_BLOCKS = 8;
@@ -121,7 +125,8 @@ const EMPTY = new Uint8Array(0);
 /** A copy of `bytes` in memory of its own (`Buffer#slice` would make a view). */
 const copyOf = (bytes: Uint8Array): Uint8Array => new Uint8Array(bytes);
 
-const asBuffer = (bytes: Uint8Array): Buffer => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+/** A `Buffer` over the same memory as `bytes` (no copy), for `ws`'s `Sender.frame` and string decoding. */
+export const asBuffer = (bytes: Uint8Array): Buffer => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 
 /**
  * Parses the frames a server sends (unmasked) from bytes in any pieces. Nothing of a piece is kept after
@@ -247,7 +252,7 @@ export class FrameReader {
   #gatherInto(): void {
     const length = this.#remaining;
     const whole = this.#fin && this.#opcode !== Op.Continuation;
-    if (whole && this.#opcode === Op.Binary && length >= POOL_FROM_BYTES && length <= POOLED_MESSAGE_BYTES) this.#target = takeBlock(length);
+    if (whole && this.#opcode === Op.Binary && pooled(length)) this.#target = takeBlock(length);
     else this.#parts = [];
   }
 
@@ -276,7 +281,7 @@ export class FrameReader {
       return this.#handler.message(asBuffer(payload).toString('utf8'));
     }
     if (!borrowed) return this.#handler.message(payload);
-    if (payload.length >= POOL_FROM_BYTES && payload.length <= POOLED_MESSAGE_BYTES) {
+    if (pooled(payload.length)) {
       const block = takeBlock(payload.length);
       block.set(payload);
       return this.#handler.message(block);
@@ -296,18 +301,7 @@ export class FrameReader {
 }
 
 /** The pieces as one array (the piece itself when there is one). */
-const concat = (parts: readonly Uint8Array[]): Uint8Array => {
-  if (parts.length === 1) return parts[0] as Uint8Array;
-  let length = 0;
-  for (const part of parts) length += part.length;
-  const whole = new Uint8Array(length);
-  let at = 0;
-  for (const part of parts) {
-    whole.set(part, at);
-    at += part.length;
-  }
-  return whole;
-};
+const concat = (parts: readonly Uint8Array[]): Uint8Array => (parts.length === 1 ? (parts[0] as Uint8Array) : concatBytes(parts));
 
 /** Options of `ws`'s `Sender.frame` for one final, masked, uncompressed frame. */
 type FrameOptions = { readonly fin: true; readonly opcode: number; readonly mask: true; readonly readOnly: boolean; readonly rsv1: false };

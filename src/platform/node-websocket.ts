@@ -6,7 +6,7 @@
  * @module
  */
 import { WebSocket } from 'ws';
-import { canFrame, DirectWebSocket, OWNED_BINARY, senderFrame } from './node-direct-ws.js';
+import { asBuffer, canFrame, DirectWebSocket, OWNED_BINARY, senderFrame } from './node-direct-ws.js';
 import type { WebSocketConstructor } from './websocket.js';
 
 /** The part of `ws`'s private sender that {@link UncompressedWebSocket.sendOwned} uses (ws 8). */
@@ -39,8 +39,7 @@ class UncompressedWebSocket extends WebSocket {
       this.send(data, { binary: true }, () => sent());
       return;
     }
-    const buffer = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
-    const frame = senderFrame(buffer, OWNED_BINARY);
+    const frame = senderFrame(asBuffer(data), OWNED_BINARY);
     sender.sendFrame(frame, () => sent());
   }
 }
