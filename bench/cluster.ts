@@ -10,7 +10,8 @@
  * - Relay: N peer messages, a bounded number in flight, alice → bob: on two nodes of the cluster (A → B),
  *   on one node of the same cluster (A → A), and on a single node without Redis or S3 (its own file
  *   store), over HTTP and over WebSocket; msg/s and p99 latency (send → bob's `peerMessages$`), after
- *   an untimed warm-up of each case ({@link PRIMER}).
+ *   an untimed warm-up of each case ({@link PRIMER}), and after a lead-in relay case compared with nothing
+ *   ({@link LEAD_IN}).
  * - Fan-out (issue 17): the channel fan-out of `ws-fanout.ts` (200 raw WebSocket members, one sends 2,000
  *   messages) with the members spread over A and B, all on A, and all on the single node; deliveries/s
  *   and the nodes' CPU per delivery.
@@ -51,11 +52,10 @@ const IN_FLIGHT = 100;
 /**
  * Messages each relay case sends untimed, the same way, before it is timed (decision 142). The first
  * HTTP relay case of every run started slow whichever path it took (p50 30–64 ms over its first
- * 1,500–2,000 messages, ~20 ms after them); the next case, on warm paths, did not. Listed first, A→B
- * came out at 1.55–1.76× A→A's p99; with the two swapped, A→A was the slow one. Ruled out as the cause:
- * the nodes' and the bench's GC, deoptimised code, connections (the same ones stay open throughout),
- * other processes still busy. With this warm-up the two cases' p50s agree; the cross-node p99 target
- * still fails. The warm-up's own time and p99 are reported with each case, so its cost stays visible.
+ * 1,500–2,000 messages, ~20 ms after them); the next case, on warm paths, did not. With this warm-up the
+ * cases' p50s agree; the p99 of whichever compared case ran first still came out higher, which
+ * {@link LEAD_IN} takes care of (decision 146). The warm-up's own time and p99 are reported with each
+ * case, so its cost stays visible.
  */
 const PRIMER = 2_000;
 const TITLE = 'Cluster: ferry nodes on Redis and S3 (RGW), loopback';
@@ -92,6 +92,15 @@ const waiters = () => {
 
 const RELAYS = ['http A→B', 'http A→A', 'http single', 'ws A→B', 'ws A→A', 'ws single'] as const;
 type RelayName = (typeof RELAYS)[number];
+/**
+ * The case each round runs between the transfers and the relays, on a pair of users of its own, A → A over
+ * HTTP, measured like a relay case and compared with nothing (decision 146). Whichever HTTP relay case
+ * came first after the transfers paid: its untimed warm-up cost node A and the bench process 1.2–2× the
+ * CPU of the same warm-up one case later, and its timed p99 came out about 10 ms higher. Listed
+ * `A→B, A→A`, the cross-node p99 target failed (1.43–1.71×); listed `A→A, A→B`, the same build passed
+ * at 0.76–0.84×. With this case in front, neither compared case is first.
+ */
+const LEAD_IN = 'http lead-in A→A';
 const TRANSFERS = ['raw PutObject', 'ferry upload (node A)', 'raw GetObject → memory', 'ferry → memory (node B)'] as const;
 const FANOUTS = ['fan-out A+B', 'fan-out A', 'fan-out single'] as const;
 /**
@@ -103,7 +112,7 @@ const FANOUTS = ['fan-out A+B', 'fan-out A', 'fan-out single'] as const;
  */
 const FANOUT_MESSAGES = 500;
 type FanoutName = (typeof FANOUTS)[number];
-type CaseName = (typeof TRANSFERS)[number] | RelayName | FanoutName;
+type CaseName = (typeof TRANSFERS)[number] | typeof LEAD_IN | RelayName | FanoutName;
 
 const notRun = (reason: string, started: number): ScenarioReport => ({
   title: `${TITLE} — not run`,
@@ -174,9 +183,10 @@ export const runCluster = async (options: ClusterOptions = {}): Promise<Scenario
     };
 
     // Relays: one sender and one receiver per setup, each its own pair of users.
-    const relays = {} as Record<RelayName, () => Promise<{ value: number; details: Record<string, number> }>>;
+    const relays = {} as Record<RelayName | typeof LEAD_IN, () => Promise<{ value: number; details: Record<string, number> }>>;
     let serial = 0;
-    const setups: readonly [RelayName, 'http' | 'ws', ServeNode, ServeNode][] = [
+    const setups: readonly [RelayName | typeof LEAD_IN, 'http' | 'ws', ServeNode, ServeNode][] = [
+      [LEAD_IN, 'http', nodeA, nodeA],
       ['http A→B', 'http', nodeA, nodeB],
       ['http A→A', 'http', nodeA, nodeA],
       ['http single', 'http', single, single],
@@ -306,9 +316,9 @@ export const runCluster = async (options: ClusterOptions = {}): Promise<Scenario
     const ms = (name: CaseName): number => c[name].median;
     const range = (name: CaseName): string => `${fixed(c[name].min, 0)}–${fixed(c[name].max, 0)}`;
     const mibps = (name: CaseName): number => SIZE / MiB / (ms(name) / 1000);
-    const rate = (name: RelayName): number => c[name].details.rate ?? Number.NaN;
-    const p99 = (name: RelayName): number => c[name].details.p99 ?? Number.NaN;
-    const p50 = (name: RelayName): number => c[name].details.p50 ?? Number.NaN;
+    const rate = (name: RelayName | typeof LEAD_IN): number => c[name].details.rate ?? Number.NaN;
+    const p99 = (name: RelayName | typeof LEAD_IN): number => c[name].details.p99 ?? Number.NaN;
+    const p50 = (name: RelayName | typeof LEAD_IN): number => c[name].details.p50 ?? Number.NaN;
     const uploadRatio = mibps('ferry upload (node A)') / mibps('raw PutObject');
     const downloadRatio = mibps('ferry → memory (node B)') / mibps('raw GetObject → memory');
     const transferRow = (name: (typeof TRANSFERS)[number], versus: string): string[] => [name, fixed(ms(name), 0), range(name), `${fixed(mibps(name), 0)} MiB/s${versus}`];
@@ -322,11 +332,16 @@ export const runCluster = async (options: ClusterOptions = {}): Promise<Scenario
         `${fixed(fanoutRate(name) / 1000, 0)}k deliveries/s, ${fixed(c[name].details.cpuPerDeliveryUs ?? Number.NaN, 2)} µs node CPU per delivery${versus}`,
       ];
     };
-    const relayRow = (name: RelayName): string[] => {
+    const relayRow = (name: RelayName | typeof LEAD_IN): string[] => {
       const [transport] = name.split(' ');
       const base = `${transport} single` as RelayName;
       const cluster = `${transport} A→A` as RelayName;
-      const versus = name === base ? '' : `; ${formatRatio(rate(name) / rate(base))} of single${name === cluster ? '' : `, ${formatRatio(rate(name) / rate(cluster))} of A→A`}`;
+      const versus =
+        name === LEAD_IN
+          ? '; compared with nothing: it runs first so that no compared case does (decision 146)'
+          : name === base
+            ? ''
+            : `; ${formatRatio(rate(name) / rate(base))} of single${name === cluster ? '' : `, ${formatRatio(rate(name) / rate(cluster))} of A→A`}`;
       const warmup = `; untimed warm-up of ${PRIMER.toLocaleString('en-US')}: ${fixed(c[name].details.warmupMs ?? Number.NaN, 0)} ms, p99 ${fixed(c[name].details.warmupP99 ?? Number.NaN, 1)} ms`;
       return [`relay ${name}, ${MESSAGES.toLocaleString('en-US')} msgs`, fixed(ms(name), 0), range(name), `${fixed(rate(name), 0)} msg/s, p50 ${fixed(p50(name), 1)} ms, p99 ${fixed(p99(name), 1)} ms${versus}${warmup}`];
     };
@@ -337,6 +352,7 @@ export const runCluster = async (options: ClusterOptions = {}): Promise<Scenario
         transferRow('ferry upload (node A)', `; ferry ÷ raw throughput ${formatRatio(uploadRatio)}`),
         transferRow('raw GetObject → memory', ''),
         transferRow('ferry → memory (node B)', `; ferry ÷ raw throughput ${formatRatio(downloadRatio)}`),
+        relayRow(LEAD_IN),
         ...RELAYS.map(relayRow),
         ...FANOUTS.map(fanoutRow),
       ],
@@ -360,9 +376,9 @@ export const runCluster = async (options: ClusterOptions = {}): Promise<Scenario
         `Nodes: three \`ferry serve\` processes (\`node --import tsx src/cli/serve-main.ts --port 0 --data-dir <temp> ${LIMIT_FLAGS.join(' ')}\`, FERRY_SECRET shared, log level warn): A and B with \`--redis ${services.redisUrl} --redis-prefix <run prefix> --s3-endpoint ${services.s3.endpoint} --s3-bucket ${bucket} --s3-prefix <run prefix>\` (AWS_* credentials), and a single node without Redis or S3 (durable file store). \`messageRate=off\`: the relay sends thousands of messages at once where a user may send 180 per 3 s; \`storedBytes=1024GiB\` as the other scenarios' \`BENCH_LIMITS\`. Redis 7 with AOF \`appendfsync always\`; Ceph RGW with one in-memory OSD; all on this machine.`,
         `Clients in the bench process. Upload: \`createFileMessageByUploading(<path of a 30 MiB random file>)\` through \`httpTransport({ url: A })\` vs a raw \`PutObject\` (@aws-sdk/client-s3, path-style, SDK defaults as the node's own client) with \`Body: await readFile(<same path>)\` (timed; RGW refuses the SDK's aws-chunked upload of a stream body), in the bench process too; the SDK signs the body's SHA-256 (plain http) and adds a CRC32, as it does for the node's parts; both objects removed after each run, untimed.`,
         `Download: \`downloadMediaToMemory(<that media>)\` through \`httpTransport({ url: B })\` (SHA-256 verified, the default) vs a raw \`GetObject\` of the very object the node serves (\`<prefix>media/<id>\`) read into one buffer.`,
-        `Relay: ${MESSAGES.toLocaleString('en-US')} \`sendMessageToPeer\` with ${IN_FLIGHT} in flight, each timed from send to the receiver's \`peerMessages$\`: sender on A and receiver on B; both on A; both on the single node; over HTTP (\`httpTransport\`) and WebSocket (\`wsTransport\`), a pair of users per setup. Each case first sends ${PRIMER.toLocaleString('en-US')} messages the same way, untimed (its time and p99 are in the row): the first HTTP relay case of a run started slow for about that many, whichever path it took (see \`PRIMER\` in \`bench/cluster.ts\`).`,
+        `Relay: ${MESSAGES.toLocaleString('en-US')} \`sendMessageToPeer\` with ${IN_FLIGHT} in flight, each timed from send to the receiver's \`peerMessages$\`: sender on A and receiver on B; both on A; both on the single node; over HTTP (\`httpTransport\`) and WebSocket (\`wsTransport\`), a pair of users per setup. Each case first sends ${PRIMER.toLocaleString('en-US')} messages the same way, untimed (its time and p99 are in the row): the first HTTP relay case of a run started slow for about that many, whichever path it took (see \`PRIMER\` in \`bench/cluster.ts\`). Each round runs one more relay case between the transfers and the relays, \`${LEAD_IN}\` (a pair of users of its own, measured the same way, compared with nothing): the first relay case after the transfers paid more CPU and a higher p99 whichever path it took, so none of the compared cases comes first (see \`LEAD_IN\`).`,
         `Fan-out (issue 17): the channel fan-out of \`bench/ws-fanout.ts\` on the nodes: ${MEMBERS} raw \`ws\` sockets (\`batch: true, eventRuns: true\`) join one channel, member i on node i mod n: spread over A and B (the sender, member 0, on A), all on A, all on the single node; the sender sends ${FANOUT_MESSAGES.toLocaleString('en-US')} TEXT messages (a burst shorter than a session's replay of 1,000 on the Redis bus: see \`FANOUT_MESSAGES\`), 100 calls in flight, and the others count them in each frame's bytes. Figures: deliveries/s (${FANOUT_MESSAGES.toLocaleString('en-US')} × ${MEMBERS - 1} ÷ the time from the first send to the last delivery) and the nodes' CPU per delivery (user + system of the \`ferry serve\` processes of the case, from \`/proc/<pid>/stat\`, 10 ms steps). No target: issue 17 asks for the figure.`,
-        `${runs} interleaved runs of all ${TRANSFERS.length + RELAYS.length + FANOUTS.length} cases after 1 warm-up round, full GC before each; medians (rates and p99s: medians of the runs' figures). The run's Redis keys and S3 objects are removed at its end.`,
+        `${runs} interleaved runs of all ${TRANSFERS.length + 1 + RELAYS.length + FANOUTS.length} cases after 1 warm-up round, full GC before each; medians (rates and p99s: medians of the runs' figures). The run's Redis keys and S3 objects are removed at its end.`,
       ].join('\n'),
       table,
       targets,
