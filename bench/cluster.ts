@@ -95,10 +95,10 @@ type RelayName = (typeof RELAYS)[number];
 /**
  * The case each round runs between the transfers and the relays, on a pair of users of its own, A → A over
  * HTTP, measured like a relay case and compared with nothing (decision 146). Whichever HTTP relay case
- * came first after the transfers paid: its untimed warm-up cost node A and the bench process 1.2–2× the
- * CPU of the same warm-up one case later, and its timed p99 came out about 10 ms higher. Listed
- * `A→B, A→A`, the cross-node p99 target failed (1.43–1.71×); listed `A→A, A→B`, the same build passed
- * at 0.76–0.84×. With this case in front, neither compared case is first.
+ * came first after the transfers paid: its untimed warm-up cost the bench process and node A up to about
+ * twice the CPU of the same warm-up one case later, and its timed p99 came out 3–10 ms higher (medians).
+ * Listed `A→B, A→A`, the cross-node p99 ratio came out 1.24–1.71× (failing in every full run); listed
+ * `A→A, A→B`, 0.76–0.84×. With this case in front, neither compared case is first.
  */
 const LEAD_IN = 'http lead-in A→A';
 const TRANSFERS = ['raw PutObject', 'ferry upload (node A)', 'raw GetObject → memory', 'ferry → memory (node B)'] as const;
