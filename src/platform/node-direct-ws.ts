@@ -377,7 +377,7 @@ export class DirectWebSocket implements WebSocketLike {
       message: (data) => call(this.onmessage, { type: 'message', data }),
       // Answered while open only (as `ws`): once this side sent its close, nothing more goes out.
       ping: (payload) => {
-        if (this.#state === OPEN) this.#write(senderFrame(Buffer.from(payload.buffer, payload.byteOffset, payload.length), PONG));
+        if (this.#state === OPEN) this.#write(senderFrame(asBuffer(payload), PONG));
       },
       close: (code, reason) => {
         this.#closeReceived = true;
