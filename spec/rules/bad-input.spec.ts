@@ -154,6 +154,22 @@ describe('bad input', () => {
     });
   });
 
+  describe('an upload has no size option: the message says the bytes uploaded', () => {
+    it.each<[string, unknown]>([
+      ['a larger size', 999],
+      ['a negative size', -1],
+      ['a string for size', '10'],
+    ])('%s in the options is ignored', async (_what, size) => {
+      w = world();
+      const client = await w.loggedIn();
+      for (const start of uploads(client)) {
+        const message = await start(bytes(10), bad({ fileName: 'a.bin', size })).result;
+        expect(message.size).toBe(10);
+        expect((await w.hub.mediaInfo(message.mediaId)).size).toBe(10);
+      }
+    });
+  });
+
   describe('downloads end failed with DownloadError 2 naming the argument, never throwing', () => {
     it.each<[string, unknown]>([
       ['a number', 42],
