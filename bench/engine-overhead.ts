@@ -200,7 +200,7 @@ export const runEngineOverhead = async (options: EngineOverheadOptions = {}): Pr
       }),
     ],
     notes: [
-      'Not measured by this run: from a one-off profile of a compiled build (decision 143), why the engine does not meet the 3× target at 100,000 on this machine. The transfer actor\'s life alone (create, start, `START`, `MOVED`; the real machine with effects that resolve at once) costs about as much as the baseline\'s whole transfer, so the hub\'s work and the actor make 2× before any task, scheduler, transport or signal of the client.',
+      'Not measured by this run: from one-off profiles of compiled builds (decisions 143, 148), why the engine sits at about the 3× target at 100,000 on this machine (2.95–3.3× over the full runs of the last sessions), passing or failing by less than the run-to-run spread. The transfer actor\'s life alone (create, start, `START`, `MOVED`; the real machine with effects that resolve at once) costs about as much as the baseline\'s whole transfer, so the hub\'s work and the actor make 2× before any task, scheduler, transport or signal of the client.',
       'Per transfer at 100,000 the engine allocated 79.4 KB against the baseline\'s 20.0, 44.7 KB of it in XState\'s own code, and a queued task holds 3.9 KB; GC is about a quarter of the engine\'s time and XState\'s code another quarter.',
     ].join(' '),
     elapsedMs: warmupMs + result.elapsedMs,
