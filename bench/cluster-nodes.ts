@@ -49,7 +49,7 @@ export const clusterServices = (env: NodeJS.ProcessEnv): ClusterServices | strin
     ...(endpoint && bucket && accessKeyId && secretAccessKey ? [] : ['FERRY_TEST_S3_ENDPOINT/_BUCKET/_ACCESS_KEY_ID/_SECRET_ACCESS_KEY']),
   ];
   if (!redisUrl || !endpoint || !bucket || !accessKeyId || !secretAccessKey) {
-    return `needs Redis and an S3 store (${missing.join(', ')} unset): run \`eval "$(scripts/services.sh env)"\` first`;
+    return `needs Redis and an S3 store (${missing.join(', ')} unset): start them with \`eval "$(scripts/services.sh start)"\` (Debian's redis-server, radosgw, ceph-mon and ceph-osd) first`;
   }
   return { redisUrl, s3: { endpoint, bucket, region: 'us-east-1', accessKeyId, secretAccessKey } };
 };

@@ -116,7 +116,7 @@ type CaseName = (typeof TRANSFERS)[number] | typeof LEAD_IN | RelayName | Fanout
 
 const notRun = (reason: string, started: number): ScenarioReport => ({
   title: `${TITLE} — not run`,
-  method: 'Needs Redis and an S3 store: `eval "$(scripts/services.sh env)"` (or `start`) before `npm run bench`.',
+  method: 'Needs Redis and an S3 store: `eval "$(scripts/services.sh start)"` before `npm run bench` (`env` instead of `start` when they already run).',
   table: markdownTable(['case', 'figures'], [['all', `not run: ${reason}`]]),
   targets: [],
   notes: `Not run: ${reason}`,
