@@ -211,4 +211,29 @@ describe('tokens', () => {
     expect(reply.status).toBe(204);
     expect(reply.headers['access-control-allow-methods']).toBe('OPTIONS, GET, HEAD');
   });
+
+  // What a browser on another origin asks before logging in, resuming its event stream, and sending.
+  it.each<[string, string, string]>([
+    ['the login', '', 'POST'],
+    ['a logout', '/SESSION', 'DELETE'],
+    ['the event stream', '/SESSION/events', 'GET'],
+    ['a peer message', '/SESSION/peers/bob/messages', 'POST'],
+    ['a channel join', '/SESSION/channels/room', 'PUT'],
+    ['a presence query', '/SESSION/presence', 'POST'],
+    ['a token renewal', '/SESSION/token', 'PUT'],
+  ])('answers the preflight of %s without a token', async (_what, path, method) => {
+    const reply = await send(`${server.url}/v1/sessions${path}`, {
+      method: 'OPTIONS',
+      headers: {
+        Origin: 'https://app.example',
+        'Access-Control-Request-Method': method,
+        'Access-Control-Request-Headers': 'authorization, content-type, ferry-session, last-event-id',
+      },
+    });
+    expect(reply.status).toBe(204);
+    expect(reply.headers['access-control-allow-origin']).toBe('*');
+    expect(reply.headers['access-control-allow-methods']?.split(', ')).toContain(method);
+    const allowed = (reply.headers['access-control-allow-headers'] ?? '').toLowerCase().split(', ');
+    for (const header of ['authorization', 'content-type', 'ferry-session', 'last-event-id']) expect(allowed).toContain(header);
+  });
 });

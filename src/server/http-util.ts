@@ -62,7 +62,7 @@ export const statusOf: (failure: Failure) => number = foldFailure({
 
 /** Headers a browser may read from our responses, and send to us (CORS). */
 const EXPOSED = 'Ferry-Failure, Location, Upload-Offset, Upload-Length, Upload-Metadata, Upload-Expires, Tus-Version, Tus-Resumable, Tus-Max-Size, Tus-Extension, Content-Range, Content-Disposition, ETag, Accept-Ranges';
-const ALLOWED = 'Ferry-Session, Authorization, Content-Type, Range, If-Range, If-None-Match, Tus-Resumable, Upload-Length, Upload-Metadata, Upload-Offset, Upload-Defer-Length, X-HTTP-Method-Override';
+const ALLOWED = 'Ferry-Session, Authorization, Content-Type, Last-Event-ID, Range, If-Range, If-None-Match, Tus-Resumable, Upload-Length, Upload-Metadata, Upload-Offset, Upload-Defer-Length, X-HTTP-Method-Override';
 
 /** CORS headers and `nosniff` for every response. Credentials are Bearer tokens, never cookies, so any origin may call. */
 export const setCorsHeaders = (res: ServerResponse): void => {

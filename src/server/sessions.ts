@@ -17,7 +17,7 @@ import type { Hub } from '../hub/hub.js';
 import { every } from './clock-interval.js';
 import { serverSessions, type SessionSink } from './server-sessions.js';
 import { SSE_ID_LINE, sseEvent, sseSink } from './sse-sink.js';
-import { answering, authenticate, bodyOf, decodeSegment, type Exchange, HttpFault, mediaTypeOf, type Route, type SessionGuard } from './http-util.js';
+import { answering, authenticate, bodyOf, decodeSegment, type Exchange, HttpFault, mediaTypeOf, type Route, sendPreflight, type SessionGuard } from './http-util.js';
 import { MESSAGING_PATHS, SEND_QUERY, SESSION_HEADER } from '../protocol/http-wire.js';
 import { memberCountsAnswer, presenceAnswer } from '../protocol/messaging-codec.js';
 
@@ -64,6 +64,9 @@ export interface SessionsRouteOptions {
 
 /** How long a request for a session held elsewhere is told to wait for its event stream to move it here. */
 const MOVING_RETRY_AFTER_S = 1;
+
+/** The methods of a session's routes (its events, messages, channels, presence, token, logout), for a preflight. */
+const SESSION_METHODS = 'OPTIONS, GET, POST, PUT, DELETE';
 
 /**
  * The biggest JSON body accepted: a 32 KiB message grows by a third in base64. It bounds the ID lists
@@ -240,9 +243,12 @@ export const sessionsRoute = (options: SessionsRouteOptions): Route & { close(op
     close: (closing) => sessions.close(closing),
     handle: (exchange) =>
       answering(exchange, {}, async () => {
+        const { method } = exchange;
+        // A preflight carries no token: a page on another origin asks before its first login, and before
+        // every request with `Authorization`, `Ferry-Session` or a JSON body.
+        if (method === 'OPTIONS') return sendPreflight(exchange.res, exchange.segments.length === 0 ? 'OPTIONS, POST' : SESSION_METHODS);
         const userId = either(authenticate(hub, exchange.req));
         const [id, kind, target, tail, ...rest] = exchange.segments.map((s) => decodeSegment(s) ?? '\u0000');
-        const { method } = exchange;
         if (id === undefined) {
           if (method !== 'POST') throw new HttpFault(405, Failure.invalidArgument('method', `${method} is not allowed here`), { Allow: 'POST' });
           const body = await readJson(exchange);
