@@ -5,7 +5,7 @@
 import { connect, type Socket } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import type { FerryServer } from '../../src/server/server.js';
-import { bearer, bytesOf, create, delay, eventually, mediaIdOf, mediaUrl, patch, send, sha256, start, tus } from './http-support.js';
+import { bearer, bytesOf, create, delay, eventually, mediaIdOf, mediaUrl, patch, send, sha256, start, tus, upload } from './http-support.js';
 
 /** A raw connection that sends exactly what it is told, and records what comes back. */
 const rawClient = async (server: FerryServer) => {
@@ -55,6 +55,25 @@ describe('idle timeout', () => {
     const began = Date.now();
     client.socket.write('POST /v1/uploads HTTP/1.1\r\nHost: x\r\nTus-Resum');
     expect((await client.closed) - began).toBeLessThan(3_000);
+  });
+
+  it('cuts a client that stops reading a download, within two idle timeouts', async () => {
+    const server = await start({ idleTimeoutMs: 300 });
+    const token = server.issueToken('alice');
+    const size = 30 * 1024 * 1024;
+    const mediaId = await upload(server, token, bytesOf(size, 7));
+    const client = await rawClient(server);
+    const { pathname, host } = new URL(mediaUrl(server, mediaId));
+    client.socket.write(`GET ${pathname} HTTP/1.1\r\nHost: ${host}\r\nAuthorization: Bearer ${token}\r\n\r\n`);
+    await eventually(() => client.received().length > 0);
+    // The reader stops: the kernel's buffers fill, the server's write waits. A cut cannot be seen without
+    // reading (its FIN waits behind the unread bytes), so the reader comes back after two idle timeouts
+    // and a margin, and finds the response ended short of the media.
+    client.socket.pause();
+    await delay(2 * 300 + 400);
+    client.socket.resume();
+    await client.closed;
+    expect(client.received().length).toBeLessThan(size);
   });
 
   it('never cuts a slow honest upload that keeps sending bytes', async () => {
