@@ -234,7 +234,9 @@ export class SocketOutput implements WsOutput {
 
   private writeText(text: string): void {
     if (this.closed || this.ws.readyState !== this.ws.OPEN) return;
-    this.write(text, text.length);
+    // Bytes as sent (UTF-8), not UTF-16 code units: counted by `.length`, text of three-byte characters
+    // let a reader that takes nothing hold three times the bound before its cut.
+    this.write(text, Buffer.byteLength(text));
     if (this.unsent > (this.options.maxBufferedBytes ?? DEFAULT_MAX_BUFFERED)) {
       this.closed = true;
       this.options.onTooSlow?.();
