@@ -153,6 +153,26 @@ describe('resuming after a half-open drop', () => {
     expect(sha256((await send(mediaUrl(server, mediaId), { headers: bearer(token) })).body)).toBe(sha256(bytes));
   });
 
+  it('lets a PATCH whose body has all arrived finish, its bytes recorded, when a HEAD comes right behind it', async () => {
+    const server = await start();
+    const token = server.issueToken('alice');
+    const bytes = bytesOf(1_000, 8);
+    const location = await create(server, token, 2_000);
+    const { pathname, host } = new URL(location);
+    const client = await rawClient(server);
+    // One write: the PATCH with all its bytes, then a HEAD pipelined behind it on the same connection.
+    const head = [`HEAD ${pathname} HTTP/1.1`, `Host: ${host}`, `Authorization: Bearer ${token}`, 'Tus-Resumable: 1.0.0', '', ''].join('\r\n');
+    client.socket.write(Buffer.concat([Buffer.from(patchHead(location, token, 0, bytes.length), 'latin1'), Buffer.from(bytes), Buffer.from(head, 'latin1')]));
+    await eventually(() => (client.received().match(/^HTTP\/1\.1 /gm) ?? []).length === 2);
+    const [patched, headed] = client.received().split(/(?=^HTTP\/1\.1 )/m);
+    expect(patched).toMatch(/^HTTP\/1\.1 204 /);
+    expect(patched).toMatch(/^Upload-Offset: 1000\r$/im);
+    expect(headed).toMatch(/^HTTP\/1\.1 200 /);
+    expect(headed).toMatch(/^Upload-Offset: 1000\r$/im);
+    client.socket.destroy();
+    await server.close();
+  });
+
   it('closes promptly while a request stalls, keeping the bytes it delivered', async () => {
     const { server, stalled } = await stalledUpload();
     const began = Date.now();

@@ -50,6 +50,8 @@ export interface TusRouteOptions {
 interface Appending {
   readonly controller: AbortController;
   readonly done: Promise<void>;
+  /** Whether its request's body has all arrived: then it is not stalled, and ends by itself. */
+  readonly received: () => boolean;
 }
 
 /** The abort reason of an append taken over by a newer request. */
@@ -95,11 +97,15 @@ export const tusRoute = ({ hub, prefix, uploadsUrl, guard }: TusRouteOptions): R
   const appending = new Map<string, Appending>();
   const keyOf = (user: string, uploadId: string): string => `${user}\n${uploadId}`;
 
-  /** Aborts the user's own append on this upload, if one is running, and waits until it has let go. */
+  /**
+   * Aborts the user's own append on this upload, if one is still receiving, and waits until it has let go.
+   * One whose body has all arrived is left to finish, its bytes recorded: a pipelined or racing `HEAD` then
+   * reports them, rather than making the client send them again.
+   */
   const takeOver = async (user: string, uploadId: string): Promise<void> => {
     const previous = appending.get(keyOf(user, uploadId));
     if (!previous) return;
-    previous.controller.abort(superseded);
+    if (!previous.received()) previous.controller.abort(superseded);
     await previous.done;
   };
 
@@ -108,7 +114,8 @@ export const tusRoute = ({ hub, prefix, uploadsUrl, guard }: TusRouteOptions): R
     const controller = new AbortController();
     const unchain = onAbort(exchange.signal, () => controller.abort(exchange.signal.reason));
     let release = (): void => undefined;
-    const entry: Appending = { controller, done: new Promise<void>((resolve) => (release = resolve)) };
+    const { req } = exchange;
+    const entry: Appending = { controller, done: new Promise<void>((resolve) => (release = resolve)), received: () => req.complete };
     const key = keyOf(user, uploadId);
     appending.set(key, entry);
     try {
