@@ -101,6 +101,8 @@ type RelayName = (typeof RELAYS)[number];
  * `A→A, A→B`, 0.76–0.84×. With this case in front, neither compared case is first.
  */
 const LEAD_IN = 'http lead-in A→A';
+/** A relay case the bench runs: a compared one, or the lead-in. */
+type RelayCase = RelayName | typeof LEAD_IN;
 const TRANSFERS = ['raw PutObject', 'ferry upload (node A)', 'raw GetObject → memory', 'ferry → memory (node B)'] as const;
 const FANOUTS = ['fan-out A+B', 'fan-out A', 'fan-out single'] as const;
 /**
@@ -183,9 +185,9 @@ export const runCluster = async (options: ClusterOptions = {}): Promise<Scenario
     };
 
     // Relays: one sender and one receiver per setup, each its own pair of users.
-    const relays = {} as Record<RelayName | typeof LEAD_IN, () => Promise<{ value: number; details: Record<string, number> }>>;
+    const relays = {} as Record<RelayCase, () => Promise<{ value: number; details: Record<string, number> }>>;
     let serial = 0;
-    const setups: readonly [RelayName | typeof LEAD_IN, 'http' | 'ws', ServeNode, ServeNode][] = [
+    const setups: readonly [RelayCase, 'http' | 'ws', ServeNode, ServeNode][] = [
       [LEAD_IN, 'http', nodeA, nodeA],
       ['http A→B', 'http', nodeA, nodeB],
       ['http A→A', 'http', nodeA, nodeA],
@@ -316,9 +318,9 @@ export const runCluster = async (options: ClusterOptions = {}): Promise<Scenario
     const ms = (name: CaseName): number => c[name].median;
     const range = (name: CaseName): string => `${fixed(c[name].min, 0)}–${fixed(c[name].max, 0)}`;
     const mibps = (name: CaseName): number => SIZE / MiB / (ms(name) / 1000);
-    const rate = (name: RelayName | typeof LEAD_IN): number => c[name].details.rate ?? Number.NaN;
-    const p99 = (name: RelayName | typeof LEAD_IN): number => c[name].details.p99 ?? Number.NaN;
-    const p50 = (name: RelayName | typeof LEAD_IN): number => c[name].details.p50 ?? Number.NaN;
+    const rate = (name: RelayCase): number => c[name].details.rate ?? Number.NaN;
+    const p99 = (name: RelayCase): number => c[name].details.p99 ?? Number.NaN;
+    const p50 = (name: RelayCase): number => c[name].details.p50 ?? Number.NaN;
     const uploadRatio = mibps('ferry upload (node A)') / mibps('raw PutObject');
     const downloadRatio = mibps('ferry → memory (node B)') / mibps('raw GetObject → memory');
     const transferRow = (name: (typeof TRANSFERS)[number], versus: string): string[] => [name, fixed(ms(name), 0), range(name), `${fixed(mibps(name), 0)} MiB/s${versus}`];
@@ -332,7 +334,7 @@ export const runCluster = async (options: ClusterOptions = {}): Promise<Scenario
         `${fixed(fanoutRate(name) / 1000, 0)}k deliveries/s, ${fixed(c[name].details.cpuPerDeliveryUs ?? Number.NaN, 2)} µs node CPU per delivery${versus}`,
       ];
     };
-    const relayRow = (name: RelayName | typeof LEAD_IN): string[] => {
+    const relayRow = (name: RelayCase): string[] => {
       const [transport] = name.split(' ');
       const base = `${transport} single` as RelayName;
       const cluster = `${transport} A→A` as RelayName;

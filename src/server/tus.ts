@@ -11,6 +11,7 @@
  * so a resume does not wait for the idle timeout. The older request is answered 409 and closed.
  * @module
  */
+import type { IncomingMessage } from 'node:http';
 import * as E from 'fp-ts/lib/Either.js';
 import { onAbort } from '../core/abort.js';
 import { fromBase64, toBase64, utf8 } from '../core/bytes.js';
@@ -50,8 +51,8 @@ export interface TusRouteOptions {
 interface Appending {
   readonly controller: AbortController;
   readonly done: Promise<void>;
-  /** Whether its request's body has all arrived: then it is not stalled, and ends by itself. */
-  readonly received: () => boolean;
+  /** Its request: one whose body has all arrived (`complete`) is not stalled, and ends by itself. */
+  readonly req: IncomingMessage;
 }
 
 /** The abort reason of an append taken over by a newer request. */
@@ -105,7 +106,7 @@ export const tusRoute = ({ hub, prefix, uploadsUrl, guard }: TusRouteOptions): R
   const takeOver = async (user: string, uploadId: string): Promise<void> => {
     const previous = appending.get(keyOf(user, uploadId));
     if (!previous) return;
-    if (!previous.received()) previous.controller.abort(superseded);
+    if (!previous.req.complete) previous.controller.abort(superseded);
     await previous.done;
   };
 
@@ -114,8 +115,7 @@ export const tusRoute = ({ hub, prefix, uploadsUrl, guard }: TusRouteOptions): R
     const controller = new AbortController();
     const unchain = onAbort(exchange.signal, () => controller.abort(exchange.signal.reason));
     let release = (): void => undefined;
-    const { req } = exchange;
-    const entry: Appending = { controller, done: new Promise<void>((resolve) => (release = resolve)), received: () => req.complete };
+    const entry: Appending = { controller, done: new Promise<void>((resolve) => (release = resolve)), req: exchange.req };
     const key = keyOf(user, uploadId);
     appending.set(key, entry);
     try {
